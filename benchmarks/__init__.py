@@ -1,0 +1,1 @@
+"""The benchmark runner: suites, caching, executors, regression checks, performance scripts."""

@@ -1,0 +1,1 @@
+"""Data sets and degradations, quality metrics, detection and segmentation tasks."""

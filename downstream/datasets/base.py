@@ -1,0 +1,111 @@
+"""Base class and registry of data-set kinds; data-set instances are YAML files in configs/datasets/."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from downstream.degrade import degrade, modcrop
+from downstream.errors import DataError
+from downstream.sample import Sample
+
+KINDS: dict[str, type["Dataset"]] = {}
+DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
+
+
+def register_kind(kind: str):
+    """Class decorator: make a Dataset subclass available under ``kind`` in data-set YAMLs."""
+    def wrap(cls):
+        cls.kind = kind
+        KINDS[kind] = cls
+        return cls
+    return wrap
+
+
+def data_dir() -> Path:
+    """Root for relative data-set paths: ``IRSR_DATA_DIR`` or ``~/.cache/irsr/data``."""
+    env = os.environ.get("IRSR_DATA_DIR")
+    return Path(env).expanduser() if env else DEFAULT_DATA_DIR
+
+
+def resolve_root(root: str | os.PathLike) -> Path:
+    root = Path(os.path.expandvars(str(root))).expanduser()
+    return root if root.is_absolute() else data_dir() / root
+
+
+def file_fingerprint(*paths: Path | None) -> str:
+    """Changes when any of the files changes (size and modification time)."""
+    parts = []
+    for p in paths:
+        if p is not None and p.exists():
+            st = p.stat()
+            parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+class Dataset(ABC):
+    """A list of sample ids and a way to load each; ``load`` raises DataError naming the bad file."""
+
+    kind: ClassVar[str] = ""
+    detection_classes: tuple[str, ...] | None = None
+    segmentation_classes: tuple[str, ...] | None = None
+
+    def __init__(self, name: str, *, scale: int = 4, degradation: str = "bicubic", channels: int | str = "auto"):
+        self.name = name
+        self.scale = int(scale)
+        self.degradation = degradation
+        self.channels = channels
+        self.options: dict[str, Any] = {}  # filled by the registry
+
+    @abstractmethod
+    def ids(self) -> list[str]:
+        """Sample ids in a fixed order."""
+
+    @abstractmethod
+    def load(self, sample_id: str) -> Sample:
+        """The sample ``sample_id``; raises DataError for a bad file."""
+
+    @property
+    def has_boxes(self) -> bool:
+        return self.detection_classes is not None
+
+    @property
+    def has_masks(self) -> bool:
+        return self.segmentation_classes is not None
+
+    def identity(self) -> dict[str, Any]:
+        """What the cache key of this data set's SR outputs and metric rows depends on."""
+        return {"kind": self.kind, "name": self.name, "scale": self.scale, "degradation": self.degradation,
+                "channels": self.channels, "options": json.loads(json.dumps(self.options, default=str))}
+
+    # -- helpers for subclasses --------------------------------------------------------------
+    def make_sample(self, sample_id: str, hr: np.ndarray | None, lr: np.ndarray | None = None, *,
+                    boxes: np.ndarray | None = None, mask: np.ndarray | None = None,
+                    source: str = "", fingerprint: str = "") -> Sample:
+        """Build a Sample from (H, W, C) float arrays: modcrop HR, degrade it when no LR is given."""
+        hr_t = None if hr is None else modcrop(torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1), self.scale)
+        if mask is not None and hr_t is not None:
+            mask = mask[: hr_t.shape[1], : hr_t.shape[2]]
+        if lr is not None:
+            lr_t = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)
+            if hr_t is not None:
+                expected = (hr_t.shape[1] // self.scale, hr_t.shape[2] // self.scale)
+                if tuple(lr_t.shape[1:]) != expected:
+                    raise DataError(f"{source}: LR is {lr_t.shape[2]}x{lr_t.shape[1]}, expected "
+                                    f"{expected[1]}x{expected[0]} for x{self.scale} of the HR frame")
+                if lr_t.shape[0] != hr_t.shape[0]:
+                    lr_t = lr_t.mean(0, keepdim=True) if hr_t.shape[0] == 1 else lr_t.expand(3, -1, -1)
+        elif hr_t is not None:
+            if min(hr_t.shape[1:]) < self.scale:
+                raise DataError(f"{source}: frame {hr_t.shape[2]}x{hr_t.shape[1]} is smaller than the scale {self.scale}")
+            lr_t = degrade(hr_t, self.scale, self.degradation)
+        else:
+            raise DataError(f"{source}: a sample needs an HR or an LR image")
+        return Sample(id=sample_id, lr=lr_t.contiguous(), hr=None if hr_t is None else hr_t.contiguous(),
+                      boxes=boxes, mask=mask, source=source, fingerprint=fingerprint)

@@ -1,0 +1,103 @@
+"""``folder``: a directory of HR frames, optionally with paired LR frames, boxes and masks.
+
+Options (YAML or ``load_dataset(..., key=value)``):
+``root`` (HR folder), ``lr_dir`` + ``lr_template`` (e.g. ``"{id}x4.png"``; without it LR is made
+by the degradation), ``list`` (a text file of ids or file names; default: every image in ``root``),
+``labels_dir`` (YOLO txt per id) or ``voc_dir`` (VOC XML per id) with ``classes``,
+``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
+``high_bit_rule`` for 16-bit frames (see downstream.imageio), ``channels``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from downstream.datasets.base import Dataset, file_fingerprint, register_kind, resolve_root
+from downstream.errors import DataError
+from downstream.imageio import IMAGE_SUFFIXES, read_image
+from downstream.labels import read_mask, read_voc_xml, read_yolo_txt
+from downstream.sample import Sample
+
+
+@register_kind("folder")
+class FolderDataset(Dataset):
+    def __init__(self, name: str, *, root: str, lr_dir: str | None = None, lr_template: str = "{id}.png",
+                 list: str | None = None, labels_dir: str | None = None, voc_dir: str | None = None,
+                 classes: list[str] | None = None, voc_skip: list[str] | None = None,
+                 masks_dir: str | None = None, mask_template: str = "{id}.png",
+                 seg_classes: list[str] | None = None, mask_values: dict[int, int] | None = None,
+                 mask_palette: dict[str, int] | None = None,
+                 high_bit_rule: Any = "agc", limit: int | None = None, **common: Any):
+        super().__init__(name, **common)
+        self.root = resolve_root(root)
+        if not self.root.is_dir():
+            raise DataError(f"data set {name!r}: folder {self.root} does not exist")
+        self.lr_dir = resolve_root(lr_dir) if lr_dir else None
+        self.lr_template = lr_template
+        self.list_file = resolve_root(list) if list else None
+        self.labels_dir = resolve_root(labels_dir) if labels_dir else None
+        self.voc_dir = resolve_root(voc_dir) if voc_dir else None
+        self.voc_skip = tuple(voc_skip or ())
+        if (self.labels_dir or self.voc_dir) and not classes:
+            raise DataError(f"data set {name!r}: labels need a 'classes' list")
+        self.detection_classes = tuple(classes) if (self.labels_dir or self.voc_dir) else None
+        self.masks_dir = resolve_root(masks_dir) if masks_dir else None
+        self.mask_template = mask_template
+        if self.masks_dir and not seg_classes:
+            raise DataError(f"data set {name!r}: masks need a 'seg_classes' list")
+        self.segmentation_classes = tuple(seg_classes) if self.masks_dir else None
+        self.mask_values = {int(k): int(v) for k, v in mask_values.items()} if mask_values else None
+        self.mask_palette = ({tuple(int(c) for c in k.split(",")): int(v) for k, v in mask_palette.items()}
+                             if mask_palette else None)
+        self.high_bit_rule = tuple(high_bit_rule) if isinstance(high_bit_rule, list) else high_bit_rule
+        self.limit = limit
+        self._files = self._scan()
+        if self.limit:
+            self._files = dict(list(self._files.items())[: self.limit])
+
+    def _scan(self) -> dict[str, Path]:
+        files = {p.stem: p for p in sorted(self.root.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        if self.list_file is not None:
+            if not self.list_file.is_file():
+                raise DataError(f"data set {self.name!r}: list file {self.list_file} does not exist")
+            wanted = [Path(line.strip()).stem for line in self.list_file.read_text().splitlines() if line.strip()]
+            files = {i: files.get(i, self.root / f"{i}.png") for i in wanted}
+        return files
+
+    def ids(self) -> list[str]:
+        return list(self._files)
+
+    def load(self, sample_id: str) -> Sample:
+        hr_path = self._files[sample_id]
+        hr = read_image(hr_path, self.channels, self.high_bit_rule)
+        lr_path = self.lr_dir / self.lr_template.format(id=sample_id) if self.lr_dir else None
+        lr = read_image(lr_path, self.channels, self.high_bit_rule) if lr_path else None
+        if lr is not None and hr.shape[2] != lr.shape[2]:
+            hr = np.repeat(hr, 3, axis=2) if hr.shape[2] == 1 else hr
+            lr = np.repeat(lr, 3, axis=2) if lr.shape[2] == 1 else lr
+        height, width = hr.shape[:2]
+        boxes, label_path = None, None
+        if self.labels_dir is not None:
+            label_path = self.labels_dir / f"{sample_id}.txt"
+            boxes = (read_yolo_txt(label_path, width, height, len(self.detection_classes))
+                     if label_path.exists() else np.zeros((0, 5), np.float32))
+        elif self.voc_dir is not None:
+            label_path = self.voc_dir / f"{sample_id}.xml"
+            if not label_path.exists():
+                raise DataError(f"{label_path}: annotation file missing for image {hr_path}")
+            boxes = read_voc_xml(label_path, {c: i for i, c in enumerate(self.detection_classes)},
+                                 width, height, self.voc_skip)
+        mask, mask_path = None, None
+        if self.masks_dir is not None:
+            mask_path = self.masks_dir / self.mask_template.format(id=sample_id)
+            mask = read_mask(mask_path, (height, width), len(self.segmentation_classes),
+                             self.mask_values, self.mask_palette)
+        if boxes is not None:
+            crop_w, crop_h = width - width % self.scale, height - height % self.scale
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, crop_w)
+            boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, crop_h)
+            boxes = boxes[(boxes[:, 3] > boxes[:, 1]) & (boxes[:, 4] > boxes[:, 2])]
+        return self.make_sample(sample_id, hr, lr, boxes=boxes, mask=mask, source=str(hr_path),
+                                fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path))

@@ -1,0 +1,111 @@
+"""Reading infrared frames of any common format into float32 arrays in [0, 1], and writing SR outputs.
+
+Accepted: PNG, TIFF, JPEG, BMP in modes 1, L, P (palette), LA, RGB, RGBA, I;16 (16-bit), I and F
+(float TIFF). Alpha is dropped (thermal frames carry no meaningful alpha); palette images are
+expanded through their palette. Integer images of more than 8 bits are mapped to [0, 1] by the
+``high_bit_rule``:
+
+* ``"agc"`` (default): linear stretch between the 0.5th and 99.5th percentile of the frame, clipped,
+  the way a thermal camera's automatic gain control displays raw counts;
+* ``"full"``: divide by the type's maximum (65535 for 16-bit);
+* ``(lo, hi)``: a fixed linear window of raw counts, the same for every frame (use this when raw
+  counts are radiometric and must stay comparable across frames).
+
+Float images are clipped to [0, 1]. Channels: ``"auto"`` returns one channel when all channels are
+equal (gray stored as RGB, as M3FD does) and three otherwise; ``1`` averages to gray; ``3`` repeats.
+A file that cannot be read raises :class:`ImageReadError` naming the file and the cause.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from downstream.errors import ImageReadError
+from sr.atomic import atomic_path
+
+HighBitRule = str | tuple[float, float]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _to_float(img: Image.Image, high_bit_rule: HighBitRule, path: Path) -> np.ndarray:
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("1", "L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+        if mode == "LA":
+            img = img.getchannel("L")
+        elif mode in ("RGBA", "CMYK", "YCbCr"):
+            img = img.convert("RGB")
+        elif mode == "1":
+            img = img.convert("L")
+        return np.asarray(img, dtype=np.float32) / 255.0
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        raw = np.asarray(img).astype(np.float64)
+        if isinstance(high_bit_rule, (tuple, list)):
+            lo, hi = map(float, high_bit_rule)
+        elif high_bit_rule == "full":
+            lo, hi = 0.0, 65535.0 if mode.startswith("I;16") else float(max(raw.max(), 1.0))
+        elif high_bit_rule == "agc":
+            lo, hi = np.percentile(raw, [0.5, 99.5])
+        else:
+            raise ImageReadError(f"{path}: unknown high_bit_rule {high_bit_rule!r} (use 'agc', 'full' or (lo, hi))")
+        if hi <= lo:
+            return np.zeros(raw.shape, dtype=np.float32)
+        return np.clip((raw - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    if mode == "F":
+        return np.clip(np.nan_to_num(np.asarray(img, dtype=np.float32)), 0.0, 1.0)
+    raise ImageReadError(f"{path}: unsupported image mode {mode!r}")
+
+
+def read_image(path: str | os.PathLike, channels: int | str = "auto",
+               high_bit_rule: HighBitRule = "agc") -> np.ndarray:
+    """Read ``path`` as float32 (H, W, C) in [0, 1]; see the module docstring for the rules."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as img:
+            img.load()
+            arr = _to_float(img, high_bit_rule, path)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ImageReadError(f"{path}: image has no pixels ({arr.shape[1]}x{arr.shape[0]})")
+    return _select_channels(arr, channels, path)
+
+
+def _select_channels(arr: np.ndarray, channels: int | str, path: Path) -> np.ndarray:
+    if channels == "auto":
+        if arr.shape[2] == 3 and np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+            return arr[..., :1]
+        return arr
+    if channels == 1:
+        return arr.mean(axis=2, keepdims=True) if arr.shape[2] == 3 else arr
+    if channels == 3:
+        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+    raise ImageReadError(f"{path}: channels must be 'auto', 1 or 3, got {channels!r}")
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Quantise float [0,1] to uint8 with rounding, as an 8-bit PNG stores it."""
+    return np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path: str | os.PathLike, arr: np.ndarray) -> None:
+    """Write float (H, W, C) in [0, 1] as an 8-bit PNG (L or RGB), atomically."""
+    data = to_uint8(arr)
+    image = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data, mode="L" if data.shape[2] == 1 else "RGB")
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")

@@ -1,0 +1,28 @@
+"""The one sample type that flows from data sets to SR methods and downstream tasks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = 255  # label-mask value that no metric counts
+
+
+@dataclass
+class Sample:
+    """One frame: LR input, HR reference and optional labels, all at HR resolution.
+
+    ``lr``/``hr`` are float32 ``[C, h, w]`` / ``[C, H, W]`` tensors in [0, 1] (C in {1, 3});
+    ``boxes`` is float32 ``(N, 5)`` = class id, x1, y1, x2, y2 in HR pixels; ``mask`` is uint8
+    ``(H, W)`` class ids with ``IGNORE_INDEX`` for pixels no metric counts. ``fingerprint`` changes
+    whenever the source files change, so caches keyed on it never serve stale results.
+    """
+
+    id: str
+    lr: torch.Tensor
+    hr: torch.Tensor | None = None
+    boxes: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    source: str = ""
+    fingerprint: str = ""

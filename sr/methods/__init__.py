@@ -1,0 +1,1 @@
+"""SR method implementations; each is registered by a YAML in configs/methods/."""

@@ -1,0 +1,117 @@
+"""The weights registry: every pretrained file the project can use, and where it lives on disk.
+
+Entries come from ``configs/weights.yaml`` (name -> file, url, sha256, size, licence, notes). Files
+are resolved from one weights directory: ``--weights-dir`` / the ``weights_dir`` option, else the
+``IRSR_WEIGHTS_DIR`` environment variable, else ``~/.cache/irsr/weights``. Nothing is downloaded
+at import or run time; ``python -m sr.weights fetch NAME`` downloads on request.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sr.config import CONFIG_DIR, read_yaml
+from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, check_keys
+
+DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
+_ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by"}
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str
+    file: str
+    url: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    licence: str | None = None
+    notes: str | None = None
+    used_by: tuple[str, ...] = ()
+
+
+def weights_dir(override: str | os.PathLike | None = None) -> Path:
+    """The directory weights are read from (see the module docstring for the order)."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get("IRSR_WEIGHTS_DIR")
+    return Path(env).expanduser() if env else DEFAULT_WEIGHTS_DIR
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, WeightsEntry]:
+    path = CONFIG_DIR / "weights.yaml"
+    entries = {}
+    for name, spec in read_yaml(path).items():
+        if not isinstance(spec, dict) or "file" not in spec:
+            raise ConfigError(f"{path}: entry {name!r} needs at least a 'file' key")
+        check_keys(f"{path}: {name}", spec, _ENTRY_KEYS)
+        spec = dict(spec)
+        spec["used_by"] = tuple(spec.get("used_by", ()))
+        entries[name] = WeightsEntry(name=name, **spec)
+    return entries
+
+
+def entry(name: str) -> WeightsEntry:
+    reg = registry()
+    if name not in reg:
+        raise UnknownNameError("weights", name, reg)
+    return reg[name]
+
+
+def path_of(name: str, weights_dir_override: str | os.PathLike | None = None) -> Path:
+    """Where the file of registry entry ``name`` is expected (it may not exist)."""
+    return weights_dir(weights_dir_override) / entry(name).file
+
+
+def resolve(name: str, weights_dir_override: str | os.PathLike | None = None) -> Path:
+    """The path of an existing weights file, or a MissingWeightsError naming file, URL and directory."""
+    path = path_of(name, weights_dir_override)
+    if not path.is_file():
+        raise MissingWeightsError(name, path, entry(name).url)
+    return path
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """sha256 of a file, memoised in a JSON sidecar next to it keyed by size and mtime."""
+    path = Path(path)
+    stat = path.stat()
+    sidecar = path.with_name(f".{path.name}.sha256.json")
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        cached = json.loads(sidecar.read_text())
+        if cached.get("key") == key:
+            return cached["sha256"]
+    except (OSError, ValueError):
+        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    try:
+        tmp = sidecar.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "sha256": value}))
+        os.replace(tmp, sidecar)
+    except OSError:
+        pass  # a read-only weights directory only costs a re-hash next time
+    return value
+
+
+def verify(name: str, weights_dir_override: str | os.PathLike | None = None) -> tuple[str, str]:
+    """Check one entry on disk: returns (status, detail) with status in ok|missing|mismatch|unverified."""
+    ent = entry(name)
+    path = path_of(name, weights_dir_override)
+    if not path.is_file():
+        return "missing", f"{path} (source: {ent.url or 'none known'})"
+    if ent.size is not None and path.stat().st_size != ent.size:
+        return "mismatch", f"{path}: size {path.stat().st_size} != expected {ent.size}"
+    if ent.sha256 is None:
+        return "unverified", f"{path}: no sha256 recorded in the registry"
+    actual = sha256_of(path)
+    if actual != ent.sha256:
+        return "mismatch", f"{path}: sha256 {actual} != expected {ent.sha256}"
+    return "ok", str(path)
