@@ -28,6 +28,6 @@ class FMBDataset(FolderDataset):
         self.ignore_unlabeled = ignore_unlabeled
         list_file = base / f"{split}.txt"
         values = {0: IGNORE_INDEX, **{i: i for i in range(1, len(FMB_CLASSES))}} if ignore_unlabeled else None
-        options.setdefault("list", str(list_file) if list_file.is_file() else None)
+        options.setdefault("list_file", str(list_file) if list_file.is_file() else None)
         super().__init__(name, root=str(base / images), masks_dir=str(base / labels),
                          seg_classes=list(FMB_CLASSES), mask_values=values, **options)

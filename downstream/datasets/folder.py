@@ -2,7 +2,7 @@
 
 Options (YAML or ``load_dataset(..., key=value)``):
 ``root`` (HR folder), ``lr_dir`` + ``lr_template`` (e.g. ``"{id}x4.png"``; without it LR is made
-by the degradation), ``list`` (a text file of ids or file names; default: every image in ``root``),
+by the degradation), ``list_file`` (a text file of ids or file names; default: every image in ``root``),
 ``labels_dir`` (YOLO txt per id) or ``voc_dir`` (VOC XML per id) with ``classes``,
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
 ``high_bit_rule`` for 16-bit frames (see downstream.imageio), ``channels``.
@@ -24,7 +24,7 @@ from downstream.sample import Sample
 @register_kind("folder")
 class FolderDataset(Dataset):
     def __init__(self, name: str, *, root: str, lr_dir: str | None = None, lr_template: str = "{id}.png",
-                 list: str | None = None, labels_dir: str | None = None, voc_dir: str | None = None,
+                 list_file: str | None = None, labels_dir: str | None = None, voc_dir: str | None = None,
                  classes: list[str] | None = None, voc_skip: list[str] | None = None,
                  masks_dir: str | None = None, mask_template: str = "{id}.png",
                  seg_classes: list[str] | None = None, mask_values: dict[int, int] | None = None,
@@ -36,7 +36,7 @@ class FolderDataset(Dataset):
             raise DataError(f"data set {name!r}: folder {self.root} does not exist")
         self.lr_dir = resolve_root(lr_dir) if lr_dir else None
         self.lr_template = lr_template
-        self.list_file = resolve_root(list) if list else None
+        self.list_file = resolve_root(list_file) if list_file else None
         self.labels_dir = resolve_root(labels_dir) if labels_dir else None
         self.voc_dir = resolve_root(voc_dir) if voc_dir else None
         self.voc_skip = tuple(voc_skip or ())

@@ -1,0 +1,68 @@
+"""The on-disk cache of a benchmark run: SR outputs and metric rows under content keys.
+
+Layout under ``<out>/cache``::
+
+    sr/<method key>/<data-set key>/<sample id>__<fingerprint>.png      SR output (8-bit PNG)
+    quality/<method key>/<data-set key>/<metric key>/<sample id>__<fingerprint>.json
+    task/<method key>/<data-set key>/<task key>__<items hash>.json      task rows for a whole split
+
+A key is a short hash of a JSON description (method name + options + weights sha256, data set
+kind + options + degradation, metric or task settings + weights sha256), so changing any of them
+recomputes, and a rerun after a crash recomputes only what is missing. Every file is written
+atomically (complete or absent), so concurrent runners on one directory cannot corrupt it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from sr.atomic import atomic_write_text
+
+
+def key_of(description: Any) -> str:
+    """Stable 16-hex-digit key of a JSON-serialisable description."""
+    text = json.dumps(description, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class RunCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @staticmethod
+    def _entry(sample_id: str, fingerprint: str) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id)
+        return f"{safe}__{fingerprint[:12]}" if fingerprint else safe
+
+    def sr_path(self, method_key: str, dataset_key: str, sample_id: str, fingerprint: str) -> Path:
+        return self.root / "sr" / method_key / dataset_key / f"{self._entry(sample_id, fingerprint)}.png"
+
+    def quality_path(self, method_key: str, dataset_key: str, metric_key: str, sample_id: str,
+                     fingerprint: str) -> Path:
+        return (self.root / "quality" / method_key / dataset_key / metric_key
+                / f"{self._entry(sample_id, fingerprint)}.json")
+
+    def task_path(self, method_key: str, dataset_key: str, task_key: str, items_key: str) -> Path:
+        return self.root / "task" / method_key / dataset_key / f"{task_key}__{items_key}.json"
+
+    @staticmethod
+    def read_json(path: Path) -> Any | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def write_json(path: Path, data: Any) -> None:
+        atomic_write_text(path, json.dumps(data, sort_keys=True, allow_nan=True))
+
+
+def finite_or_nan(value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value

@@ -1,0 +1,153 @@
+"""``python -m benchmarks.run``: the main job. Runs a suite's (data set x method) grid, writes
+``<out>/results.csv`` (one long-format row per suite, data set, method, task, metric, class) and
+regenerates the report from it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
+from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
+from sr.atomic import atomic_path, atomic_write_text
+from sr.errors import ConfigError, UserError
+from sr.registry import list_methods
+
+EXECUTORS = ("local", "ray")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Super-resolve every data set of a suite with every method, score the outputs with "
+                    "quality metrics and downstream tasks, and write results.csv plus a report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--suite", default=DEFAULT_SUITE,
+                   help=f"suite YAML in configs/suites/ (available: {', '.join(list_suites())})")
+    p.add_argument("--methods", default=None,
+                   help="'all' or a comma-separated list of method names (default: the suite's list); "
+                        f"registered: {', '.join(list_methods())}")
+    p.add_argument("--datasets", default=None, help="comma-separated data sets (configs/datasets/ names or "
+                   "kind:path, e.g. folder:/data/frames); default: the suite's")
+    p.add_argument("--tasks", default=None,
+                   help="comma-separated subset of quality,detection,segmentation (default: all the suite has)")
+    p.add_argument("--metrics", default=None, help="comma-separated quality metrics (default: the suite's)")
+    p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    p.add_argument("--weights-dir", default=None,
+                   help="directory of pretrained weights (default: $IRSR_WEIGHTS_DIR or ~/.cache/irsr/weights)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N samples of every data set")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (per sample, order-independent)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="build networks whose weights are missing with random weights (for tests; every "
+                        "number made so is flagged 'random_weights')")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: in this process; ray: fan the jobs out to a Ray cluster")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (ray://host:port); default: local Ray")
+    p.add_argument("--no-report", action="store_true", help="do not regenerate the report at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def resolve_plan(args: argparse.Namespace) -> tuple[list[str], list[str], Settings]:
+    suite = load_suite(args.suite)
+    methods = _split(args.methods) or (["all"] if suite.methods == "all" else list(suite.methods))
+    if methods == ["all"]:
+        methods = list_methods() if suite.methods == "all" else list(suite.methods)
+    datasets = _split(args.datasets) or list(suite.datasets)
+    tasks = _split(args.tasks)
+    if tasks is not None:
+        unknown = set(tasks) - {"quality", "detection", "segmentation"}
+        if unknown:
+            raise ConfigError(f"--tasks: unknown task(s) {sorted(unknown)}; use quality, detection, segmentation")
+    metrics = _split(args.metrics) or list(suite.metrics)
+    if tasks is not None and "quality" not in tasks:
+        metrics = []
+    task_configs = {t: c for t, c in suite.tasks.items() if tasks is None or t in tasks}
+    from downstream.metrics import list_metrics
+    unknown_metrics = set(metrics) - set(list_metrics())
+    if unknown_metrics:
+        raise ConfigError(f"unknown metric(s) {sorted(unknown_metrics)}; known: {', '.join(list_metrics())}")
+    known_methods = set(list_methods())
+    for name in methods:
+        if name not in known_methods:
+            from sr.errors import UnknownNameError
+            raise UnknownNameError("method", name, known_methods)
+    out = Path(args.out) if args.out else Path("runs") / args.suite
+    settings = Settings(suite=args.suite, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
+                        device=args.device, weights_dir=args.weights_dir, limit=args.limit, seed=args.seed,
+                        random_weights=args.random_weights, progress=not args.quiet)
+    return datasets, methods, settings
+
+
+def execute(datasets: list[str], methods: list[str], settings: Settings, executor: str = "local",
+            ray_address: str | None = None) -> pd.DataFrame:
+    jobs = [(d, m) for d in datasets for m in methods]
+    if executor == "ray":
+        from benchmarks.ray_executor import run_jobs_on_ray
+        batches = run_jobs_on_ray(jobs, settings, ray_address)
+    else:
+        batches = []
+        for i, (dataset, method) in enumerate(jobs, start=1):
+            if settings.progress:
+                print(f"[{i}/{len(jobs)}] {dataset} / {method}", file=sys.stderr, flush=True)
+            batches.append(run_job(dataset, method, settings))
+    rows = [row for batch in batches for row in batch]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def write_results(results: pd.DataFrame, settings: Settings, started: float) -> Path:
+    settings.out.mkdir(parents=True, exist_ok=True)
+    path = settings.out / "results.csv"
+    with atomic_path(path) as tmp:
+        results.to_csv(tmp, index=False)
+    versions = {}
+    for pkg in ("torch", "torchvision", "pyiqa", "ultralytics", "mmsegmentation", "mmengine", "pandas"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    meta = {"suite": settings.suite, "seed": settings.seed, "device": settings.device,
+            "random_weights": settings.random_weights, "metrics": settings.metrics, "tasks": settings.tasks,
+            "limit": settings.limit, "python": platform.python_version(), "versions": versions,
+            "seconds": round(time.time() - started, 1)}
+    atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.time()
+    try:
+        datasets, methods, settings = resolve_plan(args)
+        results = execute(datasets, methods, settings, args.executor, args.ray_address)
+        path = write_results(results, settings, started)
+        unavailable = results[results.metric == "unavailable"]
+        for _, row in unavailable.iterrows():
+            print(f"skipped {row.dataset}/{row.method}: {row.error}", file=sys.stderr)
+        print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
+        if not args.no_report:
+            from reports.build import build_reports
+            report_dir = build_reports(path, settings.out / "report")
+            print(f"report: {report_dir}")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

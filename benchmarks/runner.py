@@ -1,0 +1,207 @@
+"""One benchmark job = one (data set, method) pair: super-resolve, score, run the tasks.
+
+``run_job`` is what every executor calls (in process, or on a Ray worker); it returns result rows
+and leaves every SR output and metric value in the run cache, so a rerun recomputes only what is
+missing. Failures are rows, not exceptions: a method that cannot be built (missing weights), a
+sample that cannot be read, a metric without its weights each become a row with the error text
+and the run goes on.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmarks.cache import RunCache, finite_or_nan, key_of
+from downstream.datasets import load_dataset
+from downstream.errors import DataError
+from downstream.imageio import read_image, write_png
+from downstream.tasks import TaskItem, load_task
+from sr.errors import UserError
+from sr.registry import load_method
+from sr.weights import sha256_of
+
+log = logging.getLogger("benchmarks")
+
+RESULT_COLUMNS = ["suite", "dataset", "method", "task", "metric", "class", "value", "n", "flags", "error"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a job needs besides its (data set, method) pair; picklable for remote executors."""
+
+    suite: str
+    out: Path
+    metrics: tuple[str, ...] = ()
+    tasks: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"
+    weights_dir: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    random_weights: bool = False
+    progress: bool = True
+
+
+class _Pool:
+    """Metric and task objects built once per process (or the error that building them raised)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._objects: dict[tuple[str, str], Any] = {}
+
+    def get(self, kind: str, name: str) -> Any:
+        key = (kind, name)
+        if key not in self._objects:
+            common = {"device": self.settings.device, "weights_dir": self.settings.weights_dir,
+                      "random_weights": self.settings.random_weights}
+            try:
+                if kind == "metric":
+                    from downstream.metrics import QualityMetric
+                    self._objects[key] = QualityMetric(name, **common)
+                else:
+                    self._objects[key] = load_task(name, **common)
+            except UserError as exc:
+                self._objects[key] = exc
+        return self._objects[key]
+
+
+_POOLS: dict[tuple, _Pool] = {}
+
+
+def _pool(settings: Settings) -> _Pool:
+    key = (settings.device, settings.weights_dir, settings.random_weights)
+    if key not in _POOLS:
+        _POOLS[key] = _Pool(settings)
+    return _POOLS[key]
+
+
+def _sample_seed(seed: int, sample_id: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(sample_id.encode())) % (2**31)
+
+
+def method_identity(method) -> dict[str, Any]:
+    return {"name": method.name, "scale": method.scale, "options": method.options, "flags": method.flags,
+            "weights": {role: sha256_of(p) for role, p in method.weight_files().items()}}
+
+
+def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
+    """Run one (data set, method) pair; returns its result rows (see RESULT_COLUMNS)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(task: str, metric: str, value: float, cls: str = "all", n: int = 0,
+            flags: tuple[str, ...] = (), error: str = "") -> None:
+        rows.append({"suite": settings.suite, "dataset": dataset_name, "method": method_name, "task": task,
+                     "metric": metric, "class": cls, "value": value, "n": n,
+                     "flags": ";".join(sorted(set(flags))), "error": error})
+
+    try:
+        dataset = load_dataset(dataset_name)
+    except UserError as exc:
+        add("sr", "unavailable", math.nan, error=str(exc))
+        return rows
+    try:
+        method = load_method(method_name, device=settings.device, weights_dir=settings.weights_dir,
+                             random_weights=settings.random_weights)
+    except UserError as exc:
+        add("sr", "unavailable", math.nan, error=str(exc))
+        return rows
+    except Exception as exc:  # a broken method must not stop the other jobs
+        log.error("method %s failed to build:\n%s", method_name, traceback.format_exc())
+        add("sr", "unavailable", math.nan, error=f"{type(exc).__name__}: {exc}")
+        return rows
+
+    cache = RunCache(settings.out / "cache")
+    method_key = key_of(method_identity(method))
+    dataset_key = key_of(dataset.identity())
+    ids = dataset.ids()[: settings.limit] if settings.limit else dataset.ids()
+    pool = _pool(settings)
+    per_metric: dict[str, list[float]] = defaultdict(list)
+    metric_flags: dict[str, tuple[str, ...]] = {}
+    metric_errors: dict[str, str] = {}
+    items: list[TaskItem] = []
+    fingerprints: list[tuple[str, str]] = []
+
+    bar = tqdm(ids, desc=f"{dataset_name}/{method_name}", disable=not settings.progress, leave=False)
+    for sample_id in bar:
+        try:
+            sample = dataset.load(sample_id)
+            sr_path = cache.sr_path(method_key, dataset_key, sample_id, sample.fingerprint)
+            if not sr_path.is_file():
+                torch.manual_seed(_sample_seed(settings.seed, sample_id))
+                with torch.inference_mode():
+                    reference = None if sample.hr is None else sample.hr[None]
+                    output = method.upscale(sample.lr[None].to(method.device), reference=reference)
+                write_png(sr_path, output[0].permute(1, 2, 0).cpu().numpy())
+            sr_image = torch.from_numpy(read_image(sr_path, channels=sample.lr.shape[0])).permute(2, 0, 1)
+        except DataError as exc:
+            add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=str(exc))
+            continue
+        except Exception as exc:
+            log.error("%s/%s/%s failed:\n%s", dataset_name, method_name, sample_id, traceback.format_exc())
+            add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
+            continue
+        fingerprints.append((sample_id, sample.fingerprint))
+        items.append(TaskItem(id=sample_id, image=sr_path, boxes=sample.boxes, mask=sample.mask))
+        for metric_name in settings.metrics:
+            metric = pool.get("metric", metric_name)
+            if isinstance(metric, Exception):
+                metric_errors[metric_name] = str(metric)
+                continue
+            if metric.spec.reference and sample.hr is None:
+                continue
+            metric_flags[metric_name] = metric.flags
+            qpath = cache.quality_path(method_key, dataset_key, key_of(metric.identity()), sample_id,
+                                       sample.fingerprint)
+            cached = cache.read_json(qpath)
+            if cached is None:
+                try:
+                    reference = None if sample.hr is None else sample.hr[None]
+                    cached = {"value": float(metric(sr_image[None], reference)[0])}
+                except Exception as exc:
+                    cached = {"error": f"{type(exc).__name__}: {exc}"}
+                cache.write_json(qpath, cached)
+            if "error" in cached:
+                add("quality", metric_name, math.nan, cls=sample_id, n=1, error=cached["error"])
+            else:
+                per_metric[metric_name].append(cached["value"])
+
+    for metric_name, values in per_metric.items():
+        add("quality", metric_name, float(np.mean(values)), n=len(values),
+            flags=method.flags + metric_flags.get(metric_name, ()))
+    for metric_name, error in metric_errors.items():
+        add("quality", metric_name, math.nan, flags=method.flags, error=error)
+
+    items_key = key_of(fingerprints)
+    for task_name, task_config in settings.tasks.items():
+        task = pool.get("task", task_config)
+        if isinstance(task, Exception):
+            add(task_name, "unavailable", math.nan, flags=method.flags, error=str(task))
+            continue
+        if not task.applicable(dataset) or not items:
+            continue
+        tpath = cache.task_path(method_key, dataset_key, key_of(task.identity()), items_key)
+        cached = cache.read_json(tpath)
+        if cached is None:
+            try:
+                workdir = settings.out / "work" / task_name / f"{method_key}_{dataset_key}"
+                classes = dataset.detection_classes if task_name == "detection" else dataset.segmentation_classes
+                cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n}
+                          for r in task.evaluate(items, classes, workdir)]
+            except Exception as exc:
+                log.error("task %s on %s/%s failed:\n%s", task_name, dataset_name, method_name, traceback.format_exc())
+                add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
+                continue
+            cache.write_json(tpath, cached)
+        for r in cached:
+            add(task_name, r["metric"], finite_or_nan(r["value"]), cls=r["class"], n=r["n"],
+                flags=method.flags + task.flags)
+    return rows

@@ -1,0 +1,47 @@
+"""Suites: YAML files in ``configs/suites/`` naming data sets, methods, metrics and task configs.
+
+::
+
+    description: ...
+    datasets: [synthir_demo]
+    methods: all                 # or a list of method names
+    metrics: [psnr, ssim, lpips, niqe, clipiqa, musiq]
+    tasks: {detection: detection_demo, segmentation: segmentation_demo}   # task -> configs/tasks/<name>.yaml
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sr.config import CONFIG_DIR, config_names, read_yaml
+from sr.errors import ConfigError, UnknownNameError, check_keys
+
+DEFAULT_SUITE = "demo"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...] | str
+    metrics: tuple[str, ...]
+    tasks: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+def list_suites() -> list[str]:
+    return config_names("suites")
+
+
+def load_suite(name: str) -> Suite:
+    path = CONFIG_DIR / "suites" / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownNameError("suite", name, list_suites())
+    data = read_yaml(path)
+    check_keys(str(path), data, {"description", "datasets", "methods", "metrics", "tasks"})
+    if not data.get("datasets"):
+        raise ConfigError(f"{path}: 'datasets' must list at least one data set")
+    methods = data.get("methods", "all")
+    return Suite(name=name, datasets=tuple(data["datasets"]),
+                 methods=methods if methods == "all" else tuple(methods),
+                 metrics=tuple(data.get("metrics") or ()), tasks=dict(data.get("tasks") or {}),
+                 description=data.get("description", ""))

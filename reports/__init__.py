@@ -1,0 +1,1 @@
+"""Tables (pandas) and figures (matplotlib) made from a results.csv alone."""

@@ -1,0 +1,41 @@
+"""Build every table and plot of a run from its results.csv (nothing else is read)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.radar import radar_plot
+from reports.tables import RANDOM_MARK, load_results, per_class_table, problems_table, quality_table, write_table
+
+TASK_METRICS = {"detection": "mAP50-95", "segmentation": "IoU"}
+
+
+def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
+    df = load_results(results_csv)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    quality = quality_table(df)
+    if not quality.empty:
+        write_table(quality, out / "quality")
+        sections.append(("Image quality (mean over images)", quality))
+    for task, metric in TASK_METRICS.items():
+        table = per_class_table(df, task, metric)
+        if table.empty:
+            continue
+        write_table(table, out / f"{task}_per_class")
+        sections.append((f"{task.capitalize()}: {metric} per class", table))
+        for dataset in table.columns.get_level_values(0).unique():
+            radar_plot(table[dataset], f"{task} {metric} per class ({dataset})", out / f"radar_{task}_{dataset}")
+    problems = problems_table(df)
+    if not problems.empty:
+        write_table(problems, out / "problems")
+    lines = ["# Benchmark report", "", f"Source: `{Path(results_csv).name}`", ""]
+    if df["flags"].str.contains("random_weights").any():
+        lines += [f"{RANDOM_MARK} numbers made with RANDOM weights (test option --random-weights): they are not "
+                  "measurements of the real method or metric.", ""]
+    for title, table in sections:
+        lines += [f"## {title}", "", table.to_markdown(floatfmt=".4f"), ""]
+    if not problems.empty:
+        lines += ["## Not computed, and why", "", problems.to_markdown(index=False), ""]
+    (out / "report.md").write_text("\n".join(lines))
+    return out
