@@ -52,6 +52,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from downstream.datasets.base import Dataset, register_kind
+from downstream.errors import DataError
+from downstream.sample import IGNORE_INDEX, Sample
+
+GENERATOR_VERSION = 1  # bump when render_scene's output changes, so caches keyed on it are invalidated
+
 M3FD_CLASSES = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
 FMB_CLASSES = ("unlabeled", "road", "sidewalk", "building", "lamp", "sign", "vegetation", "sky",
                "person", "car", "truck", "bus", "motorcycle", "bicycle", "pole")
@@ -833,6 +839,42 @@ def preview(scene: SynthScene) -> np.ndarray:
         img[y1, x1:x2] = img[y2 - 1, x1:x2] = colour
         img[y1:y2, x1] = img[y1:y2, x2 - 1] = colour
     return np.concatenate([img, _PALETTE[scene.mask]], axis=1)
+
+
+@register_kind("synthir")
+class SynthIRDataset(Dataset):
+    """``synthir``: ``count`` scenes rendered from seeds ``first_seed .. first_seed + count - 1``.
+
+    HR = the rendered 8-bit frame (single channel); LR = bicubic x``scale`` of it. Boxes use M3FD's
+    class ids, masks FMB's ids with 0 (unlabeled) mapped to the ignore value unless
+    ``ignore_unlabeled`` is false, exactly like the ``fmb`` kind.
+    """
+
+    detection_classes = M3FD_CLASSES
+    segmentation_classes = FMB_CLASSES
+
+    def __init__(self, name: str, *, first_seed: int = 0, count: int = 16, height: int = 240, width: int = 320,
+                 ignore_unlabeled: bool = True, **common):
+        super().__init__(name, **common)
+        if count < 1 or height < self.scale or width < self.scale:
+            raise DataError(f"data set {name!r}: need count >= 1 and a frame at least {self.scale}x{self.scale}")
+        self.first_seed, self.count, self.height, self.width = first_seed, count, height, width
+        self.ignore_unlabeled = ignore_unlabeled
+
+    def ids(self) -> list[str]:
+        return [f"synthir_{seed:06d}" for seed in range(self.first_seed, self.first_seed + self.count)]
+
+    def load(self, sample_id: str) -> Sample:
+        seed = int(sample_id.rsplit("_", 1)[1])
+        scene = render_scene(seed, self.height, self.width)
+        mask = scene.mask.copy()
+        if self.ignore_unlabeled:
+            mask[mask == 0] = IGNORE_INDEX
+        hr = scene.image.astype(np.float32)[..., None] / 255.0
+        channels = 3 if self.channels == 3 else 1
+        hr = np.repeat(hr, channels, axis=2)
+        return self.make_sample(sample_id, hr, boxes=scene.boxes.copy(), mask=mask, source=f"synthir:{seed}",
+                                fingerprint=f"synthir-v{GENERATOR_VERSION}-{seed}-{self.height}x{self.width}")
 
 
 if __name__ == "__main__":   # python -m downstream.datasets.synthir [out_dir]: writes the docs previews
