@@ -7,10 +7,9 @@ RANDOM_MARK = "†"  # marks numbers made with random weights (see the table not
 
 
 def load_results(path) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    df["flags"] = df["flags"].fillna("").astype(str)
-    df["error"] = df["error"].fillna("").astype(str)
-    df["class"] = df["class"].astype(str)
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                     dtype={"flags": str, "error": str, "class": str})
+    df[["flags", "error"]] = df[["flags", "error"]].fillna("")
     return df
 
 
