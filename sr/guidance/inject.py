@@ -1,0 +1,112 @@
+"""Loss-gradient guidance (DifIISR section 4.1, supplementary Algorithm 1) for ResShift-family training.
+
+Two ways of applying a guidance loss L_g(x0_hat(x_t)) = sum_i w_i * l_i(M(decode(x0_hat)), M(x_HR)),
+as the paper's Table 4 compares:
+
+* ``inject`` (the paper's nabla-L): the gradient ``grad_{x_t} L_g`` is added to the model's prediction
+  and the training loss is taken on the corrected prediction;
+* ``sum`` (the paper's Sigma-L): ``L_g`` evaluated on the model's prediction is added to the loss.
+
+From the paper's eps-form to ResShift's x0-prediction
+------------------------------------------------------
+The paper writes DDPM's noise form: ``eps' = eps_phi(x_t, t) + rho sqrt(1 - alpha_t) grad_{x_t} L_g``
+(eq. 9) and trains ``|| eps - eps' ||^2`` (Algorithm 1, eq. 12); ``sqrt(1 - alpha_t)`` is the standard
+deviation of the noise in x_t.
+
+ResShift's forward process is ``x_t = x_0 + eta_t (y - x_0) + kappa sqrt(eta_t) eps``; the noise
+standard deviation is ``sigma_t = kappa sqrt(eta_t)`` (the counterpart of sqrt(1 - alpha_t)) and the
+"noise" the paper corrects is the residual noise ``eps``. The network predicts x0, so its implied
+noise is ``eps_hat = (x_t - (1 - eta_t) x0_hat - eta_t y) / sigma_t``. Applying eq. 9 to eps_hat and
+mapping back to x0 (``x0' = (x_t - eta_t y - sigma_t eps') / (1 - eta_t)``) gives
+
+    x0_hat' = x0_hat - rho * sigma_t^2 / (1 - eta_t) * grad_{x_t} L_g
+            = x0_hat - rho * kappa^2 eta_t / (1 - eta_t) * grad_{x_t} L_g          (schedule "eps")
+
+and ``|| eps - eps' ||^2 = ((1 - eta_t) / sigma_t)^2 || x0 - x0_hat' ||^2``: the x0-MSE ResShift trains
+is the paper's loss up to ResShift's usual per-t weighting, so the training loss is the x0-MSE on the
+corrected prediction. The factor ``kappa^2 eta_t / (1 - eta_t)`` is 0.0016 at t=0 and 196 at t=T-1
+of the T=15 schedule (eta_T = 0.9801), so rho must be chosen for the steps being guided; schedule
+``x0`` uses a constant factor 1 (a plain DPS-style step on the x0 prediction) instead.
+In the latent models ``decode`` is the frozen VQ decoder (straight-through quantiser), in the
+pixel-space demo models it is PixelShuffle; g = M(x_HR) is computed without gradient.
+
+``second_order=True`` keeps the graph of the gradient (``create_graph``), so the parameter gradient
+also flows through grad_{x_t} L_g (double back-propagation); ``False`` treats the injected gradient
+as a constant of the parameters (cheaper).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from sr.guidance.terms import GuidanceLoss
+
+Decode = Callable[[torch.Tensor], torch.Tensor]  # diffusion state -> image in [-1, 1]
+
+
+def injection_scale(diffusion, t: torch.Tensor, shape: torch.Size, schedule: str = "eps") -> torch.Tensor:
+    """Per-sample factor c_t multiplying rho * grad in ``x0' = x0 - rho c_t grad`` (see module doc)."""
+    if schedule == "eps":
+        eta = diffusion.coef(diffusion.schedule.etas, t, shape)
+        return diffusion.kappa ** 2 * eta / (1 - eta)
+    if schedule == "x0":
+        return torch.ones(shape, device=t.device)
+    raise ValueError(f"guidance schedule must be 'eps' or 'x0', got {schedule!r}")
+
+
+def guidance_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x_t: torch.Tensor,
+                      pred_x0: torch.Tensor, second_order: bool = False) -> torch.Tensor:
+    """``grad_{x_t} sum_b loss_fn(pred_x0)[b]`` where ``pred_x0`` was computed from ``x_t``.
+
+    Summing over the batch keeps each sample's gradient independent of the batch size.
+    """
+    loss = loss_fn(pred_x0).sum()
+    if not loss.requires_grad:
+        return torch.zeros_like(x_t)
+    (grad,) = torch.autograd.grad(loss, x_t, create_graph=second_order, retain_graph=True,
+                                  allow_unused=True)
+    return torch.zeros_like(x_t) if grad is None else grad
+
+
+@dataclass
+class GuidanceResult:
+    pred_x0: torch.Tensor          # the (possibly corrected) prediction the training loss uses
+    extra_loss: torch.Tensor       # sum-mode terms (scalar, batch mean); 0 when none
+    logs: dict[str, float]
+
+
+class Guidance:
+    """Applies a :class:`GuidanceLoss` to a ResShift prediction in inject and/or sum mode."""
+
+    def __init__(self, loss: GuidanceLoss, rho: float = 1.0, schedule: str = "eps",
+                 second_order: bool = False):
+        self.loss, self.rho, self.schedule, self.second_order = loss, float(rho), schedule, bool(second_order)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self.loss.flags
+
+    def __call__(self, diffusion, x_t: torch.Tensor, t: torch.Tensor, pred_x0: torch.Tensor,
+                 decode: Decode, hr_pm1: torch.Tensor) -> GuidanceResult:
+        """``x_t`` must require grad and ``pred_x0`` must have been computed from it (for inject)."""
+        target = (hr_pm1.detach() * 0.5 + 0.5).to(torch.float64 if pred_x0.dtype == torch.float64 else torch.float32)
+        logs: dict[str, float] = {}
+        pred = pred_x0
+        if self.loss.has("inject"):
+            if not x_t.requires_grad:
+                raise RuntimeError("inject guidance needs x_t.requires_grad_() before the model call")
+
+            def fn(p):
+                return self.loss(decode(p) * 0.5 + 0.5, target, mode="inject")
+
+            grad = guidance_gradient(fn, x_t, pred_x0, self.second_order)
+            scale = injection_scale(diffusion, t, pred_x0.shape, self.schedule)
+            pred = pred_x0 - self.rho * scale * grad
+            logs["guid_grad_rms"] = float(grad.detach().pow(2).mean().sqrt())
+        extra = pred_x0.new_zeros(())
+        if self.loss.has("sum"):
+            extra = self.loss(decode(pred_x0) * 0.5 + 0.5, target, mode="sum").mean()
+            logs["guid_sum_loss"] = float(extra.detach())
+        return GuidanceResult(pred, extra, logs)
