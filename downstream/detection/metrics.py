@@ -1,0 +1,194 @@
+"""Detection mAP from predictions and ground truth: the harness's numbers, and a pycocotools cross-check.
+
+:func:`score` is what :class:`~downstream.detection.task.DetectionTask` reports. It applies ultralytics' own
+metric code (``DetectionValidator.match_predictions`` at IoU 0.50:0.05:0.95, ``DetMetrics`` / ``ap_per_class``)
+to predictions given in pixels of the original image, so it equals ``model.val()`` on the same predictions
+(tests check this end to end). :func:`coco_score` computes the same quantities with pycocotools (``COCOeval``,
+``bbox``, area range "all", ``maxDets`` 100 by default). The two agree to within about 0.01 AP on ordinary
+cases: ultralytics integrates the 101-point precision envelope with the trapezoid rule where pycocotools
+averages the 101 points, ultralytics matches greedily per prediction in confidence order where COCOeval matches
+per image and category, and COCOeval keeps at most ``maxDets`` detections per image.
+
+Inputs: ``preds[i]`` is (M, 6) ``x1, y1, x2, y2, conf, cls``; ``gts[i]`` is (N, 5) ``cls, x1, y1, x2, y2``.
+Classes with no ground-truth instance have no AP (they are left out of ``per_class``, as in ultralytics).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ClassScore:
+    map50_95: float
+    map50: float
+    images: int      # images with at least one ground-truth instance of the class
+    instances: int   # ground-truth instances of the class
+
+
+@dataclass
+class DetectionScores:
+    map50_95: float
+    map50: float
+    images: int
+    instances: int
+    per_class: dict[str, ClassScore] = field(default_factory=dict)
+
+
+IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
+
+
+AP_METHODS = ("coco", "ultralytics")
+RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+
+
+def match(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(M, 10) bool: prediction j (sorted by descending confidence) is a true positive at IoU 0.50:0.05:0.95.
+
+    ultralytics' ``match_predictions``: in confidence order each prediction takes the unclaimed ground-truth box of
+    its class with the highest IoU, if that IoU reaches the threshold (COCOeval's rule for non-crowd boxes).
+    """
+    from downstream.detection.offline import ultralytics_offline
+
+    ultralytics_offline()
+    from ultralytics.models.yolo.detect import DetectionValidator
+    from ultralytics.utils.metrics import box_iou
+
+    if not len(pred) or not len(gt):
+        return np.zeros((len(pred), len(IOU_THRESHOLDS)), bool)
+    iou = box_iou(torch.from_numpy(gt[:, 1:]), torch.from_numpy(pred[:, :4]))
+    return DetectionValidator.match_predictions(SimpleNamespace(iouv=IOU_THRESHOLDS), torch.from_numpy(pred[:, 5]),
+                                                torch.from_numpy(gt[:, 0]), iou).numpy()
+
+
+def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int) -> np.ndarray:
+    """AP at each IoU threshold the way COCOeval accumulates it: precision envelope sampled at 101 recalls, mean."""
+    if n_gt == 0:
+        return np.full(tp.shape[1], np.nan)
+    order = np.argsort(-conf, kind="mergesort")
+    tp = tp[order]
+    ap = np.zeros(tp.shape[1])
+    for t in range(tp.shape[1]):
+        tps = np.cumsum(tp[:, t]).astype(np.float64)
+        fps = np.cumsum(~tp[:, t]).astype(np.float64)
+        if not len(tps):
+            continue
+        rc = tps / n_gt
+        pr = tps / np.maximum(tps + fps, np.spacing(1))
+        pr = np.maximum.accumulate(pr[::-1])[::-1]
+        idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
+        q = np.where(idx < len(pr), pr[np.minimum(idx, len(pr) - 1)], 0.0)
+        ap[t] = q.mean()
+    return ap
+
+
+def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...],
+          ap_method: str = "coco") -> DetectionScores:
+    """mAP50-95 / mAP50 overall and per class (see the module docstring).
+
+    ``ap_method="coco"``: COCOeval's 101-point mean (pycocotools' value; a perfect detector scores 1.0).
+    ``ap_method="ultralytics"``: ultralytics' DetMetrics, bit for bit what ``model.val()`` reports (it integrates
+    the 101-point envelope with the trapezoid rule, so a perfect detector scores 0.995).
+    Matching is the same for both (:func:`match`).
+    """
+    if ap_method not in AP_METHODS:
+        raise ValueError(f"ap_method must be one of {AP_METHODS}, got {ap_method!r}")
+    if len(preds) != len(gts):
+        raise ValueError(f"{len(preds)} prediction arrays for {len(gts)} images")
+    stats = {"tp": [], "conf": [], "pred_cls": [], "target_cls": [], "target_img": []}
+    for pred, gt in zip(preds, gts):
+        pred = np.asarray(pred, np.float64).reshape(-1, 6)
+        gt = np.asarray(gt, np.float64).reshape(-1, 5)
+        pred = pred[np.argsort(-pred[:, 4], kind="stable")]
+        stats["tp"].append(match(pred, gt))
+        stats["conf"].append(pred[:, 4])
+        stats["pred_cls"].append(pred[:, 5])
+        stats["target_cls"].append(gt[:, 0])
+        stats["target_img"].append(np.unique(gt[:, 0]))
+    if ap_method == "ultralytics":
+        from ultralytics.utils.metrics import DetMetrics
+
+        metrics = DetMetrics(names=dict(enumerate(names)))
+        for i in range(len(gts)):
+            metrics.update_stats({**{k: v[i] for k, v in stats.items()}, "im_name": str(i)})
+        metrics.process(plot=False)
+        return scores_from_metrics(metrics, names, n_images=len(gts))
+    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in stats.items()}
+    tp = cat["tp"].reshape(-1, len(IOU_THRESHOLDS)).astype(bool)
+    per_class, aps = {}, []
+    for c, name in enumerate(names):
+        n_gt = int(np.sum(cat["target_cls"] == c))
+        if n_gt == 0:
+            continue
+        sel = cat["pred_cls"] == c
+        ap = coco_ap(tp[sel], cat["conf"][sel], n_gt)
+        aps.append(ap)
+        per_class[name] = ClassScore(float(ap.mean()), float(ap[0]), int(np.sum(cat["target_img"] == c)), n_gt)
+    ap = np.array(aps).reshape(-1, len(IOU_THRESHOLDS))
+    return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
+                           len(gts), int(len(cat["target_cls"])), per_class)
+
+
+def scores_from_metrics(metrics, names, n_images: int) -> DetectionScores:
+    """Convert an ultralytics DetMetrics (after ``process``) to :class:`DetectionScores`."""
+    box = metrics.box
+    nt_class = np.asarray(getattr(metrics, "nt_per_class", np.zeros(len(names))))
+    nt_image = np.asarray(getattr(metrics, "nt_per_image", np.zeros(len(names))))
+    per_class = {}
+    all_ap = np.asarray(box.all_ap).reshape(-1, len(IOU_THRESHOLDS)) if len(box.ap_class_index) else None
+    for i, c in enumerate(box.ap_class_index):
+        c = int(c)
+        per_class[names[c]] = ClassScore(float(all_ap[i].mean()), float(all_ap[i, 0]), int(nt_image[c]),
+                                         int(nt_class[c]))
+    return DetectionScores(float(box.map), float(box.map50), n_images, int(nt_class.sum()), per_class)
+
+
+def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...],
+               max_dets: int = 100) -> DetectionScores:
+    """The same quantities from pycocotools' COCOeval (boxes as x1, y1, x2, y2 pixels; widths x2 - x1)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, detections = [], [], []
+    for img_id, (pred, gt) in enumerate(zip(preds, gts), start=1):
+        images.append({"id": img_id, "width": 1, "height": 1})
+        for cls, x1, y1, x2, y2 in np.asarray(gt, np.float64).reshape(-1, 5):
+            annotations.append({"id": len(annotations) + 1, "image_id": img_id, "category_id": int(cls) + 1,
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+        for x1, y1, x2, y2, conf, cls in np.asarray(pred, np.float64).reshape(-1, 6):
+            detections.append({"image_id": img_id, "category_id": int(cls) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                               "score": float(conf)})
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt_api = COCO()
+        gt_api.dataset = {"images": images, "annotations": annotations, "categories": categories}
+        gt_api.createIndex()
+        dt_api = gt_api.loadRes(detections) if detections else COCO()
+        if not detections:
+            dt_api.dataset = {"images": images, "annotations": [], "categories": categories}
+            dt_api.createIndex()
+        ev = COCOeval(gt_api, dt_api, "bbox")
+        ev.params.maxDets = [1, 10, max_dets]
+        ev.evaluate()
+        ev.accumulate()
+    precision = ev.eval["precision"][:, :, :, 0, -1]  # T x R x K, area "all", maxDets[-1]
+    gt_cls = np.concatenate([np.asarray(g, np.float64).reshape(-1, 5)[:, 0] for g in gts]) if gts else np.zeros(0)
+    per_class, ap_rows = {}, []
+    for k, name in enumerate(names):
+        if not np.any(gt_cls == k):
+            continue
+        p = precision[:, :, k]
+        ap_t = np.where(p > -1, p, 0).mean(axis=1)  # AP at each IoU threshold
+        ap_rows.append(ap_t)
+        per_class[name] = ClassScore(float(ap_t.mean()), float(ap_t[0]),
+                                     sum(int(np.any(np.asarray(g).reshape(-1, 5)[:, 0] == k)) for g in gts),
+                                     int(np.sum(gt_cls == k)))
+    ap = np.array(ap_rows) if ap_rows else np.zeros((0, 10))
+    return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
+                           len(gts), int(len(gt_cls)), per_class)

@@ -1,0 +1,149 @@
+"""``detection``: a YOLO detector evaluated on SR outputs, mAP50-95 and mAP50 overall and per class.
+
+Configs: ``configs/tasks/detection_m3fd.yaml`` (the paper's YOLOv5-s fine-tuned on M3FD) and
+``configs/tasks/detection_demo.yaml`` (the committed synthir demo detector). Options:
+
+``weights``       a weights-registry name (configs/weights.yaml) or a file path, our plain format or an
+                  ultralytics checkpoint (read with a class allowlist, see downstream.detection.yolo);
+``imgsz``         the detector's input size (longest side, letterboxed, rectangular batches as in ``yolo val``);
+``conf``, ``iou`` NMS confidence and IoU thresholds (ultralytics' validation defaults: 0.001 and 0.7);
+``batch``, ``max_det``, ``device``, ``weights_dir``;
+``ap_method``     ``coco`` (default: pycocotools' 101-point mean; a perfect detector scores 1.0) or
+                  ``ultralytics`` (bit-for-bit ``model.val()``: trapezoid rule, a perfect detector scores 0.995);
+``random_weights``  a randomly initialised detector (seeded; tests only; every row is flagged).
+
+Images go to the detector as the SR method wrote them (HR size, linked, not re-encoded); an image smaller than
+its boxes (an LR-size frame) is an error. Every setting above is part of :meth:`identity` and so of the cache
+key of the result rows; the weights enter by sha256.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+from downstream.detection.metrics import AP_METHODS, DetectionScores, score
+from downstream.errors import DataError
+from downstream.tasks import MetricRow, Task, TaskItem
+from sr.errors import ConfigError
+
+
+class DetectionTask(Task):
+    name = "detection"
+
+    def __init__(self, *, weights: str | None = None, imgsz: int = 640, conf: float = 0.001, iou: float = 0.7,
+                 batch: int = 16, max_det: int = 300, device: str | None = "cpu",
+                 weights_dir: str | None = None, random_weights: bool = False, ap_method: str = "coco",
+                 model: str = "yolov5s.yaml", classes: list[str] | None = None, seed: int = 0,
+                 trust_pickle: bool = False):
+        if ap_method not in AP_METHODS:
+            raise ConfigError(f"detection task: ap_method must be one of {AP_METHODS}, got {ap_method!r}")
+        if not random_weights and not weights:
+            raise ConfigError("detection task: 'weights' (a registry name or a path) is required "
+                              "unless random_weights is set")
+        self.weights, self.imgsz, self.conf, self.iou = weights, int(imgsz), float(conf), float(iou)
+        self.batch, self.max_det, self.device = int(batch), int(max_det), device or "cpu"
+        self.weights_dir, self.random_weights, self.ap_method = weights_dir, bool(random_weights), ap_method
+        self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
+        self._model = None
+        self._weights_path: Path | None = None
+        self._header: dict[str, Any] = {}
+
+    # -- model ---------------------------------------------------------------------------------------------------
+    def _load(self, class_names: tuple[str, ...] | None = None):
+        if self._model is not None:
+            return self._model
+        from downstream.detection.yolo import build_model, load_detector
+
+        if self.random_weights:
+            import torch
+
+            names = list(self.classes or class_names or ())
+            if not names:
+                raise ConfigError("detection task: random_weights needs 'classes' or a data set with classes")
+            torch.manual_seed(self.seed)
+            self._model = build_model(self.model_cfg, nc=len(names), names=names).eval()
+            self._header = {"format": "random", "names": names, "yaml": self.model_cfg}
+        else:
+            self._model, self._weights_path, self._header = load_detector(self.weights, self.weights_dir,
+                                                                         trust_pickle=self.trust_pickle)
+        return self._model
+
+    @property
+    def class_names(self) -> list[str]:
+        self._load(tuple(self.classes or ()))
+        names = self._model.names
+        return [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+
+    # -- Task contract -------------------------------------------------------------------------------------------
+    def applicable(self, dataset: Any) -> bool:
+        return bool(getattr(dataset, "has_boxes", False))
+
+    def identity(self) -> dict[str, Any]:
+        from sr.weights import sha256_of
+
+        if self.random_weights:
+            weights = {"random": True, "seed": self.seed, "model": self.model_cfg}
+        else:
+            from downstream.detection.yolo import resolve_weights
+
+            path = resolve_weights(self.weights, self.weights_dir)
+            weights = {"name": str(self.weights), "sha256": sha256_of(path)}
+        return {"name": self.name, "weights": weights, "imgsz": self.imgsz, "conf": self.conf, "iou": self.iou,
+                "max_det": self.max_det, "ap_method": self.ap_method, "rect": True, "half": False}
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return ("random-weights",) if self.random_weights else ()
+
+    def settings(self) -> dict[str, Any]:
+        """The evaluation settings recorded with results (``identity`` without the weights hash)."""
+        return {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det,
+                "ap_method": self.ap_method, "weights": str(self.weights) if not self.random_weights else "random"}
+
+    def predict_and_score(self, items: list[TaskItem], class_names: tuple[str, ...] | list[str], workdir: Path):
+        """Run ultralytics' validator on the items; returns (DetectionScores, ultralytics DetMetrics, captured)."""
+        from downstream.detection.data import write_data_yaml, write_split_from_files
+        from downstream.detection.yolo import validate
+
+        if not items:
+            raise DataError("detection: no images to evaluate")
+        missing = [i.id for i in items if i.boxes is None]
+        if missing:
+            raise DataError(f"detection: items without boxes (e.g. {missing[0]!r}); the data set has no detection labels")
+        model = self._load(tuple(class_names))
+        names = self.class_names
+        if list(class_names) != names:
+            raise DataError(f"detection: the detector's classes {names} differ from the data set's "
+                            f"{list(class_names)}; train a detector for these classes")
+        workdir = Path(workdir)
+        write_split_from_files(workdir / "data", "test", ((i.id, i.image, i.boxes) for i in items))
+        data_yaml = write_data_yaml(workdir / "data", names, {"train": "test", "val": "test", "test": "test"})
+        metrics, captured = validate(model, data_yaml, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                     batch=self.batch, device=self.device, workdir=workdir / "runs",
+                                     max_det=self.max_det, split="test")
+        if len(captured) != len(items):
+            raise DataError(f"detection: the validator read {len(captured)} of {len(items)} images "
+                            f"(see {workdir / 'data'})")
+        scores = score([c.pred for c in captured], [c.gt for c in captured], names, self.ap_method)
+        return scores, metrics, captured
+
+    def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
+        scores, _, _ = self.predict_and_score(items, class_names, workdir)
+        return rows_from_scores(scores, class_names)
+
+
+def rows_from_scores(scores: DetectionScores, class_names) -> list[MetricRow]:
+    """MetricRows: mAP50-95 and mAP50 for "all" (n = images) and each class with ground truth (n = its images)."""
+    rows = [MetricRow("mAP50-95", scores.map50_95, "all", scores.images),
+            MetricRow("mAP50", scores.map50, "all", scores.images)]
+    for name in class_names:
+        cs = scores.per_class.get(name)
+        if cs is None:
+            continue  # no ground-truth instance: AP undefined (ultralytics and COCOeval leave it out too)
+        rows += [MetricRow("mAP50-95", cs.map50_95, name, cs.images), MetricRow("mAP50", cs.map50, name, cs.images)]
+    return [r for r in rows if not (isinstance(r.value, float) and math.isnan(r.value))]
+
+
+__all__ = ["DetectionTask", "rows_from_scores"]

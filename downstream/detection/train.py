@@ -1,0 +1,153 @@
+"""Train a YOLO detector on a harness data set: ``python -m downstream.detection.train --config NAME``.
+
+``NAME`` is ``configs/detection/<NAME>.yaml`` (or a path to a YAML). Keys:
+
+``model``    ultralytics model yaml (``yolov5s.yaml``: YOLOv5-s with the anchor-free v5u head; ``yolov5n.yaml``)
+``init``     weights to fine-tune from (registry name or path, e.g. ``yolov5su_coco``; our format or an ultralytics
+             checkpoint read with the class allowlist), or ``null`` to train from scratch. ``--scratch`` overrides.
+``classes``  class names in id order (M3FD: People, Car, Bus, Motorcycle, Lamp, Truck)
+``data``     ``train`` and ``val`` sources, each ``{dataset: <data-set YAML name>, <option>: <value>...}`` (the HR
+             frames and boxes of a harness data set, e.g. ``m3fd_train``) or ``{synthir: {first_seed, count,
+             height, width}}`` (rendered directly by downstream.datasets.synthir.render_scene)
+``train``    ultralytics trainer arguments (epochs, batch, imgsz, optimizer, lr0, momentum, weight_decay, mosaic,
+             workers, seed, deterministic, amp, ...); ``device`` comes from ``--device``
+``out``      where the plain weights file goes: a path, relative to the weights directory unless absolute or
+             starting with ``./`` (``--out`` overrides)
+
+The frames are written once as a YOLO folder under ``--work`` (default ``runs/detection/<NAME>``), ultralytics
+trains there, and the best checkpoint (by validation fitness) is converted to the plain weights format
+(``downstream.detection.yolo``), with the config, the data summary and the final validation mAP in its ``meta``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sr.config import CONFIG_DIR, read_yaml
+from sr.errors import ConfigError, UserError, check_keys
+
+_KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
+
+
+def load_config(name: str) -> tuple[dict[str, Any], str]:
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = CONFIG_DIR / "detection" / f"{name}.yaml"
+    cfg = read_yaml(path)
+    check_keys(str(path), cfg, _KEYS)
+    for key in ("model", "classes", "data", "train"):
+        if key not in cfg:
+            raise ConfigError(f"{path}: missing required key {key!r}")
+    for split in ("train", "val"):
+        if split not in cfg["data"]:
+            raise ConfigError(f"{path}: data needs a {split!r} source")
+    return cfg, path.stem
+
+
+def _source_arrays(spec: dict[str, Any], classes: list[str]):
+    """(id, uint8 image, boxes) of a data source (see the module docstring)."""
+    spec = dict(spec)
+    if "synthir" in spec:
+        from downstream.datasets.synthir import M3FD_CLASSES, render_scene
+
+        if list(classes) != list(M3FD_CLASSES):
+            raise ConfigError(f"synthir boxes use the M3FD classes {M3FD_CLASSES}, not {classes}")
+        opts = {"first_seed": 0, "count": 100, "height": 240, "width": 320, **(spec["synthir"] or {})}
+        check_keys("synthir source", opts, {"first_seed", "count", "height", "width"})
+
+        def gen():
+            for seed in range(int(opts["first_seed"]), int(opts["first_seed"]) + int(opts["count"])):
+                scene = render_scene(seed, int(opts["height"]), int(opts["width"]))
+                yield f"synthir_{seed:06d}", scene.image, scene.boxes
+        return gen(), {"synthir": opts}
+    if "dataset" in spec:
+        from downstream.datasets import load_dataset
+        from downstream.detection.data import sample_arrays
+
+        name = spec.pop("dataset")
+        dataset = load_dataset(name, **spec)
+        if dataset.detection_classes is None or list(dataset.detection_classes) != list(classes):
+            raise ConfigError(f"data set {name!r} has classes {dataset.detection_classes}, the config {classes}")
+        return sample_arrays(dataset.load(i) for i in dataset.ids()), {"dataset": name, **spec,
+                                                                       "n": len(dataset.ids())}
+    raise ConfigError(f"a data source needs 'dataset' or 'synthir', got {sorted(spec)}")
+
+
+def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device: str | None,
+        weights_dir: str | None, scratch: bool = False, trust_pickle: bool = False) -> Path:
+    from downstream.detection.data import write_data_yaml, write_split_from_arrays
+    from downstream.detection.yolo import load_detector, load_weights, save_weights, train, validate
+    from sr.weights import sha256_of, weights_dir as resolve_weights_dir
+
+    classes = list(cfg["classes"])
+    data_root = work / "data"
+    summary = {}
+    for split in ("train", "val"):
+        arrays, info = _source_arrays(cfg["data"][split], classes)
+        n = write_split_from_arrays(data_root, split, arrays)
+        if n == 0:
+            raise UserError(f"the {split} source of {name} has no frames")
+        summary[split] = {**info, "frames": n}
+    data_yaml = write_data_yaml(data_root, classes, {"train": "train", "val": "val"})
+
+    init_model, init_info = None, None
+    if cfg.get("init") and not scratch:
+        init_model, init_path, _ = load_detector(cfg["init"], weights_dir, trust_pickle=trust_pickle)
+        init_info = {"init": str(cfg["init"]), "init_sha256": sha256_of(init_path)}
+    args = dict(cfg["train"])
+    args["device"] = device or args.get("device", "cpu")
+    start = time.time()
+    best = train(cfg["model"], data_yaml, args, init=init_model, out_dir=work / "runs")
+    seconds = time.time() - start
+
+    from downstream.detection.yolo import load_ultralytics_checkpoint
+
+    model = load_ultralytics_checkpoint(best)  # our own fresh checkpoint, read with the allowlist all the same
+    model.names = dict(enumerate(classes))
+    imgsz = int(args.get("imgsz", 640))
+    metrics, _ = validate(model, data_yaml, imgsz=imgsz, conf=0.001, iou=0.7, batch=int(args.get("batch", 16)),
+                          device=args["device"], workdir=work / "runs")
+    if out is None:
+        out_cfg = Path(str(cfg.get("out") or f"{name}.pt"))
+        out = out_cfg if out_cfg.is_absolute() or str(cfg.get("out", "")).startswith("./") \
+            else resolve_weights_dir(weights_dir) / out_cfg
+    meta = {"config": name, "model": cfg["model"], "train": args, "data": summary, "seconds": round(seconds, 1),
+            "val_mAP50-95": float(metrics.box.map), "val_mAP50": float(metrics.box.map50),
+            "init": init_info or "scratch", "ultralytics": __import__("ultralytics").__version__}
+    save_weights(model, out, imgsz=imgsz, meta=json.loads(json.dumps(meta, default=str)))
+    load_weights(out)  # the file reads back with weights_only=True
+    print(f"wrote {out} (val mAP50-95 {metrics.box.map:.4f}, mAP50 {metrics.box.map50:.4f}, "
+          f"{seconds / 60:.1f} min of training)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="configs/detection/<NAME>.yaml or a YAML path")
+    parser.add_argument("--out", help="weights file to write (default: the config's 'out')")
+    parser.add_argument("--work", help="scratch folder (default: runs/detection/<NAME>)")
+    parser.add_argument("--device", help="cpu, 0, 0,1 ... (default: the config's, else cpu)")
+    parser.add_argument("--weights-dir", help="weights directory (default: $IRSR_WEIGHTS_DIR or ~/.cache/irsr/weights)")
+    parser.add_argument("--scratch", action="store_true", help="ignore 'init': train from random weights")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow an unrestricted unpickle of the init checkpoint (trusted files only)")
+    opts = parser.parse_args(argv)
+    try:
+        cfg, name = load_config(opts.config)
+        if opts.epochs:
+            cfg["train"]["epochs"] = opts.epochs
+        run(cfg, name, work=Path(opts.work or f"runs/detection/{name}"), out=Path(opts.out) if opts.out else None,
+            device=opts.device, weights_dir=opts.weights_dir, scratch=opts.scratch, trust_pickle=opts.trust_pickle)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""YOLO detectors on ultralytics: build, save/load (safely), train, and validate with the predictions kept.
+
+Model. ``yolov5s.yaml`` in ultralytics is YOLOv5-s with the anchor-free, decoupled "v5u" head (DFL box regression,
+the YOLOv8 head), not the anchor-based head of the original YOLOv5 repository; ultralytics' COCO
+``yolov5su.pt`` is that model. We use it as "YOLOv5-s" (the paper's detector).
+
+Weights files (our format, ``FORMAT = "irsr-yolo"``): a plain dict
+``{"format", "version", "yaml": <model yaml dict>, "names": [...], "imgsz": int, "state_dict": {name: tensor},
+"meta": {...}}`` written with ``torch.save`` and read with ``torch.load(weights_only=True)``: no pickled
+objects, nothing executes when it is read. The model is rebuilt from the yaml and the state dict is loaded
+strictly.
+
+Third-party ultralytics ``.pt`` files (e.g. the COCO ``yolov5su.pt``) are pickles of whole model objects. They are
+read with ``weights_only=True`` plus an allowlist that admits only module *classes* (``torch.nn.modules.*``,
+``ultralytics.nn.modules.*``, ``ultralytics.nn.tasks.DetectionModel``) and ultralytics' plain namespace: the
+unpickler can then only create those objects and fill their attributes, never call arbitrary functions. A file
+that needs anything else is refused unless ``trust_pickle=True`` is given *and* the file's sha256 matches the
+registry entry (or the user passes it deliberately via ``python -m downstream.detection.yolo convert
+--trust-pickle``). Training runs convert ultralytics' own checkpoints to our format at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from copy import deepcopy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from downstream.detection.offline import ultralytics_offline
+from sr.errors import ConfigError, UserError
+
+FORMAT = "irsr-yolo"
+VERSION = 1
+_ALLOWED_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
+_ALLOWED_NAMES = {"ultralytics.nn.tasks.DetectionModel", "ultralytics.utils.IterableSimpleNamespace",
+                  "types.SimpleNamespace"}
+
+
+# --------------------------------------------------------------------------------------------- model + weights
+
+def build_model(cfg: str | dict, nc: int, names: list[str] | tuple[str, ...] | None = None, *,
+                verbose: bool = False) -> torch.nn.Module:
+    """A fresh DetectionModel from an ultralytics model yaml name (``yolov5s.yaml``) or a yaml dict."""
+    ultralytics_offline()
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel(deepcopy(cfg) if isinstance(cfg, dict) else str(cfg), nc=nc, verbose=verbose)
+    names = list(names) if names is not None else [str(i) for i in range(nc)]
+    if len(names) != nc:
+        raise ConfigError(f"{len(names)} class names for a model with nc={nc}")
+    model.names = dict(enumerate(names))
+    return model
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, *, imgsz: int, meta: dict | None = None,
+                 half: bool = True) -> Path:
+    """Write ``model`` in the plain format (see the module docstring), atomically."""
+    from sr.atomic import atomic_path
+
+    model = getattr(model, "module", model)
+    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    names = model.names
+    names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    yaml_cfg = {k: v for k, v in dict(model.yaml).items() if k != "yaml_file"}
+    payload = {"format": FORMAT, "version": VERSION, "yaml": yaml_cfg, "names": names, "imgsz": int(imgsz),
+               "state_dict": state, "meta": dict(meta or {})}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def is_plain_weights(path: str | Path) -> bool:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
+
+
+def load_weights(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from a plain weights file; returns (model in eval mode, fp32, on CPU; the payload header)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"detector weights not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path}: not a plain '{FORMAT}' weights file ({str(exc).splitlines()[0]}). If it is an "
+                        "ultralytics .pt checkpoint, convert it: python -m downstream.detection.yolo convert "
+                        f"{path} OUT.pt") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{path}: not a '{FORMAT}' weights file (an ultralytics checkpoint? convert it with "
+                        "python -m downstream.detection.yolo convert)")
+    model = build_model(payload["yaml"], nc=len(payload["names"]), names=payload["names"])
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()},
+                          strict=True)
+    model.float().eval()
+    header = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model, header
+
+
+def _allowed_global(qualname: str):
+    if not (qualname.startswith(_ALLOWED_PREFIXES) or qualname in _ALLOWED_NAMES):
+        return None
+    module, _, name = qualname.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    if not isinstance(obj, type):
+        return None
+    if qualname in _ALLOWED_NAMES or issubclass(obj, torch.nn.Module):
+        return obj
+    return None
+
+
+def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> torch.nn.Module:
+    """The model (EMA if present) of an ultralytics ``.pt`` checkpoint, read with the class allowlist.
+
+    ``trust_pickle=True`` falls back to an unrestricted unpickle for files that need other globals: only for a file
+    whose origin you trust (its sha256 is checked against the registry by the caller where one is recorded).
+    """
+    ultralytics_offline()
+    path = Path(path)
+    allowed: list[type] = []
+    for _ in range(200):
+        try:
+            with torch.serialization.safe_globals(allowed):
+                ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            break
+        except Exception as exc:  # UnpicklingError names the first global it refused
+            match = re.search(r"GLOBAL ([\w\.]+)", str(exc))
+            obj = _allowed_global(match.group(1)) if match else None
+            if obj is not None and obj not in allowed:
+                allowed.append(obj)
+                continue
+            if trust_pickle:
+                ckpt = torch.load(path, map_location="cpu", weights_only=False)
+                break
+            what = match.group(1) if match else str(exc).splitlines()[0]
+            raise UserError(f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
+                            "allowed). If you trust this file, convert it once: python -m "
+                            f"downstream.detection.yolo convert --trust-pickle {path} OUT.pt") from None
+    model = ckpt
+    if isinstance(ckpt, dict):
+        model = ckpt.get("ema") if ckpt.get("ema") is not None else ckpt.get("model")
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "yaml"):
+        raise UserError(f"{path}: no ultralytics model inside (keys: {list(ckpt) if isinstance(ckpt, dict) else '-'})")
+    return model.float().eval()
+
+
+def resolve_weights(spec: str | Path, weights_dir: str | Path | None = None) -> Path:
+    """A weights registry name (configs/weights.yaml) or a file path -> an existing path."""
+    path = Path(str(spec)).expanduser()
+    if path.suffix and (path.is_file() or path.is_absolute() or len(path.parts) > 1):
+        if not path.is_file() and not path.is_absolute():
+            from sr.config import CONFIG_DIR
+
+            in_repo = CONFIG_DIR.parent / path  # repository-relative paths (the committed demo weights)
+            path = in_repo if in_repo.is_file() else path
+        if not path.is_file():
+            raise UserError(f"detector weights not found: {path}")
+        return path
+    from sr import weights as registry
+
+    return registry.resolve(str(spec), weights_dir)
+
+
+def load_detector(spec: str | Path, weights_dir: str | Path | None = None, *,
+                  trust_pickle: bool = False) -> tuple[torch.nn.Module, Path, dict]:
+    """Load a detector from a registry name or path, in our plain format or an ultralytics checkpoint."""
+    path = resolve_weights(spec, weights_dir)
+    if is_plain_weights(path):
+        model, header = load_weights(path)
+        return model, path, header
+    model = load_ultralytics_checkpoint(path, trust_pickle=trust_pickle)
+    names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
+    return model, path, {"format": "ultralytics", "names": [names[i] for i in sorted(names)],
+                         "yaml": dict(model.yaml), "imgsz": None, "meta": {}}
+
+
+# --------------------------------------------------------------------------------------------- training
+
+def _trainer_class():
+    ultralytics_offline()
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    class Trainer(DetectionTrainer):
+        """DetectionTrainer that starts from an in-memory model's weights (matching shapes only) or from scratch."""
+
+        init_model: torch.nn.Module | None = None
+
+        def get_model(self, cfg=None, weights=None, verbose=True):
+            model = super().get_model(cfg=cfg, weights=None, verbose=verbose)
+            if self.init_model is not None:
+                model.load(self.init_model)
+            return model
+
+    return Trainer
+
+
+def train(model_cfg: str | dict, data_yaml: str | Path, args: dict[str, Any], *, init: torch.nn.Module | None,
+          out_dir: str | Path) -> Path:
+    """Train with ultralytics' DetectionTrainer; returns the path of best.pt (an ultralytics checkpoint)."""
+    Trainer = _trainer_class()
+    overrides = {**args, "model": model_cfg if isinstance(model_cfg, str) else "custom.yaml",
+                 "data": str(data_yaml), "pretrained": False, "project": str(Path(out_dir).resolve()),
+                 "name": "train", "exist_ok": True, "plots": False, "verbose": args.get("verbose", True)}
+    Trainer.init_model = init
+    trainer = Trainer(overrides=overrides)
+    if isinstance(model_cfg, dict):
+        trainer.model = build_model(model_cfg, nc=trainer.data["nc"],
+                                    names=[trainer.data["names"][i] for i in sorted(trainer.data["names"])])
+        if init is not None:
+            trainer.model.load(init)
+    trainer.train()
+    best = Path(trainer.best)
+    return best if best.is_file() else Path(trainer.last)
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+@dataclass
+class ImagePredictions:
+    """What the validator saw for one image, in pixels of the original image."""
+
+    im_file: str
+    pred: np.ndarray   # (M, 6) x1, y1, x2, y2, conf, cls (after NMS, descending confidence)
+    gt: np.ndarray     # (N, 5) cls, x1, y1, x2, y2
+
+
+def _validator_class():
+    ultralytics_offline()
+    from ultralytics.models.yolo.detect import DetectionValidator
+    from ultralytics.utils import ops
+
+    class CapturingValidator(DetectionValidator):
+        """ultralytics' DetectionValidator that also keeps every image's predictions and ground truth."""
+
+        def init_metrics(self, model):
+            super().init_metrics(model)
+            self.captured: list[ImagePredictions] = []
+
+        def _process_batch(self, preds, batch):
+            out = super()._process_batch(preds, batch)
+            scaled = self.scale_preds(preds, batch)["bboxes"].float().cpu().numpy()
+            pred = np.concatenate([scaled, preds["conf"].float().cpu().numpy()[:, None],
+                                   preds["cls"].float().cpu().numpy()[:, None]], axis=1) if len(scaled) else \
+                np.zeros((0, 6), np.float32)
+            gt_boxes = batch["bboxes"]
+            if len(gt_boxes):
+                gt_boxes = ops.scale_boxes(batch["imgsz"], gt_boxes.clone(), batch["ori_shape"],
+                                           ratio_pad=batch["ratio_pad"])
+            gt = np.concatenate([batch["cls"].float().cpu().numpy()[:, None],
+                                 np.asarray(gt_boxes.float().cpu().numpy()).reshape(-1, 4)], axis=1)
+            self.captured.append(ImagePredictions(batch["im_file"], pred.astype(np.float64), gt.astype(np.float64)))
+            return out
+
+    return CapturingValidator
+
+
+def validate(model: torch.nn.Module, data_yaml: str | Path, *, imgsz: int, conf: float, iou: float, batch: int,
+             device: str | None, workdir: str | Path, max_det: int = 300, split: str = "val"):
+    """Run ultralytics' detection validator on ``model`` and the ``split`` of ``data_yaml``.
+
+    Returns (ultralytics DetMetrics, list of ImagePredictions in data-loader order). The model is deep-copied (the
+    validator fuses Conv+BN in place).
+    """
+    Validator = _validator_class()
+    args = {"data": str(data_yaml), "imgsz": int(imgsz), "conf": float(conf), "iou": float(iou),
+            "batch": int(batch), "device": device or "cpu", "plots": False, "save_json": False, "verbose": False,
+            "project": str(Path(workdir).resolve()), "name": "val", "exist_ok": True, "split": split,
+            "max_det": int(max_det), "workers": 0, "rect": True}
+    validator = Validator(args=args)
+    metrics = validator(model=deepcopy(model).float().eval())
+    del metrics  # a results dict; the DetMetrics object lives on the validator
+    return validator.metrics, validator.captured
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+def _convert(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m downstream.detection.yolo convert",
+                                     description="Convert an ultralytics .pt checkpoint to the plain weights format.")
+    parser.add_argument("src")
+    parser.add_argument("dst")
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow an unrestricted unpickle (only for files from a source you trust)")
+    opts = parser.parse_args(argv)
+    model = load_ultralytics_checkpoint(opts.src, trust_pickle=opts.trust_pickle)
+    from sr.weights import sha256_of
+
+    save_weights(model, opts.dst, imgsz=opts.imgsz, half=False,
+                 meta={"converted_from": str(opts.src), "source_sha256": sha256_of(opts.src)})
+    print(f"wrote {opts.dst}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "convert":
+        print("usage: python -m downstream.detection.yolo convert [--trust-pickle] SRC.pt DST.pt", file=sys.stderr)
+        return 2
+    try:
+        return _convert(argv[1:])
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
