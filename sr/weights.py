@@ -18,6 +18,8 @@ from sr.config import CONFIG_DIR, read_yaml
 from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, check_keys
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
+BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "demo" / "weights"
 _ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by"}
 
 
@@ -63,8 +65,15 @@ def entry(name: str) -> WeightsEntry:
 
 
 def path_of(name: str, weights_dir_override: str | os.PathLike | None = None) -> Path:
-    """Where the file of registry entry ``name`` is expected (it may not exist)."""
-    return weights_dir(weights_dir_override) / entry(name).file
+    """Where the file of registry entry ``name`` is expected (it may not exist).
+
+    Files named ``demo/...`` are the small demo models the project trains itself and commits under
+    ``benchmarks/demo/weights/``; every other file lives in the weights directory.
+    """
+    file = entry(name).file
+    if file.startswith(BUNDLED_PREFIX):
+        return BUNDLED_DIR / file[len(BUNDLED_PREFIX):]
+    return weights_dir(weights_dir_override) / file
 
 
 def resolve(name: str, weights_dir_override: str | os.PathLike | None = None) -> Path:
@@ -115,3 +124,9 @@ def verify(name: str, weights_dir_override: str | os.PathLike | None = None) -> 
     if actual != ent.sha256:
         return "mismatch", f"{path}: sha256 {actual} != expected {ent.sha256}"
     return "ok", str(path)
+
+
+if __name__ == "__main__":
+    from sr.weights_cli import main
+
+    raise SystemExit(main())
