@@ -35,7 +35,7 @@ class RunCache:
     @staticmethod
     def _entry(sample_id: str, fingerprint: str) -> str:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id)
-        return f"{safe}__{fingerprint[:12]}" if fingerprint else safe
+        return f"{safe}__{hashlib.sha1(fingerprint.encode()).hexdigest()[:12]}" if fingerprint else safe
 
     def sr_path(self, method_key: str, dataset_key: str, sample_id: str, fingerprint: str) -> Path:
         return self.root / "sr" / method_key / dataset_key / f"{self._entry(sample_id, fingerprint)}.png"

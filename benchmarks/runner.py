@@ -26,6 +26,7 @@ from downstream.datasets import load_dataset
 from downstream.errors import DataError
 from downstream.imageio import read_image, write_png
 from downstream.tasks import TaskItem, load_task
+from sr.atomic import atomic_write_text
 from sr.errors import UserError
 from sr.registry import load_method
 from sr.weights import sha256_of
@@ -91,6 +92,14 @@ def _sample_seed(seed: int, sample_id: str) -> int:
 def method_identity(method) -> dict[str, Any]:
     return {"name": method.name, "scale": method.scale, "options": method.options, "flags": method.flags,
             "weights": {role: sha256_of(p) for role, p in method.weight_files().items()}}
+
+
+def _write_output_index(settings: Settings, dataset_name: str, method_name: str, items: list[TaskItem]) -> None:
+    """``<out>/sr_outputs/<data set>__<method>.csv``: where each SR frame of the job is (for figures)."""
+    lines = ["dataset,method,id,path"] + [f"{dataset_name},{method_name},{item.id},{item.image.relative_to(settings.out)}"
+                                          for item in items]
+    atomic_write_text(settings.out / "sr_outputs" / f"{dataset_name}__{method_name}.csv".replace("/", "_"),
+                      "\n".join(lines) + "\n")
 
 
 def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
@@ -180,6 +189,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     for metric_name, error in metric_errors.items():
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
 
+    _write_output_index(settings, dataset_name, method_name, items)
     items_key = key_of(fingerprints)
     for task_name, task_config in settings.tasks.items():
         task = pool.get("task", task_config)
