@@ -132,6 +132,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     method_key = key_of(method_identity(method))
     dataset_key = key_of(dataset.identity())
     ids = dataset.ids()[: settings.limit] if settings.limit else dataset.ids()
+    at_hr_size = method.scale == dataset.scale  # False for the "lr" row: no-reference metrics only, no tasks
     pool = _pool(settings)
     per_metric: dict[str, list[float]] = defaultdict(list)
     metric_flags: dict[str, tuple[str, ...]] = {}
@@ -165,7 +166,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if isinstance(metric, Exception):
                 metric_errors[metric_name] = str(metric)
                 continue
-            if metric.spec.reference and sample.hr is None:
+            if metric.spec.reference and (sample.hr is None or not at_hr_size):
                 continue
             metric_flags[metric_name] = metric.flags
             qpath = cache.quality_path(method_key, dataset_key, key_of(metric.identity()), sample_id,
@@ -196,7 +197,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         if isinstance(task, Exception):
             add(task_name, "unavailable", math.nan, flags=method.flags, error=str(task))
             continue
-        if not task.applicable(dataset) or not items:
+        if not at_hr_size or not task.applicable(dataset) or not items:
             continue
         tpath = cache.task_path(method_key, dataset_key, key_of(task.identity()), items_key)
         cached = cache.read_json(tpath)

@@ -21,6 +21,7 @@ class SRMethod(ABC):
     """Base class of all SR methods. Subclasses implement ``_upscale`` on validated input."""
 
     rgb_only: ClassVar[bool] = False
+    has_weights: ClassVar[bool] = True  # False for methods without learned weights (interpolation, reference rows)
 
     def __init__(self, name: str, scale: int, *, device: str = "cpu",
                  weights_dir: str | os.PathLike | None = None, random_weights: bool = False):
@@ -37,7 +38,7 @@ class SRMethod(ABC):
     @property
     def flags(self) -> tuple[str, ...]:
         """Markers that must travel with every number this method produces."""
-        return ("random_weights",) if self.random_weights else ()
+        return ("random_weights",) if self.random_weights and self.has_weights else ()
 
     def weight_files(self) -> dict[str, Path]:
         """Weights files this instance was built from (name -> path), for the cache key."""

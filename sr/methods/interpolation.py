@@ -1,4 +1,4 @@
-"""Interpolation baselines (PIL resampling) and the ``hr`` reference row.
+"""Interpolation baselines (PIL resampling) and the ``lr`` / ``hr`` reference rows.
 
 PIL is applied per channel. Inputs that are exactly 8-bit (every value k/255, as frames read from
 8-bit PNGs are) go through PIL's 8-bit path, so the result equals ``Image.resize`` on the 8-bit
@@ -44,6 +44,8 @@ def pil_resize(x: torch.Tensor, size: tuple[int, int], resample: str) -> torch.T
 class PILResize(SRMethod):
     """Upscale with one of PIL's resampling filters (bicubic / nearest / lanczos / bilinear)."""
 
+    has_weights = False
+
     def __init__(self, name: str, scale: int, *, resample: str = "bicubic", **common):
         super().__init__(name, scale, **common)
         if resample not in _RESAMPLE:
@@ -54,8 +56,20 @@ class PILResize(SRMethod):
         return pil_resize(x, (x.shape[2] * self.scale, x.shape[3] * self.scale), self.resample)
 
 
+class LowResolution(SRMethod):
+    """Returns the LR input unchanged (scale 1): the "Low Resolution" row, scored by no-reference
+    metrics only (the runner skips full-reference metrics and tasks for outputs not at HR size)."""
+
+    has_weights = False
+
+    def _upscale(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 class Reference(SRMethod):
     """Returns the HR reference image: the "High Resolution" row of the paper's tables."""
+
+    has_weights = False
 
     def needs_reference(self) -> bool:
         return True
