@@ -1,0 +1,343 @@
+"""The paper's tables regenerated from a results.csv, side by side with the published numbers.
+
+``reports/paper_numbers.csv`` holds the numbers the DifIISR paper prints, transcribed once from the text
+of the paper (``../shared/papers/001_*`` = main, ``000_*`` = supplement), long format:
+``table, row, row_label, column, value, mark, source, note``. ``value`` is the text as printed (so
+``48.3307`` stays ``48.3307``), ``mark`` is ``underline`` where the text extraction kept the paper's
+underline (second best; the bold of the best did not survive the extraction), ``source`` is
+``main:LINE`` / ``supp:LINE`` in those text files, ``note`` flags doubtful cells.
+
+Each table below is a :class:`TableSpec`: which of our (data set, task, metric, class) a paper column is,
+and which results rows a paper row is.
+
+* Method tables (main Tables 1 and 2, supplementary Table 1): a results method is a paper row when its
+  ``paper_name`` (``configs/methods/<name>.yaml``; :data:`FALLBACK_PAPER_NAMES` where there is no YAML) is
+  that row's name. Methods with results that the paper does not list are added below the paper's rows
+  (Table 2: only diffusion methods). The Low-Resolution row is the method ``lr`` (absent: "—").
+* Ablation tables (main Tables 3 and 4, supplementary Tables 2 and 3): a paper row is one trained variant;
+  :data:`ABLATION_METHODS` says which method name carries it (names of the ablation configs,
+  ``difiisr_abl_<what>``; the full model is ``difiisr``). Columns: PSNR and CLIP-IQA on the
+  ``ablation`` data set, mAP (= detection ``mAP50-95`` × 100) on the ``detection`` data set and mIoU
+  (= segmentation ``mIoU`` × 100) on the ``segmentation`` data set; the paper does not say which split
+  its ablations use, we take M3FD test / FMB test (:data:`DEFAULT_DATASETS`, change with ``--dataset``).
+
+Best (bold) and second best (underline) are marked per column among the method rows, the reference rows
+(Low Resolution, High Resolution) left out, as the paper does; separately for "paper" and "ours".
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from reports.tables import RANDOM_MARK
+
+PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
+MISSING = "—"
+
+#: paper data set label -> results data set name (``--dataset LABEL=NAME`` overrides)
+DEFAULT_DATASETS = {"Set5": "m3fd_set5", "Set15": "m3fd_set15", "Set20": "m3fd_set20", "TNO": "tno",
+                    "RoadScene": "roadscene", "ablation": "m3fd_test", "detection": "m3fd_test",
+                    "segmentation": "fmb_test"}
+
+#: registry names without a method YAML (yet) -> the paper's name
+FALLBACK_PAPER_NAMES = {"lr": "Low Resolution", "hr": "High Resolution", "sinsr": "SinSR", "difiisr": "DifIISR",
+                        "resshift_v1": "ResShift", "resshift_v2": "ResShift", "resshift_v3": "ResShift",
+                        "corple": "CoRPLE", "bidiffsr": "Bi-DiffSR", "upsr": "UPSR", "hfdiff": "HFDiff"}
+_ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
+REFERENCE_ROWS = ("Low Resolution", "High Resolution")
+DIFFUSION = {"ResShift", "SinSR", "Bi-DiffSR", "DifIISR", "UPSR", "HFDiff"}
+
+#: ablation row key (paper_numbers.csv ``row``) -> method name in the results
+ABLATION_METHODS = {
+    "none": "difiisr_abl_none",                              # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
+    "visual": "difiisr_abl_visual",                          # visual guidance only (= Tab. 4 "Visual Base")
+    "perceptual": "difiisr_abl_perceptual",                  # perceptual guidance only (= "Perceptual Base")
+    "both": "difiisr", "ours": "difiisr",                    # the full model
+    "perceptual_base": "difiisr_abl_perceptual",
+    "perceptual+visual_sum": "difiisr_abl_perceptual_visual_sum",  # visual loss added to the loss (Σ L)
+    "perceptual+visual_grad": "difiisr",
+    "visual_base": "difiisr_abl_visual",
+    "visual+task_sum": "difiisr_abl_visual_task_sum",        # perceptual (task) loss added (Σ L)
+    "visual+task_grad": "difiisr",
+    "ssim": "difiisr_abl_visual_ssim", "mse": "difiisr_abl_visual_mse",        # supp. Tab. 2
+    "lpips": "difiisr_abl_perceptual_lpips", "edge": "difiisr_abl_perceptual_edge",  # supp. Tab. 3
+}
+_ABLATION_ONLY.update(m for m in ABLATION_METHODS.values() if m != "difiisr")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str            # paper column, e.g. "Set5/CLIP-IQA"
+    dataset: str         # paper data set label (key of the data set map)
+    task: str
+    metric: str
+    higher: bool = True
+    scale: float = 1.0   # ours * scale is in the paper's unit
+    decimals: int = 4
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str
+    title: str
+    columns: tuple[Column, ...]
+    ablation: bool = False
+    extra_rows: str = "all"  # method tables: which results methods not in the paper to add ("all", "diffusion", "none")
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _q(ds: str, metric: str, label: str, higher: bool = True, decimals: int = 4) -> Column:
+    return Column(f"{ds}/{label}", ds, "quality", metric, higher, 1.0, decimals)
+
+
+_NR = lambda ds: (_q(ds, "clipiqa", "CLIP-IQA"), _q(ds, "musiq", "MUSIQ", decimals=3))  # noqa: E731
+_ABL = (Column("PSNR", "ablation", "quality", "psnr", True, 1.0, 3),
+        Column("CLIP-IQA", "ablation", "quality", "clipiqa", True, 1.0, 4),
+        Column("mAP", "detection", "detection", "mAP50-95", True, 100.0, 1),
+        Column("mIoU", "segmentation", "segmentation", "mIoU", True, 100.0, 1))
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("main_table1", "Table 1. No-reference metrics on M3FD Set5 / Set15 / Set20",
+              _NR("Set5") + _NR("Set15") + _NR("Set20"),
+              notes=("Low Resolution: the LR image interpolated to the HR size (results method `lr`).",)),
+    TableSpec("main_table2", "Table 2. Reference-based metrics of the diffusion methods on M3FD",
+              tuple(c for ds in ("Set5", "Set15", "Set20") for c in
+                    (_q(ds, "psnr", "PSNR", decimals=3), _q(ds, "ssim", "SSIM"), _q(ds, "lpips", "LPIPS", False))),
+              extra_rows="diffusion"),
+    TableSpec("supp_table1", "Supplementary Table 1. No-reference metrics on TNO and RoadScene",
+              _NR("TNO") + _NR("RoadScene")),
+    TableSpec("main_table3", "Table 3. Ablation: effectiveness of the guidance", _ABL, ablation=True),
+    TableSpec("main_table4", "Table 4. Ablation: guidance combinations", _ABL, ablation=True),
+    TableSpec("supp_table2", "Supplementary Table 2. Ablation: visual guidance", _ABL, ablation=True),
+    TableSpec("supp_table3", "Supplementary Table 3. Ablation: perceptual guidance", _ABL, ablation=True),
+)
+
+
+@lru_cache(maxsize=4)
+def paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    df = pd.DataFrame(rows)
+    df["number"] = df["value"].astype(float)
+    return df
+
+
+@lru_cache(maxsize=256)
+def paper_label(method: str) -> str:
+    """The paper's name of a results method: its YAML's ``paper_name``, else the fallback, else itself."""
+    try:
+        from sr.registry import method_spec
+
+        return method_spec(method).paper_name or method
+    except Exception:
+        return FALLBACK_PAPER_NAMES.get(method, method)
+
+
+def _method_family(method: str) -> str:
+    try:
+        from sr.registry import method_spec
+
+        return method_spec(method).family
+    except Exception:
+        return ""
+
+
+def _ours_lookup(df: pd.DataFrame) -> dict[tuple[str, str, str, str, str], float]:
+    ok = df[df.value.notna() & (df.error == "")]
+    cols = [ok[c].astype(str) for c in ("dataset", "method", "task", "metric", "class")]
+    return {key: float(v) for key, v in zip(zip(*cols), ok["value"])}
+
+
+def _random_methods(df: pd.DataFrame) -> set[str]:
+    return set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
+
+
+@dataclass
+class PaperTable:
+    """One regenerated table: ``values`` rows = row labels, columns = (paper column, paper|ours|Δ)."""
+    spec: TableSpec
+    values: pd.DataFrame
+    methods: dict[str, str]                  # row label -> results method ('' when none)
+    reference_rows: set[str]
+    random_rows: set[str]
+    datasets: dict[str, str]
+
+    def marks(self, source: str) -> dict[tuple[str, str], str]:
+        """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours')."""
+        out: dict[tuple[str, str], str] = {}
+        for col in self.spec.columns:
+            skip = self.reference_rows | (self.random_rows if source == "ours" else set())
+            s = self.values[(col.name, source)].drop(labels=list(skip), errors="ignore").dropna()
+            if s.empty:
+                continue
+            s = s.round(col.decimals)
+            ranked = sorted(set(s), reverse=col.higher)
+            for row, v in s.items():
+                if v == ranked[0]:
+                    out[(row, col.name)] = "best"
+                elif len(ranked) > 1 and v == ranked[1]:
+                    out[(row, col.name)] = "second"
+        return out
+
+    def formatted(self, style: str = "md") -> pd.DataFrame:
+        """Strings with best/second marks: style 'md' (**x**, <u>x</u>), 'tex', 'html' or 'plain'."""
+        wrap = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"),
+                "html": ("<b>{}</b>", "<u>{}</u>"), "plain": ("{}", "{}")}[style]
+        marks = {src: self.marks(src) for src in ("paper", "ours")}
+        cols = {}
+        for col in self.spec.columns:
+            for src in ("paper", "ours", "Δ"):
+                cells = []
+                for row, v in self.values[(col.name, src)].items():
+                    if v is None or (isinstance(v, float) and math.isnan(v)):
+                        cells.append(MISSING)
+                        continue
+                    text = f"{v:+.{col.decimals}f}" if src == "Δ" else f"{v:.{col.decimals}f}"
+                    m = marks.get(src, {}).get((row, col.name))
+                    cells.append(wrap[0].format(text) if m == "best" else wrap[1].format(text) if m == "second"
+                                 else text)
+                cols[(col.name, src)] = cells
+        out = pd.DataFrame(cols, index=self.values.index)
+        out.columns = pd.MultiIndex.from_tuples(out.columns)
+        return out
+
+
+def _row_label(label: str, method: str, random_methods: set[str], duplicate: bool) -> str:
+    text = f"{label} ({method})" if duplicate else label
+    return f"{text} {RANDOM_MARK}" if method in random_methods else text
+
+
+def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | None = None,
+                numbers: pd.DataFrame | None = None) -> PaperTable:
+    datasets = {**DEFAULT_DATASETS, **(datasets or {})}
+    numbers = paper_numbers() if numbers is None else numbers
+    paper = numbers[numbers.table == spec.key]
+    paper_rows = list(dict.fromkeys(paper["row"]))
+    paper_value = {(r.row, r.column): r.number for r in paper.itertuples()}
+    ours = _ours_lookup(df)
+    random_methods = _random_methods(df)
+    methods_in_results = list(dict.fromkeys(df["method"]))
+
+    rows: list[tuple[str, str | None, str]] = []  # (label, paper row key or None, results method or '')
+    if spec.ablation:
+        labels = dict(zip(paper["row"], paper["row_label"]))
+        for key in paper_rows:
+            method = ABLATION_METHODS.get(key, "")
+            present = method in methods_in_results
+            rows.append((_row_label(labels[key], method, random_methods, False), key, method if present else ""))
+    else:
+        by_label: dict[str, list[str]] = {}
+        for m in methods_in_results:
+            by_label.setdefault(paper_label(m), []).append(m)
+        has_data = {m for m in methods_in_results
+                    if any((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all") in ours
+                           for c in spec.columns)}
+        for key in paper_rows:
+            found = [m for m in by_label.get(key, []) if m in has_data] or by_label.get(key, [])[:1]
+            if not found:
+                rows.append((key, key, ""))
+            for m in found:
+                rows.append((_row_label(key, m, random_methods, len(found) > 1), key, m))
+        if spec.extra_rows != "none":
+            for m in methods_in_results:
+                label = paper_label(m)
+                if label in paper_rows or m not in has_data or m in _ABLATION_ONLY or m.startswith("difiisr_abl_"):
+                    continue
+                if spec.extra_rows == "diffusion" and label not in DIFFUSION and _method_family(m) != "diffusion":
+                    continue
+                rows.append((_row_label(label, m, random_methods, len(by_label.get(label, [])) > 1), None, m))
+
+    data: dict[tuple[str, str], list[float]] = {}
+    for col in spec.columns:
+        ds = datasets.get(col.dataset, col.dataset)
+        p, o = [], []
+        for _, key, method in rows:
+            p.append(paper_value.get((key, col.name), math.nan) if key is not None else math.nan)
+            v = ours.get((ds, method, col.task, col.metric, "all"), math.nan) if method else math.nan
+            o.append(v * col.scale)
+        data[(col.name, "paper")] = p
+        data[(col.name, "ours")] = o
+        data[(col.name, "Δ")] = [b - a for a, b in zip(p, o)]
+    index = pd.Index([r[0] for r in rows], name="method")
+    values = pd.DataFrame(data, index=index)
+    values.columns = pd.MultiIndex.from_tuples(values.columns)
+    reference = {label for label, key, _ in rows if key in REFERENCE_ROWS}
+    rnd = {label for label, _, m in rows if m in random_methods}
+    return PaperTable(spec, values, {label: m for label, _, m in rows}, reference, rnd,
+                      {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns})
+
+
+def build_all(df: pd.DataFrame, datasets: dict[str, str] | None = None) -> list[PaperTable]:
+    return [build_table(spec, df, datasets) for spec in TABLES]
+
+
+def _notes(table: PaperTable) -> list[str]:
+    notes = [f"paper = the published number (reports/paper_numbers.csv); ours = this run; Δ = ours − paper; "
+             f"{MISSING} = no number. **bold** = best, <u>underline</u> = second best (reference rows excluded).",
+             "Data sets: " + ", ".join(f"{k} = `{v}`" for k, v in table.datasets.items()) + "."]
+    if table.spec.ablation:
+        notes.append("Rows → methods: " + ", ".join(f"{label} = `{m or '(not run)'}`"
+                                                     for label, m in table.methods.items()) + ".")
+    if table.random_rows:
+        notes.append(f"{RANDOM_MARK} made with RANDOM weights: not a measurement.")
+    return notes + list(table.spec.notes)
+
+
+def write_paper_table(table: PaperTable, out_dir: str | Path) -> list[Path]:
+    """``<key>.md`` (marks), ``<key>.csv`` (numbers), ``<key>.tex`` (marks); returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / table.spec.key
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    flat = table.values.copy()
+    flat.columns = [f"{c}|{s}" for c, s in flat.columns]
+    flat.to_csv(paths[0], float_format="%.6g")
+    md = table.formatted("md")
+    md.columns = [f"{c} {s}" for c, s in md.columns]
+    paths[1].write_text(f"## {table.spec.title}\n\n" + md.to_markdown() + "\n\n"
+                        + "\n".join(f"* {n}" for n in _notes(table)) + "\n", encoding="utf-8")
+    tex = table.formatted("tex")
+    tex.index = [_tex_escape(i) for i in tex.index]
+    tex.columns = pd.MultiIndex.from_tuples([(_tex_escape(c), s.replace("Δ", "$\\Delta$")) for c, s in tex.columns])
+    paths[2].write_text(tex.to_latex(escape=False, multicolumn=True, multicolumn_format="c",
+                                     caption=_tex_escape(table.spec.title), label=f"tab:{table.spec.key}"),
+                        encoding="utf-8")
+    return paths
+
+
+def _tex_escape(text: str) -> str:
+    return (str(text).replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%")
+            .replace("_", "\\_").replace("#", "\\#").replace("†", "$\\dagger$"))
+
+
+def html_table(table: PaperTable) -> str:
+    """An HTML <table> with two header rows (column, paper|ours|Δ) and the marks."""
+    f = table.formatted("html")
+    head1 = "".join(f'<th colspan="3">{c.name}</th>' for c in table.spec.columns)
+    head2 = "".join(f'<th class="{ "d" if s == "Δ" else s}">{s}</th>' for _ in table.spec.columns
+                    for s in ("paper", "ours", "Δ"))
+    body = []
+    for label, row in f.iterrows():
+        cls = ' class="random"' if label in table.random_rows else ""
+        cells = "".join(f"<td>{v}</td>" for v in row)
+        body.append(f"<tr{cls}><th>{_html_escape(label)}</th>{cells}</tr>")
+    notes = "".join(f"<li>{_md_to_html(n)}</li>" for n in _notes(table))
+    return (f"<h3>{_html_escape(table.spec.title)}</h3><table><thead><tr><th rowspan=2>method</th>{head1}</tr>"
+            f"<tr>{head2}</tr></thead><tbody>{''.join(body)}</tbody></table><ul class=notes>{notes}</ul>")
+
+
+def _html_escape(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_to_html(text: str) -> str:
+    import re
+
+    text = _html_escape(text).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
