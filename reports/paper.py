@@ -45,6 +45,7 @@ def radar_tables(df: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
         if t.empty:
             continue
         t["cls"] = t["class"].where(t["class"] != "all", axis)
+        t = t[~t.method.str.startswith("difiisr_abl_")]  # ablation variants: Tables 3/4, not Figure 6
         labels = {m: paper_label(m) for m in t.method.unique()}
         dup = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
         t["label"] = t.method.map(lambda m: (f"{labels[m]} ({m})" if labels[m] in dup else labels[m])

@@ -1,0 +1,110 @@
+"""A self-contained HTML report: tables (paper | ours | Δ), figures embedded as data URIs, run metadata.
+
+``write_html_report(path, df, tables, figures, results_csv)``. Opens from disk with no network and no other
+file: every image is a ``data:image/png;base64,...`` URI, the CSS and the one script are inline. The script
+runs on ``load`` and sets ``document.title`` to ``images-ok:N`` when all N images decoded
+(``naturalWidth > 0``), else ``images-broken:K/N``; ``body[data-images]`` carries the same, so a headless
+browser (``chromium --dump-dom``) can check the page.
+
+Run metadata: ``run.json`` next to the results.csv (suite, seed, device, versions, and whatever else the runner
+records, e.g. weights hashes), shown as it is, plus the flags found in the results (random weights).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from reports.paper_tables import PaperTable, html_table
+from reports.tables import RANDOM_MARK, problems_table
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:1600px}
+h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}
+h3{font-size:15px;margin:20px 0 6px}
+table{border-collapse:collapse;font-size:12px;margin:4px 0}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
+thead th{background:#f0f0f0;text-align:center} tbody th{text-align:left;background:#fafafa}
+th.ours{background:#e6f0ff} th.d{background:#f7f7f7}
+tr.random{background:#fff1e0}
+ul.notes{font-size:12px;color:#555;margin:4px 0 12px}
+.warn{background:#fff1e0;border:1px solid #f0a040;padding:8px;margin:8px 0}
+figure{display:inline-block;margin:8px;vertical-align:top;max-width:760px}
+figure img{max-width:100%;border:1px solid #ddd} figcaption{font-size:12px;color:#444}
+pre{font-size:12px;background:#f7f7f7;padding:8px;overflow:auto}
+"""
+
+SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).length;
+  var state = bad ? ('images-broken:' + bad + '/' + imgs.length) : ('images-ok:' + imgs.length);
+  document.title = state;
+  document.body.setAttribute('data-images', state);
+});
+"""
+
+
+def data_uri(path: str | Path) -> str:
+    path = Path(path)
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+    return f"data:{mime.get(path.suffix.lower(), 'application/octet-stream')};base64," + \
+        base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
+    meta_path = results_csv.parent / "run.json"
+    rows = [("results", results_csv.name), ("rows", str(len(df))),
+            ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
+            ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
+            ("methods", ", ".join(sorted(df.method.astype(str).unique())))]
+    flagged = df[df["flags"] != ""].groupby("method")["flags"].apply(lambda s: ", ".join(sorted(set(";".join(s).split(";")) - {""})))
+    if len(flagged):
+        rows.append(("flags", "; ".join(f"{m}: {f}" for m, f in flagged.items())))
+    out = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
+                              for k, v in rows) + "</table>"
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+            out += "<h3>run.json</h3><pre>" + html.escape(json.dumps(meta, indent=2, default=str)) + "</pre>"
+        except ValueError as exc:
+            out += f"<p class=warn>run.json unreadable: {html.escape(str(exc))}</p>"
+    else:
+        out += "<p>No run.json next to the results (versions, seed and weights hashes unknown).</p>"
+    return out
+
+
+def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTable],
+                      figures: list[tuple[str, Path]], results_csv: str | Path,
+                      skipped: list[str] | tuple[str, ...] = ()) -> Path:
+    path, results_csv = Path(path), Path(results_csv)
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><title>DifIISR report</title>"
+             f"<style>{CSS}</style><script>{SCRIPT}</script></head><body data-images='pending'>",
+             "<h1>DifIISR: paper tables and figures, regenerated</h1>",
+             f"<p>Made {_dt.datetime.now().isoformat(timespec='seconds')} from <code>{html.escape(str(results_csv))}"
+             "</code> by <code>python -m reports.paper</code>.</p>"]
+    if df["flags"].str.contains("random_weights").any():
+        parts.append(f"<p class=warn>{RANDOM_MARK} Rows marked {RANDOM_MARK} (shaded) were made with RANDOM weights "
+                     "(test option <code>--random-weights</code>): they are not measurements.</p>")
+    parts.append("<h2>Tables</h2>")
+    parts += [html_table(t) for t in tables]
+    parts.append("<h2>Figures</h2>")
+    if not figures:
+        parts.append("<p>No figures (no per-class task results and no SR images).</p>")
+    for caption, png in figures:
+        parts.append(f"<figure><img src='{data_uri(png)}' alt='{html.escape(caption)}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    if skipped:
+        parts.append("<h3>Figures not made</h3><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
+    problems = problems_table(df)
+    if not problems.empty:
+        parts.append("<h2>Not computed, and why</h2>" + problems.to_html(index=False, border=0))
+    parts.append("<h2>Run</h2>" + _metadata(df, results_csv))
+    parts.append("</body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
