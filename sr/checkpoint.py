@@ -1,0 +1,110 @@
+"""The project's one safe way to read network weights.
+
+Third-party ``.pth`` files are pickles, so they are read with ``torch.load(weights_only=True)``
+(never ``weights_only=False``) or, for ``.safetensors``, with safetensors. A file that needs
+arbitrary code to unpickle is refused with :class:`CheckpointError` naming the file.
+
+Upstream layouts that :func:`extract_state_dict` unwraps: a flat state dict, ``{'state_dict': ...}``
+(ResShift / SinSR / DifIISR trainers), BasicSR ``{'params_ema': ..., 'params': ...}`` (UPSR),
+keys prefixed with ``module.`` (DDP) or ``_orig_mod.`` (torch.compile).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sr.errors import UserError
+
+DEFAULT_KEYS = ("state_dict", "params_ema", "params")
+_PREFIXES = ("module.", "_orig_mod.")
+_SHOW = 10
+
+
+class CheckpointError(UserError):
+    """A checkpoint file is missing, unreadable, unsafe, or does not fit the architecture."""
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint without executing code: safetensors, else ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(f"cannot read safetensors checkpoint {path}: {exc}") from exc
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load {path}: it is not a plain tensor checkpoint and would need arbitrary "
+            f"code to unpickle ({str(exc).splitlines()[0]}). Re-save it as a plain state dict or "
+            f"safetensors from a trusted environment.") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix):], True
+        out[key] = value
+    return out
+
+
+def extract_state_dict(obj: Mapping, keys: Sequence[str] = DEFAULT_KEYS) -> dict[str, torch.Tensor]:
+    """Unwrap the first of ``keys`` present (in order) and strip ``module.`` / ``_orig_mod.``."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint holds a {type(obj).__name__}, expected a dict of tensors")
+    for key in keys:
+        if isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"checkpoint holds no tensors (top-level keys: {sorted(obj)[:_SHOW]})")
+    return _strip_prefixes(tensors)
+
+
+def _listing(title: str, items: list[str]) -> str:
+    more = f" ... (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
+    return f"  {title} ({len(items)}): {', '.join(items[:_SHOW])}{more}"
+
+
+def load_into(model: nn.Module, path_or_state: str | os.PathLike | Mapping, arch_name: str,
+              keys: Sequence[str] = DEFAULT_KEYS) -> nn.Module:
+    """Strictly load weights (buffers included) into ``model``; explain any mismatch.
+
+    ``path_or_state`` is a checkpoint path or an already-loaded object; returns ``model``.
+    """
+    source = "the given state dict" if isinstance(path_or_state, Mapping) else str(path_or_state)
+    raw = path_or_state if isinstance(path_or_state, Mapping) else load_checkpoint(path_or_state)
+    state = extract_state_dict(raw, keys)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs expected {tuple(v.shape)}"
+                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        parts = [f"checkpoint {source} does not fit architecture {arch_name!r}:"]
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                             ("shape mismatches", mismatched)):
+            if items:
+                parts.append(_listing(title, items))
+        parts.append("Check that the weights file belongs to this method / config.")
+        raise CheckpointError("\n".join(parts))
+    model.load_state_dict(state, strict=True)
+    return model

@@ -1,0 +1,154 @@
+"""Inference pipeline of the ResShift family (ResShift, SinSR, DifIISR, HF-Diff): LR in, SR out.
+
+Per tile it does what the official ``sample_func`` does (DifIISR ``sampler.py``, README 4.5 of the
+reference kit): LR [0,1] -> [-1,1]; reflect-pad bottom/right to a multiple of ``pad_multiple``;
+y = bicubic x4 (``F.interpolate``, no clamp); z_y = VQ encode; z_T = z_y + kappa sqrt(eta_{T-1})
+noise; one network call at t = T-1 (``one_step``) or the full deterministic DDIM / stochastic loop;
+VQ decode; crop; clamp to [-1,1]; back to [0,1].
+
+Large inputs are cut into LR tiles of ``chop_size`` with stride ``chop_stride`` (upstream
+``ImageSpliterTh``: start positions every stride, the last one moved back to end at the border) and
+merged by plain averaging, or optionally by a smooth linear-ramp blend. Noise comes from an explicit
+``torch.Generator`` seeded per call and is drawn tile by tile, so results do not depend on
+``chop_bs``. Everything runs under ``torch.inference_mode``; ``amp_dtype`` enables CUDA autocast.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from sr.diffusion.resshift import ResShiftDiffusion, SampleMode, VQFirstStage
+
+Blend = Literal["average", "smooth"]
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Tile start positions along one axis (upstream ``ImageSpliterTh.extract_starts``)."""
+    if length <= tile:
+        return [0]
+    starts = []
+    for s in range(0, length, stride):
+        s = min(s, length - tile)
+        if s not in starts:
+            starts.append(s)
+    return starts
+
+
+def reflect_pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Mirror-pad bottom/right up to a multiple of ``multiple`` (edge pixel not repeated).
+
+    Pads larger than the image are done in several reflect passes instead of failing.
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    while pad_h or pad_w:
+        step_h, step_w = min(pad_h, x.shape[-2] - 1), min(pad_w, x.shape[-1] - 1)
+        if (pad_h and step_h <= 0) or (pad_w and step_w <= 0):
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # 1-pixel axis: nothing to mirror
+            break
+        x = F.pad(x, (0, step_w, 0, step_h), mode="reflect")
+        pad_h, pad_w = pad_h - step_h, pad_w - step_w
+    return x
+
+
+def _ramp(n: int, overlap: int, device: torch.device) -> torch.Tensor:
+    if overlap <= 0:
+        return torch.ones(n, device=device)
+    i = torch.arange(n, device=device, dtype=torch.float32) + 0.5
+    return torch.clamp(torch.minimum(i, n - i) / overlap, 1e-3, 1.0)
+
+
+class ResShiftSampler:
+    """Callable SR pipeline: ``sampler(lr_01[B,3,h,w]) -> sr_01[B,3,4h,4w]``.
+
+    ``vq`` is the VQ-f4 autoencoder (latent models); ``None`` runs the diffusion directly on the
+    upsampled image (only meaningful for a network trained that way).
+    """
+
+    def __init__(self, unet: torch.nn.Module, vq: torch.nn.Module | None, diffusion: ResShiftDiffusion,
+                 steps_mode: SampleMode = "one_step", chop_size: int = 512, chop_stride: int = 448,
+                 chop_bs: int = 1, blend: Blend = "average", pad_multiple: int = 64, seed: int = 12345,
+                 amp_dtype: torch.dtype | None = None, scale_factor: float = 1.0):
+        if chop_stride > chop_size:
+            raise ValueError(f"chop_stride ({chop_stride}) must not exceed chop_size ({chop_size})")
+        if blend not in ("average", "smooth"):
+            raise ValueError(f"blend must be 'average' or 'smooth', got {blend!r}")
+        self.unet, self.diffusion = unet, diffusion
+        self.first_stage = VQFirstStage(vq, scale_factor) if vq is not None else None
+        self.steps_mode = steps_mode
+        self.chop_size, self.chop_stride, self.chop_bs = chop_size, chop_stride, max(1, chop_bs)
+        self.blend, self.pad_multiple, self.seed, self.amp_dtype = blend, pad_multiple, seed, amp_dtype
+        self.sf = diffusion.sf
+
+    def _autocast(self, device: torch.device):
+        if self.amp_dtype is None or device.type != "cuda":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    def _model(self, x: torch.Tensor, t: torch.Tensor, **kwargs) -> torch.Tensor:
+        with self._autocast(x.device):
+            return self.unet(x, t, **kwargs).float()
+
+    def _encode(self, image: torch.Tensor) -> torch.Tensor:
+        if self.first_stage is None:
+            return image
+        with self._autocast(image.device):
+            return self.first_stage.encode(image).float()
+
+    def _decode(self, latent: torch.Tensor) -> torch.Tensor:
+        if self.first_stage is None:
+            return latent
+        with self._autocast(latent.device):
+            return self.first_stage.decode(latent).float()
+
+    def sample_pm1(self, lr_pm1: torch.Tensor, generator: torch.Generator | None = None,
+                   noise: torch.Tensor | None = None, per_item: int = 0) -> torch.Tensor:
+        """One batch of [-1,1] LR tiles -> clamped [-1,1] SR (upstream ``sample_func``).
+
+        The prior noise is ``noise`` if given (latent-sized), else drawn from ``generator`` per chunk
+        of ``per_item`` batch entries (0: the whole batch at once)."""
+        h, w = lr_pm1.shape[-2:]
+        lq = reflect_pad_to_multiple(lr_pm1, self.pad_multiple)
+        z_y = self._encode(F.interpolate(lq, scale_factor=self.sf, mode="bicubic"))
+        chunk = per_item or z_y.shape[0]
+        if noise is None:
+            noise = torch.cat([torch.randn(z_y[i:i + chunk].shape, generator=generator, device=z_y.device)
+                               for i in range(0, z_y.shape[0], chunk)])
+        z_T = self.diffusion.prior_sample(z_y, noise)
+        z_0 = self.diffusion.sample_loop(self._model, z_T, z_y, self.steps_mode, model_kwargs={"lq": lq},
+                                         clip_denoised=self.first_stage is None, generator=generator)
+        out = self._decode(z_0)[..., : h * self.sf, : w * self.sf]
+        return out.clamp(-1.0, 1.0)
+
+    def __call__(self, lr_01: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            generator = torch.Generator(device=lr_01.device).manual_seed(self.seed)
+            lr_pm1 = (lr_01.float() - 0.5) / 0.5
+            h, w = lr_pm1.shape[-2:]
+            if max(h, w) <= self.chop_size:
+                return self.sample_pm1(lr_pm1, generator) * 0.5 + 0.5
+            return self._tiled(lr_pm1, generator) * 0.5 + 0.5
+
+    def _tiled(self, lr_pm1: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        b, c, h, w = lr_pm1.shape
+        sf, tile = self.sf, self.chop_size
+        boxes = [(i, j, min(tile, h), min(tile, w))
+                 for i in tile_starts(h, tile, self.chop_stride) for j in tile_starts(w, tile, self.chop_stride)]
+        acc = torch.zeros(b, c, h * sf, w * sf, device=lr_pm1.device)
+        weight = torch.zeros(1, 1, h * sf, w * sf, device=lr_pm1.device)
+        overlap = (tile - self.chop_stride) * sf
+        for first in range(0, len(boxes), self.chop_bs):
+            group = boxes[first:first + self.chop_bs]
+            batch = torch.cat([lr_pm1[..., i:i + th, j:j + tw] for i, j, th, tw in group])
+            result = self.sample_pm1(batch, generator, per_item=b)
+            for n, (i, j, th, tw) in enumerate(group):
+                wgt = (torch.ones(1, 1, th * sf, tw * sf, device=acc.device) if self.blend == "average"
+                       else (_ramp(th * sf, overlap, acc.device)[:, None]
+                             * _ramp(tw * sf, overlap, acc.device)[None, :])[None, None])
+                acc[..., i * sf:(i + th) * sf, j * sf:(j + tw) * sf] += result[n * b:(n + 1) * b] * wgt
+                weight[..., i * sf:(i + th) * sf, j * sf:(j + tw) * sf] += wgt
+        return acc / weight
