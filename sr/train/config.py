@@ -1,0 +1,152 @@
+"""Typed training configs: a YAML in ``configs/train/`` -> :class:`TrainConfig` (dataclasses).
+
+Top-level sections are ``data``, ``model``, ``optim``, ``train`` and ``objective``; every section is
+checked against its dataclass and an unknown key is a :class:`~sr.errors.ConfigError` naming the file,
+the section and the closest allowed key. ``objective`` holds ``kind`` (resshift | sinsr | difiisr |
+upsr | hfdiff) and that objective's options (checked by the objective itself). A config may name
+``base: other.yaml`` (relative to its own folder): its sections are deep-merged under this one's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sr.config import CONFIG_DIR, read_yaml
+from sr.errors import ConfigError, check_keys
+
+TRAIN_CONFIG_DIR = CONFIG_DIR / "train"
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthir_train"          # any harness data set (HR frames are used; LR is re-made)
+    val_dataset: str | None = "synthir_val"
+    max_images: int | None = None           # HR frames cached in memory (None: all)
+    val_images: int = 4
+    patch_size: int = 64                    # HR crop; the LR patch is patch_size / scale
+    batch_size: int = 8                     # per process and micro-batch
+    scale: int = 4
+    degradation: str = "bicubic"
+    flips: bool = True                      # random horizontal/vertical flips
+    rot90: bool = False
+
+
+@dataclass
+class ModelConfig:
+    unet: dict[str, Any] = field(default_factory=dict)   # UNetModelSwin keyword arguments
+    first_stage: str = "pixel_unshuffle"     # pixel_unshuffle (pixel space, factor = scale) | vq
+    vq: dict[str, Any] | None = None        # VQModelTorch kwargs when first_stage == vq
+    vq_weights: str | None = None           # registry name or path of the frozen VQ
+    schedule: str | dict[str, Any] = "difiisr_t15"   # preset name or ScheduleConfig fields
+    input_scaling: str = "latent"           # latent | upsr
+    init_from: str | None = None            # checkpoint (path or registry name) to start from
+    pad_multiple: int = 16                  # LR padding multiple for validation / inference
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    schedule: str = "constant"              # constant | cosine | step
+    lr_min: float = 0.0                     # cosine floor
+    milestones: list[int] = field(default_factory=list)   # step schedule
+    gamma: float = 0.5
+    grad_clip: float | None = None
+
+
+@dataclass
+class LoopConfig:
+    iterations: int = 1000
+    grad_accum: int = 1
+    ema_rate: float = 0.999
+    amp: str = "bf16"                       # bf16 | fp16 | none (CUDA only; CPU always fp32)
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 0                      # 0: only at the end
+    save_every: int = 0                     # 0: only at the end
+    val_mode: str = "one_step"              # one_step | ddim | stochastic
+    tensorboard: bool = True                # when the package is installed
+    progress: bool = True
+    threads: int | None = None              # torch.set_num_threads on CPU
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    out_dir: str
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimConfig
+    train: LoopConfig
+    objective: dict[str, Any]
+    weights_dir: str | None = None
+    random_weights: bool = False            # feature networks (VGG/SAM/...) untrained: results flagged
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": LoopConfig}
+_TOP = {"name", "out_dir", "objective", "weights_dir", "random_weights", "base", "description", *_SECTIONS}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    data = read_yaml(path)
+    check_keys(str(path), data, _TOP)
+    base = data.pop("base", None)
+    if base:
+        data = _merge(_read((path.parent / base).resolve(), seen + (path,)), data)
+    return data
+
+
+def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
+    p = Path(name_or_path)
+    if p.is_file():
+        return p.resolve()
+    cand = TRAIN_CONFIG_DIR / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
+    if cand.is_file():
+        return cand
+    known = sorted(q.stem for q in TRAIN_CONFIG_DIR.glob("*.yaml"))
+    raise ConfigError(f"training config {str(name_or_path)!r} not found (a path, or one of: {', '.join(known)})")
+
+
+def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read, merge (``base:``), apply dotted ``overrides`` ({"train.iterations": 10}) and type-check."""
+    path = resolve_config_path(name_or_path)
+    data = _read(path)
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    data.pop("description", None)
+    sections = {}
+    for key, cls in _SECTIONS.items():
+        section = data.get(key) or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: section {key!r} must be a mapping")
+        check_keys(f"{path}: {key}", section, {f.name for f in dataclasses.fields(cls)})
+        sections[key] = cls(**section)
+    objective = data.get("objective")
+    if not isinstance(objective, dict) or "kind" not in objective:
+        raise ConfigError(f"{path}: 'objective' must be a mapping with a 'kind'")
+    name = data.get("name", path.stem)
+    out_dir = data.get("out_dir", f"runs/{name}")
+    return TrainConfig(name=name, out_dir=out_dir, objective=dict(objective), weights_dir=data.get("weights_dir"),
+                       random_weights=bool(data.get("random_weights", False)), source=str(path), **sections)

@@ -1,0 +1,118 @@
+"""What every training objective shares: the context it works in and the registry of objectives.
+
+An objective is built as ``cls(ctx, **options)`` and called as ``objective(batch, step) -> (loss,
+logs)``; ``batch`` holds ``lr`` / ``hr`` in [-1, 1]. The trainer owns the optimiser, EMA, AMP and
+checkpoints; objectives own only the maths of their loss (diffusion maths comes from
+:mod:`sr.diffusion`, guidance from :mod:`sr.guidance`).
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sr.diffusion import ResShiftDiffusion
+from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.guidance import Guidance, GuidanceLoss
+
+OBJECTIVES: dict[str, type["Objective"]] = {}
+
+
+def register(kind: str):
+    def wrap(cls):
+        cls.kind = kind
+        OBJECTIVES[kind] = cls
+        return cls
+    return wrap
+
+
+@dataclass
+class ObjectiveContext:
+    model: nn.Module                    # trainable network (possibly DDP-wrapped)
+    raw_model: nn.Module                # the unwrapped network (for copies, e.g. a teacher)
+    diffusion: ResShiftDiffusion
+    first_stage: nn.Module              # frozen, encode/decode
+    device: torch.device
+    scale: int = 4
+    weights_dir: str | None = None
+    random_weights: bool = False
+    build_network: Any = None           # () -> a fresh network of the run's architecture
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over C,H,W then over the batch (upstream ``mean_flat`` then mean)."""
+    return (a.float() - b.float()).pow(2).flatten(1).mean(dim=1).mean()
+
+
+def build_guidance(spec: dict[str, Any] | None, ctx: ObjectiveContext) -> Guidance | None:
+    """``{terms: [...], rho, schedule, second_order}`` -> Guidance (None when no terms)."""
+    if not spec:
+        return None
+    spec = dict(spec)
+    check_keys("objective.guidance", spec, {"terms", "rho", "schedule", "second_order"})
+    terms = spec.pop("terms", None) or []
+    if not terms:
+        return None
+    loss = GuidanceLoss(terms, weights_dir=ctx.weights_dir, random_weights=ctx.random_weights).to(ctx.device)
+    return Guidance(loss, **spec)
+
+
+class Objective(nn.Module):
+    kind: ClassVar[str] = ""
+
+    def __init__(self, ctx: ObjectiveContext):
+        super().__init__()
+        self.ctx = ctx
+        self.guidance: Guidance | None = None
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self.guidance.flags if self.guidance is not None else ()
+
+    # -- shared helpers -----------------------------------------------------------------------
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.ctx.first_stage.encode(image)
+
+    def decode(self, state: torch.Tensor) -> torch.Tensor:
+        """Differentiable decode to an image in [-1, 1] (VQ: straight-through quantiser)."""
+        return self.ctx.first_stage.decode(state)
+
+    def upsample(self, lr: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(lr, scale_factor=self.ctx.scale, mode="bicubic")
+
+    def net(self, model, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor,
+            scale_t: torch.Tensor | None = None) -> torch.Tensor:
+        """x0 prediction ``model(scale_input(x, scale_t or t), t, lq=lq)``."""
+        return model(self.ctx.diffusion.scale_input(x, t if scale_t is None else scale_t), t, lq=lq)
+
+    def t_full(self, b: int, value: int) -> torch.Tensor:
+        return torch.full((b,), value, dtype=torch.long, device=self.ctx.device)
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+
+def build_objective(spec: dict[str, Any], ctx: ObjectiveContext) -> Objective:
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    import sr.train.objectives  # noqa: F401  (registers the kinds)
+
+    if kind not in OBJECTIVES:
+        raise UnknownNameError("objective", kind, OBJECTIVES)
+    cls = OBJECTIVES[kind]
+    accepted = set()
+    for klass in cls.__mro__:
+        if issubclass(klass, Objective) and klass is not Objective:
+            accepted |= {p.name for p in inspect.signature(klass.__init__).parameters.values()
+                         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self", "ctx"}
+    check_keys(f"objective {kind!r}", spec, accepted)
+    try:
+        return cls(ctx, **spec)
+    except TypeError as exc:
+        raise ConfigError(f"objective {kind!r}: {exc}") from None

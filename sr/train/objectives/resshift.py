@@ -1,0 +1,65 @@
+"""ResShift's objective: x0-MSE in the diffusion state space (latent, or pixel-unshuffled) at a
+uniformly drawn t, optionally + LPIPS on the decoded prediction (ResShift v3 journal trainer,
+loss_coef [1.0 mse, 1.0 lpips]). An optional ``guidance`` (see :mod:`sr.guidance`) is applied to the
+x0 prediction when ``guidance_start <= step < guidance_end``: this is how DifIISR extends it."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from sr.train.objectives.base import Objective, ObjectiveContext, build_guidance, mse, register
+
+
+@register("resshift")
+class ResShiftObjective(Objective):
+    def __init__(self, ctx: ObjectiveContext, lpips_weight: float = 0.0, guidance: dict[str, Any] | None = None,
+                 guidance_start: int = 0, guidance_end: int | None = None, timesteps: str = "uniform"):
+        super().__init__(ctx)
+        self.lpips_weight = float(lpips_weight)
+        self.lpips = None
+        if self.lpips_weight > 0:
+            from sr.guidance import LPIPSLoss
+            self.lpips = LPIPSLoss(weights_dir=ctx.weights_dir, random_weights=ctx.random_weights).to(ctx.device)
+        self.guidance = build_guidance(guidance, ctx)
+        self.guidance_start, self.guidance_end = int(guidance_start), guidance_end
+        if timesteps not in ("uniform", "last"):
+            raise ValueError("timesteps must be 'uniform' or 'last'")
+        self.timesteps = timesteps
+
+    @property
+    def flags(self):
+        own = self.lpips.flags if self.lpips is not None else ()
+        return tuple(sorted(set(super().flags) | set(own)))
+
+    def guided(self, step: int) -> bool:
+        return (self.guidance is not None and step >= self.guidance_start
+                and (self.guidance_end is None or step < self.guidance_end))
+
+    def forward(self, batch, step):
+        d, lr, hr = self.ctx.diffusion, batch["lr"], batch["hr"]
+        z_y, z0 = self.encode(self.upsample(lr)), self.encode(hr)
+        b = z0.shape[0]
+        if self.timesteps == "uniform":
+            t = torch.randint(0, d.num_timesteps, (b,), device=z0.device)
+        else:
+            t = self.t_full(b, d.num_timesteps - 1)
+        noise = torch.randn_like(z0)
+        x_t = d.q_sample(z0, z_y, t, noise)
+        guided = self.guided(step)
+        if guided:
+            x_t.requires_grad_(True)
+        pred = self.net(self.ctx.model, x_t, t, lr)
+        logs: dict[str, float] = {}
+        extra = pred.new_zeros(())
+        if guided:
+            res = self.guidance(d, x_t, t, pred, self.decode, hr)
+            pred, extra = res.pred_x0, res.extra_loss
+            logs.update(res.logs)
+        loss = mse(pred, z0)
+        logs["mse"] = float(loss.detach())
+        if self.lpips is not None:
+            lp = self.lpips(self.decode(pred) * 0.5 + 0.5, hr * 0.5 + 0.5).mean()
+            logs["lpips"] = float(lp.detach())
+            loss = loss + self.lpips_weight * lp
+        return loss + extra, logs
