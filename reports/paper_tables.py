@@ -285,6 +285,9 @@ def _notes(table: PaperTable) -> list[str]:
                                                      for label, m in table.methods.items()) + ".")
     if table.random_rows:
         notes.append(f"{RANDOM_MARK} made with RANDOM weights: not a measurement.")
+    pn = paper_numbers()
+    for r in pn[(pn.table == table.spec.key) & (pn.note != "")].itertuples():
+        notes.append(f"Paper {r.row_label} / {r.column} ({r.source}): {r.note}.")
     return notes + list(table.spec.notes)
 
 
