@@ -101,11 +101,39 @@ def load_weights(path: str | Path) -> tuple[torch.nn.Module, dict]:
         raise UserError(f"{path}: not a '{FORMAT}' weights file (an ultralytics checkpoint? convert it with "
                         "python -m downstream.detection.yolo convert)")
     model = build_model(payload["yaml"], nc=len(payload["names"]), names=payload["names"])
+    _match_cls_branch_width(model, payload["state_dict"])
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()},
                           strict=True)
     model.float().eval()
     header = {k: v for k, v in payload.items() if k != "state_dict"}
     return model, header
+
+
+def _match_cls_branch_width(model: torch.nn.Module, state: dict) -> None:
+    """Rebuild the Detect head's class branch at the width the saved weights have.
+
+    The hidden width of ultralytics' class branch (``cv3``) is ``max(ch, min(nc, 100))``; ``DetectionModel.load``
+    keeps the source's width when fine-tuning (COCO: 80), so a 6-class model fine-tuned from COCO is wider than one
+    built from the yaml with nc=6. Same construction as ultralytics: the branch of a model built with nc = that
+    width, its last 1x1 convolutions cut to the real class count.
+    """
+    head_index = len(model.model) - 1
+    head = model.model[-1]
+    for attr in ("cv3", "one2one_cv3"):
+        key = f"model.{head_index}.{attr}.0.0.conv.weight"
+        branch = getattr(head, attr, None)
+        if key not in state or branch is None:
+            continue
+        width = int(state[key].shape[0])
+        if width == branch[0][0].conv.out_channels:
+            continue
+        from ultralytics.nn.tasks import DetectionModel
+
+        wide = DetectionModel(deepcopy(model.yaml), nc=width, verbose=False).model[-1]
+        src = getattr(wide, attr)
+        for s, d in zip(src, branch):
+            s[-1] = torch.nn.Conv2d(s[-1].in_channels, d[-1].out_channels, 1)
+        setattr(head, attr, src)
 
 
 def _allowed_global(qualname: str):
