@@ -38,4 +38,17 @@ def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
     if not problems.empty:
         lines += ["## Not computed, and why", "", problems.to_markdown(index=False), ""]
     (out / "report.md").write_text("\n".join(lines))
+    _paper_report(results_csv, out / "paper")
     return out
+
+
+def _paper_report(results_csv, out_dir: Path) -> None:
+    """The paper's tables/figures and the self-contained report.html (reports.paper); never fails the run."""
+    import logging
+
+    try:
+        from reports.paper import build_paper_report
+
+        build_paper_report(results_csv, out_dir)
+    except Exception as exc:  # the basic report above is written already
+        logging.getLogger(__name__).warning("paper report not written: %s: %s", type(exc).__name__, exc)
