@@ -140,3 +140,26 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), f"{fname}:{k} differs after resume from step {step}"
+
+
+def test_every_shipped_training_config_loads():
+    from sr.train.config import TRAIN_CONFIG_DIR
+    from sr.train.objectives import OBJECTIVES
+    names = [p for p in sorted(TRAIN_CONFIG_DIR.glob("*.yaml")) if not p.stem.startswith("_")]
+    assert len(names) >= 20
+    for path in names:
+        cfg = load_config(path)
+        assert cfg.objective["kind"] in OBJECTIVES, path
+
+
+@pytest.mark.parametrize("name", ["resshift_demo", "sinsr_demo", "difiisr_demo", "upsr_demo", "hfdiff_demo"])
+def test_demo_weights_load_in_their_methods(name):
+    from sr import weights
+    from sr.registry import load_method
+    if not weights.path_of(name).is_file():
+        pytest.skip(f"demo weights {name} not committed")
+    method = load_method(name)
+    lr = torch.rand(1, 1, 12, 20)
+    out = method.upscale(lr)
+    assert out.shape == (1, 1, 48, 80) and torch.isfinite(out).all()
+    assert method.weight_files()["unet"].stat().st_size < 6_000_000

@@ -1,0 +1,136 @@
+"""The ResShift family behind the SR interface: ResShift v1/v2/v3, SinSR, DifIISR, HF-Diff, UPSR-style.
+
+One class, configured by its YAML::
+
+    factory: sr.methods.resshift:ResShiftFamily
+    options:
+      unet: x4                    # preset name (the official 118.6 M Swin-UNet) or UNetModelSwin kwargs
+      first_stage: vq             # vq (VQ-f4 autoencoder) | pixel_unshuffle (pixel-space demo models)
+      vq: vq_f4                   # preset or VQModelTorch kwargs
+      weights: {unet: difiisr, vq: resshift_vq_f4}   # weights-registry names (or file paths)
+      schedule: difiisr_t15       # sr.train.model.SCHEDULES preset or ScheduleConfig fields
+      steps_mode: one_step        # one_step | ddim | stochastic
+      chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
+      chop_stride: 448
+
+Inference goes through :class:`sr.sampler.ResShiftSampler` (pad, bicubic x4, encode, prior,
+network call(s), decode, crop). UNet files are read through :func:`sr.checkpoint.load_into`
+(``{'state_dict': ...}`` / ``module.`` wrappers of the official trainers, or the trainer's
+``ema.safetensors``). ``random_weights=True`` builds the networks untrained with no file (flagged).
+
+``upsr`` options (a mapping: ``prior_method``, ``psi_max``, ``b``) switch to UPSR-style sampling:
+the network is conditioned on ``cat[g(y), bicubic(y)]`` (pixel-unshuffled) where g is another
+registered SR method, and the prior noise is weighted by the uncertainty map
+``b + (1-b) clip(|g(y) - bicubic(y)|/2, 0, psi_max)/psi_max``.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sr.base import SRMethod
+from sr.checkpoint import load_into
+from sr.diffusion import uncertainty_map
+from sr.errors import ConfigError
+
+UNET_PRESETS: dict[str, dict[str, Any]] = {
+    "x4": dict(image_size=64, in_channels=6, model_channels=160, out_channels=3, cond_lq=True,
+               attention_resolutions=[64, 32, 16, 8], dropout=0.0, channel_mult=[1, 2, 2, 4],
+               num_res_blocks=[2, 2, 2, 2], num_head_channels=32, use_scale_shift_norm=True,
+               swin_depth=2, swin_embed_dim=192, window_size=8, mlp_ratio=4),
+}
+VQ_PRESETS: dict[str, dict[str, Any]] = {
+    "vq_f4": dict(ddconfig=dict(double_z=False, z_channels=3, resolution=256, in_channels=3, out_ch=3, ch=128,
+                                ch_mult=[1, 2, 4], num_res_blocks=2, attn_resolutions=[], dropout=0.0,
+                                padding_mode="zeros"), n_embed=8192, embed_dim=3),
+}
+_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+_UNET_KEYS = ("ema", "state_dict", "params_ema", "params", "model")
+
+
+def _preset(value: str | dict[str, Any], presets: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if value not in presets:
+        raise ConfigError(f"{what}: unknown preset {value!r}; known: {', '.join(presets)} (or give the kwargs)")
+    return presets[value]
+
+
+class ResShiftFamily(SRMethod):
+    rgb_only = True
+
+    def __init__(self, name: str, scale: int, *, unet: str | dict[str, Any] = "x4", first_stage: str = "vq",
+                 vq: str | dict[str, Any] = "vq_f4", weights: dict[str, str] | None = None,
+                 schedule: str | dict[str, Any] = "difiisr_t15", input_scaling: str = "latent",
+                 steps_mode: str = "one_step", chop_size: int = 512, chop_stride: int = 448, chop_bs: int = 1,
+                 pad_multiple: int = 64, seed: int = 12345, dtype: str = "fp32",
+                 upsr: dict[str, Any] | None = None, **common):
+        super().__init__(name, scale, **common)
+        from sr.sampler import ResShiftSampler
+        from sr.train.model import build_diffusion, build_first_stage, build_unet, resolve_file
+
+        if dtype not in _DTYPES:
+            raise ConfigError(f"method {name!r}: dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+        if steps_mode not in ("one_step", "ddim", "stochastic"):
+            raise ConfigError(f"method {name!r}: steps_mode must be one_step, ddim or stochastic")
+        weights = dict(weights or {})
+        self._files: dict[str, Path] = {}
+        if not self.random_weights:
+            for role in ("unet",) + (("vq",) if first_stage == "vq" else ()):
+                if role not in weights:
+                    raise ConfigError(f"method {name!r}: options.weights.{role} is required")
+                self._files[role] = resolve_file(weights[role], self.weights_dir)
+        self.unet = build_unet(_preset(unet, UNET_PRESETS, f"method {name!r} unet"))
+        if not self.random_weights:
+            load_into(self.unet, self._files["unet"], f"UNetModelSwin ({name})", keys=_UNET_KEYS)
+        vq_cfg = _preset(vq, VQ_PRESETS, f"method {name!r} vq") if first_stage == "vq" else None
+        self.first = build_first_stage(first_stage, vq_cfg, str(self._files["vq"]) if "vq" in self._files else None,
+                                       scale, self.weights_dir, self.random_weights)
+        self.unet.eval().requires_grad_(False).to(self.device)
+        self.first.to(self.device)
+        self.diffusion = build_diffusion(schedule, input_scaling, scale)
+        self.upsr = dict(upsr) if upsr else None
+        self._prior = None
+        if self.upsr:
+            unknown = set(self.upsr) - {"prior_method", "psi_max", "b"}
+            if unknown:
+                raise ConfigError(f"method {name!r}: unknown upsr option(s) {sorted(unknown)}")
+            from sr.registry import load_method
+            self._prior = load_method(self.upsr.get("prior_method", "lanczos"), device=str(self.device))
+        self.sampler = ResShiftSampler(self.unet, self.first, self.diffusion, steps_mode=steps_mode,
+                                       chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,
+                                       pad_multiple=pad_multiple, seed=seed, amp_dtype=_DTYPES[dtype])
+
+    def weight_files(self) -> dict[str, Path]:
+        return dict(self._files)
+
+    def _upscale(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        if self.upsr:
+            return self._upscale_upsr(x)
+        return self.sampler(x).float().cpu()
+
+    @torch.inference_mode()
+    def _upscale_upsr(self, x: torch.Tensor) -> torch.Tensor:
+        from sr.sampler import reflect_pad_to_multiple
+
+        from sr.train.objectives.upsr import upsr_condition
+
+        h, w = x.shape[-2:]
+        lq = reflect_pad_to_multiple(x * 2 - 1, self.sampler.pad_multiple)
+        g = self._prior.upscale(lq * 0.5 + 0.5).to(self.device) * 2 - 1
+        y = F.interpolate(lq, scale_factor=self.scale, mode="bicubic")
+        cond, un = upsr_condition(g, y, self.scale, self.upsr.get("psi_max", 0.1), self.upsr.get("b", 0.4))
+        z_y = self.first.encode(y)
+        un_z = self.first.encode(un)
+        gen = torch.Generator(device=x.device).manual_seed(self.sampler.seed)
+        noise = torch.randn(z_y.shape, generator=gen, device=x.device)
+        z_T = self.diffusion.prior_sample(z_y, noise, un_z)
+        z0 = self.diffusion.sample_loop(lambda a, t, **k: self.unet(a, t, **k), z_T, z_y, self.sampler.steps_mode,
+                                        model_kwargs={"lq": cond}, un=un_z, generator=gen)
+        out = self.first.decode(z0)[..., : h * self.scale, : w * self.scale]
+        return (out.clamp(-1, 1) * 0.5 + 0.5).float().cpu()
