@@ -1,0 +1,199 @@
+"""``SegmentationTask``: SegFormer on SR frames -> IoU per class, mIoU and aAcc result rows.
+
+Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's common ones):
+
+``weights``        registry name (``configs/weights.yaml``) or a file path (relative paths are tried
+                   against the working directory, then the repository root); plain state dict
+``variant``        ``mit_b1`` (paper), ``mit_b0``, ``mit_tiny`` (demo); see ``model.VARIANTS``
+``mode``           ``whole`` (default) or ``slide`` inference, with ``crop_size`` / ``stride`` (H, W)
+``ignore_classes`` class names no metric counts (FMB: ``[unlabeled]``): their label pixels are
+                   ignored, the model never predicts them, and they get no IoU row
+``device``         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; ``weights_dir`` overrides the weights
+                   directory; ``random_weights`` builds the network with random weights (seeded by
+                   ``seed``) instead of loading a file, and flags every row ``random-weights``
+``save_predictions`` writes each predicted id map as ``<workdir>/pred/<id>.png``
+
+Rows: metric ``IoU`` with ``cls`` = class name (classes neither labelled nor predicted in the whole
+split have no row: they are NaN and left out of mIoU, as in mmseg), ``mIoU`` and ``aAcc`` with
+``cls="all"``; values are percentages; ``n`` = number of images.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from downstream.errors import DataError
+from downstream.imageio import read_image
+from downstream.sample import IGNORE_INDEX
+from downstream.segmentation.metrics import ConfusionAccumulator
+from downstream.tasks import MetricRow, Task, TaskItem
+from sr.errors import ConfigError, UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_weights(weights: str, weights_dir: str | None = None) -> Path:
+    """A registry name or a path -> an existing file (clear error otherwise)."""
+    from sr import weights as registry
+
+    if weights in registry.registry():
+        return registry.resolve(weights, weights_dir)
+    path = Path(weights).expanduser()
+    for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path]):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"segmentation weights {weights!r}: not a name in configs/weights.yaml and no such file "
+                    f"(tried {path if path.is_absolute() else Path.cwd() / path} and {REPO_ROOT / path}). "
+                    "Train one with `python -m downstream.segmentation.train --config ...` or pass "
+                    "random_weights=True for a plumbing run.")
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def _pair(value: Any, what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"segmentation {what} must be an int or [H, W], got {value!r}") from None
+    return h, w
+
+
+class SegmentationTask(Task):
+    name = "segmentation"
+
+    def __init__(self, *, weights: str | None = None, variant: str = "mit_b1", mode: str = "whole",
+                 crop_size: Any = (512, 512), stride: Any = (341, 341), ignore_classes: list[str] | None = None,
+                 device: str | None = "auto", weights_dir: str | None = None, random_weights: bool = False,
+                 seed: int = 0, save_predictions: bool = False, num_classes: int | None = None,
+                 description: str | None = None):
+        from downstream.segmentation.model import VARIANTS
+
+        if variant not in VARIANTS:
+            raise ConfigError(f"segmentation variant {variant!r} unknown; known: {', '.join(VARIANTS)}")
+        if mode not in ("whole", "slide"):
+            raise ConfigError(f"segmentation mode must be 'whole' or 'slide', got {mode!r}")
+        if not weights and not random_weights:
+            raise ConfigError("segmentation task needs 'weights' (registry name or file) or random_weights=True")
+        self.weights = weights
+        self.variant = variant
+        self.mode = mode
+        self.crop_size = _pair(crop_size, "crop_size")
+        self.stride = _pair(stride, "stride")
+        self.ignore_classes = tuple(ignore_classes or ())
+        self.device = device
+        self.weights_dir = weights_dir
+        self.random_weights = bool(random_weights)
+        self.seed = int(seed)
+        self.save_predictions = bool(save_predictions)
+        self.num_classes = num_classes
+        self._model: torch.nn.Module | None = None
+        self._model_classes: int | None = None
+        self._weights_path: Path | None = None
+
+    # ------------------------------------------------------------------------------------ contract
+    def applicable(self, dataset: Any) -> bool:
+        return bool(getattr(dataset, "has_masks", False))
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return ("random-weights",) if self.random_weights else ()
+
+    def weights_path(self) -> Path | None:
+        if self.random_weights:
+            return None
+        if self._weights_path is None:
+            self._weights_path = resolve_weights(str(self.weights), self.weights_dir)
+        return self._weights_path
+
+    def identity(self) -> dict[str, Any]:
+        from sr.weights import sha256_of
+
+        path = self.weights_path()
+        ident: dict[str, Any] = {
+            "name": self.name, "variant": self.variant, "mode": self.mode,
+            "weights_sha256": sha256_of(path) if path else f"random(seed={self.seed})",
+            "ignore_classes": list(self.ignore_classes),
+        }
+        if self.mode == "slide":
+            ident.update(crop_size=list(self.crop_size), stride=list(self.stride))
+        return ident
+
+    def model(self, num_classes: int) -> torch.nn.Module:
+        """The network for ``num_classes`` outputs, built and loaded once."""
+        from downstream.segmentation.model import build_segformer, load_segformer_weights
+
+        if self.num_classes is not None and int(self.num_classes) != num_classes:
+            raise ConfigError(f"segmentation task configured for {self.num_classes} classes, "
+                              f"data set has {num_classes}")
+        if self._model is None or self._model_classes != num_classes:
+            if self.random_weights:
+                torch.manual_seed(self.seed)
+            model = build_segformer(self.variant, num_classes, test_mode=self.mode,
+                                    crop_size=self.crop_size, stride=self.stride)
+            if not self.random_weights:
+                load_segformer_weights(model, self.weights_path())
+            self._model = model.to(pick_device(self.device)).eval()
+            self._model_classes = num_classes
+        return self._model
+
+    def predict(self, image: np.ndarray, num_classes: int, out_size: tuple[int, int] | None = None,
+                blocked: tuple[int, ...] = ()) -> np.ndarray:
+        """``(H, W, C)`` float [0, 1] image -> ``(H, W)`` uint8 class ids."""
+        from downstream.segmentation.model import predict_logits
+
+        model = self.model(num_classes)
+        device = next(model.parameters()).device
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
+        logits = predict_logits(model, x, out_size)
+        if blocked:
+            logits[:, list(blocked)] = float("-inf")
+        return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+    def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
+        class_names = tuple(class_names)
+        num_classes = len(class_names)
+        unknown = [c for c in self.ignore_classes if c not in class_names]
+        if unknown:
+            raise ConfigError(f"ignore_classes {unknown} are not classes of the data set ({', '.join(class_names)})")
+        ignored = tuple(class_names.index(c) for c in self.ignore_classes)
+        acc = ConfusionAccumulator(num_classes)
+        pred_dir = Path(workdir) / "pred"
+        for item in items:
+            if item.mask is None:
+                raise DataError(f"segmentation needs a mask for item {item.id!r} ({item.image})")
+            label = np.asarray(item.mask)
+            if ignored:
+                label = np.where(np.isin(label, ignored), IGNORE_INDEX, label)
+            image = read_image(item.image, channels="auto")
+            pred = self.predict(image, num_classes, out_size=label.shape, blocked=ignored)
+            acc.update(pred, label)
+            if self.save_predictions:
+                from PIL import Image
+
+                pred_dir.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pred, mode="L").save(pred_dir / f"{item.id}.png")
+        return rows_from_scores(acc, class_names, ignored)
+
+
+def rows_from_scores(acc: ConfusionAccumulator, class_names: tuple[str, ...],
+                     ignored: tuple[int, ...] = ()) -> list[MetricRow]:
+    """Result rows: IoU per (counted, non-NaN) class, then mIoU and aAcc over ``cls='all'``."""
+    res = acc.scores()
+    n = acc.images
+    rows = [MetricRow("IoU", float(v), cls=name, n=n)
+            for i, (name, v) in enumerate(zip(class_names, res.iou)) if i not in ignored and np.isfinite(v)]
+    rows.append(MetricRow("mIoU", res.miou, cls="all", n=n))
+    rows.append(MetricRow("aAcc", res.aacc, cls="all", n=n))
+    return rows

@@ -1,0 +1,377 @@
+"""Train SegFormer on a harness data set: ``python -m downstream.segmentation.train --config <yaml>``.
+
+A plain PyTorch loop (no mmengine Runner, so nothing needs the network or compiled ops): AdamW with
+mmseg's SegFormer parameter groups (head lr x ``head_lr_mult``, no weight decay on norms), linear
+warm-up then poly decay, cross-entropy with ``ignore_index=255`` on logits upsampled to the crop.
+Augmentation: random rescale, random crop (padded with label 255), horizontal flip, optional
+brightness/contrast jitter. Every random draw derives from ``seed`` and the iteration number, so a
+resumed run sees the same batches as an uninterrupted one.
+
+Config (YAML, ``configs/segmentation/*.yaml``)::
+
+    model:    {variant: mit_b1, num_classes: 15, drop_path_rate: 0.1,
+               pretrained: mit_b1_imagenet}        # registry name or path; used when present
+    data:     {dataset: fmb_train, options: {}}    # any load_dataset name (HR frames + masks)
+              # or {synthir: {seeds: [start, stop], height: 240, width: 320}} rendered in memory
+    ignore_classes: [unlabeled]                    # label ids mapped to 255 (not trained on)
+    train:    {iters: 25000, batch_size: 8, lr: 6.0e-5, weight_decay: 0.01, betas: [0.9, 0.999],
+               head_lr_mult: 10, warmup_iters: 1500, warmup_ratio: 1.0e-6, poly_power: 1.0,
+               min_lr: 0.0, crop_size: [512, 512], scale_range: [0.5, 2.0], flip: true,
+               photometric: true, seed: 0, num_workers: 2, cache: false, device: auto, threads: 0}
+    output:   {dir: work_dirs/segformer_b1_fmb, checkpoint_every: 1000, log_every: 50,
+               export: null}                       # also copy the final weights here
+
+Outputs in ``output.dir``: ``last.pth`` (resume state: model, optimizer, iteration; tensors and
+plain Python values only, readable with ``weights_only=True``), ``final.pth`` (plain model state
+dict) and ``train_log.jsonl``. A rerun with the same config resumes from ``last.pth``
+(``--no-resume`` starts over).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from downstream.sample import IGNORE_INDEX
+from sr.errors import ConfigError, UserError, check_keys
+
+DEFAULT_TRAIN = dict(iters=25000, batch_size=8, lr=6.0e-5, weight_decay=0.01, betas=[0.9, 0.999], head_lr_mult=10.0,
+                     warmup_iters=1500, warmup_ratio=1.0e-6, poly_power=1.0, min_lr=0.0, crop_size=[512, 512],
+                     scale_range=[0.5, 2.0], flip=True, photometric=True, seed=0, num_workers=2, cache=False,
+                     device="auto", threads=0)
+DEFAULT_OUTPUT = dict(dir="work_dirs/segformer", checkpoint_every=1000, log_every=50, export=None)
+DEFAULT_MODEL = dict(variant="mit_b1", num_classes=15, drop_path_rate=0.1, pretrained=None)
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    from sr.config import read_yaml
+
+    raw = read_yaml(path)
+    check_keys(str(path), raw, {"model", "data", "train", "output", "ignore_classes", "description"})
+    cfg = {
+        "model": {**DEFAULT_MODEL, **(raw.get("model") or {})},
+        "data": dict(raw.get("data") or {}),
+        "train": {**DEFAULT_TRAIN, **(raw.get("train") or {})},
+        "output": {**DEFAULT_OUTPUT, **(raw.get("output") or {})},
+        "ignore_classes": list(raw.get("ignore_classes") or []),
+    }
+    check_keys(f"{path}: model", cfg["model"], DEFAULT_MODEL)
+    check_keys(f"{path}: train", cfg["train"], DEFAULT_TRAIN)
+    check_keys(f"{path}: output", cfg["output"], DEFAULT_OUTPUT)
+    check_keys(f"{path}: data", cfg["data"], {"dataset", "options", "synthir"})
+    if ("dataset" in cfg["data"]) == ("synthir" in cfg["data"]):
+        raise ConfigError(f"{path}: data needs exactly one of 'dataset' (a data-set name) or 'synthir' (seeds)")
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+class FrameSource:
+    """Indexable (image float32 [C, H, W] in [0, 1], label int64 [H, W]) training frames."""
+
+    def __init__(self, data: dict[str, Any], class_names: tuple[str, ...] | None, ignore_classes: list[str],
+                 cache: bool):
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.synthir = data.get("synthir")
+        if self.synthir is not None:
+            from downstream.datasets.synthir import FMB_CLASSES
+
+            spec = dict(self.synthir)
+            check_keys("data.synthir", spec, {"seeds", "height", "width"})
+            start, stop = (int(s) for s in spec["seeds"])
+            self.seeds = list(range(start, stop))
+            self.size = (int(spec.get("height", 240)), int(spec.get("width", 320)))
+            self.class_names = FMB_CLASSES
+            self.ids = [str(s) for s in self.seeds]
+            self.dataset = None
+        else:
+            from downstream.datasets import load_dataset
+
+            self.dataset = load_dataset(str(data["dataset"]), **(data.get("options") or {}))
+            if not self.dataset.has_masks:
+                raise ConfigError(f"data set {data['dataset']!r} has no segmentation masks")
+            self.class_names = tuple(self.dataset.segmentation_classes)
+            self.ids = self.dataset.ids()
+        if not self.ids:
+            raise UserError("the training data set is empty")
+        unknown = [c for c in ignore_classes if c not in self.class_names]
+        if unknown:
+            raise ConfigError(f"ignore_classes {unknown} are not classes of the data ({', '.join(self.class_names)})")
+        self.ignored = [self.class_names.index(c) for c in ignore_classes]
+        self.keep_cache = cache or self.synthir is not None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if index in self.cache:
+            return self.cache[index]
+        if self.synthir is not None:
+            from downstream.datasets.synthir import render_scene
+
+            scene = render_scene(self.seeds[index], *self.size)
+            image = torch.from_numpy(scene.image.astype(np.float32) / 255.0)[None]
+            mask = scene.mask
+        else:
+            sample = self.dataset.load(self.ids[index])
+            if sample.hr is None or sample.mask is None:
+                raise UserError(f"training sample {self.ids[index]!r} has no HR frame or mask")
+            image, mask = sample.hr.float(), sample.mask
+        label = torch.from_numpy(np.asarray(mask).astype(np.int64))
+        if self.ignored:
+            label[torch.isin(label, torch.tensor(self.ignored))] = IGNORE_INDEX
+        if self.keep_cache:
+            self.cache[index] = (image, label)
+        return image, label
+
+
+def augment(image: torch.Tensor, label: torch.Tensor, rng: np.random.Generator, tcfg: dict[str, Any]
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random rescale, crop (pad with 0 / 255), flip and photometric jitter of one frame."""
+    lo, hi = (float(s) for s in tcfg["scale_range"])
+    scale = rng.uniform(lo, hi)
+    h, w = image.shape[-2:]
+    nh, nw = max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)
+    if (nh, nw) != (h, w):
+        image = F.interpolate(image[None], size=(nh, nw), mode="bilinear", align_corners=False)[0]
+        label = F.interpolate(label[None, None].float(), size=(nh, nw), mode="nearest")[0, 0].long()
+    ch, cw = (int(c) for c in tcfg["crop_size"])
+    ph, pw = max(ch - nh, 0), max(cw - nw, 0)
+    if ph or pw:
+        image = F.pad(image, (0, pw, 0, ph), value=0.0)
+        label = F.pad(label, (0, pw, 0, ph), value=IGNORE_INDEX)
+    y0 = int(rng.integers(0, image.shape[-2] - ch + 1))
+    x0 = int(rng.integers(0, image.shape[-1] - cw + 1))
+    image, label = image[:, y0:y0 + ch, x0:x0 + cw], label[y0:y0 + ch, x0:x0 + cw]
+    if tcfg["flip"] and rng.random() < 0.5:
+        image, label = image.flip(-1), label.flip(-1)
+    if tcfg["photometric"]:
+        contrast, brightness = rng.uniform(0.8, 1.2), rng.uniform(-0.1, 0.1)
+        mean = image.mean()
+        image = ((image - mean) * contrast + mean + brightness).clamp(0.0, 1.0)
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return image.contiguous(), label.contiguous()
+
+
+class BatchStream(torch.utils.data.Dataset):
+    """Item ``it`` = the whole augmented batch of iteration ``it`` (deterministic in seed and it)."""
+
+    def __init__(self, source: FrameSource, tcfg: dict[str, Any]):
+        self.source, self.tcfg = source, tcfg
+
+    def __len__(self) -> int:
+        return int(self.tcfg["iters"])
+
+    def __getitem__(self, it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([int(self.tcfg["seed"]), int(it)])
+        picks = rng.integers(0, len(self.source), size=int(self.tcfg["batch_size"]))
+        pairs = [augment(*self.source[int(i)], rng, self.tcfg) for i in picks]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def batches(source: FrameSource, tcfg: dict[str, Any], start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    stream = BatchStream(source, tcfg)
+    workers = int(tcfg["num_workers"]) if source.synthir is None else 0
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(stream, range(start, len(stream))),
+                                         batch_size=None, shuffle=False, num_workers=workers,
+                                         persistent_workers=False)
+    yield from loader
+
+
+# ------------------------------------------------------------------------------------------- optimiser
+
+def param_groups(model: torch.nn.Module, tcfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """mmseg's SegFormer groups: head lr x head_lr_mult; norms, pos blocks and biases without decay."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    norm_params = set()
+    for module in model.modules():
+        if isinstance(module, (torch.nn.LayerNorm, torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm)):
+            norm_params.update(id(p) for p in module.parameters(recurse=False))
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        head = name.startswith("decode_head.")
+        no_decay = id(param) in norm_params or "pos_block" in name
+        groups.setdefault((head, no_decay), []).append(param)
+    out = []
+    for (head, no_decay), params in sorted(groups.items()):
+        lr_mult = float(tcfg["head_lr_mult"]) if head else 1.0
+        out.append({"params": params, "lr_mult": lr_mult,
+                    "weight_decay": 0.0 if no_decay else float(tcfg["weight_decay"])})
+    return out
+
+
+def lr_factor(it: int, tcfg: dict[str, Any]) -> float:
+    """mmseg's SegFormer schedule: LinearLR from ``warmup_ratio`` to 1 over ``warmup_iters``, then
+    PolyLR from the end of the warm-up to ``iters`` (factor ``(1 - t)^power``, floor ``min_lr``)."""
+    iters, warm = int(tcfg["iters"]), min(int(tcfg["warmup_iters"]), int(tcfg["iters"]))
+    if it < warm:
+        ratio = float(tcfg["warmup_ratio"])
+        return ratio + (1.0 - ratio) * it / warm
+    base = float(tcfg["lr"])
+    min_factor = float(tcfg["min_lr"]) / base if base > 0 else 0.0
+    t = min(it - warm, iters - warm) / max(iters - warm, 1)
+    return (1.0 - t) ** float(tcfg["poly_power"]) * (1.0 - min_factor) + min_factor
+
+
+def set_lr(optimizer: torch.optim.Optimizer, it: int, tcfg: dict[str, Any]) -> float:
+    factor = lr_factor(it, tcfg)
+    for group in optimizer.param_groups:
+        group["lr"] = float(tcfg["lr"]) * group["lr_mult"] * factor
+    return float(tcfg["lr"]) * factor
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def _resolve_optional(name_or_path: str) -> Path | None:
+    from sr import weights as registry
+
+    if name_or_path in registry.registry():
+        path = registry.path_of(name_or_path)
+        if not path.is_file():
+            print(f"[segmentation.train] pretrained {name_or_path!r} not in the weights directory ({path}); "
+                  f"training from random initialisation (source: {registry.entry(name_or_path).url})",
+                  file=sys.stderr)
+            return None
+        return path
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise UserError(f"pretrained backbone file {path} does not exist")
+    return path
+
+
+def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None) -> Path:
+    """Run (or resume) a training; returns the path of the final plain state dict."""
+    from downstream.segmentation.model import (build_segformer, load_backbone_weights, preprocess,
+                                               save_state_dict, train_logits)
+    from downstream.segmentation.task import pick_device
+    from sr.atomic import atomic_path
+
+    mcfg, tcfg, ocfg = cfg["model"], cfg["train"], cfg["output"]
+    if int(tcfg["threads"]) > 0:
+        torch.set_num_threads(int(tcfg["threads"]))
+    device = pick_device(tcfg["device"])
+    out_dir = Path(ocfg["dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    source = FrameSource(cfg["data"], None, cfg["ignore_classes"], bool(tcfg["cache"]))
+    num_classes = int(mcfg["num_classes"])
+    if num_classes != len(source.class_names):
+        raise ConfigError(f"model.num_classes={num_classes} but the data has {len(source.class_names)} classes")
+
+    torch.manual_seed(int(tcfg["seed"]))
+    model = build_segformer(mcfg["variant"], num_classes, drop_path_rate=float(mcfg["drop_path_rate"]))
+    pretrained_used = None
+    if mcfg.get("pretrained"):
+        path = _resolve_optional(str(mcfg["pretrained"]))
+        if path is not None:
+            load_backbone_weights(model, path)
+            pretrained_used = str(path)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(param_groups(model, tcfg), lr=float(tcfg["lr"]),
+                                  betas=tuple(float(b) for b in tcfg["betas"]), weight_decay=float(tcfg["weight_decay"]))
+
+    start = 0
+    last = out_dir / "last.pth"
+    if resume and last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["iter"])
+        print(f"[segmentation.train] resumed from {last} at iteration {start}", file=sys.stderr)
+
+    def checkpoint(it: int) -> None:
+        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                 "optimizer": optimizer.state_dict(), "iter": it}
+        with atomic_path(last) as tmp:
+            torch.save(state, tmp)
+
+    stop = int(tcfg["iters"]) if max_iters is None else min(int(tcfg["iters"]), start + max_iters)
+    log_path = out_dir / "train_log.jsonl"
+    t0, seen, running = time.time(), 0, 0.0
+    it = start
+    with open(log_path, "a") as log:
+        if start == 0:
+            log.write(json.dumps({"event": "start", "config": cfg, "pretrained": pretrained_used,
+                                  "classes": list(source.class_names)}, default=str) + "\n")
+        for images, labels in batches(source, tcfg, start):
+            if it >= stop:
+                break
+            lr = set_lr(optimizer, it, tcfg)
+            x = preprocess(images.to(device))
+            y = labels.to(device)
+            logits = train_logits(model, x)
+            logits = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False)
+            loss = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX)
+            optimizer.zero_grad(set_to_none=True)
+            if torch.isfinite(loss):
+                loss.backward()
+                optimizer.step()
+            it += 1
+            seen += 1
+            running += float(loss.detach())
+            if it % int(ocfg["log_every"]) == 0 or it == stop:
+                rec = {"iter": it, "loss": running / max(seen, 1), "lr": lr, "elapsed_s": round(time.time() - t0, 1)}
+                print(json.dumps(rec), flush=True)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                running, seen = 0.0, 0
+            if it % int(ocfg["checkpoint_every"]) == 0 or it == stop:
+                checkpoint(it)
+    if it < int(tcfg["iters"]):
+        print(f"[segmentation.train] stopped at iteration {it} of {tcfg['iters']}; rerun to resume", file=sys.stderr)
+        return last
+    final = save_state_dict(model, out_dir / "final.pth")
+    if ocfg.get("export"):
+        save_state_dict(model, ocfg["export"])
+        print(f"[segmentation.train] exported weights to {ocfg['export']}", file=sys.stderr)
+    print(f"[segmentation.train] done in {time.time() - t0:.0f} s: {final}", file=sys.stderr)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="YAML file, or a name in configs/segmentation/")
+    parser.add_argument("--out", help="override output.dir")
+    parser.add_argument("--export", help="override output.export (copy of the final weights)")
+    parser.add_argument("--iters", type=int, help="override train.iters")
+    parser.add_argument("--device", help="override train.device")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
+    parser.add_argument("--max-iters", type=int, help="stop after this many iterations in this run (resumable)")
+    args = parser.parse_args(argv)
+    try:
+        from sr.config import CONFIG_DIR
+
+        path = Path(args.config)
+        if not path.is_file() and (CONFIG_DIR / "segmentation" / f"{args.config}.yaml").is_file():
+            path = CONFIG_DIR / "segmentation" / f"{args.config}.yaml"
+        cfg = load_config(path)
+        if args.out:
+            cfg["output"]["dir"] = args.out
+        if args.export:
+            cfg["output"]["export"] = args.export
+        if args.iters:
+            cfg["train"]["iters"] = args.iters
+        if args.device:
+            cfg["train"]["device"] = args.device
+        train(cfg, resume=not args.no_resume, max_iters=args.max_iters)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
