@@ -116,21 +116,8 @@ class ResShiftFamily(SRMethod):
 
     @torch.inference_mode()
     def _upscale_upsr(self, x: torch.Tensor) -> torch.Tensor:
-        from sr.sampler import reflect_pad_to_multiple
+        from sr.train.objectives.upsr import upsr_sample
 
-        from sr.train.objectives.upsr import upsr_condition
-
-        h, w = x.shape[-2:]
-        lq = reflect_pad_to_multiple(x * 2 - 1, self.sampler.pad_multiple)
-        g = self._prior.upscale(lq * 0.5 + 0.5).to(self.device) * 2 - 1
-        y = F.interpolate(lq, scale_factor=self.scale, mode="bicubic")
-        cond, un = upsr_condition(g, y, self.scale, self.upsr.get("psi_max", 0.1), self.upsr.get("b", 0.4))
-        z_y = self.first.encode(y)
-        un_z = self.first.encode(un)
-        gen = torch.Generator(device=x.device).manual_seed(self.sampler.seed)
-        noise = torch.randn(z_y.shape, generator=gen, device=x.device)
-        z_T = self.diffusion.prior_sample(z_y, noise, un_z)
-        z0 = self.diffusion.sample_loop(lambda a, t, **k: self.unet(a, t, **k), z_T, z_y, self.sampler.steps_mode,
-                                        model_kwargs={"lq": cond}, un=un_z, generator=gen)
-        out = self.first.decode(z0)[..., : h * self.scale, : w * self.scale]
-        return (out.clamp(-1, 1) * 0.5 + 0.5).float().cpu()
+        return upsr_sample(self.unet, self.first, self.diffusion, x, self._prior, self.scale,
+                           self.upsr.get("psi_max", 0.1), self.upsr.get("b", 0.4), self.sampler.pad_multiple,
+                           self.sampler.seed, self.sampler.steps_mode).cpu()

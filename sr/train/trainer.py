@@ -151,6 +151,8 @@ class Trainer:
         self._tb = None
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            if self.step == 0:  # a fresh run does not append to an earlier run's log
+                (self.out / "log.csv").unlink(missing_ok=True)
             atomic_write_text(self.out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             if cfg.train.tensorboard:
                 try:
@@ -230,7 +232,16 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         if not self.val:
             return {}
-        sampler = self.sampler()
+        custom = getattr(self.objective, "sample", None)
+        if custom is not None:
+            net = build_unet(self.cfg.model.unet).to(self.device)
+            net.load_state_dict(self.ema.shadow)
+            net.eval()
+
+            def sampler(lr01):
+                return custom(net, lr01, self.cfg.model.pad_multiple, self.cfg.train.val_mode)
+        else:
+            sampler = self.sampler()
         scores: dict[str, list[float]] = {"psnr": [], "val_fft": []}
         guidance = getattr(self.objective, "guidance", None)
         for lr, hr in self.val:
@@ -311,10 +322,10 @@ class Trainer:
                 self.save()
         bar.close()
         if self.is_main:
-            val = self.validate()
-            self.log({"step": self.step, "kind": "val", **val})
             self.save()
             self.export()
+            val = self.validate()
+            self.log({"step": self.step, "kind": "val", **val})
         if self._tb is not None:
             self._tb.close()
         return val

@@ -25,6 +25,28 @@ def upsr_condition(g_pm1: torch.Tensor, y_bic: torch.Tensor, scale: int, psi_max
     return F.pixel_unshuffle(torch.cat([g_pm1, y_bic], dim=1), scale), un
 
 
+@torch.no_grad()
+def upsr_sample(net, first_stage, diffusion, lr01: torch.Tensor, prior, scale: int, psi_max: float, b: float,
+                pad_multiple: int = 16, seed: int = 12345, mode: str = "one_step") -> torch.Tensor:
+    """UPSR inference on LR in [0,1] ([B,3,h,w]) -> SR in [0,1]: pad, g(y) and bicubic(y), uncertainty,
+    x_T = y + kappa sqrt(eta_T) un eps, reverse process (``mode``), decode, crop."""
+    from sr.sampler import reflect_pad_to_multiple
+
+    h, w = lr01.shape[-2:]
+    lq = reflect_pad_to_multiple(lr01 * 2 - 1, pad_multiple)
+    g = prior.upscale((lq * 0.5 + 0.5).cpu()).to(lr01.device) * 2 - 1
+    y = F.interpolate(lq, scale_factor=scale, mode="bicubic")
+    cond, un = upsr_condition(g, y, scale, psi_max, b)
+    z_y, un_z = first_stage.encode(y), first_stage.encode(un)
+    gen = torch.Generator(device=lr01.device).manual_seed(seed)
+    noise = torch.randn(z_y.shape, generator=gen, device=lr01.device)
+    z_T = diffusion.prior_sample(z_y, noise, un_z)
+    z0 = diffusion.sample_loop(lambda a, t, **k: net(a, t, **k), z_T, z_y, mode, model_kwargs={"lq": cond},
+                               un=un_z, generator=gen, clip_denoised=True)
+    out = first_stage.decode(z0)[..., : h * scale, : w * scale]
+    return (out.clamp(-1, 1) * 0.5 + 0.5).float()
+
+
 @register("upsr")
 class UPSRObjective(Objective):
     def __init__(self, ctx: ObjectiveContext, prior_method: str = "lanczos", psi_max: float = 0.1, b_u: float = 0.4,
@@ -42,6 +64,11 @@ class UPSRObjective(Objective):
     @property
     def flags(self):
         return self.lpips.flags if self.lpips is not None else ()
+
+    def sample(self, net, lr01: torch.Tensor, pad_multiple: int, mode: str) -> torch.Tensor:
+        """Validation / inference path (the trainer calls it instead of the plain ResShift sampler)."""
+        return upsr_sample(net, self.ctx.first_stage, self.ctx.diffusion, lr01, self.prior, self.ctx.scale,
+                           self.psi_max, self.b_u, pad_multiple, mode=mode)
 
     def forward(self, batch, step):
         d, lr, hr = self.ctx.diffusion, batch["lr"], batch["hr"]
