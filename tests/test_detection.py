@@ -288,6 +288,11 @@ def test_harness_equals_ultralytics_validator_and_pycocotools(tmp_path, no_netwo
         assert ours.per_class[M3FD[c]].map50_95 == pytest.approx(ref.maps[c], abs=1e-9)
         assert ours.per_class[M3FD[c]].map50 == pytest.approx(ref.ap50[i], abs=1e-9)
     assert ours.map50 > 0.05  # a trained detector, not noise
+    # ultralytics' AP applied to the same predictions in SR-image pixels: the same up to matching in letterboxed vs
+    # pixel coordinates (boxes clipped to the image, per-axis letterbox rounding)
+    from downstream.detection.metrics import score
+    again = score([c.pred for c in captured], [c.gt for c in captured], M3FD, "ultralytics")
+    assert again.map50_95 == pytest.approx(ref.map, abs=0.01)
     # the default (coco) numbers are pycocotools' on the same predictions
     coco_task = DetectionTask(weights=str(DEMO_WEIGHTS), imgsz=320, batch=4)
     rows = coco_task.evaluate(hr_items, M3FD, tmp_path / "work2")
@@ -310,7 +315,6 @@ def test_hr_scores_above_bicubic_on_synthir(tmp_path):
     bic = {(r.metric, r.cls): r.value for r in task.evaluate(bic_items, M3FD, tmp_path / "w_bic")}
     assert hr == again  # the hr reference row is exactly reproducible
     assert hr[("mAP50-95", "all")] > bic[("mAP50-95", "all")]
-    assert hr[("mAP50", "all")] > bic[("mAP50", "all")]
 
 
 def test_finetune_from_coco_style_checkpoint_and_evaluate_offline(tmp_path, no_network):

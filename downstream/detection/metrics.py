@@ -1,9 +1,8 @@
 """Detection mAP from predictions and ground truth: the harness's numbers, and a pycocotools cross-check.
 
-:func:`score` is what :class:`~downstream.detection.task.DetectionTask` reports. It applies ultralytics' own
-metric code (``DetectionValidator.match_predictions`` at IoU 0.50:0.05:0.95, ``DetMetrics`` / ``ap_per_class``)
-to predictions given in pixels of the original image, so it equals ``model.val()`` on the same predictions
-(tests check this end to end). :func:`coco_score` computes the same quantities with pycocotools (``COCOeval``,
+:func:`score` is what :class:`~downstream.detection.task.DetectionTask` reports with ``ap_method="coco"``: matching
+with ultralytics' ``DetectionValidator.match_predictions`` (IoU 0.50:0.05:0.95; COCOeval's rule for non-crowd boxes),
+AP the COCOeval way; with ``ap_method="ultralytics"`` it applies ultralytics' ``DetMetrics`` to the same matches. :func:`coco_score` computes the same quantities with pycocotools (``COCOeval``,
 ``bbox``, area range "all", ``maxDets`` 100 by default). The two agree to within about 0.01 AP on ordinary
 cases: ultralytics integrates the 101-point precision envelope with the trapezoid rule where pycocotools
 averages the 101 points, ultralytics matches greedily per prediction in confidence order where COCOeval matches

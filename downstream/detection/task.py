@@ -8,8 +8,9 @@ Configs: ``configs/tasks/detection_m3fd.yaml`` (the paper's YOLOv5-s fine-tuned 
 ``imgsz``         the detector's input size (longest side, letterboxed, rectangular batches as in ``yolo val``);
 ``conf``, ``iou`` NMS confidence and IoU thresholds (ultralytics' validation defaults: 0.001 and 0.7);
 ``batch``, ``max_det``, ``device``, ``weights_dir``;
-``ap_method``     ``coco`` (default: pycocotools' 101-point mean; a perfect detector scores 1.0) or
-                  ``ultralytics`` (bit-for-bit ``model.val()``: trapezoid rule, a perfect detector scores 0.995);
+``ap_method``     ``coco`` (default: COCOeval's 101-point mean on the predictions in pixels of the SR image,
+                  equal to pycocotools; a perfect detector scores 1.0) or ``ultralytics`` (the validator's own
+                  DetMetrics, i.e. ``model.val()``; trapezoid rule, a perfect detector scores 0.995);
 ``random_weights``  a randomly initialised detector (seeded; tests only; every row is flagged).
 
 Images go to the detector as the SR method wrote them (HR size, linked, not re-encoded); an image smaller than
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 
-from downstream.detection.metrics import AP_METHODS, DetectionScores, score
+from downstream.detection.metrics import AP_METHODS, DetectionScores, score, scores_from_metrics
 from downstream.errors import DataError
 from downstream.tasks import MetricRow, Task, TaskItem
 from sr.errors import ConfigError
@@ -126,7 +127,10 @@ class DetectionTask(Task):
         if len(captured) != len(items):
             raise DataError(f"detection: the validator read {len(captured)} of {len(items)} images "
                             f"(see {workdir / 'data'})")
-        scores = score([c.pred for c in captured], [c.gt for c in captured], names, self.ap_method)
+        if self.ap_method == "ultralytics":  # the validator's own numbers (matched in letterboxed coordinates)
+            scores = scores_from_metrics(metrics, names, n_images=len(captured))
+        else:  # COCOeval on the predictions in pixels of the SR image (what ultralytics exports to COCO JSON)
+            scores = score([c.pred for c in captured], [c.gt for c in captured], names, "coco")
         return scores, metrics, captured
 
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
