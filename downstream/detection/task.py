@@ -49,6 +49,10 @@ class DetectionTask(Task):
         self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
         self._model = None
         self._weights_path: Path | None = None
+        if not self.random_weights:  # a missing file is a UserError now, when the runner builds the task
+            from downstream.detection.yolo import resolve_weights
+
+            self._weights_path = resolve_weights(self.weights, self.weights_dir)
         self._header: dict[str, Any] = {}
 
     # -- model ---------------------------------------------------------------------------------------------------
