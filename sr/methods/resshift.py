@@ -105,6 +105,20 @@ class ResShiftFamily(SRMethod):
                                        chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,
                                        pad_multiple=pad_multiple, seed=seed, amp_dtype=_DTYPES[dtype])
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Adds ``trained_with_random_weights`` when the UNet file says its training losses used
+        untrained feature networks (metadata written by ``sr.train``)."""
+        extra = ()
+        path = self._files.get("unet")
+        if path is not None and path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as fh:
+                if "random_weights" in (fh.metadata() or {}).get("flags", ""):
+                    extra = ("trained_with_random_weights",)
+        return super().flags + extra
+
     def weight_files(self) -> dict[str, Path]:
         return dict(self._files)
 
