@@ -21,7 +21,7 @@ Config (YAML, ``configs/segmentation/*.yaml``)::
     output:   {dir: work_dirs/segformer_b1_fmb, checkpoint_every: 1000, log_every: 50,
                export: null}                       # also copy the final weights here
 
-Outputs in ``output.dir``: ``last.pth`` (resume state: model, optimizer, iteration; tensors and
+Outputs in ``output.dir``: ``last.pth`` (resume state: model, optimizer, iteration, torch RNG; tensors and
 plain Python values only, readable with ``weights_only=True``), ``final.pth`` (plain model state
 dict) and ``train_log.jsonl``. A rerun with the same config resumes from ``last.pth``
 (``--no-resume`` starts over).
@@ -182,12 +182,13 @@ class BatchStream(torch.utils.data.Dataset):
 
 
 def batches(source: FrameSource, tcfg: dict[str, Any], start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of iterations ``start..iters``; creating the iterator draws once from torch's RNG."""
     stream = BatchStream(source, tcfg)
     workers = int(tcfg["num_workers"]) if source.synthir is None else 0
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(stream, range(start, len(stream))),
                                          batch_size=None, shuffle=False, num_workers=workers,
                                          persistent_workers=False)
-    yield from loader
+    return iter(loader)
 
 
 # ------------------------------------------------------------------------------------------- optimiser
@@ -294,10 +295,13 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
 
     def checkpoint(it: int) -> None:
         state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                 "optimizer": optimizer.state_dict(), "iter": it}
+                 "optimizer": optimizer.state_dict(), "iter": it, "torch_rng": torch.get_rng_state()}
         with atomic_path(last) as tmp:
             torch.save(state, tmp)
 
+    batch_iter = batches(source, tcfg, start)
+    if start and "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])  # after the loader's own draw, as in an uninterrupted run
     stop = int(tcfg["iters"]) if max_iters is None else min(int(tcfg["iters"]), start + max_iters)
     log_path = out_dir / "train_log.jsonl"
     t0, seen, running = time.time(), 0, 0.0
@@ -306,7 +310,7 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
         if start == 0:
             log.write(json.dumps({"event": "start", "config": cfg, "pretrained": pretrained_used,
                                   "classes": list(source.class_names)}, default=str) + "\n")
-        for images, labels in batches(source, tcfg, start):
+        for images, labels in batch_iter:
             if it >= stop:
                 break
             lr = set_lr(optimizer, it, tcfg)
