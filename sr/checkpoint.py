@@ -29,8 +29,12 @@ class CheckpointError(UserError):
     """A checkpoint file is missing, unreadable, unsafe, or does not fit the architecture."""
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint without executing code: safetensors, else ``torch.load(weights_only=True)``."""
+def load_checkpoint(path: str | os.PathLike, safe_globals: Sequence[type] = ()) -> dict:
+    """Read a checkpoint without executing code: safetensors, else ``torch.load(weights_only=True)``.
+
+    ``safe_globals`` admits extra classes to the weights-only unpickler (e.g. ultralytics module
+    classes, whose checkpoints pickle whole models); they are constructed, never called.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
@@ -42,7 +46,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         except Exception as exc:  # safetensors raises its own error types
             raise CheckpointError(f"cannot read safetensors checkpoint {path}: {exc}") from exc
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"refusing to load {path}: it is not a plain tensor checkpoint and would need arbitrary "
@@ -50,6 +55,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"safetensors from a trusted environment.") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def load_trusted_pickle(path: str | os.PathLike):
+    """Unrestricted unpickling: runs whatever code the file contains. Only behind an explicit user
+    opt-in (e.g. ``--trust-pickle``) for a file whose origin the user vouches for."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

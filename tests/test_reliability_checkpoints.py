@@ -147,16 +147,13 @@ def test_pickle_protocol_garbage_is_a_clear_error(tmp_path):
 def test_no_source_file_unpickles_without_weights_only():
     """Hard line: no torch.load / pickle.load anywhere that could execute a pickle by default.
 
-    The one deliberate exception is ultralytics' explicit opt-in ``trust_pickle=True`` (a user flag on
-    `python -m downstream.detection.yolo convert --trust-pickle`), listed here by file and call."""
-    allowed_unsafe = {("downstream/detection/yolo.py", "torch.load", False)}
+    The one deliberate unrestricted load is ``sr.checkpoint.load_trusted_pickle``, reached only through
+    the explicit user opt-in ``--trust-pickle`` of `python -m downstream.detection.yolo convert`."""
     bad = [f"{f}:{line}: {name}(weights_only={wo!r})" for f, line, name, wo in _scan()
-           if f != SAFE_MODULE and wo is not True and (f, name, wo) not in allowed_unsafe]
+           if f != SAFE_MODULE and wo is not True]
     assert not bad, "unsafe unpickling outside sr/checkpoint.py:\n" + "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9.1: detection/yolo.py and segmentation/{model,train}.py call "
-                   "torch.load themselves instead of sr.checkpoint.load_checkpoint (see the reliability report)")
 def test_every_loader_goes_through_the_one_safe_function():
     others = [f"{f}:{line}: {name}(weights_only={wo!r})" for f, line, name, wo in _scan() if f != SAFE_MODULE]
     assert not others, "loaders that bypass sr.checkpoint.load_checkpoint:\n" + "\n".join(others)

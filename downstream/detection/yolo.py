@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
+
 from downstream.detection.offline import ultralytics_offline
 from sr.errors import ConfigError, UserError
 
@@ -80,8 +82,8 @@ def save_weights(model: torch.nn.Module, path: str | Path, *, imgsz: int, meta: 
 
 def is_plain_weights(path: str | Path) -> bool:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+        payload = load_checkpoint(path)
+    except CheckpointError:
         return False
     return isinstance(payload, dict) and payload.get("format") == FORMAT
 
@@ -92,8 +94,8 @@ def load_weights(path: str | Path) -> tuple[torch.nn.Module, dict]:
     if not path.is_file():
         raise UserError(f"detector weights not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+        payload = load_checkpoint(path)
+    except CheckpointError as exc:
         raise UserError(f"{path}: not a plain '{FORMAT}' weights file ({str(exc).splitlines()[0]}). If it is an "
                         "ultralytics .pt checkpoint, convert it: python -m downstream.detection.yolo convert "
                         f"{path} OUT.pt") from None
@@ -162,17 +164,16 @@ def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False)
     allowed: list[type] = []
     for _ in range(200):
         try:
-            with torch.serialization.safe_globals(allowed):
-                ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = load_checkpoint(path, safe_globals=allowed)
             break
-        except Exception as exc:  # UnpicklingError names the first global it refused
-            match = re.search(r"GLOBAL ([\w\.]+)", str(exc))
+        except CheckpointError as exc:  # the unpickler's message names the first global it refused
+            match = re.search(r"GLOBAL ([\w\.]+)", str(exc.__cause__ or exc))
             obj = _allowed_global(match.group(1)) if match else None
             if obj is not None and obj not in allowed:
                 allowed.append(obj)
                 continue
             if trust_pickle:
-                ckpt = torch.load(path, map_location="cpu", weights_only=False)
+                ckpt = load_trusted_pickle(path)
                 break
             what = match.group(1) if match else str(exc).splitlines()[0]
             raise UserError(f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "

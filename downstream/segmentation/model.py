@@ -130,28 +130,16 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, out_size: tuple
 # ------------------------------------------------------------------------------------------- weights
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a plain state dict safely (safetensors, or torch.load with weights_only=True)."""
+    """Read a plain state dict through the project's safe loader (safetensors or weights_only)."""
+    from sr.checkpoint import load_checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"segmentation weights file not found: {path}")
     try:
-        from sr.checkpoint import load_checkpoint  # the project's safe loader, when present
-    except ImportError:
-        load_checkpoint = None
-    try:
-        if load_checkpoint is not None:
-            obj = load_checkpoint(path)
-        elif path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj = load_file(str(path), device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except UserError:
-        raise
-    except Exception as exc:  # pickle errors, corrupt files
-        raise UserError(f"{path}: cannot be read as a plain state dict ({type(exc).__name__}: {exc}). "
-                        "Checkpoints must hold tensors only (mmengine's full checkpoints hold pickled "
+        obj = load_checkpoint(path)
+    except UserError as exc:
+        raise UserError(f"{exc} Checkpoints must hold tensors only (mmengine's full checkpoints hold pickled "
                         "objects: re-save their 'state_dict' with torch.save).") from None
     return unwrap_state_dict(obj, path)
 

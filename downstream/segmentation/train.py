@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from downstream.sample import IGNORE_INDEX
+from sr.checkpoint import load_checkpoint
 from sr.errors import ConfigError, UserError, check_keys
 
 DEFAULT_TRAIN = dict(iters=25000, batch_size=8, lr=6.0e-5, weight_decay=0.01, betas=[0.9, 0.999], head_lr_mult=10.0,
@@ -287,7 +288,7 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
     start = 0
     last = out_dir / "last.pth"
     if resume and last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=True)
+        state = load_checkpoint(last)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["iter"])
