@@ -11,10 +11,19 @@ Large inputs are cut into LR tiles of ``chop_size`` with stride ``chop_stride`` 
 merged by plain averaging, or optionally by a smooth linear-ramp blend. Noise comes from an explicit
 ``torch.Generator`` seeded per call and is drawn tile by tile, so results do not depend on
 ``chop_bs``. Everything runs under ``torch.inference_mode``; ``amp_dtype`` enables CUDA autocast.
+
+Fast-path options (docs/performance.md has the measured effect and the tolerance of each):
+
+* ``chop_bs``: tiles per network batch (the same noise as ``chop_bs=1``, drawn tile by tile);
+* ``amp_dtype``: bf16/fp16 autocast, CUDA only (ignored on CPU); the VQ codebook search stays fp32;
+* ``channels_last``: UNet and VQ weights and activations in NHWC memory format (same maths);
+* ``compile``: ``torch.compile`` of the UNet call and the VQ encode/decode, off by default. If
+  inductor cannot build on the machine the first call logs the reason and the sampler runs eager.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from typing import Literal
 
@@ -24,6 +33,36 @@ import torch.nn.functional as F
 from sr.diffusion.resshift import ResShiftDiffusion, SampleMode, VQFirstStage
 
 Blend = Literal["average", "smooth"]
+
+log = logging.getLogger("sr.sampler")
+
+
+class _MaybeCompiled:
+    """``torch.compile(fn)`` that falls back to ``fn`` (once, with a logged reason) when it fails.
+
+    Compilation is lazy in torch (the first call builds the graph), so the failure shows up at the
+    first call, not at wrapping time; inference is pure, so re-running eagerly is safe."""
+
+    def __init__(self, fn, what: str):
+        self.fn, self.what = fn, what
+        self.reason: str | None = None
+        try:
+            self.compiled = torch.compile(fn)
+        except Exception as exc:  # torch without dynamo support, unsupported Python
+            self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        self.compiled = None
+        self.reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        log.warning("torch.compile of %s unavailable, running eager (%s)", self.what, self.reason)
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:  # inductor cannot build here (no compiler, no triton, ...)
+                self._give_up(exc)
+        return self.fn(*args, **kwargs)
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -72,7 +111,8 @@ class ResShiftSampler:
     def __init__(self, unet: torch.nn.Module, vq: torch.nn.Module | None, diffusion: ResShiftDiffusion,
                  steps_mode: SampleMode = "one_step", chop_size: int = 512, chop_stride: int = 448,
                  chop_bs: int = 1, blend: Blend = "average", pad_multiple: int = 64, seed: int = 12345,
-                 amp_dtype: torch.dtype | None = None, scale_factor: float = 1.0):
+                 amp_dtype: torch.dtype | None = None, scale_factor: float = 1.0,
+                 channels_last: bool = False, compile: bool = False):
         if chop_stride > chop_size:
             raise ValueError(f"chop_stride ({chop_stride}) must not exceed chop_size ({chop_size})")
         if blend not in ("average", "smooth"):
@@ -83,6 +123,51 @@ class ResShiftSampler:
         self.chop_size, self.chop_stride, self.chop_bs = chop_size, chop_stride, max(1, chop_bs)
         self.blend, self.pad_multiple, self.seed, self.amp_dtype = blend, pad_multiple, seed, amp_dtype
         self.sf = diffusion.sf
+        self.channels_last = self.compile = False
+        self._unet_call = self.unet
+        self._encode_call = self._decode_call = None
+        if self.first_stage is not None:
+            self._encode_call, self._decode_call = self.first_stage.encode, self.first_stage.decode
+        self.configure(channels_last=channels_last, compile=compile)
+
+    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None) -> "ResShiftSampler":
+        """Switch the fast-path options after construction (``None`` keeps the current value).
+
+        ``channels_last`` converts the UNet's and the VQ model's weights in place (they are shared
+        with the owning method); turning it off converts them back to contiguous NCHW."""
+        if channels_last is not None and channels_last != self.channels_last:
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            self.unet.to(memory_format=fmt)
+            if isinstance(self.first_stage, VQFirstStage):
+                self.first_stage.vq.to(memory_format=fmt)
+            self.channels_last = channels_last
+        if compile is not None and compile != self.compile:
+            self.compile = compile
+            if compile:
+                self._unet_call = _MaybeCompiled(self.unet, "the UNet")
+                if self.first_stage is not None:
+                    self._encode_call = _MaybeCompiled(self.first_stage.encode, "the VQ encoder")
+                    self._decode_call = _MaybeCompiled(self.first_stage.decode, "the VQ decoder")
+            else:
+                self._unet_call = self.unet
+                if self.first_stage is not None:
+                    self._encode_call, self._decode_call = self.first_stage.encode, self.first_stage.decode
+        return self
+
+    def compile_status(self) -> dict[str, str]:
+        """``{part: 'compiled' | 'eager' | 'eager (reason)'}`` of the three network calls."""
+        out = {}
+        for part, call in (("unet", self._unet_call), ("vq_encode", self._encode_call), ("vq_decode", self._decode_call)):
+            if call is None:
+                continue
+            if isinstance(call, _MaybeCompiled):
+                out[part] = "compiled" if call.compiled is not None else f"eager ({call.reason})"
+            else:
+                out[part] = "eager"
+        return out
+
+    def _fmt(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
     def _autocast(self, device: torch.device):
         if self.amp_dtype is None or device.type != "cuda":
@@ -91,19 +176,21 @@ class ResShiftSampler:
 
     def _model(self, x: torch.Tensor, t: torch.Tensor, **kwargs) -> torch.Tensor:
         with self._autocast(x.device):
-            return self.unet(x, t, **kwargs).float()
+            if self.channels_last:
+                x, kwargs = self._fmt(x), {k: self._fmt(v) if torch.is_tensor(v) else v for k, v in kwargs.items()}
+            return self._unet_call(x, t, **kwargs).float().contiguous()
 
     def _encode(self, image: torch.Tensor) -> torch.Tensor:
         if self.first_stage is None:
             return image
         with self._autocast(image.device):
-            return self.first_stage.encode(image).float()
+            return self._encode_call(self._fmt(image)).float().contiguous()
 
     def _decode(self, latent: torch.Tensor) -> torch.Tensor:
         if self.first_stage is None:
             return latent
         with self._autocast(latent.device):
-            return self.first_stage.decode(latent).float()
+            return self._decode_call(self._fmt(latent)).float().contiguous()
 
     def sample_pm1(self, lr_pm1: torch.Tensor, generator: torch.Generator | None = None,
                    noise: torch.Tensor | None = None, per_item: int = 0) -> torch.Tensor:
