@@ -55,9 +55,9 @@ def test_sirst_masks_evaluate_like_mmseg(tmp_path):
     assert {("mIoU", "all"), ("aAcc", "all"), ("IoU", "background")} <= set(by)
     preds = [np.asarray(Image.open(tmp_path / "work" / "pred" / f"{it.id}.png")) for it in items]
     _, ref = mmseg_iou_metric(preds, [it.mask for it in items], ds.segmentation_classes)
-    assert by[("aAcc", "all")] == pytest.approx(float(ref["aAcc"]) * 100, rel=1e-6)
-    assert by[("IoU", "background")] == pytest.approx(float(ref["IoU"][0]) * 100, rel=1e-6)
-    assert by[("mIoU", "all")] == pytest.approx(float(np.nanmean(ref["IoU"])) * 100, rel=1e-6)
+    assert by[("aAcc", "all")] == pytest.approx(float(ref["aAcc"]), rel=1e-6)
+    assert by[("IoU", "background")] == pytest.approx(float(ref["IoU"][0]), rel=1e-6)
+    assert by[("mIoU", "all")] == pytest.approx(float(np.nanmean(ref["IoU"])), rel=1e-6)
 
 
 def test_sirst_yaml_root_is_documented_and_overridable():

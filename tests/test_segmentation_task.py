@@ -59,9 +59,9 @@ def test_rows_match_mmseg_iou_metric_on_saved_predictions(tmp_path):
     _, per_class = mmseg_iou_metric(preds, labels, CLASSES)
     for i, name in enumerate(CLASSES[1:], start=1):
         if ("IoU", name) in by:
-            assert by[("IoU", name)].value == pytest.approx(float(per_class["IoU"][i]) * 100, rel=1e-6)
-    assert by[("aAcc", "all")].value == pytest.approx(float(per_class["aAcc"]) * 100, rel=1e-6)
-    assert by[("mIoU", "all")].value == pytest.approx(float(np.nanmean(per_class["IoU"])) * 100, rel=1e-6)
+            assert by[("IoU", name)].value == pytest.approx(float(per_class["IoU"][i]), rel=1e-6)
+    assert by[("aAcc", "all")].value == pytest.approx(float(per_class["aAcc"]), rel=1e-6)
+    assert by[("mIoU", "all")].value == pytest.approx(float(np.nanmean(per_class["IoU"])), rel=1e-6)
 
 
 def test_weights_file_round_trip_identity_and_slide(tmp_path):

@@ -189,11 +189,14 @@ class SegmentationTask(Task):
 
 def rows_from_scores(acc: ConfusionAccumulator, class_names: tuple[str, ...],
                      ignored: tuple[int, ...] = ()) -> list[MetricRow]:
-    """Result rows: IoU per (counted, non-NaN) class, then mIoU and aAcc over ``cls='all'``."""
+    """Result rows: IoU per (counted, non-NaN) class, then mIoU and aAcc over ``cls='all'``.
+
+    Rows hold fractions in [0, 1], like detection's mAP rows (``metrics.scores`` keeps mmseg's percent).
+    """
     res = acc.scores()
     n = acc.images
-    rows = [MetricRow("IoU", float(v), cls=name, n=n)
+    rows = [MetricRow("IoU", float(v) / 100.0, cls=name, n=n)
             for i, (name, v) in enumerate(zip(class_names, res.iou)) if i not in ignored and np.isfinite(v)]
-    rows.append(MetricRow("mIoU", res.miou, cls="all", n=n))
-    rows.append(MetricRow("aAcc", res.aacc, cls="all", n=n))
+    rows.append(MetricRow("mIoU", res.miou / 100.0, cls="all", n=n))
+    rows.append(MetricRow("aAcc", res.aacc / 100.0, cls="all", n=n))
     return rows
