@@ -153,6 +153,7 @@ def ultralytics_offline():
     already = "ultralytics" in sys.modules
     config_root = yolo_config_dir()
     os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_VERBOSE", "False")  # the runner has its own progress output
     if not already:
         os.environ["YOLO_CONFIG_DIR"] = str(config_root)
         _install_font(config_root / "Ultralytics")
