@@ -102,6 +102,16 @@ def _write_output_index(settings: Settings, dataset_name: str, method_name: str,
                       "\n".join(lines) + "\n")
 
 
+def _write_job_identity(settings: Settings, dataset_name: str, method_name: str, method) -> None:
+    """``<out>/jobs/<data set>__<method>.json``: the method's identity (name, options, weights sha256, flags);
+    ``benchmarks.run.write_results`` merges these into run.json under ``"methods"`` (for the report)."""
+    import json
+
+    atomic_write_text(settings.out / "jobs" / f"{dataset_name}__{method_name}.json".replace("/", "_"),
+                      json.dumps({"dataset": dataset_name, "method": method_name, **method_identity(method)},
+                                 indent=2, default=str) + "\n")
+
+
 def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
     """Run one (data set, method) pair; returns its result rows (see RESULT_COLUMNS)."""
     rows: list[dict[str, Any]] = []
@@ -191,6 +201,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
 
     _write_output_index(settings, dataset_name, method_name, items)
+    _write_job_identity(settings, dataset_name, method_name, method)
     items_key = key_of(fingerprints)
     for task_name, task_config in settings.tasks.items():
         task = pool.get("task", task_config)

@@ -37,9 +37,20 @@ def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
         lines += [f"## {title}", "", table.to_markdown(floatfmt=".4f"), ""]
     if not problems.empty:
         lines += ["## Not computed, and why", "", problems.to_markdown(index=False), ""]
+    lines += _run_lines(results_csv, df)
     (out / "report.md").write_text("\n".join(lines))
     _paper_report(results_csv, out / "paper")
     return out
+
+
+def _run_lines(results_csv, df) -> list[str]:
+    """The ``## Run`` section: versions, seed, device, flags, per-method weights sha256 (from run.json)."""
+    from reports import runinfo
+
+    try:
+        return runinfo.markdown(runinfo.load_run_json(Path(results_csv).parent), df)
+    except ValueError as exc:
+        return ["## Run", "", f"run.json unreadable: {exc}", ""]
 
 
 def _paper_report(results_csv, out_dir: Path) -> None:

@@ -6,8 +6,9 @@ runs on ``load`` and sets ``document.title`` to ``images-ok:N`` when all N image
 (``naturalWidth > 0``), else ``images-broken:K/N``; ``body[data-images]`` carries the same, so a headless
 browser (``chromium --dump-dom``) can check the page.
 
-Run metadata: ``run.json`` next to the results.csv (suite, seed, device, versions, and whatever else the runner
-records, e.g. weights hashes), shown as it is, plus the flags found in the results (random weights).
+Run metadata: ``run.json`` next to the results.csv: suite, seed, device, versions, tasks (config + weights sha256),
+the flags found in the results (random weights) and a table of every method's weights sha256
+(``reports.runinfo``), then run.json as it is.
 """
 from __future__ import annotations
 
@@ -56,25 +57,37 @@ def data_uri(path: str | Path) -> str:
         base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _kv_table(rows) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(str(v))}"
+                               "</td></tr>" for k, v in rows) + "</table>"
+
+
 def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
-    meta_path = results_csv.parent / "run.json"
+    from reports import runinfo
+
     rows = [("results", results_csv.name), ("rows", str(len(df))),
             ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
             ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
             ("methods", ", ".join(sorted(df.method.astype(str).unique())))]
-    flagged = df[df["flags"] != ""].groupby("method")["flags"].apply(lambda s: ", ".join(sorted(set(";".join(s).split(";")) - {""})))
-    if len(flagged):
-        rows.append(("flags", "; ".join(f"{m}: {f}" for m, f in flagged.items())))
-    out = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
-                              for k, v in rows) + "</table>"
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            out += "<h3>run.json</h3><pre>" + html.escape(json.dumps(meta, indent=2, default=str)) + "</pre>"
-        except ValueError as exc:
-            out += f"<p class=warn>run.json unreadable: {html.escape(str(exc))}</p>"
-    else:
-        out += "<p>No run.json next to the results (versions, seed and weights hashes unknown).</p>"
+    try:
+        meta = runinfo.load_run_json(results_csv.parent)
+    except ValueError as exc:
+        return _kv_table(rows + [("flags", f) for f in [runinfo.result_flags(df)] if f]) + \
+            f"<p class=warn>run.json unreadable: {html.escape(str(exc))}</p>"
+    if meta is None:
+        flags = runinfo.result_flags(df)
+        if flags:
+            rows.append(("flags", "; ".join(f"{m}: {f}" for m, f in flags.items())))
+        return _kv_table(rows) + "<p>No run.json next to the results (versions, seed and weights hashes unknown).</p>"
+    out = _kv_table(rows + runinfo.summary_rows(meta, df))
+    weights = runinfo.weights_rows(meta)
+    if weights:
+        out += ("<h3>Method weights (sha256)</h3><table><thead><tr><th>method</th><th>weights</th><th>sha256</th>"
+                "</tr></thead><tbody>" + "".join(
+                    f"<tr><th>{html.escape(m)}</th><td style='text-align:left'>{html.escape(r)}</td>"
+                    f"<td style='text-align:left'><code>{html.escape(h)}</code></td></tr>" for m, r, h in weights)
+                + "</tbody></table>")
+    out += "<h3>run.json</h3><pre>" + html.escape(json.dumps(meta, indent=2, default=str)) + "</pre>"
     return out
 
 

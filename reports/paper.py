@@ -8,9 +8,13 @@ results.csv belongs to, when they are next to it):
 * ``figures/fig6_<task>_<data set>.{png,svg}``: radar plots of per-class detection mAP50-95 and
   segmentation IoU per method, the overall mAP / mIoU as one more axis (the paper's Figure 6);
 * ``figures/fig3_*``, ``fig4_*``, ``fig5_*``: qualitative grids (``reports.qualitative``), when the run's SR
-  images are there (``<run>/sr_outputs/*.csv``, written by the runner);
-* ``paper.md`` (every table and figure) and ``report.html`` (self-contained: images embedded, run metadata
-  from ``<run>/run.json`` when present; ``reports.html``).
+  images are there (``<run>/sr_outputs/*.csv``, written by the runner): the same crop of one frame per method,
+  plain (Fig. 3), with the run's detector's detections (Fig. 4) and segmenter's masks (Fig. 5), both rebuilt
+  from ``<run>/run.json``; ``--frame ID`` and ``--crop x1,y1,x2,y2`` choose them (default: the frame with the
+  most boxes, a crop around its largest box cluster; see ``reports.qualitative``);
+* ``paper.md`` (every table and figure) and ``report.html`` (self-contained: images embedded), both with the
+  run metadata from ``<run>/run.json`` when present (versions, seed, device, flags, tasks and per-method weights
+  sha256; ``reports.runinfo``, ``reports.html``).
 
 ``--dataset Set5=synthir_demo`` maps a paper data set label (Set5, Set15, Set20, TNO, RoadScene, ablation,
 detection, segmentation) to a results data set, e.g. to fill the tables from the demo suite.
@@ -58,7 +62,8 @@ def radar_tables(df: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
 
 
 def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: dict[str, str] | None = None,
-                       html: bool = True, qualitative: bool = True) -> Path:
+                       html: bool = True, qualitative: bool = True, frame: str | None = None,
+                       crop: tuple[int, int, int, int] | None = None, device: str = "cpu") -> Path:
     results_csv = Path(results_csv)
     df = load_results(results_csv)
     out = Path(out_dir)
@@ -77,7 +82,8 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     if qualitative:
         from reports.qualitative import qualitative_figures
 
-        made, skipped = qualitative_figures(results_csv.parent, df, out / "figures")
+        made, skipped = qualitative_figures(results_csv.parent, df, out / "figures", frame=frame, crop=crop,
+                                            device=device)
         figures += made
     for reason in skipped:
         log.warning("figure skipped: %s", reason)
@@ -90,12 +96,35 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
         lines += [f"### {caption}", "", f"![{caption}]({png.relative_to(out).as_posix()})", ""]
     if skipped:
         lines += ["### Figures not made", ""] + [f"* {r}" for r in skipped] + [""]
+    lines += _run_markdown(results_csv, df)
     (out / "paper.md").write_text("\n".join(lines), encoding="utf-8")
     if html:
         from reports.html import write_html_report
 
         write_html_report(out / "report.html", df, tables, figures, results_csv, skipped)
     return out
+
+
+def _run_markdown(results_csv: Path, df: pd.DataFrame) -> list[str]:
+    from reports import runinfo
+
+    try:
+        meta = runinfo.load_run_json(results_csv.parent)
+    except ValueError as exc:
+        return ["## Run", "", f"run.json unreadable: {exc}", ""]
+    return runinfo.markdown(meta, df)
+
+
+def _crop_arg(text: str | None) -> tuple[int, int, int, int] | None:
+    if not text:
+        return None
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--crop wants x1,y1,x2,y2 (HR pixels), got {text!r}") from None
+    if x1 <= x0 or y1 <= y0 or x0 < 0 or y0 < 0:
+        raise ValueError(f"--crop {text!r}: need 0 <= x1 < x2 and 0 <= y1 < y2")
+    return x0, y0, x1, y1
 
 
 def _dataset_map(items: list[str]) -> dict[str, str]:
@@ -117,11 +146,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="paper data set label -> results data set (repeatable)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-qualitative", action="store_true", help="skip Figures 3/4/5")
+    p.add_argument("--frame", default=None, metavar="ID",
+                   help="frame (sample id) of Figures 3/4/5 (default: the one with most ground-truth boxes)")
+    p.add_argument("--crop", default=None, metavar="X1,Y1,X2,Y2",
+                   help="crop of Figures 3/4/5 in HR pixels (default: a square around the largest box cluster "
+                        "of the frame, side max(96, min(H, W) // 3); the centre crop without boxes)")
+    p.add_argument("--device", default="cpu", help="torch device for the Figure 4/5 detector and segmenter")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         out = build_paper_report(args.results, args.out, _dataset_map(args.dataset), html=not args.no_html,
-                                 qualitative=not args.no_qualitative)
+                                 qualitative=not args.no_qualitative, frame=args.frame, crop=_crop_arg(args.crop),
+                                 device=args.device)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {args.results}: {exc}", file=sys.stderr)
         return 2

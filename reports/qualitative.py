@@ -2,13 +2,37 @@
 
 SR images come from the run the results.csv belongs to: ``<run>/sr_outputs/<data set>__<method>.csv``
 (``dataset,method,id,path``, path relative to the run; written by the runner). Without them the figures are
-skipped with the reason. Figure 3 is an image grid; Figures 4 and 5 need the detection / segmentation figure
-helpers and models and are left out here (reason given) until a run records what they need.
+skipped with the reason.
+
+* Figure 3: the crop of every method's SR image (nearest-neighbour), per data set.
+* Figure 4: the same crop with the run's detector's detections drawn (``downstream.detection.figure``; ground
+  truth dashed white), for every data set with detection results.
+* Figure 5: the same crop with the run's segmenter's predicted masks overlaid
+  (``downstream.segmentation.figure``; last panel the ground truth), for every data set with segmentation results.
+
+Figures 4/5 rebuild the detector / segmenter from ``<run>/run.json``: ``tasks`` (task -> config in
+``configs/tasks``, loaded with ``downstream.tasks.load_task``), ``weights_dir`` and ``random_weights``. Without
+run.json, or when the weights are missing, they are skipped with the reason. When ``run.json`` recorded the task's
+identity (weights sha256) and today's differs, the caption says so. Methods whose image is not at the HR size
+(the ``lr`` row) are left out of Figures 4/5, as the tasks only score HR-size outputs.
+
+Which frame and crop (the same for the three figures of a data set):
+
+* ``frame``: the user's (``--frame ID``), else the frame (among the first ``MAX_SCAN`` sorted ones every method
+  has) with the most ground-truth boxes, read from the data set (``downstream.datasets.load_dataset``); when the
+  data set cannot be loaded or has no boxes, the first frame;
+* ``crop`` (x1, y1, x2, y2 in HR pixels): the user's (``--crop``), else a square window of side
+  ``max(crop_size, min(H, W) // 3)`` around the largest box cluster: for each box, the boxes whose centres fall
+  in the window centred on it; the box with the most (ties: the larger summed box area) wins and the window is
+  centred on the bounding box of its cluster, clamped to the image; with no boxes, the centre crop.
 """
 from __future__ import annotations
 
 import csv
+import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,8 +44,13 @@ from PIL import Image  # noqa: E402
 
 from reports.paper_tables import paper_label  # noqa: E402
 
-CROP = 96         # crop side in HR pixels
+log = logging.getLogger(__name__)
+
+CROP = 96         # minimum crop side in HR pixels
 MAX_METHODS = 16  # per grid
+MAX_SCAN = 200    # frames read from the data set to find the one with most boxes
+
+Box = tuple[int, int, int, int]
 
 
 def sr_index(run_dir: str | Path) -> pd.DataFrame:
@@ -37,25 +66,59 @@ def sr_index(run_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "method", "id", "path"])
 
 
-def _crop_box(shape: tuple[int, int], size: int) -> tuple[int, int, int, int]:
+def _crop_box(shape: tuple[int, int], size: int) -> Box:
+    """Centre square of side ``size`` (x1, y1, x2, y2)."""
     h, w = shape
     size = min(size, h, w)
     y0, x0 = (h - size) // 2, (w - size) // 2
     return x0, y0, x0 + size, y0 + size
 
 
-def image_grid(images: list[tuple[str, Path]], crop_size: int, title: str, stem: Path) -> list[Path]:
-    """One panel per (label, image): the same centre crop of each, nearest-neighbour, PNG + SVG."""
+def crop_side(shape: tuple[int, int], crop_size: int = CROP) -> int:
+    return min(max(crop_size, min(shape) // 3), *shape)
+
+
+def cluster_crop(boxes: np.ndarray | None, shape: tuple[int, int], crop_size: int = CROP) -> Box:
+    """Square window around the largest box cluster (see the module doc); the centre crop without boxes."""
+    h, w = shape
+    side = crop_side(shape, crop_size)
+    b = np.asarray(boxes if boxes is not None else np.zeros((0, 5)), dtype=float).reshape(-1, 5)[:, 1:]
+    if not len(b):
+        return _crop_box(shape, side)
+    centres = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
+    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    best, best_score = None, None
+    for c in centres:
+        inside = np.all(np.abs(centres - c) <= side / 2, axis=1)
+        score = (int(inside.sum()), float(areas[inside].sum()))
+        if best_score is None or score > best_score:
+            best, best_score = inside, score
+    members = b[best]
+    cx = (members[:, 0].min() + members[:, 2].max()) / 2
+    cy = (members[:, 1].min() + members[:, 3].max()) / 2
+    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
+    return x0, y0, x0 + side, y0 + side
+
+
+def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: str, stem: Path) -> list[Path]:
+    """One panel per (label, image): the same crop of each (an int: centre square of that side; a box x1, y1, x2,
+    y2; None: whole image), nearest-neighbour, PNG + SVG."""
     loaded = []
     for label, p in images:
         with Image.open(p) as im:
             loaded.append((label, np.asarray(im.convert("RGB"))))
     ref_shape = loaded[0][1].shape[:2]
-    x0, y0, x1, y1 = _crop_box(ref_shape, crop_size)
+    if crop is None:
+        crop = (0, 0, ref_shape[1], ref_shape[0])
+    x0, y0, x1, y1 = _crop_box(ref_shape, crop) if isinstance(crop, int) else crop
+    if x1 <= x0 or y1 <= y0 or x0 < 0 or y0 < 0 or x1 > ref_shape[1] or y1 > ref_shape[0]:
+        raise ValueError(f"crop {(x0, y0, x1, y1)} is not inside the {ref_shape[1]}x{ref_shape[0]} frame")
     n = len(loaded)
-    cols = min(n, 6)
+    cols = min(n, 6 if (x1 - x0) <= 200 else 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
+    aspect = (y1 - y0) / (x1 - x0)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * aspect * rows + 0.5), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (label, arr) in zip(axes.ravel(), loaded):
@@ -65,6 +128,10 @@ def image_grid(images: list[tuple[str, Path]], crop_size: int, title: str, stem:
         ax.set_title(label, fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return _save(fig, stem)
+
+
+def _save(fig, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
@@ -73,36 +140,241 @@ def image_grid(images: list[tuple[str, Path]], crop_size: int, title: str, stem:
     return paths
 
 
-def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Path,
-                        crop_size: int = CROP) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Figure 3 grids per data set; returns ([(caption, png)], [reasons for what was skipped])."""
-    out_dir = Path(out_dir)
+def _picture(image: Image.Image, title: str, stem: Path) -> list[Path]:
+    """A ready-made picture (PIL) as PNG (lossless, as drawn) + SVG (embedded, with the title)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png = stem.with_suffix(".png")
+    image.save(png)
+    w, h = image.size
+    fig = plt.figure(figsize=(w / 100, h / 100 + 0.4))
+    ax = fig.add_axes((0, 0, 1, h / (h + 40)))
+    ax.imshow(np.asarray(image), interpolation="nearest")
+    ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    svg = stem.with_suffix(".svg")
+    fig.savefig(svg)
+    plt.close(fig)
+    return [png, svg]
+
+
+@dataclass
+class View:
+    """What a data set's qualitative figures show."""
+
+    frame: str
+    crop: Box
+    how: str                                  # how frame and crop were chosen (caption)
+    boxes: np.ndarray | None = None           # ground truth of the frame, HR pixels
+    mask: np.ndarray | None = None
+    dataset: Any = None                       # the loaded data set (class names) or None
+
+
+def _load_dataset(name: str):
+    try:
+        from downstream.datasets import load_dataset
+
+        return load_dataset(name)
+    except Exception as exc:  # not on this machine, unknown name, ...
+        log.info("data set %s not loadable for the qualitative figures: %s", name, exc)
+        return None
+
+
+def choose_view(ds: str, frames: list[str], shape_of, crop_size: int = CROP, frame: str | None = None,
+                crop: Box | None = None) -> View:
+    """Frame and crop for data set ``ds`` (see the module doc); ``shape_of(frame)`` -> (H, W) of its HR image."""
+    dataset = _load_dataset(ds)
+    samples: dict[str, Any] = {}
+
+    def sample(fid):
+        if dataset is None:
+            return None
+        if fid not in samples:
+            try:
+                samples[fid] = dataset.load(fid)
+            except Exception as exc:
+                log.info("%s/%s not readable: %s", ds, fid, exc)
+                samples[fid] = None
+        return samples[fid]
+
+    def n_boxes(fid):
+        s = sample(fid)
+        return 0 if s is None or s.boxes is None else len(s.boxes)
+
+    if frame is not None:
+        how_frame = "frame chosen by the user"
+    elif dataset is not None and getattr(dataset, "has_boxes", False):
+        counts = {f: n_boxes(f) for f in sorted(frames)[:MAX_SCAN]}
+        frame = next(iter(counts))
+        for f, n in counts.items():  # most boxes, the first (sorted) on ties
+            if n > counts[frame]:
+                frame = f
+        how_frame = f"the frame with most boxes ({counts[frame]})"
+    else:
+        frame = sorted(frames)[0]
+        how_frame = "first frame (no boxes known)"
+    s = sample(frame)
+    boxes = None if s is None else s.boxes
+    mask = None if s is None else s.mask
+    if crop is not None:
+        how_crop = f"crop {crop} chosen by the user"
+    else:
+        crop = cluster_crop(boxes, shape_of(frame), crop_size)
+        how_crop = (f"crop {crop} around the largest box cluster" if boxes is not None and len(boxes)
+                    else f"centre crop {crop}")
+    return View(frame, tuple(int(v) for v in crop), f"{how_frame}; {how_crop}", boxes, mask, dataset)
+
+
+def _task_datasets(df: pd.DataFrame, task: str) -> set[str]:
+    ok = df[(df.task == task) & df.value.notna() & (df.error.astype(str) == "")]
+    return set(ok.dataset.astype(str))
+
+
+class _Tasks:
+    """Detection / segmentation tasks rebuilt from run.json, once each (or the reason they cannot be)."""
+
+    def __init__(self, meta: dict[str, Any], device: str):
+        self.meta, self.device, self._built = meta, device, {}
+
+    def get(self, task: str):
+        if task not in self._built:
+            config = (self.meta.get("tasks") or {}).get(task)
+            if not config:
+                self._built[task] = (None, f"run.json records no {task} task config", "")
+            else:
+                try:
+                    from downstream.tasks import load_task
+
+                    t = load_task(config, device=self.device, weights_dir=self.meta.get("weights_dir"),
+                                  random_weights=bool(self.meta.get("random_weights")))
+                    if task == "segmentation":
+                        t.weights_path()  # a missing file: the reason now, not mid-figure
+                    note = ""
+                    recorded = (self.meta.get("task_identities") or {}).get(task)
+                    if recorded and "error" not in recorded:
+                        now = {"config": config, **t.identity()}
+                        if {k: v for k, v in recorded.items()} != now:
+                            note = f" (WARNING: {config} differs from the run's: weights or settings changed)"
+                    self._built[task] = (t, "", note)
+                except Exception as exc:
+                    self._built[task] = (None, f"{task} task {config!r} cannot be built: {exc}", "")
+        return self._built[task]
+
+
+def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Path, crop_size: int = CROP,
+                        frame: str | None = None, crop: Box | None = None, device: str = "cpu"
+                        ) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Figures 3, 4, 5 per data set; returns ([(caption, png)], [reasons for what was skipped])."""
+    from reports.runinfo import load_run_json
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
     index = sr_index(run_dir)
     made: list[tuple[str, Path]] = []
     skipped: list[str] = []
     if index.empty:
-        return made, [f"Figures 3/4/5: no SR image index in {Path(run_dir) / 'sr_outputs'} (the run wrote none)"]
+        return made, [f"Figures 3/4/5: no SR image index in {run_dir / 'sr_outputs'} (the run wrote none)"]
+    try:
+        meta = load_run_json(run_dir)
+    except ValueError as exc:
+        meta, meta_reason = None, f"run.json unreadable: {exc}"
+    else:
+        meta_reason = f"no run.json in {run_dir}" if meta is None else ""
+    if meta is not None and not meta.get("tasks"):
+        meta_reason = "run.json records no task configs (an older run?)"
+    tasks = _Tasks(meta or {}, device)
+    meta_reason_said = False
+    det_sets, seg_sets = _task_datasets(df, "detection"), _task_datasets(df, "segmentation")
     random_methods = set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
     index = index[index.path.map(lambda p: Path(p).is_file())]
     for ds, part in index.groupby("dataset", sort=True):
         methods = list(dict.fromkeys(part.method))
         common = set.intersection(*(set(part[part.method == m].id) for m in methods))
         if not common:
-            skipped.append(f"Figure 3 ({ds}): no frame that every method has")
+            skipped.append(f"Figures 3/4/5 ({ds}): no frame that every method has")
             continue
-        frame = sorted(common)[0]
+        if frame is not None and frame not in common:
+            skipped.append(f"Figures 3/4/5 ({ds}): frame {frame!r} is not one every method has "
+                           f"(e.g. {', '.join(sorted(common)[:3])})")
+            continue
         order = sorted(methods, key=lambda m: (m != "lr", m == "hr", m))[:MAX_METHODS]
-        images = []
-        for m in order:
-            label = paper_label(m) + (" †" if m in random_methods else "")
-            images.append((label, Path(part[(part.method == m) & (part.id == frame)].path.iloc[0])))
-        stem = out_dir / f"fig3_{ds}_{frame}".replace("/", "_")
+        ref = "hr" if "hr" in order else order[-1]
+
+        def path_of(m, f):
+            return Path(part[(part.method == m) & (part.id == f)].path.iloc[0])
+
+        def shape_of(f):
+            with Image.open(path_of(ref, f)) as im:
+                return im.height, im.width
+
+        view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop)
+        label = {m: paper_label(m) + (" †" if m in random_methods else "") for m in order}
+        name = f"{ds}_{view.frame}".replace("/", "_")
+        images = [(label[m], path_of(m, view.frame)) for m in order]
         try:
-            paths = image_grid(images, crop_size, f"Figure 3: {ds} / {frame}, centre crop {crop_size}px", stem)
+            paths = image_grid(images, view.crop, f"Figure 3: {ds} / {view.frame}", out_dir / f"fig3_{name}")
+            made.append((f"Figure 3 ({ds}, frame {view.frame}): the same crop for every method; {view.how}",
+                         paths[0]))
         except (OSError, ValueError) as exc:
             skipped.append(f"Figure 3 ({ds}): {exc}")
             continue
-        made.append((f"Figure 3 ({ds}, frame {frame}): the same crop for every method", paths[0]))
-    skipped.append("Figures 4/5 (detections / segmentation overlays): the run does not record the detector and "
-                   "segmenter to redraw them from results.csv; see downstream/detection/figure.py")
+        # Figures 4/5: HR-size outputs only (the tasks score nothing else)
+        ref_size = _size(path_of(ref, view.frame))
+        same = [m for m in order if _size(path_of(m, view.frame)) == ref_size]
+        left_out = [m for m in order if m not in same]
+        note = f"; left out (not HR size): {', '.join(left_out)}" if left_out else ""
+        for fig_no, task in ((4, "detection"), (5, "segmentation")):
+            if ds not in (det_sets if task == "detection" else seg_sets):
+                continue
+            if meta_reason:
+                skipped.append(f"Figures 4/5 ({ds}): {meta_reason}; the detector and segmenter are not known")
+                meta_reason_said = True
+                break
+            t, reason, changed = tasks.get(task)
+            if t is None:
+                skipped.append(f"Figure {fig_no} ({ds}): {reason}")
+                continue
+            imgs = {label[m]: path_of(m, view.frame) for m in same}
+            try:
+                if task == "detection":
+                    paths = _figure4(t, imgs, view, ds, out_dir / f"fig4_{name}")
+                else:
+                    paths = _figure5(t, imgs, view, ds, out_dir / f"fig5_{name}")
+            except Exception as exc:
+                log.warning("Figure %d (%s) failed", fig_no, ds, exc_info=True)
+                skipped.append(f"Figure {fig_no} ({ds}): {type(exc).__name__}: {exc}")
+                continue
+            what = ("detections (conf >= 0.25; ground truth dashed white)" if task == "detection"
+                    else "predicted segmentation masks (last panel: ground truth)")
+            made.append((f"Figure {fig_no} ({ds}, frame {view.frame}): {what} of {(meta or {})['tasks'][task]} on "
+                         f"the same crop for every method; {view.how}{note}{changed}", paths[0]))
+    if meta_reason and not meta_reason_said:
+        skipped.append(f"Figures 4/5: {meta_reason}; the detector and segmenter are not known")
     return made, skipped
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
+
+
+def _figure4(task, images: dict[str, Path], view: View, ds: str, stem: Path) -> list[Path]:
+    from downstream.detection.figure import figure_from_task
+
+    classes = tuple(getattr(view.dataset, "detection_classes", ()) or ())
+    safe = {label: label.replace("/", "_") for label in images}  # also the title drawn on each panel
+    parts = figure_from_task(task, {safe[lab]: p for lab, p in images.items()}, stem.parent / (stem.name + "_parts"),
+                             crop=view.crop, gt=view.boxes, frame=view.frame.replace("/", "_"), class_names=classes)
+    panels = [(lab, parts[safe[lab]]) for lab in images]
+    return image_grid(panels, None, f"Figure 4: detections, {ds} / {view.frame}", stem)
+
+
+def _figure5(task, images: dict[str, Path], view: View, ds: str, stem: Path) -> list[Path]:
+    from downstream.segmentation.figure import figure_from_files
+
+    classes = tuple(getattr(view.dataset, "segmentation_classes", ()) or ())
+    if not classes:
+        raise ValueError(f"the data set {ds} cannot be loaded here, so its segmentation classes are unknown")
+    x0, y0, x1, y1 = view.crop
+    zoom = max(1, 288 // max(x1 - x0, y1 - y0))
+    grid = figure_from_files(task, images, classes, gt=view.mask, box=(x0, y0, x1 - x0, y1 - y0), zoom=zoom,
+                             columns=min(4, len(images) + (view.mask is not None)))
+    return _picture(grid, f"Figure 5: segmentation, {ds} / {view.frame}", stem)

@@ -4,7 +4,8 @@
 (letterbox to ``imgsz``, NMS, boxes scaled back to the image); ``draw(image_path, detections, names, out,
 crop=...)`` draws them (and optionally the ground truth, dashed) on a crop of the image, enlarged by an integer
 factor with nearest-neighbour so SR pixels stay visible. ``figure_per_method`` does both for each method's image
-of the same frame, with the same crop, and writes ``<out_dir>/<frame>_<method>.png``.
+of the same frame, with the same crop, and writes ``<out_dir>/<frame>_<method>.png``; ``figure_from_task`` does
+it with a benchmark's detection task (``downstream.tasks.load_task(config)``, used by ``reports.qualitative``).
 
 Command line: ``python -m downstream.detection.figure --weights W --imgsz 640 --crop x1,y1,x2,y2 --out DIR
 METHOD=IMAGE ...`` (labels optional: ``--labels file.txt`` YOLO txt for the ground truth).
@@ -117,6 +118,17 @@ def figure_per_method(model: torch.nn.Module, images: dict[str, str | Path], out
         paths[method] = draw(path, dets, names, Path(out_dir) / f"{frame}_{method}.png", crop=crop, gt=gt,
                              title=method)
     return paths
+
+
+def figure_from_task(task, images: dict[str, str | Path], out_dir: str | Path, *,
+                     crop: tuple[int, int, int, int] | None = None, gt: np.ndarray | None = None,
+                     frame: str = "frame", conf: float = 0.25, class_names: tuple[str, ...] | None = None
+                     ) -> dict[str, Path]:
+    """``figure_per_method`` with a :class:`~downstream.detection.task.DetectionTask`'s detector, input size,
+    NMS IoU and device (``conf`` is a display threshold, not the task's mAP one)."""
+    task._load(tuple(class_names or ()))
+    return figure_per_method(task._model, images, out_dir, names=task.class_names, crop=crop, imgsz=task.imgsz,
+                             conf=conf, iou=task.iou, gt=gt, frame=frame, device=task.device)
 
 
 def main(argv: list[str] | None = None) -> int:
