@@ -4,7 +4,8 @@ One class, configured by its YAML::
 
     factory: sr.methods.resshift:ResShiftFamily
     options:
-      unet: x4                    # preset name (the official 118.6 M Swin-UNet) or UNetModelSwin kwargs
+      unet: x4                    # preset name (x4: the official 118.6 M Swin-UNet; upsr_x4: UPSR's
+                                  # network_g) or UNetModelSwin kwargs (+ ``arch: upsr`` for UPSRUNetModelSwin)
       first_stage: vq             # vq (VQ-f4 autoencoder) | pixel_unshuffle (pixel-space demo models)
       vq: vq_f4                   # preset or VQModelTorch kwargs
       weights: {unet: difiisr, vq: resshift_vq_f4}   # weights-registry names (or file paths)
@@ -18,10 +19,13 @@ network call(s), decode, crop). UNet files are read through :func:`sr.checkpoint
 (``{'state_dict': ...}`` / ``module.`` wrappers of the official trainers, or the trainer's
 ``ema.safetensors``). ``random_weights=True`` builds the networks untrained with no file (flagged).
 
-``upsr`` options (a mapping: ``prior_method``, ``psi_max``, ``b``) switch to UPSR-style sampling:
-the network is conditioned on ``cat[g(y), bicubic(y)]`` (pixel-unshuffled) where g is another
-registered SR method, and the prior noise is weighted by the uncertainty map
-``b + (1-b) clip(|g(y) - bicubic(y)|/2, 0, psi_max)/psi_max``.
+``upsr`` options (a mapping: ``prior_method``, ``prior_options``, ``psi_max``, ``b``, ``clip_denoised``,
+``clamp_prior``) switch to UPSR-style sampling: the network is conditioned on ``cat[g(y), bicubic(y)]``
+(pixel-unshuffled) where g is another registered SR method (built with ``prior_options`` and this
+method's device / weights_dir / random_weights), and the prior noise is weighted by the uncertainty map
+``b + (1-b) clip(|g(y) - bicubic(y)|/2, 0, psi_max)/psi_max``. With ``arch: upsr`` (preset ``upsr_x4``)
+the network is UPSR's own ``network_g``, which returns full-resolution RGB that the diffusion
+pixel-unshuffles (``model_output_unshuffle = scale``).
 """
 from __future__ import annotations
 
@@ -42,7 +46,16 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
                attention_resolutions=[64, 32, 16, 8], dropout=0.0, channel_mult=[1, 2, 2, 4],
                num_res_blocks=[2, 2, 2, 2], num_head_channels=32, use_scale_shift_norm=True,
                swin_depth=2, swin_embed_dim=192, window_size=8, mlp_ratio=4),
+    # UPSR network_g (options/001_UPSR_RealSR_x4.yml): 48 = PixelUnshuffle(4) of the RGB state, 96 conditioning
+    # channels (lq_size 64 -> PixelUnshuffle(4) of cat[g(y), bicubic(y)]), full-resolution RGB head (num_feat)
+    "upsr_x4": dict(arch="upsr", image_size=64, in_channels=48, model_channels=160, out_channels=3,
+                    attention_resolutions=[64, 32, 16, 8], dropout=0.0, channel_mult=[1, 2, 2, 4],
+                    num_res_blocks=[2, 2, 2, 2], conv_resample=True, dims=2, use_fp16=False, num_head_channels=32,
+                    use_scale_shift_norm=True, resblock_updown=False, swin_depth=2, swin_embed_dim=192,
+                    window_size=8, mlp_ratio=4, cond_lq=True, lq_size=64, num_feat=128),
 }
+UNET_ARCHS = ("swin", "upsr")
+UPSR_OPTIONS = {"prior_method", "prior_options", "psi_max", "b", "clip_denoised", "clamp_prior"}
 VQ_PRESETS: dict[str, dict[str, Any]] = {
     "vq_f4": dict(ddconfig=dict(double_z=False, z_channels=3, resolution=256, in_channels=3, out_ch=3, ch=128,
                                 ch_mult=[1, 2, 4], num_res_blocks=2, attn_resolutions=[], dropout=0.0,
@@ -84,23 +97,40 @@ class ResShiftFamily(SRMethod):
                 if role not in weights:
                     raise ConfigError(f"method {name!r}: options.weights.{role} is required")
                 self._files[role] = resolve_file(weights[role], self.weights_dir)
-        self.unet = build_unet(_preset(unet, UNET_PRESETS, f"method {name!r} unet"))
+        unet_kwargs = dict(_preset(unet, UNET_PRESETS, f"method {name!r} unet"))
+        unet_arch = unet_kwargs.pop("arch", "swin")
+        if unet_arch not in UNET_ARCHS:
+            raise ConfigError(f"method {name!r}: unet.arch must be one of {', '.join(UNET_ARCHS)}, got {unet_arch!r}")
+        if unet_arch == "upsr":
+            from sr.nn import UPSRUNetModelSwin
+
+            try:
+                self.unet = UPSRUNetModelSwin(**unet_kwargs)
+            except TypeError as exc:
+                raise ConfigError(f"method {name!r} unet: {exc}") from None
+        else:
+            self.unet = build_unet(unet_kwargs)
         if not self.random_weights:
-            load_into(self.unet, self._files["unet"], f"UNetModelSwin ({name})", keys=_UNET_KEYS)
+            load_into(self.unet, self._files["unet"], f"{type(self.unet).__name__} ({name})", keys=_UNET_KEYS)
         vq_cfg = _preset(vq, VQ_PRESETS, f"method {name!r} vq") if first_stage == "vq" else None
         self.first = build_first_stage(first_stage, vq_cfg, str(self._files["vq"]) if "vq" in self._files else None,
                                        scale, self.weights_dir, self.random_weights)
         self.unet.eval().requires_grad_(False).to(self.device)
         self.first.to(self.device)
-        self.diffusion = build_diffusion(schedule, input_scaling, scale)
+        self.diffusion = build_diffusion(schedule, input_scaling, scale,
+                                         model_output_unshuffle=scale if unet_arch == "upsr" else 1)
         self.upsr = dict(upsr) if upsr else None
         self._prior = None
+        if unet_arch == "upsr" and not self.upsr:
+            raise ConfigError(f"method {name!r}: unet arch 'upsr' needs the upsr options (prior_method, ...)")
         if self.upsr:
-            unknown = set(self.upsr) - {"prior_method", "psi_max", "b"}
+            unknown = set(self.upsr) - UPSR_OPTIONS
             if unknown:
                 raise ConfigError(f"method {name!r}: unknown upsr option(s) {sorted(unknown)}")
             from sr.registry import load_method
-            self._prior = load_method(self.upsr.get("prior_method", "lanczos"), device=str(self.device))
+            self._prior = load_method(self.upsr.get("prior_method", "lanczos"), device=str(self.device),
+                                      weights_dir=self.weights_dir, random_weights=self.random_weights,
+                                      **dict(self.upsr.get("prior_options") or {}))
         self.sampler = ResShiftSampler(self.unet, self.first, self.diffusion, steps_mode=steps_mode,
                                        chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,
                                        pad_multiple=pad_multiple, seed=seed, amp_dtype=_DTYPES[dtype])
@@ -117,10 +147,16 @@ class ResShiftFamily(SRMethod):
             with safe_open(str(path), "pt") as fh:
                 if "random_weights" in (fh.metadata() or {}).get("flags", ""):
                     extra = ("trained_with_random_weights",)
-        return super().flags + extra
+        if self._prior is not None:  # the prior g's own markers travel with this method's numbers
+            extra += tuple(f for f in self._prior.flags if f not in extra)
+        flags = super().flags
+        return flags + tuple(f for f in extra if f not in flags)
 
     def weight_files(self) -> dict[str, Path]:
-        return dict(self._files)
+        files = dict(self._files)
+        if self._prior is not None:
+            files.update({f"prior.{k}": v for k, v in self._prior.weight_files().items()})
+        return files
 
     def _upscale(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
@@ -134,4 +170,6 @@ class ResShiftFamily(SRMethod):
 
         return upsr_sample(self.unet, self.first, self.diffusion, x, self._prior, self.scale,
                            self.upsr.get("psi_max", 0.1), self.upsr.get("b", 0.4), self.sampler.pad_multiple,
-                           self.sampler.seed, self.sampler.steps_mode).cpu()
+                           self.sampler.seed, self.sampler.steps_mode,
+                           clip_denoised=bool(self.upsr.get("clip_denoised", True)),
+                           clamp_prior=bool(self.upsr.get("clamp_prior", True))).cpu()

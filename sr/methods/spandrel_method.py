@@ -19,6 +19,11 @@ official layout (:func:`official_state_dict`) and loads that through the same sp
 random-weight run exercises everything but the file read. Its results carry the ``random_weights``
 flag.
 
+``rebuild_from_arch_params: true`` builds the network from ``arch_params`` and loads the file's state
+dict into it strictly, instead of using the network spandrel builds from the state dict: for
+hyper-parameters spandrel cannot read from a state dict and only guesses (ATD's ``category_size``,
+which spandrel sets to 256 unless the model is ATD-light; UPSR's ATD-real uses 128).
+
 Large frames can be processed in tiles (``tile`` LR pixels, ``tile_overlap`` LR pixels of overlap,
 overlaps averaged) so memory stays bounded; ``precision`` fp16/bf16 applies on CUDA only.
 """
@@ -128,7 +133,7 @@ class SpandrelMethod(SRMethod):
 
     def __init__(self, name: str, scale: int, *, weights: str, arch: str, layout: str = "flat",
                  arch_params: dict[str, Any] | None = None, tile: int | None = None, tile_overlap: int = 16,
-                 precision: str = "fp32", **common):
+                 precision: str = "fp32", rebuild_from_arch_params: bool = False, **common):
         super().__init__(name, scale, **common)
         if layout not in LAYOUTS:
             raise ConfigError(f"method {name!r}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
@@ -141,6 +146,9 @@ class SpandrelMethod(SRMethod):
         self.arch_params = dict(arch_params or {})
         self.tile = None if tile is None else int(tile)
         self.tile_overlap = int(tile_overlap)
+        self.rebuild_from_arch_params = bool(rebuild_from_arch_params)
+        if self.rebuild_from_arch_params and not self.arch_params:
+            raise ConfigError(f"method {name!r}: rebuild_from_arch_params needs arch_params")
         self._weights_path: Path | None = None
         weights_registry.entry(weights)  # an unknown name is a UserError even with random weights
 
@@ -192,7 +200,27 @@ class SpandrelMethod(SRMethod):
         if descriptor.input_channels != 3 or descriptor.output_channels != 3:
             raise CheckpointError(f"method {self.name!r}: {source} maps {descriptor.input_channels} -> "
                                   f"{descriptor.output_channels} channels; expected an RGB (3 -> 3) network.")
+        if self.rebuild_from_arch_params:
+            descriptor = self._rebuild(descriptor, state, source)
         return descriptor
+
+    def _rebuild(self, detected, state: dict[str, torch.Tensor], source: str):
+        """The detected descriptor with its network replaced by one built from ``arch_params`` and
+        loaded strictly from ``state`` (hyper-parameters spandrel cannot deduce come from the YAML)."""
+        from spandrel import ImageModelDescriptor
+
+        network = build_network(self.arch, self.arch_params)
+        try:
+            network.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"method {self.name!r}: {source} does not fit {self.arch} built from the YAML's "
+                                  f"arch_params: {str(exc).splitlines()[0]}") from exc
+        return ImageModelDescriptor(network, state, architecture=detected.architecture, purpose=detected.purpose,
+                                    tags=list(detected.tags), supports_half=detected.supports_half,
+                                    supports_bfloat16=detected.supports_bfloat16, scale=detected.scale,
+                                    input_channels=detected.input_channels,
+                                    output_channels=detected.output_channels,
+                                    size_requirements=detected.size_requirements)
 
     # -- what the runner needs --------------------------------------------------------------------
     def weight_files(self) -> dict[str, Path]:

@@ -61,8 +61,10 @@ def schedule_config(spec: str | dict[str, Any]) -> ScheduleConfig:
     return ScheduleConfig(**spec)
 
 
-def build_diffusion(schedule: str | dict[str, Any], input_scaling: str = "latent", sf: int = 4) -> ResShiftDiffusion:
-    return ResShiftDiffusion.from_config(schedule_config(schedule), input_scaling=input_scaling, sf=sf)
+def build_diffusion(schedule: str | dict[str, Any], input_scaling: str = "latent", sf: int = 4,
+                    model_output_unshuffle: int = 1) -> ResShiftDiffusion:
+    return ResShiftDiffusion.from_config(schedule_config(schedule), input_scaling=input_scaling, sf=sf,
+                                         model_output_unshuffle=model_output_unshuffle)
 
 
 def build_unet(kwargs: dict[str, Any]) -> UNetModelSwin:
