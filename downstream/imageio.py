@@ -77,8 +77,10 @@ def read_image(path: str | os.PathLike, channels: int | str = "auto",
         raise ImageReadError(f"{path}: file not found") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
+    except Exception as exc:  # decoders raise many types (OSError, ValueError, SyntaxError, plugin ImportErrors)
+        if isinstance(exc.__context__, UnidentifiedImageError):  # e.g. a lazily registered HEIF plugin failed
+            raise ImageReadError(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
+        raise ImageReadError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.shape[0] < 1 or arr.shape[1] < 1:
