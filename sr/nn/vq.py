@@ -59,7 +59,10 @@ class AttnBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         y = self.norm(x)
-        q, k, v = (conv(y).reshape(b, 1, c, h * w).transpose(2, 3) for conv in (self.q, self.k, self.v))
+        # Contiguous (B, 1, HW, C): with the transposed view (last-dim stride HW) SDPA falls back to
+        # the math kernel and materialises the HW x HW scores twice (2 x 9.7 GB at 1024x768 output);
+        # contiguous inputs take the flash (CPU) / memory-efficient (CUDA) kernels.
+        q, k, v = (conv(y).reshape(b, 1, c, h * w).transpose(2, 3).contiguous() for conv in (self.q, self.k, self.v))
         out = F.scaled_dot_product_attention(q, k, v)  # default scale = C^-0.5
         return x + self.proj_out(out.transpose(2, 3).reshape(b, c, h, w))
 
