@@ -108,7 +108,8 @@ def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, An
     cmd = [sys.executable, "-m", "benchmarks.memory", "--child", json.dumps(cfg)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "note": f"no result within {timeout} s"}
     if proc.returncode != 0:
