@@ -18,7 +18,7 @@ import pandas as pd
 from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from sr.atomic import atomic_path, atomic_write_text
-from sr.errors import ConfigError, UserError
+from sr.errors import ConfigError, cli_entry
 from sr.registry import list_methods
 
 EXECUTORS = ("local", "ray")
@@ -152,25 +152,22 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
     return path
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.time()
-    try:
-        datasets, methods, settings = resolve_plan(args)
-        results = execute(datasets, methods, settings, args.executor, args.ray_address)
-        path = write_results(results, settings, started)
-        unavailable = results[results.metric == "unavailable"]
-        for _, row in unavailable.iterrows():
-            print(f"skipped {row.dataset}/{row.method}: {row.error}", file=sys.stderr)
-        print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
-        if not args.no_report:
-            from reports.build import build_reports
-            report_dir = build_reports(path, settings.out / "report")
-            print(f"report: {report_dir}")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    datasets, methods, settings = resolve_plan(args)
+    results = execute(datasets, methods, settings, args.executor, args.ray_address)
+    path = write_results(results, settings, started)
+    unavailable = results[results.metric == "unavailable"]
+    for _, row in unavailable.iterrows():
+        print(f"skipped {row.dataset}/{row.method}: {row.error}", file=sys.stderr)
+    print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
+    if not args.no_report:
+        from reports.build import build_reports
+        report_dir = build_reports(path, settings.out / "report")
+        print(f"report: {report_dir}")
     return 0
 
 

@@ -7,7 +7,9 @@ instead of showing a traceback.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import sys
+from collections.abc import Callable, Iterable
 
 
 class UserError(Exception):
@@ -52,3 +54,15 @@ def check_keys(section: str, given: dict, allowed: Iterable[str]) -> None:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"{section}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a command's ``main(argv)``: a UserError becomes one ``error:`` line on stderr and exit code 2."""
+    @functools.wraps(main)
+    def wrapper(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return wrapper

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sr.config import CONFIG_DIR, read_yaml
-from sr.errors import ConfigError, UserError, check_keys
+from sr.errors import ConfigError, UserError, check_keys, cli_entry
 
 _KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
 
@@ -125,6 +125,7 @@ def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device:
     return out
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="configs/detection/<NAME>.yaml or a YAML path")
@@ -137,15 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow an unrestricted unpickle of the init checkpoint (trusted files only)")
     opts = parser.parse_args(argv)
-    try:
-        cfg, name = load_config(opts.config)
-        if opts.epochs:
-            cfg["train"]["epochs"] = opts.epochs
-        run(cfg, name, work=Path(opts.work or f"runs/detection/{name}"), out=Path(opts.out) if opts.out else None,
-            device=opts.device, weights_dir=opts.weights_dir, scratch=opts.scratch, trust_pickle=opts.trust_pickle)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    cfg, name = load_config(opts.config)
+    if opts.epochs:
+        cfg["train"]["epochs"] = opts.epochs
+    run(cfg, name, work=Path(opts.work or f"runs/detection/{name}"), out=Path(opts.out) if opts.out else None,
+        device=opts.device, weights_dir=opts.weights_dir, scratch=opts.scratch, trust_pickle=opts.trust_pickle)
     return 0
 
 

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from downstream.sample import IGNORE_INDEX
 from sr.checkpoint import load_checkpoint
-from sr.errors import ConfigError, UserError, check_keys
+from sr.errors import ConfigError, UserError, check_keys, cli_entry
 
 DEFAULT_TRAIN = dict(iters=25000, batch_size=8, lr=6.0e-5, weight_decay=0.01, betas=[0.9, 0.999], head_lr_mult=10.0,
                      warmup_iters=1500, warmup_ratio=1.0e-6, poly_power=1.0, min_lr=0.0, crop_size=[512, 512],
@@ -346,6 +346,7 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
     return final
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="YAML file, or a name in configs/segmentation/")
@@ -356,25 +357,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
     parser.add_argument("--max-iters", type=int, help="stop after this many iterations in this run (resumable)")
     args = parser.parse_args(argv)
-    try:
-        from sr.config import CONFIG_DIR
+    from sr.config import CONFIG_DIR
 
-        path = Path(args.config)
-        if not path.is_file() and (CONFIG_DIR / "segmentation" / f"{args.config}.yaml").is_file():
-            path = CONFIG_DIR / "segmentation" / f"{args.config}.yaml"
-        cfg = load_config(path)
-        if args.out:
-            cfg["output"]["dir"] = args.out
-        if args.export:
-            cfg["output"]["export"] = args.export
-        if args.iters:
-            cfg["train"]["iters"] = args.iters
-        if args.device:
-            cfg["train"]["device"] = args.device
-        train(cfg, resume=not args.no_resume, max_iters=args.max_iters)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = Path(args.config)
+    if not path.is_file() and (CONFIG_DIR / "segmentation" / f"{args.config}.yaml").is_file():
+        path = CONFIG_DIR / "segmentation" / f"{args.config}.yaml"
+    cfg = load_config(path)
+    if args.out:
+        cfg["output"]["dir"] = args.out
+    if args.export:
+        cfg["output"]["export"] = args.export
+    if args.iters:
+        cfg["train"]["iters"] = args.iters
+    if args.device:
+        cfg["train"]["device"] = args.device
+    train(cfg, resume=not args.no_resume, max_iters=args.max_iters)
     return 0
 
 

@@ -11,9 +11,10 @@ import time
 
 import yaml
 
-from sr.errors import UserError
+from sr.errors import UserError, cli_entry
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sr.train", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="a YAML path or a name in configs/train/")
@@ -24,30 +25,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.iterations=100 (YAML-parsed)")
     args = p.parse_args(argv)
-    try:
-        from sr.train.config import load_config
-        from sr.train.trainer import Trainer
+    from sr.train.config import load_config
+    from sr.train.trainer import Trainer
 
-        overrides = {}
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-            overrides[key] = yaml.safe_load(value)
-        if args.out_dir:
-            overrides["out_dir"] = args.out_dir
-        if args.weights_dir:
-            overrides["weights_dir"] = args.weights_dir
-        cfg = load_config(args.config, overrides)
-        t0 = time.perf_counter()
-        trainer = Trainer(cfg, resume=args.resume, device=args.device)
-        val = trainer.fit()
-        if trainer.is_main:
-            print(json.dumps({"name": cfg.name, "step": trainer.step, "wall_s": round(time.perf_counter() - t0, 1),
-                              "flags": list(trainer.flags), "val": val, "out_dir": str(cfg.out_dir)}))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    if args.out_dir:
+        overrides["out_dir"] = args.out_dir
+    if args.weights_dir:
+        overrides["weights_dir"] = args.weights_dir
+    cfg = load_config(args.config, overrides)
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, resume=args.resume, device=args.device)
+    val = trainer.fit()
+    if trainer.is_main:
+        print(json.dumps({"name": cfg.name, "step": trainer.step, "wall_s": round(time.perf_counter() - t0, 1),
+                          "flags": list(trainer.flags), "val": val, "out_dir": str(cfg.out_dir)}))
     return 0
 
 
