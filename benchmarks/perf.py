@@ -159,7 +159,7 @@ def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)]
     load = _load()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {**cfg, "status": "timeout", "note": f"over {timeout} s", "load_1min": load}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -179,9 +179,9 @@ def run_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
                     configs.insert(0, ("fp32", "eager"))  # the reference of the speedup column
                 ref = None
                 for dtype, variant in configs:
-                    cfg = dict(method=method, size=size, batch=int(batch), dtype=dtype, variant=variant,
-                               device=args.device, random_weights=args.random_weights, warmup=args.warmup,
-                               repeat=args.repeat, chop_bs=args.chop_bs)
+                    cfg = {"method": method, "size": size, "batch": int(batch), "dtype": dtype, "variant": variant,
+                               "device": args.device, "random_weights": args.random_weights, "warmup": args.warmup,
+                               "repeat": args.repeat, "chop_bs": args.chop_bs}
                     row = measure(cfg) if args.in_process else _child(cfg, args.timeout)
                     row.setdefault("load_1min", _load())
                     if (dtype, variant) == ("fp32", "eager") and row.get("status") == "ok":
@@ -222,7 +222,7 @@ STAGE_ORDER = ["sr", "iqa", "detection", "segmentation"]
 def _instrument() -> None:
     """Time SR, IQA and task calls through benchmarks.timing without touching runner.py (skipped when
     the runner already calls benchmarks.timing itself)."""
-    import benchmarks.runner as runner
+    from benchmarks import runner
     from benchmarks.timing import stage
 
     if getattr(runner, "stage", None) is stage:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from typing import Literal
 
 import torch
@@ -48,7 +47,7 @@ class _MaybeCompiled:
         self.reason: str | None = None
         try:
             self.compiled = torch.compile(fn)
-        except Exception as exc:  # torch without dynamo support, unsupported Python
+        except Exception as exc:  # noqa: BLE001 - torch without dynamo support, unsupported Python
             self._give_up(exc)
 
     def _give_up(self, exc: BaseException) -> None:
@@ -60,7 +59,7 @@ class _MaybeCompiled:
         if self.compiled is not None:
             try:
                 return self.compiled(*args, **kwargs)
-            except Exception as exc:  # inductor cannot build here (no compiler, no triton, ...)
+            except Exception as exc:  # noqa: BLE001 - inductor cannot build here (no compiler, triton, ...)
                 self._give_up(exc)
         return self.fn(*args, **kwargs)
 
@@ -130,7 +129,7 @@ class ResShiftSampler:
             self._encode_call, self._decode_call = self.first_stage.encode, self.first_stage.decode
         self.configure(channels_last=channels_last, compile=compile)
 
-    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None) -> "ResShiftSampler":
+    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None) -> ResShiftSampler:
         """Switch the fast-path options after construction (``None`` keeps the current value).
 
         ``channels_last`` converts the UNet's and the VQ model's weights in place (they are shared

@@ -35,9 +35,9 @@ def small_nets():
     unet = UNetModelSwin(image_size=32, in_channels=6, model_channels=32, out_channels=3, cond_lq=True,
                          attention_resolutions=[32, 16], channel_mult=[1, 2], num_res_blocks=[1, 1],
                          num_head_channels=8, swin_depth=2, swin_embed_dim=32, window_size=8, mlp_ratio=2)
-    vq = VQModelTorch(ddconfig=dict(double_z=False, z_channels=3, resolution=64, in_channels=3, out_ch=3,
-                                    ch=32, ch_mult=[1, 2, 4], num_res_blocks=1, attn_resolutions=[],
-                                    dropout=0.0), n_embed=64, embed_dim=3)
+    vq = VQModelTorch(ddconfig={"double_z": False, "z_channels": 3, "resolution": 64, "in_channels": 3, "out_ch": 3,
+                                    "ch": 32, "ch_mult": [1, 2, 4], "num_res_blocks": 1, "attn_resolutions": [],
+                                    "dropout": 0.0}, n_embed=64, embed_dim=3)
     return _densify(unet, 1), _densify(vq, 2)
 
 
@@ -66,7 +66,12 @@ def test_tiles_are_batched_and_chop_bs_does_not_change_results(nets, diffusion):
     ref = _sampler(nets, diffusion, chop_bs=1)
     fast = _sampler(nets, diffusion, chop_bs=4)
     batches = []
-    fast._model = (lambda f: lambda x, t, **k: batches.append(x.shape[0]) or f(x, t, **k))(fast._model)
+    inner = fast._model
+
+    def counting(x, t, **k):
+        batches.append(x.shape[0])
+        return inner(x, t, **k)
+    fast._model = counting
     a, b = ref(lr), fast(lr)
     assert batches and max(batches) == 4  # 9 tiles -> 4 + 4 + 1
     assert sum(batches) == 9
@@ -151,11 +156,11 @@ def test_bf16_autocast_within_documented_tolerance(nets, diffusion):
 def test_perf_measure_row_in_process():
     from benchmarks.perf import measure
 
-    row = measure(dict(method="bicubic", size="16x12", batch=2, dtype="fp32", variant="eager", device="cpu",
-                       random_weights=False, warmup=1, repeat=3))
+    row = measure({"method": "bicubic", "size": "16x12", "batch": 2, "dtype": "fp32", "variant": "eager", "device": "cpu",
+                       "random_weights": False, "warmup": 1, "repeat": 3})
     assert row["status"] == "ok" and row["latency_s"] > 0 and row["images_per_s"] > 0
-    skipped = measure(dict(method="bicubic", size="16x12", batch=1, dtype="bf16", variant="eager",
-                           device="cpu", random_weights=False, warmup=0, repeat=1))
+    skipped = measure({"method": "bicubic", "size": "16x12", "batch": 1, "dtype": "bf16", "variant": "eager",
+                           "device": "cpu", "random_weights": False, "warmup": 0, "repeat": 1})
     assert skipped["status"] == "skipped"
 
 
@@ -163,9 +168,8 @@ def test_stage_timer_counts_outer_block_once():
     from benchmarks import timing
 
     timing.reset()
-    with timing.stage("sr"):
-        with timing.stage("sr"):
-            time.sleep(0.01)
+    with timing.stage("sr"), timing.stage("sr"):
+        time.sleep(0.01)
     secs, calls = timing.totals()["sr"]
     assert calls == 1 and secs >= 0.01
     timing.reset()
