@@ -219,41 +219,10 @@ def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
 STAGE_ORDER = ["sr", "iqa", "detection", "segmentation"]
 
 
-def _instrument() -> None:
-    """Time SR, IQA and task calls through benchmarks.timing without touching runner.py (skipped when
-    the runner already calls benchmarks.timing itself)."""
-    from benchmarks import runner
-    from benchmarks.timing import stage
-
-    if getattr(runner, "stage", None) is stage:
-        return
-    from downstream.metrics import QualityMetric
-    from sr.base import SRMethod
-
-    def wrap(fn, name):
-        def wrapper(*a, **k):
-            with stage(name):
-                return fn(*a, **k)
-        wrapper.__wrapped__ = fn
-        return wrapper
-
-    SRMethod.upscale = wrap(SRMethod.upscale, "sr")
-    QualityMetric.__call__ = wrap(QualityMetric.__call__, "iqa")
-    original_load_task = runner.load_task
-
-    def load_task(config, **common):
-        task = original_load_task(config, **common)
-        name = "detection" if "detect" in config else "segmentation" if "segment" in config else config
-        task.evaluate = wrap(task.evaluate, name)
-        return task
-    runner.load_task = load_task
-
-
 def run_stages(args: argparse.Namespace) -> list[dict[str, Any]]:
     from benchmarks import timing
     from benchmarks.run import build_parser, execute, resolve_plan
 
-    _instrument()
     timing.sync_cuda(args.device.startswith("cuda"))
     out = args.stages_out or f"/tmp/perf_stages_{os.getpid()}"
     run_args = ["--suite", args.suite, "--out", out, "--device", args.device, "--quiet"]

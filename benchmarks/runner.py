@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.cache import RunCache, finite_or_nan, key_of
+from benchmarks.timing import stage
 from downstream.datasets import load_dataset
 from downstream.errors import DataError
 from downstream.imageio import read_image, write_png
@@ -157,7 +158,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             sr_path = cache.sr_path(method_key, dataset_key, sample_id, sample.fingerprint)
             if not sr_path.is_file():
                 torch.manual_seed(_sample_seed(settings.seed, sample_id))
-                with torch.inference_mode():
+                with torch.inference_mode(), stage("sr"):
                     reference = None if sample.hr is None else sample.hr[None]
                     output = method.upscale(sample.lr[None].to(method.device), reference=reference)
                 write_png(sr_path, output[0].permute(1, 2, 0).cpu().numpy())
@@ -185,7 +186,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if cached is None:
                 try:
                     reference = None if sample.hr is None else sample.hr[None]
-                    cached = {"value": float(metric(sr_image[None], reference)[0])}
+                    with stage("iqa"):
+                        cached = {"value": float(metric(sr_image[None], reference)[0])}
                 except Exception as exc:
                     cached = {"error": f"{type(exc).__name__}: {exc}"}
                 cache.write_json(qpath, cached)
@@ -216,8 +218,9 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             try:
                 workdir = settings.out / "work" / task_name / f"{method_key}_{dataset_key}"
                 classes = dataset.detection_classes if task_name == "detection" else dataset.segmentation_classes
-                cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n}
-                          for r in task.evaluate(items, classes, workdir)]
+                with stage(task_name):
+                    cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n}
+                              for r in task.evaluate(items, classes, workdir)]
             except Exception as exc:
                 log.error("task %s on %s/%s failed:\n%s", task_name, dataset_name, method_name, traceback.format_exc())
                 add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")

@@ -81,6 +81,7 @@ class ResShiftFamily(SRMethod):
                  schedule: str | dict[str, Any] = "difiisr_t15", input_scaling: str = "latent",
                  steps_mode: str = "one_step", chop_size: int = 512, chop_stride: int = 448, chop_bs: int = 1,
                  pad_multiple: int = 64, seed: int = 12345, dtype: str = "fp32",
+                 channels_last: bool = False, compile: bool = False,
                  upsr: dict[str, Any] | None = None, **common):
         super().__init__(name, scale, **common)
         from sr.sampler import ResShiftSampler
@@ -133,7 +134,8 @@ class ResShiftFamily(SRMethod):
                                       **dict(self.upsr.get("prior_options") or {}))
         self.sampler = ResShiftSampler(self.unet, self.first, self.diffusion, steps_mode=steps_mode,
                                        chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,
-                                       pad_multiple=pad_multiple, seed=seed, amp_dtype=_DTYPES[dtype])
+                                       pad_multiple=pad_multiple, seed=seed, amp_dtype=_DTYPES[dtype],
+                                       channels_last=channels_last, compile=compile)
 
     @property
     def flags(self) -> tuple[str, ...]:
