@@ -109,7 +109,10 @@ def test_inject_corrects_prediction_with_schedule_factor_and_second_order():
     eta = torch.tensor(diffusion.schedule.etas)[t].view(-1, 1, 1, 1)
     c = injection_scale(diffusion, t, pred.shape)
     assert torch.allclose(c.double(), (4.0 * eta / (1 - eta)).expand_as(c), rtol=1e-5)
-    assert torch.allclose(res.pred_x0, pred - 0.5 * c * grad, rtol=1e-10, atol=1e-12)
+    # default form "target": the loss compares pred + rho c grad with x0, i.e. pred with x0 - rho c grad
+    assert torch.allclose(res.pred_x0, pred + 0.5 * c * grad, rtol=1e-10, atol=1e-12)
+    lit = Guidance(loss, rho=0.5, schedule="eps", form="literal")(diffusion, x, t, pred, decode, hr)
+    assert torch.allclose(lit.pred_x0, pred - 0.5 * c * grad, rtol=1e-10, atol=1e-12)
     assert float(res.extra_loss) == 0.0
     assert c[1].max().item() == pytest.approx(4.0 * 0.9801 / (1 - 0.9801), rel=1e-3)
     # first order: the gradient is a constant of the parameters; second order differentiates it
@@ -122,6 +125,54 @@ def test_inject_corrects_prediction_with_schedule_factor_and_second_order():
         out.pred_x0.pow(2).mean().backward()
         grads[second] = model.a.weight.grad.clone()
     assert not torch.allclose(grads[False], grads[True])
+
+
+class _LinearNet(nn.Module):
+    """A tiny linear "network": x0_hat = W x (1x1 conv, W near identity) + b."""
+
+    def __init__(self, ch=16):
+        super().__init__()
+        self.w = nn.Conv2d(ch, ch, 1)
+        with torch.no_grad():
+            self.w.weight.copy_(torch.eye(ch).view(ch, ch, 1, 1) + 0.05 * torch.randn(ch, ch, 1, 1))
+            self.w.bias.zero_()
+
+    def forward(self, x, t, lq=None):
+        return self.w(x)
+
+
+@pytest.mark.parametrize("schedule", ["eps", "x0"])
+def test_guided_step_lowers_the_uncorrected_outputs_guidance_loss(schedule):
+    """One SGD step with inject guidance (default form) must leave the network's own output (what
+    inference uses: no HR, so no correction there) with a lower guidance loss than an unguided step
+    from the same init; the literal form of Algorithm 1 moves it the other way (module doc)."""
+    diffusion, _, hr, x_t, t = _setup(3)
+    z0 = F.pixel_unshuffle(hr, 4)
+    decode = lambda p: F.pixel_shuffle(p, 4)  # noqa: E731
+    loss = GuidanceLoss([{"kind": "fft"}])
+    target = hr * 0.5 + 0.5
+    torch.manual_seed(0)
+    init = _LinearNet().double().state_dict()
+    rho = {"eps": 2.0, "x0": 200.0}[schedule]
+
+    def after_one_step(form):
+        net = _LinearNet().double()
+        net.load_state_dict(init)
+        x = x_t.clone().requires_grad_()
+        pred = net(diffusion.scale_input(x, t), t)
+        if form is not None:
+            pred = Guidance(loss, rho=rho, schedule=schedule, form=form)(diffusion, x, t, pred, decode, hr).pred_x0
+        F.mse_loss(pred, z0).backward()
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= 0.05 * p.grad
+            out = net(diffusion.scale_input(x_t, t), t)
+            return float(loss(decode(out) * 0.5 + 0.5, target).sum())
+
+    none, guided, literal = after_one_step(None), after_one_step("target"), after_one_step("literal")
+    assert guided < none < literal
+    with pytest.raises(ValueError, match="form"):
+        Guidance(loss, form="bogus")
 
 
 def test_sum_mode_adds_loss_without_correcting():

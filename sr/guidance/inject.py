@@ -3,8 +3,8 @@
 Two ways of applying a guidance loss L_g(x0_hat(x_t)) = sum_i w_i * l_i(M(decode(x0_hat)), M(x_HR)),
 as the paper's Table 4 compares:
 
-* ``inject`` (the paper's nabla-L): the gradient ``grad_{x_t} L_g`` is added to the model's prediction
-  and the training loss is taken on the corrected prediction;
+* ``inject`` (the paper's nabla-L): the gradient ``grad_{x_t} L_g`` enters the x0-MSE with the scale of
+  eq. 9 (see "Which side of the loss" below for the sign convention, ``form``);
 * ``sum`` (the paper's Sigma-L): ``L_g`` evaluated on the model's prediction is added to the loss.
 
 From the paper's eps-form to ResShift's x0-prediction
@@ -23,10 +23,45 @@ mapping back to x0 (``x0' = (x_t - eta_t y - sigma_t eps') / (1 - eta_t)``) give
             = x0_hat - rho * kappa^2 eta_t / (1 - eta_t) * grad_{x_t} L_g          (schedule "eps")
 
 and ``|| eps - eps' ||^2 = ((1 - eta_t) / sigma_t)^2 || x0 - x0_hat' ||^2``: the x0-MSE ResShift trains
-is the paper's loss up to ResShift's usual per-t weighting, so the training loss is the x0-MSE on the
-corrected prediction. The factor ``kappa^2 eta_t / (1 - eta_t)`` is 0.0016 at t=0 and 196 at t=T-1
+is the paper's loss up to ResShift's usual per-t weighting. The correction has the right sign (x0_hat'
+moves down grad L_g, as DPS [10]) and the right scale. The factor ``kappa^2 eta_t / (1 - eta_t)`` is 0.0016 at t=0 and 196 at t=T-1
 of the T=15 schedule (eta_T = 0.9801), so rho must be chosen for the steps being guided; schedule
 ``x0`` uses a constant factor 1 (a plain DPS-style step on the x0 prediction) instead.
+
+Which side of the loss the correction goes on (``form``; issue 4)
+-----------------------------------------------------------------
+Algorithm 1 as printed (eq. 11-12) trains ``|| eps - eps_phi' ||^2`` with ``eps_phi' = eps_phi + rho
+sigma_t grad L_g``, i.e. the x0-MSE on the *corrected prediction* x0_hat - rho c_t grad (``form:
+literal``). Its minimiser (gradient treated as a constant, ``second_order=False``) is
+
+    x0_phi(x_t) = E[x0 | x_t] + rho c_t grad_{x_t} L_g,
+
+so the network's own output moves UP the guidance gradient: the correction would only cancel if it
+were applied again at inference, and it cannot be (g = M(x_HR) needs the HR image). To first order one
+literal-inject step equals a sum-mode step with a *negative* weight (parameter gradient
+``-(2 rho c_t / N) <J^T grad_{x0} L_g, d x0_hat / d phi>``, N = elements in the batch, J = d x0_hat / d x_t):
+the deployed model is trained against its guidance (the 200-iteration demo sweep saw exactly
+"inject ~ none, rho 1 worse"). The paper's stated intent (the gradient "refines the model's output",
+the learned model behaves as if guided) needs the guided prediction as the network's *target*:
+
+    || x0_hat - (x0 - rho c_t grad_{x_t} L_g) ||^2 = || (x0_hat + rho c_t grad) - x0 ||^2      (form: target)
+
+(eps-form: ``|| (eps + rho sigma_t grad L_g) - eps_phi ||^2``: eq. 9's correction, same sign and scale,
+moved from the prediction to the target). Its minimiser is ``E[x0 | x_t] - rho c_t grad``, the
+DPS-corrected estimate, which inference uses without needing HR. ``target`` is the default;
+``literal`` is kept to reproduce the printed algorithm. Caveat: one SGD step moves the output along
+``-K J^T grad_{x0} L_g`` (K = the network's tangent kernel, PSD) where sum mode moves it along
+``-K grad_{x0} L_g``; this is a descent direction for L_g when J is close to a positive multiple of the
+identity (the tests' near-identity network; ResShift's x0 prediction at small t), not in general. The
+strength is that of a sum-mode weight ~ 2 rho c_t B |J| / N per sample (B batch, N elements in the batch;
+demo, eps rho 5: ~0.16 |J| at t = T-1, ~0.0005 |J| at t = 5), far weaker than the sum-mode weight 1.
+With the eps factor (197 at t = T-1, the step one-step inference uses) the correction overshoots there:
+rho 5 raises the FFT loss of the resshift_demo prediction from 0.72 to 0.97 on training batches, so the
+demo config uses schedule x0. Measured (benchmarks/demo/weights/README_sr_demo_models.md): at 300 demo
+iterations neither form lowers the validation FFT loss below unguided training; sum mode does.
+``GuidanceResult.pred_x0`` is meant for the x0-MSE only. In the target form it is not an image
+estimate, so other losses on the prediction (ResShift's LPIPS) should use the uncorrected prediction.
+``form`` is not yet a config key (``build_guidance`` checks the keys).
 In the latent models ``decode`` is the frozen VQ decoder (straight-through quantiser), in the
 pixel-space demo models it is PixelShuffle; g = M(x_HR) is computed without gradient.
 
@@ -43,6 +78,7 @@ import torch
 
 from sr.guidance.terms import GuidanceLoss
 
+FORMS = ("target", "literal")
 Decode = Callable[[torch.Tensor], torch.Tensor]  # diffusion state -> image in [-1, 1]
 
 
@@ -72,7 +108,7 @@ def guidance_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x_t: torc
 
 @dataclass
 class GuidanceResult:
-    pred_x0: torch.Tensor          # the (possibly corrected) prediction the training loss uses
+    pred_x0: torch.Tensor          # what the x0-MSE compares with x0 (see ``form``); the prediction itself without inject
     extra_loss: torch.Tensor       # sum-mode terms (scalar, batch mean); 0 when none
     logs: dict[str, float]
 
@@ -81,8 +117,11 @@ class Guidance:
     """Applies a :class:`GuidanceLoss` to a ResShift prediction in inject and/or sum mode."""
 
     def __init__(self, loss: GuidanceLoss, rho: float = 1.0, schedule: str = "eps",
-                 second_order: bool = False):
+                 second_order: bool = False, form: str = "target"):
+        if form not in FORMS:
+            raise ValueError(f"guidance form must be one of {FORMS}, got {form!r}")
         self.loss, self.rho, self.schedule, self.second_order = loss, float(rho), schedule, bool(second_order)
+        self.form = form
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -103,7 +142,11 @@ class Guidance:
 
             grad = guidance_gradient(fn, x_t, pred_x0, self.second_order)
             scale = injection_scale(diffusion, t, pred_x0.shape, self.schedule)
-            pred = pred_x0 - self.rho * scale * grad
+            if self.form == "target":
+                # loss ||pred + rho c grad - x0||^2 = ||pred - (x0 - rho c grad)||^2: the guided target
+                pred = pred_x0 + self.rho * scale * grad
+            else:  # "literal": Algorithm 1 eq. 12 as printed (see module doc: trains AGAINST the guidance)
+                pred = pred_x0 - self.rho * scale * grad
             logs["guid_grad_rms"] = float(grad.detach().pow(2).mean().sqrt())
         extra = pred_x0.new_zeros(())
         if self.loss.has("sum"):

@@ -3,6 +3,9 @@
 Stage 1, iterations ``[0, lambda_t)``: the base objective without guidance. Stage 2,
 ``[lambda_t, lambda_T)``: guidance g = M(x0) on the decoded prediction, applied by gradient injection
 (``mode: inject`` terms, the paper's nabla-L) and/or added to the loss (``mode: sum``, Sigma-L).
+Inject puts eq. 9's correction on the x0 *target*, so the network's own output (all that inference
+has: no HR there) learns the guided estimate. Algorithm 1 as printed puts it on the prediction, which
+trains the output up the guidance gradient (:mod:`sr.guidance.inject`, "Which side of the loss").
 The paper trains 200K + 50K iterations; the public code has no training loop (UPSTREAM_FACTS 1.5),
 so the base objective is selectable: ``resshift`` (Algorithm 1 as written: the plain diffusion
 loss at a random t) or ``sinsr`` (the one-step distillation the released model's inference matches).
