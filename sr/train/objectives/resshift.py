@@ -52,13 +52,14 @@ class ResShiftObjective(Objective):
         pred = self.net(self.ctx.model, x_t, t, lr)
         logs: dict[str, float] = {}
         extra = pred.new_zeros(())
+        compared = pred  # what the x0-MSE sees; with inject in the target form it is not an image estimate
         if guided:
             res = self.guidance(d, x_t, t, pred, self.decode, hr)
-            pred, extra = res.pred_x0, res.extra_loss
+            compared, extra = res.pred_x0, res.extra_loss
             logs.update(res.logs)
-        loss = mse(pred, z0)
+        loss = mse(compared, z0)
         logs["mse"] = float(loss.detach())
-        if self.lpips is not None:
+        if self.lpips is not None:  # on the network's own prediction, never on the guidance-shifted one
             lp = self.lpips(self.decode(pred) * 0.5 + 0.5, hr * 0.5 + 0.5).mean()
             logs["lpips"] = float(lp.detach())
             loss = loss + self.lpips_weight * lp
