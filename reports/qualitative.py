@@ -108,7 +108,7 @@ def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: st
     for label, p in images:
         with Image.open(p) as im:
             loaded.append((label, np.asarray(im.convert("RGB"))))
-    ref_shape = loaded[0][1].shape[:2]
+    ref_shape = max((arr.shape[:2] for _, arr in loaded), key=lambda hw: hw[0] * hw[1])  # the HR-size frame
     if crop is None:
         crop = (0, 0, ref_shape[1], ref_shape[0])
     x0, y0, x1, y1 = _crop_box(ref_shape, crop) if isinstance(crop, int) else crop
@@ -122,7 +122,7 @@ def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: st
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (label, arr) in zip(axes.ravel(), loaded):
-        if arr.shape[:2] != ref_shape:  # another size: resize to the reference frame first
+        if arr.shape[:2] != ref_shape:  # e.g. the LR row: nearest-upsampled to the HR frame for display
             arr = np.asarray(Image.fromarray(arr).resize(ref_shape[::-1], Image.NEAREST))
         ax.imshow(arr[y0:y1, x0:x1], interpolation="nearest")
         ax.set_title(label, fontsize=9)
