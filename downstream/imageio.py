@@ -17,13 +17,15 @@ A file that cannot be read raises :class:`ImageReadError` naming the file and th
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from downstream.errors import ImageReadError
+from downstream.errors import DataError, ImageReadError
 from sr.atomic import atomic_path
 
 HighBitRule = str | tuple[float, float]
@@ -61,26 +63,39 @@ def _to_float(img: Image.Image, high_bit_rule: HighBitRule, path: Path) -> np.nd
     raise ImageReadError(f"{path}: unsupported image mode {mode!r}")
 
 
+@contextlib.contextmanager
+def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[Image.Image]:
+    """``PIL.Image.open`` + ``load`` where every failure is ``error`` naming the file.
+
+    Decoders raise many types (OSError, ValueError, SyntaxError; plugins registered lazily by other
+    packages, e.g. ultralytics' HEIF hook, raise ImportError), so everything is caught here, once.
+    """
+    try:
+        if path.stat().st_size == 0:
+            raise error(f"{path}: empty file (0 bytes)")
+        img = Image.open(path)
+        img.load()
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except Exception as exc:
+        if isinstance(exc, UnidentifiedImageError) or isinstance(exc.__context__, UnidentifiedImageError):
+            raise error(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
+        raise error(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
+    with img:
+        yield img
+
+
 def read_image(path: str | os.PathLike, channels: int | str = "auto",
                high_bit_rule: HighBitRule = "agc") -> np.ndarray:
     """Read ``path`` as float32 (H, W, C) in [0, 1]; see the module docstring for the rules."""
     path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(f"{path}: empty file (0 bytes)")
-        with Image.open(path) as img:
-            img.load()
+    with open_image(path) as img:
+        try:
             arr = _to_float(img, high_bit_rule, path)
-    except ImageReadError:
-        raise
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: file not found") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
-    except Exception as exc:  # decoders raise many types (OSError, ValueError, SyntaxError, plugin ImportErrors)
-        if isinstance(exc.__context__, UnidentifiedImageError):  # e.g. a lazily registered HEIF plugin failed
-            raise ImageReadError(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
-        raise ImageReadError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
+        except (OSError, ValueError) as exc:
+            raise ImageReadError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.shape[0] < 1 or arr.shape[1] < 1:

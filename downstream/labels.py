@@ -16,9 +16,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from downstream.errors import LabelError
+from downstream.imageio import open_image
 from downstream.sample import IGNORE_INDEX
 
 
@@ -92,20 +92,16 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int], num_classes: int,
     IGNORE_INDEX raise a LabelError.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if palette is not None and img.mode in ("RGB", "RGBA", "P"):
-                rgb = np.asarray(img.convert("RGB")).astype(np.int32)
-                code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-                ids = np.full(code.shape, IGNORE_INDEX, dtype=np.uint8)
-                for colour, idx in palette.items():
-                    ids[code == ((colour[0] << 16) | (colour[1] << 8) | colour[2])] = idx
-                raw = ids
-            else:
-                raw = np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L")).astype(np.int64)
-    except (OSError, ValueError) as exc:
-        raise LabelError(f"{path}: cannot read mask ({exc})") from None
+    with open_image(path, LabelError) as img:
+        if palette is not None and img.mode in ("RGB", "RGBA", "P"):
+            rgb = np.asarray(img.convert("RGB")).astype(np.int32)
+            code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+            ids = np.full(code.shape, IGNORE_INDEX, dtype=np.uint8)
+            for colour, idx in palette.items():
+                ids[code == ((colour[0] << 16) | (colour[1] << 8) | colour[2])] = idx
+            raw = ids
+        else:
+            raw = np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L")).astype(np.int64)
     if raw.ndim != 2:
         raise LabelError(f"{path}: expected a single-channel mask, got shape {raw.shape}")
     if raw.shape != tuple(size):
