@@ -56,15 +56,21 @@ def image_size(path: Path) -> tuple[int, int]:
         raise DataError(f"{path}: cannot read image ({exc})") from None
 
 
-def write_split_from_files(root: Path, split: str, entries: Iterable[tuple[str, Path, np.ndarray | None]]
-                           ) -> list[tuple[str, Path]]:
-    """Link each image into ``root/images/<split>`` and write its labels; returns (id, linked path) in order."""
+def _fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
+    """Empty ``images/<split>`` and ``labels/<split>`` under ``root`` (and drop ultralytics' label cache)."""
     img_dir, lbl_dir = root / "images" / split, root / "labels" / split
     (root / "labels" / f"{split}.cache").unlink(missing_ok=True)  # ultralytics' label cache of a previous run
     for d in (img_dir, lbl_dir):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
+    return img_dir, lbl_dir
+
+
+def write_split_from_files(root: Path, split: str, entries: Iterable[tuple[str, Path, np.ndarray | None]]
+                           ) -> list[tuple[str, Path]]:
+    """Link each image into ``root/images/<split>`` and write its labels; returns (id, linked path) in order."""
+    img_dir, lbl_dir = _fresh_split_dirs(root, split)
     out = []
     for i, (sample_id, path, boxes) in enumerate(entries):
         path = Path(path)
@@ -88,12 +94,7 @@ def write_split_from_files(root: Path, split: str, entries: Iterable[tuple[str, 
 def write_split_from_arrays(root: Path, split: str, entries: Iterable[tuple[str, np.ndarray, np.ndarray | None]]
                             ) -> int:
     """Write uint8 (H, W) or (H, W, C) arrays as PNGs with their labels; returns the number written."""
-    img_dir, lbl_dir = root / "images" / split, root / "labels" / split
-    (root / "labels" / f"{split}.cache").unlink(missing_ok=True)  # ultralytics' label cache of a previous run
-    for d in (img_dir, lbl_dir):
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
+    img_dir, lbl_dir = _fresh_split_dirs(root, split)
     n = 0
     for i, (sample_id, image, boxes) in enumerate(entries):
         image = np.asarray(image)
