@@ -1,8 +1,9 @@
 """The project's one safe way to read network weights.
 
-Third-party ``.pth`` files are pickles, so they are read with ``torch.load(weights_only=True)``
-(never ``weights_only=False``) or, for ``.safetensors``, with safetensors. A file that needs
-arbitrary code to unpickle is refused with :class:`CheckpointError` naming the file.
+Third-party ``.pth`` files are pickles, so they are read with ``torch.load(weights_only=True)`` or,
+for ``.safetensors``, with safetensors. A file that needs arbitrary code to unpickle is refused with
+:class:`CheckpointError` naming the file. The single unrestricted path, :func:`load_trusted_pickle`,
+is reached only through an explicit user opt-in (``--trust-pickle``) for a file the user vouches for.
 
 Upstream layouts that :func:`extract_state_dict` unwraps: a flat state dict, ``{'state_dict': ...}``
 (ResShift / SinSR / DifIISR trainers), BasicSR ``{'params_ema': ..., 'params': ...}`` (UPSR),
