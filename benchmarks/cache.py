@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,20 @@ class RunCache:
 
     def task_path(self, method_key: str, dataset_key: str, task_key: str, items_key: str) -> Path:
         return self.root / "task" / method_key / dataset_key / f"{task_key}__{items_key}.json"
+
+    def sweep_stale_temporaries(self, max_age_s: float = 3600.0) -> int:
+        """Delete temporary files of writes that a killed process never finished (older than ``max_age_s``,
+        so a concurrent runner's write in progress is never touched); returns how many were removed."""
+        removed = 0
+        cutoff = time.time() - max_age_s
+        for tmp in self.root.rglob(".*.tmp"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     @staticmethod
     def read_json(path: Path) -> Any | None:

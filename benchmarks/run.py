@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.cache import RunCache
 from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from sr.atomic import atomic_path, atomic_write_text
@@ -95,6 +96,7 @@ def resolve_plan(args: argparse.Namespace) -> tuple[list[str], list[str], Settin
 def execute(datasets: list[str], methods: list[str], settings: Settings, executor: str = "local",
             ray_address: str | None = None) -> pd.DataFrame:
     jobs = [(d, m) for d in datasets for m in methods]
+    RunCache(settings.out / "cache").sweep_stale_temporaries()
     if executor == "ray":
         from benchmarks.ray_executor import run_jobs_on_ray
         batches = run_jobs_on_ray(jobs, settings, ray_address)

@@ -95,3 +95,17 @@ def test_help_documents_every_option():
     for option in ("--methods", "--suite", "--datasets", "--tasks", "--metrics", "--out", "--device",
                    "--weights-dir", "--limit", "--seed", "--random-weights", "--executor"):
         assert option in out
+
+
+def test_stale_temporaries_of_killed_writes_are_swept(tmp_path):
+    from benchmarks.cache import RunCache
+
+    entry = tmp_path / "cache" / "sr" / "m" / "d"
+    entry.mkdir(parents=True)
+    stale, fresh = entry / ".a.png.x1.tmp", entry / ".b.png.x2.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    assert RunCache(tmp_path / "cache").sweep_stale_temporaries() == 1
+    assert not stale.exists() and fresh.exists()
