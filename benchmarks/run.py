@@ -125,20 +125,10 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
             "random_weights": settings.random_weights, "metrics": settings.metrics, "tasks": settings.tasks,
             "limit": settings.limit, "python": platform.python_version(), "versions": versions,
             "weights_dir": settings.weights_dir, "seconds": round(time.time() - started, 1)}
-    # per task: the config name (above, "tasks") and what its weights are (sha256), for the report's Figures 4/5
-    task_identities = {}
-    for task_name, config in settings.tasks.items():
-        try:
-            from downstream.tasks import load_task
-
-            task_identities[task_name] = {"config": config, **load_task(
-                config, device="cpu", weights_dir=settings.weights_dir,
-                random_weights=settings.random_weights).identity()}
-        except Exception as exc:  # missing weights: the results carry the error row already
-            task_identities[task_name] = {"config": config, "error": f"{type(exc).__name__}: {exc}"}
-    meta["task_identities"] = task_identities
-    # per method: name, options, weights sha256, flags, from the per-job files the runner wrote
+    # per method (name, options, weights sha256, flags) and per task (config, settings, weights sha256), from
+    # the per-job files the runner wrote: nothing is rebuilt here
     methods: dict[str, dict] = {}
+    task_identities: dict[str, dict] = {}
     wanted = set(results["method"].astype(str)) if len(results) else set()
     for job in sorted((settings.out / "jobs").glob("*.json")):
         try:
@@ -147,9 +137,13 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
             continue
         name = str(ident.pop("method", ""))
         ident.pop("dataset", None)
+        for task_name, task_ident in (ident.pop("tasks", None) or {}).items():
+            if task_name not in task_identities or "error" in task_identities[task_name]:
+                task_identities[task_name] = task_ident
         if name in wanted and name not in methods:
             methods[name] = ident
     meta["methods"] = methods
+    meta["task_identities"] = task_identities
     atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
     return path
 

@@ -103,13 +103,15 @@ def _write_output_index(settings: Settings, dataset_name: str, method_name: str,
                       "\n".join(lines) + "\n")
 
 
-def _write_job_identity(settings: Settings, dataset_name: str, method_name: str, method) -> None:
-    """``<out>/jobs/<data set>__<method>.json``: the method's identity (name, options, weights sha256, flags);
-    ``benchmarks.run.write_results`` merges these into run.json under ``"methods"`` (for the report)."""
+def _write_job_identity(settings: Settings, dataset_name: str, method_name: str, identity: dict[str, Any],
+                        tasks: dict[str, dict[str, Any]]) -> None:
+    """``<out>/jobs/<data set>__<method>.json``: the method's identity (name, options, weights sha256, flags) and
+    the identity of each task the job used (config, settings, weights sha256, or the error that building it
+    raised); ``benchmarks.run.write_results`` merges these into run.json (for the report)."""
     import json
 
     atomic_write_text(settings.out / "jobs" / f"{dataset_name}__{method_name}.json".replace("/", "_"),
-                      json.dumps({"dataset": dataset_name, "method": method_name, **method_identity(method)},
+                      json.dumps({"dataset": dataset_name, "method": method_name, **identity, "tasks": tasks},
                                  indent=2, default=str) + "\n")
 
 
@@ -140,7 +142,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         return rows
 
     cache = RunCache(settings.out / "cache")
-    method_key = key_of(method_identity(method))
+    identity = method_identity(method)
+    method_key = key_of(identity)
     dataset_key = key_of(dataset.identity())
     ids = dataset.ids()[: settings.limit] if settings.limit else dataset.ids()
     at_hr_size = method.scale == dataset.scale  # False for the "lr" row: no-reference metrics only, no tasks
@@ -203,13 +206,15 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
 
     _write_output_index(settings, dataset_name, method_name, items)
-    _write_job_identity(settings, dataset_name, method_name, method)
     items_key = key_of(fingerprints)
+    task_identities: dict[str, dict[str, Any]] = {}
     for task_name, task_config in settings.tasks.items():
         task = pool.get("task", task_config)
         if isinstance(task, Exception):
+            task_identities[task_name] = {"config": task_config, "error": f"{type(task).__name__}: {task}"}
             add(task_name, "unavailable", math.nan, flags=method.flags, error=str(task))
             continue
+        task_identities[task_name] = {"config": task_config, **task.identity()}
         if not at_hr_size or not task.applicable(dataset) or not items:
             continue
         tpath = cache.task_path(method_key, dataset_key, key_of(task.identity()), items_key)
@@ -229,4 +234,5 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         for r in cached:
             add(task_name, r["metric"], finite_or_nan(r["value"]), cls=r["class"], n=r["n"],
                 flags=method.flags + task.flags)
+    _write_job_identity(settings, dataset_name, method_name, identity, task_identities)
     return rows

@@ -8,6 +8,7 @@ checkpoints; objectives own only the maths of their loss (diffusion maths comes 
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -62,7 +63,7 @@ def build_guidance(spec: dict[str, Any] | None, ctx: ObjectiveContext) -> Guidan
     return Guidance(loss, **spec)
 
 
-class Objective(nn.Module):
+class Objective(nn.Module, ABC):
     kind: ClassVar[str] = ""
 
     def __init__(self, ctx: ObjectiveContext):
@@ -94,8 +95,9 @@ class Objective(nn.Module):
     def t_full(self, b: int, value: int) -> torch.Tensor:
         return torch.full((b,), value, dtype=torch.long, device=self.ctx.device)
 
+    @abstractmethod
     def forward(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        raise NotImplementedError
+        """The training loss of one batch at ``step`` and the scalars to log."""
 
 
 def build_objective(spec: dict[str, Any], ctx: ObjectiveContext) -> Objective:
