@@ -2,7 +2,8 @@
 
     python -m benchmarks.train_cost [--config difiisr_demo] [--steps 10] [--terms fft] [--device cpu]
 
-Builds the trainer of ``--config`` once per variant (none / sum / inject / inject second-order), warms
+Builds the trainer of ``--config`` once per variant (none / sum / inject w.r.t. x_t, first and second order /
+inject w.r.t. the x0 prediction), warms
 each up, then times ``--steps`` optimiser steps per variant in interleaved rounds (so machine-load
 drift hits every variant alike) and prints the median step time and its ratio to ``none`` as JSON.
 """
@@ -24,7 +25,8 @@ def variants(terms: list[str]) -> dict[str, dict]:
     return {"none": {"terms": []},
             "sum": {"terms": [{"kind": k, "mode": "sum"} for k in terms]},
             "inject": {"terms": inj, "rho": 0.01},
-            "inject_second_order": {"terms": inj, "rho": 0.01, "second_order": True}}
+            "inject_second_order": {"terms": inj, "rho": 0.01, "second_order": True},
+            "inject_wrt_x0": {"terms": inj, "rho": 0.01, "wrt": "x0"}}
 
 
 def main(argv=None) -> int:

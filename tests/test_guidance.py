@@ -127,6 +127,40 @@ def test_inject_corrects_prediction_with_schedule_factor_and_second_order():
     assert not torch.allclose(grads[False], grads[True])
 
 
+def test_inject_wrt_x0_is_a_reweighted_sum_mode():
+    """``wrt: x0`` takes the gradient at the prediction itself (no back-propagation through the
+    network, so x_t needs no grad). In the target form its parameter gradient then equals, exactly,
+    that of the x0-MSE plus sum-mode guidance with weight 2 rho c_t / N per sample (N = elements of
+    the batch), derived by hand in sr/guidance/inject.py."""
+    diffusion, model, hr, x_t, t = _setup(4)
+    z0 = F.pixel_unshuffle(hr, 4)
+    loss = GuidanceLoss([{"kind": "fft"}])
+    decode = lambda p: F.pixel_shuffle(p, 4)  # noqa: E731
+    target = hr * 0.5 + 0.5
+    rho = 3.0
+
+    def param_grad(build):
+        model.zero_grad()
+        pred = model(diffusion.scale_input(x_t, t), t)
+        build(pred).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    def inject(pred):
+        res = Guidance(loss, rho=rho, schedule="x0", wrt="x0")(diffusion, x_t, t, pred, decode, hr)
+        # the correction is rho * grad_{x0_hat} L_g, the plain autograd gradient at the prediction
+        g = torch.autograd.grad(loss(decode(pred) * 0.5 + 0.5, target).sum(), pred, retain_graph=True)[0]
+        assert torch.allclose(res.pred_x0 - pred, rho * g, rtol=1e-12, atol=1e-15)
+        return F.mse_loss(res.pred_x0, z0)
+
+    def summed(pred):
+        return F.mse_loss(pred, z0) + 2 * rho / pred.numel() * loss(decode(pred) * 0.5 + 0.5, target).sum()
+
+    for a, b in zip(param_grad(inject), param_grad(summed)):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-14)
+    with pytest.raises(ValueError, match="wrt"):
+        Guidance(loss, wrt="x_T")
+
+
 class _LinearNet(nn.Module):
     """A tiny linear "network": x0_hat = W x (1x1 conv, W near identity) + b."""
 
@@ -141,8 +175,8 @@ class _LinearNet(nn.Module):
         return self.w(x)
 
 
-@pytest.mark.parametrize("schedule", ["eps", "x0"])
-def test_guided_step_lowers_the_uncorrected_outputs_guidance_loss(schedule):
+@pytest.mark.parametrize("schedule,wrt", [("eps", "x_t"), ("x0", "x_t"), ("x0", "x0")])
+def test_guided_step_lowers_the_uncorrected_outputs_guidance_loss(schedule, wrt):
     """One SGD step with inject guidance (default form) must leave the network's own output (what
     inference uses: no HR, so no correction there) with a lower guidance loss than an unguided step
     from the same init; the literal form of Algorithm 1 moves it the other way (module doc)."""
@@ -161,7 +195,8 @@ def test_guided_step_lowers_the_uncorrected_outputs_guidance_loss(schedule):
         x = x_t.clone().requires_grad_()
         pred = net(diffusion.scale_input(x, t), t)
         if form is not None:
-            pred = Guidance(loss, rho=rho, schedule=schedule, form=form)(diffusion, x, t, pred, decode, hr).pred_x0
+            pred = Guidance(loss, rho=rho, schedule=schedule, form=form, wrt=wrt)(diffusion, x, t, pred, decode,
+                                                                                 hr).pred_x0
         F.mse_loss(pred, z0).backward()
         with torch.no_grad():
             for p in net.parameters():

@@ -2,7 +2,7 @@
 or absent, the rerun completes and equals an uninterrupted run), two runners on one output directory at once,
 and determinism (same seed -> identical SR PNG bytes and result rows).
 
-The trainer part of 9.5 is pending: there is no tiny `configs/train/*.yaml` for `python -m sr.train` yet.
+The trainer part of 9.5 is in ``test_reliability_trainer.py``.
 """
 from __future__ import annotations
 

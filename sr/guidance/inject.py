@@ -49,19 +49,35 @@ the learned model behaves as if guided) needs the guided prediction as the netwo
 (eps-form: ``|| (eps + rho sigma_t grad L_g) - eps_phi ||^2``: eq. 9's correction, same sign and scale,
 moved from the prediction to the target). Its minimiser is ``E[x0 | x_t] - rho c_t grad``, the
 DPS-corrected estimate, which inference uses without needing HR. ``target`` is the default;
-``literal`` is kept to reproduce the printed algorithm. Caveat: one SGD step moves the output along
-``-K J^T grad_{x0} L_g`` (K = the network's tangent kernel, PSD) where sum mode moves it along
-``-K grad_{x0} L_g``; this is a descent direction for L_g when J is close to a positive multiple of the
-identity (the tests' near-identity network; ResShift's x0 prediction at small t), not in general. The
-strength is that of a sum-mode weight ~ 2 rho c_t B |J| / N per sample (B batch, N elements in the batch;
-demo, eps rho 5: ~0.16 |J| at t = T-1, ~0.0005 |J| at t = 5), far weaker than the sum-mode weight 1.
-With the eps factor (197 at t = T-1, the step one-step inference uses) the correction overshoots there:
-rho 5 raises the FFT loss of the resshift_demo prediction from 0.72 to 0.97 on training batches, so the
-demo config uses schedule x0. Measured (benchmarks/demo/weights/README_sr_demo_models.md): at 300 demo
-iterations neither form lowers the validation FFT loss below unguided training; sum mode does.
-``GuidanceResult.pred_x0`` is meant for the x0-MSE only. In the target form it is not an image
-estimate, so other losses on the prediction (ResShift's LPIPS) should use the uncorrected prediction.
-``form`` is not yet a config key (``build_guidance`` checks the keys).
+``literal`` is kept to reproduce the printed algorithm. ``GuidanceResult.pred_x0`` is meant for the
+x0-MSE only. In the target form it is not an image estimate, so other losses on the prediction
+(ResShift's LPIPS) should use the uncorrected prediction.
+
+The gradient of what (``wrt``)
+------------------------------
+``wrt: x_t`` (default, eq. 8-9 as written) differentiates through the network: ``grad_{x_t} L_g =
+J^T grad_{x0_hat} L_g`` with ``J = d x0_hat / d x_t``. For the ideal denoiser Tweedie gives ``J = (1 -
+eta_t) / sigma_t^2 Cov[x0 | x_t]`` (symmetric PSD), so the eps factor turns the correction into ``rho
+Cov[x0 | x_t] grad_{x0_hat} L_g``, a preconditioned descent step. A real network's J is neither
+symmetric nor PSD, and it is the network's own: the target ``x0 - rho c_t J^T grad`` moves with every
+update of the weights. One SGD step moves the output along ``-K J^T grad_{x0_hat} L_g`` (K = the
+network's tangent kernel) where sum mode moves it along ``-K grad_{x0_hat} L_g``.
+
+``wrt: x0`` takes the gradient at the prediction itself, ``x0_hat' = x0_hat - rho c_t grad_{x0_hat} L_g``
+(the x0-space step of manifold-preserving guided diffusion, MPGD; no back-propagation through the
+network, so x_t needs no grad). In the target form with the gradient held constant its parameter
+gradient is, exactly, that of the x0-MSE plus sum-mode guidance with a per-sample weight ``2 rho c_t / N``
+(N = elements of one sample's diffusion state; the MSE is a mean): d/dphi || x0_hat + rho c g - x0 ||^2 / N
+= d/dphi [ || x0_hat - x0 ||^2 + 2 rho c L_g(x0_hat) ] / N, because g = grad L_g is constant and
+``<g, d x0_hat / d phi> = d L_g / d phi`` (test_guidance). So ``wrt: x0`` with schedule x0 *is* sum mode
+with weight ``2 rho / N``, and with schedule eps a sum mode weighted per t.
+
+Measured on the CPU demo (benchmarks/demo/weights/README_sr_demo_models.md: init resshift_demo, 300
+iterations, 5 seeds, validation FFT loss of one-step SR): ``wrt: x_t`` never lowers the validation
+guidance loss below unguided training, whatever schedule and rho (x0 schedule rho 100: +0.008, rho 1000:
++0.021, rho 5000: +0.094; eps rho 5: +0.009), while ``wrt: x0`` does on every seed (rho 300: -0.081).
+The demo configs therefore use ``wrt: x0``; the paper-scale configs keep the paper's ``wrt: x_t``.
+
 In the latent models ``decode`` is the frozen VQ decoder (straight-through quantiser), in the
 pixel-space demo models it is PixelShuffle; g = M(x_HR) is computed without gradient.
 
@@ -79,6 +95,7 @@ import torch
 from sr.guidance.terms import GuidanceLoss
 
 FORMS = ("target", "literal")
+WRT = ("x_t", "x0")
 Decode = Callable[[torch.Tensor], torch.Tensor]  # diffusion state -> image in [-1, 1]
 
 
@@ -92,18 +109,18 @@ def injection_scale(diffusion, t: torch.Tensor, shape: torch.Size, schedule: str
     raise ValueError(f"guidance schedule must be 'eps' or 'x0', got {schedule!r}")
 
 
-def guidance_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x_t: torch.Tensor,
+def guidance_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], wrt: torch.Tensor,
                       pred_x0: torch.Tensor, second_order: bool = False) -> torch.Tensor:
-    """``grad_{x_t} sum_b loss_fn(pred_x0)[b]`` where ``pred_x0`` was computed from ``x_t``.
+    """``grad_{wrt} sum_b loss_fn(pred_x0)[b]``; ``wrt`` is x_t (``pred_x0`` computed from it) or ``pred_x0``.
 
     Summing over the batch keeps each sample's gradient independent of the batch size.
     """
     loss = loss_fn(pred_x0).sum()
     if not loss.requires_grad:
-        return torch.zeros_like(x_t)
-    (grad,) = torch.autograd.grad(loss, x_t, create_graph=second_order, retain_graph=True,
+        return torch.zeros_like(wrt)
+    (grad,) = torch.autograd.grad(loss, wrt, create_graph=second_order, retain_graph=True,
                                   allow_unused=True)
-    return torch.zeros_like(x_t) if grad is None else grad
+    return torch.zeros_like(wrt) if grad is None else grad
 
 
 @dataclass
@@ -117,30 +134,37 @@ class Guidance:
     """Applies a :class:`GuidanceLoss` to a ResShift prediction in inject and/or sum mode."""
 
     def __init__(self, loss: GuidanceLoss, rho: float = 1.0, schedule: str = "eps",
-                 second_order: bool = False, form: str = "target"):
+                 second_order: bool = False, form: str = "target", wrt: str = "x_t"):
         if form not in FORMS:
             raise ValueError(f"guidance form must be one of {FORMS}, got {form!r}")
+        if wrt not in WRT:
+            raise ValueError(f"guidance wrt must be one of {WRT}, got {wrt!r}")
         self.loss, self.rho, self.schedule, self.second_order = loss, float(rho), schedule, bool(second_order)
-        self.form = form
+        self.form, self.wrt = form, wrt
 
     @property
     def flags(self) -> tuple[str, ...]:
         return self.loss.flags
 
+    @property
+    def needs_input_grad(self) -> bool:
+        """Whether the objective must call the network on an x_t that requires grad."""
+        return self.loss.has("inject") and self.wrt == "x_t"
+
     def __call__(self, diffusion, x_t: torch.Tensor, t: torch.Tensor, pred_x0: torch.Tensor,
                  decode: Decode, hr_pm1: torch.Tensor) -> GuidanceResult:
-        """``x_t`` must require grad and ``pred_x0`` must have been computed from it (for inject)."""
+        """For inject with ``wrt: x_t``, ``x_t`` must require grad and ``pred_x0`` be computed from it."""
         target = (hr_pm1.detach() * 0.5 + 0.5).to(torch.float64 if pred_x0.dtype == torch.float64 else torch.float32)
         logs: dict[str, float] = {}
         pred = pred_x0
         if self.loss.has("inject"):
-            if not x_t.requires_grad:
+            if self.wrt == "x_t" and not x_t.requires_grad:
                 raise RuntimeError("inject guidance needs x_t.requires_grad_() before the model call")
 
             def fn(p):
                 return self.loss(decode(p) * 0.5 + 0.5, target, mode="inject")
 
-            grad = guidance_gradient(fn, x_t, pred_x0, self.second_order)
+            grad = guidance_gradient(fn, x_t if self.wrt == "x_t" else pred_x0, pred_x0, self.second_order)
             scale = injection_scale(diffusion, t, pred_x0.shape, self.schedule)
             if self.form == "target":
                 # loss ||pred + rho c grad - x0||^2 = ||pred - (x0 - rho c grad)||^2: the guided target

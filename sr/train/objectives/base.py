@@ -51,11 +51,11 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def build_guidance(spec: dict[str, Any] | None, ctx: ObjectiveContext) -> Guidance | None:
-    """``{terms: [...], rho, schedule, second_order, form}`` -> Guidance (None when no terms)."""
+    """``{terms: [...], rho, schedule, second_order, form, wrt}`` -> Guidance (None when no terms)."""
     if not spec:
         return None
     spec = dict(spec)
-    check_keys("objective.guidance", spec, {"terms", "rho", "schedule", "second_order", "form"})
+    check_keys("objective.guidance", spec, {"terms", "rho", "schedule", "second_order", "form", "wrt"})
     terms = spec.pop("terms", None) or []
     if not terms:
         return None

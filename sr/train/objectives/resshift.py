@@ -47,7 +47,7 @@ class ResShiftObjective(Objective):
         noise = torch.randn_like(z0)
         x_t = d.q_sample(z0, z_y, t, noise)
         guided = self.guided(step)
-        if guided:
+        if guided and self.guidance.needs_input_grad:
             x_t.requires_grad_(True)
         pred = self.net(self.ctx.model, x_t, t, lr)
         logs: dict[str, float] = {}

@@ -61,7 +61,7 @@ class SinSRObjective(Objective):
         z_T = d.prior_sample(z_y, torch.randn_like(z_y))
         z0_teacher = self.teacher_x0(z_T, z_y, lr)
         guided = self.guided(step)
-        x_in = z_T.clone().requires_grad_(True) if guided else z_T
+        x_in = z_T.clone().requires_grad_(True) if guided and self.guidance.needs_input_grad else z_T
         pred = self.net(model, x_in, t_last, lr)
         logs: dict[str, float] = {}
         extra = pred.new_zeros(())
