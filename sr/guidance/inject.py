@@ -3,8 +3,9 @@
 Two ways of applying a guidance loss L_g(x0_hat(x_t)) = sum_i w_i * l_i(M(decode(x0_hat)), M(x_HR)),
 as the paper's Table 4 compares:
 
-* ``inject`` (the paper's nabla-L): the gradient ``grad_{x_t} L_g`` enters the x0-MSE with the scale of
-  eq. 9 (see "Which side of the loss" below for the sign convention, ``form``);
+* ``inject`` (the paper's nabla-L): the gradient ``grad_{x_t} L_g`` (or the gradient at the x0
+  prediction, ``wrt: x0``) enters the x0-MSE with the scale of eq. 9 (see "Which side of the loss" below
+  for the sign convention, ``form``, and "The gradient of what" for ``wrt``);
 * ``sum`` (the paper's Sigma-L): ``L_g`` evaluated on the model's prediction is added to the loss.
 
 From the paper's eps-form to ResShift's x0-prediction
@@ -72,10 +73,12 @@ gradient is, exactly, that of the x0-MSE plus sum-mode guidance with a per-sampl
 ``<g, d x0_hat / d phi> = d L_g / d phi`` (test_guidance). So ``wrt: x0`` with schedule x0 *is* sum mode
 with weight ``2 rho / N``, and with schedule eps a sum mode weighted per t.
 
-Measured on the CPU demo (benchmarks/demo/weights/README_sr_demo_models.md: init resshift_demo, 300
-iterations, 5 seeds, validation FFT loss of one-step SR): ``wrt: x_t`` never lowers the validation
-guidance loss below unguided training, whatever schedule and rho (x0 schedule rho 100: +0.008, rho 1000:
-+0.021, rho 5000: +0.094; eps rho 5: +0.009), while ``wrt: x0`` does on every seed (rho 300: -0.081).
+Measured on the CPU demo (benchmarks/demo/weights/README_sr_demo_models.md, validation FFT loss of
+one-step SR, paired against unguided training): on the ResShift base (init resshift_demo, 300
+iterations, 5 seeds) ``wrt: x_t`` never lowers the validation guidance loss, whatever the schedule and rho
+(x0 schedule rho 100: +0.008, rho 1000: +0.020, rho 5000: +0.089; eps rho 5: +0.009), while ``wrt: x0``
+does on every seed (rho 300: -0.083). On the SinSR base ``wrt: x_t`` (eps, rho 10) lowers it on 5/5
+seeds but only by 0.005, against 0.057 for ``wrt: x0``.
 The demo configs therefore use ``wrt: x0``; the paper-scale configs keep the paper's ``wrt: x_t``.
 
 In the latent models ``decode`` is the frozen VQ decoder (straight-through quantiser), in the
