@@ -16,11 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
-from sr.atomic import atomic_write_text
+from sr.atomic import atomic_write_text, sweep_temporaries
 
 
 def key_of(description: Any) -> str:
@@ -50,18 +49,8 @@ class RunCache:
         return self.root / "task" / method_key / dataset_key / f"{task_key}__{items_key}.json"
 
     def sweep_stale_temporaries(self, max_age_s: float = 3600.0) -> int:
-        """Delete temporary files of writes that a killed process never finished (older than ``max_age_s``,
-        so a concurrent runner's write in progress is never touched); returns how many were removed."""
-        removed = 0
-        cutoff = time.time() - max_age_s
-        for tmp in self.root.rglob(".*.tmp"):
-            try:
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        """Delete temporaries of writes a killed process never finished (see :func:`sr.atomic.sweep_temporaries`)."""
+        return sweep_temporaries(self.root, max_age_s)
 
     @staticmethod
     def read_json(path: Path) -> Any | None:

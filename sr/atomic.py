@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,3 +33,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def sweep_temporaries(root: str | os.PathLike, max_age_s: float = 3600.0) -> int:
+    """Delete the temporaries (``.<name>.XXXX.tmp``) of writes a killed process never finished, when older
+    than ``max_age_s`` (so a concurrent writer's write in progress is not touched); returns how many."""
+    removed = 0
+    cutoff = time.time() - max_age_s
+    for tmp in Path(root).rglob(".*.tmp"):
+        try:
+            if tmp.stat().st_mtime <= cutoff:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

@@ -2,7 +2,6 @@
 interpolation methods. (The small-diffusion-method part is pending: no ResShift-family method is registered yet.)"""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings

@@ -3,8 +3,8 @@
 After every kill each file under a final name in the output directory is complete (``ckpt/last.pt`` and
 ``*.safetensors`` load through :func:`sr.checkpoint.load_checkpoint`, ``config.yaml`` parses); only the
 atomic writer's hidden ``.<name>.XXXX.tmp`` temporaries may be partial. ``--resume`` then finishes the run,
-and the final weights, EMA, optimiser state, RNG state and validation numbers equal an uninterrupted run's
-bit for bit.
+and the final weights, EMA, optimiser state, RNG state, validation numbers and ``log.csv`` (less its
+wall-clock rows) equal an uninterrupted run's bit for bit; no temporary is left.
 
 The config is derived from ``configs/train/resshift_demo.yaml`` (``base:`` the shipped file): two cached
 frames, 64-pixel crops, batch 2, a checkpoint every 3 steps, one thread, no TensorBoard.
@@ -83,6 +83,11 @@ def _logged_step(out: Path) -> int:
     return step
 
 
+def _log_rows(out: Path) -> list[list[str]]:
+    """log.csv without the wall-clock rows (``sec``), which differ between any two runs."""
+    return [row for row in csv.reader(io.StringIO((out / "log.csv").read_text())) if row[2] != "sec"]
+
+
 def _check_files(out: Path) -> int:
     """Every file under a final name is complete; returns the step of ckpt/last.pt (0 if absent)."""
     step = 0
@@ -154,7 +159,7 @@ def test_trainer_survives_repeated_sigkill_and_resumes_bit_for_bit(tmp_path):
         assert step >= before, f"checkpoint went back from step {before} to {step}"
         ckpt_steps.append(step)
         assert not (out / "ema.safetensors").exists() or step == ITERATIONS
-    temporaries = sorted(p.name for p in out.rglob(".*.tmp"))  # writes the kills interrupted (never cleaned up)
+    temporaries = sorted(p.name for p in out.rglob(".*.tmp"))  # writes the kills interrupted
     print(f"SIGKILLs survived: {kills}; checkpoint step after each: {ckpt_steps}; "
           f"interrupted-write temporaries left: {temporaries}")
     assert kills >= 4 and not finished_early, (kills, ckpt_steps)
@@ -163,6 +168,8 @@ def test_trainer_survives_repeated_sigkill_and_resumes_bit_for_bit(tmp_path):
     assert resumed["step"] == ITERATIONS
     assert resumed["val"] == ref["val"] and resumed["flags"] == ref["flags"]
     _check_files(out)
+    assert not list(out.rglob(".*.tmp")), "the resumed run deletes the interrupted writes' temporaries"
+    assert _log_rows(out) == _log_rows(ref_out), "log.csv after the kills differs from the uninterrupted run's"
     for fname in ("model.safetensors", "ema.safetensors"):
         _states_equal(load_checkpoint(ref_out / fname), load_checkpoint(out / fname), fname)
     a, b = load_checkpoint(ref_out / "ckpt" / "last.pt"), load_checkpoint(out / "ckpt" / "last.pt")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from downstream.datasets import load_dataset
 from downstream.imageio import write_png

@@ -29,16 +29,13 @@ pixel-unshuffles (``model_output_unshuffle = scale``).
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from sr.base import SRMethod
 from sr.checkpoint import load_into
-from sr.diffusion import uncertainty_map
 from sr.errors import ConfigError
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {

@@ -10,13 +10,15 @@ AMP scaler, the RNG states of torch / CUDA / numpy / python and the data generat
 run resumed from its last checkpoint continues bit for bit as if uninterrupted (CPU, fixed seed).
 
 Outputs under ``out_dir``: ``ckpt/last.pt`` (full state), ``ema.safetensors`` and ``model.safetensors``
-(final weights), ``log.csv`` (one row per logged step and per validation), ``tb/`` (TensorBoard, when
-installed), ``config.yaml`` (the resolved config).
+(final weights), ``log.csv`` (one row per logged step and per validation; a resumed run first cuts it
+back to the checkpoint's step), ``tb/`` (TensorBoard, when installed), ``config.yaml`` (the resolved
+config). A resumed run also deletes the temporaries of writes the kill interrupted.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import os
 import random
@@ -29,13 +31,15 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from sr.atomic import atomic_path, atomic_write_text
-from sr.checkpoint import extract_state_dict, load_checkpoint, load_into
+from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
+from sr.checkpoint import load_checkpoint, load_into
 from sr.guidance import FFTLoss
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
 from sr.train.model import build_diffusion, build_first_stage, build_unet, resolve_file
 from sr.train.objectives.base import ObjectiveContext, build_objective
+
+LOG_FIELDS = ["step", "kind", "key", "value"]
 
 
 def lr_at(step: int, cfg) -> float:
@@ -153,6 +157,9 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             if self.step == 0:  # a fresh run does not append to an earlier run's log
                 (self.out / "log.csv").unlink(missing_ok=True)
+            else:
+                self.trim_log()
+            sweep_temporaries(self.out, max_age_s=0)  # one trainer per out_dir: any temporary is a killed write's
             atomic_write_text(self.out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             if cfg.train.tensorboard:
                 try:
@@ -200,14 +207,29 @@ class Trainer:
                 save_file({k: v.detach().cpu().contiguous() for k, v in sd.items()}, str(tmp), metadata=meta)
 
     # -- logging ----------------------------------------------------------------------------
+    def trim_log(self) -> None:
+        """On resume: keep the log rows up to the checkpoint's step (the rows logged after it are logged
+        again by the resumed run, and a kill may have cut the last line short), so the log ends as an
+        uninterrupted run's would."""
+        path = self.out / "log.csv"
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()  # torn by the kill
+        kept = [LOG_FIELDS] + [row for row in csv.reader(lines)
+                               if len(row) == 4 and row[0].isdigit() and int(row[0]) <= self.step]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerows(kept)
+        atomic_write_text(path, buf.getvalue())
+
     def log(self, row: dict[str, Any]) -> None:
         if not self.is_main:
             return
         path = self.out / "log.csv"
         new = not path.exists()
-        fields = ["step", "kind", "key", "value"]
         with open(path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields)
+            w = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
             if new:
                 w.writeheader()
             for k, v in row.items():
