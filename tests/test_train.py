@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -177,3 +178,33 @@ def test_injected_guidance_lowers_the_validation_guidance_loss(tmp_path):
                                  "train.tensorboard": False, "data.max_images": 16})
         val[name] = Trainer(cfg, device="cpu").fit()
     assert val["difiisr_demo"]["val_fft"] < val["difiisr_demo_none"]["val_fft"] - 0.01
+
+
+@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                    reason="torch.distributed with gloo is not available")
+def test_torchrun_two_cpu_ranks(tmp_path):
+    """The DDP path (``torchrun``, WORLD_SIZE 2, gloo on CPU): both ranks train, rank 0 alone logs and
+    saves, and the exported weights load."""
+    path = tiny_config(tmp_path, name="ddp", iterations=3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_addr", "127.0.0.1", "--master_port", str(port),
+                             "-m", "sr.train", "--config", str(path), "--device", "cpu"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks
+        proc.communicate()
+        pytest.fail("torchrun with two CPU ranks did not finish in 300 s")
+    assert proc.returncode == 0, err[-3000:]
+    out = tmp_path / "ddp"
+    from sr.checkpoint import load_checkpoint
+    assert load_checkpoint(out / "ema.safetensors")
+    steps = [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]
+             if line.split(",")[1:3] == ["train", "loss"]]
+    assert steps == ["1", "2", "3"]  # one row per step: only rank 0 logs
