@@ -2,10 +2,10 @@
 
     python -m benchmarks.train_cost [--config difiisr_demo] [--steps 10] [--terms fft] [--device cpu]
 
-Builds the trainer of ``--config`` once per variant (none / sum / inject w.r.t. x_t, first and second order /
-inject w.r.t. the x0 prediction), warms
-each up, then times ``--steps`` optimiser steps per variant in interleaved rounds (so machine-load
-drift hits every variant alike) and prints the median step time and its ratio to ``none`` as JSON.
+Builds the trainer of ``--config`` once per variant (none / sum / inject w.r.t. x_t, first and second
+order / inject w.r.t. the x0 prediction), warms each up, then times ``--steps`` optimiser steps per
+variant in interleaved rounds (so machine-load drift hits every variant alike) and prints the median
+step time and its ratio to ``none`` as JSON.
 """
 from __future__ import annotations
 
