@@ -70,6 +70,23 @@ class Objective(nn.Module, ABC):
         super().__init__()
         self.ctx = ctx
         self.guidance: Guidance | None = None
+        self.guidance_start, self.guidance_end = 0, None
+
+    def set_guidance(self, spec: dict[str, Any] | None, start: int = 0, end: int | None = None) -> None:
+        """Guidance applied to the x0 prediction when ``start <= step < end`` (``end`` None: to the last step)."""
+        self.guidance = build_guidance(spec, self.ctx)
+        self.guidance_start, self.guidance_end = int(start), end
+
+    def guided(self, step: int) -> bool:
+        return (self.guidance is not None and step >= self.guidance_start
+                and (self.guidance_end is None or step < self.guidance_end))
+
+    def guide(self, x_t: torch.Tensor, t: torch.Tensor, pred: torch.Tensor, hr: torch.Tensor,
+              logs: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply the guidance: (what the x0-MSE compares with the target, the sum-mode loss)."""
+        res = self.guidance(self.ctx.diffusion, x_t, t, pred, self.decode, hr)
+        logs.update(res.logs)
+        return res.pred_x0, res.extra_loss
 
     @property
     def flags(self) -> tuple[str, ...]:

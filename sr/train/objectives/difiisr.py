@@ -39,7 +39,10 @@ class DifIISRObjective(Objective):
     def flags(self):
         return self.base.flags
 
+    def guided(self, step: int) -> bool:
+        return self.base.guided(step)
+
     def forward(self, batch, step):
         loss, logs = self.base(batch, step)
-        logs["guided"] = float(self.base.guided(step))
+        logs["guided"] = float(self.guided(step))
         return loss, logs

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from sr.train.objectives.base import Objective, ObjectiveContext, build_guidance, mse, register
+from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 
 @register("resshift")
@@ -21,8 +21,7 @@ class ResShiftObjective(Objective):
         if self.lpips_weight > 0:
             from sr.guidance import LPIPSLoss
             self.lpips = LPIPSLoss(weights_dir=ctx.weights_dir, random_weights=ctx.random_weights).to(ctx.device)
-        self.guidance = build_guidance(guidance, ctx)
-        self.guidance_start, self.guidance_end = int(guidance_start), guidance_end
+        self.set_guidance(guidance, guidance_start, guidance_end)
         if timesteps not in ("uniform", "last"):
             raise ValueError("timesteps must be 'uniform' or 'last'")
         self.timesteps = timesteps
@@ -31,10 +30,6 @@ class ResShiftObjective(Objective):
     def flags(self):
         own = self.lpips.flags if self.lpips is not None else ()
         return tuple(sorted(set(super().flags) | set(own)))
-
-    def guided(self, step: int) -> bool:
-        return (self.guidance is not None and step >= self.guidance_start
-                and (self.guidance_end is None or step < self.guidance_end))
 
     def forward(self, batch, step):
         d, lr, hr = self.ctx.diffusion, batch["lr"], batch["hr"]
@@ -51,12 +46,8 @@ class ResShiftObjective(Objective):
             x_t.requires_grad_(True)
         pred = self.net(self.ctx.model, x_t, t, lr)
         logs: dict[str, float] = {}
-        extra = pred.new_zeros(())
-        compared = pred  # what the x0-MSE sees; with inject in the target form it is not an image estimate
-        if guided:
-            res = self.guidance(d, x_t, t, pred, self.decode, hr)
-            compared, extra = res.pred_x0, res.extra_loss
-            logs.update(res.logs)
+        # what the x0-MSE sees; with inject in the target form it is not an image estimate
+        compared, extra = self.guide(x_t, t, pred, hr, logs) if guided else (pred, pred.new_zeros(()))
         loss = mse(compared, z0)
         logs["mse"] = float(loss.detach())
         if self.lpips is not None:  # on the network's own prediction, never on the guidance-shifted one

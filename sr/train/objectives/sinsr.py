@@ -20,7 +20,7 @@ import torch
 
 from sr.train.model import resolve_file
 from sr.checkpoint import load_into
-from sr.train.objectives.base import Objective, ObjectiveContext, build_guidance, mse, register
+from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 
 @register("sinsr")
@@ -40,12 +40,7 @@ class SinSRObjective(Objective):
         if init_student_from_teacher and teacher is not None:
             ctx.raw_model.load_state_dict(net.state_dict())
         self.learn_xT, self.w_gt, self.teacher_mode = bool(learn_xT), float(finetune_use_gt), teacher_mode
-        self.guidance = build_guidance(guidance, ctx)
-        self.guidance_start, self.guidance_end = int(guidance_start), guidance_end
-
-    def guided(self, step: int) -> bool:
-        return (self.guidance is not None and step >= self.guidance_start
-                and (self.guidance_end is None or step < self.guidance_end))
+        self.set_guidance(guidance, guidance_start, guidance_end)
 
     @torch.no_grad()
     def teacher_x0(self, z_T: torch.Tensor, z_y: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
@@ -66,9 +61,7 @@ class SinSRObjective(Objective):
         logs: dict[str, float] = {}
         extra = pred.new_zeros(())
         if guided:
-            res = self.guidance(d, x_in, t_last, pred, self.decode, hr)
-            pred, extra = res.pred_x0, res.extra_loss
-            logs.update(res.logs)
+            pred, extra = self.guide(x_in, t_last, pred, hr, logs)
         loss = mse(pred, z0_teacher)
         logs["distill"] = float(loss.detach())
         if self.learn_xT:
