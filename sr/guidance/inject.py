@@ -75,9 +75,9 @@ with weight ``2 rho / N``, and with schedule eps a sum mode weighted per t.
 
 Measured on the CPU demo (benchmarks/demo/weights/README_sr_demo_models.md, validation FFT loss of
 one-step SR, paired against unguided training): on the ResShift base (init resshift_demo, 300
-iterations, 5 seeds) ``wrt: x_t`` never lowers the validation guidance loss, whatever the schedule and rho
-(x0 schedule rho 100: +0.008, rho 1000: +0.020, rho 5000: +0.089; eps rho 5: +0.009), while ``wrt: x0``
-does on every seed (rho 300: -0.083). On the SinSR base ``wrt: x_t`` (eps, rho 10) lowers it on 5/5
+iterations, 5 seeds) ``wrt: x_t`` does not lower the validation guidance loss on average (at most 1 of
+5 seeds lower), whatever the schedule and rho (x0 schedule rho 100: +0.008, rho 1000: +0.020, rho
+5000: +0.089; eps rho 5: +0.009), while ``wrt: x0`` does on every seed (rho 300: -0.083). On the SinSR base ``wrt: x_t`` (eps, rho 10) lowers it on 5/5
 seeds but only by 0.005, against 0.057 for ``wrt: x0``.
 The demo configs therefore use ``wrt: x0``; the paper-scale configs keep the paper's ``wrt: x_t``.
 
