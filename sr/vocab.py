@@ -1,0 +1,83 @@
+"""The project's shared names: result-table columns, row flags, CLI option spellings, env variables.
+
+Every producer of result rows (methods, metrics, tasks, the runner) and every consumer (reports,
+regression check) spells these names through this module, so a flag set in one place is the flag
+looked for in another. It sits in ``sr`` because that is the lowest layer every other package
+imports.
+"""
+from __future__ import annotations
+
+# ----- the long-format results table (results.csv) -----------------------------------------------
+COL_SUITE = "suite"
+COL_DATASET = "dataset"
+COL_METHOD = "method"
+COL_TASK = "task"
+COL_METRIC = "metric"
+COL_CLASS = "class"
+COL_VALUE = "value"
+COL_N = "n"
+COL_CI_LOW = "ci_low"  # 95 % bootstrap interval of the mean over images
+COL_CI_HIGH = "ci_high"
+COL_FLAGS = "flags"
+COL_ERROR = "error"
+
+#: the identifying columns of one result row
+KEY_COLUMNS = (COL_SUITE, COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS)
+
+CLASS_ALL = "all"  # the class value of a row over all classes
+
+# ----- row flags: caveats a number carries into every table --------------------------------------
+#: flags are joined with this separator in the ``flags`` column
+FLAG_SEP = ";"
+#: made with random weights (explicit ``--random-weights`` for a missing file): not a measurement
+FLAG_RANDOM_WEIGHTS = "random_weights"
+#: a downstream model trained from scratch because no pretrained start was in the weights directory
+FLAG_SCRATCH_INIT = "scratch_init"
+#: NIQE computed with the pristine parameters shipped with this project (basicsr 1.4.2), not pyiqa's file
+FLAG_NIQE_FALLBACK_PARAMS = "niqe_fallback_params"
+#: the data set (or a named subset such as Set5/15/20) had fewer frames than asked
+FLAG_SUBSET_SMALLER = "subset_smaller"
+
+#: table marks and footnotes of every flag (md, csv, tex and html use the same marks)
+FLAG_MARKS = {
+    FLAG_RANDOM_WEIGHTS: "†",
+    FLAG_SCRATCH_INIT: "‡",
+    FLAG_NIQE_FALLBACK_PARAMS: "§",
+    FLAG_SUBSET_SMALLER: "¶",
+}
+FLAG_NOTES = {
+    FLAG_RANDOM_WEIGHTS: "made with random weights: a plumbing check, not a measurement",
+    FLAG_SCRATCH_INIT: "task model trained from scratch (no pretrained start in the weights directory)",
+    FLAG_NIQE_FALLBACK_PARAMS: "NIQE with the project's bundled pristine parameters (basicsr 1.4.2), "
+                               "not pyiqa's niqe_modelparameters.mat",
+    FLAG_SUBSET_SMALLER: "computed on fewer frames than the subset asked for",
+}
+
+
+def join_flags(flags) -> str:
+    """The ``flags`` cell of a row: sorted, unique, ``;``-joined."""
+    return FLAG_SEP.join(sorted({f for f in flags if f}))
+
+
+def split_flags(cell) -> set[str]:
+    """The flags of one ``flags`` cell (empty / NaN cells have none)."""
+    if not isinstance(cell, str):
+        return set()
+    return {f for f in cell.split(FLAG_SEP) if f}
+
+
+# ----- command-line options shared by several entry points -------------------------------------
+OPT_DEVICE = "--device"
+OPT_WEIGHTS_DIR = "--weights-dir"
+OPT_RANDOM_WEIGHTS = "--random-weights"
+OPT_DEBUG = "--debug"
+OPT_REFERENCE = "--reference"
+
+# ----- environment variables ---------------------------------------------------------------------
+ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"
+ENV_DATA_DIR = "IRSR_DATA_DIR"
+ENV_CONFIG_DIR = "IRSR_CONFIG_DIR"
+ENV_CACHE_DIR = "IRSR_CACHE_DIR"
+ENV_SHARED_DIR = "IRSR_SHARED_DIR"
+#: set (to 1) by CI: tests that would skip because ../shared (conformance kit, real data) is absent fail
+ENV_REQUIRE_SHARED = "IRSR_REQUIRE_SHARED"
