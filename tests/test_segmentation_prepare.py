@@ -78,8 +78,8 @@ def test_prepare_flat_layout_cli_and_errors(tmp_path, capsys):
         Image.fromarray(_ids(rng)).save(src / "Label" / f"{name}.png")
     (src / "train.txt").write_text("a.png\n")
     (src / "test.txt").write_text("b.png\n")
-    assert main(["fmb", "--src", str(src), "--out", str(tmp_path / "o"), "--symlink"]) == 0
-    assert (tmp_path / "o" / "Infrared" / "a.png").is_symlink()
+    assert main(["fmb", "--src", str(src), "--out", str(tmp_path / "o"), "--link"]) == 0
+    assert (tmp_path / "o" / "Infrared" / "a.png").stat().st_ino == (src / "Infrared" / "a.png").stat().st_ino
     Image.fromarray(np.full((12, 16), 20, np.uint8)).save(src / "Label" / "b.png")
     assert main(["fmb", "--src", str(src), "--out", str(tmp_path / "o2")]) == 2
     assert "outside 0..14" in capsys.readouterr().err

@@ -1,19 +1,27 @@
 """Data sets: kinds are Python classes registered with ``@register_kind``; instances are YAMLs.
 
 ``load_dataset("m3fd_set5")`` reads ``configs/datasets/m3fd_set5.yaml`` (``kind`` + options);
-``load_dataset("folder:/path/to/frames")`` builds a folder data set ad hoc.
+``load_dataset("folder:/path/to/frames")`` builds a folder data set ad hoc; ``load_dataset("path/to/x.yaml")``
+reads a data-set YAML anywhere (e.g. the ``dataset.yaml`` a ``prepare`` command writes).
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from typing import Any
 
-from downstream.datasets.base import KINDS, Dataset, data_dir, register_kind, resolve_root
+from downstream.datasets.base import (
+    KINDS,
+    Dataset,
+    data_dir,
+    register_kind,
+    resolve_root,
+)
 from sr.config import CONFIG_DIR, config_names, read_yaml
 from sr.errors import ConfigError, UnknownNameError, check_keys
 
-_KIND_MODULES = ("folder", "m3fd", "fmb", "synthir")
+_KIND_MODULES = ("folder", "m3fd", "fmb", "synthir", "prepared")
 
 
 def _load_kinds() -> None:
@@ -29,7 +37,7 @@ def dataset_config(name: str) -> dict[str, Any]:
     if ":" in name:
         kind, root = name.split(":", 1)
         return {"kind": kind, "root": root}
-    path = CONFIG_DIR / "datasets" / f"{name}.yaml"
+    path = Path(name).expanduser() if name.endswith((".yaml", ".yml")) else CONFIG_DIR / "datasets" / f"{name}.yaml"
     if not path.is_file():
         raise UnknownNameError("data set", name, list_datasets())
     cfg = read_yaml(path)
@@ -44,6 +52,7 @@ def load_dataset(name: str, **overrides: Any) -> Dataset:
     cfg = {**dataset_config(name), **overrides}
     kind = cfg.pop("kind")
     cfg.pop("description", None)
+    cfg.pop("name", None)  # a YAML's own display name (prepared data sets); the rows use ``name`` as given
     if kind not in KINDS:
         raise UnknownNameError("data-set kind", kind, KINDS)
     cls = KINDS[kind]
@@ -59,5 +68,13 @@ def load_dataset(name: str, **overrides: Any) -> Dataset:
     return dataset
 
 
-__all__ = ["Dataset", "KINDS", "data_dir", "dataset_config", "list_datasets", "load_dataset",
-           "register_kind", "resolve_root"]
+__all__ = [
+    "KINDS",
+    "Dataset",
+    "data_dir",
+    "dataset_config",
+    "list_datasets",
+    "load_dataset",
+    "register_kind",
+    "resolve_root",
+]

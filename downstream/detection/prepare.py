@@ -1,166 +1,483 @@
-"""Prepare M3FD for the harness: ``python -m downstream.detection.prepare m3fd --src DOWNLOAD --out ROOT``.
+"""Prepare a labelled detection data set: ``python -m downstream.detection.prepare FORMAT --src SRC --out OUT``.
 
-Input: the official M3FD detection download (``M3FD_Detection``): infrared frames in ``Ir/`` and Pascal VOC XML
-boxes in ``Annotation/`` (folder names matched case-insensitively; ``ir``, ``infrared``, ``Annotations``, ``xml``
-also work), or YOLO txt labels in ``labels/`` (``cls xc yc w h``, class ids in the order below). ``--images`` /
-``--annotations`` name the folders explicitly.
+Formats, each with the class names of the source in the source's own order (never another data set's):
 
-Output under ROOT (what ``configs/datasets/m3fd_*.yaml`` read; ROOT is ``$IRSR_DATA_DIR/m3fd`` by default):
+``yolo``  YOLO txt (``cls xc yc w h``, normalised) per image; the class file is required: ``--classes FILE``
+          or one found next to the labels (``classes*.txt``, ``*.names``); ids beyond it are an error.
+``voc``   Pascal VOC XML per image; classes are the ``<name>`` s in order of first appearance (files sorted),
+          or the order of ``--classes FILE`` (which must then cover every name).
+``coco``  COCO JSON (``--annotations`` a file or a folder of them); classes are the categories sorted by id,
+          non-contiguous ids included; ``iscrowd`` boxes are left out (COCOeval ignores them too).
+``m3fd``  the official M3FD download (VOC or YOLO), written in the layout ``configs/datasets/m3fd_*.yaml`` read
+          (``ir/``, ``labels/``, ``meta/``). M3FD's six classes are checked, not assumed: a class file beside
+          the labels that lists other names is an error that points to ``prepare yolo``.
 
-* ``ir/<id>.png``: the infrared frames (hard-linked or copied when already PNG, converted otherwise);
-* ``labels/<id>.txt``: YOLO txt boxes, classes 0..5 = People, Car, Bus, Motorcycle, Lamp, Truck (the M3FD
-  README order; VOC names are matched case-insensitively, an unknown name is an error naming the file);
-* ``meta/{train,val,test,set5,set15,set20}.txt``: the split lists. The official release has no split: by default
-  ids are sorted, permuted with ``numpy.random.default_rng(20250301)`` and cut 70/10/20 %
-  (``downstream.datasets.splits``; Set5/15/20 are nested subsets of test). ``--splits DIR`` uses the user's
-  ``train.txt`` / ``val.txt`` / ``test.txt`` (one id or file name per line) instead; ids listed there must exist.
-* ``meta/PREPARED.txt``: source folder, counts per class and split, the split rule.
+``--map FILE`` (YAML ``{source name: new name | null}``) renames, merges (two names to one) or drops (``null``,
+e.g. ``DontCare: null``) classes; the mapping is recorded in ``OUT/dataset.yaml``.
+
+Images: ``--images DIR`` or a folder under ``--src`` named ir / infrared / thermal / images / JPEGImages (any case);
+annotations: ``--annotations`` or a folder named labels* (YOLO) / annotation* / xml (VOC). Splits: the source's
+own (``images/{train,val,test}/``, VOC ``ImageSets/Main/*.txt``, COCO files named *train* / *val* / *test*, or
+``--splits DIR`` with ``train.txt`` / ``val.txt`` / ``test.txt``); a source with train and val but no test uses
+its val split as test. Without a source split: ``downstream.datasets.splits.deterministic_splits`` (seeded
+70 / 10 / 20 %). Frames are copied (``--link`` hard-links them instead); everything is built in a temporary
+folder beside OUT and renamed into place at the end, so a failure leaves nothing behind.
+
+Output: the ``prepared`` layout (``downstream.datasets.prepared``) with ``OUT/dataset.yaml``, usable as
+``--datasets OUT/dataset.yaml`` and by ``python -m downstream.detection.train --dataset OUT/dataset.yaml``.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import json
 import sys
+import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from downstream.datasets.m3fd import M3FD_CLASSES
+from downstream.datasets.prepared import (
+    SPLIT_NAMES,
+    place_file,
+    read_class_file,
+    read_class_map,
+    read_id_list,
+    staged_output,
+    write_dataset_yaml,
+)
 from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
 from downstream.detection.data import yolo_lines
-from downstream.errors import DataError
+from downstream.errors import DataError, LabelError
 from downstream.imageio import IMAGE_SUFFIXES
 from downstream.labels import read_voc_xml, read_yolo_txt
-from sr.errors import UserError
+from sr.errors import UserError, cli_entry
 
-_IMAGE_DIRS = ("ir", "infrared", "thermal", "images")
+FORMATS = ("m3fd", "yolo", "voc", "coco")
+_IMAGE_DIRS = ("ir", "infrared", "thermal", "images", "jpegimages")
 _VOC_DIRS = ("annotation", "annotations", "xml", "voc")
 _YOLO_DIRS = ("labels", "label", "yolo")
+_CLASS_FILE_GLOBS = ("classes*.txt", "*.names")
+
+
+@dataclass
+class Frame:
+    """One source image and its boxes (class ids index the source class list)."""
+
+    id: str
+    image: Path
+    boxes: np.ndarray                      # (N, 5) cls, x1, y1, x2, y2 in pixels
+    split: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _find_dir(src: Path, names: tuple[str, ...]) -> Path | None:
-    children = {p.name.lower(): p for p in src.iterdir() if p.is_dir()}
+    """A child folder of ``src`` named one of ``names`` (any case), or ``<name>_<anything>``."""
+    children = sorted((p for p in src.iterdir() if p.is_dir()), key=lambda p: p.name)
     for name in names:
-        if name in children:
-            return children[name]
+        for child in children:
+            low = child.name.lower()
+            if low == name or low.startswith(f"{name}_"):
+                return child
     return None
 
 
-def _place_image(src: Path, dst: Path, copy: bool) -> None:
-    dst.unlink(missing_ok=True)
-    if src.suffix.lower() == ".png":
-        if not copy:
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read image ({exc})") from None
+
+
+def _images_by_split(image_dir: Path) -> dict[str | None, dict[str, Path]]:
+    """``{split: {id: path}}``: split sub-folders (train / val / test) when the folder has them, else ``None``."""
+    def scan(folder: Path) -> dict[str, Path]:
+        return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+    subs = {p.name.lower(): p for p in image_dir.iterdir() if p.is_dir() and p.name.lower() in SPLIT_NAMES}
+    if subs and not scan(image_dir):
+        return {name: scan(folder) for name, folder in subs.items()}
+    return {None: scan(image_dir)}
+
+
+def _image_dir(src: Path, images: Path | None) -> Path:
+    image_dir = Path(images) if images else _find_dir(src, _IMAGE_DIRS)
+    if image_dir is None or not image_dir.is_dir():
+        raise UserError(f"no image folder in {src} (looked for {', '.join(_IMAGE_DIRS)}, any case); pass --images")
+    return image_dir
+
+
+def _class_file(src: Path, ann_dir: Path, classes: Path | None) -> Path | None:
+    if classes:
+        return Path(classes)
+    found = []
+    for folder in dict.fromkeys((ann_dir, ann_dir.parent, src)):
+        for pattern in _CLASS_FILE_GLOBS:
+            found += sorted(folder.glob(pattern))
+    found = list(dict.fromkeys(found))
+    if len(found) > 1:
+        raise UserError(f"several class files found ({', '.join(map(str, found))}); name one with --classes")
+    return found[0] if found else None
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+def collect_yolo(src: Path, images: Path | None, annotations: Path | None, classes: Path | None,
+                 *, required_classes: bool = True) -> tuple[list[Frame], list[str], Path | None]:
+    """Frames of a YOLO txt source and its class list (from the class file)."""
+    image_dir = _image_dir(src, images)
+    ann_dir = Path(annotations) if annotations else _find_dir(src, _YOLO_DIRS)
+    if ann_dir is None or not ann_dir.is_dir():
+        raise UserError(f"no YOLO label folder in {src} (looked for {', '.join(_YOLO_DIRS)}); pass --annotations")
+    class_file = _class_file(src, ann_dir, classes)
+    if class_file is None and required_classes:
+        raise UserError(f"YOLO labels need their class file (one name per line, in id order): none found in "
+                        f"{ann_dir}, {ann_dir.parent} or {src} (classes*.txt, *.names); pass --classes FILE")
+    names = read_class_file(class_file) if class_file else list(M3FD_CLASSES)
+    frames = []
+    for split, files in _images_by_split(image_dir).items():
+        labels = ann_dir / split if split and (ann_dir / split).is_dir() else ann_dir
+        for sid, path in files.items():
+            label = labels / f"{sid}.txt"
+            width, height = _image_size(path)
+            boxes = read_yolo_txt(label, width, height, len(names)) if label.is_file() else np.zeros((0, 5), np.float32)
+            frames.append(Frame(sid, path, boxes, split))
+    return frames, names, class_file
+
+
+def _voc_names(files: list[Path]) -> list[str]:
+    names: dict[str, None] = {}
+    for path in files:
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError as exc:
+            raise LabelError(f"{path}: invalid XML ({exc})") from None
+        for obj in root.iter("object"):
+            names.setdefault((obj.findtext("name") or "").strip(), None)
+    return list(names)
+
+
+def _voc_splits(src: Path) -> dict[str, str]:
+    """id -> split from ``ImageSets/Main/{train,val,test}.txt`` anywhere up to two levels under ``src``."""
+    for main in sorted(src.glob("ImageSets/Main")) + sorted(src.glob("*/ImageSets/Main")):
+        found = {s: read_id_list(main / f"{s}.txt") for s in SPLIT_NAMES if (main / f"{s}.txt").is_file()}
+        if found:
+            return {sid: split for split, ids in found.items() for sid in ids}
+    return {}
+
+
+def collect_voc(src: Path, images: Path | None, annotations: Path | None, classes: Path | None
+                ) -> tuple[list[Frame], list[str], Path | None]:
+    """Frames of a VOC XML source; classes in order of first appearance, or the order of ``classes``."""
+    image_dir = _image_dir(src, images)
+    ann_dir = Path(annotations) if annotations else _find_dir(src, _VOC_DIRS)
+    if ann_dir is None or not ann_dir.is_dir():
+        raise UserError(f"no VOC annotation folder in {src} (looked for {', '.join(_VOC_DIRS)}); pass --annotations")
+    xml_files = sorted(ann_dir.glob("*.xml"))
+    if not xml_files:
+        raise UserError(f"no .xml files in {ann_dir}")
+    seen = _voc_names(xml_files)
+    if classes:
+        names = read_class_file(classes)
+        missing = [n for n in seen if n not in names]
+        if missing:
+            raise LabelError(f"{ann_dir}: classes {missing} are not in --classes {classes} ({', '.join(names)})")
+    else:
+        names = seen
+    source_split = _voc_splits(src)
+    frames = []
+    for split, files in _images_by_split(image_dir).items():
+        for sid, path in files.items():
+            label = ann_dir / f"{sid}.xml"
+            if not label.is_file():
+                raise DataError(f"{label}: annotation missing for image {path}")
+            width, height = _image_size(path)
+            boxes = read_voc_xml(label, {n: i for i, n in enumerate(names)}, width, height)
+            frames.append(Frame(sid, path, boxes, split or source_split.get(sid)))
+    return frames, names, Path(classes) if classes else None
+
+
+def _split_of_name(path: Path) -> str | None:
+    for part in (path.stem.lower(), path.parent.name.lower()):
+        for split in SPLIT_NAMES:
+            if split in part:
+                return split
+    return None
+
+
+def collect_coco(src: Path, images: Path | None, annotations: Path | None, classes: Path | None
+                 ) -> tuple[list[Frame], list[str], Path | None]:
+    """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous)."""
+    if classes:
+        raise UserError("--classes does not apply to COCO: the class names are the JSON's categories "
+                        "(use --map to rename, merge or drop)")
+    ann = Path(annotations) if annotations else src
+    files = [ann] if ann.is_file() else sorted(ann.glob("*.json")) + sorted(ann.glob("*/*.json"))
+    if not files:
+        raise UserError(f"no COCO .json file at {ann}; pass --annotations FILE")
+    categories: dict[int, str] = {}
+    parsed = []
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+            cats = {int(c["id"]): str(c["name"]) for c in data["categories"]}
+            data["images"], data["annotations"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LabelError(f"{path}: not a COCO detection file ({type(exc).__name__}: {exc})") from None
+        for cid, name in cats.items():
+            if categories.setdefault(cid, name) != name:
+                raise LabelError(f"{path}: category id {cid} is {name!r} here and {categories[cid]!r} in another file")
+        parsed.append((path, data))
+    order = sorted(categories)
+    names = [categories[c] for c in order]
+    if len(set(names)) != len(names):
+        raise LabelError(f"{files[0]}: category names repeat: {names}")
+    index = {cid: i for i, cid in enumerate(order)}
+    splits = {path: _split_of_name(path) for path, _ in parsed} if len(parsed) > 1 else {parsed[0][0]: None}
+    frames = []
+    for path, data in parsed:
+        per_image: dict = {img["id"]: [] for img in data["images"]}
+        crowd = 0
+        for a in data["annotations"]:
+            if a.get("iscrowd", 0):
+                crowd += 1
+                continue
+            if a.get("image_id") not in per_image or int(a.get("category_id", -1)) not in index:
+                raise LabelError(f"{path}: annotation {a.get('id')} refers to an unknown image or category "
+                                 f"({a.get('image_id')!r}, {a.get('category_id')!r})")
             try:
-                os.link(src, dst)
-                return
-            except OSError:
-                pass
-        shutil.copyfile(src, dst)
+                x, y, w, h = (float(v) for v in a["bbox"])
+            except (KeyError, TypeError, ValueError):
+                raise LabelError(f"{path}: annotation {a.get('id')} has no valid bbox [x, y, w, h]") from None
+            if w <= 0 or h <= 0:
+                raise LabelError(f"{path}: annotation {a.get('id')} has a non-positive size (w={w}, h={h})")
+            per_image[a["image_id"]].append([index[int(a["category_id"])], x, y, x + w, y + h])
+        roots = [Path(images)] if images else [path.parent, src, path.parent / "images", src / "images"]
+        for img in data["images"]:
+            rel = Path(str(img["file_name"]))
+            found = next((r / c for r in roots for c in (rel, Path(rel.name)) if (r / c).is_file()), None)
+            if found is None:
+                raise DataError(f"{path}: image {str(rel)!r} not found under {', '.join(map(str, roots))}; "
+                                "pass --images DIR")
+            width, height = _image_size(found)
+            rows = per_image[img["id"]]
+            boxes = np.asarray(rows, np.float32).reshape(-1, 5)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, width)
+            boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, height)
+            boxes = boxes[(boxes[:, 3] > boxes[:, 1]) & (boxes[:, 4] > boxes[:, 2])]
+            frame = Frame(found.stem, found, boxes, splits[path])
+            if crowd:
+                frame.notes.append(f"{path.name}: {crowd} iscrowd annotations left out")
+            frames.append(frame)
+    return frames, names, None
+
+
+COLLECTORS = {"yolo": collect_yolo, "voc": collect_voc, "coco": collect_coco}
+
+
+# ------------------------------------------------------------------------------------------------ splits
+
+def _split_lists(frames: list[Frame], split_dir: Path | None, seed: int) -> tuple[dict[str, list[str]], str]:
+    ids = [f.id for f in frames]
+    if split_dir is not None:
+        splits = {}
+        for name in SPLIT_NAMES:
+            f = Path(split_dir) / f"{name}.txt"
+            if not f.is_file():
+                raise UserError(f"--splits {split_dir}: {f.name} is missing (need train.txt, val.txt, test.txt)")
+            splits[name] = sorted(set(read_id_list(f)))
+        unknown = sorted(set().union(*splits.values()) - set(ids))
+        if unknown:
+            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no frame (e.g. {unknown[0]})")
+        return splits, f"user split files from {split_dir}"
+    own = {f.split for f in frames}
+    if own - {None} and None not in own and ({"test", "val"} & own):
+        splits = {name: sorted(f.id for f in frames if f.split == name) for name in SPLIT_NAMES}
+        rule = "the source's own split"
+        if not splits["test"]:
+            splits["test"], splits["val"] = splits["val"], []
+            rule += " (it has no test split: its val split is the test split, val is empty)"
+        return splits, rule
+    splits = deterministic_splits(ids, seed)
+    return ({name: splits[name] for name in SPLIT_NAMES},
+            f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %")
+
+
+def _unique_ids(frames: list[Frame]) -> None:
+    """Prefix ids with their split when two splits reuse a file name."""
+    counts = Counter(f.id for f in frames)
+    for f in frames:
+        if counts[f.id] > 1:
+            if f.split is None:
+                raise DataError(f"two images share the id {f.id!r} (e.g. {f.image}); ids must be unique")
+            f.id = f"{f.split}_{f.id}"
+
+
+# ------------------------------------------------------------------------------------------------ prepare
+
+def prepare_detection(fmt: str, src: Path, out: Path, *, images: Path | None = None, annotations: Path | None = None,
+                      classes: Path | None = None, class_map: Path | None = None, split_dir: Path | None = None,
+                      seed: int = SPLIT_SEED, link: bool = False) -> dict:
+    """Prepare a ``yolo`` / ``voc`` / ``coco`` source into the ``prepared`` layout; returns a summary."""
+    src = Path(src)
+    if not src.is_dir():
+        raise UserError(f"--src {src} is not a folder")
+    frames, source_classes, class_file = COLLECTORS[fmt](src, images, annotations, classes)
+    if not frames:
+        raise UserError(f"no images found in {src}")
+    mapping, names = (read_class_map(class_map, source_classes) if class_map
+                      else ({n: n for n in source_classes}, list(source_classes)))
+    lookup = np.array([names.index(mapping[n]) if mapping[n] is not None else -1 for n in source_classes])
+    _unique_ids(frames)
+    splits, rule = _split_lists(frames, split_dir, seed)
+    source_counts = Counter(source_classes[int(c)] for f in frames for c in f.boxes[:, 0])
+    counts: Counter = Counter()
+    out = Path(out)
+    with staged_output(out) as stage:
+        (stage / "images").mkdir()
+        (stage / "labels").mkdir()
+        for f in frames:
+            boxes = f.boxes.copy()
+            if len(boxes):
+                boxes[:, 0] = lookup[boxes[:, 0].astype(int)]
+                boxes = boxes[boxes[:, 0] >= 0]
+            counts.update(names[int(c)] for c in boxes[:, 0])
+            place_file(f.image, stage / "images" / f"{f.id}{f.image.suffix.lower()}", link)
+            width, height = _image_size(f.image)
+            (stage / "labels" / f"{f.id}.txt").write_text(yolo_lines(boxes, width, height))
+        provenance = {"format": fmt, "src": str(src.absolute()), "class_file": str(class_file) if class_file else None,
+                      "source_classes": list(source_classes), "map": {k: v for k, v in mapping.items() if k != v},
+                      "map_file": str(class_map) if class_map else None, "split_rule": rule,
+                      "frames": len(frames), "source_boxes": dict(source_counts), "boxes": dict(counts),
+                      "split_sizes": {k: len(v) for k, v in splits.items()},
+                      "notes": sorted({n for f in frames for n in f.notes})}
+        write_dataset_yaml(stage, out, splits=splits, options={"classes": names, "provenance": provenance},
+                           description=f"{out.name}: {fmt} detection data prepared from {src}")
+    return {"frames": len(frames), "boxes": sum(counts.values()), "per_class": dict(counts), "classes": names,
+            "splits": {k: len(v) for k, v in splits.items()}, "rule": rule}
+
+
+def _place_png(src: Path, dst: Path, link: bool) -> None:
+    if src.suffix.lower() == ".png":
+        place_file(src, dst, link)
     else:
         with Image.open(src) as img:
             img.save(dst, format="PNG")
 
 
-def _read_split_files(split_dir: Path) -> dict[str, list[str]]:
-    splits = {}
-    for name in ("train", "val", "test"):
-        f = split_dir / f"{name}.txt"
-        if not f.is_file():
-            raise UserError(f"--splits {split_dir}: {f.name} is missing (need train.txt, val.txt, test.txt)")
-        splits[name] = sorted({Path(line.strip()).stem for line in f.read_text().splitlines() if line.strip()})
-    return splits
-
-
 def prepare_m3fd(src: Path, out: Path, *, images: Path | None = None, annotations: Path | None = None,
-                 split_dir: Path | None = None, seed: int = SPLIT_SEED, copy: bool = False) -> dict:
+                 classes: Path | None = None, split_dir: Path | None = None, seed: int = SPLIT_SEED,
+                 link: bool = False) -> dict:
+    """The official M3FD download -> ``ir/``, ``labels/``, ``meta/`` (what ``configs/datasets/m3fd_*.yaml`` read)."""
     src = Path(src)
     if not src.is_dir():
         raise UserError(f"--src {src} is not a folder")
-    image_dir = Path(images) if images else _find_dir(src, _IMAGE_DIRS)
-    if image_dir is None or not image_dir.is_dir():
-        raise UserError(f"no infrared image folder in {src} (looked for {', '.join(_IMAGE_DIRS)}, any case); "
-                        "pass --images")
     ann_dir = Path(annotations) if annotations else (_find_dir(src, _VOC_DIRS) or _find_dir(src, _YOLO_DIRS))
     if ann_dir is None or not ann_dir.is_dir():
         raise UserError(f"no annotation folder in {src} (VOC: {', '.join(_VOC_DIRS)}; YOLO txt: "
                         f"{', '.join(_YOLO_DIRS)}); pass --annotations")
-    frames = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    if any(p.suffix.lower() == ".xml" for p in ann_dir.iterdir()):
+        image_dir = _image_dir(src, images)
+        frames = []
+        for sid, path in _images_by_split(image_dir).get(None, {}).items():
+            label = ann_dir / f"{sid}.xml"
+            if not label.is_file():
+                raise DataError(f"{label}: annotation missing for image {path}")
+            width, height = _image_size(path)
+            frames.append(Frame(sid, path, read_voc_xml(label, {c: i for i, c in enumerate(M3FD_CLASSES)},
+                                                       width, height)))
+        fmt = "VOC XML"
+    else:
+        frames, names, class_file = collect_yolo(src, images, ann_dir, classes, required_classes=False)
+        if class_file is not None and list(names) != list(M3FD_CLASSES):
+            raise UserError(f"{class_file} lists {names}, not M3FD's classes {list(M3FD_CLASSES)}: this is not "
+                            f"M3FD; prepare it with its own classes: python -m downstream.detection.prepare yolo "
+                            f"--src {src} --out OUT")
+        fmt = "YOLO txt"
     if not frames:
-        raise UserError(f"no images in {image_dir}")
-    voc = any(p.suffix.lower() == ".xml" for p in ann_dir.iterdir())
-    class_ids = {c: i for i, c in enumerate(M3FD_CLASSES)}
-
-    (out / "ir").mkdir(parents=True, exist_ok=True)
-    (out / "labels").mkdir(parents=True, exist_ok=True)
-    (out / "meta").mkdir(parents=True, exist_ok=True)
-    counts: Counter = Counter()
-    for sample_id, path in frames.items():
-        label = ann_dir / f"{sample_id}.{'xml' if voc else 'txt'}"
-        if not label.is_file():
-            raise DataError(f"{label}: annotation missing for image {path}")
-        with Image.open(path) as img:
-            width, height = img.size
-        boxes = (read_voc_xml(label, class_ids, width, height) if voc
-                 else read_yolo_txt(label, width, height, len(M3FD_CLASSES)))
-        counts.update(M3FD_CLASSES[int(c)] for c in boxes[:, 0])
-        _place_image(path, out / "ir" / f"{sample_id}.png", copy)
-        (out / "labels" / f"{sample_id}.txt").write_text(yolo_lines(boxes, width, height))
-
-    ids = sorted(frames)
+        raise UserError(f"no images in {src}")
+    ids = sorted(f.id for f in frames)
     if split_dir is not None:
-        splits = _read_split_files(Path(split_dir))
-        unknown = sorted(set().union(*splits.values()) - set(ids))
-        if unknown:
-            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no frame (e.g. {unknown[0]})")
+        splits, rule = _split_lists(frames, split_dir, seed)
         test = splits["test"]
         order = np.random.default_rng(seed).permutation(len(test))
         for subset, n in SUBSETS.items():
             splits[subset] = sorted(test[i] for i in order[:n])
-        rule = f"user split files from {split_dir}; set5/15/20 drawn from test with seed {seed}"
+        rule += f"; set5/15/20 drawn from test with seed {seed}"
     else:
         splits = deterministic_splits(ids, seed)
         rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
-    for name, members in splits.items():
-        if name == "all":
-            continue
-        (out / "meta" / f"{name}.txt").write_text("".join(f"{i}\n" for i in members))
-    summary = {"frames": len(ids), "boxes": sum(counts.values()), "per_class": dict(counts),
-               "splits": {k: len(v) for k, v in splits.items() if k != "all"}, "rule": rule}
-    (out / "meta" / "PREPARED.txt").write_text(
-        f"M3FD prepared by python -m downstream.detection.prepare m3fd\nsource images: {image_dir}\n"
-        f"source labels: {ann_dir} ({'VOC XML' if voc else 'YOLO txt'})\nclasses: {', '.join(M3FD_CLASSES)}\n"
-        f"frames: {len(ids)}, boxes: {summary['boxes']}, per class: {dict(counts)}\nsplits: {summary['splits']}\n"
-        f"split rule: {rule}\n")
+    counts = Counter(M3FD_CLASSES[int(c)] for f in frames for c in f.boxes[:, 0])
+    out = Path(out)
+    with staged_output(out) as stage:
+        for sub in ("ir", "labels", "meta"):
+            (stage / sub).mkdir()
+        for f in frames:
+            width, height = _image_size(f.image)
+            _place_png(f.image, stage / "ir" / f"{f.id}.png", link)
+            (stage / "labels" / f"{f.id}.txt").write_text(yolo_lines(f.boxes, width, height))
+        for name, members in splits.items():
+            if name != "all":
+                (stage / "meta" / f"{name}.txt").write_text("".join(f"{i}\n" for i in members))
+        summary = {"frames": len(ids), "boxes": sum(counts.values()), "per_class": dict(counts),
+                   "splits": {k: len(v) for k, v in splits.items() if k != "all"}, "rule": rule,
+                   "classes": list(M3FD_CLASSES)}
+        (stage / "meta" / "PREPARED.txt").write_text(
+            f"M3FD prepared by python -m downstream.detection.prepare m3fd\nsource images: {frames[0].image.parent}\n"
+            f"source labels: {ann_dir} ({fmt})\nclasses: {', '.join(M3FD_CLASSES)}\n"
+            f"frames: {len(ids)}, boxes: {summary['boxes']}, per class: {dict(counts)}\nsplits: {summary['splits']}\n"
+            f"split rule: {rule}\n")
+        import yaml
+
+        (stage / "dataset.yaml").write_text(yaml.safe_dump(
+            {"description": f"M3FD prepared from {src}", "name": out.name, "kind": "m3fd",
+             "root": str(out.absolute()), "split": "test"}, sort_keys=False))
     return summary
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m downstream.detection.prepare",
-                                     description="Turn a data-set download into the layout the harness reads.")
-    parser.add_argument("dataset", choices=["m3fd"])
-    parser.add_argument("--src", required=True, help="the unpacked official download")
-    parser.add_argument("--out", help="output root (default: $IRSR_DATA_DIR/m3fd)")
-    parser.add_argument("--images", help="infrared image folder (default: found under --src)")
-    parser.add_argument("--annotations", help="VOC XML or YOLO txt folder (default: found under --src)")
-    parser.add_argument("--splits", help="folder with train.txt, val.txt, test.txt (default: deterministic split)")
+                                     description="Turn a labelled detection data set into the layout the harness "
+                                                 "reads, with its own class names.")
+    parser.add_argument("format", choices=FORMATS)
+    parser.add_argument("--src", required=True, help="the unpacked data set")
+    parser.add_argument("--out", help="output folder (m3fd default: $IRSR_DATA_DIR/m3fd; required otherwise)")
+    parser.add_argument("--images", help="image folder (default: found under --src)")
+    parser.add_argument("--annotations", help="YOLO txt / VOC XML folder, or COCO JSON file or folder")
+    parser.add_argument("--classes", help="class file: one name per line in id order (YOLO: required unless "
+                                          "found next to the labels; VOC: fixes the order)")
+    parser.add_argument("--map", help="YAML {source class: new name | null} to rename, merge or drop classes")
+    parser.add_argument("--splits", help="folder with train.txt, val.txt, test.txt (default: the source's split, "
+                                         "else the deterministic one)")
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"split seed (default {SPLIT_SEED})")
-    parser.add_argument("--copy", action="store_true", help="copy PNG frames instead of hard-linking them")
+    parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
     opts = parser.parse_args(argv)
-    from downstream.datasets.base import resolve_root
+    paths = {k: Path(v) if v else None for k, v in vars(opts).items()
+             if k in ("images", "annotations", "classes", "map", "splits")}
+    if opts.format == "m3fd":
+        from downstream.datasets.base import resolve_root
 
-    out = Path(opts.out) if opts.out else resolve_root("m3fd")
-    try:
-        summary = prepare_m3fd(Path(opts.src), out, images=opts.images and Path(opts.images),
-                               annotations=opts.annotations and Path(opts.annotations),
-                               split_dir=opts.splits and Path(opts.splits), seed=opts.seed, copy=opts.copy)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if paths["map"]:
+            raise UserError("--map does not apply to m3fd (its six classes are fixed); use prepare yolo/voc/coco")
+        out = Path(opts.out) if opts.out else resolve_root("m3fd")
+        summary = prepare_m3fd(Path(opts.src), out, images=paths["images"], annotations=paths["annotations"],
+                               classes=paths["classes"], split_dir=paths["splits"], seed=opts.seed, link=opts.link)
+    else:
+        if not opts.out:
+            raise UserError(f"prepare {opts.format} needs --out (the folder to write)")
+        out = Path(opts.out)
+        summary = prepare_detection(opts.format, Path(opts.src), out, images=paths["images"],
+                                    annotations=paths["annotations"], classes=paths["classes"],
+                                    class_map=paths["map"], split_dir=paths["splits"], seed=opts.seed,
+                                    link=opts.link)
     print(f"prepared {out}: {summary['frames']} frames, {summary['boxes']} boxes {summary['per_class']}, "
-          f"splits {summary['splits']}")
+          f"classes {summary['classes']}, splits {summary['splits']} ({summary['rule']})")
+    print(f"use it: --datasets {out / 'dataset.yaml'}")
     return 0
 
 

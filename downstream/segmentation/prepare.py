@@ -15,24 +15,47 @@ ids already (a palette image's indices, not its colours); gray stored as RGB use
 colour label image needs ``--palette FILE`` (YAML/JSON mapping ``"r,g,b": id``) and any colour
 outside it is an error naming the file. When the train and test folders reuse a file name, ids
 get a ``train_`` / ``test_`` prefix. Every pair is checked (label exists, same size, ids in
-range) before anything is written; infrared frames are copied unchanged (``--symlink`` links them).
+range) before anything is written; infrared frames are copied unchanged (``--link`` hard-links them).
+
+``python -m downstream.segmentation.prepare masks --src <folder> --out <root>`` prepares any image + mask
+folder pair (SIRST-like small-target masks, or a user's own id masks) into the ``prepared`` layout
+(``downstream.datasets.prepared``) with ``<root>/dataset.yaml``. Images are found in ``--images`` (default: a
+folder named images / ir / infrared / thermal under ``--src``), masks in ``--masks`` (default: masks / mask /
+labels / annotations), paired by file stem. Class names: ``--classes FILE`` (one per line, in id order), else
+``background, target`` for binary masks. Mask values: palette (P) masks give their indices; L, I, gray RGB and
+RGBA masks give their values, where a binary 0/255 mask (two classes) maps 255 to 1; colour masks need
+``--palette``. Values outside the classes are an error naming the file. Splits: ``--splits DIR`` (train.txt,
+val.txt, test.txt), else the deterministic seeded 70 / 10 / 20 % split.
+
+Both commands build the output in a temporary folder beside ``--out`` and rename it into place at the end:
+a failure leaves nothing behind.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
+from downstream.datasets.prepared import (
+    DATASET_FILE,
+    SPLIT_NAMES,
+    place_file,
+    read_class_file,
+    read_id_list,
+    staged_output,
+    write_dataset_yaml,
+)
+from downstream.datasets.splits import SPLIT_SEED, deterministic_splits
 from downstream.errors import DataError
 from downstream.imageio import IMAGE_SUFFIXES
-from sr.atomic import atomic_path, atomic_write_text
-from sr.errors import UserError
+from sr.errors import UserError, cli_entry
 
 FMB_NUM_CLASSES = 15
 SPLITS = ("train", "test")
@@ -120,7 +143,7 @@ def label_to_ids(path: Path, palette: dict[tuple[int, int, int], int] | None = N
 
 
 def prepare_fmb(src: str | os.PathLike, out: str | os.PathLike, *, images: str = "Infrared", labels: str = "Label",
-                palette: dict[tuple[int, int, int], int] | None = None, symlink: bool = False) -> dict[str, int]:
+                palette: dict[tuple[int, int, int], int] | None = None, link: bool = False) -> dict[str, int]:
     """Write the harness layout of FMB under ``out``; returns the number of frames per split."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
     if not src.is_dir():
@@ -138,44 +161,137 @@ def prepare_fmb(src: str | os.PathLike, out: str | os.PathLike, *, images: str =
                 raise DataError(f"{lab_path}: label is {ids.shape[1]}x{ids.shape[0]}, infrared frame "
                                 f"{ir_path} is {size[0]}x{size[1]}")
             converted.append((split, f"{split}_{stem}" if prefix else stem, ir_path, ids))
-    (out / "Infrared").mkdir(parents=True, exist_ok=True)
-    (out / "Label").mkdir(parents=True, exist_ok=True)
     lists: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for split, new_id, ir_path, ids in converted:
-        dst = out / "Infrared" / f"{new_id}{ir_path.suffix.lower()}"
-        if dst.exists() or dst.is_symlink():
-            dst.unlink()
-        if symlink:
-            dst.symlink_to(ir_path.resolve())
-        else:
-            with atomic_path(dst) as tmp:
-                shutil.copyfile(ir_path, tmp)
-        with atomic_path(out / "Label" / f"{new_id}.png") as tmp:
-            Image.fromarray(ids, mode="L").save(tmp, format="PNG")
-        lists[split].append(f"{new_id}{ir_path.suffix.lower()}")
-    for split in SPLITS:
-        atomic_write_text(out / f"{split}.txt", "\n".join(lists[split]) + "\n")
+    with staged_output(out) as stage:
+        (stage / "Infrared").mkdir()
+        (stage / "Label").mkdir()
+        for split, new_id, ir_path, ids in converted:
+            place_file(ir_path, stage / "Infrared" / f"{new_id}{ir_path.suffix.lower()}", link)
+            Image.fromarray(ids, mode="L").save(stage / "Label" / f"{new_id}.png", format="PNG")
+            lists[split].append(f"{new_id}{ir_path.suffix.lower()}")
+        for split in SPLITS:
+            (stage / f"{split}.txt").write_text("\n".join(lists[split]) + "\n")
+        (stage / DATASET_FILE).write_text(yaml.safe_dump(
+            {"description": f"FMB prepared from {src}", "name": out.name, "kind": "fmb",
+             "root": str(out.absolute()), "split": "test"}, sort_keys=False))
     return {s: len(v) for s, v in lists.items()}
 
 
+BINARY_CLASSES = ("background", "target")
+_IMAGE_DIRS = ("images", "image", "ir", "infrared", "thermal")
+_MASK_DIRS = ("masks", "mask", "labels", "label", "annotations")
+
+
+def _child(src: Path, names: tuple[str, ...]) -> Path | None:
+    children = {p.name.lower(): p for p in src.iterdir() if p.is_dir()}
+    return next((children[n] for n in names if n in children), None)
+
+
+def mask_to_ids(path: Path, num_classes: int, palette: dict[tuple[int, int, int], int] | None = None) -> np.ndarray:
+    """A mask image -> uint8 ids in ``0..num_classes-1`` (see the module docstring for the modes)."""
+    raw = label_to_ids(path, palette, num_classes=256)
+    values = np.unique(raw)
+    if num_classes == 2 and set(values.tolist()) <= {0, 255}:
+        raw = (raw == 255).astype(np.uint8)
+        values = np.unique(raw)
+    bad = values[values >= num_classes]
+    if bad.size:
+        hint = "" if num_classes > 2 else "; not a binary 0/255 (or 0/1) mask: pass --classes FILE naming every id"
+        raise DataError(f"{path}: mask values {bad[:10].tolist()} outside 0..{num_classes - 1}{hint}")
+    return raw
+
+
+def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str | os.PathLike | None = None,
+                  masks: str | os.PathLike | None = None, classes: str | os.PathLike | None = None,
+                  palette: dict[tuple[int, int, int], int] | None = None, split_dir: str | os.PathLike | None = None,
+                  seed: int = SPLIT_SEED, link: bool = False) -> dict:
+    """Image + mask folders -> the ``prepared`` layout with ``dataset.yaml``; returns a summary."""
+    src, out = Path(src).expanduser(), Path(out).expanduser()
+    if not src.is_dir():
+        raise UserError(f"--src {src} is not a folder")
+    image_dir = Path(images) if images else _child(src, _IMAGE_DIRS)
+    mask_dir = Path(masks) if masks else _child(src, _MASK_DIRS)
+    if image_dir is None or not image_dir.is_dir():
+        raise UserError(f"no image folder in {src} (looked for {', '.join(_IMAGE_DIRS)}); pass --images")
+    if mask_dir is None or not mask_dir.is_dir():
+        raise UserError(f"no mask folder in {src} (looked for {', '.join(_MASK_DIRS)}); pass --masks")
+    names = read_class_file(classes) if classes else list(BINARY_CLASSES)
+    if len(names) < 2:
+        raise UserError(f"--classes {classes}: a segmentation needs at least two classes (e.g. background, target)")
+    frames, mask_files = _images(image_dir), _images(mask_dir)
+    if not frames:
+        raise UserError(f"no images in {image_dir}")
+    missing = sorted(set(frames) - set(mask_files))
+    if missing:
+        raise DataError(f"{mask_dir}: no mask for {len(missing)} image(s), e.g. {missing[:5]} "
+                        f"(masks are paired with images by file name)")
+    converted, pixels, modes = {}, Counter(), Counter()
+    for sid, path in frames.items():
+        ids = mask_to_ids(mask_files[sid], len(names), palette)
+        with Image.open(path) as img:
+            size = img.size
+        with Image.open(mask_files[sid]) as m:
+            modes[m.mode] += 1
+        if ids.shape != (size[1], size[0]):
+            raise DataError(f"{mask_files[sid]}: mask is {ids.shape[1]}x{ids.shape[0]}, image {path} is "
+                            f"{size[0]}x{size[1]}")
+        converted[sid] = ids
+        pixels.update({names[int(v)]: int(c) for v, c in zip(*np.unique(ids, return_counts=True))})
+    if split_dir is not None:
+        splits = {s: read_id_list(Path(split_dir) / f"{s}.txt") for s in SPLIT_NAMES}
+        unknown = sorted(set().union(*splits.values()) - set(frames))
+        if unknown:
+            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no image (e.g. {unknown[0]})")
+        rule = f"user split files from {split_dir}"
+    else:
+        all_splits = deterministic_splits(list(frames), seed)
+        splits = {s: all_splits[s] for s in SPLIT_NAMES}
+        rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+    with staged_output(out) as stage:
+        (stage / "images").mkdir()
+        (stage / "masks").mkdir()
+        for sid, path in frames.items():
+            place_file(path, stage / "images" / f"{sid}{path.suffix.lower()}", link)
+            Image.fromarray(converted[sid], mode="L").save(stage / "masks" / f"{sid}.png", format="PNG")
+        provenance = {"format": "masks", "src": str(src.absolute()), "masks": str(mask_dir.absolute()),
+                      "class_file": str(classes) if classes else None, "mask_modes": dict(modes),
+                      "frames": len(frames), "masks_written": len(converted), "pixels": dict(pixels),
+                      "split_rule": rule, "split_sizes": {k: len(v) for k, v in splits.items()}}
+        write_dataset_yaml(stage, out, splits=splits, options={"seg_classes": names, "provenance": provenance},
+                           description=f"{out.name}: segmentation masks prepared from {src}")
+    return {"frames": len(frames), "classes": names, "pixels": dict(pixels),
+            "splits": {k: len(v) for k, v in splits.items()}, "rule": rule}
+
+
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m downstream.segmentation.prepare",
-                                     description="Prepare a segmentation data set from its download.")
-    parser.add_argument("dataset", choices=["fmb"])
+                                     description="Prepare a segmentation data set (FMB, or any image + mask "
+                                                 "folders) in the layout the harness reads.")
+    parser.add_argument("format", choices=["fmb", "masks"])
     parser.add_argument("--src", required=True, help="the unpacked download")
-    parser.add_argument("--out", required=True, help="the data-set root to write (the 'root' of its YAML)")
-    parser.add_argument("--images", default="Infrared", help="infrared folder name (default Infrared)")
-    parser.add_argument("--labels", default="Label", help="label folder name (default Label)")
+    parser.add_argument("--out", required=True, help="the data-set folder to write")
+    parser.add_argument("--images", help="image folder (fmb: folder name, default Infrared; masks: found under --src)")
+    parser.add_argument("--masks", help="mask folder (masks: default found under --src)")
+    parser.add_argument("--labels", default="Label", help="fmb: label folder name (default Label)")
+    parser.add_argument("--classes", help="masks: class names, one per line in id order (default: background, "
+                                          "target for binary masks)")
     parser.add_argument("--palette", help="YAML/JSON 'r,g,b': id map for colour label images")
-    parser.add_argument("--symlink", action="store_true", help="link the infrared frames instead of copying")
+    parser.add_argument("--splits", help="masks: folder with train.txt, val.txt, test.txt")
+    parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"masks: split seed (default {SPLIT_SEED})")
+    parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
     args = parser.parse_args(argv)
-    try:
-        counts = prepare_fmb(args.src, args.out, images=args.images, labels=args.labels,
-                             palette=read_palette(args.palette) if args.palette else None, symlink=args.symlink)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"FMB prepared in {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    palette = read_palette(args.palette) if args.palette else None
+    if args.format == "fmb":
+        counts = prepare_fmb(args.src, args.out, images=args.images or "Infrared", labels=args.labels,
+                             palette=palette, link=args.link)
+        print(f"FMB prepared in {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    else:
+        summary = prepare_masks(args.src, args.out, images=args.images, masks=args.masks, classes=args.classes,
+                                palette=palette, split_dir=args.splits, seed=args.seed, link=args.link)
+        print(f"prepared {args.out}: {summary['frames']} frames, classes {summary['classes']}, pixels "
+              f"{summary['pixels']}, splits {summary['splits']} ({summary['rule']})")
+    print(f"use it: --datasets {Path(args.out) / DATASET_FILE}")
     return 0
 
 

@@ -1,0 +1,158 @@
+"""``prepared``: a user's own labelled infrared data set, as ``prepare`` commands write it.
+
+Layout under ``root`` (written by ``python -m downstream.detection.prepare {yolo,voc,coco}`` and
+``python -m downstream.segmentation.prepare masks``)::
+
+    images/<id>.<ext>        the source frames, copied unchanged (or hard-linked with --link)
+    labels/<id>.txt          YOLO txt boxes, class ids in the order of ``classes``    (detection)
+    masks/<id>.png           uint8 class ids in the order of ``seg_classes``, 255 = ignore (segmentation)
+    splits/<split>.txt       one id per line: train, val, test (the source's split, else the deterministic one)
+    dataset.yaml             this kind's options: root, split, classes / seg_classes, provenance
+
+``dataset.yaml`` is an ordinary data-set YAML (``--datasets OUT/dataset.yaml``); trainers read the same file
+with ``split=train``. ``provenance`` records the source format, folder, class mapping and counts; it is part of
+the data set's identity (cache key), so a re-prepared data set with other labels is never mixed with old rows.
+
+Writing: :func:`staged_output` builds the whole folder next to ``OUT`` and renames it into place only when
+everything succeeded, so a failed prepare leaves nothing behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from downstream.datasets.base import register_kind, resolve_root
+from downstream.datasets.folder import FolderDataset
+from downstream.errors import DataError
+from sr.errors import UserError
+
+DATASET_FILE = "dataset.yaml"
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@register_kind("prepared")
+class PreparedDataset(FolderDataset):
+    def __init__(self, name: str, *, root: str, split: str = "test", classes: list[str] | None = None,
+                 seg_classes: list[str] | None = None, provenance: dict[str, Any] | None = None, **options: Any):
+        base = resolve_root(root)
+        self.split = split
+        if split != "all":
+            list_file = base / "splits" / f"{split}.txt"
+            if not list_file.is_file():
+                raise DataError(f"data set {name!r}: split {split!r} has no list {list_file} "
+                                f"(known: {', '.join(sorted(p.stem for p in (base / 'splits').glob('*.txt')))})")
+            options.setdefault("list_file", str(list_file))
+        if not classes and not seg_classes:
+            raise DataError(f"data set {name!r}: a prepared data set needs 'classes' (boxes) or 'seg_classes' (masks)")
+        self.provenance = dict(provenance or {})
+        super().__init__(name, root=str(base / "images"),
+                         labels_dir=str(base / "labels") if classes else None, classes=classes,
+                         masks_dir=str(base / "masks") if seg_classes else None, seg_classes=seg_classes,
+                         **options)
+
+
+def read_id_list(path: Path) -> list[str]:
+    """Ids of a split list (one id or file name per line; blank lines ignored)."""
+    return [Path(line.strip()).stem for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def place_file(src: Path, dst: Path, link: bool) -> None:
+    """Copy ``src`` to ``dst`` (the default: the user's originals are never shared), or hard-link it."""
+    if link:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass  # another file system: a copy is the honest fallback
+    shutil.copyfile(src, dst)
+
+
+@contextlib.contextmanager
+def staged_output(out: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that becomes ``out`` when the block succeeds, and vanishes otherwise.
+
+    An existing ``out`` is replaced only when it holds a previous prepare's ``dataset.yaml`` (never a user's
+    folder of other files).
+    """
+    out = Path(out).expanduser().absolute()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / DATASET_FILE).is_file())):
+        raise UserError(f"--out {out} exists and is not a prepared data set (no {DATASET_FILE}); "
+                        "choose a new folder or empty it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
+    try:
+        yield stage
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "x")
+        os.replace(stage, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_dataset_yaml(stage: Path, out: Path, *, splits: dict[str, list[str]], description: str,
+                       options: dict[str, Any]) -> None:
+    """``splits/*.txt`` and ``dataset.yaml`` (root = the final absolute ``out``) inside the staging folder."""
+    (stage / "splits").mkdir(exist_ok=True)
+    for split, ids in splits.items():
+        (stage / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
+    cfg = {"description": description, "name": Path(out).name, "kind": "prepared",
+           "root": str(Path(out).expanduser().absolute()), "split": "test", **options}
+    (stage / DATASET_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+
+
+def read_class_file(path: str | os.PathLike) -> list[str]:
+    """Class names, one per line in id order (``classes.txt``, ``*.names``), or a YAML list / ``names:`` map."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"class file {path} does not exist")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise UserError(f"{path}: invalid YAML: {exc}") from None
+        raw = raw.get("names", raw) if isinstance(raw, dict) else raw
+        if isinstance(raw, dict):  # ultralytics' data.yaml: names: {0: a, 1: b}
+            raw = [raw[k] for k in sorted(raw, key=int)]
+        if not isinstance(raw, list):
+            raise UserError(f"{path}: expected a list of class names or a 'names:' mapping")
+        names = [str(n).strip() for n in raw]
+    else:
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not names:
+        raise UserError(f"class file {path} lists no classes")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"class file {path} repeats {dupes}")
+    return names
+
+
+def read_class_map(path: str | os.PathLike, source: list[str]) -> tuple[dict[str, str | None], list[str]]:
+    """A ``--map`` YAML ``{source name: new name | null}`` -> (full mapping, resulting class list).
+
+    Names not in the file keep their name; ``null`` drops a class (its boxes / pixels are left out; mask
+    pixels become ignore); several source names mapped to one name merge. The resulting order follows the
+    source order of each new name's first source class.
+    """
+    from sr.config import read_yaml
+
+    raw = read_yaml(path)
+    unknown = sorted(str(k) for k in raw if str(k) not in source)
+    if unknown:
+        raise UserError(f"--map {path}: {unknown} are not classes of the source ({', '.join(source)})")
+    mapping = {name: (None if raw.get(name, name) is None else str(raw.get(name, name))) for name in source}
+    result = list(dict.fromkeys(v for v in mapping.values() if v is not None))
+    if not result:
+        raise UserError(f"--map {path} drops every class")
+    return mapping, result
