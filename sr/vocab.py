@@ -81,3 +81,5 @@ ENV_CACHE_DIR = "IRSR_CACHE_DIR"
 ENV_SHARED_DIR = "IRSR_SHARED_DIR"
 #: set (to 1) by CI: tests that would skip because ../shared (conformance kit, real data) is absent fail
 ENV_REQUIRE_SHARED = "IRSR_REQUIRE_SHARED"
+#: 0 turns off the glibc allocator tuning every entry point applies at start-up (sr.runtime.tune_process)
+ENV_MALLOC_TUNING = "IRSR_MALLOC_TUNING"
