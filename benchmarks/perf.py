@@ -18,6 +18,9 @@ encode, UNet call(s), VQ decode; CUDA synchronised around each) and reports thei
 latency. bf16/fp16 are CUDA autocast in ``ResShiftSampler``: on CPU those rows are skipped with the
 reason; other methods run fp32 only. ``--stages`` runs the demo suite once in this process and prints
 the wall time by stage (SR, IQA, detection, segmentation, other) so the slowest stage is visible.
+``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
+allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system time, minor
+page faults and peak RSS plus the median ratios off/on.
 """
 from __future__ import annotations
 
@@ -252,6 +255,58 @@ def run_stages(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+AB_COLUMNS = ["run", "allocator", "status", "wall_s", "system_s", "user_s", "minor_faults", "max_rss_mb",
+              "load_1min"]
+
+
+def _stage_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--stages", "--suite", args.suite, "--device", args.device]
+    if args.methods:
+        argv += ["--methods", args.methods]
+    if args.limit:
+        argv += ["--limit", str(args.limit)]
+    return argv + (["--random-weights"] if args.random_weights else [])
+
+
+def allocator_ab(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the ``--stages`` benchmark ``2 * args.allocator_ab`` times in child processes with the start-up
+    allocator tuning on and off; the order flips every pair, so drift in the machine's load hits both."""
+    import tempfile
+
+    from sr.vocab import ENV_MALLOC_TUNING
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="perf_ab_") as tmp:
+        for i in range(args.allocator_ab):
+            for mode in (("on", "off") if i % 2 == 0 else ("off", "on")):
+                env = {**os.environ, ENV_MALLOC_TUNING: "1" if mode == "on" else "0"}
+                cmd = [sys.executable, "-m", "benchmarks.perf", *_stage_argv(args),
+                       "--stages-out", str(Path(tmp) / f"{i}_{mode}")]
+                load = _load()
+                with open(Path(tmp) / "stderr.txt", "w+") as err:
+                    t0 = time.perf_counter()
+                    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                    _, code, usage = os.wait4(proc.pid, 0)
+                    wall = time.perf_counter() - t0
+                    proc.returncode = os.waitstatus_to_exitcode(code)
+                    err.seek(0)
+                    tail = (err.read().strip().splitlines() or [""])[-1]
+                rows.append({"run": i, "allocator": mode, "status": "ok" if proc.returncode == 0 else f"error: {tail}",
+                             "wall_s": round(wall, 2), "system_s": round(usage.ru_stime, 2),
+                             "user_s": round(usage.ru_utime, 2), "minor_faults": usage.ru_minflt,
+                             "max_rss_mb": round(usage.ru_maxrss / 1024, 1), "load_1min": load})
+                print(" | ".join(str(rows[-1][c]) for c in AB_COLUMNS), flush=True)
+    ok = [r for r in rows if r["status"] == "ok"]
+    ratios = []
+    for col in ("wall_s", "system_s", "minor_faults", "max_rss_mb"):
+        on = [r[col] for r in ok if r["allocator"] == "on"]
+        off = [r[col] for r in ok if r["allocator"] == "off"]
+        if on and off and statistics.median(on):
+            ratios.append(f"{col} {statistics.median(off) / statistics.median(on):.3f}")
+    print(f"median ratio tuning off / on over {len(ok)} runs: {', '.join(ratios) or 'n/a (runs failed)'}")
+    return rows
+
+
 def _split(value) -> list[str]:
     return [v.strip() for v in str(value).split(",") if v.strip()]
 
@@ -278,11 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="demo")
     p.add_argument("--limit", type=int, default=None, help="--stages: samples per data set")
     p.add_argument("--stages-out", default=None, help="--stages: run directory (default: a fresh /tmp dir)")
+    p.add_argument("--allocator-ab", type=int, default=0, metavar="N",
+                   help="--stages: N pairs of child runs with the start-up allocator tuning on and off")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sr.runtime import tune_process
+
+    tune_process()
     args = build_parser().parse_args(argv)
     if args.child:
         print(json.dumps(measure(json.loads(args.child))), flush=True)
@@ -290,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages:
         if args.methods == build_parser().get_default("methods"):
             args.methods = None  # the suite's own list
+        if args.allocator_ab:
+            rows = allocator_ab(args)
+            print(markdown(rows, AB_COLUMNS))
+            write_csv(rows, args.out, AB_COLUMNS)
+            return 0
         rows = run_stages(args)
         print(markdown(rows, ["stage", "seconds", "calls", "share"]))
         write_csv(rows, args.out, ["stage", "seconds", "calls", "share"])

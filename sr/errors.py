@@ -57,9 +57,14 @@ def check_keys(section: str, given: dict, allowed: Iterable[str]) -> None:
 
 
 def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
-    """Decorate a command's ``main(argv)``: a UserError becomes one ``error:`` line on stderr and exit code 2."""
+    """Decorate a command's ``main(argv)``: a UserError becomes one ``error:`` line on stderr and exit code 2.
+
+    The process-wide start-up tuning (``sr.runtime.tune_process``: CPU allocator) runs first."""
     @functools.wraps(main)
     def wrapper(argv: list[str] | None = None) -> int:
+        from sr.runtime import tune_process
+
+        tune_process()
         try:
             return main(argv)
         except UserError as exc:
