@@ -302,6 +302,13 @@ def test_harness_equals_ultralytics_validator_and_pycocotools(tmp_path, no_netwo
     for name, cs in ref_coco.per_class.items():
         assert by_key[("mAP50-95", name)] == pytest.approx(cs.map50_95, abs=1e-9)
         assert by_key[("mAP50", name)] == pytest.approx(cs.map50, abs=1e-9)
+    # per-size rows are pycocotools' APs / APm / APl (COCO's 100 detections per image)
+    from downstream.detection.task import SIZE_METRICS
+
+    sizes = coco_score([c.pred for c in captured], [c.gt for c in captured], M3FD, max_dets=100).sizes
+    assert sizes and {k for k in by_key if k[0] in SIZE_METRICS.values()} == {(SIZE_METRICS[s], "all") for s in sizes}
+    for size, value in sizes.items():
+        assert by_key[(SIZE_METRICS[size], "all")] == pytest.approx(value, abs=1e-9)
 
 
 @needs_demo

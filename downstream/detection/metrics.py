@@ -8,6 +8,10 @@ cases: ultralytics integrates the 101-point precision envelope with the trapezoi
 averages the 101 points, ultralytics matches greedily per prediction in confidence order where COCOeval matches
 per image and category, and COCOeval keeps at most ``maxDets`` detections per image.
 
+Per-size AP (:func:`size_ap`): COCO's small / medium / large areas (< 32², 32²..96², > 96² pixels of the image
+scored) with COCOeval's own matching, where boxes of other sizes are ignored rather than counted; equal to
+pycocotools' APs / APm / APl (:func:`coco_score` returns those as ``sizes``).
+
 Inputs: ``preds[i]`` is (M, 6) ``x1, y1, x2, y2, conf, cls``; ``gts[i]`` is (N, 5) ``cls, x1, y1, x2, y2``.
 Classes with no ground-truth instance have no AP (they are left out of ``per_class``, as in ultralytics).
 """
@@ -35,6 +39,11 @@ class DetectionScores:
     images: int
     instances: int
     per_class: dict[str, ClassScore] = field(default_factory=dict)
+    sizes: dict[str, float] = field(default_factory=dict)  # AP50-95 per COCO area range (small, medium, large)
+
+
+#: COCO's area ranges in pixels² (both ends inclusive, as COCOeval tests them)
+AREA_RANGES = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, 1e10)}
 
 
 IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
@@ -131,6 +140,80 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tup
                            len(gts), int(len(cat["target_cls"])), per_class)
 
 
+def _iou_matrix(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """IoU of boxes x1, y1, x2, y2: (D, G)."""
+    lt = np.maximum(dt[:, None, :2], gt[None, :, :2])
+    rb = np.minimum(dt[:, None, 2:4], gt[None, :, 2:4])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_d = (dt[:, 2] - dt[:, 0]) * (dt[:, 3] - dt[:, 1])
+    area_g = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    return inter / np.maximum(area_d[:, None] + area_g[None, :] - inter, np.finfo(np.float64).tiny)
+
+
+def _match_in_range(dt: np.ndarray, gt: np.ndarray, area: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, int]:
+    """COCOeval's ``evaluateImg`` for one image and class: (matched (T, D), ignored (T, D), counted ground truths).
+
+    Ground truths outside ``area`` are ignored (matched only when no counted one is left); a detection matched to
+    an ignored ground truth, or unmatched and outside ``area``, is ignored.
+    """
+    thresholds = IOU_THRESHOLDS.numpy().astype(np.float64)
+    g_area = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    g_ig = (g_area < area[0]) | (g_area > area[1])
+    order = np.argsort(g_ig, kind="mergesort")
+    gt, g_ig = gt[order], g_ig[order]
+    ious = _iou_matrix(dt[:, :4], gt[:, :4]) if len(dt) and len(gt) else np.zeros((len(dt), len(gt)))
+    matched = np.zeros((len(thresholds), len(dt)), bool)
+    ignored = np.zeros((len(thresholds), len(dt)), bool)
+    for t, thr in enumerate(thresholds):
+        taken = np.zeros(len(gt), bool)
+        for d in range(len(dt)):
+            best, m = min(thr, 1 - 1e-10), -1
+            for g in range(len(gt)):
+                if taken[g]:
+                    continue
+                if m > -1 and not g_ig[m] and g_ig[g]:
+                    break
+                if ious[d, g] < best:
+                    continue
+                best, m = ious[d, g], g
+            if m > -1:
+                matched[t, d], ignored[t, d], taken[m] = True, g_ig[m], True
+    d_area = (dt[:, 2] - dt[:, 0]) * (dt[:, 3] - dt[:, 1])
+    ignored |= ~matched & ((d_area < area[0]) | (d_area > area[1]))[None, :]
+    return matched, ignored, int((~g_ig).sum())
+
+
+def size_ap(preds: list[np.ndarray], gts: list[np.ndarray], num_classes: int, max_dets: int = 100
+            ) -> dict[str, float]:
+    """AP50-95 per COCO area range (COCOeval's APs / APm / APl): the mean over classes with a counted ground
+    truth in the range of the 101-point AP at each IoU threshold; ranges without one are left out."""
+    out = {}
+    for size, area in AREA_RANGES.items():
+        aps = []
+        for c in range(num_classes):
+            scores, matched, ignored, n_gt = [], [], [], 0
+            for pred, gt in zip(preds, gts):
+                pred = np.asarray(pred, np.float64).reshape(-1, 6)
+                gt = np.asarray(gt, np.float64).reshape(-1, 5)
+                dt = pred[pred[:, 5] == c]
+                dt = dt[np.argsort(-dt[:, 4], kind="mergesort")][:max_dets]
+                m, ig, n = _match_in_range(dt, gt[gt[:, 0] == c][:, 1:], area)
+                scores.append(dt[:, 4])
+                matched.append(m)
+                ignored.append(ig)
+                n_gt += n
+            if n_gt == 0:
+                continue
+            conf = np.concatenate(scores)
+            m, ig = np.concatenate(matched, axis=1), np.concatenate(ignored, axis=1)
+            keep = ~ig                                  # ignored detections are neither TP nor FP
+            ap = [coco_ap(m[t][keep[t]][:, None], conf[keep[t]], n_gt)[0] for t in range(len(IOU_THRESHOLDS))]
+            aps.append(np.mean(ap))
+        if aps:
+            out[size] = float(np.mean(aps))
+    return out
+
+
 def scores_from_metrics(metrics, names, n_images: int) -> DetectionScores:
     """Convert an ultralytics DetMetrics (after ``process``) to :class:`DetectionScores`."""
     box = metrics.box
@@ -176,6 +259,7 @@ def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] 
         ev.params.maxDets = [1, 10, max_dets]
         ev.evaluate()
         ev.accumulate()
+        ev.summarize()
     precision = ev.eval["precision"][:, :, :, 0, -1]  # T x R x K, area "all", maxDets[-1]
     gt_cls = np.concatenate([np.asarray(g, np.float64).reshape(-1, 5)[:, 0] for g in gts]) if gts else np.zeros(0)
     per_class, ap_rows = {}, []
@@ -189,5 +273,6 @@ def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] 
                                      sum(int(np.any(np.asarray(g).reshape(-1, 5)[:, 0] == k)) for g in gts),
                                      int(np.sum(gt_cls == k)))
     ap = np.array(ap_rows) if ap_rows else np.zeros((0, 10))
+    sizes = {size: float(ev.stats[3 + i]) for i, size in enumerate(AREA_RANGES) if ev.stats[3 + i] > -1}
     return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
-                           len(gts), int(len(gt_cls)), per_class)
+                           len(gts), int(len(gt_cls)), per_class, sizes)

@@ -13,6 +13,9 @@ Configs: ``configs/tasks/detection_m3fd.yaml`` (the paper's YOLOv5-s fine-tuned 
                   DetMetrics, i.e. ``model.val()``; trapezoid rule, a perfect detector scores 0.995);
 ``random_weights``  a randomly initialised detector (seeded; tests only; every row is flagged).
 
+Rows: mAP50-95 / mAP50 overall and per class, and APs / APm / APl (COCO's small / medium / large areas,
+``metrics.size_ap``, equal to pycocotools') overall.
+
 Images go to the detector as the SR method wrote them (HR size, linked, not re-encoded); an image smaller than
 its boxes (an LR-size frame) is an error. Every setting above is part of :meth:`identity` and so of the cache
 key of the result rows; the weights enter by sha256.
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 
-from downstream.detection.metrics import AP_METHODS, DetectionScores, score, scores_from_metrics
+from downstream.detection.metrics import AP_METHODS, DetectionScores, score, scores_from_metrics, size_ap
 from downstream.errors import DataError
 from downstream.tasks import MetricRow, Task, TaskItem
 from sr.errors import ConfigError
@@ -135,6 +138,7 @@ class DetectionTask(Task):
             scores = scores_from_metrics(metrics, names, n_images=len(captured))
         else:  # COCOeval on the predictions in pixels of the SR image (what ultralytics exports to COCO JSON)
             scores = score([c.pred for c in captured], [c.gt for c in captured], names, "coco")
+        scores.sizes = size_ap([c.pred for c in captured], [c.gt for c in captured], len(names))
         return scores, metrics, captured
 
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
@@ -142,10 +146,16 @@ class DetectionTask(Task):
         return rows_from_scores(scores, class_names)
 
 
+#: metric names of the per-size rows (COCO's names for AP50-95 over small / medium / large boxes)
+SIZE_METRICS = {"small": "APs", "medium": "APm", "large": "APl"}
+
+
 def rows_from_scores(scores: DetectionScores, class_names) -> list[MetricRow]:
-    """MetricRows: mAP50-95 and mAP50 for "all" (n = images) and each class with ground truth (n = its images)."""
+    """MetricRows: mAP50-95 and mAP50 for "all" (n = images) and each class with ground truth (n = its images);
+    APs / APm / APl for "all" where the split has boxes of that size (COCOeval's rule, 100 detections per image)."""
     rows = [MetricRow("mAP50-95", scores.map50_95, "all", scores.images),
             MetricRow("mAP50", scores.map50, "all", scores.images)]
+    rows += [MetricRow(SIZE_METRICS[size], value, "all", scores.images) for size, value in scores.sizes.items()]
     for name in class_names:
         cs = scores.per_class.get(name)
         if cs is None:

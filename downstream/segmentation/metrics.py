@@ -98,3 +98,86 @@ def mmseg_iou_metric(preds: list[np.ndarray], labels: list[np.ndarray], class_na
     areas = tuple(sum(r[i] for r in metric.results) for i in range(4))
     per_class = IoUMetric.total_area_to_metrics(*areas, metrics=["mIoU"])
     return summary, {k: np.asarray(v) for k, v in per_class.items()}
+
+
+# ------------------------------------------------------------------------- infrared small-target metrics
+
+#: a target counts as detected when a predicted component's centroid is closer than this (pixels) to its centroid
+PD_DISTANCE = 3.0
+
+
+@dataclass(frozen=True)
+class SmallTargetScores:
+    iou: float    # target IoU over the split: sum of intersections / sum of unions
+    niou: float   # mean over images of the per-image target IoU (images with neither target nor prediction left out)
+    pd: float     # probability of detection: detected targets / all targets
+    fa: float     # false-alarm rate: pixels of unmatched predicted components / all pixels
+    targets: int
+    images: int
+
+
+def _components(mask: np.ndarray) -> tuple[list[np.ndarray], list[int], np.ndarray]:
+    """8-connected components of a binary mask: (centroids (y, x), areas, label image)."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=int))
+    if count == 0:
+        return [], [], labels
+    index = np.arange(1, count + 1)
+    centroids = [np.asarray(c, np.float64) for c in ndimage.center_of_mass(mask, labels, index)]
+    areas = [int(a) for a in ndimage.sum(np.ones_like(mask, dtype=np.int64), labels, index)]
+    return centroids, areas, labels
+
+
+class SmallTargetAccumulator:
+    """IoU, nIoU, Pd and Fa of one target class over a split, as the IRSTD literature defines them.
+
+    Following ACM / DNANet (and BasicIRSTD's ``PD_FA``): targets and predictions are 8-connected components; in
+    target order, each target takes the first still-unmatched predicted component whose centroid is closer than
+    :data:`PD_DISTANCE` pixels to its own (strictly less, as their code has it); Pd = matched targets / targets.
+    Fa counts the pixels of predicted components no target matched, over all pixels of the split (matching is by
+    component, not by area value as in BasicIRSTD's list filter). nIoU averages the per-image IoU; an image with
+    neither target nor predicted pixels has no IoU and is left out (ACM's epsilon would score it 0). Pixels with
+    the ignore label count for none of these.
+    """
+
+    def __init__(self, target: int = 1, ignore_index: int = IGNORE_INDEX):
+        self.target, self.ignore_index = int(target), ignore_index
+        self.inter = self.union = 0
+        self.per_image: list[float] = []
+        self.targets = self.detected = self.false_pixels = self.pixels = self.images = 0
+
+    def update(self, pred: np.ndarray, label: np.ndarray) -> None:
+        pred, label = np.asarray(pred), np.asarray(label)
+        if pred.shape != label.shape:
+            raise ValueError(f"prediction {pred.shape} and label {label.shape} differ in shape")
+        valid = label != self.ignore_index
+        p = (pred == self.target) & valid
+        t = (label == self.target) & valid
+        inter, union = int((p & t).sum()), int((p | t).sum())
+        self.inter += inter
+        self.union += union
+        if union:
+            self.per_image.append(inter / union)
+        t_centroids, _, _ = _components(t)
+        p_centroids, p_areas, _ = _components(p)
+        unmatched = list(range(len(p_centroids)))
+        for centroid in t_centroids:
+            for k in unmatched:
+                if np.linalg.norm(p_centroids[k] - centroid) < PD_DISTANCE:
+                    unmatched.remove(k)
+                    self.detected += 1
+                    break
+        self.targets += len(t_centroids)
+        self.false_pixels += sum(p_areas[k] for k in unmatched)
+        self.pixels += int(valid.sum())
+        self.images += 1
+
+    def scores(self) -> SmallTargetScores:
+        nan = float("nan")
+        return SmallTargetScores(
+            iou=self.inter / self.union if self.union else nan,
+            niou=float(np.mean(self.per_image)) if self.per_image else nan,
+            pd=self.detected / self.targets if self.targets else nan,
+            fa=self.false_pixels / self.pixels if self.pixels else nan,
+            targets=self.targets, images=self.images)

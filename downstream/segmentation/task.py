@@ -15,7 +15,8 @@ Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's com
 
 Rows: metric ``IoU`` with ``cls`` = class name (classes neither labelled nor predicted in the whole
 split have no row: they are NaN and left out of mIoU, as in mmseg), ``mIoU`` and ``aAcc`` with
-``cls="all"``; values are percentages; ``n`` = number of images.
+``cls="all"``; values are fractions; ``n`` = number of images. Binary target masks (two classes, SIRST-like)
+add the infrared small-target rows ``nIoU``, ``Pd`` and ``Fa`` (``metrics.SmallTargetAccumulator``).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import torch
 from downstream.errors import DataError
 from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX
-from downstream.segmentation.metrics import ConfusionAccumulator
+from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
 from downstream.tasks import MetricRow, Task, TaskItem
 from sr.errors import ConfigError, UserError
 
@@ -169,6 +170,7 @@ class SegmentationTask(Task):
             raise ConfigError(f"ignore_classes {unknown} are not classes of the data set ({', '.join(class_names)})")
         ignored = tuple(class_names.index(c) for c in self.ignore_classes)
         acc = ConfusionAccumulator(num_classes)
+        small = SmallTargetAccumulator(target=1) if is_binary_target(class_names, ignored) else None
         pred_dir = Path(workdir) / "pred"
         for item in items:
             if item.mask is None:
@@ -179,19 +181,28 @@ class SegmentationTask(Task):
             image = read_image(item.image, channels="auto")
             pred = self.predict(image, num_classes, out_size=label.shape, blocked=ignored)
             acc.update(pred, label)
+            if small is not None:
+                small.update(pred, label)
             if self.save_predictions:
                 from PIL import Image
 
                 pred_dir.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pred, mode="L").save(pred_dir / f"{item.id}.png")
-        return rows_from_scores(acc, class_names, ignored)
+        return rows_from_scores(acc, class_names, ignored, small)
+
+
+def is_binary_target(class_names: tuple[str, ...], ignored: tuple[int, ...] = ()) -> bool:
+    """Two classes, id 0 the background and id 1 the target (SIRST-like small-target masks), none ignored."""
+    return len(class_names) == 2 and not ignored
 
 
 def rows_from_scores(acc: ConfusionAccumulator, class_names: tuple[str, ...],
-                     ignored: tuple[int, ...] = ()) -> list[MetricRow]:
+                     ignored: tuple[int, ...] = (), small: SmallTargetAccumulator | None = None) -> list[MetricRow]:
     """Result rows: IoU per (counted, non-NaN) class, then mIoU and aAcc over ``cls='all'``.
 
-    Rows hold fractions in [0, 1], like detection's mAP rows (``metrics.scores`` keeps mmseg's percent).
+    Rows hold fractions in [0, 1], like detection's mAP rows (``metrics.scores`` keeps mmseg's percent). With a
+    small-target accumulator (binary target masks) also ``nIoU``, ``Pd`` and ``Fa`` (a fraction of pixels; papers
+    print it x 1e6) over ``cls='all'``; the target's ``IoU`` row is the literature's IoU.
     """
     res = acc.scores()
     n = acc.images
@@ -199,4 +210,8 @@ def rows_from_scores(acc: ConfusionAccumulator, class_names: tuple[str, ...],
             for i, (name, v) in enumerate(zip(class_names, res.iou)) if i not in ignored and np.isfinite(v)]
     rows.append(MetricRow("mIoU", res.miou / 100.0, cls="all", n=n))
     rows.append(MetricRow("aAcc", res.aacc / 100.0, cls="all", n=n))
+    if small is not None:
+        st = small.scores()
+        rows += [MetricRow(metric, value, cls="all", n=n) for metric, value in
+                 (("nIoU", st.niou), ("Pd", st.pd), ("Fa", st.fa)) if np.isfinite(value)]
     return rows
