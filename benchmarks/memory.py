@@ -25,7 +25,6 @@ Output: a table on stdout and, with ``--out``, a CSV (columns :data:`COLUMNS`). 
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -34,6 +33,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from sr import cli
+from sr.cli import cli_entry
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ["method", "lr_size", "hr_size", "channels", "config", "chop_size", "chop_stride", "tiles", "status",
@@ -144,8 +146,9 @@ def _available_gb() -> float:
     return float("inf")
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
     p.add_argument("--method", default="difiisr_demo", help="a registered method (default difiisr_demo)")
     p.add_argument("--lr-size", default="1024x768", help="LR frame WxH (default 1024x768 = 4096x3072 HR at x4)")
     p.add_argument("--channels", type=int, default=1, choices=(1, 3))
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe-size", default="256x192", help="untiled probe frame WxH used for the estimate")
     p.add_argument("--timeout", type=float, default=None, help="seconds per child")
     p.add_argument("--out", help="CSV path")
-    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--child", help=cli.argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child))))

@@ -24,7 +24,6 @@ page faults and peak RSS plus the median ratios off/on.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -35,6 +34,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from sr import cli
+from sr.cli import cli_entry
 
 COLUMNS = ["method", "size", "batch", "dtype", "variant", "device", "threads", "status", "latency_s", "p90_s",
            "images_per_s", "peak_mem_mb", "speedup", "vq_encode_s", "unet_s", "vq_decode_s", "vq_encode_share",
@@ -172,7 +174,7 @@ def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     return {**json.loads(lines[-1]), "load_1min": load}
 
 
-def run_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for method in _split(args.methods):
         for size in _split(args.sizes):
@@ -222,7 +224,7 @@ def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
 STAGE_ORDER = ["sr", "iqa", "detection", "segmentation"]
 
 
-def run_stages(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     from benchmarks import timing
     from benchmarks.run import build_parser, execute, resolve_plan
 
@@ -259,7 +261,7 @@ AB_COLUMNS = ["run", "allocator", "status", "wall_s", "system_s", "user_s", "min
               "load_1min"]
 
 
-def _stage_argv(args: argparse.Namespace) -> list[str]:
+def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
     argv = ["--stages", "--suite", args.suite, "--device", args.device]
     if args.methods:
         argv += ["--methods", args.methods]
@@ -268,7 +270,7 @@ def _stage_argv(args: argparse.Namespace) -> list[str]:
     return argv + (["--random-weights"] if args.random_weights else [])
 
 
-def allocator_ab(args: argparse.Namespace) -> list[dict[str, Any]]:
+def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     """Run the ``--stages`` benchmark ``2 * args.allocator_ab`` times in child processes with the start-up
     allocator tuning on and off; the order flips every pair, so drift in the machine's load hits both."""
     import tempfile
@@ -311,9 +313,8 @@ def _split(value) -> list[str]:
     return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0])
     p.add_argument("--methods", default="difiisr,bicubic", help="comma-separated registered methods")
     p.add_argument("--sizes", default="64x64", help="LR sizes WxH, comma-separated (256x192 -> 1024x768 out)")
     p.add_argument("--batch", default="1", help="batch sizes, comma-separated")
@@ -321,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="eager",
                    help="eager,channels_last,compile,channels_last+compile (ResShift family)")
     p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")
-    p.add_argument("--device", default="cpu")
+    p.add_device()
     p.add_argument("--random-weights", action="store_true", help="untrained networks (no weight files)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeat", type=int, default=5)
@@ -331,18 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="CSV path")
     p.add_argument("--stages", action="store_true", help="time the demo suite by stage instead")
     p.add_argument("--suite", default="demo")
-    p.add_argument("--limit", type=int, default=None, help="--stages: samples per data set")
+    p.add_argument("--limit", type=cli.positive_int, default=None, help="--stages: samples per data set")
     p.add_argument("--stages-out", default=None, help="--stages: run directory (default: a fresh /tmp dir)")
     p.add_argument("--allocator-ab", type=int, default=0, metavar="N",
                    help="--stages: N pairs of child runs with the start-up allocator tuning on and off")
-    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)
     return p
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    from sr.runtime import tune_process
-
-    tune_process()
     args = build_parser().parse_args(argv)
     if args.child:
         print(json.dumps(measure(json.loads(args.child))), flush=True)

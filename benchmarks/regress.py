@@ -6,13 +6,15 @@ missing from the results or that became NaN / an error. Better values are report
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from reports.tables import load_results
+from sr import cli
+from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_yaml
 
 KEY = ["dataset", "method", "task", "metric", "class"]
@@ -46,19 +48,16 @@ def compare(baseline: pd.DataFrame, results: pd.DataFrame, tolerances: dict[str,
     return pd.DataFrame(report)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.regress", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--baseline", required=True, help="committed results.csv to compare against")
-    p.add_argument("--results", required=True, help="results.csv of the new run")
-    p.add_argument("--tolerances", default=None, help="YAML of per-metric tolerances (default configs/regression.yaml)")
+    p = cli.ArgumentParser(prog="python -m benchmarks.regress", description=__doc__,
+                           formatter_class=cli.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--baseline", type=cli.existing_file, required=True, help="committed results.csv to compare against")
+    p.add_argument("--results", type=cli.existing_file, required=True, help="results.csv of the new run")
+    p.add_argument("--tolerances", type=cli.existing_file, default=None,
+                   help="YAML of per-metric tolerances (default configs/regression.yaml)")
     args = p.parse_args(argv)
-    try:
-        baseline = pd.read_csv(args.baseline, keep_default_na=False, na_values=[""], dtype={"class": str})
-        results = pd.read_csv(args.results, keep_default_na=False, na_values=[""], dtype={"class": str})
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    baseline, results = load_results(args.baseline), load_results(args.results)
     tolerances, lower = load_tolerances(args.tolerances)
     report = compare(baseline, results, tolerances, lower)
     bad = report[report.status.str.startswith("REGRESSION")]

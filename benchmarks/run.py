@@ -4,12 +4,12 @@ regenerates the report from it.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import platform
 import sys
 import time
+from argparse import Namespace
 from importlib import metadata
 from pathlib import Path
 
@@ -18,36 +18,38 @@ import pandas as pd
 from benchmarks.cache import RunCache
 from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
+from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
-from sr.errors import ConfigError, cli_entry
+from sr.cli import cli_entry
+from sr.errors import ConfigError
 from sr.registry import list_methods
+from sr.vocab import OPT_RANDOM_WEIGHTS
 
 EXECUTORS = ("local", "ray")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Super-resolve every data set of a suite with every method, score the outputs with "
-                    "quality metrics and downstream tasks, and write results.csv plus a report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "quality metrics and downstream tasks, and write results.csv plus a report.")
     p.add_argument("--suite", default=DEFAULT_SUITE,
                    help=f"suite YAML in configs/suites/ (available: {', '.join(list_suites())})")
-    p.add_argument("--methods", default=None,
+    p.add_argument("--methods", type=cli.names, default=None,
                    help="'all' or a comma-separated list of method names (default: the suite's list); "
                         f"registered: {', '.join(list_methods())}")
-    p.add_argument("--datasets", default=None, help="comma-separated data sets (configs/datasets/ names or "
+    p.add_argument("--datasets", type=cli.names, default=None, help="comma-separated data sets (configs/datasets/ names or "
                    "kind:path, e.g. folder:/data/frames); default: the suite's")
-    p.add_argument("--tasks", default=None,
+    p.add_argument("--tasks", type=cli.names, default=None,
                    help="comma-separated subset of quality,detection,segmentation (default: all the suite has)")
-    p.add_argument("--metrics", default=None, help="comma-separated quality metrics (default: the suite's)")
+    p.add_argument("--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)")
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
-    p.add_argument("--weights-dir", default=None,
-                   help="directory of pretrained weights (default: $IRSR_WEIGHTS_DIR or ~/.cache/irsr/weights)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N samples of every data set")
+    p.add_device()
+    p.add_weights_dir()
+    p.add_argument("--limit", type=cli.positive_int, default=None,
+                   help="use only the first N samples of every data set")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (per sample, order-independent)")
-    p.add_argument("--random-weights", action="store_true",
+    p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true",
                    help="build networks whose weights are missing with random weights (for tests; every "
                         "number made so is flagged 'random_weights')")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -58,22 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _split(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
-
-
-def resolve_plan(args: argparse.Namespace) -> tuple[list[str], list[str], Settings]:
+def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     suite = load_suite(args.suite)
-    methods = _split(args.methods) or (["all"] if suite.methods == "all" else list(suite.methods))
+    methods = args.methods or (["all"] if suite.methods == "all" else list(suite.methods))
     if methods == ["all"]:
         methods = list_methods() if suite.methods == "all" else list(suite.methods)
-    datasets = _split(args.datasets) or list(suite.datasets)
-    tasks = _split(args.tasks)
+    datasets = args.datasets or list(suite.datasets)
+    tasks = args.tasks
     if tasks is not None:
         unknown = set(tasks) - {"quality", "detection", "segmentation"}
         if unknown:
             raise ConfigError(f"--tasks: unknown task(s) {sorted(unknown)}; use quality, detection, segmentation")
-    metrics = _split(args.metrics) or list(suite.metrics)
+    metrics = args.metrics or list(suite.metrics)
     if tasks is not None and "quality" not in tasks:
         metrics = []
     task_configs = {t: c for t, c in suite.tasks.items() if tasks is None or t in tasks}
@@ -86,9 +84,9 @@ def resolve_plan(args: argparse.Namespace) -> tuple[list[str], list[str], Settin
         if name not in known_methods:
             from sr.errors import UnknownNameError
             raise UnknownNameError("method", name, known_methods)
-    out = Path(args.out) if args.out else Path("runs") / args.suite
+    out = cli.check_writable_dir(args.out or Path("runs") / args.suite)
     settings = Settings(suite=args.suite, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
-                        device=args.device, weights_dir=args.weights_dir, limit=args.limit, seed=args.seed,
+                        device=args.device, weights_dir=args.weights_dir and str(args.weights_dir), limit=args.limit, seed=args.seed,
                         random_weights=args.random_weights, progress=not args.quiet)
     return datasets, methods, settings
 

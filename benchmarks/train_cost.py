@@ -9,13 +9,14 @@ step time and its ratio to ``none`` as JSON.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
 import torch
 
+from sr import cli
+from sr.cli import cli_entry
 from sr.train.config import load_config
 from sr.train.trainer import Trainer
 
@@ -29,14 +30,15 @@ def variants(terms: list[str]) -> dict[str, dict]:
             "inject_wrt_x0": {"terms": inj, "rho": 0.01, "wrt": "x0"}}
 
 
+@cli_entry
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.train_cost")
+    p = cli.ArgumentParser(prog="python -m benchmarks.train_cost")
     p.add_argument("--config", default="difiisr_demo")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--terms", default="fft", help="comma-separated guidance kinds (fft, ssim, mse, vgg, sam, lpips, edge)")
     p.add_argument("--random-weights", action="store_true", help="feature networks untrained (flagged)")
-    p.add_argument("--device", default=None)
+    p.add_device()
     args = p.parse_args(argv)
     trainers = {}
     for name, guidance in variants(args.terms.split(",")).items():

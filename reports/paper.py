@@ -21,7 +21,6 @@ detection, segmentation) to a results data set, e.g. to fill the tables from the
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -31,6 +30,8 @@ import pandas as pd
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.tables import RANDOM_MARK, load_results
+from sr import cli
+from sr.cli import cli_entry
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,9 @@ def _crop_arg(text: str | None) -> tuple[int, int, int, int] | None:
     try:
         x0, y0, x1, y1 = (int(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--crop wants x1,y1,x2,y2 (HR pixels), got {text!r}") from None
+        raise cli.UsageError(f"--crop wants x1,y1,x2,y2 (HR pixels), got {text!r}") from None
     if x1 <= x0 or y1 <= y0 or x0 < 0 or y0 < 0:
-        raise ValueError(f"--crop {text!r}: need 0 <= x1 < x2 and 0 <= y1 < y2")
+        raise cli.UsageError(f"--crop {text!r}: need 0 <= x1 < x2 and 0 <= y1 < y2")
     return x0, y0, x1, y1
 
 
@@ -131,17 +132,18 @@ def _dataset_map(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--dataset wants LABEL=NAME, got {item!r}")
+            raise cli.UsageError(f"--dataset wants LABEL=NAME, got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reports.paper", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", required=True, help="a results.csv written by benchmarks.run")
-    p.add_argument("--out", required=True, help="output directory")
+    p = cli.ArgumentParser(prog="python -m reports.paper", description=__doc__,
+                           formatter_class=cli.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", type=cli.existing_file, required=True, help="a results.csv written by benchmarks.run")
+    p.add_argument("--out", type=cli.out_dir, required=True, help="output directory")
     p.add_argument("--dataset", action="append", default=[], metavar="LABEL=NAME",
                    help="paper data set label -> results data set (repeatable)")
     p.add_argument("--no-html", action="store_true", help="skip report.html")
@@ -151,16 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", default=None, metavar="X1,Y1,X2,Y2",
                    help="crop of Figures 3/4/5 in HR pixels (default: a square around the largest box cluster "
                         "of the frame, side max(96, min(H, W) // 3); the centre crop without boxes)")
-    p.add_argument("--device", default="cpu", help="torch device for the Figure 4/5 detector and segmenter")
+    p.add_device()
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        out = build_paper_report(args.results, args.out, _dataset_map(args.dataset), html=not args.no_html,
-                                 qualitative=not args.no_qualitative, frame=args.frame, crop=_crop_arg(args.crop),
-                                 device=args.device)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {args.results}: {exc}", file=sys.stderr)
-        return 2
+    out = build_paper_report(args.results, args.out, _dataset_map(args.dataset), html=not args.no_html,
+                             qualitative=not args.no_qualitative, frame=args.frame, crop=_crop_arg(args.crop),
+                             device=args.device)
     print(out)
     return 0
 

@@ -3,13 +3,25 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sr.errors import UserError
+from sr.vocab import COL_CLASS, COL_ERROR, COL_FLAGS, COL_VALUE, KEY_COLUMNS
+
 RANDOM_MARK = "†"  # marks numbers made with random weights (see the table notes)
 
 
 def load_results(path) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                     dtype={"flags": str, "error": str, "class": str})
-    df[["flags", "error"]] = df[["flags", "error"]].fillna("")
+    """A results.csv of benchmarks.run; a file that is not one is a UserError naming it and what is wrong."""
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                         dtype={COL_FLAGS: str, COL_ERROR: str, COL_CLASS: str})
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors
+        raise UserError(f"{path} is not a results CSV: {str(exc).strip().splitlines()[0]}") from None
+    missing = [c for c in (*KEY_COLUMNS, COL_VALUE) if c not in df.columns]
+    if missing:
+        raise UserError(f"{path} is not a results CSV of benchmarks.run: it lacks the column(s) {', '.join(missing)}")
+    for column in (COL_FLAGS, COL_ERROR):
+        df[column] = df[column].fillna("") if column in df.columns else ""
+    df[COL_VALUE] = pd.to_numeric(df[COL_VALUE], errors="coerce")
     return df
 
 

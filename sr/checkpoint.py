@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sr.errors import UserError
 DEFAULT_KEYS = ("state_dict", "params_ema", "params")
 _PREFIXES = ("module.", "_orig_mod.")
 _SHOW = 10
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 class CheckpointError(UserError):
@@ -46,16 +48,31 @@ def load_checkpoint(path: str | os.PathLike, safe_globals: Sequence[type] = ()) 
             return load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own error types
             raise CheckpointError(f"cannot read safetensors checkpoint {path}: {exc}") from exc
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is empty (0 bytes; an interrupted copy?)")
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"refusing to load {path}: it is not a plain tensor checkpoint and would need arbitrary "
-            f"code to unpickle ({str(exc).splitlines()[0]}). Re-save it as a plain state dict or "
-            f"safetensors from a trusted environment.") from exc
+        raise CheckpointError(refusal_message(path, exc)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else f"{type(exc).__name__} (truncated or not a checkpoint?)"
+
+
+def refusal_message(path: Path, exc: BaseException) -> str:
+    """Why a pickle was refused (the global it names) and how a user converts a file they trust."""
+    found = _GLOBAL.search(str(exc))
+    what = f"the global {found.group(1)!r}" if found else "an object that is not a tensor"
+    return (f"refusing to load {path}: it pickles {what}, which could run code when read; only tensors and plain "
+            f"containers are read. If you trust the file's origin, convert it once into a safetensors file: "
+            f"python -m sr.weights convert {path} --sha256 <the sha256 you trust> (it checks the hash before "
+            f"unpickling and writes {path.with_suffix('.safetensors').name} beside it).")
 
 
 def load_trusted_pickle(path: str | os.PathLike):

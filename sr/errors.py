@@ -1,15 +1,13 @@
 """User-facing errors shared by every package of the project.
 
 Anything a user can cause (a wrong name, a missing file, a bad config value) raises a subclass of
-:class:`UserError`; command-line entry points print its message on one line and exit non-zero
-instead of showing a traceback.
+:class:`UserError`; command-line entry points (:func:`sr.cli.cli_entry`) print its message after
+``error:`` and exit 2 instead of showing a traceback.
 """
 from __future__ import annotations
 
 import difflib
-import functools
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 
 class UserError(Exception):
@@ -55,19 +53,3 @@ def check_keys(section: str, given: dict, allowed: Iterable[str]) -> None:
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"{section}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(sorted(allowed))}")
 
-
-def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
-    """Decorate a command's ``main(argv)``: a UserError becomes one ``error:`` line on stderr and exit code 2.
-
-    The process-wide start-up tuning (``sr.runtime.tune_process``: CPU allocator) runs first."""
-    @functools.wraps(main)
-    def wrapper(argv: list[str] | None = None) -> int:
-        from sr.runtime import tune_process
-
-        tune_process()
-        try:
-            return main(argv)
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return wrapper

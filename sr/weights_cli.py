@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
 import re
@@ -23,9 +22,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from sr import cli
 from sr import weights as W
 from sr.atomic import atomic_path
+from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.vocab import OPT_WEIGHTS_DIR
 
 _DRIVE = re.compile(r"drive\.google\.com/.*?(?:folders/|id=|file/d/)([\w-]+)")
 _CHUNK = 1 << 20
@@ -162,10 +164,10 @@ def cmd_fetch(args) -> int:
     return 1 if failed else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sr.weights", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights-dir", default=None, help="weights directory (default: $IRSR_WEIGHTS_DIR "
-                        f"or {W.DEFAULT_WEIGHTS_DIR})")
+def build_parser() -> cli.ArgumentParser:
+    parser = cli.ArgumentParser(prog="python -m sr.weights", description=__doc__.split("\n\n")[0])
+    parser.add_argument(OPT_WEIGHTS_DIR, type=cli.dir_path, default=None,
+                        help=f"weights directory (default: $IRSR_WEIGHTS_DIR or {W.DEFAULT_WEIGHTS_DIR})")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every registry entry").set_defaults(func=cmd_list)
     where = sub.add_parser("where", help="print where an entry's file is expected")
@@ -182,13 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if not isinstance(exc, FetchError) else 1
+    return int(args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

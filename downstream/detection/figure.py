@@ -12,13 +12,15 @@ METHOD=IMAGE ...`` (labels optional: ``--labels file.txt`` YOLO txt for the grou
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from sr import cli
+from sr.cli import cli_entry
 
 # one colour per class id (M3FD order: People, Car, Bus, Motorcycle, Lamp, Truck), then cycled
 COLOURS = [(255, 56, 56), (56, 200, 255), (255, 178, 29), (72, 249, 10), (207, 110, 255), (255, 120, 180),
@@ -131,12 +133,13 @@ def figure_from_task(task, images: dict[str, str | Path], out_dir: str | Path, *
                              conf=conf, iou=task.iou, gt=gt, frame=frame, device=task.device)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m downstream.detection.figure", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m downstream.detection.figure", description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", help="METHOD=IMAGE pairs (SR outputs of the same frame)")
     parser.add_argument("--weights", required=True, help="detector weights (registry name or path)")
-    parser.add_argument("--weights-dir")
-    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_weights_dir()
+    parser.add_argument("--imgsz", type=cli.positive_int, default=640)
     parser.add_argument("--conf", type=float, default=0.25)
     parser.add_argument("--crop", help="x1,y1,x2,y2 in pixels of the SR image (default: whole image)")
     parser.add_argument("--labels", help="YOLO txt ground truth of the frame, drawn dashed")
@@ -144,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     opts = parser.parse_args(argv)
     from downstream.detection.yolo import load_detector
-    from sr.errors import UserError
-
     try:
         model, _, header = load_detector(opts.weights, opts.weights_dir)
         images = dict(pair.split("=", 1) for pair in opts.images)
@@ -158,9 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             gt = read_yolo_txt(opts.labels, w, h, len(header["names"]))
         paths = figure_per_method(model, images, opts.out, names=header["names"], crop=crop, imgsz=opts.imgsz,
                                   conf=opts.conf, gt=gt, frame=opts.frame)
-    except (UserError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:  # a malformed METHOD=IMAGE / --crop value
+        raise cli.UsageError(str(exc)) from None
     for method, path in paths.items():
         print(f"{method}: {path}")
     return 0

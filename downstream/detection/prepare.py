@@ -28,7 +28,6 @@ Output: the ``prepared`` layout (``downstream.datasets.prepared``) with ``OUT/da
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -54,7 +53,9 @@ from downstream.detection.data import yolo_lines
 from downstream.errors import DataError, LabelError
 from downstream.imageio import IMAGE_SUFFIXES
 from downstream.labels import read_voc_xml, read_yolo_txt
-from sr.errors import UserError, cli_entry
+from sr import cli
+from sr.cli import cli_entry
+from sr.errors import UserError
 
 FORMATS = ("m3fd", "yolo", "voc", "coco")
 _IMAGE_DIRS = ("ir", "infrared", "thermal", "images", "jpegimages")
@@ -441,9 +442,9 @@ def prepare_m3fd(src: Path, out: Path, *, images: Path | None = None, annotation
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m downstream.detection.prepare",
-                                     description="Turn a labelled detection data set into the layout the harness "
-                                                 "reads, with its own class names.")
+    parser = cli.ArgumentParser(prog="python -m downstream.detection.prepare",
+                                description="Turn a labelled detection data set into the layout the harness "
+                                            "reads, with its own class names.")
     parser.add_argument("format", choices=FORMATS)
     parser.add_argument("--src", required=True, help="the unpacked data set")
     parser.add_argument("--out", help="output folder (m3fd default: $IRSR_DATA_DIR/m3fd; required otherwise)")

@@ -20,15 +20,16 @@ trains there, and the best checkpoint (by validation fitness) is converted to th
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from sr import cli
+from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_yaml
-from sr.errors import ConfigError, UserError, check_keys, cli_entry
+from sr.errors import ConfigError, UserError, check_keys
 
 _KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
 
@@ -99,7 +100,9 @@ def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device:
         init_model, init_path, _ = load_detector(cfg["init"], weights_dir, trust_pickle=trust_pickle)
         init_info = {"init": str(cfg["init"]), "init_sha256": sha256_of(init_path)}
     args = dict(cfg["train"])
-    args["device"] = device or args.get("device", "cpu")
+    args["device"] = device or args.get("device", cli.DEVICE_AUTO)
+    if args["device"] == cli.DEVICE_AUTO:  # ultralytics spells the first GPU "0"
+        args["device"] = "0" if cli.device(cli.DEVICE_AUTO) == "cuda" else "cpu"
     start = time.time()
     best = train(cfg["model"], data_yaml, args, init=init_model, out_dir=work / "runs")
     seconds = time.time() - start
@@ -127,14 +130,15 @@ def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="configs/detection/<NAME>.yaml or a YAML path")
     parser.add_argument("--out", help="weights file to write (default: the config's 'out')")
     parser.add_argument("--work", help="scratch folder (default: runs/detection/<NAME>)")
-    parser.add_argument("--device", help="cpu, 0, 0,1 ... (default: the config's, else cpu)")
-    parser.add_argument("--weights-dir", help="weights directory (default: $IRSR_WEIGHTS_DIR or ~/.cache/irsr/weights)")
+    parser.add_argument("--device", help="auto, cpu, 0, 0,1 ... (ultralytics' spelling; default: the config's, "
+                        "else auto: the first GPU when CUDA is present, else cpu)")
+    parser.add_weights_dir()
     parser.add_argument("--scratch", action="store_true", help="ignore 'init': train from random weights")
-    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--epochs", type=cli.positive_int, help="override train.epochs")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow an unrestricted unpickle of the init checkpoint (trusted files only)")
     opts = parser.parse_args(argv)

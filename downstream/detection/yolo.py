@@ -20,7 +20,6 @@ registry entry (or the user passes it deliberately via ``python -m downstream.de
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import re
 import sys
@@ -32,9 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
-
 from downstream.detection.offline import ultralytics_offline
+from sr import cli
+from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
+from sr.cli import cli_entry
 from sr.errors import ConfigError, UserError
 
 FORMAT = "irsr-yolo"
@@ -318,8 +318,8 @@ def validate(model: torch.nn.Module, data_yaml: str | Path, *, imgsz: int, conf:
 # --------------------------------------------------------------------------------------------- CLI
 
 def _convert(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m downstream.detection.yolo convert",
-                                     description="Convert an ultralytics .pt checkpoint to the plain weights format.")
+    parser = cli.ArgumentParser(prog="python -m downstream.detection.yolo convert",
+                                description="Convert an ultralytics .pt checkpoint to the plain weights format.")
     parser.add_argument("src")
     parser.add_argument("dst")
     parser.add_argument("--imgsz", type=int, default=640)
@@ -335,16 +335,12 @@ def _convert(argv: list[str]) -> int:
     return 0
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "convert":
-        print("usage: python -m downstream.detection.yolo convert [--trust-pickle] SRC.pt DST.pt", file=sys.stderr)
-        return 2
-    try:
-        return _convert(argv[1:])
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise cli.UsageError("usage: python -m downstream.detection.yolo convert [--trust-pickle] SRC.pt DST.pt")
+    return _convert(argv[1:])
 
 
 if __name__ == "__main__":

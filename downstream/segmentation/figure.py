@@ -9,7 +9,6 @@ and a legend of the classes present. ``python -m downstream.segmentation.figure`
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -17,6 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from downstream.sample import IGNORE_INDEX
+from sr import cli
+from sr.cli import cli_entry
 
 # Cityscapes-like colours for the 15 FMB ids (0 unlabeled is black = not drawn).
 FMB_PALETTE = np.array([(0, 0, 0), (128, 64, 128), (244, 35, 232), (70, 70, 70), (250, 170, 30), (220, 220, 0),
@@ -134,21 +135,20 @@ def figure_from_files(task, images: dict[str, str | os.PathLike], class_names: t
     return fig
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     from downstream.labels import read_mask
     from downstream.tasks import load_task
-    from sr.errors import UserError
-
-    parser = argparse.ArgumentParser(prog="python -m downstream.segmentation.figure", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m downstream.segmentation.figure", description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="segmentation_demo", help="task config name (configs/tasks)")
     parser.add_argument("--image", action="append", required=True, metavar="TITLE=PATH",
                         help="an SR output to segment (repeat; the first also backs the ground-truth panel)")
     parser.add_argument("--gt", help="ground-truth id mask (PNG) of the same frame")
     parser.add_argument("--classes", default="fmb", help="'fmb' or a comma-separated class list")
     parser.add_argument("--crop", help="x,y,w,h in pixels")
-    parser.add_argument("--zoom", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--zoom", type=cli.positive_int, default=2)
+    parser.add_device()
+    parser.add_argument("--out", type=cli.out_file, required=True)
     args = parser.parse_args(argv)
     try:
         from downstream.datasets.fmb import FMB_CLASSES
@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 size = (first.height, first.width)
             gt = read_mask(args.gt, size, len(classes))
         figure_from_files(task, images, classes, gt, box, args.out, zoom=args.zoom)
-    except (UserError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # a malformed --image / --crop / --classes value
+        raise cli.UsageError(str(exc)) from None
     print(f"wrote {args.out}")
     return 0
 

@@ -32,7 +32,6 @@ a failure leaves nothing behind.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -55,7 +54,9 @@ from downstream.datasets.prepared import (
 from downstream.datasets.splits import SPLIT_SEED, deterministic_splits
 from downstream.errors import DataError
 from downstream.imageio import IMAGE_SUFFIXES
-from sr.errors import UserError, cli_entry
+from sr import cli
+from sr.cli import cli_entry
+from sr.errors import UserError
 
 FMB_NUM_CLASSES = 15
 SPLITS = ("train", "test")
@@ -265,9 +266,9 @@ def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m downstream.segmentation.prepare",
-                                     description="Prepare a segmentation data set (FMB, or any image + mask "
-                                                 "folders) in the layout the harness reads.")
+    parser = cli.ArgumentParser(prog="python -m downstream.segmentation.prepare",
+                                description="Prepare a segmentation data set (FMB, or any image + mask "
+                                            "folders) in the layout the harness reads.")
     parser.add_argument("format", choices=["fmb", "masks"])
     parser.add_argument("--src", required=True, help="the unpacked download")
     parser.add_argument("--out", required=True, help="the data-set folder to write")

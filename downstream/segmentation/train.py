@@ -28,7 +28,6 @@ dict) and ``train_log.jsonl``. A rerun with the same config resumes from ``last.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -42,8 +41,10 @@ import torch
 import torch.nn.functional as F
 
 from downstream.sample import IGNORE_INDEX
+from sr import cli
 from sr.checkpoint import load_checkpoint
-from sr.errors import ConfigError, UserError, check_keys, cli_entry
+from sr.cli import cli_entry
+from sr.errors import ConfigError, UserError, check_keys
 
 DEFAULT_TRAIN = dict(iters=25000, batch_size=8, lr=6.0e-5, weight_decay=0.01, betas=[0.9, 0.999], head_lr_mult=10.0,
                      warmup_iters=1500, warmup_ratio=1.0e-6, poly_power=1.0, min_lr=0.0, crop_size=[512, 512],
@@ -256,8 +257,13 @@ def _resolve_optional(name_or_path: str) -> Path | None:
 
 def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None) -> Path:
     """Run (or resume) a training; returns the path of the final plain state dict."""
-    from downstream.segmentation.model import (build_segformer, load_backbone_weights, preprocess,
-                                               save_state_dict, train_logits)
+    from downstream.segmentation.model import (
+        build_segformer,
+        load_backbone_weights,
+        preprocess,
+        save_state_dict,
+        train_logits,
+    )
     from downstream.segmentation.task import pick_device
     from sr.atomic import atomic_path
 
@@ -348,14 +354,14 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="YAML file, or a name in configs/segmentation/")
     parser.add_argument("--out", help="override output.dir")
     parser.add_argument("--export", help="override output.export (copy of the final weights)")
-    parser.add_argument("--iters", type=int, help="override train.iters")
-    parser.add_argument("--device", help="override train.device")
+    parser.add_argument("--iters", type=cli.positive_int, help="override train.iters")
+    parser.add_argument("--device", type=cli.device, help="override train.device (auto, cpu, cuda, cuda:N)")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
-    parser.add_argument("--max-iters", type=int, help="stop after this many iterations in this run (resumable)")
+    parser.add_argument("--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)")
     args = parser.parse_args(argv)
     from sr.config import CONFIG_DIR
 

@@ -4,41 +4,50 @@ Multi-GPU: ``torchrun --nproc_per_node N -m sr.train --config ...`` (DDP is used
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
 import yaml
 
-from sr.errors import UserError, cli_entry
+from sr import cli
+from sr.cli import cli_entry
+from sr.errors import UserError
+
+
+def build_parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m sr.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="a YAML path or a name in configs/train/")
+    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt/last.pt if present")
+    p.add_argument("--out-dir", type=cli.dir_path, help="override out_dir")
+    p.add_device()
+    p.add_weights_dir()
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.iterations=100 (YAML-parsed)")
+    return p
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sr.train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", required=True, help="a YAML path or a name in configs/train/")
-    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt/last.pt if present")
-    p.add_argument("--out-dir", help="override out_dir")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--weights-dir", help="weights directory (default: $IRSR_WEIGHTS_DIR or ~/.cache/irsr/weights)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.iterations=100 (YAML-parsed)")
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from sr.train.config import load_config
     from sr.train.trainer import Trainer
 
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {item!r}: the value is not valid YAML ({exc.problem})") from None
     if args.out_dir:
-        overrides["out_dir"] = args.out_dir
+        overrides["out_dir"] = str(args.out_dir)
     if args.weights_dir:
-        overrides["weights_dir"] = args.weights_dir
+        overrides["weights_dir"] = str(args.weights_dir)
     cfg = load_config(args.config, overrides)
+    cli.check_writable_dir(cfg.out_dir)
     t0 = time.perf_counter()
     trainer = Trainer(cfg, resume=args.resume, device=args.device)
     val = trainer.fit()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,61 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "tr
 _TOP = {"name", "out_dir", "objective", "weights_dir", "random_weights", "base", "description", *_SECTIONS}
 
 
+#: the smallest value of numeric fields (a value below it is a mistake, not "off")
+_MINIMUM = {"data.max_images": 1, "data.val_images": 0, "data.patch_size": 1, "data.batch_size": 1, "data.scale": 1,
+            "optim.lr": 0, "optim.weight_decay": 0, "optim.warmup_steps": 0, "optim.lr_min": 0, "optim.gamma": 0,
+            "optim.grad_clip": 0, "train.iterations": 1, "train.grad_accum": 1, "train.ema_rate": 0,
+            "train.log_every": 0, "train.val_every": 0, "train.save_every": 0, "train.threads": 1,
+            "model.pad_multiple": 1}
+_MAXIMUM = {"train.ema_rate": 1}
+_CHOICES = {"model.first_stage": ("pixel_unshuffle", "vq"), "model.input_scaling": ("latent", "upsr"),
+            "optim.schedule": ("constant", "cosine", "step"), "train.amp": ("bf16", "fp16", "none"),
+            "train.val_mode": ("one_step", "ddim", "stochastic")}
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Whether ``value`` (as YAML gives it) fits the annotation ``tp`` of a config field."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple) and not isinstance(value, (list, tuple)):
+        return False
+    if origin is list or origin is tuple and args[-1:] == (Ellipsis,):
+        return all(_matches(v, args[0]) for v in value)
+    if origin is tuple:
+        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
+def _check_section(path: Path, name: str, cls: type, section: dict[str, Any]) -> None:
+    """Types, ranges and choices of one section's values: a ConfigError names the key and the value."""
+    hints = typing.get_type_hints(cls)
+    for key, value in section.items():
+        dotted = f"{name}.{key}"
+        if not _matches(value, hints[key]):
+            raise ConfigError(f"{path}: {dotted} = {value!r} has the wrong type (expected {_type_name(hints[key])})")
+        if dotted in _MINIMUM and value is not None and value < _MINIMUM[dotted]:
+            raise ConfigError(f"{path}: {dotted} = {value!r} must be >= {_MINIMUM[dotted]}")
+        if dotted in _MAXIMUM and value is not None and value > _MAXIMUM[dotted]:
+            raise ConfigError(f"{path}: {dotted} = {value!r} must be <= {_MAXIMUM[dotted]}")
+        if dotted in _CHOICES and value not in _CHOICES[dotted]:
+            raise ConfigError(f"{path}: {dotted} = {value!r} must be one of {', '.join(_CHOICES[dotted])}")
+
+
 def _merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
@@ -132,8 +189,11 @@ def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")
+        check_keys(f"--set {dotted}", {parents[0] if parents else last: None}, _TOP - {"base"})
         for key in parents:
-            node = node.setdefault(key, {})
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {dotted}: {'.'.join(parents)} is a value, not a section")
         node[last] = value
     data.pop("description", None)
     sections = {}
@@ -142,11 +202,17 @@ def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: section {key!r} must be a mapping")
         check_keys(f"{path}: {key}", section, {f.name for f in dataclasses.fields(cls)})
+        _check_section(path, key, cls, section)
         sections[key] = cls(**section)
+    if sections["model"].first_stage == "vq" and not sections["model"].vq:
+        raise ConfigError(f"{path}: model.first_stage is 'vq' but model.vq (the VQ autoencoder's options) is not set")
     objective = data.get("objective")
     if not isinstance(objective, dict) or "kind" not in objective:
         raise ConfigError(f"{path}: 'objective' must be a mapping with a 'kind'")
     name = data.get("name", path.stem)
     out_dir = data.get("out_dir", f"runs/{name}")
+    for key, value in (("name", name), ("out_dir", out_dir), ("weights_dir", data.get("weights_dir") or "")):
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {key} = {value!r} must be a string")
     return TrainConfig(name=name, out_dir=out_dir, objective=dict(objective), weights_dir=data.get("weights_dir"),
                        random_weights=bool(data.get("random_weights", False)), source=str(path), **sections)

@@ -8,13 +8,14 @@ weights are written (safetensors, keys of INNFeatureExtractor), for ``objective.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 from torch import nn
 
+from sr import cli
 from sr.atomic import atomic_path
+from sr.cli import cli_entry
 from sr.train.objectives.hfdiff import INNFeatureExtractor
 
 
@@ -33,8 +34,9 @@ class INNClassifier(nn.Module):
         return self.fc(self.cnn(self.extractor(x)))
 
 
+@cli_entry
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sr.train.inn_pretrain", description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(prog="python -m sr.train.inn_pretrain", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="torchvision ImageFolder root (class sub-folders), e.g. ImageNet train")
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int, default=20)

@@ -32,7 +32,7 @@ import yaml
 from tqdm import tqdm
 
 from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
-from sr.checkpoint import load_checkpoint, load_into
+from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
@@ -102,7 +102,7 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device is None:
+        if device is None or device == "cuda" and self.world > 1:  # one GPU per process under torchrun
             device = f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if self.world > 1 and not torch.distributed.is_initialized():
@@ -187,6 +187,10 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         state = load_checkpoint(path)
+        missing = [k for k in ("model", "ema", "optimizer", "step", "rng") if k not in state]
+        if missing:
+            raise CheckpointError(f"{path} is not a training checkpoint of sr.train: it lacks {', '.join(missing)}; "
+                                  f"delete it (or drop --resume) to start afresh")
         self.model.load_state_dict(state["model"])
         self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
         self.opt.load_state_dict(state["optimizer"])
@@ -222,6 +226,14 @@ class Trainer:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\r\n").writerows(kept)
         atomic_write_text(path, buf.getvalue())
+
+    def logged_val(self, step: int) -> bool:
+        """Whether log.csv already holds the validation row of ``step``."""
+        path = self.out / "log.csv"
+        if not path.is_file():
+            return False
+        with open(path, newline="") as fh:
+            return any(row.get("step") == str(step) and row.get("kind") == "val" for row in csv.DictReader(fh))
 
     def log(self, row: dict[str, Any]) -> None:
         if not self.is_main:
@@ -331,6 +343,8 @@ class Trainer:
                    disable=not (cfg.progress and self.is_main), dynamic_ncols=True)
         t0 = time.perf_counter()
         val: dict[str, float] = {}
+        # a finished run resumed: report its validation, but save and log nothing twice
+        finished = self.step >= cfg.iterations and self.logged_val(self.step)
         while self.step < cfg.iterations:
             logs = self.train_step()
             bar.update(1)
@@ -343,7 +357,9 @@ class Trainer:
             if cfg.save_every and self.step % cfg.save_every == 0:
                 self.save()
         bar.close()
-        if self.is_main:
+        if self.is_main and finished:
+            val = self.validate()
+        elif self.is_main:
             self.save()
             self.export()
             val = self.validate()
