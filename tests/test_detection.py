@@ -212,7 +212,11 @@ class _Evil:
 
 
 def test_ultralytics_checkpoint_loads_with_allowlist_and_refuses_other_globals(tmp_path):
-    from downstream.detection.yolo import build_model, load_detector, load_ultralytics_checkpoint
+    from downstream.detection.yolo import (
+        build_model,
+        load_detector,
+        load_ultralytics_checkpoint,
+    )
     from sr.errors import UserError
 
     torch.manual_seed(0)

@@ -137,7 +137,7 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tup
         per_class[name] = ClassScore(float(ap.mean()), float(ap[0]), int(np.sum(cat["target_img"] == c)), n_gt)
     ap = np.array(aps).reshape(-1, len(IOU_THRESHOLDS))
     return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
-                           len(gts), int(len(cat["target_cls"])), per_class)
+                           len(gts), len(cat["target_cls"]), per_class)
 
 
 def _iou_matrix(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -275,4 +275,4 @@ def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] 
     ap = np.array(ap_rows) if ap_rows else np.zeros((0, 10))
     sizes = {size: float(ev.stats[3 + i]) for i, size in enumerate(AREA_RANGES) if ev.stats[3 + i] > -1}
     return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
-                           len(gts), int(len(gt_cls)), per_class, sizes)
+                           len(gts), len(gt_cls), per_class, sizes)

@@ -26,8 +26,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-
-from downstream.detection.metrics import AP_METHODS, DetectionScores, score, scores_from_metrics, size_ap
+from downstream.detection.metrics import (
+    AP_METHODS,
+    DetectionScores,
+    score,
+    scores_from_metrics,
+    size_ap,
+)
 from downstream.errors import DataError
 from downstream.tasks import MetricRow, Task, TaskItem
 from sr.errors import ConfigError

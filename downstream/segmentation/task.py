@@ -133,7 +133,10 @@ class SegmentationTask(Task):
 
     def model(self, num_classes: int) -> torch.nn.Module:
         """The network for ``num_classes`` outputs, built and loaded once."""
-        from downstream.segmentation.model import build_segformer, load_segformer_weights
+        from downstream.segmentation.model import (
+            build_segformer,
+            load_segformer_weights,
+        )
 
         if self.num_classes is not None and int(self.num_classes) != num_classes:
             raise ConfigError(f"segmentation task configured for {self.num_classes} classes, "
