@@ -248,7 +248,7 @@ def test_task_options_identity_and_config(tmp_path):
     task = DetectionTask(random_weights=True, model="yolov5n.yaml", classes=list(M3FD), imgsz=320)
     ident = task.identity()
     assert ident["imgsz"] == 320 and ident["conf"] == 0.001 and ident["iou"] == 0.7 and ident["weights"]["random"]
-    assert task.flags == ("random-weights",)
+    assert task.flags == ("random_weights",)
     if DEMO_WEIGHTS.is_file():
         demo = load_task("detection_demo", device="cpu", weights_dir=None, random_weights=False)
         assert len(demo.identity()["weights"]["sha256"]) == 64 and demo.identity()["imgsz"] == 320

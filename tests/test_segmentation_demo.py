@@ -31,7 +31,7 @@ def test_task_configs_load():
     assert demo.variant == "mit_tiny" and demo.weights_path() == WEIGHTS
     assert WEIGHTS.stat().st_size < 10 * 2**20
     fmb = load_task("segmentation_fmb", device="cpu", random_weights=True)
-    assert fmb.variant == "mit_b1" and fmb.ignore_classes == ("unlabeled",) and fmb.flags == ("random-weights",)
+    assert fmb.variant == "mit_b1" and fmb.ignore_classes == ("unlabeled",) and fmb.flags == ("random_weights",)
 
 
 def test_demo_model_hr_beats_bicubic(tmp_path):

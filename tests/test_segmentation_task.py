@@ -49,7 +49,7 @@ def test_rows_match_mmseg_iou_metric_on_saved_predictions(tmp_path):
     task = SegmentationTask(variant="mit_tiny", random_weights=True, device="cpu", save_predictions=True,
                             ignore_classes=["unlabeled"])
     rows = task.evaluate(items, CLASSES, tmp_path / "work")
-    assert task.flags == ("random-weights",)
+    assert task.flags == ("random_weights",)
     by = {(r.metric, r.cls): r for r in rows}
     assert ("IoU", "unlabeled") not in by and {"mIoU", "aAcc"} <= {r.metric for r in rows}
     assert all(r.n == 2 for r in rows)

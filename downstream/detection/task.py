@@ -11,7 +11,9 @@ Configs: ``configs/tasks/detection_m3fd.yaml`` (the paper's YOLOv5-s fine-tuned 
 ``ap_method``     ``coco`` (default: COCOeval's 101-point mean on the predictions in pixels of the SR image,
                   equal to pycocotools; a perfect detector scores 1.0) or ``ultralytics`` (the validator's own
                   DetMetrics, i.e. ``model.val()``; trapezoid rule, a perfect detector scores 0.995);
-``random_weights``  a randomly initialised detector (seeded; tests only; every row is flagged).
+``random_weights``  a randomly initialised detector (seeded; tests only; every row is flagged);
+``classes``       the detector's class names (written by ``train --dataset``; checked against the data set's);
+``scratch_init``  the detector was trained from scratch (no pretrained start): every row gets that flag.
 
 Rows: mAP50-95 / mAP50 overall and per class, and APs / APm / APl (COCO's small / medium / large areas,
 ``metrics.size_ap``, equal to pycocotools') overall.
@@ -33,9 +35,10 @@ from downstream.detection.metrics import (
     scores_from_metrics,
     size_ap,
 )
-from downstream.errors import DataError
+from downstream.errors import ClassMismatchError, DataError
 from downstream.tasks import MetricRow, Task, TaskItem
 from sr.errors import ConfigError
+from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
 
 class DetectionTask(Task):
@@ -45,7 +48,7 @@ class DetectionTask(Task):
                  batch: int = 16, max_det: int = 300, device: str | None = "cpu",
                  weights_dir: str | None = None, random_weights: bool = False, ap_method: str = "coco",
                  model: str = "yolov5s.yaml", classes: list[str] | None = None, seed: int = 0,
-                 trust_pickle: bool = False):
+                 trust_pickle: bool = False, scratch_init: bool = False):
         if ap_method not in AP_METHODS:
             raise ConfigError(f"detection task: ap_method must be one of {AP_METHODS}, got {ap_method!r}")
         if not random_weights and not weights:
@@ -55,6 +58,7 @@ class DetectionTask(Task):
         self.batch, self.max_det, self.device = int(batch), int(max_det), device or "cpu"
         self.weights_dir, self.random_weights, self.ap_method = weights_dir, bool(random_weights), ap_method
         self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
+        self.scratch_init = bool(scratch_init)
         self._model = None
         self._weights_path: Path | None = None
         if not self.random_weights:  # a missing file is a UserError now, when the runner builds the task
@@ -108,7 +112,14 @@ class DetectionTask(Task):
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return ("random-weights",) if self.random_weights else ()
+        return tuple(flag for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights),
+                                           (FLAG_SCRATCH_INIT, self.scratch_init)) if on)
+
+    def check_classes(self, class_names) -> None:
+        """A UserError (one line: both class lists and the fix) when the detector's classes are not the data set's."""
+        names = self.class_names
+        if list(class_names) != names:
+            raise ClassMismatchError("detector", names, class_names, "detection")
 
     def settings(self) -> dict[str, Any]:
         """The evaluation settings recorded with results (``identity`` without the weights hash)."""
@@ -126,10 +137,8 @@ class DetectionTask(Task):
         if missing:
             raise DataError(f"detection: items without boxes (e.g. {missing[0]!r}); the data set has no detection labels")
         model = self._load(tuple(class_names))
+        self.check_classes(class_names)
         names = self.class_names
-        if list(class_names) != names:
-            raise DataError(f"detection: the detector's classes {names} differ from the data set's "
-                            f"{list(class_names)}; train a detector for these classes")
         workdir = Path(workdir)
         write_split_from_files(workdir / "data", "test", ((i.id, i.image, i.boxes) for i in items))
         data_yaml = write_data_yaml(workdir / "data", names, {"train": "test", "val": "test", "test": "test"})

@@ -1,5 +1,17 @@
 """Train a YOLO detector on a harness data set: ``python -m downstream.detection.train --config NAME``.
 
+Or, for a data set of your own (``python -m downstream.detection.prepare ...``)::
+
+    python -m downstream.detection.train --dataset OUT/dataset.yaml --out RUN [--model yolov5n|yolov5s]
+        [--epochs N] [--imgsz N] [--batch N] [--limit N] [--device D]
+
+trains on the data set's ``train`` split (HR frames; its ``val`` split picks the best epoch, the train split
+when val is empty) with the data set's own classes, and writes ``RUN/detector.pt`` and ``RUN/task.yaml``: a task
+config bound to those weights and classes, for ``python -m benchmarks.run --tasks RUN/task.yaml``. The start is
+ultralytics' COCO model of the same size (``yolov5nu_coco`` / ``yolov5su_coco``) when its file is in the weights
+directory, random weights otherwise; a scratch start is recorded in task.yaml (``scratch_init: true``) and every
+result row made with the detector carries the ``scratch_init`` flag.
+
 ``NAME`` is ``configs/detection/<NAME>.yaml`` (or a path to a YAML). Keys:
 
 ``model``    ultralytics model yaml (``yolov5s.yaml``: YOLOv5-s with the anchor-free v5u head; ``yolov5n.yaml``)
@@ -32,6 +44,10 @@ from sr.config import CONFIG_DIR, read_yaml
 from sr.errors import ConfigError, UserError, check_keys
 
 _KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
+#: ``--model`` choices: ultralytics model yaml and the registry name of its COCO starting point
+MODELS = {"yolov5n": ("yolov5n.yaml", "yolov5nu_coco"), "yolov5s": ("yolov5s.yaml", "yolov5su_coco")}
+WEIGHTS_FILE = "detector.pt"
+TASK_FILE = "task.yaml"
 
 
 def load_config(name: str) -> tuple[dict[str, Any], str]:
@@ -128,11 +144,62 @@ def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device:
     return out
 
 
+def dataset_config(dataset: str, *, model: str, epochs: int, imgsz: int, batch: int, limit: int | None,
+                   weights_dir: str | None) -> dict[str, Any]:
+    """A training config (the keys of ``configs/detection/*.yaml``) for a data-set YAML's train / val splits."""
+    from downstream.datasets import load_dataset
+    from sr import weights as registry
+
+    train_set = load_dataset(dataset, split="train")
+    classes = train_set.detection_classes
+    if not classes:
+        raise UserError(f"{dataset}: the data set has no detection boxes (prepare it with "
+                        "python -m downstream.detection.prepare)")
+    val_split = "val" if load_dataset(dataset, split="val").ids() else "train"
+    model_yaml, init = MODELS[model]
+    init = init if registry.path_of(init, weights_dir).is_file() else None
+    if init is None:
+        print(f"[detection.train] no {MODELS[model][1]} in the weights directory "
+              f"({registry.path_of(MODELS[model][1], weights_dir)}): training from scratch", file=sys.stderr)
+    extra = {"limit": limit} if limit else {}
+    return {"description": f"{model} trained on {dataset}", "model": model_yaml, "init": init,
+            "classes": list(classes),
+            "data": {"train": {"dataset": dataset, "split": "train", **extra},
+                     "val": {"dataset": dataset, "split": val_split, **extra}},
+            "train": {"epochs": epochs, "batch": batch, "imgsz": imgsz, "hsv_h": 0.0, "hsv_s": 0.0, "workers": 0,
+                      "seed": 0, "deterministic": True, "amp": False, "plots": False}}
+
+
+def write_task_yaml(run_dir: Path, weights: Path, cfg: dict[str, Any], dataset: str) -> Path:
+    """``RUN/task.yaml``: a detection task config bound to ``weights`` and the data set's classes."""
+    import yaml
+
+    scratch = cfg["init"] is None
+    options = {"weights": str(weights.absolute()), "model": cfg["model"], "imgsz": int(cfg["train"]["imgsz"]),
+               "classes": list(cfg["classes"]), "conf": 0.001, "iou": 0.7, "max_det": 300, "batch": 16,
+               "ap_method": "coco", "scratch_init": scratch}
+    spec = {"description": f"{Path(cfg['model']).stem} trained on {dataset} by python -m downstream.detection.train "
+                           f"({'from scratch' if scratch else 'from ' + cfg['init']}, {cfg['train']['epochs']} "
+                           f"epochs at {cfg['train']['imgsz']})",
+            "factory": "downstream.detection.task:DetectionTask", "options": options}
+    path = run_dir / TASK_FILE
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    return path
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="configs/detection/<NAME>.yaml or a YAML path")
-    parser.add_argument("--out", help="weights file to write (default: the config's 'out')")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="configs/detection/<NAME>.yaml or a YAML path")
+    source.add_argument("--dataset", help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
+                                          "detector for its classes and write RUN/task.yaml")
+    parser.add_argument("--out", help="--config: weights file to write (default: the config's 'out'); "
+                                      "--dataset: the run folder (required)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="yolov5n", help="--dataset: the detector")
+    parser.add_argument("--imgsz", type=cli.positive_int, default=640, help="--dataset: training and evaluation size")
+    parser.add_argument("--batch", type=cli.positive_int, default=16, help="--dataset: batch size")
+    parser.add_argument("--limit", type=cli.positive_int, help="--dataset: use only the first N frames of each split (smoke runs)")
     parser.add_argument("--work", help="scratch folder (default: runs/detection/<NAME>)")
     parser.add_argument("--device", help="auto, cpu, 0, 0,1 ... (ultralytics' spelling; default: the config's, "
                         "else auto: the first GPU when CUDA is present, else cpu)")
@@ -142,6 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow an unrestricted unpickle of the init checkpoint (trusted files only)")
     opts = parser.parse_args(argv)
+    if opts.dataset:
+        if not opts.out:
+            raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
+        run_dir = Path(opts.out)
+        cfg = dataset_config(opts.dataset, model=opts.model, epochs=opts.epochs or 100, imgsz=opts.imgsz,
+                             batch=opts.batch, limit=opts.limit, weights_dir=opts.weights_dir)
+        weights = run(cfg, opts.model, work=Path(opts.work) if opts.work else run_dir / "work",
+                      out=run_dir / WEIGHTS_FILE, device=opts.device, weights_dir=opts.weights_dir,
+                      scratch=opts.scratch, trust_pickle=opts.trust_pickle)
+        if opts.scratch:
+            cfg["init"] = None
+        print(f"wrote {write_task_yaml(run_dir, weights, cfg, opts.dataset)}")
+        return 0
     cfg, name = load_config(opts.config)
     if opts.epochs:
         cfg["train"]["epochs"] = opts.epochs

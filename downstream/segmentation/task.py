@@ -12,6 +12,8 @@ Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's com
                    directory; ``random_weights`` builds the network with random weights (seeded by
                    ``seed``) instead of loading a file, and flags every row ``random-weights``
 ``save_predictions`` writes each predicted id map as ``<workdir>/pred/<id>.png``
+``classes``        the model's class names (written by ``train --dataset``), checked against the data set's
+``scratch_init``   the model was trained without a pretrained backbone: every row gets that flag
 
 Rows: metric ``IoU`` with ``cls`` = class name (classes neither labelled nor predicted in the whole
 split have no row: they are NaN and left out of mIoU, as in mmseg), ``mIoU`` and ``aAcc`` with
@@ -26,12 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from downstream.errors import DataError
+from downstream.errors import ClassMismatchError, DataError
 from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
 from downstream.tasks import MetricRow, Task, TaskItem
 from sr.errors import ConfigError, UserError
+from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +81,7 @@ class SegmentationTask(Task):
                  crop_size: Any = (512, 512), stride: Any = (341, 341), ignore_classes: list[str] | None = None,
                  device: str | None = "auto", weights_dir: str | None = None, random_weights: bool = False,
                  seed: int = 0, save_predictions: bool = False, num_classes: int | None = None,
-                 description: str | None = None):
+                 description: str | None = None, classes: list[str] | None = None, scratch_init: bool = False):
         from downstream.segmentation.model import VARIANTS
 
         if variant not in VARIANTS:
@@ -98,7 +101,9 @@ class SegmentationTask(Task):
         self.random_weights = bool(random_weights)
         self.seed = int(seed)
         self.save_predictions = bool(save_predictions)
-        self.num_classes = num_classes
+        self.classes = tuple(classes) if classes else None
+        self.num_classes = len(self.classes) if self.classes else num_classes
+        self.scratch_init = bool(scratch_init)
         self._model: torch.nn.Module | None = None
         self._model_classes: int | None = None
         self._weights_path: Path | None = None
@@ -109,7 +114,15 @@ class SegmentationTask(Task):
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return ("random-weights",) if self.random_weights else ()
+        return tuple(flag for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights),
+                                           (FLAG_SCRATCH_INIT, self.scratch_init)) if on)
+
+    def check_classes(self, class_names) -> None:
+        """A one-line UserError naming both class lists and the fix when the model's classes are not the data set's."""
+        if self.classes is not None and tuple(class_names) != self.classes:
+            raise ClassMismatchError("segmenter", self.classes, class_names, "segmentation")
+        if self.num_classes is not None and int(self.num_classes) != len(class_names):
+            raise ClassMismatchError("segmenter", [f"{self.num_classes} classes"], class_names, "segmentation")
 
     def weights_path(self) -> Path | None:
         if self.random_weights:
@@ -167,6 +180,7 @@ class SegmentationTask(Task):
 
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
         class_names = tuple(class_names)
+        self.check_classes(class_names)
         num_classes = len(class_names)
         unknown = [c for c in self.ignore_classes if c not in class_names]
         if unknown:

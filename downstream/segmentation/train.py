@@ -21,6 +21,17 @@ Config (YAML, ``configs/segmentation/*.yaml``)::
     output:   {dir: work_dirs/segformer_b1_fmb, checkpoint_every: 1000, log_every: 50,
                export: null}                       # also copy the final weights here
 
+Or, for a data set of your own (``python -m downstream.segmentation.prepare masks ...``)::
+
+    python -m downstream.segmentation.train --dataset OUT/dataset.yaml --out RUN [--model mit_b0|mit_b1]
+        [--iters N] [--crop N] [--batch N] [--limit N] [--device D]
+
+trains on the data set's ``train`` split (HR frames) with its own classes and writes ``RUN/segmenter.pth`` and
+``RUN/task.yaml``: a segmentation task config bound to those weights and classes, for
+``python -m benchmarks.run --tasks RUN/task.yaml``. The MiT backbone starts from its ImageNet weights
+(``mit_b0_imagenet`` / ``mit_b1_imagenet``) when the file is in the weights directory, from random weights
+otherwise; a scratch start is recorded in task.yaml (``scratch_init: true``) and flags every row made with it.
+
 Outputs in ``output.dir``: ``last.pth`` (resume state: model, optimizer, iteration, torch RNG; tensors and
 plain Python values only, readable with ``weights_only=True``), ``final.pth`` (plain model state
 dict) and ``train_log.jsonl``. A rerun with the same config resumes from ``last.pth``
@@ -352,17 +363,84 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
     return final
 
 
+WEIGHTS_FILE = "segmenter.pth"
+TASK_FILE = "task.yaml"
+
+
+def dataset_config(dataset: str, run_dir: Path, *, variant: str, iters: int, crop: int, batch: int,
+                   limit: int | None, device: str | None) -> dict[str, Any]:
+    """A training config for the train split of a data-set YAML, exporting ``RUN/segmenter.pth``."""
+    from downstream.datasets import load_dataset
+    from downstream.segmentation.model import VARIANTS
+    from sr import weights as registry
+
+    classes = load_dataset(dataset, split="train").segmentation_classes
+    if not classes:
+        raise UserError(f"{dataset}: the data set has no segmentation masks (prepare it with "
+                        "python -m downstream.segmentation.prepare)")
+    pretrained = VARIANTS[variant].pretrained
+    if pretrained and not registry.path_of(pretrained).is_file():
+        print(f"[segmentation.train] no {pretrained} in the weights directory ({registry.path_of(pretrained)}): "
+              "training from scratch", file=sys.stderr)
+        pretrained = None
+    options = {"split": "train", **({"limit": limit} if limit else {})}
+    return {"model": {**DEFAULT_MODEL, "variant": variant, "num_classes": len(classes), "pretrained": pretrained},
+            "data": {"dataset": dataset, "options": options},
+            "train": {**DEFAULT_TRAIN, "iters": iters, "batch_size": batch, "crop_size": [crop, crop],
+                      "warmup_iters": min(DEFAULT_TRAIN["warmup_iters"], iters // 10), "num_workers": 0,
+                      "cache": True, "device": device or "auto"},
+            "output": {**DEFAULT_OUTPUT, "dir": str(run_dir), "export": str(run_dir / WEIGHTS_FILE),
+                       "checkpoint_every": max(iters // 10, 1), "log_every": max(min(50, iters // 10), 1)},
+            "ignore_classes": [], "classes": list(classes)}
+
+
+def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
+    """``RUN/task.yaml``: a segmentation task config bound to the exported weights and the data set's classes."""
+    import yaml
+
+    scratch = cfg["model"]["pretrained"] is None
+    variant = cfg["model"]["variant"]
+    spec = {"description": f"SegFormer ({variant}) trained on {dataset} by python -m downstream.segmentation.train "
+                           f"({'from scratch' if scratch else 'from ' + cfg['model']['pretrained']}, "
+                           f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})",
+            "factory": "downstream.segmentation.task:SegmentationTask",
+            "options": {"weights": str(Path(cfg["output"]["export"]).absolute()), "variant": variant,
+                        "mode": "whole", "classes": list(cfg["classes"]), "scratch_init": scratch}}
+    path = run_dir / TASK_FILE
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    return path
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
+    from downstream.segmentation.model import VARIANTS
+
     parser = cli.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="YAML file, or a name in configs/segmentation/")
-    parser.add_argument("--out", help="override output.dir")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="YAML file, or a name in configs/segmentation/")
+    source.add_argument("--dataset", help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
+                                          "segmenter for its classes and write RUN/task.yaml")
+    parser.add_argument("--model", choices=sorted(VARIANTS), default="mit_b0", help="--dataset: the backbone")
+    parser.add_argument("--crop", type=cli.positive_int, default=512, help="--dataset: square training crop (pixels)")
+    parser.add_argument("--batch", type=cli.positive_int, default=8, help="--dataset: batch size")
+    parser.add_argument("--limit", type=cli.positive_int, help="--dataset: use only the first N training frames (smoke runs)")
+    parser.add_argument("--out", help="override output.dir (--dataset: the run folder, required)")
     parser.add_argument("--export", help="override output.export (copy of the final weights)")
     parser.add_argument("--iters", type=cli.positive_int, help="override train.iters")
     parser.add_argument("--device", type=cli.device, help="override train.device (auto, cpu, cuda, cuda:N)")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
     parser.add_argument("--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)")
     args = parser.parse_args(argv)
+    if args.dataset:
+        if not args.out:
+            raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
+        cfg = dataset_config(args.dataset, Path(args.out), variant=args.model, iters=args.iters or 2000,
+                             crop=args.crop, batch=args.batch, limit=args.limit, device=args.device)
+        task_cfg = {k: v for k, v in cfg.items() if k != "classes"}
+        train(task_cfg, resume=not args.no_resume, max_iters=args.max_iters)
+        if Path(cfg["output"]["export"]).is_file():
+            print(f"wrote {write_task_yaml(Path(args.out), cfg, args.dataset)}")
+        return 0
     from sr.config import CONFIG_DIR
 
     path = Path(args.config)
