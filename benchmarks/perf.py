@@ -221,7 +221,7 @@ def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- stages
-STAGE_ORDER = ["sr", "iqa", "detection", "segmentation"]
+STAGE_ORDER = ["sr", "iqa"]  # then the task stages, sorted
 
 
 def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:

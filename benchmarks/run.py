@@ -21,7 +21,7 @@ from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
-from sr.errors import ConfigError
+from sr.errors import ConfigError, UnknownNameError
 from sr.registry import list_methods
 from sr.vocab import OPT_RANDOM_WEIGHTS
 
@@ -41,7 +41,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--datasets", type=cli.names, default=None, help="comma-separated data sets (configs/datasets/ names or "
                    "kind:path, e.g. folder:/data/frames); default: the suite's")
     p.add_argument("--tasks", type=cli.names, default=None,
-                   help="comma-separated subset of quality,detection,segmentation (default: all the suite has)")
+                   help="comma-separated subset of 'quality' and the suite's tasks (default: all the suite has)")
     p.add_argument("--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)")
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     p.add_device()
@@ -68,9 +68,10 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     datasets = args.datasets or list(suite.datasets)
     tasks = args.tasks
     if tasks is not None:
-        unknown = set(tasks) - {"quality", "detection", "segmentation"}
+        known = ["quality", *suite.tasks]
+        unknown = [t for t in tasks if t not in known]
         if unknown:
-            raise ConfigError(f"--tasks: unknown task(s) {sorted(unknown)}; use quality, detection, segmentation")
+            raise UnknownNameError(f"task of suite {suite.name!r} (--tasks)", unknown[0], known)
     metrics = args.metrics or list(suite.metrics)
     if tasks is not None and "quality" not in tasks:
         metrics = []
@@ -82,10 +83,9 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     known_methods = set(list_methods())
     for name in methods:
         if name not in known_methods:
-            from sr.errors import UnknownNameError
             raise UnknownNameError("method", name, known_methods)
-    out = cli.check_writable_dir(args.out or Path("runs") / args.suite)
-    settings = Settings(suite=args.suite, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
+    out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
+    settings = Settings(suite=suite.name, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
                         device=args.device, weights_dir=args.weights_dir and str(args.weights_dir), limit=args.limit, seed=args.seed,
                         random_weights=args.random_weights, progress=not args.quiet)
     return datasets, methods, settings
@@ -127,6 +127,7 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
     # the per-job files the runner wrote: nothing is rebuilt here
     methods: dict[str, dict] = {}
     task_identities: dict[str, dict] = {}
+    task_specs: dict[str, dict] = {}
     wanted = set(results["method"].astype(str)) if len(results) else set()
     for job in sorted((settings.out / "jobs").glob("*.json")):
         try:
@@ -138,10 +139,12 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
         for task_name, task_ident in (ident.pop("tasks", None) or {}).items():
             if task_name not in task_identities or "error" in task_identities[task_name]:
                 task_identities[task_name] = task_ident
+        task_specs.update(ident.pop("task_specs", None) or {})
         if name in wanted and name not in methods:
             methods[name] = ident
     meta["methods"] = methods
     meta["task_identities"] = task_identities
+    meta["task_specs"] = task_specs
     atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
     return path
 

@@ -104,15 +104,31 @@ def _write_output_index(settings: Settings, dataset_name: str, method_name: str,
 
 
 def _write_job_identity(settings: Settings, dataset_name: str, method_name: str, identity: dict[str, Any],
-                        tasks: dict[str, dict[str, Any]]) -> None:
-    """``<out>/jobs/<data set>__<method>.json``: the method's identity (name, options, weights sha256, flags) and
+                        tasks: dict[str, dict[str, Any]], task_specs: dict[str, dict[str, Any]]) -> None:
+    """``<out>/jobs/<data set>__<method>.json``: the method's identity (name, options, weights sha256, flags),
     the identity of each task the job used (config, settings, weights sha256, or the error that building it
-    raised); ``benchmarks.run.write_results`` merges these into run.json (for the report)."""
+    raised) and each task's declarations (``Task.spec``: labels, metrics, report); ``benchmarks.run.write_results``
+    merges these into run.json (for the report)."""
     import json
 
     atomic_write_text(settings.out / "jobs" / f"{dataset_name}__{method_name}.json".replace("/", "_"),
-                      json.dumps({"dataset": dataset_name, "method": method_name, **identity, "tasks": tasks},
-                                 indent=2, default=str) + "\n")
+                      json.dumps({"dataset": dataset_name, "method": method_name, **identity, "tasks": tasks,
+                                  "task_specs": task_specs}, indent=2, default=str) + "\n")
+
+
+def _write_per_image(settings: Settings, dataset_name: str, method_name: str, task_name: str,
+                     rows: list[dict[str, Any]]) -> None:
+    """``<out>/per_image/<data set>__<method>__<task>.csv``: a task's per-image values (rows with ``image``)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["dataset", "method", "task", "image", "metric", "class", "value", "n"])
+    for r in rows:
+        writer.writerow([dataset_name, method_name, task_name, r["image"], r["metric"], r["class"], r["value"], r["n"]])
+    name = f"{dataset_name}__{method_name}__{task_name}.csv".replace("/", "_")
+    atomic_write_text(settings.out / "per_image" / name, buffer.getvalue())
 
 
 def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
@@ -151,6 +167,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     per_metric: dict[str, list[float]] = defaultdict(list)
     metric_flags: dict[str, tuple[str, ...]] = {}
     metric_errors: dict[str, str] = {}
+    tasks = {task_name: pool.get("task", config) for task_name, config in settings.tasks.items()}
+    label_fields = sorted({f for t in tasks.values() if not isinstance(t, Exception) for f in t.labels})
     items: list[TaskItem] = []
     fingerprints: list[tuple[str, str]] = []
 
@@ -174,7 +192,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
             continue
         fingerprints.append((sample_id, sample.fingerprint))
-        items.append(TaskItem(id=sample_id, image=sr_path, boxes=sample.boxes, mask=sample.mask))
+        items.append(TaskItem(id=sample_id, image=sr_path,
+                              labels={f: getattr(sample, f) for f in label_fields if getattr(sample, f) is not None}))
         for metric_name in settings.metrics:
             metric = pool.get("metric", metric_name)
             if isinstance(metric, Exception):
@@ -208,13 +227,15 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     _write_output_index(settings, dataset_name, method_name, items)
     items_key = key_of(fingerprints)
     task_identities: dict[str, dict[str, Any]] = {}
+    task_specs: dict[str, dict[str, Any]] = {}
     for task_name, task_config in settings.tasks.items():
-        task = pool.get("task", task_config)
+        task = tasks[task_name]
         if isinstance(task, Exception):
             task_identities[task_name] = {"config": task_config, "error": f"{type(task).__name__}: {task}"}
             add(task_name, "unavailable", math.nan, flags=method.flags, error=str(task))
             continue
         task_identities[task_name] = {"config": task_config, **task.identity()}
+        task_specs[task_name] = task.spec()
         if not at_hr_size or not task.applicable(dataset) or not items:
             continue
         tpath = cache.task_path(method_key, dataset_key, key_of(task.identity()), items_key)
@@ -222,17 +243,20 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         if cached is None:
             try:
                 workdir = settings.out / "work" / task_name / f"{method_key}_{dataset_key}"
-                classes = dataset.detection_classes if task_name == "detection" else dataset.segmentation_classes
                 with stage(task_name):
-                    cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n}
-                              for r in task.evaluate(items, classes, workdir)]
+                    cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
+                              for r in task.evaluate(items, task.dataset_classes(dataset), workdir)]
             except Exception as exc:
                 log.error("task %s on %s/%s failed:\n%s", task_name, dataset_name, method_name, traceback.format_exc())
                 add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
                 continue
             cache.write_json(tpath, cached)
+        per_image = [r for r in cached if r.get("image")]
+        if per_image:
+            _write_per_image(settings, dataset_name, method_name, task_name, per_image)
         for r in cached:
-            add(task_name, r["metric"], finite_or_nan(r["value"]), cls=r["class"], n=r["n"],
-                flags=method.flags + task.flags)
-    _write_job_identity(settings, dataset_name, method_name, identity, task_identities)
+            if not r.get("image"):
+                add(task_name, r["metric"], finite_or_nan(r["value"]), cls=r["class"], n=r["n"],
+                    flags=method.flags + task.flags)
+    _write_job_identity(settings, dataset_name, method_name, identity, task_identities, task_specs)
     return rows

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sr.config import CONFIG_DIR, config_names, read_yaml
-from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.config import config_names, find_config, read_yaml
+from sr.errors import ConfigError, check_keys
 
 DEFAULT_SUITE = "demo"
 
@@ -33,9 +33,9 @@ def list_suites() -> list[str]:
 
 
 def load_suite(name: str) -> Suite:
-    path = CONFIG_DIR / "suites" / f"{name}.yaml"
-    if not path.is_file():
-        raise UnknownNameError("suite", name, list_suites())
+    """Suite ``name`` (``configs/suites/<name>.yaml``, or the path of a suite YAML: its stem names it)."""
+    path = find_config("suites", name, "suite")
+    name = path.stem
     data = read_yaml(path)
     check_keys(str(path), data, {"description", "datasets", "methods", "metrics", "tasks"})
     if not data.get("datasets"):

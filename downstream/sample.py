@@ -8,6 +8,11 @@ import torch
 
 IGNORE_INDEX = 255  # label-mask value that no metric counts
 
+#: the label fields of a Sample; tasks name the ones they read (``Task.labels``), data sets give their classes
+LABEL_BOXES = "boxes"
+LABEL_MASK = "mask"
+LABEL_FIELDS = (LABEL_BOXES, LABEL_MASK)
+
 
 @dataclass
 class Sample:

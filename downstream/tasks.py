@@ -1,43 +1,97 @@
-"""The contract between the runner and a downstream task (detection, segmentation).
+"""Downstream tasks as plugins: the contract between the runner, the reports and a task.
 
-The runner super-resolves every sample of a data set, writes each SR frame as a PNG, and hands the
-task one :class:`TaskItem` per frame. The task returns :class:`MetricRow` s (overall and per class);
-the runner adds suite / data set / method / flags and writes them to ``results.csv``.
+A task is one module holding a :class:`Task` subclass plus one YAML in ``configs/tasks/`` (``factory`` +
+``options``); a suite maps a task key (the ``task`` column of results.csv) to such a YAML. The class declares
+everything the rest of the harness needs, so that benchmarks/ and reports/ never name a task:
+
+* ``labels``: the :class:`~downstream.sample.Sample` fields it reads (``LABEL_FIELDS``); its class names are
+  the data set's classes of the first one (:meth:`Task.dataset_classes`); it applies where the data set has them;
+* ``metrics``: its result rows (:class:`ResultMetric`: name, higher or lower better, per class or overall);
+* ``report``: the per-class metric of the report's tables and radar plots, the overall metric of the radar's
+  extra axis, and the caption of its qualitative figure (drawn by :meth:`Task.figure`).
+
+The runner hands :meth:`Task.evaluate` one :class:`TaskItem` per SR frame and gets :class:`MetricRow` s back.
+Rows with ``image`` set are per-image values: they are cached with the others but go to
+``<out>/per_image/<data set>__<method>__<task>.csv`` instead of results.csv.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
+from downstream.errors import DataError
+from downstream.sample import LABEL_FIELDS
+from sr.vocab import CLASS_ALL
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in HR pixels
 
 
 @dataclass(frozen=True)
 class TaskItem:
+    """One SR frame for a task: ``labels`` holds the sample's fields named in the task's ``labels``."""
+
     id: str
-    image: Path                      # SR output (or HR / LR for the reference rows), 8-bit PNG at HR size
-    boxes: np.ndarray | None = None  # (N, 5) class id, x1, y1, x2, y2 in pixels of ``image``
-    mask: np.ndarray | None = None   # (H, W) uint8 ids, 255 = ignore
+    image: Path                                   # SR output (or HR / LR for the reference rows), 8-bit PNG
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self, name: str) -> Any:
+        """The label ``name`` of this frame; a DataError naming the frame when it has none."""
+        value = self.labels.get(name)
+        if value is None:
+            raise DataError(f"{self.image}: frame {self.id!r} has no {name!r} label")
+        return value
 
 
 @dataclass(frozen=True)
 class MetricRow:
-    metric: str        # e.g. "mAP50-95", "IoU", "psnr"
+    metric: str            # e.g. "mAP50-95", "IoU"
     value: float
-    cls: str = "all"   # class name, or "all" for the overall value
-    n: int = 0         # number of images the value is computed over
+    cls: str = CLASS_ALL   # class name, or "all" for the overall value
+    n: int = 0             # number of images the value is computed over
+    image: str = ""        # a per-image value: the sample id (kept out of results.csv)
+
+
+@dataclass(frozen=True)
+class ResultMetric:
+    """One metric a task reports."""
+
+    name: str
+    higher_better: bool = True
+    per_class: bool = False  # rows per class besides the "all" row
+    label: str = ""          # short name in tables and axes (default: ``name``)
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """What the report shows of a task."""
+
+    per_class: str           # metric of the per-class table and the radar axes
+    overall: str = ""        # metric of the radar's overall axis ("" = none)
+    overall_label: str = ""  # that axis' label (default: ``overall``)
+    figure: str = ""         # caption of the qualitative figure ("" = the task draws none)
 
 
 class Task(ABC):
-    """A downstream task evaluated on SR outputs."""
+    """A downstream task evaluated on SR outputs (see the module doc)."""
 
     name: str = ""
+    labels: ClassVar[tuple[str, ...]] = ()
+    metrics: ClassVar[tuple[ResultMetric, ...]] = ()
+    report: ClassVar[TaskReport | None] = None
 
-    @abstractmethod
+    def dataset_classes(self, dataset: Any) -> tuple[str, ...] | None:
+        """Class names of the task's first label in ``dataset``; None when the data set lacks that label."""
+        if not self.labels:
+            return ()
+        classes = dataset.classes(self.labels[0])
+        return None if classes is None else tuple(classes)
+
     def applicable(self, dataset: Any) -> bool:
-        """Whether the data set carries the labels this task needs."""
+        """Whether the data set carries every label this task needs."""
+        return all(dataset.classes(label) is not None for label in self.labels)
 
     @abstractmethod
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
@@ -51,6 +105,57 @@ class Task(ABC):
     def flags(self) -> tuple[str, ...]:
         return ()
 
+    def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
+               workdir: Path) -> Any:
+        """The task's qualitative figure as a PIL image: one panel per (label, image) cropped to ``crop``, with
+        the frame's ground truth ``truth`` (label field -> value); ``workdir`` is scratch space. The report
+        titles and saves it. Only called when ``report.figure`` is set."""
+        raise NotImplementedError(f"task {self.name!r} draws no figure")
+
+    @classmethod
+    def spec(cls) -> dict[str, Any]:
+        """The declarations as plain data (recorded in run.json for the reports)."""
+        return {"labels": list(cls.labels), "metrics": [asdict(m) for m in cls.metrics],
+                "report": asdict(cls.report) if cls.report else None}
+
+
+def task_report(spec: Mapping[str, Any] | None) -> tuple[tuple[ResultMetric, ...], TaskReport | None]:
+    """The metrics and report of a task from its recorded :meth:`Task.spec` (None: nothing declared)."""
+    if not spec:
+        return (), None
+    metrics = tuple(ResultMetric(**m) for m in spec.get("metrics") or ())
+    report = spec.get("report")
+    return metrics, (TaskReport(**report) if report else None)
+
+
+def task_class(config: str) -> type[Task]:
+    """The Task subclass that ``configs/tasks/<config>.yaml`` builds (imported, not instantiated)."""
+    from sr.config import import_factory
+
+    spec, path = _task_config(config)
+    cls = import_factory(spec.get("factory", ""), f"{path}: task factory")
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        from sr.errors import ConfigError
+
+        raise ConfigError(f"{path}: task factory {spec.get('factory')!r} is not a Task subclass")
+    unknown = set(cls.labels) - set(LABEL_FIELDS)
+    if unknown:
+        from sr.errors import ConfigError
+
+        raise ConfigError(f"{path}: task {cls.__name__} needs labels {sorted(unknown)} that no sample has "
+                          f"(sample labels: {', '.join(LABEL_FIELDS)})")
+    return cls
+
+
+def _task_config(config: str) -> tuple[dict[str, Any], Path]:
+    from sr.config import find_config, read_yaml
+    from sr.errors import check_keys
+
+    path = find_config("tasks", config, "task config")
+    spec = read_yaml(path)
+    check_keys(str(path), spec, {"factory", "options", "description"})
+    return spec, path
+
 
 def load_task(config: str, **common: Any) -> Task:
     """Build the task described by ``configs/tasks/<config>.yaml`` (``factory`` + ``options``).
@@ -58,19 +163,6 @@ def load_task(config: str, **common: Any) -> Task:
     ``common`` carries runner-wide settings every task accepts: ``device``, ``weights_dir``,
     ``random_weights``.
     """
-    import importlib
-
-    from sr.config import CONFIG_DIR, config_names, read_yaml
-    from sr.errors import ConfigError, UnknownNameError, check_keys
-
-    path = CONFIG_DIR / "tasks" / f"{config}.yaml"
-    if not path.is_file():
-        raise UnknownNameError("task config", config, config_names("tasks"))
-    spec = read_yaml(path)
-    check_keys(str(path), spec, {"factory", "options", "description"})
-    module_name, _, attr = str(spec.get("factory", "")).partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"{path}: task factory {spec.get('factory')!r} cannot be imported: {exc}") from None
-    return factory(**{**(spec.get("options") or {}), **common})
+    cls = task_class(config)
+    spec, _ = _task_config(config)
+    return cls(**{**(spec.get("options") or {}), **common})

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.radar import radar_plot
+from reports.runinfo import run_meta
 from reports.tables import RANDOM_MARK, load_results, per_class_table, problems_table, quality_table, write_table
-
-TASK_METRICS = {"detection": "mAP50-95", "segmentation": "IoU"}
+from reports.tasks import task_reports
 
 
 def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
@@ -18,12 +18,15 @@ def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
     if not quality.empty:
         write_table(quality, out / "quality")
         sections.append(("Image quality (mean over images)", quality))
-    for task, metric in TASK_METRICS.items():
+    for task, (report, metrics) in task_reports(df, run_meta(Path(results_csv).parent)).items():
+        metric = report.per_class
         table = per_class_table(df, task, metric)
         if table.empty:
             continue
         write_table(table, out / f"{task}_per_class")
-        sections.append((f"{task.capitalize()}: {metric} per class", table))
+        direction = "" if metric not in metrics else (" (higher is better)" if metrics[metric].higher_better
+                                                      else " (lower is better)")
+        sections.append((f"{task.capitalize()}: {metric} per class{direction}", table))
         for dataset in table.columns.get_level_values(0).unique():
             radar_plot(table[dataset], f"{task} {metric} per class ({dataset})", out / f"radar_{task}_{dataset}")
     problems = problems_table(df)

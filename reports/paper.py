@@ -29,22 +29,23 @@ import pandas as pd
 
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
+from reports.runinfo import run_meta
 from reports.tables import RANDOM_MARK, load_results
+from reports.tasks import task_reports
 from sr import cli
 from sr.cli import cli_entry
 
 log = logging.getLogger(__name__)
 
-#: task -> (per-class metric, overall metric, the overall axis label)
-RADAR = {"detection": ("mAP50-95", "mAP50-95", "mAP"), "segmentation": ("IoU", "mIoU", "mIoU")}
-
-
-def radar_tables(df: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
-    """(task, data set) -> rows = method (paper name), columns = classes + the overall metric."""
+def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+    """(task, data set) -> rows = method (paper name), columns = classes + the overall metric (each task's
+    ``TaskReport``: ``per_class`` metric per class, ``overall`` metric as the extra axis)."""
     out = {}
     ok = df[df.value.notna() & (df.error == "")]
     random_methods = set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
-    for task, (per_class, overall, axis) in RADAR.items():
+    for task, (report, _) in task_reports(df, meta).items():
+        per_class, overall = report.per_class, report.overall
+        axis = report.overall_label or overall or "all"
         t = ok[(ok.task == task) & (((ok.metric == per_class) & (ok["class"] != "all"))
                                     | ((ok.metric == overall) & (ok["class"] == "all")))].copy()
         if t.empty:
@@ -57,7 +58,7 @@ def radar_tables(df: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
                                   + (f" {RANDOM_MARK}" if m in random_methods else ""))
         for ds, part in t.groupby("dataset"):
             table = part.pivot_table(index="label", columns="cls", values="value", aggfunc="first")
-            classes = [axis] + [c for c in table.columns if c != axis]
+            classes = ([axis] if axis in table.columns else []) + [c for c in table.columns if c != axis]
             out[(task, ds)] = table[classes]
     return out
 
@@ -74,8 +75,10 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     for t in tables:
         write_paper_table(t, out / "tables")
     figures: list[tuple[str, Path]] = []
-    for (task, ds), table in radar_tables(df).items():
-        metric = RADAR[task][0]
+    meta = run_meta(results_csv.parent)
+    reports = task_reports(df, meta)
+    for (task, ds), table in radar_tables(df, meta).items():
+        metric = reports[task][0].per_class
         paths = radar_plot(table, f"Figure 6: {task} {metric} per class ({ds})", out / "figures" / f"fig6_{task}_{ds}")
         if paths:
             figures.append((f"Figure 6 ({task}, {ds}): {metric} per class and overall", paths[0]))

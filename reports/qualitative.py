@@ -5,16 +5,15 @@ SR images come from the run the results.csv belongs to: ``<run>/sr_outputs/<data
 skipped with the reason.
 
 * Figure 3: the crop of every method's SR image (nearest-neighbour), per data set.
-* Figure 4: the same crop with the run's detector's detections drawn (``downstream.detection.figure``; ground
-  truth dashed white), for every data set with detection results.
-* Figure 5: the same crop with the run's segmenter's predicted masks overlaid
-  (``downstream.segmentation.figure``; last panel the ground truth), for every data set with segmentation results.
+* Figures 4, 5, ...: one per task of the run that draws a figure (``Task.figure``, e.g. detections or predicted
+  masks on the same crop; numbered in the order of ``run.json["tasks"]``), for every data set with results of
+  that task.
 
-Figures 4/5 rebuild the detector / segmenter from ``<run>/run.json``: ``tasks`` (task -> config in
-``configs/tasks``, loaded with ``downstream.tasks.load_task``), ``weights_dir`` and ``random_weights``. Without
-run.json, or when the weights are missing, they are skipped with the reason. When ``run.json`` recorded the task's
-identity (weights sha256) and today's differs, the caption says so. Methods whose image is not at the HR size
-(the ``lr`` row) are left out of Figures 4/5, as the tasks only score HR-size outputs.
+The task figures rebuild each task from ``<run>/run.json``: ``tasks`` (task -> config in ``configs/tasks``,
+loaded with ``downstream.tasks.load_task``), ``weights_dir`` and ``random_weights``. Without run.json, or when
+the weights are missing, they are skipped with the reason. When ``run.json`` recorded the task's identity
+(weights sha256) and today's differs, the caption says so. Methods whose image is not at the HR size (the ``lr``
+row) are left out of the task figures, as the tasks only score HR-size outputs.
 
 Which frame and crop (the same for the three figures of a data set):
 
@@ -42,6 +41,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
+from downstream.tasks import TaskReport, task_report  # noqa: E402
+from reports.tasks import task_reports  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ MAX_METHODS = 16  # per grid
 MAX_SCAN = 200    # frames read from the data set to find the one with most boxes
 
 Box = tuple[int, int, int, int]
+_NO = TaskReport(per_class="")  # a task that declares no report: no figure
 
 
 def sr_index(run_dir: str | Path) -> pd.DataFrame:
@@ -164,8 +167,8 @@ class View:
     frame: str
     crop: Box
     how: str                                  # how frame and crop were chosen (caption)
-    boxes: np.ndarray | None = None           # ground truth of the frame, HR pixels
-    mask: np.ndarray | None = None
+    boxes: np.ndarray | None = None           # ground truth boxes of the frame, HR pixels
+    truth: dict[str, Any] | None = None       # every label of the frame (label field -> value)
     dataset: Any = None                       # the loaded data set (class names) or None
 
 
@@ -202,7 +205,7 @@ def choose_view(ds: str, frames: list[str], shape_of, crop_size: int = CROP, fra
 
     if frame is not None:
         how_frame = "frame chosen by the user"
-    elif dataset is not None and getattr(dataset, "has_boxes", False):
+    elif dataset is not None and dataset.classes(LABEL_BOXES) is not None:
         counts = {f: n_boxes(f) for f in sorted(frames)[:MAX_SCAN]}
         frame = next(iter(counts))
         for f, n in counts.items():  # most boxes, the first (sorted) on ties
@@ -214,14 +217,14 @@ def choose_view(ds: str, frames: list[str], shape_of, crop_size: int = CROP, fra
         how_frame = "first frame (no boxes known)"
     s = sample(frame)
     boxes = None if s is None else s.boxes
-    mask = None if s is None else s.mask
+    truth = {} if s is None else {f: getattr(s, f) for f in LABEL_FIELDS if getattr(s, f) is not None}
     if crop is not None:
         how_crop = f"crop {crop} chosen by the user"
     else:
         crop = cluster_crop(boxes, shape_of(frame), crop_size)
         how_crop = (f"crop {crop} around the largest box cluster" if boxes is not None and len(boxes)
                     else f"centre crop {crop}")
-    return View(frame, tuple(int(v) for v in crop), f"{how_frame}; {how_crop}", boxes, mask, dataset)
+    return View(frame, tuple(int(v) for v in crop), f"{how_frame}; {how_crop}", boxes, truth, dataset)
 
 
 def _task_datasets(df: pd.DataFrame, task: str) -> set[str]:
@@ -230,7 +233,7 @@ def _task_datasets(df: pd.DataFrame, task: str) -> set[str]:
 
 
 class _Tasks:
-    """Detection / segmentation tasks rebuilt from run.json, once each (or the reason they cannot be)."""
+    """The run's tasks rebuilt from run.json, once each (or the reason they cannot be)."""
 
     def __init__(self, meta: dict[str, Any], device: str):
         self.meta, self.device, self._built = meta, device, {}
@@ -246,13 +249,11 @@ class _Tasks:
 
                     t = load_task(config, device=self.device, weights_dir=self.meta.get("weights_dir"),
                                   random_weights=bool(self.meta.get("random_weights")))
-                    if task == "segmentation":
-                        t.weights_path()  # a missing file: the reason now, not mid-figure
+                    now = {"config": config, **t.identity()}  # a missing weights file: the reason now
                     note = ""
                     recorded = (self.meta.get("task_identities") or {}).get(task)
                     if recorded and "error" not in recorded:
-                        now = {"config": config, **t.identity()}
-                        if {k: v for k, v in recorded.items()} != now:
+                        if dict(recorded) != now:
                             note = f" (WARNING: {config} differs from the run's: weights or settings changed)"
                     self._built[task] = (t, "", note)
                 except Exception as exc:
@@ -282,7 +283,14 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
         meta_reason = "run.json records no task configs (an older run?)"
     tasks = _Tasks(meta or {}, device)
     meta_reason_said = False
-    det_sets, seg_sets = _task_datasets(df, "detection"), _task_datasets(df, "segmentation")
+    # task -> figure number, for the run's tasks that draw one (the report spec recorded in run.json)
+    specs = (meta or {}).get("task_specs") or {}
+    figure_tasks = [t for t in (meta or {}).get("tasks") or {} if (task_report(specs.get(t))[1] or _NO).figure]
+    numbers = {t: 4 + i for i, t in enumerate(figure_tasks)}
+    task_sets = {t: _task_datasets(df, t) for t in figure_tasks}
+    with_tasks = task_reports(df, meta)  # tasks with per-class results (all of them when run.json is missing)
+    task_datasets = set().union(*(_task_datasets(df, t) for t in with_tasks))
+    all_numbers = "/".join(str(4 + i) for i in range(len(figure_tasks or with_tasks)))
     random_methods = set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
     index = index[index.path.map(lambda p: Path(p).is_file())]
     for ds, part in index.groupby("dataset", sort=True):
@@ -321,60 +329,37 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
         same = [m for m in order if _size(path_of(m, view.frame)) == ref_size]
         left_out = [m for m in order if m not in same]
         note = f"; left out (not HR size): {', '.join(left_out)}" if left_out else ""
-        for fig_no, task in ((4, "detection"), (5, "segmentation")):
-            if ds not in (det_sets if task == "detection" else seg_sets):
-                continue
-            if meta_reason:
-                skipped.append(f"Figures 4/5 ({ds}): {meta_reason}; the detector and segmenter are not known")
+        if meta_reason:
+            if ds in task_datasets:
+                skipped.append(f"Figures {all_numbers} ({ds}): {meta_reason}; the task models are not known")
                 meta_reason_said = True
-                break
+            continue
+        for task in figure_tasks:
+            if ds not in task_sets[task]:
+                continue
+            fig_no = numbers[task]
             t, reason, changed = tasks.get(task)
             if t is None:
                 skipped.append(f"Figure {fig_no} ({ds}): {reason}")
                 continue
             imgs = {label[m]: path_of(m, view.frame) for m in same}
+            stem = out_dir / f"fig{fig_no}_{name}"
             try:
-                if task == "detection":
-                    paths = _figure4(t, imgs, view, ds, out_dir / f"fig4_{name}")
-                else:
-                    paths = _figure5(t, imgs, view, ds, out_dir / f"fig5_{name}")
+                classes = None if view.dataset is None else t.dataset_classes(view.dataset)
+                picture = t.figure(imgs, view.crop, view.truth or {}, classes or (),
+                                   stem.parent / (stem.name + "_parts"))
+                paths = _picture(picture, f"Figure {fig_no}: {task}, {ds} / {view.frame}", stem)
             except Exception as exc:
                 log.warning("Figure %d (%s) failed", fig_no, ds, exc_info=True)
                 skipped.append(f"Figure {fig_no} ({ds}): {type(exc).__name__}: {exc}")
                 continue
-            what = ("detections (conf >= 0.25; ground truth dashed white)" if task == "detection"
-                    else "predicted segmentation masks (last panel: ground truth)")
-            made.append((f"Figure {fig_no} ({ds}, frame {view.frame}): {what} of {(meta or {})['tasks'][task]} on "
+            made.append((f"Figure {fig_no} ({ds}, frame {view.frame}): {t.report.figure} of {meta['tasks'][task]} on "
                          f"the same crop for every method; {view.how}{note}{changed}", paths[0]))
     if meta_reason and not meta_reason_said:
-        skipped.append(f"Figures 4/5: {meta_reason}; the detector and segmenter are not known")
+        skipped.append(f"Figures {all_numbers}: {meta_reason}; the task models are not known")
     return made, skipped
 
 
 def _size(path: Path) -> tuple[int, int]:
     with Image.open(path) as im:
         return im.size
-
-
-def _figure4(task, images: dict[str, Path], view: View, ds: str, stem: Path) -> list[Path]:
-    from downstream.detection.figure import figure_from_task
-
-    classes = tuple(getattr(view.dataset, "detection_classes", ()) or ())
-    safe = {label: label.replace("/", "_") for label in images}  # also the title drawn on each panel
-    parts = figure_from_task(task, {safe[lab]: p for lab, p in images.items()}, stem.parent / (stem.name + "_parts"),
-                             crop=view.crop, gt=view.boxes, frame=view.frame.replace("/", "_"), class_names=classes)
-    panels = [(lab, parts[safe[lab]]) for lab in images]
-    return image_grid(panels, None, f"Figure 4: detections, {ds} / {view.frame}", stem)
-
-
-def _figure5(task, images: dict[str, Path], view: View, ds: str, stem: Path) -> list[Path]:
-    from downstream.segmentation.figure import figure_from_files
-
-    classes = tuple(getattr(view.dataset, "segmentation_classes", ()) or ())
-    if not classes:
-        raise ValueError(f"the data set {ds} cannot be loaded here, so its segmentation classes are unknown")
-    x0, y0, x1, y1 = view.crop
-    zoom = max(1, 288 // max(x1 - x0, y1 - y0))
-    grid = figure_from_files(task, images, classes, gt=view.mask, box=(x0, y0, x1 - x0, y1 - y0), zoom=zoom,
-                             columns=min(4, len(images) + (view.mask is not None)))
-    return _picture(grid, f"Figure 5: segmentation, {ds} / {view.frame}", stem)

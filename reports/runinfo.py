@@ -21,6 +21,14 @@ def load_run_json(run_dir: str | Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def run_meta(run_dir: str | Path) -> dict[str, Any] | None:
+    """``load_run_json``, with an unreadable file read as absent (for sections that only use it if there)."""
+    try:
+        return load_run_json(run_dir)
+    except ValueError:
+        return None
+
+
 def result_flags(df: pd.DataFrame) -> dict[str, str]:
     """method -> the flags its result rows carry (e.g. random_weights)."""
     if df is None or "flags" not in df:

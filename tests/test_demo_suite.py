@@ -46,7 +46,8 @@ def test_hr_row_is_the_hr_score_and_bicubic_is_lower(demo_run, tmp_path, task_na
         sample = dataset.load(sample_id)
         path = tmp_path / f"{sample_id}.png"
         write_png(path, sample.hr.permute(1, 2, 0).numpy())
-        items.append(TaskItem(id=sample_id, image=path, boxes=sample.boxes, mask=sample.mask))
-    classes = dataset.detection_classes if task_name == "detection" else dataset.segmentation_classes
-    direct = {(r.metric, r.cls): r.value for r in load_task(config).evaluate(items, classes, tmp_path / "work")}
+        items.append(TaskItem(id=sample_id, image=path, labels={"boxes": sample.boxes, "mask": sample.mask}))
+    task = load_task(config)
+    direct = {(r.metric, r.cls): r.value
+              for r in task.evaluate(items, task.dataset_classes(dataset), tmp_path / "work")}
     assert rows["hr"] == pytest.approx(direct[(metric, "all")], abs=1e-12)

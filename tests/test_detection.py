@@ -60,8 +60,8 @@ def _frames(seeds, out: Path):
         with torch.inference_mode():
             up = bicubic.upscale(degrade(hr, 4, "bicubic")[None])[0]
         write_png(out / "bicubic" / f"{seed}.png", up.permute(1, 2, 0).numpy())
-        hr_items.append(TaskItem(str(seed), out / "hr" / f"{seed}.png", scene.boxes))
-        bic_items.append(TaskItem(str(seed), out / "bicubic" / f"{seed}.png", scene.boxes))
+        hr_items.append(TaskItem(str(seed), out / "hr" / f"{seed}.png", {"boxes": scene.boxes}))
+        bic_items.append(TaskItem(str(seed), out / "bicubic" / f"{seed}.png", {"boxes": scene.boxes}))
     return hr_items, bic_items
 
 
@@ -261,7 +261,7 @@ def test_lr_size_image_is_rejected(tmp_path):
     from downstream.tasks import TaskItem
 
     Image.fromarray(np.zeros((60, 80), np.uint8)).save(tmp_path / "lr.png")
-    item = TaskItem("a", tmp_path / "lr.png", np.array([[1, 100, 100, 300, 220]], np.float32))
+    item = TaskItem("a", tmp_path / "lr.png", {"boxes": np.array([[1, 100, 100, 300, 220]], np.float32)})
     task = DetectionTask(random_weights=True, model="yolov5n.yaml", classes=list(M3FD), imgsz=320)
     with pytest.raises(DataError, match="HR"):
         task.evaluate([item], M3FD, tmp_path / "work")

@@ -50,7 +50,7 @@ def test_prepare_m3fd_from_voc_download(tmp_path):
         assert (out / "meta" / f"{split}.txt").read_text().split() == expected[split]
     assert "20250301" in (out / "meta" / "PREPARED.txt").read_text()
     ds = load_dataset("m3fd_train", root=str(out))
-    assert ds.ids() == expected["train"] and ds.detection_classes == M3FD
+    assert ds.ids() == expected["train"] and ds.classes("boxes") == M3FD
     sample = ds.load(ds.ids()[0])
     np.testing.assert_allclose(sample.boxes, np.array(truth[ds.ids()[0]], np.float32), atol=1e-3)
 

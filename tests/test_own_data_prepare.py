@@ -76,7 +76,7 @@ def test_yolo_keeps_its_class_file_names_counts_and_copies(tmp_path):
     assert _prepared_counts(out, CLASSES) == truth
     assert os.stat(tmp_path / "src" / "images" / "f000.png").st_nlink == 1       # copied, not linked
     ds = load_dataset(str(out / "dataset.yaml"))                                   # usable as --datasets X.yaml
-    assert ds.detection_classes == tuple(CLASSES)
+    assert ds.classes("boxes") == tuple(CLASSES)
     all_ids = sum(len(load_dataset(str(out / "dataset.yaml"), split=s).ids()) for s in ("train", "val", "test"))
     assert all_ids == 12
     first = sorted((tmp_path / "src" / "labels").glob("*.txt"))[1]

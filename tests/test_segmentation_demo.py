@@ -22,7 +22,7 @@ def _items(dataset, method: str, out: Path) -> list[TaskItem]:
         image = sample.hr if m is None else m.upscale(sample.lr[None])[0]
         path = out / method / f"{sid}.png"
         write_png(path, image.permute(1, 2, 0).numpy())
-        items.append(TaskItem(id=sid, image=path, mask=sample.mask))
+        items.append(TaskItem(id=sid, image=path, labels={"mask": sample.mask}))
     return items
 
 
@@ -37,7 +37,7 @@ def test_task_configs_load():
 def test_demo_model_hr_beats_bicubic(tmp_path):
     dataset = load_dataset("synthir_demo", count=6)
     task = load_task("segmentation_demo", device="cpu")
-    classes = dataset.segmentation_classes
+    classes = dataset.classes("mask")
     hr_rows = task.evaluate(_items(dataset, "hr", tmp_path), classes, tmp_path / "w1")
     bic_rows = task.evaluate(_items(dataset, "bicubic", tmp_path), classes, tmp_path / "w2")
     hr = {(r.metric, r.cls): r.value for r in hr_rows}

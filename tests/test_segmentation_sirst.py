@@ -38,7 +38,7 @@ def test_sirst_masks_evaluate_like_mmseg(tmp_path):
     (tmp_path / "list.txt").write_text("\n".join(ids) + "\n")
     ds = load_dataset("sirst_v2", root=str(SIRST / "images"), masks_dir=str(SIRST / "masks"),
                       list_file=str(tmp_path / "list.txt"))
-    assert ds.segmentation_classes == ("background", "target") and ds.has_masks
+    assert ds.classes("mask") == ("background", "target") and ds.classes("boxes") is None
     items = []
     for sid in ds.ids():
         sample = ds.load(sid)
@@ -46,15 +46,15 @@ def test_sirst_masks_evaluate_like_mmseg(tmp_path):
         assert set(np.unique(sample.mask)) <= {0, 1}
         path = tmp_path / "hr" / f"{sid}.png"
         write_png(path, sample.hr.permute(1, 2, 0).numpy())
-        items.append(TaskItem(id=sid, image=path, mask=sample.mask))
-    assert any(it.mask.any() for it in items)
+        items.append(TaskItem(id=sid, image=path, labels={"mask": sample.mask}))
+    assert any(it.label("mask").any() for it in items)
 
     task = SegmentationTask(variant="mit_tiny", random_weights=True, device="cpu", save_predictions=True)
-    rows = task.evaluate(items, ds.segmentation_classes, tmp_path / "work")
+    rows = task.evaluate(items, ds.classes("mask"), tmp_path / "work")
     by = {(r.metric, r.cls): r.value for r in rows}
     assert {("mIoU", "all"), ("aAcc", "all"), ("IoU", "background")} <= set(by)
     preds = [np.asarray(Image.open(tmp_path / "work" / "pred" / f"{it.id}.png")) for it in items]
-    _, ref = mmseg_iou_metric(preds, [it.mask for it in items], ds.segmentation_classes)
+    _, ref = mmseg_iou_metric(preds, [it.label("mask") for it in items], ds.classes("mask"))
     assert by[("aAcc", "all")] == pytest.approx(float(ref["aAcc"]), rel=1e-6)
     assert by[("IoU", "background")] == pytest.approx(float(ref["IoU"][0]), rel=1e-6)
     assert by[("mIoU", "all")] == pytest.approx(float(np.nanmean(ref["IoU"])), rel=1e-6)

@@ -28,7 +28,7 @@ def _items(tmp_path: Path, n: int = 2, size=(48, 64), mode: str = "L") -> list[T
         Image.fromarray(img).convert(mode).save(path)
         mask = rng.integers(0, len(CLASSES), size=size).astype(np.uint8)
         mask[:3] = IGNORE_INDEX
-        items.append(TaskItem(id=f"f{i}", image=path, mask=mask))
+        items.append(TaskItem(id=f"f{i}", image=path, labels={"mask": mask}))
     return items
 
 
@@ -55,7 +55,7 @@ def test_rows_match_mmseg_iou_metric_on_saved_predictions(tmp_path):
     assert all(r.n == 2 for r in rows)
     preds = [np.asarray(Image.open(tmp_path / "work" / "pred" / f"{it.id}.png")) for it in items]
     assert all((p != 0).all() for p in preds)        # an ignored class is never predicted
-    labels = [np.where(it.mask == 0, IGNORE_INDEX, it.mask) for it in items]
+    labels = [np.where(it.label("mask") == 0, IGNORE_INDEX, it.label("mask")) for it in items]
     _, per_class = mmseg_iou_metric(preds, labels, CLASSES)
     for i, name in enumerate(CLASSES[1:], start=1):
         if ("IoU", name) in by:

@@ -5,7 +5,9 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,8 +55,8 @@ class Dataset(ABC):
     """A list of sample ids and a way to load each; ``load`` raises DataError naming the bad file."""
 
     kind: ClassVar[str] = ""
-    detection_classes: tuple[str, ...] | None = None
-    segmentation_classes: tuple[str, ...] | None = None
+    #: label field of the samples (``downstream.sample.LABEL_FIELDS``) -> its class names, for the labels it has
+    label_classes: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
     def __init__(self, name: str, *, scale: int = 4, degradation: str = "bicubic", channels: int | str = "auto"):
         self.name = name
@@ -71,13 +73,9 @@ class Dataset(ABC):
     def load(self, sample_id: str) -> Sample:
         """The sample ``sample_id``; raises DataError for a bad file."""
 
-    @property
-    def has_boxes(self) -> bool:
-        return self.detection_classes is not None
-
-    @property
-    def has_masks(self) -> bool:
-        return self.segmentation_classes is not None
+    def classes(self, label: str) -> tuple[str, ...] | None:
+        """Class names of the samples' ``label`` field (e.g. ``"boxes"``); None when the samples lack it."""
+        return self.label_classes.get(label)
 
     def identity(self) -> dict[str, Any]:
         """What the cache key of this data set's SR outputs and metric rows depends on."""

@@ -18,7 +18,7 @@ from downstream.datasets.base import Dataset, file_fingerprint, register_kind, r
 from downstream.errors import DataError
 from downstream.imageio import IMAGE_SUFFIXES, read_image
 from downstream.labels import read_mask, read_voc_xml, read_yolo_txt
-from downstream.sample import Sample
+from downstream.sample import LABEL_BOXES, LABEL_MASK, Sample
 
 
 @register_kind("folder")
@@ -42,12 +42,16 @@ class FolderDataset(Dataset):
         self.voc_skip = tuple(voc_skip or ())
         if (self.labels_dir or self.voc_dir) and not classes:
             raise DataError(f"data set {name!r}: labels need a 'classes' list")
-        self.detection_classes = tuple(classes) if (self.labels_dir or self.voc_dir) else None
+        labels: dict[str, tuple[str, ...]] = {}
+        if self.labels_dir or self.voc_dir:
+            labels[LABEL_BOXES] = tuple(classes)
         self.masks_dir = resolve_root(masks_dir) if masks_dir else None
         self.mask_template = mask_template
         if self.masks_dir and not seg_classes:
             raise DataError(f"data set {name!r}: masks need a 'seg_classes' list")
-        self.segmentation_classes = tuple(seg_classes) if self.masks_dir else None
+        if self.masks_dir:
+            labels[LABEL_MASK] = tuple(seg_classes)
+        self.label_classes = labels
         self.mask_values = {int(k): int(v) for k, v in mask_values.items()} if mask_values else None
         self.mask_palette = ({tuple(int(c) for c in k.split(",")): int(v) for k, v in mask_palette.items()}
                              if mask_palette else None)
@@ -81,18 +85,18 @@ class FolderDataset(Dataset):
         boxes, label_path = None, None
         if self.labels_dir is not None:
             label_path = self.labels_dir / f"{sample_id}.txt"
-            boxes = (read_yolo_txt(label_path, width, height, len(self.detection_classes))
+            boxes = (read_yolo_txt(label_path, width, height, len(self.label_classes[LABEL_BOXES]))
                      if label_path.exists() else np.zeros((0, 5), np.float32))
         elif self.voc_dir is not None:
             label_path = self.voc_dir / f"{sample_id}.xml"
             if not label_path.exists():
                 raise DataError(f"{label_path}: annotation file missing for image {hr_path}")
-            boxes = read_voc_xml(label_path, {c: i for i, c in enumerate(self.detection_classes)},
+            boxes = read_voc_xml(label_path, {c: i for i, c in enumerate(self.label_classes[LABEL_BOXES])},
                                  width, height, self.voc_skip)
         mask, mask_path = None, None
         if self.masks_dir is not None:
             mask_path = self.masks_dir / self.mask_template.format(id=sample_id)
-            mask = read_mask(mask_path, (height, width), len(self.segmentation_classes),
+            mask = read_mask(mask_path, (height, width), len(self.label_classes[LABEL_MASK]),
                              self.mask_values, self.mask_palette)
         if boxes is not None:
             crop_w, crop_h = width - width % self.scale, height - height % self.scale

@@ -49,12 +49,13 @@ Sensor model
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
 from downstream.datasets.base import Dataset, register_kind
 from downstream.errors import DataError
-from downstream.sample import IGNORE_INDEX, Sample
+from downstream.sample import IGNORE_INDEX, LABEL_BOXES, LABEL_MASK, Sample
 
 GENERATOR_VERSION = 1  # bump when render_scene's output changes, so caches keyed on it are invalidated
 
@@ -850,8 +851,7 @@ class SynthIRDataset(Dataset):
     ``ignore_unlabeled`` is false, exactly like the ``fmb`` kind.
     """
 
-    detection_classes = M3FD_CLASSES
-    segmentation_classes = FMB_CLASSES
+    label_classes = MappingProxyType({LABEL_BOXES: M3FD_CLASSES, LABEL_MASK: FMB_CLASSES})
 
     def __init__(self, name: str, *, first_seed: int = 0, count: int = 16, height: int = 240, width: int = 320,
                  ignore_unlabeled: bool = True, **common):

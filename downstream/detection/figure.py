@@ -122,6 +122,23 @@ def figure_per_method(model: torch.nn.Module, images: dict[str, str | Path], out
     return paths
 
 
+def tile(paths: list[Path], columns: int = 4, pad: int = 6) -> Image.Image:
+    """The pictures at ``paths`` side by side, ``columns`` per row, on white."""
+    pictures = []
+    for p in paths:
+        with Image.open(p) as im:
+            pictures.append(im.convert("RGB"))
+    if not pictures:
+        raise ValueError("no pictures to tile")
+    w, h = max(p.width for p in pictures), max(p.height for p in pictures)
+    cols = min(columns, len(pictures))
+    rows = (len(pictures) + cols - 1) // cols
+    canvas = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + pad) + pad), "white")
+    for k, picture in enumerate(pictures):
+        canvas.paste(picture, (pad + (k % cols) * (w + pad), pad + (k // cols) * (h + pad)))
+    return canvas
+
+
 def figure_from_task(task, images: dict[str, str | Path], out_dir: str | Path, *,
                      crop: tuple[int, int, int, int] | None = None, gt: np.ndarray | None = None,
                      frame: str = "frame", conf: float = 0.25, class_names: tuple[str, ...] | None = None

@@ -25,6 +25,7 @@ key of the result rows; the weights enter by sha256.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,19 @@ from downstream.detection.metrics import (
     size_ap,
 )
 from downstream.errors import ClassMismatchError, DataError
-from downstream.tasks import MetricRow, Task, TaskItem
+from downstream.sample import LABEL_BOXES
+from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
 from sr.errors import ConfigError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
 
 class DetectionTask(Task):
     name = "detection"
+    labels = (LABEL_BOXES,)
+    metrics = (ResultMetric("mAP50-95", per_class=True), ResultMetric("mAP50", per_class=True),
+               ResultMetric("APs"), ResultMetric("APm"), ResultMetric("APl"))
+    report = TaskReport(per_class="mAP50-95", overall="mAP50-95", overall_label="mAP",
+                        figure="detections (conf >= 0.25; ground truth dashed white)")
 
     def __init__(self, *, weights: str | None = None, imgsz: int = 640, conf: float = 0.001, iou: float = 0.7,
                  batch: int = 16, max_det: int = 300, device: str | None = "cpu",
@@ -94,9 +101,6 @@ class DetectionTask(Task):
         return [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
 
     # -- Task contract -------------------------------------------------------------------------------------------
-    def applicable(self, dataset: Any) -> bool:
-        return bool(getattr(dataset, "has_boxes", False))
-
     def identity(self) -> dict[str, Any]:
         from sr.weights import sha256_of
 
@@ -133,14 +137,13 @@ class DetectionTask(Task):
 
         if not items:
             raise DataError("detection: no images to evaluate")
-        missing = [i.id for i in items if i.boxes is None]
-        if missing:
-            raise DataError(f"detection: items without boxes (e.g. {missing[0]!r}); the data set has no detection labels")
+        boxes = [i.label(LABEL_BOXES) for i in items]
         model = self._load(tuple(class_names))
         self.check_classes(class_names)
         names = self.class_names
         workdir = Path(workdir)
-        write_split_from_files(workdir / "data", "test", ((i.id, i.image, i.boxes) for i in items))
+        write_split_from_files(workdir / "data", "test",
+                               ((i.id, i.image, b) for i, b in zip(items, boxes, strict=True)))
         data_yaml = write_data_yaml(workdir / "data", names, {"train": "test", "val": "test", "test": "test"})
         metrics, captured = validate(model, data_yaml, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
                                      batch=self.batch, device=self.device, workdir=workdir / "runs",
@@ -158,6 +161,16 @@ class DetectionTask(Task):
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
         scores, _, _ = self.predict_and_score(items, class_names, workdir)
         return rows_from_scores(scores, class_names)
+
+    def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
+               workdir: Path) -> Any:
+        """The detector's detections (conf >= 0.25) on the crop of each image, ground truth dashed white."""
+        from downstream.detection.figure import figure_from_task, tile
+
+        safe = {label: label.replace("/", "_") for label in images}  # also the title drawn on each panel
+        parts = figure_from_task(self, {safe[lab]: p for lab, p in images.items()}, workdir, crop=crop,
+                                 gt=truth.get(LABEL_BOXES), class_names=class_names)
+        return tile([parts[safe[lab]] for lab in images])
 
 
 #: metric names of the per-size rows (COCO's names for AP50-95 over small / medium / large boxes)

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from downstream.sample import LABEL_BOXES
 from sr import cli
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_yaml
@@ -87,8 +88,9 @@ def _source_arrays(spec: dict[str, Any], classes: list[str]):
 
         name = spec.pop("dataset")
         dataset = load_dataset(name, **spec)
-        if dataset.detection_classes is None or list(dataset.detection_classes) != list(classes):
-            raise ConfigError(f"data set {name!r} has classes {dataset.detection_classes}, the config {classes}")
+        have = dataset.classes(LABEL_BOXES)
+        if have is None or list(have) != list(classes):
+            raise ConfigError(f"data set {name!r} has classes {have}, the config {classes}")
         return sample_arrays(dataset.load(i) for i in dataset.ids()), {"dataset": name, **spec,
                                                                        "n": len(dataset.ids())}
     raise ConfigError(f"a data source needs 'dataset' or 'synthir', got {sorted(spec)}")
@@ -151,7 +153,7 @@ def dataset_config(dataset: str, *, model: str, epochs: int, imgsz: int, batch: 
     from sr import weights as registry
 
     train_set = load_dataset(dataset, split="train")
-    classes = train_set.detection_classes
+    classes = train_set.classes(LABEL_BOXES)
     if not classes:
         raise UserError(f"{dataset}: the data set has no detection boxes (prepare it with "
                         "python -m downstream.detection.prepare)")

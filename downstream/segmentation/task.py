@@ -22,6 +22,7 @@ add the infrared small-target rows ``nIoU``, ``Pd`` and ``Fa`` (``metrics.SmallT
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ import torch
 
 from downstream.errors import ClassMismatchError, DataError
 from downstream.imageio import read_image
-from downstream.sample import IGNORE_INDEX
+from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
-from downstream.tasks import MetricRow, Task, TaskItem
+from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
 from sr.errors import ConfigError, UserError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
@@ -76,6 +77,11 @@ def _pair(value: Any, what: str) -> tuple[int, int]:
 
 class SegmentationTask(Task):
     name = "segmentation"
+    labels = (LABEL_MASK,)
+    metrics = (ResultMetric("IoU", per_class=True), ResultMetric("mIoU"), ResultMetric("aAcc"),
+               ResultMetric("nIoU"), ResultMetric("Pd"), ResultMetric("Fa", higher_better=False))
+    report = TaskReport(per_class="IoU", overall="mIoU", overall_label="mIoU",
+                        figure="predicted segmentation masks (last panel: ground truth)")
 
     def __init__(self, *, weights: str | None = None, variant: str = "mit_b1", mode: str = "whole",
                  crop_size: Any = (512, 512), stride: Any = (341, 341), ignore_classes: list[str] | None = None,
@@ -109,9 +115,6 @@ class SegmentationTask(Task):
         self._weights_path: Path | None = None
 
     # ------------------------------------------------------------------------------------ contract
-    def applicable(self, dataset: Any) -> bool:
-        return bool(getattr(dataset, "has_masks", False))
-
     @property
     def flags(self) -> tuple[str, ...]:
         return tuple(flag for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights),
@@ -190,9 +193,7 @@ class SegmentationTask(Task):
         small = SmallTargetAccumulator(target=1) if is_binary_target(class_names, ignored) else None
         pred_dir = Path(workdir) / "pred"
         for item in items:
-            if item.mask is None:
-                raise DataError(f"segmentation needs a mask for item {item.id!r} ({item.image})")
-            label = np.asarray(item.mask)
+            label = np.asarray(item.label(LABEL_MASK))
             if ignored:
                 label = np.where(np.isin(label, ignored), IGNORE_INDEX, label)
             image = read_image(item.image, channels="auto")
@@ -206,6 +207,19 @@ class SegmentationTask(Task):
                 pred_dir.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pred, mode="L").save(pred_dir / f"{item.id}.png")
         return rows_from_scores(acc, class_names, ignored, small)
+
+    def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
+               workdir: Path) -> Any:
+        """Each image's predicted mask over the crop, the ground truth as the last panel."""
+        from downstream.segmentation.figure import figure_from_files
+
+        if not class_names:
+            raise ValueError("the segmentation classes of the data set are unknown")
+        x0, y0, x1, y1 = crop
+        gt = truth.get(LABEL_MASK)
+        return figure_from_files(self, images, tuple(class_names), gt=gt, box=(x0, y0, x1 - x0, y1 - y0),
+                                 zoom=max(1, 288 // max(x1 - x0, y1 - y0)),
+                                 columns=min(4, len(images) + (gt is not None)))
 
 
 def is_binary_target(class_names: tuple[str, ...], ignored: tuple[int, ...] = ()) -> bool:

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from downstream.sample import IGNORE_INDEX
+from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from sr import cli
 from sr.checkpoint import load_checkpoint
 from sr.cli import cli_entry
@@ -112,9 +112,10 @@ class FrameSource:
             from downstream.datasets import load_dataset
 
             self.dataset = load_dataset(str(data["dataset"]), **(data.get("options") or {}))
-            if not self.dataset.has_masks:
+            classes = self.dataset.classes(LABEL_MASK)
+            if classes is None:
                 raise ConfigError(f"data set {data['dataset']!r} has no segmentation masks")
-            self.class_names = tuple(self.dataset.segmentation_classes)
+            self.class_names = tuple(classes)
             self.ids = self.dataset.ids()
         if not self.ids:
             raise UserError("the training data set is empty")
@@ -374,7 +375,7 @@ def dataset_config(dataset: str, run_dir: Path, *, variant: str, iters: int, cro
     from downstream.segmentation.model import VARIANTS
     from sr import weights as registry
 
-    classes = load_dataset(dataset, split="train").segmentation_classes
+    classes = load_dataset(dataset, split="train").classes(LABEL_MASK)
     if not classes:
         raise UserError(f"{dataset}: the data set has no segmentation masks (prepare it with "
                         "python -m downstream.segmentation.prepare)")
