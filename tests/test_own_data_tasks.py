@@ -31,7 +31,7 @@ def test_segmenter_for_other_classes_is_refused_in_one_line(tmp_path):
 
     task = SegmentationTask(variant="mit_tiny", random_weights=True, device="cpu", classes=["background", "target"])
     with pytest.raises(ClassMismatchError) as exc:
-        task.evaluate([TaskItem("a", tmp_path / "a.png", mask=np.zeros((8, 8), np.uint8))],
+        task.evaluate([TaskItem("a", tmp_path / "a.png", {"mask": np.zeros((8, 8), np.uint8)})],
                       ("road", "person", "car"), tmp_path)
     _one_line(exc, "['background', 'target']", "['road', 'person', 'car']", "downstream.segmentation.train")
 
