@@ -1,4 +1,9 @@
-"""Shared fixtures: where ../shared is, and an isolated environment for every test."""
+"""Shared fixtures: where ../shared is, and an isolated environment for every test.
+
+Every test that reads ../shared (the conformance kit, real infrared samples) gets its paths through
+``shared_path``: a user's clone without ../shared skips those tests cleanly, while CI (which has
+../shared and sets IRSR_REQUIRE_SHARED=1) fails them, so an oracle can never skip unnoticed.
+"""
 from __future__ import annotations
 
 import os
@@ -6,25 +11,40 @@ from pathlib import Path
 
 import pytest
 
+from sr.vocab import ENV_DATA_DIR, ENV_REQUIRE_SHARED, ENV_SHARED_DIR, ENV_WEIGHTS_DIR
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("IRSR_SHARED_DIR", REPO.parent / "shared"))
+SHARED = Path(os.environ.get(ENV_SHARED_DIR, REPO.parent / "shared"))
+
+
+def shared_required() -> bool:
+    """True when a missing ../shared file must fail the test instead of skipping it (CI)."""
+    return os.environ.get(ENV_REQUIRE_SHARED, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def shared_path(*parts: str, what: str = "shared test file") -> Path:
+    """``../shared/<parts>``; skips the calling test when it is absent, or fails it under IRSR_REQUIRE_SHARED=1."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        message = f"{what} not available ({path} is absent)"
+        if shared_required():
+            pytest.fail(f"{message}; {ENV_REQUIRE_SHARED} is set, so this oracle may not skip", pytrace=False)
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture
 def shared_data() -> Path:
-    """``../shared/data`` (real infrared samples); the test is skipped when it is absent."""
-    path = SHARED / "data"
-    if not path.is_dir():
-        pytest.skip(f"real-data samples not available ({path} is absent)")
-    return path
+    """``../shared/data`` (real infrared samples); skipped (or failed under IRSR_REQUIRE_SHARED=1) when absent."""
+    return shared_path("data", what="real-data samples")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
     """No test reads the user's weights or data directories, or writes outside tmp."""
     root = tmp_path_factory.mktemp("irsr_home")
-    monkeypatch.setenv("IRSR_WEIGHTS_DIR", str(root / "weights"))
-    monkeypatch.setenv("IRSR_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv(ENV_WEIGHTS_DIR, str(root / "weights"))
+    monkeypatch.setenv(ENV_DATA_DIR, str(root / "data"))
     monkeypatch.setenv("YOLO_OFFLINE", "1")
 
 

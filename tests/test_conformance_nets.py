@@ -6,7 +6,7 @@ import torch
 
 from sr.nn import UNetModelSwin, UPSRUNetModelSwin, VQModelTorch
 from sr.nn.swin import shifted_window_mask
-from reference import build_small_unet, build_small_vq, load_json, load_pt, ref_path
+from reference import build_small_unet, build_small_vq, golden_ties, load_json, load_pt, ref_path
 
 NET_TOL = dict(atol=2e-5, rtol=1e-4)
 
@@ -92,13 +92,13 @@ def test_small_vq_golden(weights):
     with torch.no_grad():
         torch.testing.assert_close(vq.encode(cases["image"]), cases[f"encode.{weights}"], **NET_TOL)
         for source, latent in (("encode", cases[f"encode.{weights}"]), ("random", cases["latent_random"])):
-            zq, idx = vq.quantize(latent)
-            safe = cases[f"decode_of_{source}.index_margin_f64.{weights}"] > 1e-5
-            assert torch.equal(idx[safe], cases[f"decode_of_{source}.indices.{weights}"][safe])
-            if torch.equal(idx, cases[f"decode_of_{source}.indices.{weights}"]):
-                torch.testing.assert_close(zq, cases[f"decode_of_{source}.zq.{weights}"], atol=0, rtol=0)
-                torch.testing.assert_close(vq.decode(latent), cases[f"decode_of_{source}.{weights}"],
-                                           atol=5e-5, rtol=1e-4)
+            golden = cases[f"decode_of_{source}.indices.{weights}"]
+            with golden_ties(vq, golden, cases[f"decode_of_{source}.index_margin_f64.{weights}"]):
+                zq, idx = vq.quantize(latent)
+                decoded = vq.decode(latent)
+            assert torch.equal(idx, golden)
+            torch.testing.assert_close(zq, cases[f"decode_of_{source}.zq.{weights}"], atol=0, rtol=0)
+            torch.testing.assert_close(decoded, cases[f"decode_of_{source}.{weights}"], atol=5e-5, rtol=1e-4)
         torch.testing.assert_close(vq.decode(cases[f"encode.{weights}"], force_not_quantize=True),
                                    cases[f"decode_unquantized_of_encode.{weights}"], **NET_TOL)
 

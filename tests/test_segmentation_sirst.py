@@ -1,22 +1,27 @@
 """SIRST-v2 binary masks (awkward image modes and sizes) load and evaluate through the harness path."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import SHARED, shared_path
 from downstream.datasets import load_dataset
 from downstream.imageio import write_png
 from downstream.segmentation.metrics import mmseg_iou_metric
 from downstream.segmentation.task import SegmentationTask
 from downstream.tasks import TaskItem
 
-SIRST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sirst_v2_seg"
+SIRST = SHARED / "data" / "sirst_v2_seg"
 
-pytestmark = [pytest.mark.realdata,
-              pytest.mark.skipif(not (SIRST / "images").is_dir(), reason=f"{SIRST} is absent (shared test data)")]
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(autouse=True)
+def _sirst_present():
+    """Every test here reads SIRST-v2 from ../shared: skip (or fail in CI) when it is absent."""
+    shared_path("data", "sirst_v2_seg", "images", what="SIRST-v2 samples")
 
 
 def _one_per_mode(limit_pixels: int = 400 * 400) -> list[str]:
