@@ -37,6 +37,8 @@ FLAG_SCRATCH_INIT = "scratch_init"
 FLAG_NIQE_FALLBACK_PARAMS = "niqe_fallback_params"
 #: the data set (or a named subset such as Set5/15/20) had fewer frames than asked
 FLAG_SUBSET_SMALLER = "subset_smaller"
+#: an SR network whose training losses used random-weight feature networks (its file's metadata says so)
+FLAG_TRAINED_WITH_RANDOM_WEIGHTS = "trained_with_random_weights"
 
 #: table marks and footnotes of every flag (md, csv, tex and html use the same marks)
 FLAG_MARKS = {
@@ -44,6 +46,7 @@ FLAG_MARKS = {
     FLAG_SCRATCH_INIT: "‡",
     FLAG_NIQE_FALLBACK_PARAMS: "§",
     FLAG_SUBSET_SMALLER: "¶",
+    FLAG_TRAINED_WITH_RANDOM_WEIGHTS: "°",
 }
 FLAG_NOTES = {
     FLAG_RANDOM_WEIGHTS: "made with random weights: a plumbing check, not a measurement",
@@ -51,7 +54,12 @@ FLAG_NOTES = {
     FLAG_NIQE_FALLBACK_PARAMS: "NIQE with the project's bundled pristine parameters (basicsr 1.4.2), "
                                "not pyiqa's niqe_modelparameters.mat",
     FLAG_SUBSET_SMALLER: "computed on fewer frames than the subset asked for",
+    FLAG_TRAINED_WITH_RANDOM_WEIGHTS: "SR network trained with random-weight feature networks in its losses "
+                                      "(a plumbing run, e.g. the committed demo weights)",
 }
+#: the mark of a flag this module does not know (the notes then name the flag itself)
+FLAG_UNKNOWN_MARK = "*"
+
 
 
 def join_flags(flags) -> str:
