@@ -65,6 +65,7 @@ def load_dataset(name: str, **overrides: Any) -> Dataset:
     check_keys(f"data set {name!r} ({kind})", cfg, accepted)
     dataset = cls(name=name, **cfg)
     dataset.options = cfg
+    dataset.warn_if_smaller()
     return dataset
 
 

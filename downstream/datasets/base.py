@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -16,7 +17,9 @@ import torch
 from downstream.degrade import degrade, modcrop
 from downstream.errors import DataError
 from downstream.sample import Sample
+from sr.vocab import FLAG_SUBSET_SMALLER
 
+log = logging.getLogger(__name__)
 KINDS: dict[str, type["Dataset"]] = {}
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
 
@@ -76,6 +79,20 @@ class Dataset(ABC):
     def classes(self, label: str) -> tuple[str, ...] | None:
         """Class names of the samples' ``label`` field (e.g. ``"boxes"``); None when the samples lack it."""
         return self.label_classes.get(label)
+
+    #: how many frames the definition asks for (a named subset such as Set5, or ``limit``); None: all there are
+    asked: int | None = None
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Row flags every result of this data set carries: ``subset_smaller`` when it has fewer frames than asked."""
+        return (FLAG_SUBSET_SMALLER,) if self.asked is not None and len(self.ids()) < self.asked else ()
+
+    def warn_if_smaller(self) -> None:
+        """Log a warning when the data set has fewer frames than its definition asks for."""
+        if FLAG_SUBSET_SMALLER in self.flags:
+            log.warning("data set %r has %d frames, fewer than the %d asked; its rows are flagged %r",
+                        self.name, len(self.ids()), self.asked, FLAG_SUBSET_SMALLER)
 
     def identity(self) -> dict[str, Any]:
         """What the cache key of this data set's SR outputs and metric rows depends on."""

@@ -5,7 +5,10 @@ Options (YAML or ``load_dataset(..., key=value)``):
 by the degradation), ``list_file`` (a text file of ids or file names; default: every image in ``root``),
 ``labels_dir`` (YOLO txt per id) or ``voc_dir`` (VOC XML per id) with ``classes``,
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
-``high_bit_rule`` for 16-bit frames (see downstream.imageio), ``channels``.
+``voc_skip`` (VOC class names whose boxes are left out, e.g. HIT-UAV's ``[DontCare]``), ``high_bit_rule`` for 16-bit
+frames (see downstream.imageio), ``channels``, ``limit`` (the first N frames; fewer than N flags the rows
+``subset_smaller``). Ad hoc: ``folder:/path/to/frames`` takes no options; put them in a data-set YAML (anywhere:
+``--datasets path/to/my_set.yaml``) with ``kind: folder``.
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ class FolderDataset(Dataset):
                              if mask_palette else None)
         self.high_bit_rule = tuple(high_bit_rule) if isinstance(high_bit_rule, list) else high_bit_rule
         self.limit = limit
+        self.asked = limit
         self._files = self._scan()
         if self.limit:
             self._files = dict(list(self._files.items())[: self.limit])

@@ -3,7 +3,9 @@
 Layout under ``root``: ``ir/<id>.png`` frames; ``labels/<id>.txt`` YOLO boxes (or ``Annotation/<id>.xml``
 VOC, the official download's format); optional ``meta/<split>.txt`` lists; optional LR folder.
 Class order (ids 0..5): People, Car, Bus, Motorcycle, Lamp, Truck, as the M3FD README lists them.
-``split`` is one of train / val / test / all / set5 / set15 / set20 (see downstream.datasets.splits).
+``split`` is one of train / val / test / all / set5 / set15 / set20 (see downstream.datasets.splits); a Set5/15/20
+drawn from a test split with fewer frames is smaller than its name says: a warning is logged and every row is
+flagged ``subset_smaller``.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 from downstream.datasets.base import register_kind
 from downstream.datasets.folder import FolderDataset
-from downstream.datasets.splits import SPLIT_SEED, deterministic_splits
+from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
 from downstream.errors import DataError
 
 M3FD_CLASSES = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
@@ -31,6 +33,8 @@ class M3FDDataset(FolderDataset):
                          labels_dir=str(base / labels) if labels and not annotations else None,
                          voc_dir=str(base / annotations) if annotations else None,
                          classes=list(M3FD_CLASSES), **options)
+        if split in SUBSETS:
+            self.asked = min(SUBSETS[split], self.asked or SUBSETS[split])
 
     def _scan(self):
         files = super()._scan()

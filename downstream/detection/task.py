@@ -120,8 +120,10 @@ class DetectionTask(Task):
                                            (FLAG_SCRATCH_INIT, self.scratch_init)) if on)
 
     def check_classes(self, class_names) -> None:
-        """A UserError (one line: both class lists and the fix) when the detector's classes are not the data set's."""
-        names = self.class_names
+        """A UserError (one line: both class lists and the fix) when the detector's classes are not the data set's.
+
+        Uses the ``classes`` option when given (no weights are read), else the class names in the weights."""
+        names = list(self.classes) if self.classes else self.class_names
         if list(class_names) != names:
             raise ClassMismatchError("detector", names, class_names, "detection")
 
@@ -141,6 +143,8 @@ class DetectionTask(Task):
         model = self._load(tuple(class_names))
         self.check_classes(class_names)
         names = self.class_names
+        if list(class_names) != names:  # a ``classes`` option that the weights contradict
+            raise ClassMismatchError("detector", names, class_names, "detection")
         workdir = Path(workdir)
         write_split_from_files(workdir / "data", "test",
                                ((i.id, i.image, b) for i, b in zip(items, boxes, strict=True)))

@@ -7,7 +7,8 @@ Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's com
 ``variant``        ``mit_b1`` (paper), ``mit_b0``, ``mit_tiny`` (demo); see ``model.VARIANTS``
 ``mode``           ``whole`` (default) or ``slide`` inference, with ``crop_size`` / ``stride`` (H, W)
 ``ignore_classes`` class names no metric counts (FMB: ``[unlabeled]``): their label pixels are
-                   ignored, the model never predicts them, and they get no IoU row
+                   ignored, the model never predicts them, and they get no IoU row (names the data set does
+                   not have are skipped: whether the model fits the data set is ``classes``' check)
 ``device``         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; ``weights_dir`` overrides the weights
                    directory; ``random_weights`` builds the network with random weights (seeded by
                    ``seed``) instead of loading a file, and flags every row ``random-weights``
@@ -185,10 +186,7 @@ class SegmentationTask(Task):
         class_names = tuple(class_names)
         self.check_classes(class_names)
         num_classes = len(class_names)
-        unknown = [c for c in self.ignore_classes if c not in class_names]
-        if unknown:
-            raise ConfigError(f"ignore_classes {unknown} are not classes of the data set ({', '.join(class_names)})")
-        ignored = tuple(class_names.index(c) for c in self.ignore_classes)
+        ignored = tuple(class_names.index(c) for c in self.ignore_classes if c in class_names)
         acc = ConfusionAccumulator(num_classes)
         small = SmallTargetAccumulator(target=1) if is_binary_target(class_names, ignored) else None
         pred_dir = Path(workdir) / "pred"
