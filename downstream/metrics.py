@@ -5,31 +5,51 @@ crop; LPIPS with AlexNet v0.1; CLIP-IQA, MUSIQ and NIQE as pyiqa defines them. S
 frames are replicated to three equal channels first, exactly as the official 3-channel gray PNGs
 are, so Y = 16/255 + 219/255 * gray.
 
-Weights are never downloaded: every file a metric needs is an entry of ``configs/weights.yaml``
-resolved in the weights directory (``pyiqa/...`` for pyiqa's own files, ``torch_hub/...`` for the
-torchvision AlexNet and the CLIP RN50 archive). A missing file raises MissingWeightsError before
-anything is built, and any download pyiqa, torchvision or CLIP would attempt is turned into that
-same error. ``random_weights=True`` builds the networks with random weights instead (tests only);
-the metric then carries the ``random_weights`` flag, which every table shows.
+Weights are never downloaded and never unpickled by a library: pyiqa's ``load_pretrained_network``
+and torchvision's ``load_state_dict_from_url`` read files with ``torch.load(weights_only=False)``,
+so no file is handed to them. Every file a metric needs is an entry of ``configs/weights.yaml``
+resolved in the weights directory and read by :mod:`sr.checkpoint` (``weights_only=True`` or
+safetensors); the networks are then built without weights and given the loaded state dicts:
+
+- ``lpips``: :class:`sr.guidance.perceptual.LPIPSLoss` with the AlexNet trunk (the same LPIPS v0.1
+  computation as pyiqa's, tested equal to it), weights ``torchvision_alexnet`` + ``pyiqa_lpips_alex``;
+- ``musiq``: ``pyiqa.create_metric("musiq", pretrained=False)`` and a strict ``load_state_dict``;
+- ``clipiqa``: pyiqa builds CLIP only through its own loader, which opens a TorchScript archive by
+  path and rebuilds CLIP from the archive's ``state_dict()``. It is handed an archive that this module
+  writes into a private temporary folder: a module tree holding nothing but the tensors the safe
+  loader read (``clip_rn50_state``: OpenAI's TorchScript RN50 converted once by ``python -m sr.weights
+  convert clip_rn50``, which checks the archive's sha256 first), so no foreign code is ever loaded;
+- ``niqe``: pyiqa reads its MATLAB parameter file with ``scipy.io.loadmat`` (no code in .mat files).
+
+A missing file raises MissingWeightsError before anything is built. ``random_weights=True`` builds
+the networks with seeded random weights instead (tests only); the metric then carries the
+``random_weights`` flag, which every table shows.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import torch
 
 from sr import weights as weights_registry
+from sr.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, load_into
 from sr.config import CONFIG_DIR, read_yaml
-from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, check_keys
+from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.vocab import FLAG_RANDOM_WEIGHTS
 
 _SPEC_KEYS = {"pyiqa", "options", "reference", "higher_better", "files"}
+#: parameter files pyiqa may open itself: formats that hold data only (NIQE's MATLAB file)
+_PARAMETER_SUFFIXES = (".mat",)
+#: CLIP RN50 as pyiqa's CLIP-IQA uses it (for random weights: the shapes of OpenAI's RN50)
+_CLIP_RN50 = dict(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64,
+                  vision_patch_size=None, context_length=77, vocab_size=49408, transformer_width=512,
+                  transformer_heads=8, transformer_layers=12)
 
 
 @dataclass(frozen=True)
@@ -60,58 +80,65 @@ def list_metrics() -> list[str]:
     return list(metric_specs())
 
 
-def _refuse_download(url: str, dst: Any = None, *args: Any, **kwargs: Any):
-    name = os.path.basename(str(url).split("?")[0])
-    raise MissingWeightsError(name, dst or "(the weights directory)", url)
+# ----- network builders: (options, files by role or None for random weights) -> module(image[, ref]) -------
+
+def _pyiqa(name: str, options: dict[str, Any]) -> torch.nn.Module:
+    import pyiqa
+
+    return pyiqa.create_metric(name, device="cpu", as_loss=False, **options)
 
 
-@contextlib.contextmanager
-def _offline_hub(hub_dir: Path) -> Iterator[None]:
-    """Point torch.hub (torchvision weights, CLIP) at ``hub_dir`` and turn downloads into errors."""
-    import pyiqa.archs.clip_model as clip_model
-    import pyiqa.utils.download_util as pyiqa_download
+def _build_lpips(options: dict[str, Any], files: dict[str, Path] | None, weights_dir) -> torch.nn.Module:
+    from sr.guidance.perceptual import LPIPSLoss
 
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(hub_dir))
-    try:
-        with mock.patch.object(torch.hub, "download_url_to_file", _refuse_download), \
-                mock.patch.object(pyiqa_download, "download_url_to_file", _refuse_download), \
-                mock.patch.object(clip_model, "_download", lambda url, root: _clip_file(url, root)):
-            yield
-    finally:
-        torch.hub.set_dir(previous)
+    if options.get("net", "alex") != "alex" or str(options.get("version", "0.1")) != "0.1":
+        raise ConfigError(f"lpips: only net: alex, version: '0.1' is supported, got {options}")
+    torch.manual_seed(0)
+    return LPIPSLoss(weights_dir=weights_dir, random_weights=files is None, trunk="alex")
 
 
-def _clip_file(url: str, root: str) -> str:
-    path = Path(root) / os.path.basename(url)
-    if not path.is_file():
-        _refuse_download(url, path)
-    return str(path)
+def _build_musiq(options: dict[str, Any], files: dict[str, Path] | None, weights_dir) -> torch.nn.Module:
+    torch.manual_seed(0)
+    metric = _pyiqa("musiq", {**options, "pretrained": False})
+    if files is not None:
+        load_into(metric.net, files["pretrained_model_path"], "pyiqa MUSIQ")
+    return metric
 
 
-@contextlib.contextmanager
-def _random_networks(spec: MetricSpec) -> Iterator[dict[str, Any]]:
-    """Build the metric's networks with random weights (explicit test option)."""
-    import pyiqa.archs.clip_model as clip_model
-    import pyiqa.archs.clipiqa_arch as clipiqa_arch
-    import pyiqa.archs.lpips_arch as lpips_arch
-    import torchvision
+def _build_clipiqa(options: dict[str, Any], files: dict[str, Path] | None, weights_dir) -> torch.nn.Module:
+    if files is None:
+        import pyiqa.archs.clip_model as clip_model
 
-    def random_clip(*args: Any, **kwargs: Any):
         torch.manual_seed(0)
-        return clip_model.CLIP(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64, vision_patch_size=None,
-                               context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
-                               transformer_layers=12).float()
+        state = clip_model.CLIP(**_CLIP_RN50).state_dict()
+    else:
+        state = extract_state_dict(load_checkpoint(files["backbone"]), keys=())
+    with tempfile.TemporaryDirectory(prefix="irsr-clip-") as private:  # mode 0700: nobody else can swap it
+        staged = Path(private) / "clip_tensors.pt"
+        torch.jit.save(torch.jit.script(_tensor_tree(state)), staged)
+        try:
+            return _pyiqa("clipiqa", {**options, "backbone": str(staged)})
+        except (RuntimeError, KeyError) as exc:  # pyiqa's CLIP builder on tensors of the wrong shape / keys
+            raise CheckpointError(f"{files['backbone'] if files else 'random CLIP'}: not a CLIP RN50 state dict "
+                                  f"({str(exc).splitlines()[0]})") from None
 
-    build_alexnet = torchvision.models.alexnet
 
-    def random_alexnet(*args: Any, **kwargs: Any):
-        torch.manual_seed(0)
-        return build_alexnet(weights=None)
+def _tensor_tree(state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A module whose ``state_dict()`` is ``state`` (dotted keys become nested modules; no code of its own)."""
+    root = torch.nn.Module()
+    for key, value in state.items():
+        *path, leaf = key.split(".")
+        node = root
+        for part in path:
+            if part not in node._modules:
+                node.add_module(part, torch.nn.Module())
+            node = node._modules[part]
+        node.register_buffer(leaf, value)
+    return root
 
-    with mock.patch.object(clipiqa_arch, "load", random_clip), \
-            mock.patch.object(lpips_arch.models, "alexnet", random_alexnet):
-        yield {"pretrained": False} if spec.pyiqa in ("lpips", "musiq") else {}
+
+_BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Path] | None, Any], torch.nn.Module]] = {
+    "lpips": _build_lpips, "musiq": _build_musiq, "clipiqa": _build_clipiqa}
 
 
 class QualityMetric:
@@ -127,27 +154,36 @@ class QualityMetric:
         self.random_weights = bool(random_weights) and bool(self.spec.files)
         self.device = torch.device(device)
         options = dict(self.spec.options)
-        root = weights_registry.weights_dir(weights_dir)
         self.weight_files: dict[str, Path] = {}
         if niqe_params is not None and self.spec.pyiqa == "niqe":
             self.weight_files["pretrained_model_path"] = Path(niqe_params)
         elif not self.random_weights:
             for role, entry in self.spec.files.items():
                 self.weight_files[role] = weights_registry.resolve(entry, weights_dir)
-        if "pretrained_model_path" in self.weight_files:
-            options["pretrained_model_path"] = str(self.weight_files["pretrained_model_path"])
-        import pyiqa
-
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(_offline_hub(root / "torch_hub"))
-            if self.random_weights:
-                options.update(stack.enter_context(_random_networks(self.spec)))
-            self.model = pyiqa.create_metric(self.spec.pyiqa, device=self.device, as_loss=False, **options)
-        self.model.eval()
+        builder = _BUILDERS.get(self.spec.pyiqa)
+        if builder is None:  # no network: pyiqa builds it, handed only parameter files it cannot unpickle
+            for role, path in self.weight_files.items():
+                if role != "pretrained_model_path" or path.suffix.lower() not in _PARAMETER_SUFFIXES:
+                    raise ConfigError(f"metric {name!r}: pyiqa would read {path} ({role}) with an unrestricted "
+                                      f"unpickler; give it a builder in downstream/metrics.py that loads the file "
+                                      f"through sr.checkpoint")
+                options[role] = str(path)
+        try:
+            if builder is None:
+                model = _pyiqa(self.spec.pyiqa, options)
+            else:
+                model = builder(options, None if self.random_weights else self.weight_files, weights_dir)
+        except (ValueError, KeyError, RuntimeError, EOFError, OSError, TypeError) as exc:
+            if not self.weight_files:
+                raise  # nothing of the user's was read: a bug, not a bad file
+            files = ", ".join(str(p) for p in self.weight_files.values())
+            raise CheckpointError(f"metric {name!r}: cannot use {files}: {type(exc).__name__}: "
+                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}") from exc
+        self.model = model.to(self.device).eval()
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return ("random_weights",) if self.random_weights else ()
+        return (FLAG_RANDOM_WEIGHTS,) if self.random_weights else ()
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "pyiqa": self.spec.pyiqa, "options": self.spec.options,

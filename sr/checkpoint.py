@@ -11,9 +11,11 @@ keys prefixed with ``module.`` (DDP) or ``_orig_mod.`` (torch.compile).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -75,12 +77,27 @@ def refusal_message(path: Path, exc: BaseException) -> str:
             f"unpickling and writes {path.with_suffix('.safetensors').name} beside it).")
 
 
-def load_trusted_pickle(path: str | os.PathLike):
-    """Unrestricted unpickling: runs whatever code the file contains. Only behind an explicit user
-    opt-in (e.g. ``--trust-pickle``) for a file whose origin the user vouches for."""
+def load_trusted_pickle(path: str | os.PathLike, sha256: str | None):
+    """Unrestricted read of a pickle or TorchScript archive: it runs whatever code the file holds, so it is
+    reached only behind an explicit user opt-in (``--trust-pickle``, ``sr.weights convert``) AND only when
+    the file's sha256, hashed now, equals ``sha256`` (the registry's, or one the user states): trust is in
+    one known file, never in a path. A TorchScript archive (OpenAI's CLIP) gives its ``state_dict()``."""
+    from sr.weights import file_sha256
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
+    if not sha256:
+        raise CheckpointError(f"refusing an unrestricted unpickle of {path}: no sha256 to check it against (the "
+                              f"registry records none; state the one you trust with --sha256)")
+    actual = file_sha256(path)
+    if actual != sha256.lower():
+        raise CheckpointError(f"refusing an unrestricted unpickle of {path}: its sha256 is {actual}, not the "
+                              f"trusted {sha256.lower()}")
+    with zipfile.ZipFile(path) if zipfile.is_zipfile(path) else contextlib.nullcontext() as archive:
+        torchscript = archive is not None and any(n.endswith("/constants.pkl") for n in archive.namelist())
+    if torchscript:
+        return dict(torch.jit.load(path, map_location="cpu").state_dict())
     return torch.load(path, map_location="cpu", weights_only=False)
 
 

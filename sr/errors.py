@@ -35,8 +35,8 @@ class UnknownNameError(UserError, KeyError):
 class MissingWeightsError(UserError):
     """A weights file that a method or metric needs is not on disk."""
 
-    def __init__(self, name: str, path, source: str | None):
-        where = f" Get it from {source} and place it there" if source else " No public source is known"
+    def __init__(self, name: str, path, source: str | None, how: str | None = None):
+        where = how or (f" Get it from {source} and place it there" if source else " No public source is known")
         super().__init__(f"weights {name!r} not found: expected {path}.{where} "
                          f"(or set IRSR_WEIGHTS_DIR / --weights-dir).")
         self.name, self.path, self.source = name, path, source

@@ -20,7 +20,7 @@ from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, check_
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "demo" / "weights"
-_ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by"}
+_ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by", "convert_from"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class WeightsEntry:
     licence: str | None = None
     notes: str | None = None
     used_by: tuple[str, ...] = ()
+    convert_from: str | None = None  # made from that entry's file by ``python -m sr.weights convert``
 
 
 def weights_dir(override: str | os.PathLike | None = None) -> Path:
@@ -80,27 +81,64 @@ def resolve(name: str, weights_dir_override: str | os.PathLike | None = None) ->
     """The path of an existing weights file, or a MissingWeightsError naming file, URL and directory."""
     path = path_of(name, weights_dir_override)
     if not path.is_file():
-        raise MissingWeightsError(name, path, entry(name).url)
+        ent = entry(name)
+        how = None
+        if ent.convert_from:
+            how = (f" Make it from {entry(ent.convert_from).file} ({entry(ent.convert_from).url or 'no public source'})"
+                   f" with: python -m sr.weights convert {ent.convert_from}")
+        raise MissingWeightsError(name, path, ent.url, how=how)
     return path
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """sha256 of a file, memoised in a JSON sidecar next to it keyed by size and mtime."""
-    path = Path(path)
-    stat = path.stat()
-    sidecar = path.with_name(f".{path.name}.sha256.json")
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    try:
-        cached = json.loads(sidecar.read_text())
-        if cached.get("key") == key:
-            return cached["sha256"]
-    except (OSError, ValueError):
-        pass
+def converted_entry(name: str) -> WeightsEntry | None:
+    """The entry made from entry ``name`` by ``sr.weights convert`` (e.g. CLIP's TorchScript -> tensors)."""
+    return next((e for e in registry().values() if e.convert_from == name), None)
+
+
+def recorded_sha256(path: str | os.PathLike, weights_dir_override: str | os.PathLike | None = None) -> str | None:
+    """The registry's sha256 for the file at ``path`` (None when no entry with a sha256 names it)."""
+    path = Path(path).resolve()
+    for name, ent in registry().items():
+        if ent.sha256 and path_of(name, weights_dir_override).resolve() == path:
+            return ent.sha256
+    return None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, hashed now (never from a cache)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    value = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _stat_key(path: Path) -> dict[str, int]:
+    """What must be unchanged for a cached hash to stand: the same inode (a replaced file is a new one
+    unless written in place), size, modification and change times (``ctime`` cannot be set by a user)."""
+    stat = path.stat()
+    return {"dev": stat.st_dev, "inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "ctime_ns": stat.st_ctime_ns}
+
+
+def sha256_of(path: str | os.PathLike, *, full: bool = False) -> str:
+    """sha256 of a file, memoised in a JSON sidecar next to it keyed by :func:`_stat_key`.
+
+    The sidecar lives in the weights folder, so whoever can write the weights can also write it: the
+    memo only saves time. ``full=True`` (``sr.weights verify --full``) always hashes the bytes; an
+    unrestricted unpickle is only ever checked against :func:`file_sha256`, never against the memo.
+    """
+    path = Path(path)
+    sidecar = path.with_name(f".{path.name}.sha256.json")
+    key = _stat_key(path)
+    if not full:
+        try:
+            cached = json.loads(sidecar.read_text())
+            if isinstance(cached, dict) and cached.get("key") == key and isinstance(cached.get("sha256"), str):
+                return cached["sha256"]
+        except (OSError, ValueError):
+            pass
+    value = file_sha256(path)
     try:
         tmp = sidecar.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"key": key, "sha256": value}))
@@ -110,8 +148,11 @@ def sha256_of(path: str | os.PathLike) -> str:
     return value
 
 
-def verify(name: str, weights_dir_override: str | os.PathLike | None = None) -> tuple[str, str]:
-    """Check one entry on disk: returns (status, detail) with status in ok|missing|mismatch|unverified."""
+def verify(name: str, weights_dir_override: str | os.PathLike | None = None, *,
+           full: bool = False) -> tuple[str, str]:
+    """Check one entry on disk: returns (status, detail) with status in ok|missing|mismatch|unverified.
+
+    ``full=True`` hashes the file's bytes even when its sidecar memo matches (see :func:`sha256_of`)."""
     ent = entry(name)
     path = path_of(name, weights_dir_override)
     if not path.is_file():
@@ -120,7 +161,7 @@ def verify(name: str, weights_dir_override: str | os.PathLike | None = None) -> 
         return "mismatch", f"{path}: size {path.stat().st_size} != expected {ent.size}"
     if ent.sha256 is None:
         return "unverified", f"{path}: no sha256 recorded in the registry"
-    actual = sha256_of(path)
+    actual = sha256_of(path, full=full)
     if actual != ent.sha256:
         return "mismatch", f"{path}: sha256 {actual} != expected {ent.sha256}"
     return "ok", str(path)

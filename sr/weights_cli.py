@@ -3,8 +3,14 @@
 - ``list``: every registry entry with file, size, sha256 (when known), source and licence, and whether
   it is on disk.
 - ``where NAME``: the path the file is expected at (exit 1 when it is not there).
-- ``verify [NAME...]``: check the files on disk (size, sha256): ok / unverified / missing / mismatch;
-  exit 1 when any named entry (or, without names, any present file) is missing or mismatched.
+- ``verify [--full] [NAME...]``: check the files on disk (size, sha256): ok / unverified / missing / mismatch;
+  exit 1 when any named entry (or, without names, any present file) is missing or mismatched. The sha256 is
+  memoised beside each file keyed by inode, size and times; ``--full`` hashes every file's bytes again.
+- ``convert SOURCE [--sha256 HEX] [--out PATH]``: turn a pickled or TorchScript checkpoint that you trust into
+  a tensors-only safetensors file, the only form the project reads for such files. SOURCE is a registry name
+  (its recorded sha256 is the trusted one; the output is the entry made from it, e.g. ``clip_rn50`` ->
+  ``clip_rn50_state``) or a file path with ``--sha256`` stating the hash you trust. The bytes are hashed
+  first and nothing is unpickled unless the hash matches.
 - ``fetch NAME...``: download over HTTP(S) into the weights directory (temporary file, sha256 and size
   checked when recorded, atomic rename). Google Drive sources print the manual steps, or use ``gdown``
   when it is installed. Offline, it says so in one line and exits 1.
@@ -77,7 +83,7 @@ def cmd_verify(args) -> int:
     explicit = bool(args.names)
     bad = 0
     for name in names:
-        status, detail = W.verify(name, args.weights_dir)
+        status, detail = W.verify(name, args.weights_dir, full=args.full)
         if status == "missing" and not explicit:
             print(f"missing     {name}: {detail}")
             continue
@@ -164,6 +170,30 @@ def cmd_fetch(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_convert(args) -> int:
+    from safetensors.torch import save_file
+
+    from sr.checkpoint import extract_state_dict, load_trusted_pickle
+
+    if args.source in W.registry():
+        path = W.resolve(args.source, args.weights_dir)
+        expected = args.sha256 or W.entry(args.source).sha256
+        made = W.converted_entry(args.source)
+        out = args.out or (W.path_of(made.name, args.weights_dir) if made else path.with_suffix(".safetensors"))
+    else:
+        path = Path(args.source).expanduser()
+        if not path.is_file():
+            raise UserError(f"{args.source!r} is neither a registry entry nor a file")
+        expected, out = args.sha256, args.out or path.with_suffix(".safetensors")
+    obj = load_trusted_pickle(path, expected)
+    state = extract_state_dict(obj.state_dict() if hasattr(obj, "state_dict") else obj)
+    with atomic_path(out) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
+                  metadata={"converted_from": path.name, "source_sha256": expected.lower()})
+    print(f"{path} (sha256 {expected.lower()}) -> {out} ({len(state)} tensors)")
+    return 0
+
+
 def build_parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m sr.weights", description=__doc__.split("\n\n")[0])
     parser.add_argument(OPT_WEIGHTS_DIR, type=cli.dir_path, default=None,
@@ -175,7 +205,13 @@ def build_parser() -> cli.ArgumentParser:
     where.set_defaults(func=cmd_where)
     verify = sub.add_parser("verify", help="check files on disk against the registry")
     verify.add_argument("names", nargs="*")
+    verify.add_argument("--full", action="store_true", help="hash every file's bytes (ignore the sha256 memo)")
     verify.set_defaults(func=cmd_verify)
+    convert = sub.add_parser("convert", help="turn a trusted pickle / TorchScript file into safetensors")
+    convert.add_argument("source", help="a registry name or a file path")
+    convert.add_argument("--sha256", help="the sha256 you trust (default: the registry's)")
+    convert.add_argument("--out", type=cli.out_file, help="output .safetensors (default: see above)")
+    convert.set_defaults(func=cmd_convert)
     fetch_p = sub.add_parser("fetch", help="download entries (needs network access)")
     fetch_p.add_argument("names", nargs="+")
     fetch_p.add_argument("--force", action="store_true", help="replace a file that fails verification")

@@ -153,11 +153,13 @@ def _allowed_global(qualname: str):
     return None
 
 
-def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> torch.nn.Module:
+def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False,
+                                sha256: str | None = None) -> torch.nn.Module:
     """The model (EMA if present) of an ultralytics ``.pt`` checkpoint, read with the class allowlist.
 
-    ``trust_pickle=True`` falls back to an unrestricted unpickle for files that need other globals: only for a file
-    whose origin you trust (its sha256 is checked against the registry by the caller where one is recorded).
+    ``trust_pickle=True`` falls back to an unrestricted unpickle for files that need other globals, and only when
+    the file's bytes hash to ``sha256`` (the registry's, or one the user states): see
+    :func:`sr.checkpoint.load_trusted_pickle`.
     """
     ultralytics_offline()
     path = Path(path)
@@ -173,7 +175,7 @@ def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False)
                 allowed.append(obj)
                 continue
             if trust_pickle:
-                ckpt = load_trusted_pickle(path)
+                ckpt = load_trusted_pickle(path, sha256)
                 break
             what = match.group(1) if match else str(exc).splitlines()[0]
             raise UserError(f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
@@ -211,7 +213,9 @@ def load_detector(spec: str | Path, weights_dir: str | Path | None = None, *,
     if is_plain_weights(path):
         model, header = load_weights(path)
         return model, path, header
-    model = load_ultralytics_checkpoint(path, trust_pickle=trust_pickle)
+    from sr.weights import recorded_sha256
+
+    model = load_ultralytics_checkpoint(path, trust_pickle=trust_pickle, sha256=recorded_sha256(path, weights_dir))
     names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
     return model, path, {"format": "ultralytics", "names": [names[i] for i in sorted(names)],
                          "yaml": dict(model.yaml), "imgsz": None, "meta": {}}
@@ -325,8 +329,12 @@ def _convert(argv: list[str]) -> int:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow an unrestricted unpickle (only for files from a source you trust)")
+    parser.add_argument("--sha256", help="with --trust-pickle: the sha256 of SRC that you trust (checked first)")
     opts = parser.parse_args(argv)
-    model = load_ultralytics_checkpoint(opts.src, trust_pickle=opts.trust_pickle)
+    from sr.weights import recorded_sha256
+
+    model = load_ultralytics_checkpoint(opts.src, trust_pickle=opts.trust_pickle,
+                                        sha256=opts.sha256 or recorded_sha256(opts.src))
     from sr.weights import sha256_of
 
     save_weights(model, opts.dst, imgsz=opts.imgsz, half=False,

@@ -23,10 +23,11 @@ flag ``random_weights`` (see :attr:`flags`) so results can be labelled.
             feature-matching loss rather than a mask loss).
           The image is resized (longest side 1024, bilinear, differentiable), normalised with SAM's
           pixel mean/std and zero-padded to 1024x1024 as ``Sam.preprocess`` does.
-``lpips`` LPIPS with VGG-16 trunk: unit-normalised features of the five ReLU stages, squared
-          differences weighted per channel by LPIPS' linear layers (file ``pyiqa_lpips_vgg``),
-          spatially averaged and summed over stages. With ``random_weights`` the linear weights are
-          all ones (plain normalised-feature distance).
+``lpips`` LPIPS v0.1 with a VGG-16 trunk (``trunk="alex"``: AlexNet, the quality metric of
+          :mod:`downstream.metrics`): unit-normalised features of the five ReLU stages, squared
+          differences weighted per channel by LPIPS' linear layers (file ``pyiqa_lpips_vgg`` /
+          ``pyiqa_lpips_alex``), spatially averaged and summed over stages. With ``random_weights``
+          the linear weights are all ones (plain normalised-feature distance).
 ``edge``  MSE between Sobel gradient-magnitude maps (supplementary Table 3, "Edge").
 """
 from __future__ import annotations
@@ -91,6 +92,17 @@ def build_vgg16_features(weights_dir: str | os.PathLike | None = None, random_we
     return _freeze(net.features[: last_index + 1])
 
 
+def build_alexnet_features(weights_dir: str | os.PathLike | None = None, random_weights: bool = False,
+                           last_index: int = 11) -> nn.Sequential:
+    """torchvision AlexNet ``features[: last_index + 1]``, ImageNet weights from the registry."""
+    from torchvision.models import alexnet
+
+    net = alexnet(weights=None)
+    if not random_weights:
+        load_into(net, weights_registry.resolve("torchvision_alexnet", weights_dir), "torchvision alexnet")
+    return _freeze(net.features[: last_index + 1])
+
+
 class VGGLoss(_Frozen):
     def __init__(self, layer: str = "relu2_2", weights_dir=None, random_weights: bool = False):
         super().__init__()
@@ -108,18 +120,22 @@ class VGGLoss(_Frozen):
 
 
 class LPIPSLoss(_Frozen):
-    """LPIPS (VGG trunk) as a differentiable loss; see the module docstring."""
+    """LPIPS (VGG or AlexNet trunk) as a differentiable loss; see the module docstring."""
 
-    _STAGES = (3, 8, 15, 22, 29)
-    _CHANNELS = (64, 128, 256, 512, 512)
+    #: trunk -> (feature builder, last index of each ReLU stage, channels per stage, linear-layer weights entry)
+    TRUNKS = {"vgg": (build_vgg16_features, (3, 8, 15, 22, 29), (64, 128, 256, 512, 512), "pyiqa_lpips_vgg"),
+              "alex": (build_alexnet_features, (1, 4, 7, 9, 11), (64, 192, 384, 256, 256), "pyiqa_lpips_alex")}
 
-    def __init__(self, weights_dir=None, random_weights: bool = False):
+    def __init__(self, weights_dir=None, random_weights: bool = False, trunk: str = "vgg"):
         super().__init__()
+        if trunk not in self.TRUNKS:
+            raise ValueError(f"unknown LPIPS trunk {trunk!r}; choose from {sorted(self.TRUNKS)}")
+        build, self._stage_ends, channels, lin_entry = self.TRUNKS[trunk]
         self.random_weights = bool(random_weights)
-        self.features = build_vgg16_features(weights_dir, random_weights, 29)
-        lin = [torch.ones(c) for c in self._CHANNELS]
+        self.features = build(weights_dir, random_weights, self._stage_ends[-1])
+        lin = [torch.ones(c) for c in channels]
         if not random_weights:
-            path = weights_registry.resolve("pyiqa_lpips_vgg", weights_dir)
+            path = weights_registry.resolve(lin_entry, weights_dir)
             state = extract_state_dict(load_checkpoint(path))
             found = {}
             for key, value in state.items():
@@ -139,7 +155,7 @@ class LPIPSLoss(_Frozen):
     def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = (_rgb(x) * 2 - 1 - self.shift) / self.scale
         outs, start = [], 0
-        for end in self._STAGES:
+        for end in self._stage_ends:
             h = self.features[start:end + 1](h)
             outs.append(h)
             start = end + 1

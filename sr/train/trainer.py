@@ -294,10 +294,14 @@ class Trainer:
 
     def lpips(self):
         if self._lpips is None:
+            from downstream.metrics import QualityMetric
+            from sr.errors import UserError
+
             try:
-                from downstream.metrics import QualityMetric
                 self._lpips = QualityMetric("lpips", device=str(self.device), weights_dir=self.cfg.weights_dir)
-            except Exception:  # weights missing offline: PSNR only
+            except UserError as exc:  # weights missing or refused: validate with PSNR only, and say why
+                if self.is_main:
+                    print(f"[sr.train] validation without LPIPS: {exc}", flush=True)
                 self._lpips = False
         return self._lpips or None
 
