@@ -18,6 +18,7 @@ import pandas as pd
 from benchmarks.cache import RunCache
 from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
+from downstream.datasets import dataset_label
 from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
@@ -38,10 +39,12 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--methods", type=cli.names, default=None,
                    help="'all' or a comma-separated list of method names (default: the suite's list); "
                         f"registered: {', '.join(list_methods())}")
-    p.add_argument("--datasets", type=cli.names, default=None, help="comma-separated data sets (configs/datasets/ names or "
-                   "kind:path, e.g. folder:/data/frames); default: the suite's")
+    p.add_argument("--datasets", type=cli.names, default=None, help="comma-separated data sets (configs/datasets/ names, "
+                   "data-set YAML paths such as OUT/dataset.yaml of a prepare command, or kind:path, e.g. "
+                   "folder:/data/frames); default: the suite's")
     p.add_argument("--tasks", type=cli.names, default=None,
-                   help="comma-separated subset of 'quality' and the suite's tasks (default: all the suite has)")
+                   help="comma-separated subset of 'quality' and the suite's tasks, and task YAMLs (RUN/task.yaml of "
+                        "a train --dataset run; the task column is the task's own name) (default: all the suite has)")
     p.add_argument("--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)")
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     p.add_device()
@@ -66,7 +69,9 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     if methods == ["all"]:
         methods = list_methods() if suite.methods == "all" else list(suite.methods)
     datasets = args.datasets or list(suite.datasets)
-    tasks = args.tasks
+    dataset_files = _dataset_files(datasets)
+    datasets = [dataset_label(d) for d in datasets]
+    tasks, explicit = _task_files(args.tasks)
     if tasks is not None:
         known = ["quality", *suite.tasks]
         unknown = [t for t in tasks if t not in known]
@@ -76,6 +81,7 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     if tasks is not None and "quality" not in tasks:
         metrics = []
     task_configs = {t: c for t, c in suite.tasks.items() if tasks is None or t in tasks}
+    task_configs.update(explicit)
     from downstream.metrics import list_metrics
     unknown_metrics = set(metrics) - set(list_metrics())
     if unknown_metrics:
@@ -87,8 +93,63 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
     settings = Settings(suite=suite.name, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
                         device=args.device, weights_dir=args.weights_dir and str(args.weights_dir), limit=args.limit, seed=args.seed,
-                        random_weights=args.random_weights, progress=not args.quiet)
+                        random_weights=args.random_weights, progress=not args.quiet, dataset_files=dataset_files)
     return datasets, methods, settings
+
+
+def _dataset_files(datasets: list[str]) -> dict[str, str]:
+    """{row name: YAML path} of the data sets given as YAML paths; two with the same row name are an error."""
+    files: dict[str, str] = {}
+    for entry in datasets:
+        if entry.endswith((".yaml", ".yml")):
+            label = dataset_label(entry)
+            if label in files or label in datasets:
+                raise ConfigError(f"--datasets: {entry} and {files.get(label, label)} would both be named {label!r} "
+                                  "in the results; give one YAML another 'name:'")
+            files[label] = entry
+    return files
+
+
+def _task_files(tasks: list[str] | None) -> tuple[list[str] | None, dict[str, str]]:
+    """Split ``--tasks`` into suite task keys and explicit task YAMLs (``RUN/task.yaml``): {task name: path}, keyed
+    by the plugin's own name (``Task.name``), so a trained model's rows land under its task."""
+    if tasks is None:
+        return None, {}
+    from downstream.tasks import task_class
+
+    explicit = {}
+    for entry in tasks:
+        if entry.endswith((".yaml", ".yml")):
+            name = task_class(entry).name
+            if name in explicit:
+                raise ConfigError(f"--tasks: {explicit[name]} and {entry} are both {name!r} tasks; run them separately")
+            explicit[name] = entry
+    return [t for t in tasks if not t.endswith((".yaml", ".yml"))], explicit
+
+
+def check_task_classes(datasets: list[str], settings: Settings) -> None:
+    """Before any work: a task model trained for other classes than a data set's is a one-line error (exit 2).
+
+    Tasks or data sets that cannot be built are left to the runner, which reports them as rows."""
+    from downstream.datasets import load_dataset
+    from downstream.tasks import load_task
+    from sr.errors import UserError
+
+    common = {"device": settings.device, "weights_dir": settings.weights_dir, "random_weights": settings.random_weights}
+    loaded = {}
+    for name in datasets:
+        try:
+            loaded[name] = load_dataset(settings.dataset_files.get(name, name))
+        except UserError:
+            continue
+    for config in settings.tasks.values():
+        try:
+            task = load_task(config, **common)
+        except UserError:
+            continue
+        for dataset in loaded.values():
+            if task.applicable(dataset):
+                task.check_classes(task.dataset_classes(dataset))
 
 
 def execute(datasets: list[str], methods: list[str], settings: Settings, executor: str = "local",
@@ -122,7 +183,8 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
     meta = {"suite": settings.suite, "seed": settings.seed, "device": settings.device,
             "random_weights": settings.random_weights, "metrics": settings.metrics, "tasks": settings.tasks,
             "limit": settings.limit, "python": platform.python_version(), "versions": versions,
-            "weights_dir": settings.weights_dir, "seconds": round(time.time() - started, 1)}
+            "weights_dir": settings.weights_dir, "seconds": round(time.time() - started, 1),
+            "dataset_files": settings.dataset_files}
     # per method (name, options, weights sha256, flags) and per task (config, settings, weights sha256), from
     # the per-job files the runner wrote: nothing is rebuilt here
     methods: dict[str, dict] = {}
@@ -155,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.time()
     datasets, methods, settings = resolve_plan(args)
+    check_task_classes(datasets, settings)
     results = execute(datasets, methods, settings, args.executor, args.ray_address)
     path = write_results(results, settings, started)
     unavailable = results[results.metric == "unavailable"]

@@ -24,12 +24,13 @@ from tqdm import tqdm
 from benchmarks.cache import RunCache, finite_or_nan, key_of
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
-from downstream.errors import DataError
+from downstream.errors import DataError, LabelError
 from downstream.imageio import read_image, write_png
 from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text
 from sr.errors import UserError
 from sr.registry import load_method
+from sr.vocab import FLAG_SUBSET_SMALLER, join_flags
 from sr.weights import sha256_of
 
 log = logging.getLogger("benchmarks")
@@ -51,6 +52,8 @@ class Settings:
     seed: int = 0
     random_weights: bool = False
     progress: bool = True
+    #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
+    dataset_files: dict[str, str] = field(default_factory=dict)
 
 
 class _Pool:
@@ -134,15 +137,16 @@ def _write_per_image(settings: Settings, dataset_name: str, method_name: str, ta
 def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
     """Run one (data set, method) pair; returns its result rows (see RESULT_COLUMNS)."""
     rows: list[dict[str, Any]] = []
+    data_flags: tuple[str, ...] = ()  # the data set's caveats (e.g. fewer frames than asked) go on every row
 
     def add(task: str, metric: str, value: float, cls: str = "all", n: int = 0,
             flags: tuple[str, ...] = (), error: str = "") -> None:
         rows.append({"suite": settings.suite, "dataset": dataset_name, "method": method_name, "task": task,
                      "metric": metric, "class": cls, "value": value, "n": n,
-                     "flags": ";".join(sorted(set(flags))), "error": error})
+                     "flags": join_flags((*flags, *data_flags)), "error": error})
 
     try:
-        dataset = load_dataset(dataset_name)
+        dataset = load_dataset(settings.dataset_files.get(dataset_name, dataset_name))
     except UserError as exc:
         add("sr", "unavailable", math.nan, error=str(exc))
         return rows
@@ -157,6 +161,11 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         add("sr", "unavailable", math.nan, error=f"{type(exc).__name__}: {exc}")
         return rows
 
+    data_flags = dataset.flags
+    if settings.limit and len(dataset.ids()) < settings.limit:
+        log.warning("data set %s has %d frames, fewer than --limit %d; its rows are flagged %s",
+                    dataset_name, len(dataset.ids()), settings.limit, FLAG_SUBSET_SMALLER)
+        data_flags = tuple({*data_flags, FLAG_SUBSET_SMALLER})
     cache = RunCache(settings.out / "cache")
     identity = method_identity(method)
     method_key = key_of(identity)
@@ -171,11 +180,16 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     label_fields = sorted({f for t in tasks.values() if not isinstance(t, Exception) for f in t.labels})
     items: list[TaskItem] = []
     fingerprints: list[tuple[str, str]] = []
+    label_errors: list[str] = []  # a bad label file costs the tasks their frames, never the quality metrics
 
     bar = tqdm(ids, desc=f"{dataset_name}/{method_name}", disable=not settings.progress, leave=False)
     for sample_id in bar:
         try:
-            sample = dataset.load(sample_id)
+            try:
+                sample = dataset.load(sample_id)
+            except LabelError as exc:
+                label_errors.append(str(exc))
+                sample = dataset.load(sample_id, labels=False)
             sr_path = cache.sr_path(method_key, dataset_key, sample_id, sample.fingerprint)
             if not sr_path.is_file():
                 torch.manual_seed(_sample_seed(settings.seed, sample_id))
@@ -238,14 +252,22 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         task_specs[task_name] = task.spec()
         if not at_hr_size or not task.applicable(dataset) or not items:
             continue
+        if label_errors:
+            add(task_name, "error", math.nan, flags=method.flags, error=f"{len(label_errors)} frame(s) have label "
+                f"errors, so the task is not scored; the first: {label_errors[0]}")
+            continue
         tpath = cache.task_path(method_key, dataset_key, key_of(task.identity()), items_key)
         cached = cache.read_json(tpath)
         if cached is None:
             try:
                 workdir = settings.out / "work" / task_name / f"{method_key}_{dataset_key}"
                 with stage(task_name):
-                    cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
+                    task.check_classes(task.dataset_classes(dataset))
+                cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
                               for r in task.evaluate(items, task.dataset_classes(dataset), workdir)]
+            except UserError as exc:  # e.g. a class mismatch: its message says what to do, no traceback
+                add(task_name, "error", math.nan, flags=method.flags, error=str(exc))
+                continue
             except Exception as exc:
                 log.error("task %s on %s/%s failed:\n%s", task_name, dataset_name, method_name, traceback.format_exc())
                 add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")

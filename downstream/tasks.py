@@ -97,6 +97,10 @@ class Task(ABC):
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
         """Evaluate on every item; ``workdir`` is a private scratch directory."""
 
+    def check_classes(self, class_names: tuple[str, ...]) -> None:
+        """Raise a one-line UserError when the task's model cannot score a data set with these classes (the
+        runner calls it before any work, so a mismatch is one ``error:`` line); the default accepts any."""
+
     def identity(self) -> dict[str, Any]:
         """What this task's result rows depend on (model weights hash, evaluation settings)."""
         return {"name": self.name}

@@ -183,9 +183,11 @@ def _load_dataset(name: str):
 
 
 def choose_view(ds: str, frames: list[str], shape_of, crop_size: int = CROP, frame: str | None = None,
-                crop: Box | None = None) -> View:
-    """Frame and crop for data set ``ds`` (see the module doc); ``shape_of(frame)`` -> (H, W) of its HR image."""
-    dataset = _load_dataset(ds)
+                crop: Box | None = None, source: str | None = None) -> View:
+    """Frame and crop for data set ``ds`` (see the module doc); ``shape_of(frame)`` -> (H, W) of its HR image.
+    ``source`` is what to load the data set from when it is not ``ds`` (a data-set YAML path, run.json's
+    ``dataset_files``)."""
+    dataset = _load_dataset(source or ds)
     samples: dict[str, Any] = {}
 
     def sample(fid):
@@ -313,7 +315,8 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
             with Image.open(path_of(ref, f)) as im:
                 return im.height, im.width
 
-        view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop)
+        view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop,
+                           source=((meta or {}).get("dataset_files") or {}).get(ds))
         label = {m: paper_label(m) + (" †" if m in random_methods else "") for m in order}
         name = f"{ds}_{view.frame}".replace("/", "_")
         images = [(label[m], path_of(m, view.frame)) for m in order]

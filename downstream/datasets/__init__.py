@@ -46,6 +46,17 @@ def dataset_config(name: str) -> dict[str, Any]:
     return cfg
 
 
+def dataset_label(name: str) -> str:
+    """The short name a data set's rows carry: a data-set YAML path gives its ``name:`` key (what ``prepare`` writes:
+    the output folder's name), else its folder's name for a ``dataset.yaml``, else its file stem; other names are
+    used as they are."""
+    if not name.endswith((".yaml", ".yml")):
+        return name
+    path = Path(name).expanduser()
+    label = dataset_config(name).get("name")
+    return str(label) if label else (path.parent.name if path.stem == "dataset" else path.stem)
+
+
 def load_dataset(name: str, **overrides: Any) -> Dataset:
     """Build data set ``name`` (a YAML in configs/datasets/ or ``kind:root``) with option overrides."""
     _load_kinds()
@@ -74,6 +85,7 @@ __all__ = [
     "Dataset",
     "data_dir",
     "dataset_config",
+    "dataset_label",
     "list_datasets",
     "load_dataset",
     "register_kind",

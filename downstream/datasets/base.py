@@ -21,6 +21,7 @@ from sr.vocab import FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
 KINDS: dict[str, type["Dataset"]] = {}
+_WARNED: set[tuple] = set()
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
 
 
@@ -73,8 +74,9 @@ class Dataset(ABC):
         """Sample ids in a fixed order."""
 
     @abstractmethod
-    def load(self, sample_id: str) -> Sample:
-        """The sample ``sample_id``; raises DataError for a bad file."""
+    def load(self, sample_id: str, labels: bool = True) -> Sample:
+        """The sample ``sample_id``; raises DataError for a bad file. ``labels=False`` reads the frames only (the
+        runner's fallback when a label file is bad, so quality metrics still see every frame)."""
 
     def classes(self, label: str) -> tuple[str, ...] | None:
         """Class names of the samples' ``label`` field (e.g. ``"boxes"``); None when the samples lack it."""
@@ -89,8 +91,10 @@ class Dataset(ABC):
         return (FLAG_SUBSET_SMALLER,) if self.asked is not None and len(self.ids()) < self.asked else ()
 
     def warn_if_smaller(self) -> None:
-        """Log a warning when the data set has fewer frames than its definition asks for."""
-        if FLAG_SUBSET_SMALLER in self.flags:
+        """Log a warning (once per data set and size) when it has fewer frames than its definition asks for."""
+        key = (self.name, self.asked, len(self.ids()))
+        if FLAG_SUBSET_SMALLER in self.flags and key not in _WARNED:
+            _WARNED.add(key)
             log.warning("data set %r has %d frames, fewer than the %d asked; its rows are flagged %r",
                         self.name, len(self.ids()), self.asked, FLAG_SUBSET_SMALLER)
 

@@ -77,7 +77,7 @@ class FolderDataset(Dataset):
     def ids(self) -> list[str]:
         return list(self._files)
 
-    def load(self, sample_id: str) -> Sample:
+    def load(self, sample_id: str, labels: bool = True) -> Sample:
         hr_path = self._files[sample_id]
         hr = read_image(hr_path, self.channels, self.high_bit_rule)
         lr_path = self.lr_dir / self.lr_template.format(id=sample_id) if self.lr_dir else None
@@ -87,18 +87,18 @@ class FolderDataset(Dataset):
             lr = np.repeat(lr, 3, axis=2) if lr.shape[2] == 1 else lr
         height, width = hr.shape[:2]
         boxes, label_path = None, None
-        if self.labels_dir is not None:
+        if labels and self.labels_dir is not None:
             label_path = self.labels_dir / f"{sample_id}.txt"
             boxes = (read_yolo_txt(label_path, width, height, len(self.label_classes[LABEL_BOXES]))
                      if label_path.exists() else np.zeros((0, 5), np.float32))
-        elif self.voc_dir is not None:
+        elif labels and self.voc_dir is not None:
             label_path = self.voc_dir / f"{sample_id}.xml"
             if not label_path.exists():
                 raise DataError(f"{label_path}: annotation file missing for image {hr_path}")
             boxes = read_voc_xml(label_path, {c: i for i, c in enumerate(self.label_classes[LABEL_BOXES])},
                                  width, height, self.voc_skip)
         mask, mask_path = None, None
-        if self.masks_dir is not None:
+        if self.masks_dir is not None and labels:
             mask_path = self.masks_dir / self.mask_template.format(id=sample_id)
             mask = read_mask(mask_path, (height, width), len(self.label_classes[LABEL_MASK]),
                              self.mask_values, self.mask_palette)

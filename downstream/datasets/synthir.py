@@ -864,7 +864,7 @@ class SynthIRDataset(Dataset):
     def ids(self) -> list[str]:
         return [f"synthir_{seed:06d}" for seed in range(self.first_seed, self.first_seed + self.count)]
 
-    def load(self, sample_id: str) -> Sample:
+    def load(self, sample_id: str, labels: bool = True) -> Sample:
         seed = int(sample_id.rsplit("_", 1)[1])
         scene = render_scene(seed, self.height, self.width)
         mask = scene.mask.copy()
@@ -873,7 +873,8 @@ class SynthIRDataset(Dataset):
         hr = scene.image.astype(np.float32)[..., None] / 255.0
         channels = 3 if self.channels == 3 else 1
         hr = np.repeat(hr, channels, axis=2)
-        return self.make_sample(sample_id, hr, boxes=scene.boxes.copy(), mask=mask, source=f"synthir:{seed}",
+        return self.make_sample(sample_id, hr, boxes=scene.boxes.copy() if labels else None,
+                                mask=mask if labels else None, source=f"synthir:{seed}",
                                 fingerprint=f"synthir-v{GENERATOR_VERSION}-{seed}-{self.height}x{self.width}")
 
 
