@@ -295,3 +295,30 @@ def test_sirst_masks_prepare_with_equal_pixel_counts(shared_data, tmp_path):
     files = sorted((src / "masks").glob("*.png"))
     assert cfg["provenance"]["masks_written"] == len(files) == len(list((tmp_path / "s" / "masks").iterdir()))
     assert cfg["provenance"]["pixels"]["target"] == sum(int((np.asarray(Image.open(f)) == 255).sum()) for f in files)
+
+
+def test_flir_like_coco_files_per_split_and_suffixed_masks(tmp_path):
+    rng = np.random.default_rng(5)
+    src = tmp_path / "flir"
+    cats = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]
+    args = ["coco", "--src", str(src), "--out", str(tmp_path / "out")]
+    for split in ("train", "val"):
+        folder = src / f"images_thermal_{split}"
+        ids = _frames(folder / "data", 3, rng)
+        images = [{"id": k, "file_name": f"data/{sid}.png"} for k, sid in enumerate(ids)]
+        anns = [{"id": k + 1, "image_id": k, "category_id": 3, "bbox": [2, 2, 10, 8]} for k in range(3)]
+        (folder / "coco.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+        args += ["--annotations", str(folder / "coco.json")]
+    assert det_main(args) == 0
+    cfg = _load_yaml(tmp_path / "out")
+    assert cfg["classes"] == ["person", "car"] and cfg["provenance"]["boxes"] == {"car": 6}
+    # both splits reuse the file names f000..f002: ids get the split as prefix; val is the test split
+    assert (tmp_path / "out" / "splits" / "test.txt").read_text().split() == ["val_f000", "val_f001", "val_f002"]
+
+    masks = tmp_path / "sirst"
+    ids = _frames(masks / "images", 2, rng)
+    (masks / "masks").mkdir()
+    for sid in ids:
+        Image.fromarray(np.zeros((40, 60), np.uint8)).save(masks / "masks" / f"{sid}_pixels0.png")
+    assert seg_main(["masks", "--src", str(masks), "--out", str(tmp_path / "m")]) == 0
+    assert sorted(p.stem for p in (tmp_path / "m" / "masks").iterdir()) == ids

@@ -210,16 +210,22 @@ def _split_of_name(path: Path) -> str | None:
     return None
 
 
-def collect_coco(src: Path, images: Path | None, annotations: Path | None, classes: Path | None
+def collect_coco(src: Path, images: Path | None, annotations: Path | list[Path] | None, classes: Path | None
                  ) -> tuple[list[Frame], list[str], Path | None]:
-    """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous)."""
+    """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous).
+
+    ``annotations``: JSON files or folders of them (default: ``src``); a file's images are looked up under
+    ``images``, else beside the file, under ``src`` and their ``images/`` folders."""
     if classes:
         raise UserError("--classes does not apply to COCO: the class names are the JSON's categories "
                         "(use --map to rename, merge or drop)")
-    ann = Path(annotations) if annotations else src
-    files = [ann] if ann.is_file() else sorted(ann.glob("*.json")) + sorted(ann.glob("*/*.json"))
-    if not files:
-        raise UserError(f"no COCO .json file at {ann}; pass --annotations FILE")
+    anns = [Path(a) for a in annotations] if isinstance(annotations, list) else [Path(annotations or src)]
+    files = []
+    for ann in anns:
+        found = [ann] if ann.is_file() else sorted(ann.glob("*.json")) + sorted(ann.glob("*/*.json"))
+        if not found:
+            raise UserError(f"no COCO .json file at {ann}; pass --annotations FILE")
+        files += found
     categories: dict[int, str] = {}
     parsed = []
     for path in files:
@@ -449,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", required=True, help="the unpacked data set")
     parser.add_argument("--out", help="output folder (m3fd default: $IRSR_DATA_DIR/m3fd; required otherwise)")
     parser.add_argument("--images", help="image folder (default: found under --src)")
-    parser.add_argument("--annotations", help="YOLO txt / VOC XML folder, or COCO JSON file or folder")
+    parser.add_argument("--annotations", action="append",
+                        help="YOLO txt / VOC XML folder, or COCO JSON file or folder (COCO: repeat it for several "
+                             "files, e.g. a train and a val file)")
     parser.add_argument("--classes", help="class file: one name per line in id order (YOLO: required unless "
                                           "found next to the labels; VOC: fixes the order)")
     parser.add_argument("--map", help="YAML {source class: new name | null} to rename, merge or drop classes")
@@ -458,8 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
     opts = parser.parse_args(argv)
-    paths = {k: Path(v) if v else None for k, v in vars(opts).items()
-             if k in ("images", "annotations", "classes", "map", "splits")}
+    paths = {k: Path(v) if v else None for k, v in vars(opts).items() if k in ("images", "classes", "map", "splits")}
+    annotations = [Path(a) for a in opts.annotations or ()]
+    if len(annotations) > 1 and opts.format != "coco":
+        raise UserError(f"--annotations is given {len(annotations)} times; {opts.format} takes one folder")
+    paths["annotations"] = (annotations or None) if opts.format == "coco" else (annotations[0] if annotations else None)
     if opts.format == "m3fd":
         from downstream.datasets.base import resolve_root
 

@@ -21,7 +21,7 @@ range) before anything is written; infrared frames are copied unchanged (``--lin
 folder pair (SIRST-like small-target masks, or a user's own id masks) into the ``prepared`` layout
 (``downstream.datasets.prepared``) with ``<root>/dataset.yaml``. Images are found in ``--images`` (default: a
 folder named images / ir / infrared / thermal under ``--src``), masks in ``--masks`` (default: masks / mask /
-labels / annotations), paired by file stem. Class names: ``--classes FILE`` (one per line, in id order), else
+labels / annotations), paired by file stem (or ``<id>_<suffix>``, as SIRST-v2's ``_pixels0``). Class names: ``--classes FILE`` (one per line, in id order), else
 ``background, target`` for binary masks. Mask values: palette (P) masks give their indices; L, I, gray RGB and
 RGBA masks give their values, where a binary 0/255 mask (two classes) maps 255 to 1; colour masks need
 ``--palette``. Values outside the classes are an error naming the file. Splits: ``--splits DIR`` (train.txt,
@@ -202,6 +202,20 @@ def mask_to_ids(path: Path, num_classes: int, palette: dict[tuple[int, int, int]
     return raw
 
 
+def _pair_masks(frames: dict[str, Path], masks: dict[str, Path]) -> dict[str, Path]:
+    """image id -> its mask: the mask of the same stem, else the one mask named ``<id>_<suffix>`` (SIRST-v2's
+    ``Misc_1_pixels0.png``)."""
+    paired = {}
+    for sid in frames:
+        if sid in masks:
+            paired[sid] = masks[sid]
+            continue
+        candidates = [m for stem, m in masks.items() if stem.startswith(f"{sid}_")]
+        if len(candidates) == 1:
+            paired[sid] = candidates[0]
+    return paired
+
+
 def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str | os.PathLike | None = None,
                   masks: str | os.PathLike | None = None, classes: str | os.PathLike | None = None,
                   palette: dict[tuple[int, int, int], int] | None = None, split_dir: str | os.PathLike | None = None,
@@ -219,7 +233,7 @@ def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str
     names = read_class_file(classes) if classes else list(BINARY_CLASSES)
     if len(names) < 2:
         raise UserError(f"--classes {classes}: a segmentation needs at least two classes (e.g. background, target)")
-    frames, mask_files = _images(image_dir), _images(mask_dir)
+    frames, mask_files = _images(image_dir), _pair_masks(_images(image_dir), _images(mask_dir))
     if not frames:
         raise UserError(f"no images in {image_dir}")
     missing = sorted(set(frames) - set(mask_files))
