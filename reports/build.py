@@ -5,7 +5,16 @@ from pathlib import Path
 
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
-from reports.tables import RANDOM_MARK, load_results, per_class_table, problems_table, quality_table, write_table
+from reports.tables import (
+    flag_notes,
+    flags_in,
+    load_results,
+    per_class_table,
+    problems_table,
+    quality_table,
+    table_notes,
+    write_table,
+)
 from reports.tasks import task_reports
 
 
@@ -33,11 +42,13 @@ def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
     if not problems.empty:
         write_table(problems, out / "problems")
     lines = ["# Benchmark report", "", f"Source: `{Path(results_csv).name}`", ""]
-    if df["flags"].str.contains("random_weights").any():
-        lines += [f"{RANDOM_MARK} numbers made with RANDOM weights (test option --random-weights): they are not "
-                  "measurements of the real method or metric.", ""]
+    notes = flag_notes(flags_in(df))
+    if notes:
+        lines += ["Marks on a row: its numbers carry a caveat (the `flags` column of results.csv):", ""]
+        lines += [f"* {n}" for n in notes] + [""]
     for title, table in sections:
         lines += [f"## {title}", "", table.to_markdown(floatfmt=".4f"), ""]
+        lines += [f"* {n}" for n in table_notes(table)] + [""] if table_notes(table) else []
     if not problems.empty:
         lines += ["## Not computed, and why", "", problems.to_markdown(index=False), ""]
     lines += _run_lines(results_csv, df)

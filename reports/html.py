@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.paper_tables import PaperTable, html_table
-from reports.tables import RANDOM_MARK, problems_table
+from reports.tables import flag_notes, flags_in, per_class_table, problems_table, quality_table, table_notes
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:1600px}
@@ -91,6 +91,25 @@ def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
     return out
 
 
+def _result_tables(df: pd.DataFrame, results_csv: Path) -> list[str]:
+    """The run's own tables (quality means; each task's per-class metric), with the flags' marks and notes."""
+    from reports.runinfo import run_meta
+    from reports.tasks import task_reports
+
+    tables = [("Image quality (mean over images)", quality_table(df))]
+    tables += [(f"{task}: {report.per_class} per class", per_class_table(df, task, report.per_class))
+               for task, (report, _) in task_reports(df, run_meta(results_csv.parent)).items()]
+    out = []
+    for title, table in tables:
+        if table.empty:
+            continue
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in table_notes(table))
+        out.append(f"<h3>{html.escape(title)}</h3>" + table.to_html(float_format=lambda v: f"{v:.4f}", border=0,
+                                                                     na_rep="—")
+                   + (f"<ul class=notes>{notes}</ul>" if notes else ""))
+    return ["<h2>Results of this run</h2>", *out] if out else []
+
+
 def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTable],
                       figures: list[tuple[str, Path]], results_csv: str | Path,
                       skipped: list[str] | tuple[str, ...] = ()) -> Path:
@@ -100,11 +119,14 @@ def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTabl
              "<h1>DifIISR: paper tables and figures, regenerated</h1>",
              f"<p>Made {_dt.datetime.now().isoformat(timespec='seconds')} from <code>{html.escape(str(results_csv))}"
              "</code> by <code>python -m reports.paper</code>.</p>"]
-    if df["flags"].str.contains("random_weights").any():
-        parts.append(f"<p class=warn>{RANDOM_MARK} Rows marked {RANDOM_MARK} (shaded) were made with RANDOM weights "
-                     "(test option <code>--random-weights</code>): they are not measurements.</p>")
+    notes = flag_notes(flags_in(df))
+    if notes:
+        parts.append("<div class=warn>Marks on a row: its numbers carry a caveat (the <code>flags</code> column of "
+                     "results.csv); rows made with random weights are shaded.<ul>"
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
     parts.append("<h2>Tables</h2>")
     parts += [html_table(t) for t in tables]
+    parts += _result_tables(df, results_csv)
     parts.append("<h2>Figures</h2>")
     if not figures:
         parts.append("<p>No figures (no per-class task results and no SR images).</p>")

@@ -30,7 +30,7 @@ import pandas as pd
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
-from reports.tables import RANDOM_MARK, load_results
+from reports.tables import flag_notes, flags_in, load_results, marked, method_flags
 from reports.tasks import task_reports
 from sr import cli
 from sr.cli import cli_entry
@@ -42,7 +42,6 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, 
     ``TaskReport``: ``per_class`` metric per class, ``overall`` metric as the extra axis)."""
     out = {}
     ok = df[df.value.notna() & (df.error == "")]
-    random_methods = set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
     for task, (report, _) in task_reports(df, meta).items():
         per_class, overall = report.per_class, report.overall
         axis = report.overall_label or overall or "all"
@@ -54,8 +53,9 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, 
         t = t[~t.method.str.startswith("difiisr_abl_")]  # ablation variants: Tables 3/4, not Figure 6
         labels = {m: paper_label(m) for m in t.method.unique()}
         dup = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
-        t["label"] = t.method.map(lambda m: (f"{labels[m]} ({m})" if labels[m] in dup else labels[m])
-                                  + (f" {RANDOM_MARK}" if m in random_methods else ""))
+        flags = method_flags(t)
+        t["label"] = t.method.map(lambda m: marked(f"{labels[m]} ({m})" if labels[m] in dup else labels[m],
+                                                   flags.get(m, ())))
         for ds, part in t.groupby("dataset"):
             table = part.pivot_table(index="label", columns="cls", values="value", aggfunc="first")
             classes = ([axis] if axis in table.columns else []) + [c for c in table.columns if c != axis]
@@ -92,8 +92,10 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     for reason in skipped:
         log.warning("figure skipped: %s", reason)
     lines = ["# DifIISR paper tables and figures, regenerated", "", f"Source: `{results_csv.name}`", ""]
-    if df["flags"].str.contains("random_weights").any():
-        lines += [f"{RANDOM_MARK} numbers made with RANDOM weights: not measurements.", ""]
+    notes = flag_notes(flags_in(df))
+    if notes:
+        lines += ["Marks on a row: its numbers carry a caveat (the `flags` column of results.csv):", ""]
+        lines += [f"* {n}" for n in notes] + [""]
     for t in tables:
         lines += [(out / "tables" / f"{t.spec.key}.md").read_text(encoding="utf-8"), ""]
     for caption, png in figures:

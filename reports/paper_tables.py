@@ -34,7 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.tables import RANDOM_MARK
+from reports.tables import flag_notes, marked, tex_text
+from sr.vocab import FLAG_RANDOM_WEIGHTS, split_flags
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
 MISSING = "—"
@@ -147,14 +148,13 @@ def _method_family(method: str) -> str:
         return ""
 
 
-def _ours_lookup(df: pd.DataFrame) -> dict[tuple[str, str, str, str, str], float]:
+def _ours_lookup(df: pd.DataFrame) -> tuple[dict[tuple[str, str, str, str, str], float],
+                                             dict[tuple[str, str, str, str, str], set[str]]]:
+    """(dataset, method, task, metric, class) -> value, and -> the row's flags."""
     ok = df[df.value.notna() & (df.error == "")]
-    cols = [ok[c].astype(str) for c in ("dataset", "method", "task", "metric", "class")]
-    return {key: float(v) for key, v in zip(zip(*cols), ok["value"])}
-
-
-def _random_methods(df: pd.DataFrame) -> set[str]:
-    return set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
+    keys = list(zip(*[ok[c].astype(str) for c in ("dataset", "method", "task", "metric", "class")]))
+    return ({key: float(v) for key, v in zip(keys, ok["value"])},
+            {key: split_flags(f) for key, f in zip(keys, ok["flags"])})
 
 
 @dataclass
@@ -164,8 +164,9 @@ class PaperTable:
     values: pd.DataFrame
     methods: dict[str, str]                  # row label -> results method ('' when none)
     reference_rows: set[str]
-    random_rows: set[str]
+    random_rows: set[str]                    # rows made with random weights: left out of best / second
     datasets: dict[str, str]
+    flags: set[str] = field(default_factory=set)  # every flag of a number shown (the notes explain each mark)
 
     def marks(self, source: str) -> dict[tuple[str, str], str]:
         """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours')."""
@@ -207,9 +208,8 @@ class PaperTable:
         return out
 
 
-def _row_label(label: str, method: str, random_methods: set[str], duplicate: bool) -> str:
-    text = f"{label} ({method})" if duplicate else label
-    return f"{text} {RANDOM_MARK}" if method in random_methods else text
+def _row_label(label: str, method: str, duplicate: bool) -> str:
+    return f"{label} ({method})" if duplicate else label
 
 
 def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | None = None,
@@ -219,8 +219,7 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
     paper = numbers[numbers.table == spec.key]
     paper_rows = list(dict.fromkeys(paper["row"]))
     paper_value = {(r.row, r.column): r.number for r in paper.itertuples()}
-    ours = _ours_lookup(df)
-    random_methods = _random_methods(df)
+    ours, ours_flags = _ours_lookup(df)
     methods_in_results = list(dict.fromkeys(df["method"]))
 
     rows: list[tuple[str, str | None, str]] = []  # (label, paper row key or None, results method or '')
@@ -229,7 +228,7 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
         for key in paper_rows:
             method = ABLATION_METHODS.get(key, "")
             present = method in methods_in_results
-            rows.append((_row_label(labels[key], method, random_methods, False), key, method if present else ""))
+            rows.append((_row_label(labels[key], method, False), key, method if present else ""))
     else:
         by_label: dict[str, list[str]] = {}
         for m in methods_in_results:
@@ -242,7 +241,7 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
             if not found:
                 rows.append((key, key, ""))
             for m in found:
-                rows.append((_row_label(key, m, random_methods, len(found) > 1), key, m))
+                rows.append((_row_label(key, m, len(found) > 1), key, m))
         if spec.extra_rows != "none":
             for m in methods_in_results:
                 label = paper_label(m)
@@ -250,8 +249,12 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
                     continue
                 if spec.extra_rows == "diffusion" and label not in DIFFUSION and _method_family(m) != "diffusion":
                     continue
-                rows.append((_row_label(label, m, random_methods, len(by_label.get(label, [])) > 1), None, m))
+                rows.append((_row_label(label, m, len(by_label.get(label, [])) > 1), None, m))
 
+    # each row label carries the marks of the flags of the numbers it shows
+    row_flags = [set().union(*(ours_flags.get((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all"), set())
+                               for c in spec.columns)) if m else set() for _, _, m in rows]
+    rows = [(marked(label, f), key, m) for (label, key, m), f in zip(rows, row_flags)]
     data: dict[tuple[str, str], list[float]] = {}
     for col in spec.columns:
         ds = datasets.get(col.dataset, col.dataset)
@@ -267,9 +270,9 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
     values = pd.DataFrame(data, index=index)
     values.columns = pd.MultiIndex.from_tuples(values.columns)
     reference = {label for label, key, _ in rows if key in REFERENCE_ROWS}
-    rnd = {label for label, _, m in rows if m in random_methods}
+    rnd = {label for (label, _, _), f in zip(rows, row_flags) if FLAG_RANDOM_WEIGHTS in f}
     return PaperTable(spec, values, {label: m for label, _, m in rows}, reference, rnd,
-                      {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns})
+                      {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns}, set().union(*row_flags))
 
 
 def build_all(df: pd.DataFrame, datasets: dict[str, str] | None = None) -> list[PaperTable]:
@@ -283,8 +286,7 @@ def _notes(table: PaperTable) -> list[str]:
     if table.spec.ablation:
         notes.append("Rows → methods: " + ", ".join(f"{label} = `{m or '(not run)'}`"
                                                      for label, m in table.methods.items()) + ".")
-    if table.random_rows:
-        notes.append(f"{RANDOM_MARK} made with RANDOM weights: not a measurement.")
+    notes += flag_notes(table.flags)
     pn = paper_numbers()
     for r in pn[(pn.table == table.spec.key) & (pn.note != "")].itertuples():
         notes.append(f"Paper {r.row_label} / {r.column} ({r.source}): {r.note}.")
@@ -305,17 +307,12 @@ def write_paper_table(table: PaperTable, out_dir: str | Path) -> list[Path]:
     paths[1].write_text(f"## {table.spec.title}\n\n" + md.to_markdown() + "\n\n"
                         + "\n".join(f"* {n}" for n in _notes(table)) + "\n", encoding="utf-8")
     tex = table.formatted("tex")
-    tex.index = [_tex_escape(i) for i in tex.index]
-    tex.columns = pd.MultiIndex.from_tuples([(_tex_escape(c), s.replace("Δ", "$\\Delta$")) for c, s in tex.columns])
+    tex.index = [tex_text(i) for i in tex.index]
+    tex.columns = pd.MultiIndex.from_tuples([(tex_text(c), s.replace("Δ", "$\\Delta$")) for c, s in tex.columns])
     paths[2].write_text(tex.to_latex(escape=False, multicolumn=True, multicolumn_format="c",
-                                     caption=_tex_escape(table.spec.title), label=f"tab:{table.spec.key}"),
-                        encoding="utf-8")
+                                     caption=tex_text(table.spec.title), label=f"tab:{table.spec.key}")
+                        + "".join(f"\n{tex_text(n)}\n" for n in flag_notes(table.flags)), encoding="utf-8")
     return paths
-
-
-def _tex_escape(text: str) -> str:
-    return (str(text).replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%")
-            .replace("_", "\\_").replace("#", "\\#").replace("†", "$\\dagger$"))
 
 
 def html_table(table: PaperTable) -> str:

@@ -45,6 +45,8 @@ from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
+from reports.tables import marked  # noqa: E402
+from sr.vocab import COL_FLAGS, COL_METHOD, split_flags  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +295,8 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
     with_tasks = task_reports(df, meta)  # tasks with per-class results (all of them when run.json is missing)
     task_datasets = set().union(*(_task_datasets(df, t) for t in with_tasks))
     all_numbers = "/".join(str(4 + i) for i in range(len(figure_tasks or with_tasks)))
-    random_methods = set(df.loc[df["flags"].str.contains("random_weights", na=False), "method"])
+    # the method's own caveats: the flags on every one of its rows (task / metric flags are the tables')
+    caveats = {str(m): set.intersection(*map(split_flags, rows[COL_FLAGS])) for m, rows in df.groupby(COL_METHOD)}
     index = index[index.path.map(lambda p: Path(p).is_file())]
     for ds, part in index.groupby("dataset", sort=True):
         methods = list(dict.fromkeys(part.method))
@@ -317,7 +320,7 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
 
         view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop,
                            source=((meta or {}).get("dataset_files") or {}).get(ds))
-        label = {m: paper_label(m) + (" †" if m in random_methods else "") for m in order}
+        label = {m: marked(paper_label(m), caveats.get(m, ())) for m in order}
         name = f"{ds}_{view.frame}".replace("/", "_")
         images = [(label[m], path_of(m, view.frame)) for m in order]
         try:

@@ -1,12 +1,30 @@
-"""Pivots of the long-format results table into the tables a reader wants."""
+"""Pivots of the long-format results table into the tables a reader wants.
+
+Row flags (``sr.vocab``: random weights, scratch-trained task model, NIQE fallback parameters, ...) travel
+into every table the same way: a row label carries the mark of each flag its numbers carry, and the table
+(md, tex, html; csv keeps the marked labels) ends with one footnote per mark. ``flag_marks``, ``flag_notes``
+and ``tex_marks`` are the one implementation every report uses.
+"""
 from __future__ import annotations
 
 import pandas as pd
 
 from sr.errors import UserError
-from sr.vocab import COL_CLASS, COL_ERROR, COL_FLAGS, COL_VALUE, KEY_COLUMNS
+from sr.vocab import (
+    COL_CLASS,
+    COL_ERROR,
+    COL_FLAGS,
+    COL_METHOD,
+    COL_VALUE,
+    FLAG_MARKS,
+    FLAG_NOTES,
+    FLAG_UNKNOWN_MARK,
+    KEY_COLUMNS,
+    split_flags,
+)
 
-RANDOM_MARK = "†"  # marks numbers made with random weights (see the table notes)
+#: LaTeX for each mark (a .tex table holds no raw Unicode marks)
+TEX_MARKS = {"†": "$\\dagger$", "‡": "$\\ddagger$", "§": "\\S{}", "¶": "\\P{}", "°": "$^\\circ$"}
 
 
 def load_results(path) -> pd.DataFrame:
@@ -25,31 +43,76 @@ def load_results(path) -> pd.DataFrame:
     return df
 
 
-def method_label(method: str, flags: set[str]) -> str:
-    return f"{method} {RANDOM_MARK}" if "random_weights" in flags else method
+def _ordered(flags) -> list[str]:
+    """Known flags in FLAG_MARKS order, then unknown ones alphabetically."""
+    known = [f for f in FLAG_MARKS if f in flags]
+    return known + sorted(set(flags) - set(known))
 
 
-def _labels(df: pd.DataFrame) -> pd.Series:
-    flags = df.groupby("method")["flags"].apply(lambda s: set(";".join(s).split(";")) - {""})
-    return df["method"].map(lambda m: method_label(m, flags.get(m, set())))
+def flag_marks(flags) -> str:
+    """The marks of ``flags`` (e.g. ``"†"``, ``"†§"``; ``""`` for none); a flag missing from FLAG_MARKS gets ``*``."""
+    return "".join(dict.fromkeys(FLAG_MARKS.get(f, FLAG_UNKNOWN_MARK) for f in _ordered(flags)))
+
+
+def flag_notes(flags) -> list[str]:
+    """One footnote per flag present, ``"<mark> <what it means>"``; an unknown flag is named as it is."""
+    return [f"{FLAG_MARKS.get(f, FLAG_UNKNOWN_MARK)} {FLAG_NOTES.get(f, f'flagged {f!r}')}" for f in _ordered(flags)]
+
+
+def flags_in(df: pd.DataFrame) -> set[str]:
+    """Every flag carried by a row of ``df``."""
+    return set().union(*map(split_flags, df[COL_FLAGS])) if COL_FLAGS in df and len(df) else set()
+
+
+def method_flags(df: pd.DataFrame) -> dict[str, set[str]]:
+    """method -> the flags carried by its rows in ``df``."""
+    return {str(m): flags_in(rows) for m, rows in df.groupby(COL_METHOD)}
+
+
+def marked(label: str, flags) -> str:
+    """``label`` followed by the marks of ``flags`` (unchanged when there are none)."""
+    marks = flag_marks(flags)
+    return f"{label} {marks}" if marks else label
+
+
+def tex_text(text) -> str:
+    """Plain ``text`` as LaTeX: special characters escaped, flag marks in their LaTeX form."""
+    text = (str(text).replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%")
+            .replace("_", "\\_").replace("#", "\\#").replace("$", "\\$"))
+    return tex_marks(text)
+
+
+def tex_marks(latex: str) -> str:
+    """``latex`` with every flag mark in its LaTeX form."""
+    for mark, tex in TEX_MARKS.items():
+        latex = latex.replace(mark, tex)
+    return latex
+
+
+def _pivot(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows: method labels with their flags' marks; the flags shown are kept in ``attrs["flags"]`` for the notes."""
+    if rows.empty:
+        return pd.DataFrame()
+    flags = method_flags(rows)
+    rows = rows.assign(label=rows[COL_METHOD].map(lambda m: marked(str(m), flags.get(str(m), set()))))
+    table = rows.pivot_table(index="label", columns=columns, values=COL_VALUE, aggfunc="first")
+    table.attrs["flags"] = sorted(flags_in(rows))
+    return table
 
 
 def quality_table(df: pd.DataFrame) -> pd.DataFrame:
     """Rows: method; columns: (data set, metric); overall values only."""
-    q = df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()].copy()
-    if q.empty:
-        return pd.DataFrame()
-    q["label"] = _labels(q)
-    return q.pivot_table(index="label", columns=["dataset", "metric"], values="value", aggfunc="first")
+    return _pivot(df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()], ["dataset", "metric"])
 
 
 def per_class_table(df: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
     """Rows: method; columns: (data set, class) for one task metric (e.g. detection mAP50-95)."""
-    t = df[(df.task == task) & (df.metric == metric) & df.value.notna()].copy()
-    if t.empty:
-        return pd.DataFrame()
-    t["label"] = _labels(t)
-    return t.pivot_table(index="label", columns=["dataset", "class"], values="value", aggfunc="first")
+    return _pivot(df[(df.task == task) & (df.metric == metric) & df.value.notna()], ["dataset", "class"])
+
+
+def table_notes(table: pd.DataFrame) -> list[str]:
+    """The footnotes of a table made by ``quality_table`` / ``per_class_table`` (one per flag shown)."""
+    return flag_notes(table.attrs.get("flags", ()))
 
 
 def problems_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -59,13 +122,17 @@ def problems_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table(table: pd.DataFrame, stem, float_format: str = "%.4f") -> list:
-    """Write ``table`` as markdown, CSV and LaTeX next to ``stem``; returns the paths."""
+    """Write ``table`` as markdown, CSV and LaTeX next to ``stem`` (md and tex end with the flags' footnotes;
+    the CSV keeps the marked row labels); returns the paths."""
     from pathlib import Path
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    notes = table_notes(table)
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
     table.to_csv(paths[0], float_format=float_format)
-    paths[1].write_text(table.to_markdown(floatfmt=float_format.strip("%")) + "\n")
-    paths[2].write_text(table.to_latex(float_format=lambda v: float_format % v, na_rep="--"))
+    paths[1].write_text(table.to_markdown(floatfmt=float_format.strip("%")) + "\n"
+                        + "".join(f"\n{n}\n" for n in notes), encoding="utf-8")
+    tex = tex_marks(table.to_latex(float_format=lambda v: float_format % v, na_rep="--", escape=True))
+    paths[2].write_text(tex + "".join(f"\n{tex_text(n)}\n" for n in notes), encoding="utf-8")
     return paths

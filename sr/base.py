@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 
 from sr.errors import UserError
+from sr.vocab import FLAG_RANDOM_WEIGHTS
 
 
 class SRMethod(ABC):
@@ -38,7 +39,7 @@ class SRMethod(ABC):
     @property
     def flags(self) -> tuple[str, ...]:
         """Markers that must travel with every number this method produces."""
-        return ("random_weights",) if self.random_weights and self.has_weights else ()
+        return (FLAG_RANDOM_WEIGHTS,) if self.random_weights and self.has_weights else ()
 
     def weight_files(self) -> dict[str, Path]:
         """Weights files this instance was built from (name -> path), for the cache key."""

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from reports.paper import build_paper_report
+from sr.vocab import FLAG_NOTES, FLAG_RANDOM_WEIGHTS
 from test_reports_paper import make_results
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,7 +53,7 @@ def test_html_report_is_self_contained(tmp_path):
                     "Supplementary Table 2.", "Supplementary Table 3."):
         assert heading in page
     assert "<th>paper</th>" in page or "class=\"paper\"" in page
-    assert "<b>0.6144</b>" in page and "RANDOM weights" in page and "class=\"random\"" in page
+    assert "<b>0.6144</b>" in page and FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in page and "class=\"random\"" in page
     assert "&quot;seed&quot;: 0" in page and "weights missing" in page
     assert "Figures 4/5" in page
 

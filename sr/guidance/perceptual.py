@@ -41,6 +41,7 @@ from torch import nn
 
 from sr import weights as weights_registry
 from sr.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, load_into
+from sr.vocab import FLAG_RANDOM_WEIGHTS
 
 VGG_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,7 +76,7 @@ class _Frozen(nn.Module):
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return ("random_weights",) if self.random_weights else ()
+        return (FLAG_RANDOM_WEIGHTS,) if self.random_weights else ()
 
     def train(self, mode: bool = True):  # noqa: D102 - frozen networks stay in eval mode
         return super().train(False)

@@ -37,6 +37,7 @@ import torch
 from sr.base import SRMethod
 from sr.checkpoint import load_into
 from sr.errors import ConfigError
+from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_TRAINED_WITH_RANDOM_WEIGHTS
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "x4": dict(image_size=64, in_channels=6, model_channels=160, out_channels=3, cond_lq=True,
@@ -144,8 +145,8 @@ class ResShiftFamily(SRMethod):
             from safetensors import safe_open
 
             with safe_open(str(path), "pt") as fh:
-                if "random_weights" in (fh.metadata() or {}).get("flags", ""):
-                    extra = ("trained_with_random_weights",)
+                if FLAG_RANDOM_WEIGHTS in (fh.metadata() or {}).get("flags", "").split(","):
+                    extra = (FLAG_TRAINED_WITH_RANDOM_WEIGHTS,)
         if self._prior is not None:  # the prior g's own markers travel with this method's numbers
             extra += tuple(f for f in self._prior.flags if f not in extra)
         flags = super().flags

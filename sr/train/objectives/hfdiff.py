@@ -28,6 +28,7 @@ from sr.checkpoint import load_into
 from sr.train.model import resolve_file
 from sr.train.objectives.base import ObjectiveContext, mse, register
 from sr.train.objectives.sinsr import SinSRObjective
+from sr.vocab import FLAG_RANDOM_WEIGHTS
 
 
 class _TwoLayerCNN(nn.Module):
@@ -110,7 +111,7 @@ class HFDiffObjective(SinSRObjective):
 
     @property
     def flags(self):
-        return ("random_weights",) if self._random else ()
+        return (FLAG_RANDOM_WEIGHTS,) if self._random else ()
 
     def _dino(self, img01):
         x = F.interpolate(img01, size=(self.dino_size, self.dino_size), mode="bilinear", align_corners=False)
