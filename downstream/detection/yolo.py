@@ -169,15 +169,16 @@ def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False,
             ckpt = load_checkpoint(path, safe_globals=allowed)
             break
         except CheckpointError as exc:  # the unpickler's message names the first global it refused
-            match = re.search(r"GLOBAL ([\w\.]+)", str(exc.__cause__ or exc))
-            obj = _allowed_global(match.group(1)) if match else None
+            match = re.search(r"GLOBAL ([\w\.]+)|the global '([\w\.]+)'", str(exc.__cause__ or exc))
+            name = next((g for g in match.groups() if g), None) if match else None
+            obj = _allowed_global(name) if name else None
             if obj is not None and obj not in allowed:
                 allowed.append(obj)
                 continue
             if trust_pickle:
                 ckpt = load_trusted_pickle(path, sha256)
                 break
-            what = match.group(1) if match else str(exc).splitlines()[0]
+            what = name or str(exc).splitlines()[0]
             raise UserError(f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
                             "allowed). If you trust this file, convert it once: python -m "
                             f"downstream.detection.yolo convert --trust-pickle {path} OUT.pt") from None
