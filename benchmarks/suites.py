@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sr.config import config_names, find_config, read_yaml
-from sr.errors import ConfigError, check_keys
+from sr.config import check_options
+from sr.errors import ConfigError
+from sr.registry import Registry
 
 DEFAULT_SUITE = "demo"
+#: suite YAMLs in configs/suites/ (``base:`` inherits from another suite)
+SUITES = Registry("suite", configs="suites", keys={"datasets", "methods", "metrics", "tasks"})
 
 
 @dataclass(frozen=True)
@@ -29,15 +32,15 @@ class Suite:
 
 
 def list_suites() -> list[str]:
-    return config_names("suites")
+    return SUITES.names()
 
 
 def load_suite(name: str) -> Suite:
     """Suite ``name`` (``configs/suites/<name>.yaml``, or the path of a suite YAML: its stem names it)."""
-    path = find_config("suites", name, "suite")
+    path = SUITES.path(name)
     name = path.stem
-    data = read_yaml(path)
-    check_keys(str(path), data, {"description", "datasets", "methods", "metrics", "tasks"})
+    data = SUITES.config(str(path))
+    check_options(str(path), Suite, data, skip=("name",))
     if not data.get("datasets"):
         raise ConfigError(f"{path}: 'datasets' must list at least one data set")
     methods = data.get("methods", "all")

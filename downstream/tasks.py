@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 
 from downstream.errors import DataError
 from downstream.sample import LABEL_FIELDS
+from sr.errors import ConfigError
+from sr.registry import Registry
 from sr.vocab import CLASS_ALL
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in HR pixels
@@ -132,41 +134,29 @@ def task_report(spec: Mapping[str, Any] | None) -> tuple[tuple[ResultMetric, ...
     return metrics, (TaskReport(**report) if report else None)
 
 
+#: task configs: ``configs/tasks/<name>.yaml`` (or a .yaml path) = ``factory`` (a Task subclass) + ``options``
+TASKS = Registry("task config", configs="tasks", keys={"options"}, required=("factory",))
+
+
 def task_class(config: str) -> type[Task]:
-    """The Task subclass that ``configs/tasks/<config>.yaml`` builds (imported, not instantiated)."""
-    from sr.config import import_factory
-
-    spec, path = _task_config(config)
-    cls = import_factory(spec.get("factory", ""), f"{path}: task factory")
+    """The Task subclass that task config ``config`` builds (imported, not instantiated)."""
+    cls = TASKS.get(config).factory
+    path = TASKS.path(config)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
-        from sr.errors import ConfigError
-
-        raise ConfigError(f"{path}: task factory {spec.get('factory')!r} is not a Task subclass")
+        raise ConfigError(f"{path}: task factory {TASKS.config(config)['factory']!r} is not a Task subclass")
     unknown = set(cls.labels) - set(LABEL_FIELDS)
     if unknown:
-        from sr.errors import ConfigError
-
         raise ConfigError(f"{path}: task {cls.__name__} needs labels {sorted(unknown)} that no sample has "
                           f"(sample labels: {', '.join(LABEL_FIELDS)})")
     return cls
 
 
-def _task_config(config: str) -> tuple[dict[str, Any], Path]:
-    from sr.config import find_config, read_yaml
-    from sr.errors import check_keys
-
-    path = find_config("tasks", config, "task config")
-    spec = read_yaml(path)
-    check_keys(str(path), spec, {"factory", "options", "description"})
-    return spec, path
-
-
 def load_task(config: str, **common: Any) -> Task:
-    """Build the task described by ``configs/tasks/<config>.yaml`` (``factory`` + ``options``).
+    """Build the task described by task config ``config`` (``factory`` + ``options``).
 
     ``common`` carries runner-wide settings every task accepts: ``device``, ``weights_dir``,
     ``random_weights``.
     """
-    cls = task_class(config)
-    spec, _ = _task_config(config)
-    return cls(**{**(spec.get("options") or {}), **common})
+    task_class(config)
+    options = {k: v for k, v in (TASKS.config(config).get("options") or {}).items() if k not in common}
+    return TASKS.build(config, options, untyped=common)

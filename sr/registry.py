@@ -1,7 +1,17 @@
-"""Registry of SR methods: one YAML per method in ``configs/methods/``.
+"""One registry for everything that plugs in: methods, data-set kinds, tasks, objectives, guidance terms, metrics.
 
-A method YAML names a factory (``module:Class``, a subclass of :class:`sr.base.SRMethod`), its scale
-and default options::
+A :class:`Registry` maps a name to a factory (a class or function), the schema of its options (the factory's
+keyword parameters and their annotations) and free metadata. Entries come from two places:
+
+* Python: ``@REG.register("name", **metadata)`` on a class or function; ``locations`` names the packages whose
+  modules are imported on first use so that their decorators have run (no hand-kept list of modules);
+* YAML: with ``configs="methods"`` every ``configs/methods/<name>.yaml`` (or an explicit ``.yaml`` path) is an
+  entry: ``factory: module:attribute`` plus metadata and ``options``; ``base: other.yaml`` inherits.
+
+Every kind is checked the same way (:func:`sr.config.check_options`): an unknown option is a ConfigError with
+"did you mean", a value of the wrong type too; an unknown name is an UnknownNameError with "did you mean".
+
+Methods (this module's :data:`METHODS`): a method YAML is ::
 
     name: bicubic                      # must equal the file stem
     factory: sr.methods.interpolation:PILResize
@@ -10,21 +20,121 @@ and default options::
     description: ...
     options: {resample: bicubic}
 
-Adding a method = one Python file with the class + one YAML. ``load_method(name, **opts)``
-overrides the YAML options with ``opts``; an option the factory does not accept is a ConfigError.
+Adding a method = one Python file with the class + one YAML. ``load_method(name, **opts)`` overrides the YAML
+options with ``opts``.
 """
 from __future__ import annotations
 
 import importlib
-import inspect
+import pkgutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sr.base import SRMethod
-from sr.config import CONFIG_DIR, config_names, read_yaml
+from sr.config import check_options, config_names, find_config, import_factory, read_config
 from sr.errors import ConfigError, UnknownNameError, check_keys
 
-_SPEC_KEYS = {"name", "factory", "scale", "paper_name", "description", "options", "family"}
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name: its factory and metadata (for YAML entries: the YAML's keys besides ``factory``)."""
+
+    name: str
+    factory: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the YAML it came from, or the factory's module
+
+
+class Registry:
+    """Name -> factory, option schema and metadata (see the module doc)."""
+
+    def __init__(self, kind: str, *, locations: Iterable[str] = (), configs: str | None = None,
+                 keys: Iterable[str] | None = (), required: Iterable[str] = ()):
+        self.kind = kind                      # what a name is, in messages ("method", "guidance term", ...)
+        self.locations = tuple(locations)     # packages whose modules register entries
+        self.configs = configs                # configs/<configs>/*.yaml are entries
+        # allowed top-level keys of an entry's YAML (None: any, e.g. data sets whose options are top-level keys)
+        self.keys = None if keys is None else {"factory", "description", *keys, *required}
+        self.required = tuple(required)
+        self._entries: dict[str, Entry] = {}
+        self._imported = False
+
+    # -- Python entries ------------------------------------------------------------------------------------
+    def register(self, name: str, **metadata: Any) -> Callable[[Any], Any]:
+        """Decorator: register the class or function under ``name`` with ``metadata``."""
+        def wrap(factory: Any) -> Any:
+            self.add(name, factory, **metadata)
+            return factory
+        return wrap
+
+    def add(self, name: str, factory: Any, **metadata: Any) -> None:
+        if name in self._entries and self._entries[name].factory is not factory:
+            raise ConfigError(f"{self.kind} {name!r} is registered twice ({self._entries[name].source} and "
+                              f"{getattr(factory, '__module__', factory)})")
+        self._entries[name] = Entry(name, factory, dict(metadata), getattr(factory, "__module__", ""))
+
+    def _import_locations(self) -> None:
+        if self._imported:
+            return
+        self._imported = True
+        for package in self.locations:
+            module = importlib.import_module(package)
+            for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+                if not info.name.startswith("_"):
+                    importlib.import_module(f"{package}.{info.name}")
+
+    # -- lookup --------------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Every registered name (YAML entries by file stem)."""
+        self._import_locations()
+        return sorted(set(self._entries) | set(config_names(self.configs) if self.configs else ()))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names()
+
+    def path(self, name: str) -> Path:
+        """The YAML of entry ``name`` (a name in configs/<configs>/ or a .yaml path)."""
+        return find_config(self.configs, name, self.kind)
+
+    def config(self, name: str) -> dict[str, Any]:
+        """The YAML of entry ``name`` with ``base:`` resolved and its keys checked."""
+        path = self.path(name)
+        data = read_config(path)
+        if self.keys is not None:
+            check_keys(str(path), data, self.keys)
+        for key in self.required:
+            if key not in data:
+                raise ConfigError(f"{path}: missing required key {key!r}")
+        return data
+
+    def get(self, name: str) -> Entry:
+        """The entry ``name``; an UnknownNameError with "did you mean" when there is none."""
+        self._import_locations()
+        if name in self._entries:
+            return self._entries[name]
+        if not self.configs:
+            raise UnknownNameError(self.kind, name, self._entries)
+        data = self.config(name)
+        path = self.path(name)
+        factory = import_factory(data["factory"], f"{path}: {self.kind} factory") if "factory" in data else None
+        return Entry(name, factory, {k: v for k, v in data.items() if k != "factory"}, str(path))
+
+    def build(self, name: str, options: dict[str, Any] | None = None, *, fixed: dict[str, Any] | None = None,
+              untyped: dict[str, Any] | None = None) -> Any:
+        """``factory(**fixed, **options, **untyped)`` of entry ``name``: ``options`` (from a config) are checked for
+        unknown keys and types, ``untyped`` (from code: device, paths) for unknown keys only; ``fixed`` not at all."""
+        entry = self.get(name)
+        options, untyped, fixed = dict(options or {}), dict(untyped or {}), dict(fixed or {})
+        where = f"options of {self.kind} {name!r}"
+        check_options(where, entry.factory, options, skip=tuple(fixed))
+        check_options(where, entry.factory, untyped, skip=tuple(fixed), typed=False)
+        return entry.factory(**fixed, **options, **untyped)
+
+
+# ----------------------------------------------------------------------------------------------- SR methods
+METHODS = Registry("method", configs="methods", keys={"name", "paper_name", "options", "family"},
+                   required=("factory", "scale"))
 COMMON_OPTIONS = ("device", "weights_dir", "random_weights")
 
 
@@ -41,51 +151,30 @@ class MethodSpec:
 
 def list_methods() -> list[str]:
     """Names of every registered method."""
-    return config_names("methods")
+    return METHODS.names()
 
 
 def method_spec(name: str) -> MethodSpec:
-    path = CONFIG_DIR / "methods" / f"{name}.yaml"
-    if not path.is_file():
-        raise UnknownNameError("method", name, list_methods())
-    data = read_yaml(path)
-    check_keys(str(path), data, _SPEC_KEYS)
-    for key in ("factory", "scale"):
-        if key not in data:
-            raise ConfigError(f"{path}: missing required key {key!r}")
+    data = METHODS.config(name)
     if data.get("name", name) != name:
-        raise ConfigError(f"{path}: 'name' is {data['name']!r} but the file is {name}.yaml")
+        raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {name}.yaml")
     return MethodSpec(name=name, factory=data["factory"], scale=int(data["scale"]),
                       paper_name=data.get("paper_name", name), description=data.get("description", ""),
                       family=data.get("family", ""), options=dict(data.get("options") or {}))
 
 
-def _import_factory(ref: str) -> type[SRMethod]:
-    module_name, _, attr = ref.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"method factory {ref!r} cannot be imported: {exc}") from None
-    if not (inspect.isclass(factory) and issubclass(factory, SRMethod)):
-        raise ConfigError(f"method factory {ref!r} is not an SRMethod subclass")
-    return factory
+def load_method(name: str, **opts: Any) -> Any:
+    """Build method ``name`` (an :class:`sr.base.SRMethod`) with its YAML options overridden by ``opts``."""
+    from sr.base import SRMethod
 
-
-def load_method(name: str, **opts: Any) -> SRMethod:
-    """Build method ``name`` with its YAML options overridden by ``opts``."""
     spec = method_spec(name)
-    factory = _import_factory(spec.factory)
-    options = {**spec.options, **opts}
-    scale = options.pop("scale", spec.scale)
+    factory = METHODS.get(name).factory
+    if not (isinstance(factory, type) and issubclass(factory, SRMethod)):
+        raise ConfigError(f"method factory {spec.factory!r} is not an SRMethod subclass")
+    scale = opts.pop("scale", spec.scale)
     if scale != spec.scale:
         raise ConfigError(f"method {name!r} is a x{spec.scale} method; scale {scale} was asked for")
-    accepted = set()
-    for klass in factory.__mro__:
-        if klass is object:
-            continue
-        accepted |= {p.name for p in inspect.signature(klass.__init__).parameters.values()
-                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self", "name", "scale"}
-    check_keys(f"options of method {name!r}", options, accepted)
-    method = factory(name=name, scale=spec.scale, **options)
-    method.options = {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+    yaml_options = {k: v for k, v in spec.options.items() if k not in opts}
+    method = METHODS.build(name, yaml_options, fixed={"name": name, "scale": spec.scale}, untyped=opts)
+    method.options = {k: v for k, v in {**yaml_options, **opts}.items() if k not in COMMON_OPTIONS}
     return method

@@ -1,49 +1,31 @@
 """Data sets: kinds are Python classes registered with ``@register_kind``; instances are YAMLs.
 
-``load_dataset("m3fd_set5")`` reads ``configs/datasets/m3fd_set5.yaml`` (``kind`` + options);
-``load_dataset("folder:/path/to/frames")`` builds a folder data set ad hoc; ``load_dataset("path/to/x.yaml")``
-reads a data-set YAML anywhere (e.g. the ``dataset.yaml`` a ``prepare`` command writes).
+``load_dataset("m3fd_set5")`` reads ``configs/datasets/m3fd_set5.yaml`` (``kind`` + options, ``base:`` to
+inherit from another); ``load_dataset("folder:/path/to/frames")`` builds a folder data set ad hoc;
+``load_dataset("path/to/x.yaml")`` reads a data-set YAML anywhere (e.g. the ``dataset.yaml`` a ``prepare``
+command writes). Kinds live in the modules of this package (:data:`DATASET_KINDS` imports them all).
 """
 from __future__ import annotations
 
-import importlib
-import inspect
 from pathlib import Path
 from typing import Any
 
-from downstream.datasets.base import (
-    KINDS,
-    Dataset,
-    data_dir,
-    register_kind,
-    resolve_root,
-)
-from sr.config import CONFIG_DIR, config_names, read_yaml
-from sr.errors import ConfigError, UnknownNameError, check_keys
+from downstream.datasets.base import DATASET_KINDS, Dataset, data_dir, register_kind, resolve_root
+from sr.registry import Registry
 
-_KIND_MODULES = ("folder", "m3fd", "fmb", "synthir", "prepared")
-
-
-def _load_kinds() -> None:
-    for module in _KIND_MODULES:
-        importlib.import_module(f"downstream.datasets.{module}")
+#: data-set YAMLs in configs/datasets/: ``kind`` plus that kind's options as top-level keys
+DATASETS = Registry("data set", configs="datasets", keys=None, required=("kind",))
 
 
 def list_datasets() -> list[str]:
-    return config_names("datasets")
+    return DATASETS.names()
 
 
 def dataset_config(name: str) -> dict[str, Any]:
-    if ":" in name:
+    if ":" in name and not name.endswith((".yaml", ".yml")):
         kind, root = name.split(":", 1)
         return {"kind": kind, "root": root}
-    path = Path(name).expanduser() if name.endswith((".yaml", ".yml")) else CONFIG_DIR / "datasets" / f"{name}.yaml"
-    if not path.is_file():
-        raise UnknownNameError("data set", name, list_datasets())
-    cfg = read_yaml(path)
-    if "kind" not in cfg:
-        raise ConfigError(f"{path}: missing required key 'kind'")
-    return cfg
+    return DATASETS.config(name)
 
 
 def dataset_label(name: str) -> str:
@@ -58,36 +40,17 @@ def dataset_label(name: str) -> str:
 
 
 def load_dataset(name: str, **overrides: Any) -> Dataset:
-    """Build data set ``name`` (a YAML in configs/datasets/ or ``kind:root``) with option overrides."""
-    _load_kinds()
-    cfg = {**dataset_config(name), **overrides}
+    """Build data set ``name`` (a YAML in configs/datasets/, a YAML path or ``kind:root``) with option overrides."""
+    cfg = dataset_config(name)
     kind = cfg.pop("kind")
     cfg.pop("description", None)
     cfg.pop("name", None)  # a YAML's own display name (prepared data sets); the rows use ``name`` as given
-    if kind not in KINDS:
-        raise UnknownNameError("data-set kind", kind, KINDS)
-    cls = KINDS[kind]
-    accepted = set()
-    for klass in cls.__mro__:
-        if klass is object:
-            continue
-        accepted |= {p.name for p in inspect.signature(klass.__init__).parameters.values()
-                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self", "name"}
-    check_keys(f"data set {name!r} ({kind})", cfg, accepted)
-    dataset = cls(name=name, **cfg)
-    dataset.options = cfg
+    options = {k: v for k, v in cfg.items() if k not in overrides}
+    dataset = DATASET_KINDS.build(kind, options, fixed={"name": name}, untyped=overrides)
+    dataset.options = {**options, **overrides}
     dataset.warn_if_smaller()
     return dataset
 
 
-__all__ = [
-    "KINDS",
-    "Dataset",
-    "data_dir",
-    "dataset_config",
-    "dataset_label",
-    "list_datasets",
-    "load_dataset",
-    "register_kind",
-    "resolve_root",
-]
+__all__ = ["DATASETS", "DATASET_KINDS", "Dataset", "data_dir", "dataset_config", "dataset_label", "list_datasets",
+           "load_dataset", "register_kind", "resolve_root"]

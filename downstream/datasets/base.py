@@ -17,10 +17,12 @@ import torch
 from downstream.degrade import degrade, modcrop
 from downstream.errors import DataError
 from downstream.sample import Sample
+from sr.registry import Registry
 from sr.vocab import FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
-KINDS: dict[str, type["Dataset"]] = {}
+#: data-set kinds: the Dataset subclasses of this package's modules, by kind name
+DATASET_KINDS = Registry("data-set kind", locations=("downstream.datasets",))
 _WARNED: set[tuple] = set()
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
 
@@ -29,7 +31,7 @@ def register_kind(kind: str):
     """Class decorator: make a Dataset subclass available under ``kind`` in data-set YAMLs."""
     def wrap(cls):
         cls.kind = kind
-        KINDS[kind] = cls
+        DATASET_KINDS.add(kind, cls)
         return cls
     return wrap
 

@@ -6,33 +6,33 @@ A term is configured as ``{kind: fft, weight: 1.0, mode: inject, ...options}``; 
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.config import accepted_options
+from sr.errors import ConfigError
 from sr.guidance.perceptual import LPIPSLoss, SAMLoss, SobelEdgeLoss, VGGLoss
 from sr.guidance.visual import FFTLoss, MSELoss, SSIMLoss
+from sr.registry import Registry
 
-TERMS: dict[str, tuple[str, type[nn.Module]]] = {
-    "fft": ("visual", FFTLoss), "ssim": ("visual", SSIMLoss), "mse": ("visual", MSELoss),
-    "vgg": ("perceptual", VGGLoss), "sam": ("perceptual", SAMLoss), "lpips": ("perceptual", LPIPSLoss),
-    "edge": ("perceptual", SobelEdgeLoss),
-}
+#: guidance terms by ``kind``; metadata ``group``: visual (pixel statistics) or perceptual (feature networks)
+TERMS = Registry("guidance term")
+for _kind, _group, _cls in (("fft", "visual", FFTLoss), ("ssim", "visual", SSIMLoss), ("mse", "visual", MSELoss),
+                            ("vgg", "perceptual", VGGLoss), ("sam", "perceptual", SAMLoss),
+                            ("lpips", "perceptual", LPIPSLoss), ("edge", "perceptual", SobelEdgeLoss)):
+    TERMS.add(_kind, _cls, group=_group)
 MODES = ("inject", "sum")
+_COMMON = ("weights_dir", "random_weights")
 
 
 def build_term(kind: str, **options: Any) -> nn.Module:
-    if kind not in TERMS:
-        raise UnknownNameError("guidance term", kind, TERMS)
-    cls = TERMS[kind][1]
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    options = {k: v for k, v in options.items() if k in accepted or k not in ("weights_dir", "random_weights")}
-    check_keys(f"guidance term {kind!r}", options, accepted)
-    return cls(**options)
+    """Term ``kind`` with its options; ``weights_dir`` / ``random_weights`` reach only terms that take them."""
+    accepted = accepted_options(TERMS.get(kind).factory)
+    common = {k: options.pop(k) for k in _COMMON if k in options}
+    return TERMS.build(kind, options, untyped={k: v for k, v in common.items() if k in accepted})
 
 
 class GuidanceLoss(nn.Module):
@@ -46,7 +46,7 @@ class GuidanceLoss(nn.Module):
             spec = dict(spec)
             kind = spec.pop("kind", None)
             if kind is None:
-                raise ConfigError(f"guidance term {spec} needs a 'kind' ({', '.join(TERMS)})")
+                raise ConfigError(f"guidance term {spec} needs a 'kind' ({', '.join(TERMS.names())})")
             weight = float(spec.pop("weight", 1.0))
             mode = spec.pop("mode", "inject")
             if mode not in MODES:

@@ -7,7 +7,6 @@ checkpoints; objectives own only the maths of their loss (diffusion maths comes 
 """
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,16 +16,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from sr.diffusion import ResShiftDiffusion
-from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.errors import ConfigError, check_keys
 from sr.guidance import Guidance, GuidanceLoss
+from sr.registry import Registry
 
-OBJECTIVES: dict[str, type["Objective"]] = {}
+#: training objectives by ``objective.kind``: the Objective subclasses of this package's modules
+OBJECTIVES = Registry("objective", locations=("sr.train.objectives",))
 
 
 def register(kind: str):
+    """Class decorator: make an Objective subclass available as ``objective.kind: <kind>``."""
     def wrap(cls):
         cls.kind = kind
-        OBJECTIVES[kind] = cls
+        OBJECTIVES.add(kind, cls)
         return cls
     return wrap
 
@@ -120,18 +122,7 @@ class Objective(nn.Module, ABC):
 def build_objective(spec: dict[str, Any], ctx: ObjectiveContext) -> Objective:
     spec = dict(spec)
     kind = spec.pop("kind")
-    import sr.train.objectives  # noqa: F401  (registers the kinds)
-
-    if kind not in OBJECTIVES:
-        raise UnknownNameError("objective", kind, OBJECTIVES)
-    cls = OBJECTIVES[kind]
-    accepted = set()
-    for klass in cls.__mro__:
-        if issubclass(klass, Objective) and klass is not Objective:
-            accepted |= {p.name for p in inspect.signature(klass.__init__).parameters.values()
-                         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self", "ctx"}
-    check_keys(f"objective {kind!r}", spec, accepted)
     try:
-        return cls(ctx, **spec)
+        return OBJECTIVES.build(kind, spec, fixed={"ctx": ctx})
     except TypeError as exc:
         raise ConfigError(f"objective {kind!r}: {exc}") from None
