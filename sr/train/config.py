@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sr.config import CONFIG_DIR, read_yaml
+from sr.config import CONFIG_DIR, matches_type, read_config, type_name
 from sr.errors import ConfigError, check_keys
 
 TRAIN_CONFIG_DIR = CONFIG_DIR / "train"
@@ -110,65 +109,19 @@ _CHOICES = {"model.first_stage": ("pixel_unshuffle", "vq"), "model.input_scaling
             "train.val_mode": ("one_step", "ddim", "stochastic")}
 
 
-def _matches(value: Any, tp: Any) -> bool:
-    """Whether ``value`` (as YAML gives it) fits the annotation ``tp`` of a config field."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if tp is type(None):
-        return value is None
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (list, tuple) and not isinstance(value, (list, tuple)):
-        return False
-    if origin is list or origin is tuple and args[-1:] == (Ellipsis,):
-        return all(_matches(v, args[0]) for v in value)
-    if origin is tuple:
-        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
-    if origin is dict:
-        return isinstance(value, dict)
-    return isinstance(value, tp) if isinstance(tp, type) else True
-
-
-def _type_name(tp: Any) -> str:
-    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
-
-
 def _check_section(path: Path, name: str, cls: type, section: dict[str, Any]) -> None:
     """Types, ranges and choices of one section's values: a ConfigError names the key and the value."""
     hints = typing.get_type_hints(cls)
     for key, value in section.items():
         dotted = f"{name}.{key}"
-        if not _matches(value, hints[key]):
-            raise ConfigError(f"{path}: {dotted} = {value!r} has the wrong type (expected {_type_name(hints[key])})")
+        if not matches_type(value, hints[key]):
+            raise ConfigError(f"{path}: {dotted} = {value!r} has the wrong type (expected {type_name(hints[key])})")
         if dotted in _MINIMUM and value is not None and value < _MINIMUM[dotted]:
             raise ConfigError(f"{path}: {dotted} = {value!r} must be >= {_MINIMUM[dotted]}")
         if dotted in _MAXIMUM and value is not None and value > _MAXIMUM[dotted]:
             raise ConfigError(f"{path}: {dotted} = {value!r} must be <= {_MAXIMUM[dotted]}")
         if dotted in _CHOICES and value not in _CHOICES[dotted]:
             raise ConfigError(f"{path}: {dotted} = {value!r} must be one of {', '.join(_CHOICES[dotted])}")
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    if path in seen:
-        raise ConfigError(f"{path}: 'base' chain loops back to itself")
-    data = read_yaml(path)
-    check_keys(str(path), data, _TOP)
-    base = data.pop("base", None)
-    if base:
-        data = _merge(_read((path.parent / base).resolve(), seen + (path,)), data)
-    return data
 
 
 def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
@@ -185,7 +138,8 @@ def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
 def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read, merge (``base:``), apply dotted ``overrides`` ({"train.iterations": 10}) and type-check."""
     path = resolve_config_path(name_or_path)
-    data = _read(path)
+    data = read_config(path)
+    check_keys(str(path), data, _TOP)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")
