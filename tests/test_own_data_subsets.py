@@ -19,6 +19,8 @@ def test_folder_limit_larger_than_the_folder_is_flagged(tmp_path, caplog):
         ds = load_dataset("folder:" + str(tmp_path), limit=10)
     assert ds.flags == (FLAG_SUBSET_SMALLER,) and len(ds.ids()) == 3
     assert "3 frames, fewer than the 10 asked" in caplog.text
+    ad_hoc = load_dataset(f"folder:{tmp_path}?limit=2&channels=1")                   # options as a query
+    assert len(ad_hoc.ids()) == 2 and ad_hoc.channels == 1 and ad_hoc.flags == ()
 
 
 def test_m3fd_set5_from_a_small_test_split_is_flagged(shared_data, tmp_path, caplog):

@@ -58,3 +58,5 @@ def test_walkthrough_runs_end_to_end(shared_data, tmp_path):
     assert {"IoU", "mIoU", "aAcc", "nIoU", "Pd", "Fa"} <= set(seg.metric) and seg.error.isna().all()
     assert set(seg[seg.metric == "IoU"]["class"]) <= {"background", "target"}
     assert seg["flags"].str.contains("scratch_init").all()
+    figures = tmp_path / "bench_sirst" / "report" / "paper" / "figures"
+    assert list(figures.glob("fig[45]_sirst_*.png")) and list(figures.glob("fig6_segmentation_sirst.png"))

@@ -1,7 +1,7 @@
 """Data sets: kinds are Python classes registered with ``@register_kind``; instances are YAMLs.
 
 ``load_dataset("m3fd_set5")`` reads ``configs/datasets/m3fd_set5.yaml`` (``kind`` + options, ``base:`` to
-inherit from another); ``load_dataset("folder:/path/to/frames")`` builds a folder data set ad hoc;
+inherit from another); ``load_dataset("folder:/path/to/frames?limit=20")`` builds a folder data set ad hoc (options as a query);
 ``load_dataset("path/to/x.yaml")`` reads a data-set YAML anywhere (e.g. the ``dataset.yaml`` a ``prepare``
 command writes). Kinds live in the modules of this package (:data:`DATASET_KINDS` imports them all).
 """
@@ -22,9 +22,22 @@ def list_datasets() -> list[str]:
 
 
 def dataset_config(name: str) -> dict[str, Any]:
+    """The options of data set ``name``. ``kind:root?key=value&key=value`` builds one ad hoc, each value read as
+    YAML (``folder:/data/frames?limit=20&channels=1&voc_skip=[DontCare]``)."""
     if ":" in name and not name.endswith((".yaml", ".yml")):
-        kind, root = name.split(":", 1)
-        return {"kind": kind, "root": root}
+        from urllib.parse import parse_qsl
+
+        import yaml
+
+        kind, rest = name.split(":", 1)
+        root, _, query = rest.partition("?")
+        options = {}
+        for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+            try:
+                options[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                options[key] = value
+        return {"kind": kind, "root": root, **options}
     return DATASETS.config(name)
 
 

@@ -7,8 +7,8 @@ by the degradation), ``list_file`` (a text file of ids or file names; default: e
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
 ``voc_skip`` (VOC class names whose boxes are left out, e.g. HIT-UAV's ``[DontCare]``), ``high_bit_rule`` for 16-bit
 frames (see downstream.imageio), ``channels``, ``limit`` (the first N frames; fewer than N flags the rows
-``subset_smaller``). Ad hoc: ``folder:/path/to/frames`` takes no options; put them in a data-set YAML (anywhere:
-``--datasets path/to/my_set.yaml``) with ``kind: folder``.
+``subset_smaller``). Ad hoc: ``folder:/path/to/frames?limit=20&channels=1`` (options as a query, values read as
+YAML), or a data-set YAML anywhere (``--datasets path/to/my_set.yaml``) with ``kind: folder``.
 """
 from __future__ import annotations
 
