@@ -25,7 +25,7 @@ from benchmarks.cache import RunCache, finite_or_nan, key_of
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
 from downstream.errors import DataError, LabelError
-from downstream.imageio import read_image, write_png
+from downstream.imageio import on_png_grid, read_image, write_png
 from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text
 from sr.errors import UserError
@@ -190,14 +190,19 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             except LabelError as exc:
                 label_errors.append(str(exc))
                 sample = dataset.load(sample_id, labels=False)
+            if sample.lr is None and method.reads_lr:
+                raise DataError(sample.lr_missing)
+            # outputs are stored as 8-bit PNG: the reference is scored on that grid too (16-bit / float frames)
+            reference = None if sample.hr is None else torch.from_numpy(on_png_grid(sample.hr.numpy()))[None]
             sr_path = cache.sr_path(method_key, dataset_key, sample_id, sample.fingerprint)
             if not sr_path.is_file():
                 torch.manual_seed(_sample_seed(settings.seed, sample_id))
+                # a method that does not read LR (the reference row) gets one of the LR's shape for a frame without
+                lr = sample.lr if sample.lr is not None else reference[0, :, ::dataset.scale, ::dataset.scale] * 0
                 with torch.inference_mode(), stage("sr"):
-                    reference = None if sample.hr is None else sample.hr[None]
-                    output = method.upscale(sample.lr[None].to(method.device), reference=reference)
+                    output = method.upscale(lr[None].to(method.device), reference=reference)
                 write_png(sr_path, output[0].permute(1, 2, 0).cpu().numpy())
-            sr_image = torch.from_numpy(read_image(sr_path, channels=sample.lr.shape[0])).permute(2, 0, 1)
+            sr_image = torch.from_numpy(read_image(sr_path, channels=sample.channels)).permute(2, 0, 1)
         except DataError as exc:
             add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=str(exc))
             continue
@@ -221,7 +226,6 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             cached = cache.read_json(qpath)
             if cached is None:
                 try:
-                    reference = None if sample.hr is None else sample.hr[None]
                     with stage("iqa"):
                         cached = {"value": float(metric(sr_image[None], reference)[0])}
                 except Exception as exc:

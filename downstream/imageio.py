@@ -11,7 +11,8 @@ expanded through their palette. Integer images of more than 8 bits are mapped to
 * ``(lo, hi)``: a fixed linear window of raw counts, the same for every frame (use this when raw
   counts are radiometric and must stay comparable across frames).
 
-Float images are clipped to [0, 1]. Channels: ``"auto"`` returns one channel when all channels are
+Float images are clipped to [0, 1]. SR outputs are written as 8-bit PNG (``write_png``); references are
+scored on the same grid (``on_png_grid``). Channels: ``"auto"`` returns one channel when all channels are
 equal (gray stored as RGB, as M3FD does) and three otherwise; ``1`` averages to gray; ``3`` repeats.
 A file that cannot be read raises :class:`ImageReadError` naming the file and the cause.
 """
@@ -118,6 +119,15 @@ def _select_channels(arr: np.ndarray, channels: int | str, path: Path) -> np.nda
 def to_uint8(arr: np.ndarray) -> np.ndarray:
     """Quantise float [0,1] to uint8 with rounding, as an 8-bit PNG stores it."""
     return np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
+
+
+def on_png_grid(arr: np.ndarray) -> np.ndarray:
+    """``arr`` (float in [0, 1]) exactly as it reads back after ``write_png``: the one grid every scored image is on.
+
+    SR outputs are stored as 8-bit PNG, so a reference with finer steps (a 16-bit or float frame) is put on the
+    same grid before a metric compares them; otherwise even the reference itself scores below "identical".
+    8-bit data is unchanged."""
+    return to_uint8(arr).astype(np.float32) / 255.0
 
 
 def write_png(path: str | os.PathLike, arr: np.ndarray) -> None:

@@ -21,13 +21,21 @@ class Sample:
     ``lr``/``hr`` are float32 ``[C, h, w]`` / ``[C, H, W]`` tensors in [0, 1] (C in {1, 3});
     ``boxes`` is float32 ``(N, 5)`` = class id, x1, y1, x2, y2 in HR pixels; ``mask`` is uint8
     ``(H, W)`` class ids with ``IGNORE_INDEX`` for pixels no metric counts. ``fingerprint`` changes
-    whenever the source files change, so caches keyed on it never serve stale results.
+    whenever the source files change, so caches keyed on it never serve stale results. ``lr`` is None only
+    when the data set pairs official LR files and this frame has none; ``lr_missing`` then says which file is
+    missing (methods that read LR fail on that frame; the ``hr`` reference row still scores).
     """
 
     id: str
-    lr: torch.Tensor
+    lr: torch.Tensor | None
     hr: torch.Tensor | None = None
     boxes: np.ndarray | None = None
     mask: np.ndarray | None = None
     source: str = ""
     fingerprint: str = ""
+    lr_missing: str = ""
+
+    @property
+    def channels(self) -> int:
+        """Channels of the frame (LR and HR have the same number)."""
+        return int((self.lr if self.lr is not None else self.hr).shape[0])

@@ -108,8 +108,9 @@ class Dataset(ABC):
     # -- helpers for subclasses --------------------------------------------------------------
     def make_sample(self, sample_id: str, hr: np.ndarray | None, lr: np.ndarray | None = None, *,
                     boxes: np.ndarray | None = None, mask: np.ndarray | None = None,
-                    source: str = "", fingerprint: str = "") -> Sample:
-        """Build a Sample from (H, W, C) float arrays: modcrop HR, degrade it when no LR is given."""
+                    source: str = "", fingerprint: str = "", lr_missing: str = "") -> Sample:
+        """Build a Sample from (H, W, C) float arrays: modcrop HR, degrade it when no LR is given -- unless
+        ``lr_missing`` says a paired LR file is missing: then the sample has no LR (never a made-up one)."""
         hr_t = None if hr is None else modcrop(torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1), self.scale)
         if mask is not None and hr_t is not None:
             mask = mask[: hr_t.shape[1], : hr_t.shape[2]]
@@ -122,11 +123,14 @@ class Dataset(ABC):
                                     f"{expected[1]}x{expected[0]} for x{self.scale} of the HR frame")
                 if lr_t.shape[0] != hr_t.shape[0]:
                     lr_t = lr_t.mean(0, keepdim=True) if hr_t.shape[0] == 1 else lr_t.expand(3, -1, -1)
+        elif lr_missing and hr_t is not None:
+            lr_t = None
         elif hr_t is not None:
             if min(hr_t.shape[1:]) < self.scale:
                 raise DataError(f"{source}: frame {hr_t.shape[2]}x{hr_t.shape[1]} is smaller than the scale {self.scale}")
             lr_t = degrade(hr_t, self.scale, self.degradation)
         else:
             raise DataError(f"{source}: a sample needs an HR or an LR image")
-        return Sample(id=sample_id, lr=lr_t.contiguous(), hr=None if hr_t is None else hr_t.contiguous(),
-                      boxes=boxes, mask=mask, source=source, fingerprint=fingerprint)
+        return Sample(id=sample_id, lr=None if lr_t is None else lr_t.contiguous(),
+                      hr=None if hr_t is None else hr_t.contiguous(), boxes=boxes, mask=mask, source=source,
+                      fingerprint=fingerprint, lr_missing=lr_missing if lr_t is None else "")

@@ -2,7 +2,8 @@
 
 Options (YAML or ``load_dataset(..., key=value)``):
 ``root`` (HR folder), ``lr_dir`` + ``lr_template`` (e.g. ``"{id}x4.png"``; without it LR is made
-by the degradation), ``list_file`` (a text file of ids or file names; default: every image in ``root``),
+by the degradation; a frame whose LR file is missing has no LR: methods that read LR get an error row for it,
+the ``hr`` reference row still scores), ``list_file`` (a text file of ids or file names; default: every image in ``root``),
 ``labels_dir`` (YOLO txt per id) or ``voc_dir`` (VOC XML per id) with ``classes``,
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
 ``voc_skip`` (VOC class names whose boxes are left out, e.g. HIT-UAV's ``[DontCare]``), ``high_bit_rule`` for 16-bit
@@ -81,7 +82,9 @@ class FolderDataset(Dataset):
         hr_path = self._files[sample_id]
         hr = read_image(hr_path, self.channels, self.high_bit_rule)
         lr_path = self.lr_dir / self.lr_template.format(id=sample_id) if self.lr_dir else None
-        lr = read_image(lr_path, self.channels, self.high_bit_rule) if lr_path else None
+        lr_missing = f"{lr_path}: file not found (no paired LR file for frame {sample_id})" \
+            if lr_path is not None and not lr_path.exists() else ""
+        lr = read_image(lr_path, self.channels, self.high_bit_rule) if lr_path and not lr_missing else None
         if lr is not None and hr.shape[2] != lr.shape[2]:
             hr = np.repeat(hr, 3, axis=2) if hr.shape[2] == 1 else hr
             lr = np.repeat(lr, 3, axis=2) if lr.shape[2] == 1 else lr
@@ -108,4 +111,5 @@ class FolderDataset(Dataset):
             boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, crop_h)
             boxes = boxes[(boxes[:, 3] > boxes[:, 1]) & (boxes[:, 4] > boxes[:, 2])]
         return self.make_sample(sample_id, hr, lr, boxes=boxes, mask=mask, source=str(hr_path),
-                                fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path))
+                                fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path),
+                                lr_missing=lr_missing)

@@ -67,9 +67,11 @@ class LowResolution(SRMethod):
 
 
 class Reference(SRMethod):
-    """Returns the HR reference image: the "High Resolution" row of the paper's tables."""
+    """Returns the HR reference image: the "High Resolution" row of the paper's tables (the LR input only gives
+    the output's shape, so it needs no LR file)."""
 
     has_weights = False
+    reads_lr = False
 
     def needs_reference(self) -> bool:
         return True
