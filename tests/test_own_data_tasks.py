@@ -41,3 +41,41 @@ def test_scratch_and_random_flags_use_the_shared_names():
     seg = SegmentationTask(variant="mit_tiny", random_weights=True, scratch_init=True)
     assert set(det.flags) == set(seg.flags) == {FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT}
     assert SegmentationTask(variant="mit_tiny", random_weights=True).flags == (FLAG_RANDOM_WEIGHTS,)
+
+
+@pytest.mark.slow
+def test_segmenter_training_uses_a_pretrained_backbone_when_its_file_is_there(tmp_path, monkeypatch):
+    """train --dataset: scratch without the ImageNet file (flagged in task.yaml), the file's weights when present."""
+    import torch
+    import yaml
+    from PIL import Image
+
+    from downstream.segmentation.model import build_segformer
+    from downstream.segmentation.prepare import prepare_masks
+    from downstream.segmentation.train import main
+    from sr import weights as registry
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "src" / "images").mkdir(parents=True)
+    (tmp_path / "src" / "masks").mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / "src" / "images" / f"{i}.png")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[10:14, 10:14] = 255
+        Image.fromarray(mask).save(tmp_path / "src" / "masks" / f"{i}.png")
+    prepare_masks(tmp_path / "src", tmp_path / "data")
+    args = ["--dataset", str(tmp_path / "data" / "dataset.yaml"), "--model", "mit_b0", "--iters", "1", "--crop", "32",
+            "--batch", "2", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "scratch")]) == 0
+    spec = yaml.safe_load((tmp_path / "scratch" / "task.yaml").read_text())
+    assert spec["options"]["scratch_init"] is True and spec["options"]["classes"] == ["background", "target"]
+
+    backbone = build_segformer("mit_b0", 2).backbone.state_dict()
+    path = registry.path_of("mit_b0_imagenet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({f"backbone.{k}": v for k, v in backbone.items()}, path)
+    assert main([*args, "--out", str(tmp_path / "pretrained")]) == 0
+    spec = yaml.safe_load((tmp_path / "pretrained" / "task.yaml").read_text())
+    assert spec["options"]["scratch_init"] is False and "mit_b0_imagenet" in spec["description"]
+    log = (tmp_path / "pretrained" / "train_log.jsonl").read_text().splitlines()[0]
+    assert str(path) in log                                           # the trainer loaded that file
