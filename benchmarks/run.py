@@ -69,6 +69,9 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     if methods == ["all"]:
         methods = list_methods() if suite.methods == "all" else list(suite.methods)
     datasets = args.datasets or list(suite.datasets)
+    from downstream.datasets import dataset_config
+    for name in datasets:  # resolved now: an unknown name is a usage error, not a row
+        dataset_config(name)
     dataset_files = _dataset_files(datasets)
     datasets = [dataset_label(d) for d in datasets]
     tasks, explicit = _task_files(args.tasks)
@@ -82,10 +85,13 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
         metrics = []
     task_configs = {t: c for t, c in suite.tasks.items() if tasks is None or t in tasks}
     task_configs.update(explicit)
+    from downstream.tasks import task_class
+    for config in task_configs.values():  # factory and options checked before any job
+        task_class(config)
     from downstream.metrics import list_metrics
-    unknown_metrics = set(metrics) - set(list_metrics())
-    if unknown_metrics:
-        raise ConfigError(f"unknown metric(s) {sorted(unknown_metrics)}; known: {', '.join(list_metrics())}")
+    for name in metrics:
+        if name not in list_metrics():
+            raise UnknownNameError("metric", name, list_metrics())
     known_methods = set(list_methods())
     for name in methods:
         if name not in known_methods:

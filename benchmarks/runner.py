@@ -8,6 +8,8 @@ and the run goes on.
 """
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 import traceback
@@ -74,7 +76,9 @@ class _Pool:
                     self._objects[key] = QualityMetric(name, **common)
                 else:
                     self._objects[key] = load_task(name, **common)
-            except UserError as exc:
+            except Exception as exc:  # a metric or task that cannot be built is an error row, never a lost run
+                if not isinstance(exc, UserError):
+                    log.error("%s %s failed to build:\n%s", kind, name, traceback.format_exc())
                 self._objects[key] = exc
         return self._objects[key]
 
@@ -99,11 +103,15 @@ def method_identity(method) -> dict[str, Any]:
 
 
 def _write_output_index(settings: Settings, dataset_name: str, method_name: str, items: list[TaskItem]) -> None:
-    """``<out>/sr_outputs/<data set>__<method>.csv``: where each SR frame of the job is (for figures)."""
-    lines = ["dataset,method,id,path"] + [f"{dataset_name},{method_name},{item.id},{item.image.relative_to(settings.out)}"
-                                          for item in items]
+    """``<out>/sr_outputs/<data set>__<method>.csv``: where each SR frame of the job is (for figures); paths are
+    relative to the run folder, fields quoted by the csv module (ids may hold commas or newlines)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["dataset", "method", "id", "path"])
+    writer.writerows([dataset_name, method_name, item.id, item.image.relative_to(settings.out).as_posix()]
+                     for item in items)
     atomic_write_text(settings.out / "sr_outputs" / f"{dataset_name}__{method_name}.csv".replace("/", "_"),
-                      "\n".join(lines) + "\n")
+                      buf.getvalue())
 
 
 def _write_job_identity(settings: Settings, dataset_name: str, method_name: str, identity: dict[str, Any],
@@ -147,8 +155,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
 
     try:
         dataset = load_dataset(settings.dataset_files.get(dataset_name, dataset_name))
+        all_ids = dataset.ids()
     except UserError as exc:
         add("sr", "unavailable", math.nan, error=str(exc))
+        return rows
+    except Exception as exc:  # e.g. an unreadable data folder: a row naming it, the other jobs go on
+        log.error("data set %s failed to load:\n%s", dataset_name, traceback.format_exc())
+        add("sr", "unavailable", math.nan, error=f"data set {dataset_name!r}: {type(exc).__name__}: {exc}")
         return rows
     try:
         method = load_method(method_name, device=settings.device, weights_dir=settings.weights_dir,
@@ -170,7 +183,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     identity = method_identity(method)
     method_key = key_of(identity)
     dataset_key = key_of(dataset.identity())
-    ids = dataset.ids()[: settings.limit] if settings.limit else dataset.ids()
+    ids = all_ids[: settings.limit] if settings.limit else all_ids
     at_hr_size = method.scale == dataset.scale  # False for the "lr" row: no-reference metrics only, no tasks
     pool = _pool(settings)
     per_metric: dict[str, list[float]] = defaultdict(list)

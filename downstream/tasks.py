@@ -139,7 +139,8 @@ TASKS = Registry("task config", configs="tasks", keys={"options"}, required=("fa
 
 
 def task_class(config: str) -> type[Task]:
-    """The Task subclass that task config ``config`` builds (imported, not instantiated)."""
+    """The Task subclass that task config ``config`` builds (imported, not instantiated); the config's options
+    are checked against it too, so a typo is a ConfigError before any work starts."""
     cls = TASKS.get(config).factory
     path = TASKS.path(config)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
@@ -148,6 +149,12 @@ def task_class(config: str) -> type[Task]:
     if unknown:
         raise ConfigError(f"{path}: task {cls.__name__} needs labels {sorted(unknown)} that no sample has "
                           f"(sample labels: {', '.join(LABEL_FIELDS)})")
+    from sr.config import check_options
+    from sr.registry import COMMON_OPTIONS
+
+    options = TASKS.config(config).get("options") or {}
+    check_options(f"options of task config {config!r}", cls, {k: v for k, v in options.items()
+                                                             if k not in COMMON_OPTIONS})
     return cls
 
 

@@ -59,15 +59,20 @@ _NO = TaskReport(per_class="")  # a task that declares no report: no figure
 
 
 def sr_index(run_dir: str | Path) -> pd.DataFrame:
-    """dataset, method, id, path (absolute) for every SR frame the run recorded."""
-    run_dir = Path(run_dir)
+    """dataset, method, id, path (absolute) for every SR frame the run recorded. Only files inside the run
+    folder are listed: an index line naming a path elsewhere (absolute, or ``..``) is skipped with a warning,
+    so a report never draws a file from outside its run."""
+    run_dir = Path(run_dir).resolve()
     rows = []
     for f in sorted((run_dir / "sr_outputs").glob("*.csv")):
         with open(f, newline="") as fh:
             for r in csv.DictReader(fh):
-                p = Path(r["path"])
-                r["path"] = str(p if p.is_absolute() else run_dir / p)
-                rows.append(r)
+                path = (run_dir / (r.get("path") or "")).resolve()
+                if not r.get("path") or not path.is_relative_to(run_dir):
+                    logging.getLogger("reports").warning("%s: ignoring %r (not a file of the run folder %s)",
+                                                         f, r.get("path"), run_dir)
+                    continue
+                rows.append({**r, "path": str(path)})
     return pd.DataFrame(rows, columns=["dataset", "method", "id", "path"])
 
 

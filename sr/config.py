@@ -5,6 +5,7 @@ import collections.abc
 import importlib
 import inspect
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -14,6 +15,8 @@ import yaml
 
 from sr.errors import ConfigError, UnknownNameError, check_keys
 
+#: what a config name may be: a file stem in its folder (no path separators, no leading dot)
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 CONFIG_DIR = Path(os.environ.get("IRSR_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
 
 
@@ -39,13 +42,18 @@ def config_names(subdir: str) -> list[str]:
 
 
 def find_config(subdir: str, name: str, kind: str) -> Path:
-    """``configs/<subdir>/<name>.yaml``, or ``name`` itself when it is the path of a ``.yaml``/``.yml`` file;
-    an unknown name is an UnknownNameError of ``kind`` with "did you mean" hints."""
-    path = Path(name).expanduser()
+    """``configs/<subdir>/<name>.yaml``, or ``name`` itself when it is the path of an existing ``.yaml`` /
+    ``.yml`` file. A name resolves inside the config folder only (``../x`` or ``/tmp/x`` is not a name); an
+    unknown name is an UnknownNameError of ``kind`` with "did you mean" hints."""
+    path = Path(str(name)).expanduser()
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
+        if path.is_file():
+            return path
+        if len(path.parts) > 1:
             raise ConfigError(f"{kind} file not found: {path}")
-        return path
+        name = path.stem  # a name written with its suffix
+    if not _NAME.fullmatch(str(name)):
+        raise UnknownNameError(kind, str(name), config_names(subdir))
     path = CONFIG_DIR / subdir / f"{name}.yaml"
     if not path.is_file():
         raise UnknownNameError(kind, name, config_names(subdir))

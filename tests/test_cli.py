@@ -192,3 +192,52 @@ def test_resume_of_a_finished_run_adds_no_row_and_bad_checkpoints_are_clear(tmp_
     last.write_bytes(b"")
     code, _, err = _tiny_train(tmp_path, capsys, "--resume")
     assert code == 2 and "empty (0 bytes" in _one_error_line(err)
+
+
+NAME_CASES = {
+    "--suite ../../../../tmp/x": (["--suite", "../../../../tmp/x"], "unknown suite"),
+    "--datasets ../../../x": (["--datasets", "../../../x"], "unknown data set"),
+    "--datasets /etc/passwd": (["--datasets", "/etc/passwd"], "unknown data set"),
+    "--datasets m3fd_tset": (["--datasets", "m3fd_tset"], "Did you mean 'm3fd_test'"),
+    "--datasets nosuch.yaml": (["--datasets", "nosuch/x.yaml"], "not found"),
+    "--datasets bogus:/x": (["--datasets", "bogus:/x"], "unknown data-set kind"),
+    "--tasks detektion": (["--tasks", "quality,detektion"], "Did you mean 'detection'"),
+    "--metrics psnrr": (["--metrics", "psnrr"], "Did you mean 'psnr'"),
+    "--methods bicubc": (["--methods", "bicubc"], "Did you mean 'bicubic'"),
+}
+
+
+@pytest.mark.parametrize("case", list(NAME_CASES))
+def test_names_resolve_in_the_config_folders_only(case, tmp_path, capsys):
+    from benchmarks.run import main
+
+    (tmp_path / "x.yaml").write_text("datasets: [synthir_demo]\n")
+    args, needle = NAME_CASES[case]
+    code, err = _call(main, [*args, "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert needle in _one_error_line(err)
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_a_dataset_yaml_path_and_a_name_with_suffix_are_accepted(tmp_path):
+    from benchmarks.run import build_parser, resolve_plan
+
+    path = REPO / "configs" / "datasets" / "synthir_demo.yaml"
+    for spec in (str(path), "synthir_demo.yaml", "synthir_demo"):
+        args = build_parser().parse_args(["--datasets", spec, "--out", str(tmp_path), "--methods", "bicubic"])
+        datasets, methods, _ = resolve_plan(args)
+        assert datasets == [spec] and methods == ["bicubic"]
+
+
+def test_unknown_task_option_is_a_usage_error(tmp_path, capsys):
+    from benchmarks.run import main
+
+    task = tmp_path / "task.yaml"
+    task.write_text((REPO / "configs" / "tasks" / "detection_demo.yaml").read_text() + "\n")
+    import yaml
+
+    spec = yaml.safe_load(task.read_text())
+    spec.setdefault("options", {})["bogus"] = 1
+    task.write_text(yaml.safe_dump(spec))
+    code, err = _call(main, ["--tasks", str(task), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "'bogus'" in _one_error_line(err)

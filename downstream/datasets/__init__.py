@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from downstream.datasets.base import DATASET_KINDS, Dataset, data_dir, register_kind, resolve_root
+from downstream.errors import DataError
+from sr.errors import ConfigError
 from sr.registry import Registry
 
 #: data-set YAMLs in configs/datasets/: ``kind`` plus that kind's options as top-level keys
@@ -30,9 +32,16 @@ def dataset_config(name: str) -> dict[str, Any]:
         import yaml
 
         kind, rest = name.split(":", 1)
+        DATASET_KINDS.get(kind)  # an unknown kind: UnknownNameError with hints
         root, _, query = rest.partition("?")
+        if not root:
+            raise ConfigError(f"data set {name!r}: KIND:ROOT needs a folder after the colon")
         options = {}
-        for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+        except ValueError as exc:
+            raise ConfigError(f"data set {name!r}: options after '?' must be key=value&key=value ({exc})") from None
+        for key, value in pairs:
             try:
                 options[key] = yaml.safe_load(value)
             except yaml.YAMLError:
@@ -59,7 +68,11 @@ def load_dataset(name: str, **overrides: Any) -> Dataset:
     cfg.pop("description", None)
     cfg.pop("name", None)  # a YAML's own display name (prepared data sets); the rows use ``name`` as given
     options = {k: v for k, v in cfg.items() if k not in overrides}
-    dataset = DATASET_KINDS.build(kind, options, fixed={"name": name}, untyped=overrides)
+    try:
+        dataset = DATASET_KINDS.build(kind, options, fixed={"name": name}, untyped=overrides)
+    except OSError as exc:  # an unreadable root or split file: name it
+        raise DataError(f"data set {name!r}: cannot read {exc.filename or options.get('root')}: "
+                        f"{exc.strerror or exc}") from None
     dataset.options = {**options, **overrides}
     dataset.warn_if_smaller()
     return dataset
