@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "own_data.md"
 def walkthrough_commands(shared: Path, work: Path) -> list[list[str]]:
     text = DOC.read_text()
     section = text[text.index("### Try it on the bundled samples"):]
-    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
     lines = [line.strip() for line in block.splitlines() if line.strip().startswith("python -m ")]
     return [shlex.split(line.replace("$SHARED", str(shared)).replace("$WORK", str(work))) for line in lines]
 
