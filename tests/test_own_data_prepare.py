@@ -322,3 +322,26 @@ def test_flir_like_coco_files_per_split_and_suffixed_masks(tmp_path):
         Image.fromarray(np.zeros((40, 60), np.uint8)).save(masks / "masks" / f"{sid}_pixels0.png")
     assert seg_main(["masks", "--src", str(masks), "--out", str(tmp_path / "m")]) == 0
     assert sorted(p.stem for p in (tmp_path / "m" / "masks").iterdir()) == ids
+
+
+def test_yolo_split_folders_are_kept_and_user_split_files_win(tmp_path):
+    rng = np.random.default_rng(6)
+    src = tmp_path / "y"
+    for split, n in (("train", 4), ("val", 2), ("test", 3)):
+        ids = [f"{split}{i}" for i in range(n)]
+        (src / "images" / split).mkdir(parents=True)
+        (src / "labels" / split).mkdir(parents=True)
+        for sid in ids:
+            Image.fromarray(rng.integers(0, 255, (40, 60), dtype=np.uint8)).save(src / "images" / split / f"{sid}.png")
+            (src / "labels" / split / f"{sid}.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    (src / "classes.txt").write_text("\n".join(CLASSES))
+    assert det_main(["yolo", "--src", str(src), "--out", str(tmp_path / "o")]) == 0
+    splits = {s: (tmp_path / "o" / "splits" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
+    assert splits == {"train": [f"train{i}" for i in range(4)], "val": ["val0", "val1"],
+                      "test": ["test0", "test1", "test2"]}
+    assert _prepared_counts(tmp_path / "o", CLASSES) == {"bike": 9}
+    (tmp_path / "mine").mkdir()
+    for name, ids in (("train", "train0 train1 val0"), ("val", "val1"), ("test", "test0 test1 test2 train2 train3")):
+        (tmp_path / "mine" / f"{name}.txt").write_text(ids.replace(" ", "\n"))
+    assert det_main(["yolo", "--src", str(src), "--out", str(tmp_path / "o2"), "--splits", str(tmp_path / "mine")]) == 0
+    assert (tmp_path / "o2" / "splits" / "train.txt").read_text().split() == ["train0", "train1", "val0"]
