@@ -102,6 +102,7 @@ class Task(ABC):
     def check_classes(self, class_names: tuple[str, ...]) -> None:
         """Raise a one-line UserError when the task's model cannot score a data set with these classes (the
         runner calls it before any work, so a mismatch is one ``error:`` line); the default accepts any."""
+        return
 
     def identity(self) -> dict[str, Any]:
         """What this task's result rows depend on (model weights hash, evaluation settings)."""

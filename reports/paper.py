@@ -54,8 +54,8 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, 
         labels = {m: paper_label(m) for m in t.method.unique()}
         dup = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
         flags = method_flags(t)
-        t["label"] = t.method.map(lambda m: marked(f"{labels[m]} ({m})" if labels[m] in dup else labels[m],
-                                                   flags.get(m, ())))
+        t["label"] = t.method.map({m: marked(f"{lab} ({m})" if lab in dup else lab, flags.get(m, ()))
+                                   for m, lab in labels.items()})
         for ds, part in t.groupby("dataset"):
             table = part.pivot_table(index="label", columns="cls", values="value", aggfunc="first")
             classes = ([axis] if axis in table.columns else []) + [c for c in table.columns if c != axis]

@@ -316,10 +316,10 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
         order = sorted(methods, key=lambda m: (m != "lr", m == "hr", m))[:MAX_METHODS]
         ref = "hr" if "hr" in order else order[-1]
 
-        def path_of(m, f):
+        def path_of(m, f, part=part):
             return Path(part[(part.method == m) & (part.id == f)].path.iloc[0])
 
-        def shape_of(f):
+        def shape_of(f, ref=ref):
             with Image.open(path_of(ref, f)) as im:
                 return im.height, im.width
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections.abc
 import importlib
+import importlib.util
 import inspect
 import os
 import re
@@ -14,10 +15,31 @@ from typing import Any
 import yaml
 
 from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.vocab import ENV_CONFIG_DIR
 
 #: what a config name may be: a file stem in its folder (no path separators, no leading dot)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-CONFIG_DIR = Path(os.environ.get("IRSR_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
+#: the folder holding the project's packages (sr/, downstream/, benchmarks/, reports/): the source checkout or, once
+#: installed, site-packages; paths of files shipped with the project (the demo weights) are relative to it
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PACKAGE = "irsr_configs"  # configs/ as installed package data (pyproject.toml maps it)
+
+
+def _config_dir() -> Path:
+    """``$IRSR_CONFIG_DIR``, else configs/ of a source checkout, else the installed package data."""
+    if os.environ.get(ENV_CONFIG_DIR):
+        return Path(os.environ[ENV_CONFIG_DIR])
+    checkout = PROJECT_ROOT / "configs"
+    if (checkout / "suites").is_dir():
+        return checkout
+    spec = importlib.util.find_spec(CONFIG_PACKAGE)  # a namespace package: YAML files only, no __init__.py
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"no configs: neither {checkout} nor an installed {CONFIG_PACKAGE} package; "
+                          f"set {ENV_CONFIG_DIR}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+CONFIG_DIR = _config_dir()
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:

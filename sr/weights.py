@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sr.config import CONFIG_DIR, read_yaml
+from sr.config import CONFIG_DIR, PROJECT_ROOT, read_yaml
 from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, check_keys
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "demo" / "weights"
+BUNDLED_DIR = PROJECT_ROOT / "benchmarks" / "demo" / "weights"
 _ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by", "convert_from"}
 
 

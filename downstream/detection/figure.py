@@ -79,7 +79,7 @@ def draw(image_path: str | Path, detections: np.ndarray, names: list[str] | tupl
         return [(b[0] - x0) * zoom, (b[1] - y0) * zoom, (b[2] - x0) * zoom, (b[3] - y0) * zoom]
 
     if gt is not None:
-        for c, *box in np.asarray(gt).reshape(-1, 5):
+        for _c, *box in np.asarray(gt).reshape(-1, 5):
             bx = to_canvas(box)
             for i in range(0, 4):  # dashed white rectangle
                 pts = [(bx[0], bx[1]), (bx[2], bx[1]), (bx[2], bx[3]), (bx[0], bx[3])]

@@ -2,7 +2,8 @@
 
 :func:`score` is what :class:`~downstream.detection.task.DetectionTask` reports with ``ap_method="coco"``: matching
 with ultralytics' ``DetectionValidator.match_predictions`` (IoU 0.50:0.05:0.95; COCOeval's rule for non-crowd boxes),
-AP the COCOeval way; with ``ap_method="ultralytics"`` it applies ultralytics' ``DetMetrics`` to the same matches. :func:`coco_score` computes the same quantities with pycocotools (``COCOeval``,
+AP the COCOeval way; with ``ap_method="ultralytics"`` it applies ultralytics' ``DetMetrics`` to the same matches.
+:func:`coco_score` computes the same quantities with pycocotools (``COCOeval``,
 ``bbox``, area range "all", ``maxDets`` 100 by default). The two agree to within about 0.01 AP on ordinary
 cases: ultralytics integrates the 101-point precision envelope with the trapezoid rule where pycocotools
 averages the 101 points, ultralytics matches greedily per prediction in confidence order where COCOeval matches

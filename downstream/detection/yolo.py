@@ -195,9 +195,9 @@ def resolve_weights(spec: str | Path, weights_dir: str | Path | None = None) -> 
     path = Path(str(spec)).expanduser()
     if path.suffix and (path.is_file() or path.is_absolute() or len(path.parts) > 1):
         if not path.is_file() and not path.is_absolute():
-            from sr.config import CONFIG_DIR
+            from sr.config import PROJECT_ROOT
 
-            in_repo = CONFIG_DIR.parent / path  # repository-relative paths (the committed demo weights)
+            in_repo = PROJECT_ROOT / path  # project-relative paths (the shipped demo weights)
             path = in_repo if in_repo.is_file() else path
         if not path.is_file():
             raise UserError(f"detector weights not found: {path}")

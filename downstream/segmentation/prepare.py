@@ -21,7 +21,8 @@ range) before anything is written; infrared frames are copied unchanged (``--lin
 folder pair (SIRST-like small-target masks, or a user's own id masks) into the ``prepared`` layout
 (``downstream.datasets.prepared``) with ``<root>/dataset.yaml``. Images are found in ``--images`` (default: a
 folder named images / ir / infrared / thermal under ``--src``), masks in ``--masks`` (default: masks / mask /
-labels / annotations), paired by file stem (or ``<id>_<suffix>``, as SIRST-v2's ``_pixels0``). Class names: ``--classes FILE`` (one per line, in id order), else
+labels / annotations), paired by file stem (or ``<id>_<suffix>``, as SIRST-v2's ``_pixels0``). Class names:
+``--classes FILE`` (one per line, in id order), else
 ``background, target`` for binary masks. Mask values: palette (P) masks give their indices; L, I, gray RGB and
 RGBA masks give their values, where a binary 0/255 mask (two classes) maps 255 to 1; colour masks need
 ``--palette``. Values outside the classes are an error naming the file. Splits: ``--splits DIR`` (train.txt,

@@ -35,10 +35,10 @@ from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
+from sr.config import PROJECT_ROOT
 from sr.errors import ConfigError, UserError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_weights(weights: str, weights_dir: str | None = None) -> Path:
@@ -48,11 +48,11 @@ def resolve_weights(weights: str, weights_dir: str | None = None) -> Path:
     if weights in registry.registry():
         return registry.resolve(weights, weights_dir)
     path = Path(weights).expanduser()
-    for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path]):
+    for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, PROJECT_ROOT / path]):
         if candidate.is_file():
             return candidate
     raise UserError(f"segmentation weights {weights!r}: not a name in configs/weights.yaml and no such file "
-                    f"(tried {path if path.is_absolute() else Path.cwd() / path} and {REPO_ROOT / path}). "
+                    f"(tried {path if path.is_absolute() else Path.cwd() / path} and {PROJECT_ROOT / path}). "
                     "Train one with `python -m downstream.segmentation.train --config ...` or pass "
                     "random_weights=True for a plumbing run.")
 
