@@ -7,19 +7,50 @@ Layout under ``<out>/cache``::
     task/<method key>/<data-set key>/<task key>__<items hash>.json      task rows for a whole split
 
 A key is a short hash of a JSON description (method name + options + weights sha256, data set
-kind + options + degradation, metric or task settings + weights sha256), so changing any of them
-recomputes, and a rerun after a crash recomputes only what is missing. Every file is written
-atomically (complete or absent), so concurrent runners on one directory cannot corrupt it.
+kind + options + degradation, metric or task settings + weights sha256) together with ``computed_by``:
+the cache schema version, this project's version and the versions of the libraries that compute the
+value (each method, metric and task names them in ``libraries``: torch for SR, pyiqa for the quality
+metrics, ultralytics for detection, mmsegmentation/mmengine for segmentation). Changing any of them
+recomputes what depends on it and nothing else (a sample's files enter by their fingerprint); a rerun
+after a crash recomputes only what is missing. Every file is written atomically (complete or absent),
+so concurrent runners on one directory cannot corrupt it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from sr.atomic import atomic_write_text, sweep_temporaries
+
+#: bump when a change of this project alters cached values without changing an option, a file or a version
+#: (2: references scored on the 8-bit output grid)
+CACHE_SCHEMA = 2
+PROJECT = "irsr-bench"
+
+
+@lru_cache(maxsize=None)
+def library_version(distribution: str) -> str | None:
+    """Installed version of a distribution (None when it is not installed)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def computed_by(libraries) -> dict[str, Any]:
+    """The code a cached value depends on: cache schema, this project's version, the given libraries' versions."""
+    return {"cache_schema": CACHE_SCHEMA, PROJECT: library_version(PROJECT),
+            **{lib: library_version(lib) for lib in sorted(set(libraries))}}
+
+
+def value_key(identity: dict[str, Any], libraries) -> str:
+    """Cache key of what ``identity`` computes with ``libraries`` (see the module doc)."""
+    return key_of({"identity": identity, "code": computed_by(libraries)})
 
 
 def key_of(description: Any) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.cache import RunCache, finite_or_nan, key_of
+from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
 from downstream.errors import DataError, LabelError
@@ -181,7 +181,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         data_flags = tuple({*data_flags, FLAG_SUBSET_SMALLER})
     cache = RunCache(settings.out / "cache")
     identity = method_identity(method)
-    method_key = key_of(identity)
+    method_key = value_key(identity, method.libraries)
     dataset_key = key_of(dataset.identity())
     ids = all_ids[: settings.limit] if settings.limit else all_ids
     at_hr_size = method.scale == dataset.scale  # False for the "lr" row: no-reference metrics only, no tasks
@@ -234,7 +234,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if metric.spec.reference and (sample.hr is None or not at_hr_size):
                 continue
             metric_flags[metric_name] = metric.flags
-            qpath = cache.quality_path(method_key, dataset_key, key_of(metric.identity()), sample_id,
+            qpath = cache.quality_path(method_key, dataset_key, value_key(metric.identity(), metric.libraries), sample_id,
                                        sample.fingerprint)
             cached = cache.read_json(qpath)
             if cached is None:
@@ -273,7 +273,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             add(task_name, "error", math.nan, flags=method.flags, error=f"{len(label_errors)} frame(s) have label "
                 f"errors, so the task is not scored; the first: {label_errors[0]}")
             continue
-        tpath = cache.task_path(method_key, dataset_key, key_of(task.identity()), items_key)
+        tpath = cache.task_path(method_key, dataset_key, value_key(task.identity(), task.libraries), items_key)
         cached = cache.read_json(tpath)
         if cached is None:
             try:

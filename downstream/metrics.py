@@ -144,6 +144,8 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Path] | None, Any], tor
 class QualityMetric:
     """One pyiqa metric; call it on float [B,C,H,W] in [0,1] (and a reference for FR metrics)."""
 
+    libraries = ("pyiqa", "torch")  # distributions that compute the scores (in their cache key)
+
     def __init__(self, name: str, *, device: str = "cpu", weights_dir: str | os.PathLike | None = None,
                  random_weights: bool = False, niqe_params: str | os.PathLike | None = None):
         specs = metric_specs()

@@ -83,6 +83,7 @@ class Task(ABC):
     labels: ClassVar[tuple[str, ...]] = ()
     metrics: ClassVar[tuple[ResultMetric, ...]] = ()
     report: ClassVar[TaskReport | None] = None
+    libraries: ClassVar[tuple[str, ...]] = ("torch",)  # distributions that compute the rows (in their cache key)
 
     def dataset_classes(self, dataset: Any) -> tuple[str, ...] | None:
         """Class names of the task's first label in ``dataset``; None when the data set lacks that label."""

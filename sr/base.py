@@ -24,6 +24,7 @@ class SRMethod(ABC):
     rgb_only: ClassVar[bool] = False
     has_weights: ClassVar[bool] = True  # False for methods without learned weights (interpolation, reference rows)
     reads_lr: ClassVar[bool] = True  # False for the reference row: it scores even on a frame with no LR file
+    libraries: ClassVar[tuple[str, ...]] = ("torch",)  # distributions that compute the output (in its cache key)
 
     def __init__(self, name: str, scale: int, *, device: str = "cpu",
                  weights_dir: str | os.PathLike | None = None, random_weights: bool = False):

@@ -46,6 +46,7 @@ from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 class DetectionTask(Task):
     name = "detection"
     labels = (LABEL_BOXES,)
+    libraries = ("ultralytics", "torch")
     metrics = (ResultMetric("mAP50-95", per_class=True), ResultMetric("mAP50", per_class=True),
                ResultMetric("APs"), ResultMetric("APm"), ResultMetric("APl"))
     report = TaskReport(per_class="mAP50-95", overall="mAP50-95", overall_label="mAP",

@@ -79,6 +79,7 @@ def _pair(value: Any, what: str) -> tuple[int, int]:
 class SegmentationTask(Task):
     name = "segmentation"
     labels = (LABEL_MASK,)
+    libraries = ("mmsegmentation", "mmengine", "mmcv-lite", "torch")
     metrics = (ResultMetric("IoU", per_class=True), ResultMetric("mIoU"), ResultMetric("aAcc"),
                ResultMetric("nIoU"), ResultMetric("Pd"), ResultMetric("Fa", higher_better=False))
     report = TaskReport(per_class="IoU", overall="mIoU", overall_label="mIoU",

@@ -130,6 +130,7 @@ class SpandrelMethod(SRMethod):
     """An SR network loaded by spandrel from its official checkpoint (see the module docstring)."""
 
     rgb_only = True  # every official checkpoint here is a 3-channel network
+    libraries = ("torch", "spandrel")
 
     def __init__(self, name: str, scale: int, *, weights: str, arch: str, layout: str = "flat",
                  arch_params: dict[str, Any] | None = None, tile: int | None = None, tile_overlap: int = 16,
