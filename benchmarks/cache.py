@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ CACHE_SCHEMA = 2
 PROJECT = "irsr-bench"
 
 
-@lru_cache(maxsize=None)
+@cache
 def library_version(distribution: str) -> str | None:
     """Installed version of a distribution (None when it is not installed)."""
     try:
