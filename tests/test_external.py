@@ -11,7 +11,7 @@ import torch
 
 import sr
 from sr.errors import UserError
-from sr.methods.external import ExternalCommand, ExternalMethodError, ExternalSetupError, fill
+from sr.methods.external import ExternalCommand, ExternalMethodError, ExternalSetupError, fill, fill_config
 
 SCRIPT = textwrap.dedent("""
     import argparse, os, sys, time
@@ -157,8 +157,27 @@ def test_shipped_config_templates_fill_to_valid_yaml(tmp_path):
         text = (CONFIG_DIR / "external" / name).read_text()
         values = {"input": tmp_path / "in", "gt": tmp_path / "gt", "scale": 4, "num_gpu": 1, "run": "r1",
                   "weights": tmp_path / "w.pth"}
-        cfg = yaml.safe_load(fill(text, values))
+        cfg = yaml.safe_load(fill_config(text, values))
         assert cfg["name"] == "irsr_r1" and cfg["datasets"]["test_1"]["dataroot_lq"] == str(tmp_path / "in")
         assert cfg["path"]["pretrain_network_g"] == str(tmp_path / "w.pth")
         assert cfg["datasets"]["test_1"]["filename_tmpl"] == "{}"
         assert np.isscalar(cfg["scale"]) and "metrics" not in cfg["val"]
+
+
+def test_a_value_cannot_inject_yaml_keys(tmp_path):
+    """A weights directory whose name holds a newline and ``key: value`` stays one string value."""
+    import yaml
+
+    from sr.config import CONFIG_DIR
+
+    text = (CONFIG_DIR / "external" / "corple_test_x4.yml").read_text()
+    for weights in ("/w\n  injected_key: pwned", "/w\ninjected_key: pwned\npath: {}\n'\"# x"):
+        values = {"input": tmp_path / "in", "gt": tmp_path / "gt", "scale": 4, "num_gpu": 1, "run": "r1",
+                  "weights": weights}
+        cfg = yaml.safe_load(fill_config(text, values))
+        assert cfg["path"]["pretrain_network_g"] == weights
+        assert "injected_key" not in cfg["path"] and "injected_key" not in cfg
+        assert cfg["path"]["strict_load_g"] is True and cfg["scale"] == 4 and cfg["name"] == "irsr_r1"
+    # the text fill this replaced lets the key in
+    values["weights"] = "/w\n  injected_key: pwned"
+    assert "injected_key" in yaml.safe_load(fill(text, values))["path"]

@@ -11,7 +11,8 @@ stdout+stderr in ``command.log`` and reads one SR image per input back::
       weights: myrepo_x4                 # optional weights-registry entry -> {weights}
       output_name: "{id}_SR.png"        # how the script names its outputs (default {id}.png)
 
-Placeholders, filled in ``command``, ``cwd``, ``env`` values, ``output_dir``, ``config_template`` text:
+Placeholders, filled in ``command`` (each argument of the split command: an argv list, no shell), ``cwd``,
+``env`` values, ``output_dir`` and the ``config_template`` YAML (by value, :func:`fill_config`):
 ``{input}`` LR folder, ``{output}`` folder for outputs, ``{scale}``, ``{device}``, ``{num_gpu}``
 (0 on CPU, else 1), ``{python}``, ``{repo}``, ``{weights}``, ``{config}`` (the filled
 ``config_template``, for scripts driven by a YAML such as BasicSR's ``-opt``), ``{gt}`` (a folder of
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image
 
 from sr import weights as weights_registry
@@ -63,6 +65,36 @@ def fill(template: str, values: dict[str, Any]) -> str:
     for key, value in values.items():
         template = template.replace("{" + key + "}", str(value))
     return template
+
+
+def fill_config(template: str, values: dict[str, Any]) -> str:
+    """A YAML config template filled by value, never by text: each placeholder becomes a unique token, the
+    YAML is parsed, tokens are replaced inside the parsed strings (a scalar that is exactly one token takes
+    the value with its type: ``scale: {scale}`` stays an int) and the result is written by ``yaml.safe_dump``.
+    A value (a path holding a newline and ``key: value``, quotes, ...) can never add keys or change structure."""
+    tokens = {key: f"IRSR_PLACEHOLDER_{i}_" for i, key in enumerate(values)}
+
+    def plain(value: Any) -> Any:
+        return value if isinstance(value, (bool, int, float)) else str(value)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {walk(k): walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str):
+            for key, token in tokens.items():
+                if node == token:
+                    return plain(values[key])
+            for key, token in tokens.items():
+                node = node.replace(token, str(values[key]))
+        return node
+
+    try:
+        parsed = yaml.safe_load(fill(template, tokens))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config template is not valid YAML: {exc}") from None
+    return yaml.safe_dump(walk(parsed), sort_keys=False, allow_unicode=True)
 
 
 def _log_tail(path: Path, lines: int = _TAIL_LINES) -> str:
@@ -144,6 +176,9 @@ class ExternalCommand(SRMethod):
             try:
                 self.config_text = path.read_text()
                 self.config_name = path.name
+                if path.suffix not in (".yml", ".yaml"):
+                    problems.append(f"config template {path} must be a YAML file (.yml / .yaml): it is filled by "
+                                    f"value through a YAML parser")
             except OSError as exc:
                 problems.append(f"config template {path} cannot be read ({exc.strerror or exc})")
         if problems:
@@ -179,7 +214,7 @@ class ExternalCommand(SRMethod):
                 Image.fromarray(image, mode="RGB").resize((width, height), Image.Resampling.BICUBIC).save(
                     Path(values["gt"]) / fill(self.input_name, {"id": sample_id}))
         if self.config_text is not None:
-            Path(values["config"]).write_text(fill(self.config_text, values))
+            Path(values["config"]).write_text(fill_config(self.config_text, values))
 
         log_path = run_dir / "command.log"
         self.last_log = log_path
