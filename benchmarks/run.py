@@ -4,6 +4,8 @@ regenerates the report from it.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import platform
@@ -22,9 +24,9 @@ from downstream.datasets import dataset_label
 from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
-from sr.errors import ConfigError, UnknownNameError
+from sr.errors import ConfigError, UnknownNameError, UserError
 from sr.registry import list_methods
-from sr.vocab import OPT_RANDOM_WEIGHTS
+from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_RANDOM_WEIGHTS
 
 EXECUTORS = ("local", "ray")
 
@@ -175,11 +177,56 @@ def execute(datasets: list[str], methods: list[str], settings: Settings, executo
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def write_results(results: pd.DataFrame, settings: Settings, started: float) -> Path:
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created if needed) for the duration of the block."""
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str]]) -> pd.DataFrame:
+    """``results`` plus the rows of ``path`` (an earlier or concurrent run into the same folder) whose
+    (suite, data set, method) job is not one of ``jobs``: runs sharing --out add up instead of replacing."""
+    if not path.is_file():
+        return results
+    from reports.tables import load_results
+
+    try:
+        old = load_results(path)
+    except UserError as exc:
+        raise UserError(f"cannot merge this run's rows into {path}: {exc}. Move the file away, or use another "
+                        f"--out") from None
+    keep = [(s, d, m) not in jobs for s, d, m in zip(old[COL_SUITE].astype(str), old[COL_DATASET].astype(str),
+                                                     old[COL_METHOD].astype(str))]
+    kept = old[keep]
+    if kept.empty:
+        return results
+    columns = list(results.columns) + [c for c in kept.columns if c not in results.columns]
+    return pd.concat([results, kept], ignore_index=True)[columns]
+
+
+def write_results(results: pd.DataFrame, settings: Settings, started: float,
+                  jobs: list[tuple[str, str]] | None = None) -> tuple[Path, pd.DataFrame]:
+    """Write ``<out>/results.csv`` (and run.json) under a lock on the folder: the rows of this run's ``jobs``
+    (data set, method) replace their earlier rows, the rows of other jobs already there are kept. Returns the
+    path and the table written."""
     settings.out.mkdir(parents=True, exist_ok=True)
     path = settings.out / "results.csv"
-    with atomic_path(path) as tmp:
-        results.to_csv(tmp, index=False)
+    if jobs is None:
+        jobs = list(zip(results[COL_DATASET].astype(str), results[COL_METHOD].astype(str)))
+    with _locked(settings.out / ".results.lock"):
+        results = _union(path, results, {(settings.suite, d, m) for d, m in jobs})
+        with atomic_path(path) as tmp:
+            results.to_csv(tmp, index=False)
+        _write_run_json(results, settings, started)
+    return path, results
+
+
+def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -> None:
     versions = {}
     for pkg in ("torch", "torchvision", "pyiqa", "ultralytics", "mmsegmentation", "mmengine", "pandas"):
         try:
@@ -214,7 +261,6 @@ def write_results(results: pd.DataFrame, settings: Settings, started: float) -> 
     meta["task_identities"] = task_identities
     meta["task_specs"] = task_specs
     atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
-    return path
 
 
 @cli_entry
@@ -225,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets, methods, settings = resolve_plan(args)
     check_task_classes(datasets, settings)
     results = execute(datasets, methods, settings, args.executor, args.ray_address)
-    path = write_results(results, settings, started)
+    path, _ = write_results(results, settings, started, [(d, m) for d in datasets for m in methods])
     unavailable = results[results.metric == "unavailable"]
     for _, row in unavailable.iterrows():
         print(f"skipped {row.dataset}/{row.method}: {row.error}", file=sys.stderr)

@@ -1,6 +1,9 @@
 """Build every table and plot of a run from its results.csv (nothing else is read)."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from reports.radar import radar_plot
@@ -16,12 +19,42 @@ from reports.tables import (
     write_table,
 )
 from reports.tasks import task_reports
+from sr.errors import UserError
 
 
 def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
+    """Write the report of ``results_csv`` to ``out_dir``, all or nothing: it is built in a temporary folder
+    beside ``out_dir`` and swapped in at the end, so a failure (a full disk) leaves the previous report whole
+    instead of a mix of new tables and an old or cut ``report.md``."""
     df = load_results(results_csv)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "report.md").is_file())):
+        raise UserError(f"{out} exists and is not a report folder (no report.md): give the report a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _build(results_csv, df, staging)
+        _swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Replace folder ``out`` by ``new`` with two renames; ``out`` is always either the old or the new report."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except OSError:
+        if old.exists():
+            os.rename(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _build(results_csv: str | Path, df, out: Path) -> None:
     sections = []
     quality = quality_table(df)
     if not quality.empty:
@@ -54,7 +87,6 @@ def build_reports(results_csv: str | Path, out_dir: str | Path) -> Path:
     lines += _run_lines(results_csv, df)
     (out / "report.md").write_text("\n".join(lines))
     _paper_report(results_csv, out / "paper")
-    return out
 
 
 def _run_lines(results_csv, df) -> list[str]:
