@@ -15,8 +15,8 @@ CPU, the child's peak resident set growth after the build (``VmHWM`` reset throu
 
 For the ResShift family the child also times the three network calls inside each timed call (VQ
 encode, UNet call(s), VQ decode; CUDA synchronised around each) and reports their share of the
-latency. bf16/fp16 are CUDA autocast in ``ResShiftSampler``: on CPU those rows are skipped with the
-reason; other methods run fp32 only. ``--stages`` runs the demo suite once in this process and prints
+latency. ``--dtypes`` are the sampler's precision policies (``sr.sampler.PRECISIONS``: fp32, bf16, fp16,
+mixed; autocast on CUDA and CPU) and apply to the ResShift family; other methods run fp32 only. ``--stages`` runs the demo suite once in this process and prints
 the wall time by stage (SR, IQA, detection, segmentation, other) so the slowest stage is visible.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
 allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system time, minor
@@ -41,7 +41,6 @@ from sr.cli import cli_entry
 COLUMNS = ["method", "size", "batch", "dtype", "variant", "device", "threads", "status", "latency_s", "p90_s",
            "images_per_s", "peak_mem_mb", "speedup", "vq_encode_s", "unet_s", "vq_decode_s", "vq_encode_share",
            "unet_share", "vq_decode_share", "repeats", "load_1min", "note"]
-_AMP = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
 def _proc_status(field: str) -> float:
@@ -86,12 +85,10 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     from sr.sampler import ResShiftSampler
 
     is_resshift = isinstance(sampler, ResShiftSampler) and not getattr(method, "upsr", None)
-    if cfg["dtype"] != "fp32":
-        if not is_resshift:
-            return {**row, "status": "skipped", "note": "only the ResShift family has an amp path"}
-        if device.type != "cuda":
-            return {**row, "status": "skipped", "note": "amp is CUDA autocast only (ResShiftSampler)"}
-        sampler.amp_dtype = getattr(torch, _AMP[cfg["dtype"]])
+    if cfg["dtype"] != "fp32" and not is_resshift:
+        return {**row, "status": "skipped", "note": "only the ResShift family has precision policies"}
+    if is_resshift:
+        sampler.configure(precision=cfg["dtype"])  # fp32 rows too: the method's own default may be 'auto'
     if cfg["variant"] != "eager":
         if not is_resshift:
             return {**row, "status": "skipped", "note": f"{cfg['variant']} applies to the ResShift family only"}
@@ -318,7 +315,8 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--methods", default="difiisr,bicubic", help="comma-separated registered methods")
     p.add_argument("--sizes", default="64x64", help="LR sizes WxH, comma-separated (256x192 -> 1024x768 out)")
     p.add_argument("--batch", default="1", help="batch sizes, comma-separated")
-    p.add_argument("--dtypes", default="fp32", help="fp32,bf16,fp16 (amp: ResShift family on CUDA)")
+    p.add_argument("--dtypes", default="fp32",
+                   help="precision policies fp32,bf16,fp16,mixed (ResShift family; sr.sampler.PRECISIONS)")
     p.add_argument("--variants", default="eager",
                    help="eager,channels_last,compile,channels_last+compile (ResShift family)")
     p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")

@@ -80,10 +80,16 @@ def allocator_status() -> str:
 
 
 def compile_cache_dir() -> Path:
-    """Set ``TORCHINDUCTOR_CACHE_DIR`` to ``<cache>/inductor`` unless the user chose one; returns it."""
+    """Set ``TORCHINDUCTOR_CACHE_DIR`` to ``<cache>/inductor`` unless the user chose one; returns it.
+
+    torch writes its per-boot temporary default into the variable once it looked the folder up, so
+    that value counts as not chosen."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
     chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    path = Path(chosen).expanduser() if chosen else cache_dir() / "inductor"
-    if not chosen:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    if chosen and os.path.abspath(chosen) != os.path.abspath(default_cache_dir()):
+        return Path(chosen).expanduser()
+    path = cache_dir() / "inductor"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
     return path
 

@@ -10,15 +10,21 @@ Large inputs are cut into LR tiles of ``chop_size`` with stride ``chop_stride`` 
 ``ImageSpliterTh``: start positions every stride, the last one moved back to end at the border) and
 merged by plain averaging, or optionally by a smooth linear-ramp blend. Noise comes from an explicit
 ``torch.Generator`` seeded per call and is drawn tile by tile, so results do not depend on
-``chop_bs``. Everything runs under ``torch.inference_mode``; ``amp_dtype`` enables CUDA autocast.
+``chop_bs``. Everything runs under ``torch.inference_mode``; ``precision`` sets autocast per network.
 
 Fast-path options (docs/performance.md has the measured effect and the tolerance of each):
 
 * ``chop_bs``: tiles per network batch (the same noise as ``chop_bs=1``, drawn tile by tile);
-* ``amp_dtype``: bf16/fp16 autocast, CUDA only (ignored on CPU); the VQ codebook search stays fp32;
+* ``precision``: autocast dtype of the UNet, the VQ encoder and the VQ decoder (``PRECISIONS``; CUDA and
+  CPU autocast). ``auto`` is ``mixed`` on CUDA and ``fp32`` elsewhere: the UNet and the encoder in bf16,
+  the quantiser and the decoder in fp32 (a bf16 decoder alone moved outputs by up to 0.29 on an H200;
+  fp32 decoder, the rest bf16: 0.0007). The VQ codebook search is always fp32;
 * ``channels_last``: UNet and VQ weights and activations in NHWC memory format (same maths);
-* ``compile``: ``torch.compile`` of the UNet call and the VQ encode/decode, off by default. If
-  inductor cannot build on the machine the first call logs the reason and the sampler runs eager.
+* ``compile``: ``torch.compile`` of the UNet call and the VQ encode/decode, off by default. Static
+  shapes (``dynamic=False``): a data set of one frame size compiles once, every other padded size
+  once more; inductor's on-disk cache is ``sr.runtime.compile_cache_dir()``, so later runs reuse
+  the build. If inductor cannot build on the machine the first call logs the reason and the sampler
+  runs eager.
 """
 from __future__ import annotations
 
@@ -32,6 +38,32 @@ import torch.nn.functional as F
 from sr.diffusion.resshift import ResShiftDiffusion, SampleMode, VQFirstStage
 
 Blend = Literal["average", "smooth"]
+PARTS = ("unet", "encode", "decode")
+#: autocast dtype per network call (None: fp32, no autocast)
+PRECISIONS: dict[str, dict[str, torch.dtype | None]] = {
+    "fp32": dict.fromkeys(PARTS),
+    "bf16": dict.fromkeys(PARTS, torch.bfloat16),
+    "fp16": dict.fromkeys(PARTS, torch.float16),
+    "mixed": {"unet": torch.bfloat16, "encode": torch.bfloat16, "decode": None},
+}
+AUTO_PRECISION = {"cuda": "mixed"}  # device type -> policy of ``auto`` (fp32 elsewhere)
+_DTYPE_NAMES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(spec: str | dict[str, str], device: torch.device | str) -> dict[str, torch.dtype | None]:
+    """Autocast dtype per part for a policy name (``PRECISIONS`` or ``auto``) or a ``{part: fp32|bf16|fp16}``
+    mapping (missing parts fp32)."""
+    if isinstance(spec, dict):
+        unknown = set(spec) - set(PARTS)
+        bad = {v for v in spec.values() if v not in _DTYPE_NAMES}
+        if unknown or bad:
+            raise ValueError(f"precision mapping: parts must be {PARTS} and values {tuple(_DTYPE_NAMES)}, got {spec}")
+        return {part: _DTYPE_NAMES[spec.get(part, "fp32")] for part in PARTS}
+    if spec == "auto":
+        spec = AUTO_PRECISION.get(torch.device(device).type, "fp32")
+    if spec not in PRECISIONS:
+        raise ValueError(f"precision must be auto, one of {', '.join(PRECISIONS)} or a mapping, got {spec!r}")
+    return dict(PRECISIONS[spec])
 
 log = logging.getLogger("sr.sampler")
 
@@ -43,10 +75,13 @@ class _MaybeCompiled:
     first call, not at wrapping time; inference is pure, so re-running eagerly is safe."""
 
     def __init__(self, fn, what: str):
+        from sr.runtime import compile_cache_dir
+
         self.fn, self.what = fn, what
         self.reason: str | None = None
+        compile_cache_dir()
         try:
-            self.compiled = torch.compile(fn)
+            self.compiled = torch.compile(fn, dynamic=False)
         except Exception as exc:  # noqa: BLE001 - torch without dynamo support, unsupported Python
             self._give_up(exc)
 
@@ -110,7 +145,7 @@ class ResShiftSampler:
     def __init__(self, unet: torch.nn.Module, vq: torch.nn.Module | None, diffusion: ResShiftDiffusion,
                  steps_mode: SampleMode = "one_step", chop_size: int = 512, chop_stride: int = 448,
                  chop_bs: int = 1, blend: Blend = "average", pad_multiple: int = 64, seed: int = 12345,
-                 amp_dtype: torch.dtype | None = None, scale_factor: float = 1.0,
+                 precision: str | dict[str, str] = "fp32", scale_factor: float = 1.0,
                  channels_last: bool = False, compile: bool = False):
         if chop_stride > chop_size:
             raise ValueError(f"chop_stride ({chop_stride}) must not exceed chop_size ({chop_size})")
@@ -120,20 +155,25 @@ class ResShiftSampler:
         self.first_stage = VQFirstStage(vq, scale_factor) if vq is not None else None
         self.steps_mode = steps_mode
         self.chop_size, self.chop_stride, self.chop_bs = chop_size, chop_stride, max(1, chop_bs)
-        self.blend, self.pad_multiple, self.seed, self.amp_dtype = blend, pad_multiple, seed, amp_dtype
+        self.blend, self.pad_multiple, self.seed = blend, pad_multiple, seed
         self.sf = diffusion.sf
         self.channels_last = self.compile = False
         self._unet_call = self.unet
         self._encode_call = self._decode_call = None
         if self.first_stage is not None:
             self._encode_call, self._decode_call = self.first_stage.encode, self.first_stage.decode
-        self.configure(channels_last=channels_last, compile=compile)
+        self.precision: str | dict[str, str] = "fp32"
+        self.configure(channels_last=channels_last, compile=compile, precision=precision)
 
-    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None) -> ResShiftSampler:
+    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None,
+                  precision: str | dict[str, str] | None = None) -> ResShiftSampler:
         """Switch the fast-path options after construction (``None`` keeps the current value).
 
         ``channels_last`` converts the UNet's and the VQ model's weights in place (they are shared
         with the owning method); turning it off converts them back to contiguous NCHW."""
+        if precision is not None:
+            resolve_precision(precision, "cpu")  # a bad name fails here, not at the first call
+            self.precision = precision
         if channels_last is not None and channels_last != self.channels_last:
             fmt = torch.channels_last if channels_last else torch.contiguous_format
             self.unet.to(memory_format=fmt)
@@ -168,13 +208,14 @@ class ResShiftSampler:
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
-    def _autocast(self, device: torch.device):
-        if self.amp_dtype is None or device.type != "cuda":
+    def _autocast(self, part: str, device: torch.device):
+        dtype = resolve_precision(self.precision, device)[part]
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return torch.autocast(device_type=device.type, dtype=dtype)
 
     def _model(self, x: torch.Tensor, t: torch.Tensor, **kwargs) -> torch.Tensor:
-        with self._autocast(x.device):
+        with self._autocast("unet", x.device):
             if self.channels_last:
                 x, kwargs = self._fmt(x), {k: self._fmt(v) if torch.is_tensor(v) else v for k, v in kwargs.items()}
             return self._unet_call(x, t, **kwargs).float().contiguous()
@@ -182,13 +223,13 @@ class ResShiftSampler:
     def _encode(self, image: torch.Tensor) -> torch.Tensor:
         if self.first_stage is None:
             return image
-        with self._autocast(image.device):
+        with self._autocast("encode", image.device):
             return self._encode_call(self._fmt(image)).float().contiguous()
 
     def _decode(self, latent: torch.Tensor) -> torch.Tensor:
         if self.first_stage is None:
             return latent
-        with self._autocast(latent.device):
+        with self._autocast("decode", latent.device):
             return self._decode_call(self._fmt(latent)).float().contiguous()
 
     def sample_pm1(self, lr_pm1: torch.Tensor, generator: torch.Generator | None = None,

@@ -13,6 +13,8 @@ One class, configured by its YAML::
       steps_mode: one_step        # one_step | ddim | stochastic
       chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
       chop_stride: 448
+      dtype: auto                 # sr.sampler precision: auto (mixed on CUDA, fp32 elsewhere) | fp32 | bf16 |
+                                  # fp16 | mixed | {unet: bf16, encode: bf16, decode: fp32}
 
 Inference goes through :class:`sr.sampler.ResShiftSampler` (pad, bicubic x4, encode, prior,
 network call(s), decode, crop). UNet files are read through :func:`sr.checkpoint.load_into`
@@ -59,7 +61,6 @@ VQ_PRESETS: dict[str, dict[str, Any]] = {
                                 ch_mult=[1, 2, 4], num_res_blocks=2, attn_resolutions=[], dropout=0.0,
                                 padding_mode="zeros"), n_embed=8192, embed_dim=3),
 }
-_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 _UNET_KEYS = ("ema", "state_dict", "params_ema", "params", "model")
 
 
@@ -78,15 +79,17 @@ class ResShiftFamily(SRMethod):
                  vq: str | dict[str, Any] = "vq_f4", weights: dict[str, str] | None = None,
                  schedule: str | dict[str, Any] = "difiisr_t15", input_scaling: str = "latent",
                  steps_mode: str = "one_step", chop_size: int = 512, chop_stride: int = 448, chop_bs: int = 1,
-                 pad_multiple: int = 64, seed: int = 12345, dtype: str = "fp32",
+                 pad_multiple: int = 64, seed: int = 12345, dtype: str | dict[str, str] = "auto",
                  channels_last: bool = False, compile: bool = False,
                  upsr: dict[str, Any] | None = None, **common):
         super().__init__(name, scale, **common)
-        from sr.sampler import ResShiftSampler
+        from sr.sampler import ResShiftSampler, resolve_precision
         from sr.train.model import build_diffusion, build_first_stage, build_unet, resolve_file
 
-        if dtype not in _DTYPES:
-            raise ConfigError(f"method {name!r}: dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+        try:
+            resolve_precision(dtype, "cpu")
+        except ValueError as exc:
+            raise ConfigError(f"method {name!r}: dtype: {exc}") from None
         if steps_mode not in ("one_step", "ddim", "stochastic"):
             raise ConfigError(f"method {name!r}: steps_mode must be one_step, ddim or stochastic")
         weights = dict(weights or {})
@@ -132,7 +135,7 @@ class ResShiftFamily(SRMethod):
                                       **dict(self.upsr.get("prior_options") or {}))
         self.sampler = ResShiftSampler(self.unet, self.first, self.diffusion, steps_mode=steps_mode,
                                        chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,
-                                       pad_multiple=pad_multiple, seed=seed, amp_dtype=_DTYPES[dtype],
+                                       pad_multiple=pad_multiple, seed=seed, precision=dtype,
                                        channels_last=channels_last, compile=compile)
 
     @property

@@ -133,6 +133,8 @@ class SwinTransformerBlock(nn.Module):
     def _runtime_mask(self, h: int, w: int, device: torch.device) -> torch.Tensor | None:
         if not self.shift:
             return None
+        if torch.compiler.is_compiling():  # traced into the graph; a cache write would make dynamo recompile
+            return shifted_window_mask(h, w, self.window, self.shift, device)
         key = (h, w, device)
         if key not in self._mask_cache:
             self._mask_cache[key] = shifted_window_mask(h, w, self.window, self.shift, device)
