@@ -16,8 +16,8 @@ CPU, the child's peak resident set growth after the build (``VmHWM`` reset throu
 For the ResShift family the child also times the three network calls inside each timed call (VQ
 encode, UNet call(s), VQ decode; CUDA synchronised around each) and reports their share of the
 latency. ``--dtypes`` are the sampler's precision policies (``sr.sampler.PRECISIONS``: fp32, bf16, fp16,
-mixed; autocast on CUDA and CPU) and apply to the ResShift family; other methods run fp32 only. ``--stages`` runs the demo suite once in this process and prints
-the wall time by stage (SR, IQA, detection, segmentation, other) so the slowest stage is visible.
+mixed; autocast on CUDA and CPU) and apply to the ResShift family; other methods run fp32 only.
+``--stages`` runs the demo suite once in this process and prints the wall time by stage (SR, IQA, detection, segmentation, other) so the slowest stage is visible.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
 allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system time, minor
 page faults and peak RSS plus the median ratios off/on.

@@ -196,7 +196,8 @@ class ResShiftSampler:
     def compile_status(self) -> dict[str, str]:
         """``{part: 'compiled' | 'eager' | 'eager (reason)'}`` of the three network calls."""
         out = {}
-        for part, call in (("unet", self._unet_call), ("vq_encode", self._encode_call), ("vq_decode", self._decode_call)):
+        calls = (("unet", self._unet_call), ("vq_encode", self._encode_call), ("vq_decode", self._decode_call))
+        for part, call in calls:
             if call is None:
                 continue
             if isinstance(call, _MaybeCompiled):

@@ -291,8 +291,8 @@ def test_mixed_precision_on_cuda_within_documented_tolerance(nets, diffusion):
 def test_perf_measure_row_in_process():
     from benchmarks.perf import measure
 
-    row = measure({"method": "bicubic", "size": "16x12", "batch": 2, "dtype": "fp32", "variant": "eager", "device": "cpu",
-                       "random_weights": False, "warmup": 1, "repeat": 3})
+    row = measure({"method": "bicubic", "size": "16x12", "batch": 2, "dtype": "fp32", "variant": "eager",
+                   "device": "cpu", "random_weights": False, "warmup": 1, "repeat": 3})
     assert row["status"] == "ok" and row["latency_s"] > 0 and row["images_per_s"] > 0
     skipped = measure({"method": "bicubic", "size": "16x12", "batch": 1, "dtype": "bf16", "variant": "eager",
                            "device": "cpu", "random_weights": False, "warmup": 0, "repeat": 1})
