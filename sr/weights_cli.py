@@ -58,7 +58,7 @@ def cmd_list(args) -> int:
     root = W.weights_dir(args.weights_dir)
     print(f"weights directory: {root}")
     for name, ent in sorted(reg.items()):
-        on_disk = (root / ent.file).is_file()
+        on_disk = W.path_of(name, args.weights_dir).is_file()  # demo/ files live in the repository
         print(f"{'*' if on_disk else ' '} {name}")
         print(f"    file:    {ent.file}" + (f"  ({_human(ent.size)})" if ent.size else ""))
         print(f"    source:  {ent.url or 'none known'}")
