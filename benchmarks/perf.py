@@ -17,10 +17,12 @@ For the ResShift family the child also times the three network calls inside each
 encode, UNet call(s), VQ decode; CUDA synchronised around each) and reports their share of the
 latency. ``--dtypes`` are the sampler's precision policies (``sr.sampler.PRECISIONS``: fp32, bf16, fp16,
 mixed; autocast on CUDA and CPU) and apply to the ResShift family; other methods run fp32 only.
-``--stages`` runs the demo suite once in this process and prints the wall time by stage (SR, IQA, detection, segmentation, other) so the slowest stage is visible.
+``--stages`` runs the demo suite once in this process and prints the wall time by stage (SR, IQA,
+detection, segmentation, other) so the slowest stage is visible.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
 allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system time, minor
-page faults and peak RSS plus the median ratios off/on.
+page faults and peak RSS plus the median ratios off/on. ``--official-repo PATH`` times the official
+DifIISR sampler next to the project's (``benchmarks/official.py``; one child process per size).
 """
 from __future__ import annotations
 
@@ -195,6 +197,30 @@ def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
+    """``benchmarks.official.side_by_side`` per size, each in a child process (the official packages are
+    imported by their top-level names; a child keeps them out of this process)."""
+    rows = []
+    for size in _split(args.sizes):
+        cfg = {"official": {"repo": args.official_repo, "size": size, "device": args.device,
+                            "dtypes": _split(args.dtypes), "arch": args.official_arch, "warmup": args.warmup,
+                            "repeat": args.repeat}}
+        if args.in_process:
+            from benchmarks.official import side_by_side
+
+            rows += side_by_side(**cfg["official"])
+            continue
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)],
+                              capture_output=True, text=True, timeout=args.timeout, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
+        if proc.returncode != 0 or not lines:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            rows.append({"path": "all", "size": size, "device": args.device, "status": "error", "note": tail[:300]})
+        else:
+            rows += json.loads(lines[-1])
+    return rows
+
+
 def _print_row(row: dict[str, Any]) -> None:
     keys = ["method", "size", "batch", "dtype", "variant", "status", "latency_s", "p90_s", "images_per_s",
             "peak_mem_mb", "speedup", "vq_encode_share", "unet_share", "vq_decode_share", "load_1min", "note"]
@@ -334,6 +360,11 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--stages-out", default=None, help="--stages: run directory (default: a fresh /tmp dir)")
     p.add_argument("--allocator-ab", type=int, default=0, metavar="N",
                    help="--stages: N pairs of child runs with the start-up allocator tuning on and off")
+    p.add_argument("--official-repo", default=None, metavar="PATH",
+                   help="time the official DifIISR sampler (a zirui0625/DifIISR checkout) next to ours: same weights, "
+                        "LR and noise, at each --sizes; --dtypes are our precision policies")
+    p.add_argument("--official-arch", choices=("full", "small"), default="full",
+                   help="--official-repo: the official networks, or reduced widths (CI)")
     p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)
     return p
 
@@ -342,7 +373,13 @@ def build_parser() -> cli.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.child:
-        print(json.dumps(measure(json.loads(args.child))), flush=True)
+        cfg = json.loads(args.child)
+        if "official" in cfg:
+            from benchmarks.official import side_by_side
+
+            print(json.dumps(side_by_side(**cfg["official"])), flush=True)
+        else:
+            print(json.dumps(measure(cfg)), flush=True)
         return 0
     if args.stages:
         if args.methods == build_parser().get_default("methods"):
@@ -357,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(rows, args.out, ["stage", "seconds", "calls", "share"])
         return 0
     print(f"load average {os.getloadavg() if hasattr(os, 'getloadavg') else 'n/a'}", flush=True)
+    if args.official_repo:
+        from benchmarks.official import COLUMNS as OFFICIAL_COLUMNS
+
+        rows = run_official(args)
+        print(markdown(rows, OFFICIAL_COLUMNS))
+        write_csv(rows, args.out, OFFICIAL_COLUMNS)
+        return 0
     rows = run_grid(args)
     print(markdown(rows, [c for c in COLUMNS if c not in ("threads", "device")]))
     write_csv(rows, args.out, COLUMNS)

@@ -1,0 +1,212 @@
+"""The official DifIISR sampler side by side with the project's ``difiisr``: same weights, same LR, same noise.
+
+    python -m benchmarks.perf --official-repo PATH [--sizes 256x192] [--device cuda] [--dtypes fp32,mixed]
+
+``PATH`` is a checkout of zirui0625/DifIISR (for tests: ``../shared/reference/official_difiisr``). It is
+imported from there, never copied. Its ``sampler.py`` builds on CUDA only and needs opencv, so the
+official modules are built here directly from its ``configs/DifIISR_test.yaml`` (``models.unet``,
+``ldm.models.autoencoder``, ``models.script_util``), and the one-step output is what its
+``DifIISRSampler.sample_func`` computes with ``inference.py``'s settings: reflect-pad to a multiple of
+64, ``ddim_sample_loop(one_step=True)`` with the VQ autoencoder, crop, clamp. Both sides get the same
+random dense weights (constant-at-build entries re-drawn, a dense codebook: every path matters) and the
+prior noise the project's sampler draws. The official modules need einops and timm.
+
+Rows: the official sampler as shipped (``inference.py``: fp16 UNet torso and fp16 autoencoder; CUDA
+only), the official sampler in fp32, and the project with each precision policy of ``--dtypes``;
+latency median, peak memory, max / mean absolute difference of the [-1, 1] output against the
+project's fp32 output, and the speedup over the official sampler as shipped (fp32 on CPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from sr.errors import UserError
+
+COLUMNS = ["path", "size", "device", "status", "latency_s", "peak_mem_mb", "speedup", "max_abs_diff",
+           "mean_abs_diff", "repeats", "note"]
+#: reduced widths for CI (same depth and layout as the official networks, 4.7 M + 3.5 M parameters)
+SMALL = {"unet": {"model_channels": 32, "num_head_channels": 8, "swin_embed_dim": 32}, "vq": {"ch": 32}}
+CONFIG = "configs/DifIISR_test.yaml"
+PAD = 64  # inference.py's desired_min_size
+
+
+def densify_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Re-draw the entries that are constant at build (GroupNorm 1/0, zero-init convs) as value + s N(0, 1)
+    (s = fan_in^-0.5 for weights, 0.1 for 1-D) in state-dict order, and give a VQ codebook 0.5 N(0, 1)
+    codes instead of the near-identical U(-1/n, 1/n) ones (the conformance kit's dense rule)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.state_dict(keep_vars=True).items():
+            if not p.is_floating_point() or not p.numel():
+                continue
+            if name.endswith("quantize.embedding.weight"):
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            elif bool((p == p.flatten()[0]).all()):
+                scale = 0.1 if p.ndim == 1 else p[0].numel() ** -0.5
+                p.add_(scale * torch.randn(p.shape, generator=g))
+    return module.eval().requires_grad_(False)
+
+
+def official_config(repo: Path, arch: str) -> dict[str, Any]:
+    """The official test YAML (plain YAML, no omegaconf), widths reduced when ``arch == 'small'``."""
+    path = repo / CONFIG
+    if not path.is_file():
+        raise UserError(f"--official-repo {repo}: {CONFIG} not found (expected a checkout of zirui0625/DifIISR)")
+    cfg = yaml.safe_load(path.read_text())
+    if arch == "small":
+        cfg["model"]["params"].update(SMALL["unet"])
+        cfg["autoencoder"]["params"]["ddconfig"].update(SMALL["vq"])
+    return cfg
+
+
+@contextlib.contextmanager
+def official_imports(repo: Path):
+    """Import the official packages (``models``, ``ldm``, ...) from ``repo`` while the block runs;
+    afterwards they leave ``sys.modules`` and ``sys.path`` again so nothing else sees its top-level names."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(repo))
+
+    def load(target: str):
+        module, name = target.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)
+    try:
+        yield load
+    except ImportError as exc:
+        raise UserError(f"--official-repo {repo}: cannot import the official code ({exc}); it needs einops and "
+                        f"timm") from None
+    finally:
+        sys.path.remove(str(repo))
+        for name in set(sys.modules) - before:
+            if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(repo)):
+                del sys.modules[name]
+
+
+class Official:
+    """The official networks and diffusion, callable like its ``sample_func`` (one step, ddim=True)."""
+
+    def __init__(self, cfg: dict[str, Any], load, device: torch.device):
+        self.diffusion = load(cfg["diffusion"]["target"])(**cfg["diffusion"]["params"])
+        self.unet = load(cfg["model"]["target"])(**cfg["model"]["params"]).to(device).eval()
+        self.vq = load(cfg["autoencoder"]["target"])(**cfg["autoencoder"]["params"]).to(device).eval()
+        self.sf = cfg["diffusion"]["params"]["sf"]
+
+    def as_shipped(self) -> None:
+        """inference.py: ``use_fp16=True`` (UNet torso in fp16) and the autoencoder's ``use_fp16: True``."""
+        self.unet.dtype = torch.float16
+        self.unet.convert_to_fp16()
+        self.vq.half()
+
+    @torch.no_grad()
+    def __call__(self, lr_01: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        y0 = (lr_01 - 0.5) / 0.5
+        h, w = y0.shape[-2:]
+        y0 = F.pad(y0, (0, -w % PAD, 0, -h % PAD), mode="reflect")
+        out = self.diffusion.ddim_sample_loop(y=y0, model=self.unet, noise=noise, first_stage_model=self.vq,
+                                              clip_denoised=False, model_kwargs={"lq": y0}, one_step=True)
+        return out[..., : h * self.sf, : w * self.sf].clamp_(-1.0, 1.0)
+
+
+def _timed(fn, device: torch.device, warmup: int, repeat: int) -> tuple[torch.Tensor, float, float]:
+    """Output, median latency (s) and peak memory growth (MB; CUDA only, nan on CPU) of ``fn()``."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    for _ in range(warmup):
+        fn()
+    lat = []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        out = fn()
+        sync()
+        lat.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if device.type == "cuda" else math.nan
+    return out, statistics.median(lat), peak
+
+
+def side_by_side(repo: str | Path, size: str = "64x64", device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",),
+                 arch: str = "full", warmup: int = 1, repeat: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Time the official sampler and the project's ``difiisr`` on one seeded LR frame (``size`` = WxH)."""
+    repo = Path(repo).expanduser().resolve()
+    dev = torch.device(device)
+    cfg = official_config(repo, arch)
+    with official_imports(repo) as load:
+        return _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed)
+
+
+def _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed):
+    """Build ``difiisr`` with random dense weights, copy them into the official networks, time each policy;
+    returns (rows, outputs, the prior noise of the project's first tile draw)."""
+    from sr.methods.resshift import UNET_PRESETS
+    from sr.registry import load_method
+
+    opts: dict[str, Any] = {"random_weights": True, "device": str(dev)}
+    if arch == "small":
+        opts["unet"] = {k: v for k, v in cfg["model"]["params"].items() if k in UNET_PRESETS["x4"]}
+        opts["vq"] = {k: cfg["autoencoder"]["params"][k] for k in ("ddconfig", "n_embed", "embed_dim")}
+    ours = load_method("difiisr", **opts)
+    densify_(ours.unet, seed + 1)
+    densify_(ours.first, seed + 2)
+    official.unet.load_state_dict(ours.unet.state_dict(), strict=True)
+    official.vq.load_state_dict(ours.first.state_dict(), strict=True)
+    h, w = lr.shape[-2:]
+    latent = (1, cfg["autoencoder"]["params"]["embed_dim"], -(-h // PAD) * PAD, -(-w // PAD) * PAD)
+    noise = torch.randn(latent, generator=torch.Generator(device=dev).manual_seed(ours.sampler.seed), device=dev)
+    rows, outputs = [], {}
+    for policy in dict.fromkeys(("fp32", *dtypes)):
+        ours.sampler.configure(precision=policy)
+        out, lat, peak = _timed(lambda: ours.sampler(lr) * 2 - 1, dev, warmup, repeat)
+        outputs[f"project {policy}"] = out
+        rows.append({"path": f"project {policy}", "status": "ok", "latency_s": lat, "peak_mem_mb": peak,
+                     "note": "precision policy (sr.sampler.PRECISIONS)"})
+    return rows, outputs, noise
+
+
+def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[dict[str, Any]]:
+    official = Official(cfg, load, dev)
+    w, h = (int(v) for v in size.split("x"))
+    lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed)).to(dev)
+    base = {"size": size, "device": str(dev), "repeats": repeat}
+    rows, outputs, noise = _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed)
+    rows = [{**base, **r} for r in rows]
+    if dev.type == "cuda":
+        fp32_state = {part: {k: v.clone() for k, v in net.state_dict().items()}
+                      for part, net in (("unet", official.unet), ("vq", official.vq))}
+        official.as_shipped()
+        out, lat, peak = _timed(lambda: official(lr, noise), dev, warmup, repeat)
+        outputs["official as shipped (fp16)"] = out.float()
+        rows.append({**base, "path": "official as shipped (fp16)", "status": "ok", "latency_s": lat,
+                     "peak_mem_mb": peak, "note": "inference.py: fp16 UNet torso + fp16 autoencoder"})
+        official = Official(cfg, load, dev)
+        official.unet.load_state_dict(fp32_state["unet"])
+        official.vq.load_state_dict(fp32_state["vq"])
+    else:
+        rows.append({**base, "path": "official as shipped (fp16)", "status": "skipped",
+                     "note": "inference.py's fp16 path needs CUDA"})
+    out, lat, peak = _timed(lambda: official(lr, noise), dev, warmup, repeat)
+    outputs["official fp32"] = out
+    rows.append({**base, "path": "official fp32", "status": "ok", "latency_s": lat, "peak_mem_mb": peak, "note": ""})
+
+    ref = outputs["project fp32"]
+    baseline = next(r["latency_s"] for r in rows if r["path"].startswith("official") and r["status"] == "ok")
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        diff = (outputs[row["path"]] - ref).abs()
+        row.update(latency_s=round(row["latency_s"], 4), peak_mem_mb=round(row["peak_mem_mb"], 1),
+                   speedup=round(baseline / row["latency_s"], 3), max_abs_diff=float(f"{diff.max().item():.3g}"),
+                   mean_abs_diff=float(f"{diff.mean().item():.3g}"))
+    return [{c: r.get(c, "") for c in COLUMNS} for r in rows]
