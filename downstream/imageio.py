@@ -14,7 +14,10 @@ expanded through their palette. Integer images of more than 8 bits are mapped to
 Float images are clipped to [0, 1]. SR outputs are written as 8-bit PNG (``write_png``); references are
 scored on the same grid (``on_png_grid``). Channels: ``"auto"`` returns one channel when all channels are
 equal (gray stored as RGB, as M3FD does) and three otherwise; ``1`` averages to gray; ``3`` repeats.
-A file that cannot be read raises :class:`ImageReadError` naming the file and the cause.
+A file that cannot be read raises :class:`ImageReadError` naming the file and the cause, and so does an
+image larger than :func:`max_pixels` (``IRSR_MAX_PIXELS``, default 25 million pixels): its size is read
+from the header and checked before anything is decoded, so a small file declaring a huge frame (a
+"decompression bomb") costs nothing.
 """
 from __future__ import annotations
 
@@ -28,8 +31,11 @@ from PIL import Image, UnidentifiedImageError
 
 from downstream.errors import DataError, ImageReadError
 from sr.atomic import atomic_path
+from sr.errors import ConfigError
+from sr.vocab import ENV_MAX_PIXELS
 
 HighBitRule = str | tuple[float, float]
+DEFAULT_MAX_PIXELS = 25_000_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
@@ -64,6 +70,20 @@ def _to_float(img: Image.Image, high_bit_rule: HighBitRule, path: Path) -> np.nd
     raise ImageReadError(f"{path}: unsupported image mode {mode!r}")
 
 
+def max_pixels() -> int:
+    """The most pixels a decoded frame may have: ``IRSR_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get(ENV_MAX_PIXELS, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{ENV_MAX_PIXELS}={text!r}: expected a positive number of pixels")
+    return value
+
+
 @contextlib.contextmanager
 def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[Image.Image]:
     """``PIL.Image.open`` + ``load`` where every failure is ``error`` naming the file.
@@ -74,7 +94,12 @@ def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[
     try:
         if path.stat().st_size == 0:
             raise error(f"{path}: empty file (0 bytes)")
-        img = Image.open(path)
+        img = Image.open(path)  # reads the header only
+        width, height = img.size
+        if width * height > max_pixels():
+            img.close()
+            raise error(f"{path}: {width}x{height} is {width * height / 1e6:.1f} million pixels, over the limit of "
+                        f"{max_pixels() / 1e6:g} million per frame (raise it with {ENV_MAX_PIXELS})")
         img.load()
     except DataError:
         raise

@@ -86,6 +86,8 @@ ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"
 ENV_DATA_DIR = "IRSR_DATA_DIR"
 ENV_CONFIG_DIR = "IRSR_CONFIG_DIR"
 ENV_CACHE_DIR = "IRSR_CACHE_DIR"
+#: the most pixels one decoded image may have (downstream.imageio; checked from the header, before decoding)
+ENV_MAX_PIXELS = "IRSR_MAX_PIXELS"
 ENV_SHARED_DIR = "IRSR_SHARED_DIR"
 #: set (to 1) by CI: tests that would skip because ../shared (conformance kit, real data) is absent fail
 ENV_REQUIRE_SHARED = "IRSR_REQUIRE_SHARED"

@@ -111,6 +111,9 @@ class Dataset(ABC):
                     source: str = "", fingerprint: str = "", lr_missing: str = "") -> Sample:
         """Build a Sample from (H, W, C) float arrays: modcrop HR, degrade it when no LR is given -- unless
         ``lr_missing`` says a paired LR file is missing: then the sample has no LR (never a made-up one)."""
+        if hr is not None and min(hr.shape[:2]) < self.scale:
+            raise DataError(f"{source}: frame {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {self.scale} (an "
+                            f"x{self.scale} data set needs frames of at least {self.scale}x{self.scale} pixels)")
         hr_t = None if hr is None else modcrop(torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1), self.scale)
         if mask is not None and hr_t is not None:
             mask = mask[: hr_t.shape[1], : hr_t.shape[2]]
@@ -126,8 +129,6 @@ class Dataset(ABC):
         elif lr_missing and hr_t is not None:
             lr_t = None
         elif hr_t is not None:
-            if min(hr_t.shape[1:]) < self.scale:
-                raise DataError(f"{source}: frame {hr_t.shape[2]}x{hr_t.shape[1]} is smaller than the scale {self.scale}")
             lr_t = degrade(hr_t, self.scale, self.degradation)
         else:
             raise DataError(f"{source}: a sample needs an HR or an LR image")

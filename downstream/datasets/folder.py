@@ -62,12 +62,19 @@ class FolderDataset(Dataset):
         self.high_bit_rule = tuple(high_bit_rule) if isinstance(high_bit_rule, list) else high_bit_rule
         self.limit = limit
         self.asked = limit
+        self._clashes: dict[str, list[str]] = {}  # ids that several files share (dup.png + dup.jpg): error rows
         self._files = self._scan()
         if self.limit:
             self._files = dict(list(self._files.items())[: self.limit])
 
     def _scan(self) -> dict[str, Path]:
-        files = {p.stem: p for p in sorted(self.root.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        files: dict[str, Path] = {}
+        for p in sorted(self.root.iterdir()):
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if p.stem in files:
+                self._clashes.setdefault(p.stem, [files[p.stem].name]).append(p.name)
+            files.setdefault(p.stem, p)
         if self.list_file is not None:
             if not self.list_file.is_file():
                 raise DataError(f"data set {self.name!r}: list file {self.list_file} does not exist")
@@ -79,6 +86,9 @@ class FolderDataset(Dataset):
         return list(self._files)
 
     def load(self, sample_id: str, labels: bool = True) -> Sample:
+        if sample_id in self._clashes:
+            raise DataError(f"{self.root}: the files {' and '.join(self._clashes[sample_id])} share the frame id "
+                            f"{sample_id!r}; rename or remove all but one")
         hr_path = self._files[sample_id]
         hr = read_image(hr_path, self.channels, self.high_bit_rule)
         lr_path = self.lr_dir / self.lr_template.format(id=sample_id) if self.lr_dir else None
