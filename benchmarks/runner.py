@@ -234,8 +234,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if metric.spec.reference and (sample.hr is None or not at_hr_size):
                 continue
             metric_flags[metric_name] = metric.flags
-            qpath = cache.quality_path(method_key, dataset_key, value_key(metric.identity(), metric.libraries), sample_id,
-                                       sample.fingerprint)
+            metric_key = value_key(metric.identity(), metric.libraries)
+            qpath = cache.quality_path(method_key, dataset_key, metric_key, sample_id, sample.fingerprint)
             cached = cache.read_json(qpath)
             if cached is None:
                 try:

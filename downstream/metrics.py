@@ -22,8 +22,8 @@ safetensors); the networks are then built without weights and given the loaded s
 - ``niqe``: pyiqa reads its MATLAB parameter file with ``scipy.io.loadmat`` (no code in .mat files).
 
 A missing file raises MissingWeightsError before anything is built. ``random_weights=True`` builds
-the networks with seeded random weights instead (tests only); the metric then carries the
-``random_weights`` flag, which every table shows.
+the networks with seeded random weights instead when a file is missing (tests only; files that are
+there are used); the metric then carries the ``random_weights`` flag, which every table shows.
 """
 from __future__ import annotations
 
@@ -153,7 +153,9 @@ class QualityMetric:
             raise UnknownNameError("metric", name, specs)
         self.spec = specs[name]
         self.name = name
-        self.random_weights = bool(random_weights) and bool(self.spec.files)
+        # random networks only when a weights file is missing (files that are there are always used)
+        self.random_weights = bool(self.spec.files) and weights_registry.random_where_missing(
+            random_weights, lambda: [weights_registry.resolve(e, weights_dir) for e in self.spec.files.values()])
         self.device = torch.device(device)
         options = dict(self.spec.options)
         self.weight_files: dict[str, Path] = {}
@@ -201,7 +203,8 @@ class QualityMetric:
                 raise ValueError(f"metric {self.name} needs a reference image")
             reference = _three_channels(reference).to(self.device)
             if reference.shape != image.shape:
-                raise ValueError(f"metric {self.name}: image {tuple(image.shape)} vs reference {tuple(reference.shape)}")
+                raise ValueError(f"metric {self.name}: image {tuple(image.shape)} "
+                                 f"vs reference {tuple(reference.shape)}")
             score = self.model(image, reference)
         else:
             score = self.model(image)

@@ -43,9 +43,9 @@ from PIL import Image  # noqa: E402
 
 from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
-from reports.tasks import task_reports  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
+from reports.tasks import task_reports  # noqa: E402
 from sr.vocab import COL_FLAGS, COL_METHOD, split_flags  # noqa: E402
 
 log = logging.getLogger(__name__)

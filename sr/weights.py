@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from sr.config import CONFIG_DIR, PROJECT_ROOT, read_yaml
-from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, check_keys
+from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, UserError, check_keys
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
@@ -88,6 +89,21 @@ def resolve(name: str, weights_dir_override: str | os.PathLike | None = None) ->
                    f" with: python -m sr.weights convert {ent.convert_from}")
         raise MissingWeightsError(name, path, ent.url, how=how)
     return path
+
+
+def random_where_missing(random_weights: bool, resolve: Callable[[], object] | None) -> bool:
+    """Whether a component builds random weights: ``--random-weights`` (``random_weights``) applies only where
+    the weights file is missing, so a file that is there is always used. ``resolve`` is the component's own
+    lookup of its file (raising a UserError when it is missing); None when no file is configured at all."""
+    if not random_weights:
+        return False
+    if not resolve:
+        return True
+    try:
+        resolve()
+    except UserError:
+        return True
+    return False
 
 
 def converted_entry(name: str) -> WeightsEntry | None:

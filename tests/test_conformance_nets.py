@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from reference import build_small_unet, build_small_vq, golden_ties, load_json, load_pt, ref_path
 
 from sr.nn import UNetModelSwin, UPSRUNetModelSwin, VQModelTorch
 from sr.nn.swin import shifted_window_mask
-from reference import build_small_unet, build_small_vq, golden_ties, load_json, load_pt, ref_path
 
 NET_TOL = dict(atol=2e-5, rtol=1e-4)
 

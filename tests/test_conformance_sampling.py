@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from reference import build_small_unet, build_small_vq, golden_ties, load_pt
+
 from sr.diffusion import DIFIISR_T15, ResShiftDiffusion
 from sr.sampler import ResShiftSampler, reflect_pad_to_multiple, tile_starts
 

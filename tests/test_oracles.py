@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, shared_path
+
 from sr.vocab import ENV_REQUIRE_SHARED, ENV_SHARED_DIR
 
 #: the conformance tests that go through whole pipelines and the VQ quantiser (the CPU-sensitive ones)

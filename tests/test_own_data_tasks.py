@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from downstream.detection.task import DetectionTask
 from downstream.errors import ClassMismatchError
 from downstream.segmentation.task import SegmentationTask
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
+
+DEMO = REPO / "benchmarks" / "demo" / "weights"  # trained task models bound to their classes (a random one fits any)
 
 
 def _one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:
@@ -18,7 +21,7 @@ def _one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:
 
 
 def test_detector_for_other_classes_is_refused_in_one_line():
-    task = DetectionTask(random_weights=True, model="yolov5n.yaml", classes=["People", "Car"], imgsz=64)
+    task = DetectionTask(weights=str(DEMO / "yolo_demo_synthir.pt"), classes=["People", "Car"], imgsz=64)
     with pytest.raises(ClassMismatchError) as exc:
         task.check_classes(("Person", "Car", "Bicycle"))
     _one_line(exc, "['People', 'Car']", "['Person', 'Car', 'Bicycle']",
@@ -29,7 +32,8 @@ def test_detector_for_other_classes_is_refused_in_one_line():
 def test_segmenter_for_other_classes_is_refused_in_one_line(tmp_path):
     from downstream.tasks import TaskItem
 
-    task = SegmentationTask(variant="mit_tiny", random_weights=True, device="cpu", classes=["background", "target"])
+    task = SegmentationTask(weights=str(DEMO / "segformer_demo_synthir.pth"), variant="mit_tiny", device="cpu",
+                            classes=["background", "target"])
     with pytest.raises(ClassMismatchError) as exc:
         task.evaluate([TaskItem("a", tmp_path / "a.png", {"mask": np.zeros((8, 8), np.uint8)})],
                       ("road", "person", "car"), tmp_path)

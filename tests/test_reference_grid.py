@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import shared_path
 from PIL import Image
 
 from benchmarks.run import main as run_main
-from conftest import shared_path
 from downstream.imageio import on_png_grid, read_image, write_png
 from downstream.metrics import QualityMetric
 from reports.tables import load_results

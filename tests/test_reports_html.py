@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_reports_paper import make_results
 
 from reports.paper import build_paper_report
 from sr.vocab import FLAG_NOTES, FLAG_RANDOM_WEIGHTS
-from test_reports_paper import make_results
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -1,12 +1,11 @@
 """SIRST-v2 binary masks (awkward image modes and sizes) load and evaluate through the harness path."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from conftest import SHARED, shared_path
 from PIL import Image
 
-from conftest import SHARED, shared_path
 from downstream.datasets import load_dataset
 from downstream.imageio import write_png
 from downstream.segmentation.metrics import mmseg_iou_metric

@@ -2,8 +2,9 @@
 
 Options (YAML or ``load_dataset(..., key=value)``):
 ``root`` (HR folder), ``lr_dir`` + ``lr_template`` (e.g. ``"{id}x4.png"``; without it LR is made
-by the degradation; a frame whose LR file is missing has no LR: methods that read LR get an error row for it,
-the ``hr`` reference row still scores), ``list_file`` (a text file of ids or file names; default: every image in ``root``),
+by the degradation; a frame whose LR file is missing has no LR: methods that read LR get an error row
+for it, the ``hr`` reference row still scores), ``list_file`` (a text file of ids or file names;
+default: every image in ``root``),
 ``labels_dir`` (YOLO txt per id) or ``voc_dir`` (VOC XML per id) with ``classes``,
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
 ``voc_skip`` (VOC class names whose boxes are left out, e.g. HIT-UAV's ``[DontCare]``), ``high_bit_rule`` for 16-bit

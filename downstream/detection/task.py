@@ -64,40 +64,47 @@ class DetectionTask(Task):
                               "unless random_weights is set")
         self.weights, self.imgsz, self.conf, self.iou = weights, int(imgsz), float(conf), float(iou)
         self.batch, self.max_det, self.device = int(batch), int(max_det), device or "cpu"
-        self.weights_dir, self.random_weights, self.ap_method = weights_dir, bool(random_weights), ap_method
+        from downstream.detection.yolo import resolve_weights
+        from sr.weights import random_where_missing
+
+        # random weights only when the file is missing; a missing file is a UserError now, when the runner builds it
+        random_weights = random_where_missing(random_weights,
+                                              weights and (lambda: resolve_weights(weights, weights_dir)))
+        self.weights_dir, self.random_weights, self.ap_method = weights_dir, random_weights, ap_method
         self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
         self.scratch_init = bool(scratch_init)
         self._model = None
+        self._random_models: dict[tuple[str, ...], Any] = {}  # random detectors, one per class list (data set)
         self._weights_path: Path | None = None
-        if not self.random_weights:  # a missing file is a UserError now, when the runner builds the task
-            from downstream.detection.yolo import resolve_weights
-
+        if not self.random_weights:
             self._weights_path = resolve_weights(self.weights, self.weights_dir)
         self._header: dict[str, Any] = {}
 
     # -- model ---------------------------------------------------------------------------------------------------
     def _load(self, class_names: tuple[str, ...] | None = None):
-        if self._model is not None:
-            return self._model
         from downstream.detection.yolo import build_model, load_detector
 
-        if self.random_weights:
+        if self.random_weights:  # built for the classes asked (each data set its own), seeded, once per class list
             import torch
 
-            names = list(self.classes or class_names or ())
+            names = tuple(class_names or self.classes or ())
             if not names:
                 raise ConfigError("detection task: random_weights needs 'classes' or a data set with classes")
-            torch.manual_seed(self.seed)
-            self._model = build_model(self.model_cfg, nc=len(names), names=names).eval()
-            self._header = {"format": "random", "names": names, "yaml": self.model_cfg}
-        else:
+            if names not in self._random_models:
+                torch.manual_seed(self.seed)
+                self._random_models[names] = build_model(self.model_cfg, nc=len(names), names=list(names)).eval()
+            self._model = self._random_models[names]
+            self._header = {"format": "random", "names": list(names), "yaml": self.model_cfg}
+        elif self._model is None:
             self._model, self._weights_path, self._header = load_detector(self.weights, self.weights_dir,
                                                                          trust_pickle=self.trust_pickle)
         return self._model
 
     @property
     def class_names(self) -> list[str]:
-        self._load(tuple(self.classes or ()))
+        """The classes of the detector (a random one: of the data set it was last built for)."""
+        if self._model is None:
+            self._load(tuple(self.classes or ()))
         names = self._model.names
         return [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
 
@@ -123,7 +130,10 @@ class DetectionTask(Task):
     def check_classes(self, class_names) -> None:
         """A UserError (one line: both class lists and the fix) when the detector's classes are not the data set's.
 
-        Uses the ``classes`` option when given (no weights are read), else the class names in the weights."""
+        Uses the ``classes`` option when given (no weights are read), else the class names in the weights. A random
+        detector is built for each data set's classes, so it fits any."""
+        if self.random_weights:
+            return
         names = list(self.classes) if self.classes else self.class_names
         if list(class_names) != names:
             raise ClassMismatchError("detector", names, class_names, "detection")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from downstream.errors import ClassMismatchError, DataError
+from downstream.errors import ClassMismatchError
 from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
@@ -38,7 +38,6 @@ from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskR
 from sr.config import PROJECT_ROOT
 from sr.errors import ConfigError, UserError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
-
 
 
 def resolve_weights(weights: str, weights_dir: str | None = None) -> Path:
@@ -98,6 +97,11 @@ class SegmentationTask(Task):
             raise ConfigError(f"segmentation mode must be 'whole' or 'slide', got {mode!r}")
         if not weights and not random_weights:
             raise ConfigError("segmentation task needs 'weights' (registry name or file) or random_weights=True")
+        from sr.weights import random_where_missing
+
+        # random weights only when the file is missing (a file that is there is used even with --random-weights)
+        random_weights = random_where_missing(random_weights,
+                                              weights and (lambda: resolve_weights(weights, weights_dir)))
         self.weights = weights
         self.variant = variant
         self.mode = mode
@@ -123,7 +127,10 @@ class SegmentationTask(Task):
                                            (FLAG_SCRATCH_INIT, self.scratch_init)) if on)
 
     def check_classes(self, class_names) -> None:
-        """A one-line UserError naming both class lists and the fix when the model's classes are not the data set's."""
+        """A one-line UserError naming both class lists and the fix when the model's classes are not the data set's
+        (a random network is built for each data set's classes, so it fits any)."""
+        if self.random_weights:
+            return
         if self.classes is not None and tuple(class_names) != self.classes:
             raise ClassMismatchError("segmenter", self.classes, class_names, "segmentation")
         if self.num_classes is not None and int(self.num_classes) != len(class_names):
@@ -156,7 +163,7 @@ class SegmentationTask(Task):
             load_segformer_weights,
         )
 
-        if self.num_classes is not None and int(self.num_classes) != num_classes:
+        if self.num_classes is not None and int(self.num_classes) != num_classes and not self.random_weights:
             raise ConfigError(f"segmentation task configured for {self.num_classes} classes, "
                               f"data set has {num_classes}")
         if self._model is None or self._model_classes != num_classes:

@@ -198,8 +198,7 @@ def build_sam(model_type: str = "vit_b", weights_dir=None, random_weights: bool 
     if model_type == "tiny_random":  # test-only: a 2-block ViT at 256 px, always random
         from functools import partial
 
-        from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
-                                               TwoWayTransformer)
+        from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
         sam = Sam(image_encoder=ImageEncoderViT(img_size=256, patch_size=16, embed_dim=64, depth=2, num_heads=2,
                                                 norm_layer=partial(nn.LayerNorm, eps=1e-6), out_chans=256,
                                                 qkv_bias=True, use_rel_pos=True, window_size=4,

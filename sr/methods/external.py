@@ -135,8 +135,7 @@ class ExternalCommand(SRMethod):
         self.last_log: Path | None = None
 
         problems: list[str] = []
-        if self.random_weights:
-            problems.append("an external command runs its own repository's weights; random weights are not available")
+        random_allowed, self.random_weights = self.random_weights, False  # it runs its repository's own weights
         # the checkout
         self.repo: Path | None = None
         where = f"a checkout of {repo_url}" if repo_url else "the repository's checkout"
@@ -162,11 +161,12 @@ class ExternalCommand(SRMethod):
         self.python = found or python
         # the weights
         self.weights_name, self.weights_path = weights, None
-        if weights is not None and not self.random_weights:
+        if weights is not None:
             try:
                 self.weights_path = weights_registry.resolve(weights, self.weights_dir)
             except MissingWeightsError as exc:
-                problems.append(str(exc).rstrip("."))
+                problems.append(str(exc).rstrip(".") + ("; an external command cannot run with random weights"
+                                                        if random_allowed else ""))
         # the config template
         self.config_text: str | None = None
         self.config_name = None

@@ -19,7 +19,7 @@ One class, configured by its YAML::
 Inference goes through :class:`sr.sampler.ResShiftSampler` (pad, bicubic x4, encode, prior,
 network call(s), decode, crop). UNet files are read through :func:`sr.checkpoint.load_into`
 (``{'state_dict': ...}`` / ``module.`` wrappers of the official trainers, or the trainer's
-``ema.safetensors``). ``random_weights=True`` builds the networks untrained with no file (flagged).
+``ema.safetensors``). ``random_weights=True`` builds untrained the networks whose file is missing (flagged).
 
 ``upsr`` options (a mapping: ``prior_method``, ``prior_options``, ``psi_max``, ``b``, ``clip_denoised``,
 ``clamp_prior``) switch to UPSR-style sampling: the network is conditioned on ``cat[g(y), bicubic(y)]``
@@ -40,6 +40,7 @@ from sr.base import SRMethod
 from sr.checkpoint import load_into
 from sr.errors import ConfigError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_TRAINED_WITH_RANDOM_WEIGHTS
+from sr.weights import random_where_missing
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "x4": dict(image_size=64, in_channels=6, model_channels=160, out_channels=3, cond_lq=True,
@@ -94,11 +95,16 @@ class ResShiftFamily(SRMethod):
             raise ConfigError(f"method {name!r}: steps_mode must be one_step, ddim or stochastic")
         weights = dict(weights or {})
         self._files: dict[str, Path] = {}
-        if not self.random_weights:
-            for role in ("unet",) + (("vq",) if first_stage == "vq" else ()):
-                if role not in weights:
-                    raise ConfigError(f"method {name!r}: options.weights.{role} is required")
+        random_allowed, random_roles = self.random_weights, set()  # random networks only for missing files
+        for role in ("unet",) + (("vq",) if first_stage == "vq" else ()):
+            if role not in weights and not random_allowed:
+                raise ConfigError(f"method {name!r}: options.weights.{role} is required")
+            if random_where_missing(random_allowed, role in weights and (
+                    lambda entry=weights[role]: resolve_file(entry, self.weights_dir))):
+                random_roles.add(role)
+            else:
                 self._files[role] = resolve_file(weights[role], self.weights_dir)
+        self.random_weights = bool(random_roles)
         unet_kwargs = dict(_preset(unet, UNET_PRESETS, f"method {name!r} unet"))
         unet_arch = unet_kwargs.pop("arch", "swin")
         if unet_arch not in UNET_ARCHS:
@@ -112,11 +118,11 @@ class ResShiftFamily(SRMethod):
                 raise ConfigError(f"method {name!r} unet: {exc}") from None
         else:
             self.unet = build_unet(unet_kwargs)
-        if not self.random_weights:
+        if "unet" in self._files:
             load_into(self.unet, self._files["unet"], f"{type(self.unet).__name__} ({name})", keys=_UNET_KEYS)
         vq_cfg = _preset(vq, VQ_PRESETS, f"method {name!r} vq") if first_stage == "vq" else None
         self.first = build_first_stage(first_stage, vq_cfg, str(self._files["vq"]) if "vq" in self._files else None,
-                                       scale, self.weights_dir, self.random_weights)
+                                       scale, self.weights_dir, "vq" in random_roles)
         self.unet.eval().requires_grad_(False).to(self.device)
         self.first.to(self.device)
         self.diffusion = build_diffusion(schedule, input_scaling, scale,
@@ -131,7 +137,7 @@ class ResShiftFamily(SRMethod):
                 raise ConfigError(f"method {name!r}: unknown upsr option(s) {sorted(unknown)}")
             from sr.registry import load_method
             self._prior = load_method(self.upsr.get("prior_method", "lanczos"), device=str(self.device),
-                                      weights_dir=self.weights_dir, random_weights=self.random_weights,
+                                      weights_dir=self.weights_dir, random_weights=random_allowed,
                                       **dict(self.upsr.get("prior_options") or {}))
         self.sampler = ResShiftSampler(self.unet, self.first, self.diffusion, steps_mode=steps_mode,
                                        chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,

@@ -13,9 +13,10 @@ official checkpoint is written in (``layout``)::
 
 Loading goes weights registry -> :func:`sr.checkpoint.load_checkpoint` (no pickle code runs) ->
 :func:`sr.checkpoint.extract_state_dict` -> ``spandrel.ModelLoader().load_from_state_dict``; the
-detected architecture and scale must equal the YAML's. ``random_weights=True`` builds the same
-architecture from ``arch_params`` with random weights and no file, writes its state dict in the
-official layout (:func:`official_state_dict`) and loads that through the same spandrel path, so a
+detected architecture and scale must equal the YAML's. ``random_weights=True`` builds, when the file is
+missing (a file that is there is always used), the same architecture from ``arch_params`` with random
+weights, writes its state dict in the official layout (:func:`official_state_dict`) and loads that
+through the same spandrel path, so a
 random-weight run exercises everything but the file read. Its results carry the ``random_weights``
 flag.
 
@@ -153,6 +154,9 @@ class SpandrelMethod(SRMethod):
         self._weights_path: Path | None = None
         weights_registry.entry(weights)  # an unknown name is a UserError even with random weights
 
+        # random weights only when the file is missing (a file that is there is used even with --random-weights)
+        self.random_weights = weights_registry.random_where_missing(
+            self.random_weights, lambda: weights_registry.resolve(weights, self.weights_dir))
         if self.random_weights:
             if not self.arch_params:
                 raise ConfigError(f"method {name!r}: random_weights needs arch_params in its YAML")

@@ -34,7 +34,8 @@ from sr.vocab import FLAG_RANDOM_WEIGHTS
 class _TwoLayerCNN(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, padding=1))
+        self.net = nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2),
+                                 nn.Conv2d(cin, cout, 3, padding=1))
 
     def forward(self, x):
         return self.net(x)
@@ -96,7 +97,8 @@ class HFDiffObjective(SinSRObjective):
                  inn_channels: int = 128, inn_modules: int = 3, dino_size: int = 224, js_tau: float = 1.0,
                  **sinsr: Any):
         super().__init__(ctx, **sinsr)
-        self.eta_hf, self.eta_js, self.dino_size, self.js_tau = float(eta_hf), float(eta_js), int(dino_size), float(js_tau)
+        self.eta_hf, self.eta_js = float(eta_hf), float(eta_js)
+        self.dino_size, self.js_tau = int(dino_size), float(js_tau)
         inn = INNFeatureExtractor(inn_channels, inn_modules)
         self._random = ctx.random_weights
         if inn_weights:
