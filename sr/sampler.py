@@ -35,6 +35,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from sr.diffusion import uncertainty_map
 from sr.diffusion.resshift import ResShiftDiffusion, SampleMode, VQFirstStage
 
 Blend = Literal["average", "smooth"]
@@ -280,3 +281,38 @@ class ResShiftSampler:
                 acc[..., i * sf:(i + th) * sf, j * sf:(j + tw) * sf] += result[n * b:(n + 1) * b] * wgt
                 weight[..., i * sf:(i + th) * sf, j * sf:(j + tw) * sf] += wgt
         return acc / weight
+
+
+# ----- UPSR: pixel-space ResShift with uncertainty-weighted noise (sr.train.objectives.upsr trains it) -----
+def upsr_condition(g_pm1: torch.Tensor, y_bic: torch.Tensor, scale: int, psi_max: float, b: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(PixelUnshuffle(cat[g, y_bic]), uncertainty map at full resolution)."""
+    un = uncertainty_map(g_pm1, y_bic, psi_max, b)
+    return F.pixel_unshuffle(torch.cat([g_pm1, y_bic], dim=1), scale), un
+
+
+@torch.no_grad()
+def upsr_sample(net, first_stage, diffusion, lr01: torch.Tensor, prior, scale: int, psi_max: float, b: float,
+                pad_multiple: int = 16, seed: int = 12345, mode: str = "one_step", clip_denoised: bool = True,
+                clamp_prior: bool = True) -> torch.Tensor:
+    """UPSR inference on LR in [0,1] ([B,3,h,w]) -> SR in [0,1]: pad, g(y) and bicubic(y), uncertainty,
+    x_T = y + kappa sqrt(eta_T) un eps, reverse process (``mode``), decode, crop.
+
+    The official ``sample_func`` uses ``clip_denoised=False`` and an unclamped g(y)
+    (``clamp_prior=False``); the demo models were trained and validated with both on (the defaults)."""
+    h, w = lr01.shape[-2:]
+    lq = reflect_pad_to_multiple(lr01 * 2 - 1, pad_multiple)
+    lq01 = lq * 0.5 + 0.5
+    # SRMethod.upscale clamps to [0,1]; _upscale is the raw network output (3-channel input here)
+    g01 = prior.upscale(lq01.cpu()) if clamp_prior else prior._upscale(lq01).float()
+    g = g01.to(lr01.device) * 2 - 1
+    y = F.interpolate(lq, scale_factor=scale, mode="bicubic")
+    cond, un = upsr_condition(g, y, scale, psi_max, b)
+    z_y, un_z = first_stage.encode(y), first_stage.encode(un)
+    gen = torch.Generator(device=lr01.device).manual_seed(seed)
+    noise = torch.randn(z_y.shape, generator=gen, device=lr01.device)
+    z_T = diffusion.prior_sample(z_y, noise, un_z)
+    z0 = diffusion.sample_loop(lambda a, t, **k: net(a, t, **k), z_T, z_y, mode, model_kwargs={"lq": cond},
+                               un=un_z, generator=gen, clip_denoised=clip_denoised)
+    out = first_stage.decode(z0)[..., : h * scale, : w * scale]
+    return (out.clamp(-1, 1) * 0.5 + 0.5).float()

@@ -6,7 +6,7 @@ from PIL import Image
 
 from downstream.datasets import load_dataset
 from downstream.datasets.splits import deterministic_splits
-from downstream.degrade import degrade, modcrop
+from sr.degrade import degrade, modcrop
 from downstream.errors import ImageReadError
 from downstream.imageio import read_image
 

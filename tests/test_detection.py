@@ -45,7 +45,7 @@ def _frames(seeds, out: Path):
     """synthir frames as HR PNGs plus their bicubic x4 round trip (the bicubic SR method on the bicubic LR)."""
     import sr
     from downstream.datasets.synthir import render_scene
-    from downstream.degrade import degrade
+    from sr.degrade import degrade
     from downstream.imageio import write_png
     from downstream.tasks import TaskItem
 

@@ -3,6 +3,7 @@ in a fresh environment, outside the checkout (configs and demo weights come from
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -50,9 +51,15 @@ def test_every_package_and_data_file_is_declared():
 
 @pytest.mark.slow
 def test_main_job_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
+    source = tmp_path / "source"  # the checkout's files (tracked and new), without build leftovers
+    for f in subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split():
+        if (REPO / f).is_file():
+            (source / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, source / f)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), str(REPO)], check=True)
+                    str(wheels), str(source)], check=True)
     wheel = next(wheels.glob("irsr_bench-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "irsr_configs/suites/demo.yaml" in names and "benchmarks/demo/weights/yolo_demo_synthir.pt" in names

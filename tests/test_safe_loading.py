@@ -163,7 +163,7 @@ def test_trusted_unpickle_needs_the_right_sha256(tmp_path):
 
 
 def test_convert_pickle_and_torchscript(tmp_path, capsys):
-    from sr.weights_cli import main
+    from sr.weights.cli import main
 
     good = tmp_path / "good.pth"
     torch.save({"params": {"w": torch.arange(4.0)}, "step": 3}, good)
@@ -201,7 +201,7 @@ def _dat_entry(tmp_path) -> tuple[Path, str]:
 
 
 def test_verify_ignores_a_forged_memo(tmp_path, capsys):
-    from sr.weights_cli import main
+    from sr.weights.cli import main
 
     path, registered = _dat_entry(tmp_path)
     memo = path.with_name(f".{path.name}.sha256.json")

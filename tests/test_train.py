@@ -65,7 +65,7 @@ def test_lr_schedule_warmup_cosine_step():
 def _teacher(tmp_path) -> Path:
     from safetensors.torch import save_file
 
-    from sr.train.model import build_unet
+    from sr.models import build_unet
     torch.manual_seed(0)
     path = tmp_path / "teacher.safetensors"
     save_file(build_unet(TINY_UNET).state_dict(), str(path))

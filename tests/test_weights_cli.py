@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sr import weights as W
-from sr.weights_cli import main
+from sr.weights.cli import main
 
 PAYLOAD = b"fake weights " * 100
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from downstream.degrade import degrade, modcrop
+from sr.degrade import degrade, modcrop
 from downstream.errors import DataError
 from downstream.sample import Sample
 from sr.registry import Registry

@@ -9,7 +9,7 @@ One class, configured by its YAML::
       first_stage: vq             # vq (VQ-f4 autoencoder) | pixel_unshuffle (pixel-space demo models)
       vq: vq_f4                   # preset or VQModelTorch kwargs
       weights: {unet: difiisr, vq: resshift_vq_f4}   # weights-registry names (or file paths)
-      schedule: difiisr_t15       # sr.train.model.SCHEDULES preset or ScheduleConfig fields
+      schedule: difiisr_t15       # sr.models.SCHEDULES preset or ScheduleConfig fields
       steps_mode: one_step        # one_step | ddim | stochastic
       chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
       chop_stride: 448
@@ -84,8 +84,8 @@ class ResShiftFamily(SRMethod):
                  channels_last: bool = False, compile: bool = False,
                  upsr: dict[str, Any] | None = None, **common):
         super().__init__(name, scale, **common)
+        from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
         from sr.sampler import ResShiftSampler, resolve_precision
-        from sr.train.model import build_diffusion, build_first_stage, build_unet, resolve_file
 
         try:
             resolve_precision(dtype, "cpu")
@@ -175,7 +175,7 @@ class ResShiftFamily(SRMethod):
 
     @torch.inference_mode()
     def _upscale_upsr(self, x: torch.Tensor) -> torch.Tensor:
-        from sr.train.objectives.upsr import upsr_sample
+        from sr.sampler import upsr_sample
 
         return upsr_sample(self.unet, self.first, self.diffusion, x, self._prior, self.scale,
                            self.upsr.get("psi_max", 0.1), self.upsr.get("b", 0.4), self.sampler.pad_multiple,

@@ -33,6 +33,7 @@ class DataConfig:
     degradation: str = "bicubic"
     flips: bool = True                      # random horizontal/vertical flips
     rot90: bool = False
+    loader: str = "downstream.datasets:load_dataset"   # name -> FrameSource (sr.train.data), module:function
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """Paired training patches from any harness data set: HR frames cached in memory, random aligned
-crops and flips, LR made on the fly with the harness degradation (``downstream.degrade``).
+crops and flips, LR made on the fly with the harness degradation (``sr.degrade``).
+
+The frames come through :class:`FrameSource`, the interface sr defines for data sets: ``data.loader`` names a
+function (``module:function``; default the harness's ``downstream.datasets:load_dataset``) that turns a data-set
+name into an object with ``ids()`` and ``load(id).hr``; sr itself imports no data-set code.
 
 Batches are drawn with replacement from an explicit ``torch.Generator`` (seeded per process rank);
 its state is part of every checkpoint, so a resumed run sees exactly the batches an uninterrupted
@@ -8,21 +12,32 @@ independent crops from its own stream.)
 """
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import torch
 from tqdm import tqdm
 
-from downstream.datasets import load_dataset
-from downstream.degrade import degrade, modcrop
+from sr.config import import_factory
+from sr.degrade import degrade, modcrop
 from sr.errors import ConfigError
 from sr.train.config import DataConfig
+
+
+class FrameSource(Protocol):
+    """What training needs of a data set: its sample ids and, per id, a sample whose ``hr`` is [C, H, W] in [0, 1]."""
+
+    def ids(self) -> list[str]: ...
+
+    def load(self, sample_id: str) -> Any: ...
 
 
 def _three(x: torch.Tensor) -> torch.Tensor:
     return x.expand(3, -1, -1).contiguous() if x.shape[0] == 1 else x
 
 
-def load_hr_frames(name: str, limit: int | None, scale: int, progress: bool = False) -> list[torch.Tensor]:
-    ds = load_dataset(name)
+def load_hr_frames(name: str, limit: int | None, scale: int, progress: bool = False,
+                   loader: str = DataConfig.loader) -> list[torch.Tensor]:
+    ds: FrameSource = import_factory(loader, "data.loader")(name)
     ids = ds.ids()[:limit] if limit else ds.ids()
     frames = []
     for sid in tqdm(ids, desc=f"loading {name}", disable=not progress, leave=False):
@@ -42,7 +57,7 @@ class PairedPatches:
         self.cfg = cfg
         if cfg.patch_size % cfg.scale:
             raise ConfigError(f"data.patch_size {cfg.patch_size} must be a multiple of data.scale {cfg.scale}")
-        self.frames = load_hr_frames(cfg.dataset, cfg.max_images, cfg.scale, progress)
+        self.frames = load_hr_frames(cfg.dataset, cfg.max_images, cfg.scale, progress, cfg.loader)
         small = [f.shape for f in self.frames if min(f.shape[-2:]) < cfg.patch_size]
         if small:
             raise ConfigError(f"data.patch_size {cfg.patch_size} is larger than frames of shape {small[0]}")
@@ -76,5 +91,5 @@ def validation_pairs(cfg: DataConfig, progress: bool = False) -> list[tuple[torc
     """(lr [1,3,h,w], hr [1,3,H,W]) in [0, 1] for the first ``val_images`` frames of ``val_dataset``."""
     if not cfg.val_dataset or cfg.val_images <= 0:
         return []
-    frames = load_hr_frames(cfg.val_dataset, cfg.val_images, cfg.scale, progress)
+    frames = load_hr_frames(cfg.val_dataset, cfg.val_images, cfg.scale, progress, cfg.loader)
     return [(degrade(f, cfg.scale, cfg.degradation)[None], f[None]) for f in frames]

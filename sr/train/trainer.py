@@ -36,7 +36,7 @@ from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
-from sr.train.model import build_diffusion, build_first_stage, build_unet, resolve_file
+from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
 from sr.train.objectives.base import ObjectiveContext, build_objective
 
 LOG_FIELDS = ["step", "kind", "key", "value"]
@@ -289,16 +289,18 @@ class Trainer:
                         scores.setdefault(f"val_g_{k}", []).append(float(v))
             lp = self.lpips()
             if lp is not None:
-                scores.setdefault("lpips", []).append(float(lp(sr, ref)))
+                with torch.no_grad():
+                    scores.setdefault("lpips", []).append(float(lp(sr, ref)))
         return {k: float(np.mean(v)) for k, v in scores.items()}
 
     def lpips(self):
+        """LPIPS with the AlexNet trunk (pyiqa's weights, the benchmark's LPIPS) from sr.guidance, or None."""
         if self._lpips is None:
-            from downstream.metrics import QualityMetric
             from sr.errors import UserError
+            from sr.guidance import build_term
 
             try:
-                self._lpips = QualityMetric("lpips", device=str(self.device), weights_dir=self.cfg.weights_dir)
+                self._lpips = build_term("lpips", trunk="alex", weights_dir=self.cfg.weights_dir).to(self.device)
             except UserError as exc:  # weights missing or refused: validate with PSNR only, and say why
                 if self.is_main:
                     print(f"[sr.train] validation without LPIPS: {exc}", flush=True)

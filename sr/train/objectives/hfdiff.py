@@ -25,7 +25,7 @@ from torch import nn
 
 from sr import weights as weights_registry
 from sr.checkpoint import load_into
-from sr.train.model import resolve_file
+from sr.models import resolve_file
 from sr.train.objectives.base import ObjectiveContext, mse, register
 from sr.train.objectives.sinsr import SinSRObjective
 from sr.vocab import FLAG_RANDOM_WEIGHTS

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sr.train.model import resolve_file
+from sr.models import resolve_file
 from sr.checkpoint import load_into
 from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 

@@ -1,6 +1,6 @@
-"""Networks, first stage and diffusion of a training run, built from a :class:`ModelConfig`.
+"""Networks, first stage and diffusion built from a model config (``sr.train.config.ModelConfig`` fields).
 
-Shared with the ResShift-family method wrapper so a trained checkpoint is rebuilt exactly as trained.
+Below both the ResShift-family method wrapper and the trainer, so a trained checkpoint is rebuilt exactly as trained.
 ``first_stage: pixel_unshuffle`` is the pixel-space variant used by the CPU demo models (no
 autoencoder to train: the diffusion state is PixelUnshuffle(scale) of the image, as UPSR does);
 ``vq`` uses the frozen VQ-f4 autoencoder of the official models.

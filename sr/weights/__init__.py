@@ -181,9 +181,3 @@ def verify(name: str, weights_dir_override: str | os.PathLike | None = None, *,
     if actual != ent.sha256:
         return "mismatch", f"{path}: sha256 {actual} != expected {ent.sha256}"
     return "ok", str(path)
-
-
-if __name__ == "__main__":
-    from sr.weights_cli import main
-
-    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Imports flow one way: benchmarks -> reports -> downstream -> sr; inside sr, the methods and the trainer share
+model building (sr.models) below both, and the weights command sits above the registry it serves."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _imports(source: str, package: str) -> set[str]:
+    """Every module a source of ``package`` imports (top level and inside functions; relative imports resolved)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return found
+
+
+def _violations(files: str, forbidden: tuple[str, ...]) -> list[str]:
+    hits = []
+    for path in sorted(REPO.glob(files)):
+        package = ".".join(path.relative_to(REPO).parts[:-1])
+        for module in _imports(path.read_text(), package):
+            if any(module == f or module.startswith(f + ".") for f in forbidden):
+                hits.append(f"{path.relative_to(REPO)} imports {module}")
+    return hits
+
+
+@pytest.mark.parametrize(("files", "forbidden"), [
+    ("sr/**/*.py", ("downstream", "benchmarks", "reports")),
+    ("downstream/**/*.py", ("benchmarks", "reports")),
+    ("reports/**/*.py", ("benchmarks",)),
+    ("sr/methods/**/*.py", ("sr.train",)),
+    ("sr/models.py", ("sr.train", "sr.methods.resshift")),
+    ("sr/sampler.py", ("sr.train",)),
+    ("sr/weights/__init__.py", ("sr.weights.cli", "sr.weights.__main__")),
+])
+def test_no_import_against_the_layering(files, forbidden):
+    assert not _violations(files, forbidden)
+
+
+def test_the_check_sees_function_level_and_relative_imports():
+    source = "import os\ndef f():\n    from downstream.datasets import load_dataset\n    from ..train import model\n"
+    assert _imports(source, "sr.methods") >= {"os", "downstream.datasets", "sr.train", "sr.train.model"}
