@@ -102,7 +102,7 @@ def test_trainer_validation_and_feature_networks(poisoned, tmp_path, monkeypatch
     from sr.guidance.terms import build_term
     from sr.train.__main__ import main as train_main
     from sr.train.objectives.hfdiff import build_dino
-    from sr.weights_cli import main as weights_main
+    from sr.weights.cli import main as weights_main
 
     monkeypatch.setenv("TORCH_HOME", str(poisoned["torch_home"]))
     wdir = poisoned["weights"]
