@@ -138,8 +138,13 @@ def _timed(fn, device: torch.device, warmup: int, repeat: int) -> tuple[torch.Te
 
 
 def side_by_side(repo: str | Path, size: str = "64x64", device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",),
-                 arch: str = "full", warmup: int = 1, repeat: int = 3, seed: int = 0) -> list[dict[str, Any]]:
-    """Time the official sampler and the project's ``difiisr`` on one seeded LR frame (``size`` = WxH)."""
+                 arch: str = "full", warmup: int = 1, repeat: int = 3, seed: int = 0,
+                 tf32: bool = True) -> list[dict[str, Any]]:
+    """Time the official sampler and the project's ``difiisr`` on one seeded LR frame (``size`` = WxH).
+    ``tf32=False``: strict fp32 on CUDA (``sr.runtime.set_tf32``), so the fp32 outputs compare at CPU precision."""
+    from sr.runtime import set_tf32
+
+    set_tf32(tf32)
     repo = Path(repo).expanduser().resolve()
     dev = torch.device(device)
     cfg = official_config(repo, arch)
@@ -148,7 +153,8 @@ def side_by_side(repo: str | Path, size: str = "64x64", device: str = "cpu", dty
 
 
 def _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed):
-    """Build ``difiisr`` with random dense weights, copy them into the official networks, time each policy;
+    """Build ``difiisr`` (random dense weights where its files are not installed), copy the weights into the
+    official networks, time each policy;
     returns (rows, outputs, the prior noise of the project's first tile draw)."""
     from sr.methods.resshift import UNET_PRESETS
     from sr.registry import load_method

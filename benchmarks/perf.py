@@ -22,7 +22,8 @@ detection, segmentation, other) so the slowest stage is visible.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
 allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system time, minor
 page faults and peak RSS plus the median ratios off/on. ``--official-repo PATH`` times the official
-DifIISR sampler next to the project's (``benchmarks/official.py``; one child process per size).
+DifIISR sampler next to the project's (``benchmarks/official.py``; one child process per size);
+``--tf32 off`` makes that comparison strict fp32 on CUDA (default on, PyTorch's own default).
 """
 from __future__ import annotations
 
@@ -204,7 +205,7 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     for size in _split(args.sizes):
         cfg = {"official": {"repo": args.official_repo, "size": size, "device": args.device,
                             "dtypes": _split(args.dtypes), "arch": args.official_arch, "warmup": args.warmup,
-                            "repeat": args.repeat}}
+                            "repeat": args.repeat, "tf32": args.tf32 == "on"}}
         if args.in_process:
             from benchmarks.official import side_by_side
 
@@ -363,6 +364,9 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--official-repo", default=None, metavar="PATH",
                    help="time the official DifIISR sampler (a zirui0625/DifIISR checkout) next to ours: same weights, "
                         "LR and noise, at each --sizes; --dtypes are our precision policies")
+    p.add_argument("--tf32", choices=("on", "off"), default="on",
+                   help="--official-repo on CUDA: TF32 in fp32 convolutions (on: PyTorch's default; off: strict fp32, "
+                        "the outputs then compare at CPU precision; see sr.runtime.set_tf32)")
     p.add_argument("--official-arch", choices=("full", "small"), default="full",
                    help="--official-repo: the official networks, or reduced widths (CI)")
     p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)

@@ -68,3 +68,34 @@ def test_compile_cache_under_the_project_cache(tmp_path, monkeypatch):
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inductor")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     assert compile_cache_dir() == tmp_path / "mine"
+
+
+def test_set_tf32_switches_the_convolution_flag_and_keeps_matmuls_strict():
+    import torch
+
+    from sr.runtime import set_tf32
+
+    try:
+        set_tf32(False)
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        set_tf32(True)
+        assert torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        set_tf32(True)  # PyTorch's default, as every other test expects
+
+
+@pytest.mark.gpu
+def test_strict_fp32_convolution_on_cuda_matches_the_cpu():
+    import torch
+
+    from sr.runtime import set_tf32
+
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(1, 64, 96, 96, generator=g), torch.randn(64, 64, 3, 3, generator=g) / 24
+    cpu = torch.nn.functional.conv2d(x, w, padding=1)
+    try:
+        set_tf32(False)
+        strict = torch.nn.functional.conv2d(x.cuda(), w.cuda(), padding=1).cpu()
+    finally:
+        set_tf32(True)
+    assert (strict - cpu).abs().max().item() < 1e-4
