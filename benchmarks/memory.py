@@ -1,4 +1,4 @@
-"""Peak CPU memory of one huge frame through a diffusion SR method, tiled against untiled (issue 9).
+"""Peak CPU memory of one huge frame through a diffusion SR method, tiled against untiled.
 
     python -m benchmarks.memory                                  # 4096x3072 HR (LR 1024x768), difiisr_demo
     python -m benchmarks.memory --lr-size 512x384 --configs tiled128,untiled --out mem.csv

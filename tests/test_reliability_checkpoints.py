@@ -1,4 +1,4 @@
-"""Issue 9.1: untrusted checkpoints. A pickle that would run code is refused and the code does not run;
+"""Untrusted checkpoints. A pickle that would run code is refused and the code does not run;
 every weights loader goes through the one safe function (sr/checkpoint.py); safetensors is accepted."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 9.4: user mistakes on the command line and in YAML are one-line ``error:`` messages on stderr, no
+"""User mistakes on the command line and in YAML are one-line ``error:`` messages on stderr, no
 traceback, non-zero exit code."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 9.8 (small diffusion method) and 9.9 (huge frames: tiling keeps memory bounded).
+"""A small diffusion method under fuzzed inputs, and huge frames (tiling keeps memory bounded).
 
 * Fuzz (hypothesis) over LR height/width 1..40, 1 or 3 channels, float16/32/64 and batch 1-2 through
   ``upscale`` of the committed demo DifIISR model (``difiisr_demo``), with its own tiling (one tile at

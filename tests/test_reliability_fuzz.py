@@ -1,5 +1,5 @@
-"""Issue 9.8: hypothesis fuzz over image shapes, dtypes and channel counts through ``upscale`` of the
-interpolation methods. (The small-diffusion-method part is pending: no ResShift-family method is registered yet.)"""
+"""Hypothesis fuzz over image shapes, dtypes and channel counts through ``upscale`` of the interpolation
+methods (a small diffusion method gets the same fuzz in tests/test_reliability_diffusion.py)."""
 from __future__ import annotations
 
 import pytest

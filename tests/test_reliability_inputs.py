@@ -1,4 +1,4 @@
-"""Issue 9.2 / 9.3: bad images and bad labels. Each bad image is handled correctly or becomes a per-image
+"""Bad images and bad labels. Each bad image is handled correctly or becomes a per-image
 error row naming the file while the run goes on; bad labels are LabelErrors naming file (and line), or are
 clipped as documented in downstream/labels.py."""
 from __future__ import annotations

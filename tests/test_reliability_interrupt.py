@@ -1,4 +1,4 @@
-"""Issue 9.5 / 9.6 / 9.7: kill -9 the runner at random points several times (every cache entry is complete
+"""Kill -9 the runner at random points several times (every cache entry is complete
 or absent, the rerun completes and equals an uninterrupted run), two runners on one output directory at once,
 and determinism (same seed -> identical SR PNG bytes and result rows).
 

@@ -1,4 +1,4 @@
-"""Issue 9.5, trainer part: SIGKILL ``python -m sr.train`` at seeded random points, several times in a row.
+"""SIGKILL ``python -m sr.train`` at seeded random points, several times in a row.
 
 After every kill each file under a final name in the output directory is complete (``ckpt/last.pt`` and
 ``*.safetensors`` load through :func:`sr.checkpoint.load_checkpoint`, ``config.yaml`` parses); only the

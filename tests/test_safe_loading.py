@@ -206,7 +206,7 @@ def test_verify_ignores_a_forged_memo(tmp_path, capsys):
     path, registered = _dat_entry(tmp_path)
     memo = path.with_name(f".{path.name}.sha256.json")
     st = path.stat()
-    # the forgery: the replaced file's size and mtime with the registry's hash
+    # the forgery: the replaced file's size and mtime with the registry's hash
     memo.write_text(json.dumps({"key": {"size": st.st_size, "mtime_ns": st.st_mtime_ns}, "sha256": registered}))
     assert main(["--weights-dir", str(tmp_path), "verify", "dat_x4"]) == 1
     assert "mismatch" in capsys.readouterr().out

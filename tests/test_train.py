@@ -168,7 +168,7 @@ def test_demo_weights_load_in_their_methods(name):
 
 @pytest.mark.timeout(600)
 def test_injected_guidance_lowers_the_validation_guidance_loss(tmp_path):
-    """Issue 4's must-show, in small: the shipped difiisr_demo config (FFT guidance injected, wrt x0)
+    """In small: the shipped difiisr_demo config (FFT guidance injected, wrt x0)
     against the same run without guidance (difiisr_demo_none), same seed, data order, t and noise:
     the EMA model's one-step SR of the validation frames has the lower FFT loss. The full 5-seed
     comparison (300 iterations, inject x_t / x0 / sum / none) is in benchmarks/demo/weights/README_sr_demo_models.md."""
