@@ -90,10 +90,9 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     from downstream.tasks import task_class
     for config in task_configs.values():  # factory and options checked before any job
         task_class(config)
-    from downstream.metrics import list_metrics
+    from downstream.metrics import METRICS
     for name in metrics:
-        if name not in list_metrics():
-            raise UnknownNameError("metric", name, list_metrics())
+        METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
     known_methods = set(list_methods())
     for name in methods:
         if name not in known_methods:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,8 @@ import torch
 from sr import weights as weights_registry
 from sr.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, load_into
 from sr.config import CONFIG_DIR, read_yaml
-from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.errors import ConfigError, check_keys
+from sr.registry import Registry
 from sr.vocab import FLAG_RANDOM_WEIGHTS
 
 _SPEC_KEYS = {"pyiqa", "options", "reference", "higher_better", "files"}
@@ -76,8 +77,17 @@ def metric_specs() -> dict[str, MetricSpec]:
     return specs
 
 
+def _add_metrics(registry: Registry) -> None:
+    for name, spec in metric_specs().items():
+        registry.add(name, QualityMetric, **{k: v for k, v in asdict(spec).items() if k != "name"})
+
+
+#: quality metrics by name (configs/metrics.yaml); each entry's metadata is its MetricSpec's fields
+METRICS = Registry("metric", populate=_add_metrics)
+
+
 def list_metrics() -> list[str]:
-    return list(metric_specs())
+    return METRICS.names()
 
 
 # ----- network builders: (options, files by role or None for random weights) -> module(image[, ref]) -------
@@ -148,10 +158,8 @@ class QualityMetric:
 
     def __init__(self, name: str, *, device: str = "cpu", weights_dir: str | os.PathLike | None = None,
                  random_weights: bool = False, niqe_params: str | os.PathLike | None = None):
-        specs = metric_specs()
-        if name not in specs:
-            raise UnknownNameError("metric", name, specs)
-        self.spec = specs[name]
+        METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
+        self.spec = metric_specs()[name]
         self.name = name
         # random networks only when a weights file is missing (files that are there are always used)
         self.random_weights = bool(self.spec.files) and weights_registry.random_where_missing(

@@ -4,7 +4,8 @@ A :class:`Registry` maps a name to a factory (a class or function), the schema o
 keyword parameters and their annotations) and free metadata. Entries come from two places:
 
 * Python: ``@REG.register("name", **metadata)`` on a class or function; ``locations`` names the packages whose
-  modules are imported on first use so that their decorators have run (no hand-kept list of modules);
+  modules are imported on first use so that their decorators have run (no hand-kept list of modules), and
+  ``populate(registry)`` adds entries on first use (e.g. from one YAML file of many entries);
 * YAML: with ``configs="methods"`` every ``configs/methods/<name>.yaml`` (or an explicit ``.yaml`` path) is an
   entry: ``factory: module:attribute`` plus metadata and ``options``; ``base: other.yaml`` inherits.
 
@@ -50,9 +51,11 @@ class Registry:
     """Name -> factory, option schema and metadata (see the module doc)."""
 
     def __init__(self, kind: str, *, locations: Iterable[str] = (), configs: str | None = None,
-                 keys: Iterable[str] | None = (), required: Iterable[str] = ()):
+                 keys: Iterable[str] | None = (), required: Iterable[str] = (),
+                 populate: Callable[[Registry], None] | None = None):
         self.kind = kind                      # what a name is, in messages ("method", "guidance term", ...)
         self.locations = tuple(locations)     # packages whose modules register entries
+        self.populate = populate              # adds entries on first use
         self.configs = configs                # configs/<configs>/*.yaml are entries
         # allowed top-level keys of an entry's YAML (None: any, e.g. data sets whose options are top-level keys)
         self.keys = None if keys is None else {"factory", "description", *keys, *required}
@@ -78,6 +81,8 @@ class Registry:
         if self._imported:
             return
         self._imported = True
+        if self.populate is not None:
+            self.populate(self)
         for package in self.locations:
             module = importlib.import_module(package)
             for info in pkgutil.iter_modules(getattr(module, "__path__", [])):

@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.suites import load_suite
 from downstream.datasets import DATASET_KINDS, load_dataset
+from downstream.metrics import METRICS
 from downstream.tasks import TASKS, load_task
 from sr.errors import ConfigError, UnknownNameError
 from sr.guidance import TERMS, build_term
@@ -20,6 +21,7 @@ from sr.train.objectives import OBJECTIVES
     (load_suite, "dmo", "demo"),
     (build_term, "fftt", "fft"),
     (lambda name: OBJECTIVES.get(name), "sinrs", "sinsr"),
+    (lambda name: METRICS.get(name), "psnrr", "psnr"),
 ])
 def test_unknown_names_say_did_you_mean(lookup, wrong, meant):
     with pytest.raises(UnknownNameError, match=f"Did you mean '{meant}'"):
@@ -72,6 +74,7 @@ def test_kinds_come_from_their_package_and_entries_carry_metadata():
     assert TERMS.get("vgg").metadata == {"group": "perceptual"} and TERMS.get("fft").metadata == {"group": "visual"}
     assert METHODS.get("bicubic").metadata["scale"] == 4 and "bicubic" in METHODS
     assert "detection_demo" in TASKS.names()
+    assert METRICS.get("lpips").metadata["higher_better"] is False and METRICS.get("psnr").metadata["reference"]
 
 
 def test_registering_a_name_twice_is_an_error():
