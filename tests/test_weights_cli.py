@@ -125,3 +125,24 @@ def test_module_entry_point_runs():
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 1  # not present in the test's weights directory
     assert result.stdout.strip().endswith("realesrgan/RealESRGAN_x4plus.pth")
+
+
+def test_every_real_entry_names_its_source_and_where_it_was_checked(capsys):
+    """A downloadable file has a URL checked against its repository; a file this project makes names the command;
+    a committed demo file names its path in the repository and the command that trained it."""
+    reg = W.registry()
+    for name, ent in reg.items():
+        assert ent.source != "none known", name
+        if ent.url:
+            assert ent.checked and ent.checked.startswith("20"), name
+        else:
+            assert ent.made_by and ent.made_by.startswith("python -m "), name
+        if ent.file.startswith(W.BUNDLED_PREFIX):
+            assert W.path_of(name).is_file() and str(W.path_of(name).relative_to(W.PROJECT_ROOT)) in ent.source
+    assert "1PhRvk1Dlp3CCrPkrxRfNbNZ3fNgviDVZ" in reg["difiisr"].url  # the file the DifIISR README links
+    assert reg["difiisr_demo"].source == ("committed as benchmarks/demo/weights/difiisr_demo.safetensors, "
+                                         "made by `python -m sr.train --config difiisr_demo`")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "none known" not in out
+    assert "source:  https://drive.google.com/file/d/1PhRvk1Dlp3CCrPkrxRfNbNZ3fNgviDVZ" in out

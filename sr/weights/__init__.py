@@ -21,7 +21,7 @@ from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, UserEr
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
 BUNDLED_DIR = PROJECT_ROOT / "benchmarks" / "demo" / "weights"
-_ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by", "convert_from"}
+_ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by", "convert_from", "made_by", "checked"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,18 @@ class WeightsEntry:
     notes: str | None = None
     used_by: tuple[str, ...] = ()
     convert_from: str | None = None  # made from that entry's file by ``python -m sr.weights convert``
+    made_by: str | None = None  # the command that makes the file (files this project trains or converts)
+    checked: str | None = None  # when and against what the url was checked (the repository's README, ...)
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from: its URL, or (committed demo files) its path in the repository, or the
+        command that makes it; "none known" when the registry records neither."""
+        made = f"made by `{self.made_by}`" if self.made_by else ""
+        if self.file.startswith(BUNDLED_PREFIX):
+            where = f"committed as {(BUNDLED_DIR / self.file[len(BUNDLED_PREFIX):]).relative_to(PROJECT_ROOT)}"
+            return f"{where}, {made}" if made else where
+        return self.url or made or "none known"
 
 
 def weights_dir(override: str | os.PathLike | None = None) -> Path:
@@ -172,7 +184,7 @@ def verify(name: str, weights_dir_override: str | os.PathLike | None = None, *,
     ent = entry(name)
     path = path_of(name, weights_dir_override)
     if not path.is_file():
-        return "missing", f"{path} (source: {ent.url or 'none known'})"
+        return "missing", f"{path} (source: {ent.source})"
     if ent.size is not None and path.stat().st_size != ent.size:
         return "mismatch", f"{path}: size {path.stat().st_size} != expected {ent.size}"
     if ent.sha256 is None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -61,7 +60,9 @@ def cmd_list(args) -> int:
         on_disk = W.path_of(name, args.weights_dir).is_file()  # demo/ files live in the repository
         print(f"{'*' if on_disk else ' '} {name}")
         print(f"    file:    {ent.file}" + (f"  ({_human(ent.size)})" if ent.size else ""))
-        print(f"    source:  {ent.url or 'none known'}")
+        print(f"    source:  {ent.source}")
+        if ent.checked:
+            print(f"    checked: {ent.checked}")
         if ent.sha256:
             print(f"    sha256:  {ent.sha256}")
         if ent.licence:
@@ -114,7 +115,7 @@ def _download(url: str, dest: Path, ent: W.WeightsEntry, timeout: float) -> None
                     size += len(block)
         except urllib.error.HTTPError as exc:
             raise FetchError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise FetchError(f"cannot download {url}: the machine looks offline or the host is unreachable "
                              f"({reason}). Download it elsewhere and place it at {dest}.") from None
