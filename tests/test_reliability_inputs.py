@@ -169,23 +169,27 @@ def test_bad_label_in_a_run_is_an_error_row_naming_file_and_line(tmp_path):
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(frames / f"f{i}.png")
         (labels / f"f{i}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
-    (labels / "f1.txt").write_text("0 0.5 0.5 0.2 0.2\n5 0.5 0.5 0.2 0.2\n")
+    (labels / "f1.txt").write_text("0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.2 0.2\n")
     cfg = tmp_path / "configs"
     import shutil
 
     from sr.config import CONFIG_DIR
     shutil.copytree(CONFIG_DIR, cfg)
     (cfg / "datasets" / "labelled.yaml").write_text(
-        f"kind: folder\nroot: {frames}\nlabels_dir: {labels}\nclasses: [People, Car]\n")
+        f"kind: folder\nroot: {frames}\nlabels_dir: {labels}\nclasses: [People, Car, Bus, Motorcycle, Lamp, Truck]\n")
     import subprocess
     import sys
     from pathlib import Path
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--datasets", "labelled", "--out", str(out), *QUICK],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--datasets", "labelled", "--out", str(out),
+                           "--methods", "bicubic", "--tasks", "quality,detection", "--metrics", "psnr", "--quiet",
+                           "--no-report"],
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "IRSR_CONFIG_DIR": str(cfg)})
     assert proc.returncode == 0, proc.stderr
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
     err = df[df.metric == "error"]
-    assert list(err["class"]) == ["f1"] and f"{labels / 'f1.txt'}:2:" in err.error.iloc[0]
-    assert df[(df.metric == "psnr") & (df["class"] == "all")].n.iloc[0] == 2
+    # the detection task is not scored on a set with a broken label file; the error names file and line
+    assert list(err["task"]) == ["detection"] and f"{labels / 'f1.txt'}:2:" in err.error.iloc[0]
+    # the broken label does not take the frame out of the quality metrics
+    assert df[(df.metric == "psnr") & (df["class"] == "all")].n.iloc[0] == 3
