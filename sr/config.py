@@ -169,14 +169,22 @@ def accepted_options(factory: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]
     return options
 
 
+def check_values(where: str, values: dict[str, Any], schema: dict[str, Any], *, typed: bool = True) -> None:
+    """A ConfigError naming ``where`` for a key of ``values`` that ``schema`` (key -> type annotation) lacks (with
+    "did you mean") or, when ``typed``, a value of the wrong type."""
+    check_keys(where, values, schema)
+    if typed:
+        for key, value in values.items():
+            if not matches_type(value, schema[key]):
+                raise ConfigError(f"{where}: {key} = {value!r} has the wrong type (expected {type_name(schema[key])})")
+
+
+def schema_of(defaults: dict[str, Any]) -> dict[str, Any]:
+    """A schema for :func:`check_values` from default values (a None default accepts anything)."""
+    return {k: Any if v is None else type(v) for k, v in defaults.items()}
+
+
 def check_options(where: str, factory: Any, options: dict[str, Any], *, skip: tuple[str, ...] = (),
                   typed: bool = True) -> None:
-    """A ConfigError naming ``where`` for an option ``factory`` does not take (with "did you mean") or, when
-    ``typed``, a value of the wrong type."""
-    accepted = accepted_options(factory, skip)
-    check_keys(where, options, accepted)
-    if typed:
-        for key, value in options.items():
-            if not matches_type(value, accepted[key]):
-                raise ConfigError(f"{where}: {key} = {value!r} has the wrong type "
-                                  f"(expected {type_name(accepted[key])})")
+    """:func:`check_values` against the options ``factory`` takes (:func:`accepted_options`)."""
+    check_values(where, options, accepted_options(factory, skip), typed=typed)

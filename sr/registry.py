@@ -52,10 +52,11 @@ class Registry:
 
     def __init__(self, kind: str, *, locations: Iterable[str] = (), configs: str | None = None,
                  keys: Iterable[str] | None = (), required: Iterable[str] = (),
-                 populate: Callable[[Registry], None] | None = None):
+                 populate: Callable[[Registry], None] | None = None, name_attr: str | None = None):
         self.kind = kind                      # what a name is, in messages ("method", "guidance term", ...)
         self.locations = tuple(locations)     # packages whose modules register entries
         self.populate = populate              # adds entries on first use
+        self.name_attr = name_attr            # a registered class learns its name in this attribute (e.g. "kind")
         self.configs = configs                # configs/<configs>/*.yaml are entries
         # allowed top-level keys of an entry's YAML (None: any, e.g. data sets whose options are top-level keys)
         self.keys = None if keys is None else {"factory", "description", *keys, *required}
@@ -75,6 +76,8 @@ class Registry:
         if name in self._entries and self._entries[name].factory is not factory:
             raise ConfigError(f"{self.kind} {name!r} is registered twice ({self._entries[name].source} and "
                               f"{getattr(factory, '__module__', factory)})")
+        if self.name_attr:
+            setattr(factory, self.name_attr, name)
         self._entries[name] = Entry(name, factory, dict(metadata), getattr(factory, "__module__", ""))
 
     def _import_locations(self) -> None:

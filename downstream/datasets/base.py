@@ -22,18 +22,11 @@ from sr.vocab import FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
 #: data-set kinds: the Dataset subclasses of this package's modules, by kind name
-DATASET_KINDS = Registry("data-set kind", locations=("downstream.datasets",))
+DATASET_KINDS = Registry("data-set kind", locations=("downstream.datasets",), name_attr="kind")
+#: class decorator: ``@register_kind("folder")`` makes a Dataset subclass the data-set kind ``folder``
+register_kind = DATASET_KINDS.register
 _WARNED: set[tuple] = set()
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
-
-
-def register_kind(kind: str):
-    """Class decorator: make a Dataset subclass available under ``kind`` in data-set YAMLs."""
-    def wrap(cls):
-        cls.kind = kind
-        DATASET_KINDS.add(kind, cls)
-        return cls
-    return wrap
 
 
 def data_dir() -> Path:

@@ -41,8 +41,8 @@ from typing import Any
 from downstream.sample import LABEL_BOXES
 from sr import cli
 from sr.cli import cli_entry
-from sr.config import CONFIG_DIR, read_yaml
 from sr.errors import ConfigError, UserError, check_keys
+from sr.registry import Registry
 
 _KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
 #: ``--model`` choices: ultralytics model yaml and the registry name of its COCO starting point
@@ -51,15 +51,15 @@ WEIGHTS_FILE = "detector.pt"
 TASK_FILE = "task.yaml"
 
 
+#: detector training configs: configs/detection/<name>.yaml or a YAML path (``base:`` inherits)
+CONFIGS = Registry("detection training config", configs="detection", keys=_KEYS,
+                   required=("model", "classes", "data", "train"))
+
+
 def load_config(name: str) -> tuple[dict[str, Any], str]:
-    path = Path(name)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        path = CONFIG_DIR / "detection" / f"{name}.yaml"
-    cfg = read_yaml(path)
-    check_keys(str(path), cfg, _KEYS)
-    for key in ("model", "classes", "data", "train"):
-        if key not in cfg:
-            raise ConfigError(f"{path}: missing required key {key!r}")
+    """Config ``name`` (keys checked, ``base:`` resolved) and its name."""
+    path = CONFIGS.path(name)
+    cfg = CONFIGS.config(str(path))
     for split in ("train", "val"):
         if split not in cfg["data"]:
             raise ConfigError(f"{path}: data needs a {split!r} source")

@@ -55,7 +55,9 @@ from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from sr import cli
 from sr.checkpoint import load_checkpoint
 from sr.cli import cli_entry
+from sr.config import check_values, schema_of
 from sr.errors import ConfigError, UserError, check_keys
+from sr.registry import Registry
 
 DEFAULT_TRAIN = dict(iters=25000, batch_size=8, lr=6.0e-5, weight_decay=0.01, betas=[0.9, 0.999], head_lr_mult=10.0,
                      warmup_iters=1500, warmup_ratio=1.0e-6, poly_power=1.0, min_lr=0.0, crop_size=[512, 512],
@@ -67,11 +69,15 @@ DEFAULT_MODEL = dict(variant="mit_b1", num_classes=15, drop_path_rate=0.1, pretr
 
 # ---------------------------------------------------------------------------------------------- config
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    from sr.config import read_yaml
+#: segmentation training configs: configs/segmentation/<name>.yaml or a YAML path (``base:`` inherits)
+CONFIGS = Registry("segmentation training config", configs="segmentation",
+                   keys={"model", "data", "train", "output", "ignore_classes"})
 
-    raw = read_yaml(path)
-    check_keys(str(path), raw, {"model", "data", "train", "output", "ignore_classes", "description"})
+
+def load_config(name: str | os.PathLike) -> dict[str, Any]:
+    """Config ``name`` with the defaults filled in; unknown keys and values of the wrong type are ConfigErrors."""
+    path = CONFIGS.path(str(name))
+    raw = CONFIGS.config(str(path))
     cfg = {
         "model": {**DEFAULT_MODEL, **(raw.get("model") or {})},
         "data": dict(raw.get("data") or {}),
@@ -79,9 +85,8 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         "output": {**DEFAULT_OUTPUT, **(raw.get("output") or {})},
         "ignore_classes": list(raw.get("ignore_classes") or []),
     }
-    check_keys(f"{path}: model", cfg["model"], DEFAULT_MODEL)
-    check_keys(f"{path}: train", cfg["train"], DEFAULT_TRAIN)
-    check_keys(f"{path}: output", cfg["output"], DEFAULT_OUTPUT)
+    for section, defaults in (("model", DEFAULT_MODEL), ("train", DEFAULT_TRAIN), ("output", DEFAULT_OUTPUT)):
+        check_values(f"{path}: {section}", cfg[section], schema_of(defaults))
     check_keys(f"{path}: data", cfg["data"], {"dataset", "options", "synthir"})
     if ("dataset" in cfg["data"]) == ("synthir" in cfg["data"]):
         raise ConfigError(f"{path}: data needs exactly one of 'dataset' (a data-set name) or 'synthir' (seeds)")
@@ -442,12 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         if Path(cfg["output"]["export"]).is_file():
             print(f"wrote {write_task_yaml(Path(args.out), cfg, args.dataset)}")
         return 0
-    from sr.config import CONFIG_DIR
-
-    path = Path(args.config)
-    if not path.is_file() and (CONFIG_DIR / "segmentation" / f"{args.config}.yaml").is_file():
-        path = CONFIG_DIR / "segmentation" / f"{args.config}.yaml"
-    cfg = load_config(path)
+    cfg = load_config(args.config)
     if args.out:
         cfg["output"]["dir"] = args.out
     if args.export:

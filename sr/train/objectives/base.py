@@ -21,16 +21,9 @@ from sr.guidance import Guidance, GuidanceLoss
 from sr.registry import Registry
 
 #: training objectives by ``objective.kind``: the Objective subclasses of this package's modules
-OBJECTIVES = Registry("objective", locations=("sr.train.objectives",))
-
-
-def register(kind: str):
-    """Class decorator: make an Objective subclass available as ``objective.kind: <kind>``."""
-    def wrap(cls):
-        cls.kind = kind
-        OBJECTIVES.add(kind, cls)
-        return cls
-    return wrap
+OBJECTIVES = Registry("objective", locations=("sr.train.objectives",), name_attr="kind")
+#: class decorator: ``@register("sinsr")`` makes an Objective subclass ``objective.kind: sinsr``
+register = OBJECTIVES.register
 
 
 @dataclass
