@@ -40,7 +40,7 @@ import torch
 from sr import weights as weights_registry
 from sr.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, load_into
 from sr.config import CONFIG_DIR, read_yaml
-from sr.errors import ConfigError, check_keys
+from sr.errors import ConfigError, UserError, check_keys
 from sr.registry import Registry
 from sr.vocab import FLAG_RANDOM_WEIGHTS
 
@@ -185,9 +185,9 @@ class QualityMetric:
                 model = _pyiqa(self.spec.pyiqa, options)
             else:
                 model = builder(options, None if self.random_weights else self.weight_files, weights_dir)
-        except (ValueError, KeyError, RuntimeError, EOFError, OSError, TypeError) as exc:
-            if not self.weight_files:
-                raise  # nothing of the user's was read: a bug, not a bad file
+        except Exception as exc:  # parsers of weights / parameter files raise many types (scipy: MatReadError)
+            if not self.weight_files or isinstance(exc, UserError):
+                raise  # nothing of the user's was read (a bug), or already a clear error
             files = ", ".join(str(p) for p in self.weight_files.values())
             raise CheckpointError(f"metric {name!r}: cannot use {files}: {type(exc).__name__}: "
                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}") from exc

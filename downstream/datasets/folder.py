@@ -14,6 +14,7 @@ YAML), or a data-set YAML anywhere (``--datasets path/to/my_set.yaml``) with ``k
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ class FolderDataset(Dataset):
         super().__init__(name, **common)
         self.root = resolve_root(root)
         if not self.root.is_dir():
-            raise DataError(f"data set {name!r}: folder {self.root} does not exist")
+            what = "is not a readable folder" if os.path.lexists(self.root) else "does not exist"
+            raise DataError(f"data set {name!r}: folder {self.root} {what}")
         self.lr_dir = resolve_root(lr_dir) if lr_dir else None
         self.lr_template = lr_template
         self.list_file = resolve_root(list_file) if list_file else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sr.config import CONFIG_DIR, matches_type, read_config, type_name
+from sr.config import CONFIG_DIR, find_config, matches_type, read_config, type_name
 from sr.errors import ConfigError, check_keys
 
 TRAIN_CONFIG_DIR = CONFIG_DIR / "train"
@@ -126,14 +126,8 @@ def _check_section(path: Path, name: str, cls: type, section: dict[str, Any]) ->
 
 
 def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
-    p = Path(name_or_path)
-    if p.is_file():
-        return p.resolve()
-    cand = TRAIN_CONFIG_DIR / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
-    if cand.is_file():
-        return cand
-    known = sorted(q.stem for q in TRAIN_CONFIG_DIR.glob("*.yaml"))
-    raise ConfigError(f"training config {str(name_or_path)!r} not found (a path, or one of: {', '.join(known)})")
+    """A name in configs/train/ (did-you-mean when unknown) or the path of an existing .yaml file."""
+    return find_config("train", str(name_or_path), "training config").resolve()
 
 
 def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
