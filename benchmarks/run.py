@@ -41,13 +41,15 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--methods", type=cli.names, default=None,
                    help="'all' or a comma-separated list of method names (default: the suite's list); "
                         f"registered: {', '.join(list_methods())}")
-    p.add_argument("--datasets", type=cli.names, default=None, help="comma-separated data sets (configs/datasets/ names, "
+    p.add_argument("--datasets", type=cli.names, default=None,
+                   help="comma-separated data sets (configs/datasets/ names, "
                    "data-set YAML paths such as OUT/dataset.yaml of a prepare command, or kind:path, e.g. "
                    "folder:/data/frames); default: the suite's")
     p.add_argument("--tasks", type=cli.names, default=None,
                    help="comma-separated subset of 'quality' and the suite's tasks, and task YAMLs (RUN/task.yaml of "
                         "a train --dataset run; the task column is the task's own name) (default: all the suite has)")
-    p.add_argument("--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)")
+    p.add_argument("--metrics", type=cli.names, default=None,
+                   help="comma-separated quality metrics (default: the suite's)")
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     p.add_device()
     p.add_weights_dir()
@@ -99,7 +101,8 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
             raise UnknownNameError("method", name, known_methods)
     out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
     settings = Settings(suite=suite.name, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
-                        device=args.device, weights_dir=args.weights_dir and str(args.weights_dir), limit=args.limit, seed=args.seed,
+                        device=args.device, weights_dir=args.weights_dir and str(args.weights_dir),
+                        limit=args.limit, seed=args.seed,
                         random_weights=args.random_weights, progress=not args.quiet, dataset_files=dataset_files)
     return datasets, methods, settings
 

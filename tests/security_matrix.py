@@ -60,7 +60,7 @@ class Proc:
 class Case:
     category: str
     name: str
-    run: Callable[["Context"], bool]  # True: the expected clear error / correct result
+    run: Callable[[Context], bool]  # True: the expected clear error / correct result
     timeout: float = 300.0
 
 
@@ -185,7 +185,8 @@ def _(ctx):
     from downstream.metrics import list_metrics
 
     out = ctx.tmp("run")
-    tasks = ["quality", str(REPO / "configs/tasks/detection_m3fd.yaml"), str(REPO / "configs/tasks/segmentation_fmb.yaml")]
+    tasks = ["quality", str(REPO / "configs/tasks/detection_m3fd.yaml"),
+             str(REPO / "configs/tasks/segmentation_fmb.yaml")]
     p = ctx.run("-m", "benchmarks.run", "--methods", "all", "--metrics", ",".join(list_metrics()), "--tasks",
                 ",".join(tasks), "--weights-dir", str(ctx.weights), "--out", str(out), *QUICK, timeout=900)
     rows = results(out) if p.code == 0 else []
@@ -277,7 +278,9 @@ import yaml
 from PIL import Image
 cfg = yaml.safe_load(open(sys.argv[sys.argv.index('-opt') + 1]))
 def keys(node):
-    return [k for k, v in node.items() for k in [k, *(keys(v) if isinstance(v, dict) else [])]] if isinstance(node, dict) else []
+    if not isinstance(node, dict):
+        return []
+    return [k for key, value in node.items() for k in [key, *keys(value)]]
 json.dump(keys(cfg), open(os.path.join(os.path.dirname(__file__), '..', 'seen_keys.json'), 'w'))
 lq = cfg['datasets']['test_1']['dataroot_lq']
 out = os.path.join('results', cfg['name'], 'visualization', 'irsr')
@@ -438,7 +441,8 @@ def _quality(ctx, *args):
 for _name, _args, _needle in [
         ("--limit -1", ["--limit", "-1"], "--limit"), ("--limit 0", ["--limit", "0"], "--limit"),
         ("--methods ,", ["--methods", ","], "--methods"), ("--device foo", ["--device", "foo"], "'foo'"),
-        ("--device cuda:3", ["--device", "cuda:3"], "cuda:3"), ("--out naming a file", ["--out", "{file}"], "not a dir"),
+        ("--device cuda:3", ["--device", "cuda:3"], "cuda:3"),
+        ("--out naming a file", ["--out", "{file}"], "not a dir"),
         ("--out in a read-only place", ["--out", "/proc/irsr_out"], "cannot write")]:
     def _cli(ctx, args=_args, needle=_needle):
         f = ctx.tmp("f") / "afile"

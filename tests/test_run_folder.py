@@ -31,6 +31,7 @@ def test_runs_sharing_out_give_the_union(tmp_path):
     assert len(pd.read_csv(out / "results.csv")) == rows  # rerunning a job replaces its rows
 
 
+@pytest.mark.slow
 def test_concurrent_runs_sharing_out_give_the_union(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sr.degrade import degrade, modcrop
 from downstream.errors import DataError
 from downstream.sample import Sample
+from sr.degrade import degrade, modcrop
 from sr.registry import Registry
 from sr.vocab import FLAG_SUBSET_SMALLER
 

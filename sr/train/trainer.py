@@ -34,9 +34,9 @@ from tqdm import tqdm
 from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
 from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
+from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
-from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
 from sr.train.objectives.base import ObjectiveContext, build_objective
 
 LOG_FIELDS = ["step", "kind", "key", "value"]
