@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sr.base import SRMethod
 from sr.config import check_options, config_names, find_config, import_factory, read_config
 from sr.errors import ConfigError, UnknownNameError, check_keys
 
@@ -171,10 +172,8 @@ def method_spec(name: str) -> MethodSpec:
                       family=data.get("family", ""), options=dict(data.get("options") or {}))
 
 
-def load_method(name: str, **opts: Any) -> Any:
-    """Build method ``name`` (an :class:`sr.base.SRMethod`) with its YAML options overridden by ``opts``."""
-    from sr.base import SRMethod
-
+def load_method(name: str, **opts: Any) -> SRMethod:
+    """Build method ``name`` with its YAML options overridden by ``opts``."""
     spec = method_spec(name)
     factory = METHODS.get(name).factory
     if not (isinstance(factory, type) and issubclass(factory, SRMethod)):

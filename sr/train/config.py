@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sr.config import CONFIG_DIR, find_config, matches_type, read_config, type_name
+from sr.config import CONFIG_DIR, matches_type, read_config, type_name
 from sr.errors import ConfigError, check_keys
+from sr.registry import Registry
 
 TRAIN_CONFIG_DIR = CONFIG_DIR / "train"
+#: training configs: configs/train/<name>.yaml or a YAML path (sections checked by :func:`load_config`)
+TRAIN_CONFIGS = Registry("training config", configs="train", keys=None)
 
 
 @dataclass
@@ -125,14 +128,9 @@ def _check_section(path: Path, name: str, cls: type, section: dict[str, Any]) ->
             raise ConfigError(f"{path}: {dotted} = {value!r} must be one of {', '.join(_CHOICES[dotted])}")
 
 
-def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
-    """A name in configs/train/ (did-you-mean when unknown) or the path of an existing .yaml file."""
-    return find_config("train", str(name_or_path), "training config").resolve()
-
-
 def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read, merge (``base:``), apply dotted ``overrides`` ({"train.iterations": 10}) and type-check."""
-    path = resolve_config_path(name_or_path)
+    path = TRAIN_CONFIGS.path(str(name_or_path)).resolve()
     data = read_config(path)
     check_keys(str(path), data, _TOP)
     for dotted, value in (overrides or {}).items():
