@@ -72,6 +72,31 @@ def _load() -> float:
         return math.nan
 
 
+def time_parts(sampler, device) -> dict[str, float]:
+    """Wrap a ResShiftSampler's VQ encode, UNet call and VQ decode (CUDA-synchronised around each); every
+    call adds its seconds under ``vq_encode`` / ``unet`` / ``vq_decode`` in the returned dict (clear it per
+    timed call)."""
+    import torch
+
+    comp: dict[str, float] = {}
+
+    def timed(part, fn):
+        def wrapper(*a, **k):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            comp[part] = comp.get(part, 0.0) + time.perf_counter() - t0
+            return out
+        return wrapper
+    sampler._encode = timed("vq_encode", sampler._encode)
+    sampler._model = timed("unet", sampler._model)
+    sampler._decode = timed("vq_decode", sampler._decode)
+    return comp
+
+
 def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     """Run one configuration in this process (the child side) and return its row."""
     import torch
@@ -103,22 +128,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(int(cfg["batch"]), 3, h, w, generator=gen).to(device)
 
-    comp: dict[str, float] = {}
-    if is_resshift:
-        def timed(part, fn):
-            def wrapper(*a, **k):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                out = fn(*a, **k)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                comp[part] = comp.get(part, 0.0) + time.perf_counter() - t0
-                return out
-            return wrapper
-        sampler._encode = timed("vq_encode", sampler._encode)
-        sampler._model = timed("unet", sampler._model)
-        sampler._decode = timed("vq_decode", sampler._decode)
+    comp: dict[str, float] = time_parts(sampler, device) if is_resshift else {}
 
     def call():
         out = method.upscale(x)

@@ -1,0 +1,329 @@
+"""One prepared GPU measurement run (about 6-8 minutes on an H100/H200), written as it goes to ``--out``.
+
+    python -m benchmarks.gpu_check --device cuda --official-repo ../shared/reference/official_difiisr \\
+        --out "$OUT"
+
+Sections, each guarded (a failure becomes a row with the reason; the table is rewritten after every
+section, so a run cut short still leaves what it measured):
+
+* ``env``: device name, torch / CUDA versions, which optional packages are present.
+* ``precision``: one-step ``difiisr`` with random dense official-layout weights on one seeded LR frame
+  (``--size``, default 256x192 -> 1024x768) for every policy of ``--policies``: median latency, peak
+  memory, max / mean difference of the [-1, 1] output against fp32, share of VQ codes that differ from
+  fp32's (the quantiser's input is the UNet output), and the VQ encode / UNet / VQ decode split.
+* ``compile``: ``torch.compile`` of the default policy: first-call build time, rebuild time from the
+  inductor cache after ``torch._dynamo.reset()``, latency and difference against eager fp32.
+* ``official``: ``benchmarks.official.side_by_side`` (official sampler as shipped and fp32 next to the
+  project's policies), when ``--official-repo`` is given and einops/timm import.
+* ``stages``: frames/s of SR for every ResShift-family method and bicubic at M3FD (256x192 LR) and FMB
+  (200x150 LR) shapes, of every quality metric at 1024x768 (needs pyiqa), and the projected paper grid
+  (every registered method x M3FD test + FMB test) in device-hours for SR + quality metrics. Detection
+  and segmentation are not timed here (they need ultralytics / mmsegmentation and their weights): run
+  ``python -m benchmarks.perf --stages --device cuda`` in a full environment for those.
+
+Random weights everywhere: the numbers are speed and numerics, never quality. On CPU the same script
+runs at small sizes (``--size 64x64 --arch small``) so CI can check it.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import statistics
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sr import cli
+from sr.cli import cli_entry
+
+PAPER_FRAMES = {"m3fd": 840 + 40, "fmb": 280}  # M3FD test = 20 % of 4,200 (+ Set5/15/20); FMB official test list
+STAGE_SHAPES = {"m3fd": (192, 256), "fmb": (150, 200)}  # LR (h, w): 1024x768 and 800x600 outputs
+OPTIONAL = ("einops", "timm", "pyiqa", "ultralytics", "mmseg", "triton")
+
+
+class Report:
+    """Rows by section, rewritten to ``gpu_check.md`` / ``gpu_check.json`` after every section."""
+
+    def __init__(self, out: Path):
+        self.out, self.sections = out, {}
+        out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, section: str, rows: list[dict[str, Any]]) -> None:
+        self.sections.setdefault(section, []).extend(rows)
+        (self.out / "gpu_check.json").write_text(json.dumps(self.sections, indent=1, default=str))
+        lines = ["# benchmarks.gpu_check", ""]
+        for name, rs in self.sections.items():
+            cols = list(dict.fromkeys(k for r in rs for k in r))
+            lines += [f"## {name}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rs] + [""]
+        (self.out / "gpu_check.md").write_text("\n".join(lines))
+        print(f"[{section}] " + "; ".join(json.dumps(r, default=str) for r in rows), flush=True)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _latency(fn, device, warmup: int, repeat: int) -> tuple[Any, float, float]:
+    """(last output, median seconds, peak GiB allocated during the timed calls; nan on CPU)."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    lat = []
+    for _ in range(repeat):
+        _sync(device)
+        t0 = time.perf_counter()
+        out = fn()
+        _sync(device)
+        lat.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else math.nan
+    return out, statistics.median(lat), peak
+
+
+def _difiisr(args, device):
+    """``difiisr`` with random dense official-layout weights (``--arch small``: reduced widths)."""
+    from benchmarks.official import SMALL, densify_
+    from sr.registry import load_method
+
+    opts: dict[str, Any] = {"random_weights": True, "device": str(device)}
+    if args.arch == "small":
+        from sr.methods.resshift import UNET_PRESETS, VQ_PRESETS
+
+        vq = {**VQ_PRESETS["vq_f4"], "ddconfig": {**VQ_PRESETS["vq_f4"]["ddconfig"], **SMALL["vq"]}}
+        opts.update(unet={**UNET_PRESETS["x4"], **SMALL["unet"]}, vq=vq)
+    method = load_method("difiisr", **opts)
+    densify_(method.unet, 1)
+    densify_(method.first, 2)
+    return method
+
+
+def section_env(args, device) -> list[dict[str, Any]]:
+    import torch
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    rows = [{"item": "device", "value": name}, {"item": "torch", "value": torch.__version__},
+            {"item": "cuda", "value": torch.version.cuda or "none"},
+            {"item": "cudnn.allow_tf32", "value": torch.backends.cudnn.allow_tf32}]
+    rows += [{"item": pkg, "value": "present" if importlib.util.find_spec(pkg) else "absent"} for pkg in OPTIONAL]
+    return rows
+
+
+def section_precision(args, device) -> list[dict[str, Any]]:
+    import torch
+
+    from benchmarks.perf import time_parts
+
+    method = _difiisr(args, device)
+    sampler = method.sampler
+    w, h = (int(v) for v in args.size.split("x"))
+    lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    parts = time_parts(sampler, device)
+    latents: list[Any] = []
+    decode = sampler._decode
+    sampler._decode = lambda z: (latents.append(z.detach()), decode(z))[1]
+    rows, ref, ref_codes = [], None, None
+    for policy in dict.fromkeys(("fp32", *args.policies)):
+        sampler.configure(precision=json.loads(policy) if policy.startswith("{") else policy)
+        parts.clear()
+        latents.clear()
+        out, lat, peak = _latency(lambda: sampler(lr) * 2 - 1, device, args.warmup, args.repeat)
+        codes = sampler.first_stage.vq.quantize.indices(latents[-1])
+        if ref is None:
+            ref, ref_codes = out, codes
+        diff = (out - ref).abs()
+        n = args.warmup + args.repeat
+        rows.append({"policy": policy, "size_out": f"{4 * w}x{4 * h}", "latency_ms": 1e3 * lat, "peak_gib": peak,
+                     "max_abs_diff": diff.max().item(), "mean_abs_diff": diff.mean().item(),
+                     "codes_changed_pct": 100 * (codes != ref_codes).float().mean().item(),
+                     **{f"{k}_ms": 1e3 * v / n for k, v in parts.items()}})
+    return rows
+
+
+def section_compile(args, device) -> list[dict[str, Any]]:
+    import torch
+
+    from sr.runtime import compile_cache_dir
+    from sr.sampler import resolve_precision
+
+    method = _difiisr(args, device)
+    sampler = method.sampler
+    w, h = (int(v) for v in args.size.split("x"))
+    lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    ref = sampler.configure(precision="fp32")(lr)
+    policy = "auto"
+    sampler.configure(precision=policy, compile=True)
+    rows = []
+    for build in ("cold (first call)", "warm (inductor cache, after dynamo reset)"):
+        _sync(device)
+        t0 = time.perf_counter()
+        out = sampler(lr)
+        _sync(device)
+        rows.append({"build": build, "build_s": time.perf_counter() - t0,
+                     "status": json.dumps(sampler.compile_status())})
+        if build.startswith("cold"):
+            torch._dynamo.reset()
+            sampler.configure(compile=False).configure(compile=True)
+    _, lat, peak = _latency(lambda: sampler(lr), device, 1, args.repeat)
+    diff = (out - ref).abs() * 2  # [-1, 1] scale
+    resolved = {k: str(v).replace("torch.", "") for k, v in resolve_precision(policy, device).items()}
+    rows.append({"build": "compiled steady state", "policy": json.dumps(resolved), "latency_ms": 1e3 * lat,
+                 "peak_gib": peak, "max_abs_diff": diff.max().item(), "mean_abs_diff": diff.mean().item(),
+                 "cache_dir": str(compile_cache_dir())})
+    return rows
+
+
+def section_official(args, device) -> list[dict[str, Any]]:
+    if not args.official_repo:
+        return [{"status": "skipped", "note": "no --official-repo"}]
+    missing = [m for m in ("einops", "timm") if importlib.util.find_spec(m) is None]
+    if missing:
+        return [{"status": "skipped", "note": f"the official modules need {', '.join(missing)} (pip install "
+                                              f"--target DIR einops timm; carry DIR and put it on PYTHONPATH)"}]
+    from benchmarks.official import side_by_side
+
+    policies = [p for p in args.policies if not p.startswith("{")]
+    return side_by_side(args.official_repo, args.size, str(device), tuple(policies), args.arch, args.warmup,
+                        args.repeat)
+
+
+def section_stages(args, device) -> list[dict[str, Any]]:
+    import torch
+
+    from sr.registry import list_methods, load_method, method_spec
+
+    rows: list[dict[str, Any]] = []
+    family = [m for m in list_methods() if method_spec(m).factory.endswith(":ResShiftFamily")]
+    sr_fps: dict[str, dict[str, float]] = {}
+    for name in args.stage_methods or ["bicubic", *family]:
+        try:
+            method = load_method(name, random_weights=True, device=str(device))
+        except Exception as exc:  # noqa: BLE001 - one method that cannot be built is a row, not the end
+            rows.append({"stage": "sr", "what": name, "status": f"error: {type(exc).__name__}: {exc}"[:200]})
+            continue
+        for shape, (h, w) in STAGE_SHAPES.items():
+            x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+            _, lat, peak = _latency(lambda m=method, x=x: m.upscale(x), device, 1, args.stage_repeat)
+            sr_fps.setdefault(name, {})[shape] = 1 / lat
+            rows.append({"stage": "sr", "what": name, "shape": shape, "status": "ok", "frames_per_s": 1 / lat,
+                         "peak_gib": peak})
+        del method
+    metric_s = 0.0
+    if importlib.util.find_spec("pyiqa") is None:
+        rows.append({"stage": "iqa", "status": "skipped", "note": "pyiqa not installed"})
+    else:
+        from downstream.metrics import QualityMetric, list_metrics
+
+        img = torch.rand(1, 3, 768, 1024, generator=torch.Generator().manual_seed(1))
+        ref = torch.rand(1, 3, 768, 1024, generator=torch.Generator().manual_seed(2))
+        for name in args.metrics or list_metrics():
+            try:
+                metric = QualityMetric(name, device=str(device), random_weights=True)
+                _, lat, _ = _latency(lambda m=metric: m(img, ref), device, 1, args.stage_repeat)
+            except Exception as exc:  # noqa: BLE001 - a metric that cannot run here is a row
+                rows.append({"stage": "iqa", "what": name, "status": f"error: {type(exc).__name__}: {exc}"[:200]})
+                continue
+            metric_s += lat
+            rows.append({"stage": "iqa", "what": name, "status": "ok", "frames_per_s": 1 / lat})
+    for task, pkg in (("detection", "ultralytics"), ("segmentation", "mmseg")):
+        note = ("not timed here: python -m benchmarks.perf --stages --device cuda" if importlib.util.find_spec(pkg)
+                else f"{pkg} not installed")
+        rows.append({"stage": task, "status": "skipped", "note": note})
+    # projected paper grid: every registered method; a method not timed here counts at the slowest timed SR rate
+    slowest = {s: min(v[s] for v in sr_fps.values()) for s in STAGE_SHAPES} if sr_fps else {}
+    if slowest:
+        n_methods = len(list_methods())
+        frames = sum(PAPER_FRAMES.values())
+        sr_hours = sum(PAPER_FRAMES[s] / sr_fps.get(m, slowest)[s] for m in list_methods() for s in STAGE_SHAPES) / 3600
+        rows.append({"stage": "paper grid (projected)", "what": f"{n_methods} methods x {frames} frames",
+                     "status": "ok", "sr_hours": sr_hours, "iqa_hours": n_methods * frames * metric_s / 3600,
+                     "note": "methods not timed here counted at the slowest timed SR rate; detection and "
+                             "segmentation not included"})
+    return rows
+
+
+SECTIONS = {"env": section_env, "precision": section_precision, "compile": section_compile,
+            "official": section_official, "stages": section_stages}
+
+
+def build_parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
+    p.add_device()
+    p.add_argument("--out", type=cli.out_dir, default=os.environ.get("OUT") or "gpu_check",
+                   help="folder for gpu_check.md / gpu_check.json (default: $OUT, else ./gpu_check)")
+    p.add_argument("--sections", type=cli.names, default=list(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
+    p.add_argument("--size", default="256x192", help="LR WxH of the precision/compile/official sections")
+    p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CPU checks)")
+    p.add_argument("--policies", default='fp32,mixed,bf16,fp16,{"unet":"bf16","encode":"bf16","decode":"fp16"}',
+                   help="precision policies (names or JSON part mappings), comma-separated at the top level")
+    p.add_argument("--official-repo", default=None, help="checkout of zirui0625/DifIISR for the official section")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeat", type=cli.positive_int, default=10)
+    p.add_argument("--budget", type=float, default=480, help="seconds; later sections are skipped once spent")
+    p.add_argument("--stage-repeat", type=cli.positive_int, default=3, help="timed calls per stage measurement")
+    p.add_argument("--stage-methods", type=cli.names, default=None,
+                   help="SR methods of the stages section (default: bicubic and every ResShift-family method)")
+    p.add_argument("--metrics", type=cli.names, default=None,
+                   help="quality metrics of the stages section (default: all)")
+    return p
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    args = build_parser().parse_args(argv)
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        raise cli.UsageError(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    args.policies = _split_policies(args.policies)
+    device = torch.device(args.device)
+    report = Report(Path(args.out))
+    started = time.perf_counter()
+    for name in args.sections:
+        t0 = time.perf_counter()
+        if t0 - started > args.budget:
+            report.add(name, [{"status": "skipped", "note": f"--budget {args.budget:.0f} s spent"}])
+            continue
+        try:
+            rows = SECTIONS[name](args, device)
+        except Exception as exc:  # noqa: BLE001 - a section that fails is reported, the next one still runs
+            traceback.print_exc()
+            rows = [{"status": f"error: {type(exc).__name__}: {exc}"[:300]}]
+        report.add(name, [{**r, "section_s": round(time.perf_counter() - t0, 1)} if i == 0 else r
+                          for i, r in enumerate(rows)])
+        with contextlib.suppress(Exception):
+            torch.cuda.empty_cache()
+    print(f"wrote {Path(args.out) / 'gpu_check.md'}")
+    return 0
+
+
+def _split_policies(text: str) -> list[str]:
+    """Split on commas outside braces (JSON mappings contain commas)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in [*out, cur.strip()] if p]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
