@@ -29,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import math
 import os
-import statistics
 import time
 import traceback
 from pathlib import Path
@@ -76,23 +74,11 @@ def _sync(device) -> None:
 
 
 def _latency(fn, device, warmup: int, repeat: int) -> tuple[Any, float, float]:
-    """(last output, median seconds, peak GiB allocated during the timed calls; nan on CPU)."""
-    import torch
+    """(last output, median seconds, peak GiB above the memory in use before; nan on CPU)."""
+    from benchmarks.official import timed_calls
 
-    for _ in range(warmup):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    lat = []
-    for _ in range(repeat):
-        _sync(device)
-        t0 = time.perf_counter()
-        out = fn()
-        _sync(device)
-        lat.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else math.nan
-    return out, statistics.median(lat), peak
+    out, lat, peak_mb = timed_calls(fn, device, warmup, repeat)
+    return out, lat, peak_mb / 1024
 
 
 def _difiisr(args, device):

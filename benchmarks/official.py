@@ -117,7 +117,7 @@ class Official:
         return out[..., : h * self.sf, : w * self.sf].clamp_(-1.0, 1.0)
 
 
-def _timed(fn, device: torch.device, warmup: int, repeat: int) -> tuple[torch.Tensor, float, float]:
+def timed_calls(fn, device: torch.device, warmup: int, repeat: int) -> tuple[torch.Tensor, float, float]:
     """Output, median latency (s) and peak memory growth (MB; CUDA only, nan on CPU) of ``fn()``."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -174,7 +174,7 @@ def _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed):
     rows, outputs = [], {}
     for policy in dict.fromkeys(("fp32", *dtypes)):
         ours.sampler.configure(precision=policy)
-        out, lat, peak = _timed(lambda: ours.sampler(lr) * 2 - 1, dev, warmup, repeat)
+        out, lat, peak = timed_calls(lambda: ours.sampler(lr) * 2 - 1, dev, warmup, repeat)
         outputs[f"project {policy}"] = out
         rows.append({"path": f"project {policy}", "status": "ok", "latency_s": lat, "peak_mem_mb": peak,
                      "note": "precision policy (sr.sampler.PRECISIONS)"})
@@ -192,7 +192,7 @@ def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[d
         fp32_state = {part: {k: v.clone() for k, v in net.state_dict().items()}
                       for part, net in (("unet", official.unet), ("vq", official.vq))}
         official.as_shipped()
-        out, lat, peak = _timed(lambda: official(lr, noise), dev, warmup, repeat)
+        out, lat, peak = timed_calls(lambda: official(lr, noise), dev, warmup, repeat)
         outputs["official as shipped (fp16)"] = out.float()
         rows.append({**base, "path": "official as shipped (fp16)", "status": "ok", "latency_s": lat,
                      "peak_mem_mb": peak, "note": "inference.py: fp16 UNet torso + fp16 autoencoder"})
@@ -202,7 +202,7 @@ def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[d
     else:
         rows.append({**base, "path": "official as shipped (fp16)", "status": "skipped",
                      "note": "inference.py's fp16 path needs CUDA"})
-    out, lat, peak = _timed(lambda: official(lr, noise), dev, warmup, repeat)
+    out, lat, peak = timed_calls(lambda: official(lr, noise), dev, warmup, repeat)
     outputs["official fp32"] = out
     rows.append({**base, "path": "official fp32", "status": "ok", "latency_s": lat, "peak_mem_mb": peak, "note": ""})
 
