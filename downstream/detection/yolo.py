@@ -181,7 +181,8 @@ def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False,
             what = name or str(exc).splitlines()[0]
             raise UserError(f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
                             "allowed). If you trust this file, convert it once: python -m "
-                            f"downstream.detection.yolo convert --trust-pickle {path} OUT.pt") from None
+                            f"downstream.detection.yolo convert --trust-pickle --sha256 <the sha256 you trust> "
+                            f"{path} OUT.pt (the hash is checked before anything is unpickled)") from None
     model = ckpt
     if isinstance(ckpt, dict):
         model = ckpt.get("ema") if ckpt.get("ema") is not None else ckpt.get("model")
