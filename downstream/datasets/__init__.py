@@ -3,7 +3,8 @@
 ``load_dataset("m3fd_set5")`` reads ``configs/datasets/m3fd_set5.yaml`` (``kind`` + options, ``base:`` to
 inherit from another); ``load_dataset("folder:/path/to/frames?limit=20")`` builds a folder data set ad hoc
 (options as a query); ``load_dataset("path/to/x.yaml")`` reads a data-set YAML anywhere (e.g. the
-``dataset.yaml`` a ``prepare`` command writes). Kinds live in the modules of this package (:data:`DATASET_KINDS` imports them all).
+``dataset.yaml`` a ``prepare`` command writes). Kinds live in the modules of this package
+(:data:`DATASET_KINDS` imports them all).
 """
 from __future__ import annotations
 
