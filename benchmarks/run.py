@@ -19,6 +19,7 @@ import pandas as pd
 
 from benchmarks.cache import RunCache
 from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
+from benchmarks.samples import DEFAULT_REFERENCE
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
 from sr import cli
@@ -26,7 +27,7 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
 from sr.registry import list_methods
-from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_RANDOM_WEIGHTS
+from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_RANDOM_WEIGHTS, OPT_REFERENCE
 
 EXECUTORS = ("local", "ray")
 
@@ -63,6 +64,8 @@ def build_parser() -> cli.ArgumentParser:
                    help="local: in this process; ray: fan the jobs out to a Ray cluster")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (ray://host:port); default: local Ray")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report at the end")
+    p.add_argument(OPT_REFERENCE, default=DEFAULT_REFERENCE,
+                   help="method every other one is compared with in the report's significance.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -262,6 +265,11 @@ def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -
     meta["methods"] = methods
     meta["task_identities"] = task_identities
     meta["task_specs"] = task_specs
+    from downstream.metrics import (
+        metric_provenance,  # which file each metric read (bundled NIQE fallback or not)
+    )
+    meta["metric_files"] = metric_provenance(settings.metrics, settings.weights_dir,
+                                             random_weights=settings.random_weights)
     atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
 
 
@@ -280,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
     if not args.no_report:
         from reports.build import build_reports
-        report_dir = build_reports(path, settings.out / "report")
+        report_dir = build_reports(path, settings.out / "report", reference=args.reference)
         print(f"report: {report_dir}")
     return 0
 

@@ -24,6 +24,14 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
+from benchmarks.samples import (
+    Sample,
+    add_task_replicates,
+    attach_intervals,
+    dataset_seed,
+    sample_path,
+    write_sample,
+)
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
 from downstream.errors import DataError, LabelError
@@ -32,12 +40,13 @@ from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text
 from sr.errors import UserError
 from sr.registry import load_method
-from sr.vocab import FLAG_SUBSET_SMALLER, join_flags
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_SUBSET_SMALLER, join_flags
 from sr.weights import sha256_of
 
 log = logging.getLogger("benchmarks")
 
-RESULT_COLUMNS = ["suite", "dataset", "method", "task", "metric", "class", "value", "n", "flags", "error"]
+RESULT_COLUMNS = ["suite", "dataset", "method", "task", "metric", "class", "value", "n", COL_CI_LOW, COL_CI_HIGH,
+                  "flags", "error"]
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     ids = all_ids[: settings.limit] if settings.limit else all_ids
     at_hr_size = method.scale == dataset.scale  # False for the "lr" row: no-reference metrics only, no tasks
     pool = _pool(settings)
-    per_metric: dict[str, list[float]] = defaultdict(list)
+    per_metric: dict[str, dict[str, float]] = defaultdict(dict)  # metric -> sample id -> value
     metric_flags: dict[str, tuple[str, ...]] = {}
     metric_errors: dict[str, str] = {}
     tasks = {task_name: pool.get("task", config) for task_name, config in settings.tasks.items()}
@@ -247,11 +256,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if "error" in cached:
                 add("quality", metric_name, math.nan, cls=sample_id, n=1, error=cached["error"])
             else:
-                per_metric[metric_name].append(cached["value"])
+                per_metric[metric_name][sample_id] = cached["value"]
 
+    sample_evidence = Sample(ids=list(ids), seed=dataset_seed(settings.seed, dataset_name))
     for metric_name, values in per_metric.items():
-        add("quality", metric_name, float(np.mean(values)), n=len(values),
+        add("quality", metric_name, float(np.mean(list(values.values()))), n=len(values),
             flags=method.flags + metric_flags.get(metric_name, ()))
+        sample_evidence.values[("quality", metric_name, "all")] = np.array([values.get(i, math.nan) for i in ids])
     for metric_name, error in metric_errors.items():
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
 
@@ -280,8 +291,9 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 workdir = settings.out / "work" / task_name / f"{method_key}_{dataset_key}"
                 with stage(task_name):
                     task.check_classes(task.dataset_classes(dataset))
-                cached = [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
-                              for r in task.evaluate(items, task.dataset_classes(dataset), workdir)]
+                    task_rows, state = task.evaluate_with_state(items, task.dataset_classes(dataset), workdir)
+                cached = {"rows": [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
+                                   for r in task_rows], "state": state}
             except UserError as exc:  # e.g. a class mismatch: its message says what to do, no traceback
                 add(task_name, "error", math.nan, flags=method.flags, error=str(exc))
                 continue
@@ -290,6 +302,10 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
                 continue
             cache.write_json(tpath, cached)
+        if isinstance(cached, list):  # written before tasks kept a state: rows only, no intervals
+            cached = {"rows": cached, "state": None}
+        add_task_replicates(sample_evidence, task_name, type(task), cached["state"])
+        cached = cached["rows"]
         per_image = [r for r in cached if r.get("image")]
         if per_image:
             _write_per_image(settings, dataset_name, method_name, task_name, per_image)
@@ -298,4 +314,6 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 add(task_name, r["metric"], finite_or_nan(r["value"]), cls=r["class"], n=r["n"],
                     flags=method.flags + task.flags)
     _write_job_identity(settings, dataset_name, method_name, identity, task_identities, task_specs)
+    write_sample(sample_path(settings.out, dataset_name, method_name), sample_evidence)
+    attach_intervals(rows, sample_evidence)
     return rows

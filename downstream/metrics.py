@@ -23,7 +23,14 @@ safetensors); the networks are then built without weights and given the loaded s
 
 A missing file raises MissingWeightsError before anything is built. ``random_weights=True`` builds
 the networks with seeded random weights instead when a file is missing (tests only; files that are
-there are used); the metric then carries the ``random_weights`` flag, which every table shows.
+there are used); the metric then carries the ``random_weights`` flag, which every table shows. A role with a
+``fallback`` (NIQE's pristine parameters, bundled in ``downstream/data``) uses the bundled file when
+its own is missing, and the metric carries the fallback's flag instead of failing.
+
+Metrics computed by the project itself (``function:`` entries, the infrared statistics of
+``downstream.irstats``) need no weights. Each spec also says the metric's kind (reference /
+no-reference), direction, score range and smallest frame, which the reports use to order columns and
+orient plots.
 """
 from __future__ import annotations
 
@@ -40,11 +47,14 @@ import torch
 from sr import weights as weights_registry
 from sr.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, load_into
 from sr.config import CONFIG_DIR, read_yaml
-from sr.errors import ConfigError, UserError, check_keys
+from sr.errors import ConfigError, MissingWeightsError, UserError, check_keys
 from sr.registry import Registry
-from sr.vocab import FLAG_RANDOM_WEIGHTS
+from sr.vocab import FLAG_MARKS, FLAG_RANDOM_WEIGHTS
 
-_SPEC_KEYS = {"pyiqa", "options", "reference", "higher_better", "files"}
+_SPEC_KEYS = {"pyiqa", "function", "options", "reference", "higher_better", "range", "min_size", "files", "fallback"}
+BUNDLED_DIR = Path(__file__).resolve().parent / "data"
+KIND_REFERENCE = "reference"
+KIND_NO_REFERENCE = "no-reference"
 #: parameter files pyiqa may open itself: formats that hold data only (NIQE's MATLAB file)
 _PARAMETER_SUFFIXES = (".mat",)
 #: CLIP RN50 as pyiqa's CLIP-IQA uses it (for random weights: the shapes of OpenAI's RN50)
@@ -56,25 +66,92 @@ _CLIP_RN50 = dict(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    pyiqa: str
+    pyiqa: str | None
     reference: bool
     higher_better: bool
     options: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    function: str | None = None                  # "module:callable" for metrics computed by the project
+    range: tuple[float | None, float | None] = (None, None)
+    fallback_files: dict[str, str] = field(default_factory=dict)  # role -> file name in BUNDLED_DIR
+    fallback_flag: str = ""
+    min_size: tuple[int, int] = (1, 1)           # smallest frame (H, W) the metric is defined on
+
+    @property
+    def kind(self) -> str:
+        return KIND_REFERENCE if self.reference else KIND_NO_REFERENCE
+
+
+def _spec(path: Path, name: str, spec: dict[str, Any]) -> MetricSpec:
+    check_keys(f"{path}: {name}", spec, _SPEC_KEYS)
+    if ("pyiqa" in spec) == ("function" in spec):
+        raise ConfigError(f"{path}: metric {name!r} needs exactly one of 'pyiqa' or 'function'")
+    low, high = spec.get("range") or (None, None)
+    fallback = spec.get("fallback") or {}
+    check_keys(f"{path}: {name}: fallback", fallback, {"files", "flag"})
+    fallback_files = dict(fallback.get("files") or {})
+    flag = str(fallback.get("flag", ""))
+    if fallback_files and flag not in FLAG_MARKS:
+        raise ConfigError(f"{path}: metric {name!r}: fallback flag {flag!r} is not one of {sorted(FLAG_MARKS)}")
+    for role, file in fallback_files.items():
+        if role not in (spec.get("files") or {}) or not (BUNDLED_DIR / file).is_file():
+            raise ConfigError(f"{path}: metric {name!r}: fallback {role}: {file!r} is not a bundled file "
+                              f"({BUNDLED_DIR}) for one of its 'files'")
+    return MetricSpec(name=name, pyiqa=spec.get("pyiqa"), function=spec.get("function"),
+                      reference=bool(spec.get("reference", False)), higher_better=bool(spec.get("higher_better", True)),
+                      options=dict(spec.get("options") or {}), files=dict(spec.get("files") or {}),
+                      range=(low, high), fallback_files=fallback_files, fallback_flag=flag if fallback_files else "",
+                      min_size=tuple(int(v) for v in spec.get("min_size") or (1, 1)))
 
 
 @lru_cache(maxsize=1)
 def metric_specs() -> dict[str, MetricSpec]:
     path = CONFIG_DIR / "metrics.yaml"
-    specs = {}
-    for name, spec in read_yaml(path).items():
-        check_keys(f"{path}: {name}", spec, _SPEC_KEYS)
-        if "pyiqa" not in spec:
-            raise ConfigError(f"{path}: metric {name!r} needs a 'pyiqa' name")
-        specs[name] = MetricSpec(name=name, pyiqa=spec["pyiqa"], reference=bool(spec.get("reference", False)),
-                                 higher_better=bool(spec.get("higher_better", True)),
-                                 options=dict(spec.get("options") or {}), files=dict(spec.get("files") or {}))
-    return specs
+    return {name: _spec(path, name, spec) for name, spec in read_yaml(path).items()}
+
+
+def resolve_metric_files(spec: MetricSpec, weights_dir: str | os.PathLike | None = None, *,
+                         random_weights: bool = False) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """The files a metric reads (role -> path) and the flags that choice puts on its numbers.
+
+    A missing file with a bundled fallback is replaced by it (flagged). With ``random_weights`` and one of the
+    other files missing, those roles stay unresolved (their networks get random weights); otherwise a missing
+    file raises MissingWeightsError naming file, URL and directory.
+    """
+    own = [entry for role, entry in spec.files.items() if role not in spec.fallback_files]
+    # random networks only when a weights file is missing (files that are there are always used)
+    random = bool(own) and weights_registry.random_where_missing(
+        random_weights, lambda: [weights_registry.resolve(e, weights_dir) for e in own])
+    files: dict[str, Path] = {}
+    flags: set[str] = set()
+    for role, entry in spec.files.items():
+        if role in spec.fallback_files:
+            try:
+                files[role] = weights_registry.resolve(entry, weights_dir)
+            except MissingWeightsError:
+                files[role] = BUNDLED_DIR / spec.fallback_files[role]
+                flags.add(spec.fallback_flag)
+        elif not random:
+            files[role] = weights_registry.resolve(entry, weights_dir)
+    return files, tuple(sorted(flags))
+
+
+def metric_provenance(names, weights_dir: str | os.PathLike | None = None, *,
+                      random_weights: bool = False) -> dict[str, dict[str, Any]]:
+    """Per metric: kind, direction, the file of each role with its sha256, and the flags (for run.json)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        spec = metric_specs()[name]
+        record: dict[str, Any] = {"kind": spec.kind, "higher_better": spec.higher_better}
+        try:
+            files, flags = resolve_metric_files(spec, weights_dir, random_weights=random_weights)
+            record["files"] = {role: {"path": str(p), "sha256": weights_registry.sha256_of(p),
+                                      "bundled": p.parent == BUNDLED_DIR} for role, p in files.items()}
+            record["flags"] = list(flags)
+        except MissingWeightsError as exc:
+            record["error"] = str(exc)
+        out[name] = record
+    return out
 
 
 def _add_metrics(registry: Registry) -> None:
@@ -161,17 +238,19 @@ class QualityMetric:
         METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
         self.spec = metric_specs()[name]
         self.name = name
-        # random networks only when a weights file is missing (files that are there are always used)
-        self.random_weights = bool(self.spec.files) and weights_registry.random_where_missing(
-            random_weights, lambda: [weights_registry.resolve(e, weights_dir) for e in self.spec.files.values()])
         self.device = torch.device(device)
         options = dict(self.spec.options)
         self.weight_files: dict[str, Path] = {}
+        self._flags: tuple[str, ...] = ()
         if niqe_params is not None and self.spec.pyiqa == "niqe":
             self.weight_files["pretrained_model_path"] = Path(niqe_params)
-        elif not self.random_weights:
-            for role, entry in self.spec.files.items():
-                self.weight_files[role] = weights_registry.resolve(entry, weights_dir)
+        else:
+            self.weight_files, self._flags = resolve_metric_files(self.spec, weights_dir,
+                                                                  random_weights=random_weights)
+        self.random_weights = set(self.weight_files) != set(self.spec.files)
+        if self.spec.function is not None:
+            self.model = _function(self.spec)
+            return
         builder = _BUILDERS.get(self.spec.pyiqa)
         if builder is None:  # no network: pyiqa builds it, handed only parameter files it cannot unpickle
             for role, path in self.weight_files.items():
@@ -195,16 +274,19 @@ class QualityMetric:
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return (FLAG_RANDOM_WEIGHTS,) if self.random_weights else ()
+        return tuple(sorted(set(self._flags) | ({FLAG_RANDOM_WEIGHTS} if self.random_weights else set())))
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "pyiqa": self.spec.pyiqa, "options": self.spec.options,
-                "random_weights": self.random_weights,
+        return {"name": self.name, "pyiqa": self.spec.pyiqa, "function": self.spec.function,
+                "options": self.spec.options, "random_weights": self.random_weights,
                 "weights": {role: weights_registry.sha256_of(p) for role, p in self.weight_files.items()}}
 
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """Per-image scores, shape [B]."""
+        (min_h, min_w), (h, w) = self.spec.min_size, image.shape[-2:]
+        if h < min_h or w < min_w:
+            raise ValueError(f"metric {self.name} needs frames of at least {min_h}x{min_w} pixels, got {h}x{w}")
         image = _three_channels(image).to(self.device)
         if self.spec.reference:
             if reference is None:
@@ -217,6 +299,13 @@ class QualityMetric:
         else:
             score = self.model(image)
         return score.detach().float().reshape(-1).cpu()
+
+
+def _function(spec: MetricSpec):
+    """The callable of a ``function:`` metric (``module:attr``)."""
+    from sr.config import import_factory
+
+    return import_factory(spec.function, f"metric {spec.name!r}: function")
 
 
 def _three_channels(x: torch.Tensor) -> torch.Tensor:

@@ -105,6 +105,19 @@ class Task(ABC):
         runner calls it before any work, so a mismatch is one ``error:`` line); the default accepts any."""
         return
 
+    def evaluate_with_state(self, items: list[TaskItem], class_names: tuple[str, ...],
+                            workdir: Path) -> tuple[list[MetricRow], Any]:
+        """:meth:`evaluate` plus the per-image state (JSON-serialisable) from which :meth:`replicates` recomputes
+        the rows on resampled image lists without the model; None (the default) gives the rows no interval."""
+        return self.evaluate(items, class_names, workdir), None
+
+    @classmethod
+    def replicates(cls, state: Any, draws: Any) -> dict[tuple[str, str], Any]:
+        """(metric, class) -> the row's value recomputed on each drawn list of image ids (``draws``: [R, n]
+        array of ids, with repeats; ids the state lacks are left out of a draw). Model-free: the bootstrap
+        intervals and paired tests of the rows (downstream.stats) come from here."""
+        return {}
+
     def identity(self) -> dict[str, Any]:
         """What this task's result rows depend on (model weights hash, evaluation settings)."""
         return {"name": self.name}

@@ -1,11 +1,14 @@
-"""``python -m reports --results RESULTS.csv --out DIR``: regenerate tables and plots."""
+"""``python -m reports --results RESULTS.csv --out DIR [--reference METHOD]``: regenerate tables, plots, intervals
+and significance.csv from a run's results.csv and its per-image samples (no model is re-run)."""
 from __future__ import annotations
 
 import sys
 
 from reports.build import build_reports
+from reports.significance import DEFAULT_REFERENCE
 from sr import cli
 from sr.cli import cli_entry
+from sr.vocab import OPT_REFERENCE
 
 
 @cli_entry
@@ -14,8 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=cli.existing_file, required=True, help="a results.csv written by benchmarks.run")
     p.add_argument("--out", type=cli.out_dir, required=True,
                    help="directory for tables (md/csv/tex) and plots (png/svg)")
+    p.add_argument(OPT_REFERENCE, default=DEFAULT_REFERENCE,
+                   help="method every other one is compared with in significance.csv (paired bootstrap over images)")
     args = p.parse_args(argv)
-    out = build_reports(args.results, args.out)
+    out = build_reports(args.results, args.out, reference=args.reference)
     print(out)
     return 0
 

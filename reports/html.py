@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.paper_tables import PaperTable, html_table
-from reports.tables import flag_notes, flags_in, per_class_table, problems_table, quality_table, table_notes
+from reports.tables import flag_notes, flags_in, per_class_table, problems_table, table_notes
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:1600px}
@@ -92,27 +92,38 @@ def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
 
 
 def _result_tables(df: pd.DataFrame, results_csv: Path) -> list[str]:
-    """The run's own tables (quality means; each task's per-class metric), with the flags' marks and notes."""
+    """The run's own tables (quality means; each task's per-class metric) with 95 % intervals, significance-gated
+    best / second-best marks (reports.intervals), and the flags' marks and notes."""
+    from reports.intervals import MARK_NOTE, interval_table, quality_interval_table
     from reports.runinfo import run_meta
+    from reports.significance import load_samples
     from reports.tasks import task_reports
 
-    tables = [("Image quality (mean over images)", quality_table(df))]
-    tables += [(f"{task}: {report.per_class} per class", per_class_table(df, task, report.per_class))
-               for task, (report, _) in task_reports(df, run_meta(results_csv.parent)).items()]
+    samples = load_samples(results_csv.parent)
+    tables = [("Image quality (mean over images; reference metrics, then no-reference)",
+               quality_interval_table(df, samples, style="html"))]
+    for task, (report, metrics) in task_reports(df, run_meta(results_csv.parent)).items():
+        metric = report.per_class
+        higher = metrics[metric].higher_better if metric in metrics else True
+        tables.append((f"{task}: {metric} per class",
+                       interval_table(df, lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
+                                      samples, lambda col, t=task, m=metric: (t, m, col[1]),
+                                      lambda col, h=higher: h, style="html")))
     out = []
     for title, table in tables:
         if table.empty:
             continue
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in table_notes(table))
-        out.append(f"<h3>{html.escape(title)}</h3>" + table.to_html(float_format=lambda v: f"{v:.4f}", border=0,
-                                                                     na_rep="—")
-                   + (f"<ul class=notes>{notes}</ul>" if notes else ""))
+        out.append(f"<h3>{html.escape(title)}</h3>" + table.to_html(escape=False, border=0, na_rep="—")
+                   + f"<ul class=notes>{notes}<li>{html.escape(MARK_NOTE)}</li></ul>")
     return ["<h2>Results of this run</h2>", *out] if out else []
 
 
 def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTable],
                       figures: list[tuple[str, Path]], results_csv: str | Path,
-                      skipped: list[str] | tuple[str, ...] = ()) -> Path:
+                      skipped: list[str] | tuple[str, ...] = (),
+                      sections: list[tuple[str, str]] | tuple = ()) -> Path:
+    """``sections``: extra (title, html) sections after the tables (intervals, significance)."""
     path, results_csv = Path(path), Path(results_csv)
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><title>DifIISR report</title>"
              f"<style>{CSS}</style><script>{SCRIPT}</script></head><body data-images='pending'>",
@@ -127,6 +138,8 @@ def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTabl
     parts.append("<h2>Tables</h2>")
     parts += [html_table(t) for t in tables]
     parts += _result_tables(df, results_csv)
+    for title, body in sections:
+        parts.append(f"<h2>{html.escape(title)}</h2>{body}")
     parts.append("<h2>Figures</h2>")
     if not figures:
         parts.append("<p>No figures (no per-class task results and no SR images).</p>")

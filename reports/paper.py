@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.samples import DEFAULT_REFERENCE
+from reports.intervals import no_reference_radars
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
@@ -34,13 +36,18 @@ from reports.tables import flag_notes, flags_in, load_results, marked, method_fl
 from reports.tasks import task_reports
 from sr import cli
 from sr.cli import cli_entry
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_VALUE
 
 log = logging.getLogger(__name__)
 
-def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+def radar_tables(df: pd.DataFrame, meta: dict | None = None,
+                 values: str = COL_VALUE) -> dict[tuple[str, str], pd.DataFrame]:
     """(task, data set) -> rows = method (paper name), columns = classes + the overall metric (each task's
-    ``TaskReport``: ``per_class`` metric per class, ``overall`` metric as the extra axis)."""
+    ``TaskReport``: ``per_class`` metric per class, ``overall`` metric as the extra axis). ``values``: the column
+    shown (``value``, or an interval bound ``ci_low`` / ``ci_high`` for the radar's band)."""
     out = {}
+    if values not in df:
+        return out
     ok = df[df.value.notna() & (df.error == "")]
     for task, (report, _) in task_reports(df, meta).items():
         per_class, overall = report.per_class, report.overall
@@ -57,7 +64,7 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, 
         t["label"] = t.method.map({m: marked(f"{lab} ({m})" if lab in dup else lab, flags.get(m, ()))
                                    for m, lab in labels.items()})
         for ds, part in t.groupby("dataset"):
-            table = part.pivot_table(index="label", columns="cls", values="value", aggfunc="first")
+            table = part.pivot_table(index="label", columns="cls", values=values, aggfunc="first", dropna=False)
             classes = ([axis] if axis in table.columns else []) + [c for c in table.columns if c != axis]
             out[(task, ds)] = table[classes]
     return out
@@ -65,7 +72,9 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None) -> dict[tuple[str, 
 
 def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: dict[str, str] | None = None,
                        html: bool = True, qualitative: bool = True, frame: str | None = None,
-                       crop: tuple[int, int, int, int] | None = None, device: str = "cpu") -> Path:
+                       crop: tuple[int, int, int, int] | None = None, device: str = "cpu",
+                       reference: str = DEFAULT_REFERENCE) -> Path:
+    """``reference``: the method the html report's significance section compares every other one with."""
     results_csv = Path(results_csv)
     df = load_results(results_csv)
     out = Path(out_dir)
@@ -77,9 +86,11 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     figures: list[tuple[str, Path]] = []
     meta = run_meta(results_csv.parent)
     reports = task_reports(df, meta)
+    lows, highs = radar_tables(df, meta, COL_CI_LOW), radar_tables(df, meta, COL_CI_HIGH)
     for (task, ds), table in radar_tables(df, meta).items():
         metric = reports[task][0].per_class
-        paths = radar_plot(table, f"Figure 6: {task} {metric} per class ({ds})", out / "figures" / f"fig6_{task}_{ds}")
+        paths = radar_plot(table, f"Figure 6: {task} {metric} per class ({ds})", out / "figures" / f"fig6_{task}_{ds}",
+                           low=lows.get((task, ds)), high=highs.get((task, ds)))
         if paths:
             figures.append((f"Figure 6 ({task}, {ds}): {metric} per class and overall", paths[0]))
     skipped: list[str] = []
@@ -107,8 +118,20 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     if html:
         from reports.html import write_html_report
 
-        write_html_report(out / "report.html", df, tables, figures, results_csv, skipped)
+        write_html_report(out / "report.html", df, tables, figures + no_reference_radars(df, out / "figures"),
+                          results_csv, skipped, sections=_confidence_sections(df, results_csv, reference))
     return out
+
+
+def _confidence_sections(df: pd.DataFrame, results_csv: Path, reference: str) -> list[tuple[str, str]]:
+    """The html report's significance section (the run's tables with intervals are reports.html's own)."""
+    from reports.significance import load_samples, significance_table
+
+    sig = significance_table(df, load_samples(results_csv.parent), reference)
+    note = (f"<p>Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
+            "p-value, Holm-corrected across methods; all rows in significance.csv.</p>")
+    return [(f"Significance against {reference}", note + (sig.to_html(index=False, border=0, float_format="%.4g")
+                                                        if not sig.empty else "<p>No comparisons.</p>"))]
 
 
 def _run_markdown(results_csv: Path, df: pd.DataFrame) -> list[str]:

@@ -89,30 +89,77 @@ def tex_marks(latex: str) -> str:
     return latex
 
 
-def _pivot(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def _pivot(rows: pd.DataFrame, columns: list[str], values: str = COL_VALUE) -> pd.DataFrame:
     """Rows: method labels with their flags' marks; the flags shown are kept in ``attrs["flags"]`` for the notes."""
-    if rows.empty:
+    if rows.empty or values not in rows:
         return pd.DataFrame()
     flags = method_flags(rows)
     rows = rows.assign(label=rows[COL_METHOD].map(lambda m: marked(str(m), flags.get(str(m), set()))))
-    table = rows.pivot_table(index="label", columns=columns, values=COL_VALUE, aggfunc="first")
+    table = rows.pivot_table(index="label", columns=columns, values=values, aggfunc="first")
     table.attrs["flags"] = sorted(flags_in(rows))
     return table
 
 
-def quality_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows: method; columns: (data set, metric); overall values only."""
-    return _pivot(df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()], ["dataset", "metric"])
+def metric_order(metrics) -> list[str]:
+    """Quality metrics ordered by kind (reference first, then no-reference), each kind in registry order;
+    names the registry does not know come last."""
+    from downstream.metrics import KIND_REFERENCE, metric_specs
+
+    specs = metric_specs()
+    rank = {name: (spec.kind != KIND_REFERENCE, i) for i, (name, spec) in enumerate(specs.items())}
+    return sorted(dict.fromkeys(metrics), key=lambda m: rank.get(m, (True, len(specs))))
 
 
-def per_class_table(df: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
-    """Rows: method; columns: (data set, class) for one task metric (e.g. detection mAP50-95)."""
-    return _pivot(df[(df.task == task) & (df.metric == metric) & df.value.notna()], ["dataset", "class"])
+def quality_table(df: pd.DataFrame, values: str = COL_VALUE) -> pd.DataFrame:
+    """Rows: method; columns: (data set, metric), metrics ordered by kind; overall values only.
+    ``values``: the column shown (``value``, or an interval bound ``ci_low`` / ``ci_high``)."""
+    table = _pivot(df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()], ["dataset", "metric"],
+                   values)
+    if table.empty:
+        return table
+    order = metric_order(table.columns.get_level_values(1))
+    columns = [(d, m) for d in table.columns.get_level_values(0).unique() for m in order if (d, m) in table.columns]
+    return table[columns]
+
+
+def per_class_table(df: pd.DataFrame, task: str, metric: str, values: str = COL_VALUE) -> pd.DataFrame:
+    """Rows: method; columns: (data set, class) for one task metric (e.g. detection mAP50-95).
+    ``values``: the column shown (``value``, ``ci_low`` or ``ci_high``)."""
+    return _pivot(df[(df.task == task) & (df.metric == metric) & df.value.notna()], ["dataset", "class"], values)
 
 
 def table_notes(table: pd.DataFrame) -> list[str]:
     """The footnotes of a table made by ``quality_table`` / ``per_class_table`` (one per flag shown)."""
     return flag_notes(table.attrs.get("flags", ()))
+
+
+def with_intervals(values: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame, marks: dict | None = None,
+                   digits: int = 4, bold: tuple[str, str] = ("**", "**"), second: tuple[str, str] = ("_", "_")
+                   ) -> pd.DataFrame:
+    """Text cells ``value [low, high]`` (the 95 % bootstrap interval; plain value where there is none).
+
+    ``marks``: {column: {row label: "best" | "second"}}; the value of a marked cell is wrapped in ``bold`` /
+    ``second`` (markdown by default; html passes tags). The flags of ``values`` (its notes) are kept."""
+    marks = marks or {}
+    out = pd.DataFrame(index=values.index, columns=values.columns, dtype=object)
+    out.attrs.update(values.attrs)
+    for col in values.columns:
+        for row in values.index:
+            v = values.at[row, col]
+            if pd.isna(v):
+                out.at[row, col] = ""
+                continue
+            text = f"{v:.{digits}f}"
+            mark = marks.get(col, {}).get(row)
+            if mark:
+                left, right = bold if mark == "best" else second
+                text = f"{left}{text}{right}"
+            lo = low.at[row, col] if (row in low.index and col in low.columns) else float("nan")
+            hi = high.at[row, col] if (row in high.index and col in high.columns) else float("nan")
+            if pd.notna(lo) and pd.notna(hi):
+                text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+            out.at[row, col] = text
+    return out
 
 
 def problems_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,9 @@
 """The main job on the embedded demo suite, checked against the committed baseline (what CI guards)."""
+import json
+import socket
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,20 +12,62 @@ from benchmarks.run import main as run_main
 from downstream.datasets import load_dataset
 from downstream.imageio import write_png
 from downstream.tasks import TaskItem, load_task
+from reports.tables import load_results
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_NIQE_FALLBACK_PARAMS, split_flags
 
 BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "demo" / "baseline.csv"
 
 
+WEIGHT_FREE_METRICS = ("niqe", "piqe", "entropy", "sd", "ag", "sf", "ei")
+
+
+_CONNECT = socket.socket.connect
+
+
+def _connect_offline(sock, address):
+    """Internet sockets refuse to connect (local AF_UNIX sockets, which libraries use between processes, work)."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(f"network access to {address!r} attempted during the demo run (the test forbids it)")
+    return _CONNECT(sock, address)
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """The README's main command on the demo suite, on a machine without network (sockets refuse to connect)."""
     out = tmp_path_factory.mktemp("demo")
-    assert run_main(["--methods", "all", "--out", str(out), "--quiet"]) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _connect_offline)
+        assert run_main(["--methods", "all", "--out", str(out), "--quiet"]) == 0
     return out
 
 
 def test_demo_results_do_not_regress_against_the_committed_baseline(demo_run):
     assert (demo_run / "report" / "report.md").is_file()
     assert regress_main(["--baseline", str(BASELINE), "--results", str(demo_run / "results.csv")]) == 0
+
+
+def test_weight_free_quality_for_every_method_offline(demo_run):
+    """NIQE (bundled parameters, flagged), PIQE, entropy, SD, AG, SF and EI for every method that ran; the
+    metrics whose networks cannot be had offline stay missing-weights rows."""
+    df = load_results(demo_run / "results.csv")
+    ran = sorted(set(df.method) - set(df[df.metric == "unavailable"].method))
+    assert {"hr", "bicubic", "lr"} <= set(ran)
+    overall = df[(df.task == "quality") & (df["class"] == "all")].set_index(["method", "metric"])
+    per_image = df[(df.task == "quality") & (df["class"] != "all")]
+    for method in ran:
+        for metric in WEIGHT_FREE_METRICS:
+            if metric == "niqe" and method == "lr":  # 60 x 80 LR frames are smaller than one 96 x 96 NIQE block
+                errors = per_image[(per_image.method == "lr") & (per_image.metric == "niqe")].error
+                assert len(errors) > 0 and errors.str.contains("at least 96x96").all()
+                continue
+            row = overall.loc[(method, metric)]
+            assert np.isfinite(row["value"]) and row["error"] == "" and row["n"] > 0, (method, metric)
+            assert (FLAG_NIQE_FALLBACK_PARAMS in split_flags(row["flags"])) == (metric == "niqe"), (method, metric)
+        for metric in ("lpips", "clipiqa", "musiq"):
+            assert "not found" in overall.loc[(method, metric)]["error"], (method, metric)
+    run = json.loads((demo_run / "run.json").read_text())
+    assert run["metric_files"]["niqe"]["flags"] == [FLAG_NIQE_FALLBACK_PARAMS]
+    assert run["metric_files"]["niqe"]["files"]["pretrained_model_path"]["bundled"] is True
 
 
 def test_methods_that_cannot_run_offline_say_why(demo_run):
@@ -51,3 +96,53 @@ def test_hr_row_is_the_hr_score_and_bicubic_is_lower(demo_run, tmp_path, task_na
     direct = {(r.metric, r.cls): r.value
               for r in task.evaluate(items, task.dataset_classes(dataset), tmp_path / "work")}
     assert rows["hr"] == pytest.approx(direct[(metric, "all")], abs=1e-12)
+
+
+def test_every_value_has_a_bootstrap_interval_and_hr_beats_bicubic_significantly(demo_run):
+    df = load_results(demo_run / "results.csv")
+    valued = df[df.value.notna() & (df.error == "") & df.task.isin(["quality", "detection", "segmentation"])]
+    assert {"quality", "detection", "segmentation"} <= set(valued.task)
+    assert valued[COL_CI_LOW].notna().all() and valued[COL_CI_HIGH].notna().all()
+    assert (valued[COL_CI_LOW] <= valued[COL_CI_HIGH]).all()
+    means = valued[valued.task == "quality"]
+    assert ((means[COL_CI_LOW] <= means.value + 1e-9) & (means.value <= means[COL_CI_HIGH] + 1e-9)).all()
+    sig = pd.read_csv(demo_run / "report" / "significance.csv", keep_default_na=False, na_values=[""])
+    assert list(sig.columns[:12]) == ["dataset", "method", "reference", "task", "metric", "class", "delta", "ci_low",
+                                      "ci_high", "p_value", "p_holm", "significant"]
+    row = sig[(sig.method == "hr") & (sig.task == "quality") & (sig.metric == "psnr")].iloc[0]
+    assert row.reference == "bicubic" and bool(row.significant) and row.ci_low > 0 and row.p_holm < 0.05
+    assert "## Significance against `bicubic`" in (demo_run / "report" / "report.md").read_text()
+    html = (demo_run / "report" / "paper" / "report.html").read_text()
+    assert "Significance against bicubic" in html and "Results of this run" in html and " [" in html
+
+
+def test_a_method_compared_with_itself_is_not_significant(demo_run):
+    from reports.significance import compare, load_samples
+
+    samples = load_samples(demo_run)
+    for key in [("quality", "psnr", "all"), ("detection", "mAP50-95", "all"), ("segmentation", "mIoU", "all")]:
+        result = compare(samples[("synthir_demo", "bicubic")], samples[("synthir_demo", "bicubic")], key, 0.0)
+        assert result == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0}, key
+
+
+def test_reports_regenerate_intervals_and_significance_without_models(demo_run, tmp_path, monkeypatch):
+    """``python -m reports`` from results.csv plus the run's per-image samples, with models unbuildable (the paper
+    report's qualitative figures, which do draw task predictions, are then skipped with a warning)."""
+    import benchmarks.runner
+    import downstream.tasks
+    import sr.registry
+    from reports.__main__ import main as reports_main
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was built while regenerating the report")
+
+    for module, name in [(sr.registry, "load_method"), (downstream.tasks, "load_task"), (benchmarks.runner, "run_job")]:
+        monkeypatch.setattr(module, name, refuse)
+    out = tmp_path / "report"
+    assert reports_main(["--results", str(demo_run / "results.csv"), "--out", str(out), "--reference", "hr"]) == 0
+    sig = pd.read_csv(out / "significance.csv", keep_default_na=False, na_values=[""])
+    assert set(sig.reference) == {"hr"} and "hr" not in set(sig.method)
+    psnr = sig[(sig.method == "bicubic") & (sig.metric == "psnr")].iloc[0]
+    assert psnr.delta < 0 and bool(psnr.significant)
+    quality = (out / "report.md").read_text()
+    assert " [" in quality and "radar_quality_synthir_demo.png" in {p.name for p in out.iterdir()}

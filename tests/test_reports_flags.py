@@ -17,6 +17,8 @@ from benchmarks.runner import RESULT_COLUMNS
 from reports.build import build_reports
 from reports.tables import TEX_MARKS, load_results
 from sr.vocab import (
+    COL_CI_HIGH,
+    COL_CI_LOW,
     COL_FLAGS,
     FLAG_MARKS,
     FLAG_NOTES,
@@ -49,7 +51,8 @@ def _make_results(path: Path) -> Path:
             rows.append(("s", "ds", method, "quality", metric, "all", 20.0 + i, 3, flag, ""))
         for cls in ("all", "car", "person"):
             rows.append(("s", "ds", method, "detection", "mAP50-95", cls, 0.1 * i, 3, flag, ""))
-    pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(path, index=False)
+    columns = [c for c in RESULT_COLUMNS if c not in (COL_CI_LOW, COL_CI_HIGH)]  # no intervals: no samples either
+    pd.DataFrame(rows, columns=columns).reindex(columns=RESULT_COLUMNS).to_csv(path, index=False)
     return path
 
 

@@ -26,7 +26,8 @@ def test_run_writes_long_format_results_and_report(tmp_path):
     assert run_main(["--methods", "bicubic,hr", "--tasks", "quality", "--metrics", "psnr,ssim", "--limit", "2",
                      "--quiet", "--out", str(out)]) == 0
     df = _results(out)
-    assert list(df.columns) == ["suite", "dataset", "method", "task", "metric", "class", "value", "n", "flags", "error"]
+    assert list(df.columns) == ["suite", "dataset", "method", "task", "metric", "class", "value", "n", "ci_low",
+                                "ci_high", "flags", "error"]
     psnr = df[(df.metric == "psnr")].set_index("method")["value"]
     assert psnr["hr"] > psnr["bicubic"] > 20
     assert (df.n == 2).all()

@@ -73,25 +73,28 @@ def match(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
                                                 torch.from_numpy(gt[:, 0]), iou).numpy()
 
 
-def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int) -> np.ndarray:
-    """AP at each IoU threshold the way COCOeval accumulates it: precision envelope sampled at 101 recalls, mean."""
+def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int, counted: np.ndarray | None = None) -> np.ndarray:
+    """AP at each IoU threshold the way COCOeval accumulates it: precision envelope sampled at 101 recalls, mean.
+
+    ``tp``: (D, T) matches; ``counted``: (D, T), False where a detection is ignored at that threshold (neither a
+    true nor a false positive; COCOeval's area-range rule). An ignored detection only repeats the previous point
+    of the precision-recall curve, which changes neither the envelope nor the sampled recalls.
+    """
     if n_gt == 0:
         return np.full(tp.shape[1], np.nan)
+    if not len(tp):
+        return np.zeros(tp.shape[1])
     order = np.argsort(-conf, kind="mergesort")
-    tp = tp[order]
-    ap = np.zeros(tp.shape[1])
-    for t in range(tp.shape[1]):
-        tps = np.cumsum(tp[:, t]).astype(np.float64)
-        fps = np.cumsum(~tp[:, t]).astype(np.float64)
-        if not len(tps):
-            continue
-        rc = tps / n_gt
-        pr = tps / np.maximum(tps + fps, np.spacing(1))
-        pr = np.maximum.accumulate(pr[::-1])[::-1]
-        idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
-        q = np.where(idx < len(pr), pr[np.minimum(idx, len(pr) - 1)], 0.0)
-        ap[t] = q.mean()
-    return ap
+    tp = tp[order].astype(bool)
+    counted = np.ones_like(tp) if counted is None else counted[order].astype(bool)
+    tps = np.cumsum(tp & counted, axis=0, dtype=np.float64)
+    fps = np.cumsum(~tp & counted, axis=0, dtype=np.float64)
+    rc = tps / n_gt
+    pr = tps / np.maximum(tps + fps, np.spacing(1))
+    pr = np.maximum.accumulate(pr[::-1], axis=0)[::-1]
+    idx = np.stack([np.searchsorted(rc[:, t], RECALL_THRESHOLDS, side="left") for t in range(tp.shape[1])], axis=1)
+    q = np.where(idx < len(pr), np.take_along_axis(pr, np.minimum(idx, len(pr) - 1), axis=0), 0.0)
+    return q.mean(axis=0)
 
 
 def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...],
@@ -103,28 +106,34 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tup
     the 101-point envelope with the trapezoid rule, so a perfect detector scores 0.995).
     Matching is the same for both (:func:`match`).
     """
-    if ap_method not in AP_METHODS:
-        raise ValueError(f"ap_method must be one of {AP_METHODS}, got {ap_method!r}")
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} prediction arrays for {len(gts)} images")
-    stats = {"tp": [], "conf": [], "pred_cls": [], "target_cls": [], "target_img": []}
-    for pred, gt in zip(preds, gts):
-        pred = np.asarray(pred, np.float64).reshape(-1, 6)
-        gt = np.asarray(gt, np.float64).reshape(-1, 5)
-        pred = pred[np.argsort(-pred[:, 4], kind="stable")]
-        stats["tp"].append(match(pred, gt))
-        stats["conf"].append(pred[:, 4])
-        stats["pred_cls"].append(pred[:, 5])
-        stats["target_cls"].append(gt[:, 0])
-        stats["target_img"].append(np.unique(gt[:, 0]))
+    return score_images([image_stats(pred, gt) for pred, gt in zip(preds, gts)], names, ap_method)
+
+
+def image_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
+    """One image's matches (:func:`match`), confidences and classes: what :func:`score_images` aggregates."""
+    pred = np.asarray(pred, np.float64).reshape(-1, 6)
+    gt = np.asarray(gt, np.float64).reshape(-1, 5)
+    pred = pred[np.argsort(-pred[:, 4], kind="stable")]
+    return {"tp": match(pred, gt), "conf": pred[:, 4], "pred_cls": pred[:, 5], "target_cls": gt[:, 0],
+            "target_img": np.unique(gt[:, 0])}
+
+
+def score_images(per_image: list[dict[str, np.ndarray]], names: list[str] | tuple[str, ...],
+                 ap_method: str = "coco") -> DetectionScores:
+    """:func:`score` from per-image :func:`image_stats` (a resampled list may repeat an image)."""
+    if ap_method not in AP_METHODS:
+        raise ValueError(f"ap_method must be one of {AP_METHODS}, got {ap_method!r}")
+    stats = {k: [im[k] for im in per_image] for k in ("tp", "conf", "pred_cls", "target_cls", "target_img")}
     if ap_method == "ultralytics":
         from ultralytics.utils.metrics import DetMetrics
 
         metrics = DetMetrics(names=dict(enumerate(names)))
-        for i in range(len(gts)):
+        for i in range(len(per_image)):
             metrics.update_stats({**{k: v[i] for k, v in stats.items()}, "im_name": str(i)})
         metrics.process(plot=False)
-        return scores_from_metrics(metrics, names, n_images=len(gts))
+        return scores_from_metrics(metrics, names, n_images=len(per_image))
     cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in stats.items()}
     tp = cat["tp"].reshape(-1, len(IOU_THRESHOLDS)).astype(bool)
     per_class, aps = {}, []
@@ -138,7 +147,7 @@ def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tup
         per_class[name] = ClassScore(float(ap.mean()), float(ap[0]), int(np.sum(cat["target_img"] == c)), n_gt)
     ap = np.array(aps).reshape(-1, len(IOU_THRESHOLDS))
     return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
-                           len(gts), len(cat["target_cls"]), per_class)
+                           len(per_image), len(cat["target_cls"]), per_class)
 
 
 def _iou_matrix(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -188,28 +197,39 @@ def size_ap(preds: list[np.ndarray], gts: list[np.ndarray], num_classes: int, ma
             ) -> dict[str, float]:
     """AP50-95 per COCO area range (COCOeval's APs / APm / APl): the mean over classes with a counted ground
     truth in the range of the 101-point AP at each IoU threshold; ranges without one are left out."""
+    return size_ap_images([size_image_stats(pred, gt, num_classes, max_dets) for pred, gt in zip(preds, gts)],
+                          num_classes)
+
+
+def size_image_stats(pred: np.ndarray, gt: np.ndarray, num_classes: int, max_dets: int = 100
+                     ) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """One image's COCOeval matching per (area range, class): (scores, matched, ignored, counted ground truths)."""
+    pred = np.asarray(pred, np.float64).reshape(-1, 6)
+    gt = np.asarray(gt, np.float64).reshape(-1, 5)
     out = {}
     for size, area in AREA_RANGES.items():
+        for c in range(num_classes):
+            dt = pred[pred[:, 5] == c]
+            dt = dt[np.argsort(-dt[:, 4], kind="mergesort")][:max_dets]
+            m, ig, n = _match_in_range(dt, gt[gt[:, 0] == c][:, 1:], area)
+            out[(size, c)] = (dt[:, 4], m, ig, n)
+    return out
+
+
+def size_ap_images(per_image: list[dict], num_classes: int) -> dict[str, float]:
+    """:func:`size_ap` from per-image :func:`size_image_stats` (a resampled list may repeat an image)."""
+    out = {}
+    for size in AREA_RANGES:
         aps = []
         for c in range(num_classes):
-            scores, matched, ignored, n_gt = [], [], [], 0
-            for pred, gt in zip(preds, gts):
-                pred = np.asarray(pred, np.float64).reshape(-1, 6)
-                gt = np.asarray(gt, np.float64).reshape(-1, 5)
-                dt = pred[pred[:, 5] == c]
-                dt = dt[np.argsort(-dt[:, 4], kind="mergesort")][:max_dets]
-                m, ig, n = _match_in_range(dt, gt[gt[:, 0] == c][:, 1:], area)
-                scores.append(dt[:, 4])
-                matched.append(m)
-                ignored.append(ig)
-                n_gt += n
+            parts = [im[(size, c)] for im in per_image]
+            n_gt = sum(part[3] for part in parts)
             if n_gt == 0:
                 continue
-            conf = np.concatenate(scores)
-            m, ig = np.concatenate(matched, axis=1), np.concatenate(ignored, axis=1)
-            keep = ~ig                                  # ignored detections are neither TP nor FP
-            ap = [coco_ap(m[t][keep[t]][:, None], conf[keep[t]], n_gt)[0] for t in range(len(IOU_THRESHOLDS))]
-            aps.append(np.mean(ap))
+            conf = np.concatenate([part[0] for part in parts])
+            m = np.concatenate([part[1] for part in parts], axis=1)
+            ig = np.concatenate([part[2] for part in parts], axis=1)
+            aps.append(np.mean(coco_ap(m.T, conf, n_gt, counted=~ig.T)))  # ignored: neither TP nor FP
         if aps:
             out[size] = float(np.mean(aps))
     return out

@@ -174,8 +174,47 @@ class DetectionTask(Task):
         return scores, metrics, captured
 
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
-        scores, _, _ = self.predict_and_score(items, class_names, workdir)
-        return rows_from_scores(scores, class_names)
+        return self.evaluate_with_state(items, class_names, workdir)[0]
+
+    def evaluate_with_state(self, items: list[TaskItem], class_names: tuple[str, ...],
+                            workdir: Path) -> tuple[list[MetricRow], dict[str, Any]]:
+        """The rows, and per image the detections and ground truth the validator saw (pixels of the SR image)."""
+        scores, _, captured = self.predict_and_score(items, class_names, workdir)
+        images = {}
+        for c in captured:  # the validator's files are data.safe_name(index, id): index -> the item's id
+            index = int(Path(c.im_file).stem.split("_", 1)[0])
+            images[items[index].id] = {"pred": c.pred.tolist(), "gt": c.gt.tolist()}
+        state = {"classes": list(class_names), "ap_method": self.ap_method, "images": images}
+        return rows_from_scores(scores, class_names), state
+
+    @classmethod
+    def replicates(cls, state: dict[str, Any], draws: Any) -> dict[tuple[str, str], Any]:
+        """The rows recomputed from the cached detections of each drawn image list: each image is matched once,
+        every draw re-accumulates the matches (COCO AP / ultralytics DetMetrics, and per-size AP)."""
+        import numpy as np
+
+        from downstream.detection.metrics import (
+            image_stats,
+            score_images,
+            size_ap_images,
+            size_image_stats,
+        )
+
+        names = tuple(state["classes"])
+        ids = list(state["images"])
+        pairs = [(np.asarray(v["pred"], np.float64).reshape(-1, 6), np.asarray(v["gt"], np.float64).reshape(-1, 5))
+                 for v in state["images"].values()]
+        stats = [image_stats(pred, gt) for pred, gt in pairs]
+        sizes = [size_image_stats(pred, gt, len(names)) for pred, gt in pairs]  # COCO's 100 per image, as evaluated
+        position = {image_id: k for k, image_id in enumerate(ids)}
+        out: dict[tuple[str, str], Any] = {}
+        for r, draw in enumerate(draws):
+            picked = [position[i] for i in draw if i in position]
+            scores = score_images([stats[k] for k in picked], names, state["ap_method"])
+            scores.sizes = size_ap_images([sizes[k] for k in picked], len(names))
+            for row in rows_from_scores(scores, names):
+                out.setdefault((row.metric, row.cls), np.full(len(draws), np.nan))[r] = row.value
+        return out
 
     def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
                workdir: Path) -> Any:

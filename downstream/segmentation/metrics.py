@@ -66,9 +66,21 @@ class ConfusionAccumulator:
         self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
         self.images = 0
 
-    def update(self, pred: np.ndarray, label: np.ndarray) -> None:
-        self.matrix += confusion_matrix(pred, label, self.num_classes, self.ignore_index)
+    def update(self, pred: np.ndarray, label: np.ndarray) -> np.ndarray:
+        """Add one image; returns its own confusion matrix (the per-image evidence of bootstrap intervals)."""
+        matrix = confusion_matrix(pred, label, self.num_classes, self.ignore_index)
+        self.matrix += matrix
         self.images += 1
+        return matrix
+
+    @classmethod
+    def from_images(cls, matrices: np.ndarray) -> ConfusionAccumulator:
+        """The accumulator of a list of images given by their (n, K, K) confusion matrices (repeats allowed)."""
+        matrices = np.asarray(matrices, dtype=np.int64)
+        acc = cls(matrices.shape[-1])
+        acc.matrix = matrices.sum(axis=0) if len(matrices) else acc.matrix
+        acc.images = len(matrices)
+        return acc
 
     def scores(self) -> SegScores:
         return scores(self.matrix)
@@ -172,6 +184,21 @@ class SmallTargetAccumulator:
         self.false_pixels += sum(p_areas[k] for k in unmatched)
         self.pixels += int(valid.sum())
         self.images += 1
+
+    _COUNTS = ("inter", "union", "targets", "detected", "false_pixels", "pixels", "images")
+
+    def state(self) -> dict:
+        """Counts and per-image IoUs as plain data; ``merged`` of the states of single images gives their split."""
+        return {**{k: getattr(self, k) for k in self._COUNTS}, "per_image": list(self.per_image)}
+
+    @classmethod
+    def merged(cls, states: list[dict], target: int = 1) -> SmallTargetAccumulator:
+        acc = cls(target=target)
+        for st in states:
+            for k in cls._COUNTS:
+                setattr(acc, k, getattr(acc, k) + st[k])
+            acc.per_image += st["per_image"]
+        return acc
 
     def scores(self) -> SmallTargetScores:
         nan = float("nan")

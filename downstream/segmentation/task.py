@@ -191,6 +191,11 @@ class SegmentationTask(Task):
         return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
 
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
+        return self.evaluate_with_state(items, class_names, workdir)[0]
+
+    def evaluate_with_state(self, items: list[TaskItem], class_names: tuple[str, ...],
+                            workdir: Path) -> tuple[list[MetricRow], dict[str, Any]]:
+        """The rows, and per image its confusion matrix (plus its small-target counts for binary masks)."""
         class_names = tuple(class_names)
         self.check_classes(class_names)
         num_classes = len(class_names)
@@ -198,21 +203,45 @@ class SegmentationTask(Task):
         acc = ConfusionAccumulator(num_classes)
         small = SmallTargetAccumulator(target=1) if is_binary_target(class_names, ignored) else None
         pred_dir = Path(workdir) / "pred"
+        per_image: dict[str, dict[str, Any]] = {}
         for item in items:
             label = np.asarray(item.label(LABEL_MASK))
             if ignored:
                 label = np.where(np.isin(label, ignored), IGNORE_INDEX, label)
             image = read_image(item.image, channels="auto")
             pred = self.predict(image, num_classes, out_size=label.shape, blocked=ignored)
-            acc.update(pred, label)
+            per_image[item.id] = {"confusion": acc.update(pred, label).tolist()}
             if small is not None:
-                small.update(pred, label)
+                one = SmallTargetAccumulator(target=1)
+                one.update(pred, label)
+                per_image[item.id]["small_target"] = one.state()
             if self.save_predictions:
                 from PIL import Image
 
                 pred_dir.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pred, mode="L").save(pred_dir / f"{item.id}.png")
-        return rows_from_scores(acc, class_names, ignored, small)
+        if small is not None:
+            small = SmallTargetAccumulator.merged([v["small_target"] for v in per_image.values()])
+        state = {"classes": list(class_names), "ignored": list(ignored), "images": per_image}
+        return rows_from_scores(acc, class_names, ignored, small), state
+
+    @classmethod
+    def replicates(cls, state: dict[str, Any], draws: Any) -> dict[tuple[str, str], np.ndarray]:
+        """The rows recomputed from the summed confusion matrices (and small-target counts) of each draw."""
+        names, ignored = tuple(state["classes"]), tuple(state["ignored"])
+        images = state["images"]
+        position = {image_id: k for k, image_id in enumerate(images)}
+        matrices = np.array([v["confusion"] for v in images.values()], dtype=np.int64).reshape(-1, len(names),
+                                                                                            len(names))
+        small = [v.get("small_target") for v in images.values()]
+        out: dict[tuple[str, str], np.ndarray] = {}
+        for r, draw in enumerate(draws):
+            picked = [position[i] for i in draw if i in position]
+            acc = ConfusionAccumulator.from_images(matrices[picked])
+            target = SmallTargetAccumulator.merged([small[k] for k in picked]) if small and small[0] else None
+            for row in rows_from_scores(acc, names, ignored, target):
+                out.setdefault((row.metric, row.cls), np.full(len(draws), np.nan))[r] = row.value
+        return out
 
     def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
                workdir: Path) -> Any:

@@ -1,0 +1,116 @@
+"""Tables with 95 % intervals and significance-gated best / second-best marks, the no-reference radar plots,
+and the significance section, for ``reports.build`` (md) and the html report.
+
+A cell reads ``value [ci_low, ci_high]``. In each column the best method is bold and the second best
+italic (underlined in html), but only where its paired difference to the next-ranked method is significant
+(``reports.significance.ranked_marks``); reference rows (the ``hr`` / ``lr`` family "reference") are not ranked.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from reports.radar import normalised_for_radar, radar_plot
+from reports.significance import Samples, ranked_marks
+from reports.tables import quality_table, with_intervals
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE
+
+MARK_NOTE = ("Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
+             "to the next-ranked method is significant (p < 0.05; the second only under a marked best); a column "
+             "without marks has no significant leader. Brackets: 95 % bootstrap interval over images. Reference rows "
+             "(hr, lr) are not ranked.")
+
+
+def _ranked(method: str) -> bool:
+    from sr.errors import UserError
+    from sr.registry import method_spec
+
+    try:
+        return method_spec(method).family != "reference"
+    except (UserError, KeyError, OSError):
+        return True
+
+
+def label_methods(df: pd.DataFrame, table: pd.DataFrame) -> dict[str, str]:
+    """Row label of a table (method name plus flag marks) -> method name."""
+    labels = {}
+    for method in df[COL_METHOD].astype(str).unique():
+        for label in table.index:
+            if str(label) == method or str(label).startswith(method + " "):
+                labels[label] = method
+    return labels
+
+
+def interval_table(df: pd.DataFrame, pivot: Callable[..., pd.DataFrame], samples: Samples,
+                   key_of: Callable[[tuple], tuple[str, str, str]], higher_better_of: Callable[[tuple], bool],
+                   style: str = "md") -> pd.DataFrame:
+    """``pivot(df, values=...)`` -> rows = labels, columns = (data set, x); ``key_of(column)`` -> (task, metric,
+    class); returns text cells with intervals and marks (``style`` md or html)."""
+    values = pivot(df, values=COL_VALUE)
+    if values.empty:
+        return values
+    low, high = pivot(df, values=COL_CI_LOW), pivot(df, values=COL_CI_HIGH)
+    methods = label_methods(df, values)
+    marks = {}
+    for column in values.columns:
+        ranked = values[column][[label for label in values.index if _ranked(methods.get(label, str(label)))]]
+        by_method = pd.Series(ranked.to_numpy(), index=[methods.get(label, str(label)) for label in ranked.index])
+        got = ranked_marks(by_method, samples, column[0], key_of(column), higher_better_of(column))
+        label_of = {m: label for label, m in methods.items()}
+        marks[column] = {label_of.get(m, m): mark for m, mark in got.items()}
+    fmt = {"md": (("**", "**"), ("_", "_")), "html": (("<b>", "</b>"), ("<u>", "</u>"))}[style]
+    return with_intervals(values, low, high, marks, bold=fmt[0], second=fmt[1])
+
+
+def quality_interval_table(df: pd.DataFrame, samples: Samples, style: str = "md") -> pd.DataFrame:
+    from downstream.metrics import metric_specs
+
+    specs = metric_specs()
+    return interval_table(df, quality_table, samples, lambda col: ("quality", col[1], "all"),
+                          lambda col: specs[col[1]].higher_better if col[1] in specs else True, style)
+
+
+def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
+    """One radar per data set over its no-reference quality metrics (axes normalised, outward = better, interval
+    bands); returns (caption, png) pairs."""
+    from downstream.metrics import KIND_NO_REFERENCE, metric_specs
+
+    specs = metric_specs()
+    values, low, high = (quality_table(df, values=v) for v in (COL_VALUE, COL_CI_LOW, COL_CI_HIGH))
+    if values.empty:
+        return []
+    figures = []
+    for dataset in values.columns.get_level_values(0).unique():
+        table = values[dataset]
+        axes = [m for m in table.columns if m in specs and specs[m].kind == KIND_NO_REFERENCE]
+        table = table[axes].dropna(how="any")
+        if len(axes) < 3 or table.empty:
+            continue
+        v, lo, hi = normalised_for_radar(table, low[dataset][axes].reindex(table.index),
+                                         high[dataset][axes].reindex(table.index),
+                                         {m: specs[m].higher_better for m in axes})
+        caption = f"No-reference quality ({dataset}): each axis min-max normalised over methods, outward = better"
+        paths = radar_plot(v, f"No-reference quality ({dataset}), outward = better",
+                           out / f"radar_quality_{dataset}".replace("/", "_").replace(":", "_"),
+                           low=lo, high=hi, axes=axes)
+        if paths:
+            figures.append((caption, paths[0]))
+    return figures
+
+
+def significance_lines(sig: pd.DataFrame, reference: str) -> list[str]:
+    """The ``## Significance`` section of report.md (only significant rows listed; the CSV has them all)."""
+    lines = [f"## Significance against `{reference}`", "",
+             (f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
+              "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
+              "`significance.csv`."), ""]
+    if sig.empty:
+        return lines + [f"No comparisons (no `{reference}` rows, or no per-image samples in the run).", ""]
+    shown = sig[sig.significant].copy()
+    lines.append(f"{int(sig.significant.sum())} of {len(sig)} differences are significant (p_holm < 0.05).")
+    if not shown.empty:
+        cols = ["dataset", "method", "task", "metric", "class", "delta", "ci_low", "ci_high", "p_holm"]
+        lines += ["", shown[cols].to_markdown(index=False, floatfmt=".4g")]
+    return lines + [""]

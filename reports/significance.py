@@ -1,0 +1,102 @@
+"""Intervals and paired significance for the report, from results.csv plus the per-image samples of the run.
+
+``significance_table(df, samples, reference)``: for every data set, task, metric and class, each method's paired
+difference to ``reference`` (delta = method - reference, its 95 % bootstrap interval, the bootstrap p-value,
+Holm-corrected across the methods compared on that row, and ``significant``), written as
+``report/significance.csv``. ``ranked_marks`` decides the best / second-best marks of a table column: a mark is
+given only where the difference to the next method is significant. Nothing here re-runs a model: every
+replicate comes from ``benchmarks.samples`` (see there, and downstream.stats for the statistics).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.samples import DEFAULT_REFERENCE, Sample, read_sample, replicates_of
+from downstream.stats import ALPHA, holm, paired_comparison
+from sr.vocab import COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
+
+SIGNIFICANCE_COLUMNS = ["dataset", "method", "reference", "task", "metric", "class", "delta", "ci_low", "ci_high",
+                        "p_value", "p_holm", "significant", "n"]
+
+Samples = dict[tuple[str, str], Sample]  # (data set, method) -> its per-image evidence
+
+
+def load_samples(run_dir: str | Path) -> Samples:
+    """Every ``samples/*.npz`` of a run directory (unreadable files are skipped: their rows get no interval)."""
+    out: Samples = {}
+    for path in sorted((Path(run_dir) / "samples").glob("*.npz")):
+        dataset, _, method = path.stem.partition("__")
+        try:
+            out[(dataset, method)] = read_sample(path)
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def _sample(samples: Samples, dataset: str, method: str) -> Sample | None:
+    """The sample of (data set, method); file names replace '/' and ':' so match on that spelling too."""
+    return samples.get((dataset, method)) or samples.get((dataset.replace("/", "_").replace(":", "_"), method))
+
+
+def compare(a: Sample | None, b: Sample | None, key: tuple[str, str, str], delta: float) -> dict[str, float]:
+    """Paired difference a - b of one row; NaN when either side has no evidence or the image lists differ."""
+    nan = {"delta": delta, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
+    if a is None or b is None or a.ids != b.ids or a.seed != b.seed:
+        return nan
+    ra, rb = replicates_of(a, key), replicates_of(b, key)
+    if ra is None or rb is None:
+        return nan
+    return paired_comparison(ra, rb, delta)
+
+
+def _values(df: pd.DataFrame) -> pd.Series:
+    ok = df[df[COL_VALUE].notna() & (df["error"] == "")]
+    return ok.groupby([COL_DATASET, COL_TASK, COL_METRIC, COL_CLASS, COL_METHOD])[COL_VALUE].first()
+
+
+def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
+    """One row per (data set, method != reference, task, metric, class) with a value for both."""
+    values = _values(df)
+    rows = []
+    for (dataset, task, metric, cls), group in values.groupby(level=[0, 1, 2, 3]):
+        by_method = group.droplevel([0, 1, 2, 3])
+        if reference not in by_method.index:
+            continue
+        ref_sample = _sample(samples, dataset, reference)
+        block = []
+        for method, value in by_method.items():
+            if method == reference:
+                continue
+            result = compare(_sample(samples, dataset, method), ref_sample, (task, metric, cls),
+                             float(value - by_method[reference]))
+            block.append({"dataset": dataset, "method": method, "reference": reference, "task": task,
+                          "metric": metric, "class": cls, **result,
+                          "n": len(ref_sample.ids) if ref_sample is not None else 0})
+        for row, p in zip(block, holm([r["p_value"] for r in block])):
+            row["p_holm"] = float(p)
+            row["significant"] = bool(np.isfinite(p) and p < ALPHA)
+        rows += block
+    return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
+
+
+def ranked_marks(values: pd.Series, samples: Samples, dataset: str, key: tuple[str, str, str],
+                 higher_better: bool) -> dict[str, str]:
+    """{method: "best" | "second"} for one column: the best is marked only where its paired difference to the
+    second is significant (p < ALPHA), the second only where the best is marked and its difference to the third is
+    significant; methods absent from ``values`` are not ranked."""
+    order = values.dropna().sort_values(ascending=not higher_better)
+    marks: dict[str, str] = {}
+    for rank, label in enumerate(("best", "second")):
+        if len(order) < rank + 2:
+            break
+        upper, lower = order.index[rank], order.index[rank + 1]
+        result = compare(_sample(samples, dataset, upper), _sample(samples, dataset, lower), key,
+                         float(order.iloc[rank] - order.iloc[rank + 1]))
+        if not (np.isfinite(result["p_value"]) and result["p_value"] < ALPHA):
+            break
+        marks[upper] = label
+    return marks

@@ -1,0 +1,89 @@
+"""Task intervals from cached per-image evidence: a task's replicates on resampled image lists equal recomputing
+the metric from scratch on those lists, by an evaluator outside our aggregation (pycocotools, mmseg)."""
+import numpy as np
+import pytest
+
+from downstream.detection.metrics import coco_score
+from downstream.detection.task import DetectionTask
+from downstream.sample import IGNORE_INDEX
+from downstream.segmentation.metrics import mmseg_iou_metric
+from downstream.segmentation.task import SegmentationTask
+from downstream.stats import percentile_interval, resample_indices
+
+CLASSES = ("People", "Car", "Bus")
+
+
+def _detections(n_images=9, seed=0):
+    """Per image: ground truth (cls, x1, y1, x2, y2) and noisy detections (x1, y1, x2, y2, conf, cls), boxes of
+    several COCO sizes so that APs / APm / APl rows exist."""
+    rng = np.random.default_rng(seed)
+    images = {}
+    for i in range(n_images):
+        n = int(rng.integers(1, 5))
+        xy = rng.uniform(0, 400, (n, 2))
+        g = np.c_[rng.integers(0, 3, n), xy, xy + rng.choice([12.0, 60.0, 140.0], (n, 1)) + rng.uniform(0, 8, (n, 2))]
+        p = []
+        for box in g:
+            if rng.random() < 0.8:
+                p.append([*(box[1:] + rng.normal(0, 4, 4)), rng.random(), box[0] if rng.random() < 0.9 else 2])
+        for _ in range(int(rng.integers(0, 3))):  # false positives
+            x, y = rng.uniform(0, 400, 2)
+            p.append([x, y, x + 30, y + 30, rng.random(), rng.integers(0, 3)])
+        p = np.array(p, dtype=np.float64).reshape(-1, 6)
+        p[:, 2:4] = np.maximum(p[:, 2:4], p[:, :2] + 1)
+        images[f"frame{i:02d}"] = {"pred": p.tolist(), "gt": g.tolist()}
+    return {"classes": list(CLASSES), "ap_method": "coco", "images": images}
+
+
+def test_detection_replicates_equal_pycocotools_on_the_same_resampled_lists():
+    state = _detections()
+    ids = np.array(list(state["images"]))
+    draws = ids[resample_indices(len(ids), 40, seed=5)]
+    reps = DetectionTask.replicates(state, draws)
+    direct = {key: np.full(len(draws), np.nan) for key in reps}
+    for r, draw in enumerate(draws):  # recompute from scratch: pycocotools on the drawn list (repeats = new images)
+        preds = [np.asarray(state["images"][i]["pred"]) for i in draw]
+        gts = [np.asarray(state["images"][i]["gt"]) for i in draw]
+        ref = coco_score(preds, gts, CLASSES)
+        direct[("mAP50-95", "all")][r], direct[("mAP50", "all")][r] = ref.map50_95, ref.map50
+        for name, cs in ref.per_class.items():
+            direct[("mAP50-95", name)][r], direct[("mAP50", name)][r] = cs.map50_95, cs.map50
+        for size, metric in (("small", "APs"), ("medium", "APm"), ("large", "APl")):
+            if (metric, "all") in direct and size in ref.sizes:
+                direct[(metric, "all")][r] = ref.sizes[size]
+    assert {("mAP50-95", "all"), ("APs", "all"), ("APm", "all"), ("APl", "all"), ("mAP50", "Car")} <= set(reps)
+    for key, values in reps.items():
+        np.testing.assert_allclose(values, direct[key], atol=1e-9, equal_nan=True, err_msg=str(key))
+        assert percentile_interval(values) == pytest.approx(percentile_interval(direct[key]), abs=1e-9)
+    # the identity draw gives the task's own value
+    whole = DetectionTask.replicates(state, ids[None])
+    full = coco_score([np.asarray(v["pred"]) for v in state["images"].values()],
+                      [np.asarray(v["gt"]) for v in state["images"].values()], CLASSES)
+    assert whole[("mAP50-95", "all")][0] == pytest.approx(full.map50_95, abs=1e-9)
+
+
+def test_segmentation_replicates_equal_mmseg_on_the_same_resampled_lists():
+    rng = np.random.default_rng(1)
+    k = 4
+    names = tuple(f"c{i}" for i in range(k))
+    frames, images = {}, {}
+    for i in range(7):
+        lab = rng.integers(0, k, size=(12, 16))
+        lab[rng.random(lab.shape) < 0.1] = IGNORE_INDEX
+        pred = np.where(rng.random(lab.shape) < 0.7, lab, rng.integers(0, k, size=lab.shape))
+        pred[pred == IGNORE_INDEX] = 0
+        frames[f"f{i}"] = (pred.astype(np.uint8), lab.astype(np.uint8))
+    from downstream.segmentation.metrics import confusion_matrix
+
+    for image_id, (pred, lab) in frames.items():
+        images[image_id] = {"confusion": confusion_matrix(pred, lab, k).tolist()}
+    state = {"classes": list(names), "ignored": [], "images": images}
+    ids = np.array(list(frames))
+    draws = ids[resample_indices(len(ids), 25, seed=2)]
+    reps = SegmentationTask.replicates(state, draws)
+    for r, draw in enumerate(draws):
+        _, per_class = mmseg_iou_metric([frames[i][0] for i in draw], [frames[i][1] for i in draw], names)
+        for c, name in enumerate(names):
+            assert reps[("IoU", name)][r] == pytest.approx(per_class["IoU"][c], abs=1e-6)
+        assert reps[("mIoU", "all")][r] == pytest.approx(np.nanmean(per_class["IoU"]), abs=1e-6)
+        assert reps[("aAcc", "all")][r] == pytest.approx(per_class["aAcc"], abs=1e-6)
