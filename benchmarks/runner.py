@@ -38,6 +38,7 @@ from downstream.errors import DataError, LabelError
 from downstream.imageio import on_png_grid, read_image, write_png
 from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text
+from sr.base import SRMethod
 from sr.errors import UserError
 from sr.registry import load_method
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_SUBSET_SMALLER, join_flags
@@ -106,7 +107,7 @@ def _sample_seed(seed: int, sample_id: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(sample_id.encode())) % (2**31)
 
 
-def method_identity(method) -> dict[str, Any]:
+def method_identity(method: SRMethod) -> dict[str, Any]:
     return {"name": method.name, "scale": method.scale, "options": method.options, "flags": method.flags,
             "weights": {role: sha256_of(p) for role, p in method.weight_files().items()}}
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,8 @@ def _load_dataset(name: str):
         return None
 
 
-def choose_view(ds: str, frames: list[str], shape_of, crop_size: int = CROP, frame: str | None = None,
+def choose_view(ds: str, frames: list[str], shape_of: Callable[[str], tuple[int, int]], crop_size: int = CROP,
+                frame: str | None = None,
                 crop: Box | None = None, source: str | None = None) -> View:
     """Frame and crop for data set ``ds`` (see the module doc); ``shape_of(frame)`` -> (H, W) of its HR image.
     ``source`` is what to load the data set from when it is not ``ds`` (a data-set YAML path, run.json's
@@ -247,7 +249,8 @@ class _Tasks:
     def __init__(self, meta: dict[str, Any], device: str):
         self.meta, self.device, self._built = meta, device, {}
 
-    def get(self, task: str):
+    def get(self, task: str) -> tuple[Any, str, str]:
+        """(the task or None, why it cannot be built, a note when its identity changed since the run)."""
         if task not in self._built:
             config = (self.meta.get("tasks") or {}).get(task)
             if not config:

@@ -85,7 +85,8 @@ def resolve_file(name_or_path: str, weights_dir: str | os.PathLike | None = None
 
 
 def build_first_stage(kind: str, vq: dict[str, Any] | None = None, vq_weights: str | None = None,
-                      scale: int = 4, weights_dir=None, random_weights: bool = False) -> nn.Module:
+                      scale: int = 4, weights_dir: str | os.PathLike | None = None,
+                      random_weights: bool = False) -> nn.Module:
     """The frozen first stage (``encode``/``decode``)."""
     if kind == "pixel_unshuffle":
         module = PixelUnshuffleAE(scale)

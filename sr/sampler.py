@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -292,7 +292,8 @@ def upsr_condition(g_pm1: torch.Tensor, y_bic: torch.Tensor, scale: int, psi_max
 
 
 @torch.no_grad()
-def upsr_sample(net, first_stage, diffusion, lr01: torch.Tensor, prior, scale: int, psi_max: float, b: float,
+def upsr_sample(net: torch.nn.Module, first_stage: torch.nn.Module, diffusion: ResShiftDiffusion, lr01: torch.Tensor,
+                prior: Any, scale: int, psi_max: float, b: float,
                 pad_multiple: int = 16, seed: int = 12345, mode: str = "one_step", clip_denoised: bool = True,
                 clamp_prior: bool = True) -> torch.Tensor:
     """UPSR inference on LR in [0,1] ([B,3,h,w]) -> SR in [0,1]: pad, g(y) and bicubic(y), uncertainty,

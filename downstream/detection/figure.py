@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -139,7 +140,7 @@ def tile(paths: list[Path], columns: int = 4, pad: int = 6) -> Image.Image:
     return canvas
 
 
-def figure_from_task(task, images: dict[str, str | Path], out_dir: str | Path, *,
+def figure_from_task(task: Any, images: dict[str, str | Path], out_dir: str | Path, *,
                      crop: tuple[int, int, int, int] | None = None, gt: np.ndarray | None = None,
                      frame: str = "frame", conf: float = 0.25, class_names: tuple[str, ...] | None = None
                      ) -> dict[str, Path]:
