@@ -80,7 +80,9 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    tables = build_all(df, datasets)
+    from reports.significance import load_samples
+
+    tables = build_all(df, datasets, samples=load_samples(results_csv.parent) or None)
     for t in tables:
         write_paper_table(t, out / "tables")
     figures: list[tuple[str, Path]] = []

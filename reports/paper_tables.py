@@ -31,11 +31,12 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from reports.tables import flag_notes, marked, tex_text
-from sr.vocab import FLAG_RANDOM_WEIGHTS, split_flags
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_RANDOM_WEIGHTS, split_flags
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
 MISSING = "—"
@@ -149,12 +150,16 @@ def _method_family(method: str) -> str:
 
 
 def _ours_lookup(df: pd.DataFrame) -> tuple[dict[tuple[str, str, str, str, str], float],
-                                             dict[tuple[str, str, str, str, str], set[str]]]:
-    """(dataset, method, task, metric, class) -> value, and -> the row's flags."""
+                                             dict[tuple[str, str, str, str, str], set[str]],
+                                             dict[tuple[str, str, str, str, str], tuple[float, float]]]:
+    """(dataset, method, task, metric, class) -> value, -> the row's flags, and -> its 95 % interval."""
     ok = df[df.value.notna() & (df.error == "")]
     keys = list(zip(*[ok[c].astype(str) for c in ("dataset", "method", "task", "metric", "class")]))
+    bounds = (zip(ok[COL_CI_LOW], ok[COL_CI_HIGH]) if {COL_CI_LOW, COL_CI_HIGH} <= set(ok.columns)
+              else ((math.nan, math.nan) for _ in keys))
     return ({key: float(v) for key, v in zip(keys, ok["value"])},
-            {key: split_flags(f) for key, f in zip(keys, ok["flags"])})
+            {key: split_flags(f) for key, f in zip(keys, ok["flags"])},
+            {key: (float(lo), float(hi)) for key, (lo, hi) in zip(keys, bounds)})
 
 
 @dataclass
@@ -167,14 +172,25 @@ class PaperTable:
     random_rows: set[str]                    # rows made with random weights: left out of best / second
     datasets: dict[str, str]
     flags: set[str] = field(default_factory=set)  # every flag of a number shown (the notes explain each mark)
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (row, column): ours' CI
+    samples: Any = None  # the run's per-image samples (reports.significance): gate ours' marks by significance
 
     def marks(self, source: str) -> dict[tuple[str, str], str]:
-        """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours')."""
+        """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours'). With ``samples``, ours' marks are
+        given only where the paired difference to the next-ranked row is significant (``ranked_marks``)."""
         out: dict[tuple[str, str], str] = {}
         for col in self.spec.columns:
             skip = self.reference_rows | (self.random_rows if source == "ours" else set())
             s = self.values[(col.name, source)].drop(labels=list(skip), errors="ignore").dropna()
             if s.empty:
+                continue
+            if source == "ours" and self.samples is not None:
+                from reports.significance import ranked_marks
+
+                by_method = pd.Series(s.to_numpy(), index=[self.methods[row] for row in s.index])
+                got = ranked_marks(by_method, self.samples, self.datasets[col.dataset], (col.task, col.metric, "all"),
+                                   col.higher)
+                out.update({(row, col.name): got[self.methods[row]] for row in s.index if self.methods[row] in got})
                 continue
             s = s.round(col.decimals)
             ranked = sorted(set(s), reverse=col.higher)
@@ -200,8 +216,11 @@ class PaperTable:
                         continue
                     text = f"{v:+.{col.decimals}f}" if src == "Δ" else f"{v:.{col.decimals}f}"
                     m = marks.get(src, {}).get((row, col.name))
-                    cells.append(wrap[0].format(text) if m == "best" else wrap[1].format(text) if m == "second"
-                                 else text)
+                    text = wrap[0].format(text) if m == "best" else wrap[1].format(text) if m == "second" else text
+                    lo, hi = self.intervals.get((row, col.name), (math.nan, math.nan)) if src == "ours" else (0, 0)
+                    if src == "ours" and math.isfinite(lo) and math.isfinite(hi):
+                        text += f" [{lo:.{col.decimals}f}, {hi:.{col.decimals}f}]"
+                    cells.append(text)
                 cols[(col.name, src)] = cells
         out = pd.DataFrame(cols, index=self.values.index)
         out.columns = pd.MultiIndex.from_tuples(out.columns)
@@ -213,13 +232,15 @@ def _row_label(label: str, method: str, duplicate: bool) -> str:
 
 
 def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | None = None,
-                numbers: pd.DataFrame | None = None) -> PaperTable:
+                numbers: pd.DataFrame | None = None, samples: Any = None) -> PaperTable:
+    """``samples``: the run's per-image samples (``reports.significance.load_samples``), for significance-gated
+    marks of our numbers; without them the marks go by rank alone."""
     datasets = {**DEFAULT_DATASETS, **(datasets or {})}
     numbers = paper_numbers() if numbers is None else numbers
     paper = numbers[numbers.table == spec.key]
     paper_rows = list(dict.fromkeys(paper["row"]))
     paper_value = {(r.row, r.column): r.number for r in paper.itertuples()}
-    ours, ours_flags = _ours_lookup(df)
+    ours, ours_flags, ours_ci = _ours_lookup(df)
     methods_in_results = list(dict.fromkeys(df["method"]))
 
     rows: list[tuple[str, str | None, str]] = []  # (label, paper row key or None, results method or '')
@@ -256,13 +277,17 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
                                for c in spec.columns)) if m else set() for _, _, m in rows]
     rows = [(marked(label, f), key, m) for (label, key, m), f in zip(rows, row_flags)]
     data: dict[tuple[str, str], list[float]] = {}
+    intervals: dict[tuple[str, str], tuple[float, float]] = {}
     for col in spec.columns:
         ds = datasets.get(col.dataset, col.dataset)
         p, o = [], []
-        for _, key, method in rows:
+        for label, key, method in rows:
             p.append(paper_value.get((key, col.name), math.nan) if key is not None else math.nan)
             v = ours.get((ds, method, col.task, col.metric, "all"), math.nan) if method else math.nan
             o.append(v * col.scale)
+            if method:
+                lo, hi = ours_ci.get((ds, method, col.task, col.metric, "all"), (math.nan, math.nan))
+                intervals[(label, col.name)] = (lo * col.scale, hi * col.scale)
         data[(col.name, "paper")] = p
         data[(col.name, "ours")] = o
         data[(col.name, "Δ")] = [b - a for a, b in zip(p, o)]
@@ -272,16 +297,19 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
     reference = {label for label, key, _ in rows if key in REFERENCE_ROWS}
     rnd = {label for (label, _, _), f in zip(rows, row_flags) if FLAG_RANDOM_WEIGHTS in f}
     return PaperTable(spec, values, {label: m for label, _, m in rows}, reference, rnd,
-                      {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns}, set().union(*row_flags))
+                      {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns}, set().union(*row_flags),
+                      intervals, samples)
 
 
-def build_all(df: pd.DataFrame, datasets: dict[str, str] | None = None) -> list[PaperTable]:
-    return [build_table(spec, df, datasets) for spec in TABLES]
+def build_all(df: pd.DataFrame, datasets: dict[str, str] | None = None, samples: Any = None) -> list[PaperTable]:
+    return [build_table(spec, df, datasets, samples=samples) for spec in TABLES]
 
 
 def _notes(table: PaperTable) -> list[str]:
     notes = [f"paper = the published number (reports/paper_numbers.csv); ours = this run; Δ = ours − paper; "
-             f"{MISSING} = no number. **bold** = best, <u>underline</u> = second best (reference rows excluded).",
+             f"{MISSING} = no number. **bold** = best, <u>underline</u> = second best (reference rows excluded)"
+             + ("; ours marked only where the paired bootstrap difference to the next-ranked row is significant "
+                "(p < 0.05), brackets = 95 % bootstrap interval over images." if table.samples is not None else "."),
              "Data sets: " + ", ".join(f"{k} = `{v}`" for k, v in table.datasets.items()) + "."]
     if table.spec.ablation:
         notes.append("Rows → methods: " + ", ".join(f"{label} = `{m or '(not run)'}`"

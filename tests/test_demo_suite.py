@@ -146,3 +146,28 @@ def test_reports_regenerate_intervals_and_significance_without_models(demo_run, 
     assert psnr.delta < 0 and bool(psnr.significant)
     quality = (out / "report.md").read_text()
     assert " [" in quality and "radar_quality_synthir_demo.png" in {p.name for p in out.iterdir()}
+
+
+def test_paper_tables_show_intervals_and_mark_only_significant_leaders(demo_run):
+    from reports.paper_tables import build_all
+    from reports.significance import compare, load_samples
+
+    df = load_results(demo_run / "results.csv")
+    samples = load_samples(demo_run)
+    gated = next(t for t in build_all(df, {"Set5": "synthir_demo"}, samples=samples) if t.spec.key == "main_table2")
+    by_rank = next(t for t in build_all(df, {"Set5": "synthir_demo"}) if t.spec.key == "main_table2")
+    cells = gated.formatted("md")[("Set5/PSNR", "ours")]
+    label = next(r for r in cells.index if gated.methods[r] == "difiisr_demo")
+    row = df[(df.method == "difiisr_demo") & (df.metric == "psnr")].iloc[0]
+    assert cells[label].endswith(f"[{row[COL_CI_LOW]:.3f}, {row[COL_CI_HIGH]:.3f}]")
+    marks, rank_marks = gated.marks("ours"), by_rank.marks("ours")
+    assert marks and set(marks.items()) <= set(rank_marks.items())
+    for (label, column), mark in marks.items():  # each mark: significantly ahead of the next-ranked row
+        col = next(c for c in gated.spec.columns if c.name == column)
+        ours = gated.values[(column, "ours")].drop(labels=list(gated.reference_rows | gated.random_rows),
+                                                     errors="ignore").dropna()
+        ours = ours.sort_values(ascending=not col.higher)
+        nxt = ours.index[list(ours.index).index(label) + 1]
+        p = compare(samples[("synthir_demo", gated.methods[label])], samples[("synthir_demo", gated.methods[nxt])],
+                    (col.task, col.metric, "all"), 0.0)["p_value"]
+        assert p < 0.05, (label, column, mark)
