@@ -14,6 +14,7 @@ One file per job, ``<out>/samples/<data set>__<method>.npz`` (plain arrays, read
 ``replicates_of(sample, key)`` gives every row's replicates the same way; the interval is their 2.5 / 97.5
 percentiles (downstream.stats).
 """
+
 from __future__ import annotations
 
 import zlib

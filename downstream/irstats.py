@@ -10,6 +10,7 @@ Every function takes float images [B, C, H, W] in [0, 1] and returns [B] float64
 grey-level scale [0, 255] the literature uses; C = 3 is turned into grey with the ITU-R BT.601 weights
 (MATLAB ``rgb2gray``), so an infrared frame replicated to three equal channels scores as the frame itself.
 """
+
 from __future__ import annotations
 
 import torch

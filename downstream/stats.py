@@ -14,13 +14,14 @@ exactly when the 95 % percentile interval excludes 0. Across the methods compare
 (data set, task, metric, class), p-values are Holm-corrected (Holm 1979, "A simple sequentially rejective
 multiple test procedure"), and a difference is significant when the corrected p < ``ALPHA``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-N_RESAMPLES = 1000    # bootstrap draws per interval (percentile interval; p-values resolve down to 2 / 1001)
+N_RESAMPLES = 1000  # bootstrap draws per interval (percentile interval; p-values resolve down to 2 / 1001)
 CONFIDENCE = 0.95
 ALPHA = 1.0 - CONFIDENCE
 DEFAULT_SEED = 0
@@ -52,14 +53,16 @@ def mean_replicates(values: Sequence[float], indices: np.ndarray) -> np.ndarray:
     return v[indices].mean(axis=1)
 
 
-def mean_interval(values: Sequence[float], n_resamples: int = N_RESAMPLES,
-                  seed: int = DEFAULT_SEED) -> tuple[float, float]:
+def mean_interval(
+    values: Sequence[float], n_resamples: int = N_RESAMPLES, seed: int = DEFAULT_SEED
+) -> tuple[float, float]:
     """95 % bootstrap interval of the mean of per-image ``values``."""
     return percentile_interval(mean_replicates(values, resample_indices(len(values), n_resamples, seed)))
 
 
-def statistic_replicates(n: int, statistic: Callable[[np.ndarray], float], n_resamples: int = N_RESAMPLES,
-                         seed: int = DEFAULT_SEED) -> np.ndarray:
+def statistic_replicates(
+    n: int, statistic: Callable[[np.ndarray], float], n_resamples: int = N_RESAMPLES, seed: int = DEFAULT_SEED
+) -> np.ndarray:
     """``statistic(image_indices)`` on each drawn image list: for statistics that are not means (COCO AP, IoU)."""
     return np.array([statistic(idx) for idx in resample_indices(n, n_resamples, seed)], dtype=np.float64)
 
@@ -75,8 +78,9 @@ def bootstrap_p_value(delta_replicates: np.ndarray) -> float:
     return float(min(1.0, 2 * min(below, above)))
 
 
-def paired_comparison(method_replicates: np.ndarray, reference_replicates: np.ndarray,
-                      delta: float) -> dict[str, float]:
+def paired_comparison(
+    method_replicates: np.ndarray, reference_replicates: np.ndarray, delta: float
+) -> dict[str, float]:
     """Difference method - reference from replicates computed on the same image lists: its interval and p-value."""
     d = np.asarray(method_replicates, dtype=np.float64) - np.asarray(reference_replicates, dtype=np.float64)
     low, high = percentile_interval(d)

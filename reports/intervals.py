@@ -5,6 +5,7 @@ A cell reads ``value [ci_low, ci_high]``. In each column the best method is bold
 italic (underlined in html), but only where its paired difference to the next-ranked method is significant
 (``reports.significance.ranked_marks``); reference rows (the ``hr`` / ``lr`` family "reference") are not ranked.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from reports.significance import Samples, ranked_marks
 from reports.tables import quality_table, with_intervals
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE
 
-MARK_NOTE = ("Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
-             "to the next-ranked method is significant (p < 0.05; the second only under a marked best); a column "
-             "without marks has no significant leader. Brackets: 95 % bootstrap interval over images. Reference rows "
-             "(hr, lr) are not ranked.")
+MARK_NOTE = (
+    "Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
+    "to the next-ranked method is significant (p < 0.05; the second only under a marked best); a column "
+    "without marks has no significant leader. Brackets: 95 % bootstrap interval over images. Reference rows "
+    "(hr, lr) are not ranked."
+)
 
 
 def _ranked(method: str) -> bool:
@@ -43,9 +46,14 @@ def label_methods(df: pd.DataFrame, table: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
-def interval_table(df: pd.DataFrame, pivot: Callable[..., pd.DataFrame], samples: Samples,
-                   key_of: Callable[[tuple], tuple[str, str, str]], higher_better_of: Callable[[tuple], bool],
-                   style: str = "md") -> pd.DataFrame:
+def interval_table(
+    df: pd.DataFrame,
+    pivot: Callable[..., pd.DataFrame],
+    samples: Samples,
+    key_of: Callable[[tuple], tuple[str, str, str]],
+    higher_better_of: Callable[[tuple], bool],
+    style: str = "md",
+) -> pd.DataFrame:
     """``pivot(df, values=...)`` -> rows = labels, columns = (data set, x); ``key_of(column)`` -> (task, metric,
     class); returns text cells with intervals and marks (``style`` md or html)."""
     values = pivot(df, values=COL_VALUE)
@@ -68,8 +76,14 @@ def quality_interval_table(df: pd.DataFrame, samples: Samples, style: str = "md"
     from downstream.metrics import metric_specs
 
     specs = metric_specs()
-    return interval_table(df, quality_table, samples, lambda col: ("quality", col[1], "all"),
-                          lambda col: specs[col[1]].higher_better if col[1] in specs else True, style)
+    return interval_table(
+        df,
+        quality_table,
+        samples,
+        lambda col: ("quality", col[1], "all"),
+        lambda col: specs[col[1]].higher_better if col[1] in specs else True,
+        style,
+    )
 
 
 def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
@@ -88,13 +102,21 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
         table = table[axes].dropna(how="any")
         if len(axes) < 3 or table.empty:
             continue
-        v, lo, hi = normalised_for_radar(table, low[dataset][axes].reindex(table.index),
-                                         high[dataset][axes].reindex(table.index),
-                                         {m: specs[m].higher_better for m in axes})
+        v, lo, hi = normalised_for_radar(
+            table,
+            low[dataset][axes].reindex(table.index),
+            high[dataset][axes].reindex(table.index),
+            {m: specs[m].higher_better for m in axes},
+        )
         caption = f"No-reference quality ({dataset}): each axis min-max normalised over methods, outward = better"
-        paths = radar_plot(v, f"No-reference quality ({dataset}), outward = better",
-                           out / f"radar_quality_{dataset}".replace("/", "_").replace(":", "_"),
-                           low=lo, high=hi, axes=axes)
+        paths = radar_plot(
+            v,
+            f"No-reference quality ({dataset}), outward = better",
+            out / f"radar_quality_{dataset}".replace("/", "_").replace(":", "_"),
+            low=lo,
+            high=hi,
+            axes=axes,
+        )
         if paths:
             figures.append((caption, paths[0]))
     return figures
@@ -102,10 +124,16 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
 
 def significance_lines(sig: pd.DataFrame, reference: str) -> list[str]:
     """The ``## Significance`` section of report.md (only significant rows listed; the CSV has them all)."""
-    lines = [f"## Significance against `{reference}`", "",
-             (f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
-              "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
-              "`significance.csv`."), ""]
+    lines = [
+        f"## Significance against `{reference}`",
+        "",
+        (
+            f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
+            "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
+            "`significance.csv`."
+        ),
+        "",
+    ]
     if sig.empty:
         return lines + [f"No comparisons (no `{reference}` rows, or no per-image samples in the run).", ""]
     shown = sig[sig.significant].copy()

@@ -7,6 +7,7 @@ Holm-corrected across the methods compared on that row, and ``significant``), wr
 given only where the difference to the next method is significant. Nothing here re-runs a model: every
 replicate comes from ``benchmarks.samples`` (see there, and downstream.stats for the statistics).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,21 @@ from benchmarks.samples import DEFAULT_REFERENCE, Sample, read_sample, replicate
 from downstream.stats import ALPHA, holm, paired_comparison
 from sr.vocab import COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
 
-SIGNIFICANCE_COLUMNS = ["dataset", "method", "reference", "task", "metric", "class", "delta", "ci_low", "ci_high",
-                        "p_value", "p_holm", "significant", "n"]
+SIGNIFICANCE_COLUMNS = [
+    "dataset",
+    "method",
+    "reference",
+    "task",
+    "metric",
+    "class",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_holm",
+    "significant",
+    "n",
+]
 
 Samples = dict[tuple[str, str], Sample]  # (data set, method) -> its per-image evidence
 
@@ -71,11 +85,21 @@ def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFA
         for method, value in by_method.items():
             if method == reference:
                 continue
-            result = compare(_sample(samples, dataset, method), ref_sample, (task, metric, cls),
-                             float(value - by_method[reference]))
-            block.append({"dataset": dataset, "method": method, "reference": reference, "task": task,
-                          "metric": metric, "class": cls, **result,
-                          "n": len(ref_sample.ids) if ref_sample is not None else 0})
+            result = compare(
+                _sample(samples, dataset, method), ref_sample, (task, metric, cls), float(value - by_method[reference])
+            )
+            block.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "reference": reference,
+                    "task": task,
+                    "metric": metric,
+                    "class": cls,
+                    **result,
+                    "n": len(ref_sample.ids) if ref_sample is not None else 0,
+                }
+            )
         for row, p in zip(block, holm([r["p_value"] for r in block])):
             row["p_holm"] = float(p)
             row["significant"] = bool(np.isfinite(p) and p < ALPHA)
@@ -83,8 +107,9 @@ def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFA
     return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
 
 
-def ranked_marks(values: pd.Series, samples: Samples, dataset: str, key: tuple[str, str, str],
-                 higher_better: bool) -> dict[str, str]:
+def ranked_marks(
+    values: pd.Series, samples: Samples, dataset: str, key: tuple[str, str, str], higher_better: bool
+) -> dict[str, str]:
     """{method: "best" | "second"} for one column: the best is marked only where its paired difference to the
     second is significant (p < ALPHA), the second only where the best is marked and its difference to the third is
     significant; methods absent from ``values`` are not ranked."""
@@ -94,8 +119,12 @@ def ranked_marks(values: pd.Series, samples: Samples, dataset: str, key: tuple[s
         if len(order) < rank + 2:
             break
         upper, lower = order.index[rank], order.index[rank + 1]
-        result = compare(_sample(samples, dataset, upper), _sample(samples, dataset, lower), key,
-                         float(order.iloc[rank] - order.iloc[rank + 1]))
+        result = compare(
+            _sample(samples, dataset, upper),
+            _sample(samples, dataset, lower),
+            key,
+            float(order.iloc[rank] - order.iloc[rank + 1]),
+        )
         if not (np.isfinite(result["p_value"]) and result["p_value"] < ALPHA):
             break
         marks[upper] = label

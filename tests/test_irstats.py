@@ -1,4 +1,5 @@
 """Infrared statistics SD / AG / SF / EI: hand-computed cases and independent numpy / scipy implementations."""
+
 import math
 
 import numpy as np
@@ -42,12 +43,18 @@ def test_against_independent_numpy_and_scipy():
     g = rng.integers(0, 256, size=(13, 17)).astype(np.float64)
     x = _img(g.tolist())
     assert float(standard_deviation(x)) == pytest.approx(np.std(g), rel=1e-9)
-    ag = np.mean([math.sqrt(((g[i, j + 1] - g[i, j]) ** 2 + (g[i + 1, j] - g[i, j]) ** 2) / 2)
-                  for i in range(12) for j in range(16)])
+    ag = np.mean(
+        [
+            math.sqrt(((g[i, j + 1] - g[i, j]) ** 2 + (g[i + 1, j] - g[i, j]) ** 2) / 2)
+            for i in range(12)
+            for j in range(16)
+        ]
+    )
     assert float(average_gradient(x)) == pytest.approx(ag, rel=1e-9)
     sf = math.sqrt((np.sum(np.diff(g, axis=1) ** 2) + np.sum(np.diff(g, axis=0) ** 2)) / g.size)
     assert float(spatial_frequency(x)) == pytest.approx(sf, rel=1e-9)
-    ei = np.mean(np.hypot(scipy.ndimage.sobel(g, axis=1, mode="nearest"), scipy.ndimage.sobel(g, axis=0, mode="nearest")))
+    sx, sy = scipy.ndimage.sobel(g, axis=1, mode="nearest"), scipy.ndimage.sobel(g, axis=0, mode="nearest")
+    ei = np.mean(np.hypot(sx, sy))
     assert float(edge_intensity(x)) == pytest.approx(ei, rel=1e-9)
 
 

@@ -37,7 +37,8 @@ def _niqe_params(path):
 
 
 def _rgb(path):
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None]
 
 
 def _check_real_pairs(shared_data, tmp_path, ids, official_niqe=True):
@@ -48,7 +49,8 @@ def _check_real_pairs(shared_data, tmp_path, ids, official_niqe=True):
     m3fd = shared_data / "m3fd"
     weights = tmp_path / "weights"
     weights.mkdir()
-    niqe_file = weights / "pyiqa" / "niqe_modelparameters.mat" if official_niqe else BUNDLED_DIR / "niqe_pris_params.mat"
+    official_file = weights / "pyiqa" / "niqe_modelparameters.mat"
+    niqe_file = official_file if official_niqe else BUNDLED_DIR / "niqe_pris_params.mat"
     if official_niqe:
         _niqe_params(niqe_file)
     out = tmp_path / "run"

@@ -1,4 +1,5 @@
 """Bootstrap intervals, paired tests and Holm correction (downstream/stats.py)."""
+
 import numpy as np
 import pytest
 
@@ -39,16 +40,18 @@ def test_paired_comparison_of_a_method_with_itself_is_not_significant():
 
 def test_paired_comparison_finds_a_consistent_shift_and_not_noise():
     rng = np.random.default_rng(1)
-    base = rng.normal(30, 3, size=12)                 # large spread between images ...
-    better = base + 0.5 + rng.normal(0, 0.05, 12)     # ... but every image gains about 0.5
+    base = rng.normal(30, 3, size=12)  # large spread between images ...
+    better = base + 0.5 + rng.normal(0, 0.05, 12)  # ... but every image gains about 0.5
     idx = stats.resample_indices(12)
-    shifted = stats.paired_comparison(stats.mean_replicates(better, idx), stats.mean_replicates(base, idx),
-                                      delta=float(np.mean(better - base)))
+    shifted = stats.paired_comparison(
+        stats.mean_replicates(better, idx), stats.mean_replicates(base, idx), delta=float(np.mean(better - base))
+    )
     assert shifted["ci_low"] > 0.4 and shifted["ci_high"] < 0.6
     assert shifted["p_value"] == pytest.approx(2 / (1 + stats.N_RESAMPLES))  # no replicate at or below zero
     noise = base + rng.normal(0, 0.5, 12) * np.where(np.arange(12) % 2, 1, -1)
-    plain = stats.paired_comparison(stats.mean_replicates(noise, idx), stats.mean_replicates(base, idx),
-                                    delta=float(np.mean(noise - base)))
+    plain = stats.paired_comparison(
+        stats.mean_replicates(noise, idx), stats.mean_replicates(base, idx), delta=float(np.mean(noise - base))
+    )
     assert plain["ci_low"] < 0 < plain["ci_high"] and plain["p_value"] > 0.05
 
 

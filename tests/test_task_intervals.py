@@ -1,5 +1,6 @@
 """Task intervals from cached per-image evidence: a task's replicates on resampled image lists equal recomputing
 the metric from scratch on those lists, by an evaluator outside our aggregation (pycocotools, mmseg)."""
+
 import numpy as np
 import pytest
 
@@ -57,8 +58,11 @@ def test_detection_replicates_equal_pycocotools_on_the_same_resampled_lists():
         assert percentile_interval(values) == pytest.approx(percentile_interval(direct[key]), abs=1e-9)
     # the identity draw gives the task's own value
     whole = DetectionTask.replicates(state, ids[None])
-    full = coco_score([np.asarray(v["pred"]) for v in state["images"].values()],
-                      [np.asarray(v["gt"]) for v in state["images"].values()], CLASSES)
+    full = coco_score(
+        [np.asarray(v["pred"]) for v in state["images"].values()],
+        [np.asarray(v["gt"]) for v in state["images"].values()],
+        CLASSES,
+    )
     assert whole[("mAP50-95", "all")][0] == pytest.approx(full.map50_95, abs=1e-9)
 
 
