@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import shared_path
 
-from benchmarks.official import COLUMNS, official_config
+from benchmarks.official import COLUMNS, official_config, official_imports
 from benchmarks.perf import main as perf_main
 
 TOL_FP32 = 1e-4  # max |official - project| of the [-1, 1] output, both fp32 on CPU
@@ -32,7 +32,18 @@ def test_official_sampler_side_by_side_on_cpu(tmp_path, capsys):
     assert float(rows["official fp32"]["speedup"]) == 1.0  # the CPU baseline is the official fp32 sampler
     assert float(rows["project fp32"]["latency_s"]) > 0 and float(rows["project fp32"]["speedup"]) > 0
     assert "| official fp32 |" in capsys.readouterr().out
-    assert not any(name == "models" or name.startswith(("models.", "ldm")) for name in sys.modules)
+
+
+def test_official_packages_leave_no_trace_after_import():
+    repo = shared_path("reference", "official_difiisr", what="official DifIISR code")
+    pytest.importorskip("einops")
+    pytest.importorskip("timm")
+    with official_imports(repo) as load:
+        unet_class = load("models.unet.UNetModelSwin")
+        assert "models.unet" in sys.modules and str(repo) in sys.path
+    assert unet_class.__name__ == "UNetModelSwin"
+    assert str(repo) not in sys.path
+    assert not [m for m in sys.modules if (getattr(sys.modules[m], "__file__", None) or "").startswith(str(repo))]
 
 
 def test_official_repo_mistakes_are_one_error_line(tmp_path, capsys):
