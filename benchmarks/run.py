@@ -64,8 +64,9 @@ def build_parser() -> cli.ArgumentParser:
                    help="local: in this process; ray: fan the jobs out to a Ray cluster")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (ray://host:port); default: local Ray")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report at the end")
-    p.add_argument(OPT_REFERENCE, default=DEFAULT_REFERENCE,
-                   help="method every other one is compared with in the report's significance.csv")
+    p.add_argument(OPT_REFERENCE, default=None,
+                   help=f"method (one of --methods) every other one is compared with in the report's significance.csv "
+                        f"(default: {DEFAULT_REFERENCE})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -102,6 +103,8 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     for name in methods:
         if name not in known_methods:
             raise UnknownNameError("method", name, known_methods)
+    if args.reference is not None and args.reference not in methods:
+        raise UnknownNameError(f"{OPT_REFERENCE} method (not among the run's methods)", args.reference, methods)
     out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
     settings = Settings(suite=suite.name, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
                         device=args.device, weights_dir=args.weights_dir and str(args.weights_dir),
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
     if not args.no_report:
         from reports.build import build_reports
-        report_dir = build_reports(path, settings.out / "report", reference=args.reference)
+        report_dir = build_reports(path, settings.out / "report", reference=args.reference or DEFAULT_REFERENCE)
         print(f"report: {report_dir}")
     return 0
 

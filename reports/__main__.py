@@ -6,9 +6,11 @@ import sys
 
 from reports.build import build_reports
 from reports.significance import DEFAULT_REFERENCE
+from reports.tables import load_results
 from sr import cli
 from sr.cli import cli_entry
-from sr.vocab import OPT_REFERENCE
+from sr.errors import UnknownNameError
+from sr.vocab import COL_METHOD, OPT_REFERENCE
 
 
 @cli_entry
@@ -17,10 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=cli.existing_file, required=True, help="a results.csv written by benchmarks.run")
     p.add_argument("--out", type=cli.out_dir, required=True,
                    help="directory for tables (md/csv/tex) and plots (png/svg)")
-    p.add_argument(OPT_REFERENCE, default=DEFAULT_REFERENCE,
-                   help="method every other one is compared with in significance.csv (paired bootstrap over images)")
+    p.add_argument(OPT_REFERENCE, default=None,
+                   help="method every other one is compared with in significance.csv (paired bootstrap over images; "
+                        f"default: {DEFAULT_REFERENCE})")
     args = p.parse_args(argv)
-    out = build_reports(args.results, args.out, reference=args.reference)
+    if args.reference is not None:
+        methods = sorted(set(load_results(args.results)[COL_METHOD].astype(str)))
+        if args.reference not in methods:
+            raise UnknownNameError(f"{OPT_REFERENCE} method (not in {args.results})", args.reference, methods)
+    out = build_reports(args.results, args.out, reference=args.reference or DEFAULT_REFERENCE)
     print(out)
     return 0
 

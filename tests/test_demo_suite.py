@@ -139,6 +139,7 @@ def test_reports_regenerate_intervals_and_significance_without_models(demo_run, 
     for module, name in [(sr.registry, "load_method"), (downstream.tasks, "load_task"), (benchmarks.runner, "run_job")]:
         monkeypatch.setattr(module, name, refuse)
     out = tmp_path / "report"
+    assert reports_main(["--results", str(demo_run / "results.csv"), "--out", str(out), "--reference", "bicubik"]) == 2
     assert reports_main(["--results", str(demo_run / "results.csv"), "--out", str(out), "--reference", "hr"]) == 0
     sig = pd.read_csv(out / "significance.csv", keep_default_na=False, na_values=[""])
     assert set(sig.reference) == {"hr"} and "hr" not in set(sig.method)
@@ -171,3 +172,9 @@ def test_paper_tables_show_intervals_and_mark_only_significant_leaders(demo_run)
         p = compare(samples[("synthir_demo", gated.methods[label])], samples[("synthir_demo", gated.methods[nxt])],
                     (col.task, col.metric, "all"), 0.0)["p_value"]
         assert p < 0.05, (label, column, mark)
+
+
+def test_a_reference_outside_the_run_is_a_usage_error(tmp_path, capsys):
+    assert run_main(["--methods", "bicubic,hr", "--reference", "lanczos", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "lanczos" in err and "Traceback" not in err
