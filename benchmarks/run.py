@@ -19,9 +19,9 @@ import pandas as pd
 
 from benchmarks.cache import RunCache
 from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
-from benchmarks.samples import DEFAULT_REFERENCE
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
+from downstream.evidence import DEFAULT_REFERENCE
 from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry

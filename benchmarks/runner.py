@@ -24,7 +24,10 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
-from benchmarks.samples import (
+from benchmarks.timing import stage
+from downstream.datasets import load_dataset
+from downstream.errors import DataError, LabelError
+from downstream.evidence import (
     Sample,
     add_task_replicates,
     attach_intervals,
@@ -32,9 +35,6 @@ from benchmarks.samples import (
     sample_path,
     write_sample,
 )
-from benchmarks.timing import stage
-from downstream.datasets import load_dataset
-from downstream.errors import DataError, LabelError
 from downstream.imageio import on_png_grid, read_image, write_png
 from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text

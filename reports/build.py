@@ -1,5 +1,5 @@
 """Build every table and plot of a run from its results.csv, plus the run's per-image samples for intervals and
-significance (``benchmarks.samples``; no model is re-run)."""
+significance (``downstream.evidence``; no model is re-run)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks.samples import DEFAULT_REFERENCE
+from downstream.evidence import DEFAULT_REFERENCE
 from reports.intervals import MARK_NOTE, interval_table, no_reference_radars, quality_interval_table, significance_lines
 from reports.radar import radar_plot
 from reports.runinfo import run_meta

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.samples import DEFAULT_REFERENCE
+from downstream.evidence import DEFAULT_REFERENCE
 from reports.intervals import no_reference_radars
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot

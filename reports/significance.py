@@ -5,7 +5,7 @@ difference to ``reference`` (delta = method - reference, its 95 % bootstrap inte
 Holm-corrected across the methods compared on that row, and ``significant``), written as
 ``report/significance.csv``. ``ranked_marks`` decides the best / second-best marks of a table column: a mark is
 given only where the difference to the next method is significant. Nothing here re-runs a model: every
-replicate comes from ``benchmarks.samples`` (see there, and downstream.stats for the statistics).
+replicate comes from ``downstream.evidence`` (see there, and downstream.stats for the statistics).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.samples import DEFAULT_REFERENCE, Sample, read_sample, replicates_of
+from downstream.evidence import DEFAULT_REFERENCE, Sample, read_sample, replicates_of
 from downstream.stats import ALPHA, holm, paired_comparison
 from sr.vocab import COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
 
