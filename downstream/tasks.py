@@ -12,7 +12,9 @@ everything the rest of the harness needs, so that benchmarks/ and reports/ never
 
 The runner hands :meth:`Task.evaluate` one :class:`TaskItem` per SR frame and gets :class:`MetricRow` s back.
 Rows with ``image`` set are per-image values: they are cached with the others but go to
-``<out>/per_image/<data set>__<method>__<task>.csv`` instead of results.csv.
+``<out>/per_image/<data set>__<method>__<task>.csv`` instead of results.csv. A task that also returns a
+per-image state from :meth:`Task.evaluate_with_state` gets bootstrap intervals and paired tests for its rows:
+:meth:`Task.replicates` recomputes them from that state on resampled image lists, without the model.
 """
 from __future__ import annotations
 

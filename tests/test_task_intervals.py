@@ -91,3 +91,39 @@ def test_segmentation_replicates_equal_mmseg_on_the_same_resampled_lists():
             assert reps[("IoU", name)][r] == pytest.approx(per_class["IoU"][c], abs=1e-6)
         assert reps[("mIoU", "all")][r] == pytest.approx(np.nanmean(per_class["IoU"]), abs=1e-6)
         assert reps[("aAcc", "all")][r] == pytest.approx(per_class["aAcc"], abs=1e-6)
+
+
+def test_small_target_replicates_equal_accumulating_the_drawn_frames():
+    """Binary target masks: IoU / nIoU / Pd / Fa of a draw equal one accumulator fed the drawn frames in order."""
+    from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator, confusion_matrix
+    from downstream.segmentation.task import rows_from_scores
+
+    rng = np.random.default_rng(3)
+    names = ("background", "target")
+    frames, images = {}, {}
+    for i in range(6):
+        lab = np.zeros((24, 24), np.uint8)
+        pred = np.zeros((24, 24), np.uint8)
+        for _ in range(int(rng.integers(1, 4))):
+            y, x = rng.integers(2, 20, 2)
+            lab[y : y + 3, x : x + 3] = 1
+            if rng.random() < 0.7:
+                pred[y + 1 : y + 4, x : x + 3] = 1
+        if rng.random() < 0.5:
+            pred[0:2, 20:23] = 1  # a false alarm
+        frames[f"t{i}"] = (pred, lab)
+        one = SmallTargetAccumulator(target=1)
+        one.update(pred, lab)
+        images[f"t{i}"] = {"confusion": confusion_matrix(pred, lab, 2).tolist(), "small_target": one.state()}
+    state = {"classes": list(names), "ignored": [], "images": images}
+    ids = np.array(list(frames))
+    draws = ids[resample_indices(len(ids), 15, seed=4)]
+    reps = SegmentationTask.replicates(state, draws)
+    assert {("nIoU", "all"), ("Pd", "all"), ("Fa", "all"), ("IoU", "target")} <= set(reps)
+    for r, draw in enumerate(draws):
+        acc, small = ConfusionAccumulator(2), SmallTargetAccumulator(target=1)
+        for i in draw:
+            acc.update(*frames[i])
+            small.update(*frames[i])
+        for row in rows_from_scores(acc, names, (), small):
+            assert reps[(row.metric, row.cls)][r] == pytest.approx(row.value, abs=1e-12), (row.metric, row.cls)
