@@ -51,3 +51,14 @@ def test_no_import_against_the_layering(files, forbidden):
 def test_the_check_sees_function_level_and_relative_imports():
     source = "import os\ndef f():\n    from downstream.datasets import load_dataset\n    from ..train import model\n"
     assert _imports(source, "sr.methods") >= {"os", "downstream.datasets", "sr.train", "sr.train.model"}
+
+
+def test_no_tracker_issue_numbers_in_code_or_tests():
+    """Code and tests say what they check, not which ticket of an outside tracker asked for it."""
+    import re
+
+    pattern = re.compile(r"\b[Ii]ssue" + r"s? \d")
+    hits = [f"{path.relative_to(REPO)}:{n}" for top in ("sr", "downstream", "benchmarks", "reports", "tests")
+            for path in sorted((REPO / top).rglob("*.py"))
+            for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not hits, hits
