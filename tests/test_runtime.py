@@ -48,7 +48,9 @@ def test_tuning_stops_refaulting_large_buffers():
     assert plain["status"] == "not tuned"
     pages = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
     assert plain["faults"] > 10 * pages  # every fill of a fresh mapping faults its pages in again
-    assert tuned["faults"] < pages  # the freed buffer is reused: no page is touched for the first time again
+    # the freed buffer is reused: usually no page faults again; allow one buffer's worth (the kernel may reclaim
+    # a reused page under memory pressure), still a tenth of the untuned count
+    assert tuned["faults"] <= pages
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc allocator tuning only")
