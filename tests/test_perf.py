@@ -240,8 +240,8 @@ def _part_dtypes(sampler: ResShiftSampler, lr: torch.Tensor) -> tuple[torch.Tens
             h.remove()
 
 
-def test_precision_policies_resolve_per_part_and_auto_is_mixed_on_cuda_only():
-    assert resolve_precision("auto", "cuda") == PRECISIONS["mixed"]
+def test_precision_policies_resolve_per_part_and_auto_is_fp32_until_measured():
+    assert resolve_precision("auto", "cuda") == PRECISIONS["fp32"]
     assert resolve_precision("auto", "cpu") == PRECISIONS["fp32"]
     assert resolve_precision({"decode": "fp16"}, "cpu") == {"unet": None, "encode": None, "decode": torch.float16}
     for bad in ("bf32", {"decoder": "bf16"}, {"decode": "int8"}):

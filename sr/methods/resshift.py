@@ -13,7 +13,7 @@ One class, configured by its YAML::
       steps_mode: one_step        # one_step | ddim | stochastic
       chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
       chop_stride: 448
-      dtype: auto                 # sr.sampler precision: auto (mixed on CUDA, fp32 elsewhere) | fp32 | bf16 |
+      dtype: auto                 # sr.sampler precision: auto (sr.sampler.AUTO_PRECISION) | fp32 | bf16 |
                                   # fp16 | mixed | {unet: bf16, encode: bf16, decode: fp32}
 
 Inference goes through :class:`sr.sampler.ResShiftSampler` (pad, bicubic x4, encode, prior,
