@@ -15,6 +15,7 @@ recomputes what depends on it and nothing else (a sample's files enter by their 
 after a crash recomputes only what is missing. Every file is written atomically (complete or absent),
 so concurrent runners on one directory cannot corrupt it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,11 @@ def library_version(distribution: str) -> str | None:
 
 def computed_by(libraries) -> dict[str, Any]:
     """The code a cached value depends on: cache schema, this project's version, the given libraries' versions."""
-    return {"cache_schema": CACHE_SCHEMA, PROJECT: library_version(PROJECT),
-            **{lib: library_version(lib) for lib in sorted(set(libraries))}}
+    return {
+        "cache_schema": CACHE_SCHEMA,
+        PROJECT: library_version(PROJECT),
+        **{lib: library_version(lib) for lib in sorted(set(libraries))},
+    }
 
 
 def value_key(identity: dict[str, Any], libraries) -> str:
@@ -71,10 +75,17 @@ class RunCache:
     def sr_path(self, method_key: str, dataset_key: str, sample_id: str, fingerprint: str) -> Path:
         return self.root / "sr" / method_key / dataset_key / f"{self._entry(sample_id, fingerprint)}.png"
 
-    def quality_path(self, method_key: str, dataset_key: str, metric_key: str, sample_id: str,
-                     fingerprint: str) -> Path:
-        return (self.root / "quality" / method_key / dataset_key / metric_key
-                / f"{self._entry(sample_id, fingerprint)}.json")
+    def quality_path(
+        self, method_key: str, dataset_key: str, metric_key: str, sample_id: str, fingerprint: str
+    ) -> Path:
+        return (
+            self.root
+            / "quality"
+            / method_key
+            / dataset_key
+            / metric_key
+            / f"{self._entry(sample_id, fingerprint)}.json"
+        )
 
     def task_path(self, method_key: str, dataset_key: str, task_key: str, items_key: str) -> Path:
         return self.root / "task" / method_key / dataset_key / f"{task_key}__{items_key}.json"

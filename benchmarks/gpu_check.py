@@ -24,6 +24,7 @@ section, so a run cut short still leaves what it measured):
 Random weights everywhere: the numbers are speed and numerics, never quality. On CPU the same script
 runs at small sizes (``--size 64x64 --arch small``) so CI can check it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -102,9 +103,12 @@ def section_env(args, device) -> list[dict[str, Any]]:
     import torch
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    rows = [{"item": "device", "value": name}, {"item": "torch", "value": torch.__version__},
-            {"item": "cuda", "value": torch.version.cuda or "none"},
-            {"item": "cudnn.allow_tf32", "value": torch.backends.cudnn.allow_tf32}]
+    rows = [
+        {"item": "device", "value": name},
+        {"item": "torch", "value": torch.__version__},
+        {"item": "cuda", "value": torch.version.cuda or "none"},
+        {"item": "cudnn.allow_tf32", "value": torch.backends.cudnn.allow_tf32},
+    ]
     rows += [{"item": pkg, "value": "present" if importlib.util.find_spec(pkg) else "absent"} for pkg in OPTIONAL]
     return rows
 
@@ -133,10 +137,18 @@ def section_precision(args, device) -> list[dict[str, Any]]:
             ref, ref_codes = out, codes
         diff = (out - ref).abs()
         n = args.warmup + args.repeat
-        rows.append({"policy": policy, "size_out": f"{4 * w}x{4 * h}", "latency_ms": 1e3 * lat, "peak_gib": peak,
-                     "max_abs_diff": diff.max().item(), "mean_abs_diff": diff.mean().item(),
-                     "codes_changed_pct": 100 * (codes != ref_codes).float().mean().item(),
-                     **{f"{k}_ms": 1e3 * v / n for k, v in parts.items()}})
+        rows.append(
+            {
+                "policy": policy,
+                "size_out": f"{4 * w}x{4 * h}",
+                "latency_ms": 1e3 * lat,
+                "peak_gib": peak,
+                "max_abs_diff": diff.max().item(),
+                "mean_abs_diff": diff.mean().item(),
+                "codes_changed_pct": 100 * (codes != ref_codes).float().mean().item(),
+                **{f"{k}_ms": 1e3 * v / n for k, v in parts.items()},
+            }
+        )
     return rows
 
 
@@ -159,17 +171,26 @@ def section_compile(args, device) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         out = sampler(lr)
         _sync(device)
-        rows.append({"build": build, "build_s": time.perf_counter() - t0,
-                     "status": json.dumps(sampler.compile_status())})
+        rows.append(
+            {"build": build, "build_s": time.perf_counter() - t0, "status": json.dumps(sampler.compile_status())}
+        )
         if build.startswith("cold"):
             torch._dynamo.reset()
             sampler.configure(compile=False).configure(compile=True)
     _, lat, peak = _latency(lambda: sampler(lr), device, 1, args.repeat)
     diff = (out - ref).abs() * 2  # [-1, 1] scale
     resolved = {k: str(v).replace("torch.", "") for k, v in resolve_precision(policy, device).items()}
-    rows.append({"build": "compiled steady state", "policy": json.dumps(resolved), "latency_ms": 1e3 * lat,
-                 "peak_gib": peak, "max_abs_diff": diff.max().item(), "mean_abs_diff": diff.mean().item(),
-                 "cache_dir": str(compile_cache_dir())})
+    rows.append(
+        {
+            "build": "compiled steady state",
+            "policy": json.dumps(resolved),
+            "latency_ms": 1e3 * lat,
+            "peak_gib": peak,
+            "max_abs_diff": diff.max().item(),
+            "mean_abs_diff": diff.mean().item(),
+            "cache_dir": str(compile_cache_dir()),
+        }
+    )
     return rows
 
 
@@ -178,13 +199,19 @@ def section_official(args, device) -> list[dict[str, Any]]:
         return [{"status": "skipped", "note": "no --official-repo"}]
     missing = [m for m in ("einops", "timm") if importlib.util.find_spec(m) is None]
     if missing:
-        return [{"status": "skipped", "note": f"the official modules need {', '.join(missing)} (pip install "
-                                              f"--target DIR einops timm; carry DIR and put it on PYTHONPATH)"}]
+        return [
+            {
+                "status": "skipped",
+                "note": f"the official modules need {', '.join(missing)} (pip install "
+                f"--target DIR einops timm; carry DIR and put it on PYTHONPATH)",
+            }
+        ]
     from benchmarks.official import side_by_side
 
     policies = [p for p in args.policies if not p.startswith("{")]
-    return side_by_side(args.official_repo, args.size, str(device), tuple(policies), args.arch, args.warmup,
-                        args.repeat)
+    return side_by_side(
+        args.official_repo, args.size, str(device), tuple(policies), args.arch, args.warmup, args.repeat
+    )
 
 
 def section_stages(args, device) -> list[dict[str, Any]]:
@@ -205,8 +232,9 @@ def section_stages(args, device) -> list[dict[str, Any]]:
             x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
             _, lat, peak = _latency(lambda m=method, x=x: m.upscale(x), device, 1, args.stage_repeat)
             sr_fps.setdefault(name, {})[shape] = 1 / lat
-            rows.append({"stage": "sr", "what": name, "shape": shape, "status": "ok", "frames_per_s": 1 / lat,
-                         "peak_gib": peak})
+            rows.append(
+                {"stage": "sr", "what": name, "shape": shape, "status": "ok", "frames_per_s": 1 / lat, "peak_gib": peak}
+            )
         del method
     metric_s = 0.0
     if importlib.util.find_spec("pyiqa") is None:
@@ -226,8 +254,11 @@ def section_stages(args, device) -> list[dict[str, Any]]:
             metric_s += lat
             rows.append({"stage": "iqa", "what": name, "status": "ok", "frames_per_s": 1 / lat})
     for task, pkg in (("detection", "ultralytics"), ("segmentation", "mmseg")):
-        note = ("not timed here: python -m benchmarks.perf --stages --device cuda" if importlib.util.find_spec(pkg)
-                else f"{pkg} not installed")
+        note = (
+            "not timed here: python -m benchmarks.perf --stages --device cuda"
+            if importlib.util.find_spec(pkg)
+            else f"{pkg} not installed"
+        )
         rows.append({"stage": task, "status": "skipped", "note": note})
     # projected paper grid: every registered method; a method not timed here counts at the slowest timed SR rate
     slowest = {s: min(v[s] for v in sr_fps.values()) for s in STAGE_SHAPES} if sr_fps else {}
@@ -235,36 +266,60 @@ def section_stages(args, device) -> list[dict[str, Any]]:
         n_methods = len(list_methods())
         frames = sum(PAPER_FRAMES.values())
         sr_hours = sum(PAPER_FRAMES[s] / sr_fps.get(m, slowest)[s] for m in list_methods() for s in STAGE_SHAPES) / 3600
-        rows.append({"stage": "paper grid (projected)", "what": f"{n_methods} methods x {frames} frames",
-                     "status": "ok", "sr_hours": sr_hours, "iqa_hours": n_methods * frames * metric_s / 3600,
-                     "note": "methods not timed here counted at the slowest timed SR rate; detection and "
-                             "segmentation not included"})
+        rows.append(
+            {
+                "stage": "paper grid (projected)",
+                "what": f"{n_methods} methods x {frames} frames",
+                "status": "ok",
+                "sr_hours": sr_hours,
+                "iqa_hours": n_methods * frames * metric_s / 3600,
+                "note": "methods not timed here counted at the slowest timed SR rate; detection and "
+                "segmentation not included",
+            }
+        )
     return rows
 
 
-SECTIONS = {"env": section_env, "precision": section_precision, "compile": section_compile,
-            "official": section_official, "stages": section_stages}
+SECTIONS = {
+    "env": section_env,
+    "precision": section_precision,
+    "compile": section_compile,
+    "official": section_official,
+    "stages": section_stages,
+}
 
 
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     p.add_device()
-    p.add_argument("--out", type=cli.out_dir, default=os.environ.get("OUT") or "gpu_check",
-                   help="folder for gpu_check.md / gpu_check.json (default: $OUT, else ./gpu_check)")
+    p.add_argument(
+        "--out",
+        type=cli.out_dir,
+        default=os.environ.get("OUT") or "gpu_check",
+        help="folder for gpu_check.md / gpu_check.json (default: $OUT, else ./gpu_check)",
+    )
     p.add_argument("--sections", type=cli.names, default=list(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
     p.add_argument("--size", default="256x192", help="LR WxH of the precision/compile/official sections")
     p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CPU checks)")
-    p.add_argument("--policies", default='fp32,mixed,bf16,fp16,{"unet":"bf16","encode":"bf16","decode":"fp16"}',
-                   help="precision policies (names or JSON part mappings), comma-separated at the top level")
+    p.add_argument(
+        "--policies",
+        default='fp32,mixed,bf16,fp16,{"unet":"bf16","encode":"bf16","decode":"fp16"}',
+        help="precision policies (names or JSON part mappings), comma-separated at the top level",
+    )
     p.add_argument("--official-repo", default=None, help="checkout of zirui0625/DifIISR for the official section")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeat", type=cli.positive_int, default=10)
     p.add_argument("--budget", type=float, default=480, help="seconds; later sections are skipped once spent")
     p.add_argument("--stage-repeat", type=cli.positive_int, default=3, help="timed calls per stage measurement")
-    p.add_argument("--stage-methods", type=cli.names, default=None,
-                   help="SR methods of the stages section (default: bicubic and every ResShift-family method)")
-    p.add_argument("--metrics", type=cli.names, default=None,
-                   help="quality metrics of the stages section (default: all)")
+    p.add_argument(
+        "--stage-methods",
+        type=cli.names,
+        default=None,
+        help="SR methods of the stages section (default: bicubic and every ResShift-family method)",
+    )
+    p.add_argument(
+        "--metrics", type=cli.names, default=None, help="quality metrics of the stages section (default: all)"
+    )
     return p
 
 
@@ -290,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 - a section that fails is reported, the next one still runs
             traceback.print_exc()
             rows = [{"status": f"error: {type(exc).__name__}: {exc}"[:300]}]
-        report.add(name, [{**r, "section_s": round(time.perf_counter() - t0, 1)} if i == 0 else r
-                          for i, r in enumerate(rows)])
+        report.add(
+            name, [{**r, "section_s": round(time.perf_counter() - t0, 1)} if i == 0 else r for i, r in enumerate(rows)]
+        )
         with contextlib.suppress(Exception):
             torch.cuda.empty_cache()
     print(f"wrote {Path(args.out) / 'gpu_check.md'}")

@@ -23,6 +23,7 @@ Before an untiled run the script estimates its peak from a smaller untiled probe
 
 Output: a table on stdout and, with ``--out``, a CSV (columns :data:`COLUMNS`). Linux only (``/proc``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,24 @@ from sr import cli
 from sr.cli import cli_entry
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ["method", "lr_size", "hr_size", "channels", "config", "chop_size", "chop_stride", "tiles", "status",
-           "peak_mb", "baseline_mb", "hwm_reset", "out_mb", "wall_s", "threads", "note"]
+COLUMNS = [
+    "method",
+    "lr_size",
+    "hr_size",
+    "channels",
+    "config",
+    "chop_size",
+    "chop_stride",
+    "tiles",
+    "status",
+    "peak_mb",
+    "baseline_mb",
+    "hwm_reset",
+    "out_mb",
+    "wall_s",
+    "threads",
+    "note",
+]
 CONFIGS = {"default": None, "tiled128": (128, 112), "untiled": "untiled"}
 
 
@@ -98,11 +115,18 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     peak = _status_mb("VmHWM") - baseline
     assert y.shape == (1, c, h * method.scale, w * method.scale) and bool(torch.isfinite(y).all())
-    return {"peak_mb": round(peak, 1), "baseline_mb": round(baseline, 1), "hwm_reset": reset,
-            "out_mb": round(y.numel() * y.element_size() / 2**20, 1), "wall_s": round(wall, 2),
-            "hr_size": f"{w * method.scale}x{h * method.scale}", "chop_size": size, "chop_stride": stride,
-            "tiles": _tiles(h, w, size, stride) if size and max(h, w) > size else 1,
-            "threads": torch.get_num_threads()}
+    return {
+        "peak_mb": round(peak, 1),
+        "baseline_mb": round(baseline, 1),
+        "hwm_reset": reset,
+        "out_mb": round(y.numel() * y.element_size() / 2**20, 1),
+        "wall_s": round(wall, 2),
+        "hr_size": f"{w * method.scale}x{h * method.scale}",
+        "chop_size": size,
+        "chop_stride": stride,
+        "tiles": _tiles(h, w, size, stride) if size and max(h, w) > size else 1,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
@@ -110,8 +134,7 @@ def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, An
     cmd = [sys.executable, "-m", "benchmarks.memory", "--child", json.dumps(cfg)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "note": f"no result within {timeout} s"}
     if proc.returncode != 0:
@@ -120,8 +143,16 @@ def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, An
     return {"status": "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
-def measure(method: str, h: int, w: int, config: str, channels: int = 1, threads: int | None = None,
-            timeout: float | None = None, chop: tuple[int, int] | None = None) -> dict[str, Any]:
+def measure(
+    method: str,
+    h: int,
+    w: int,
+    config: str,
+    channels: int = 1,
+    threads: int | None = None,
+    timeout: float | None = None,
+    chop: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """Peak memory of one configuration (``default`` | ``tiled128`` | ``untiled``) of an LR ``h x w`` frame;
     ``chop=(size, stride)`` instead runs those tile settings (``config`` is then only the row's label)."""
     if chop is None and config not in CONFIGS:
@@ -154,8 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channels", type=int, default=1, choices=(1, 3))
     p.add_argument("--configs", default="default,tiled128,untiled", help=f"comma list of {', '.join(CONFIGS)}")
     p.add_argument("--threads", type=int, default=None, help="torch threads in the child (default: torch's)")
-    p.add_argument("--max-untiled-gb", type=float, default=16.0,
-                   help="skip an untiled run whose estimated peak is above this (default 16)")
+    p.add_argument(
+        "--max-untiled-gb",
+        type=float,
+        default=16.0,
+        help="skip an untiled run whose estimated peak is above this (default 16)",
+    )
     p.add_argument("--probe-size", default="256x192", help="untiled probe frame WxH used for the estimate")
     p.add_argument("--timeout", type=float, default=None, help="seconds per child")
     p.add_argument("--out", help="CSV path")
@@ -175,10 +210,17 @@ def main(argv: list[str] | None = None) -> int:
                     est_gb = probe["peak_mb"] * (h * w) / (ph * pw) / 1024
                     limit = min(args.max_untiled_gb, _available_gb())
                     if est_gb > limit:
-                        rows.append({"method": args.method, "lr_size": f"{w}x{h}", "channels": args.channels,
-                                     "config": config, "status": "skipped",
-                                     "note": f"estimated peak {est_gb:.1f} GB (probe {args.probe_size}: "
-                                             f"{probe['peak_mb']} MB) > limit {limit:.1f} GB"})
+                        rows.append(
+                            {
+                                "method": args.method,
+                                "lr_size": f"{w}x{h}",
+                                "channels": args.channels,
+                                "config": config,
+                                "status": "skipped",
+                                "note": f"estimated peak {est_gb:.1f} GB (probe {args.probe_size}: "
+                                f"{probe['peak_mb']} MB) > limit {limit:.1f} GB",
+                            }
+                        )
                         print(_fmt(rows[-1], args.channels), flush=True)
                         continue
         row = measure(args.method, h, w, config, args.channels, args.threads, args.timeout)
@@ -197,13 +239,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fmt(row: dict[str, Any], channels: int) -> str:
-    return (f"# {row['method']} {row['lr_size']} C={channels} {row['config']}: {row['status']} "
-            f"peak {row.get('peak_mb', '-')} MB, {row.get('wall_s', '-')} s {row.get('note', '')}")
+    return (
+        f"# {row['method']} {row['lr_size']} C={channels} {row['config']}: {row['status']} "
+        f"peak {row.get('peak_mb', '-')} MB, {row.get('wall_s', '-')} s {row.get('note', '')}"
+    )
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    cols = ["method", "lr_size", "hr_size", "config", "chop_size", "chop_stride", "tiles", "status", "peak_mb",
-            "baseline_mb", "out_mb", "wall_s", "threads", "note"]
+    cols = [
+        "method",
+        "lr_size",
+        "hr_size",
+        "config",
+        "chop_size",
+        "chop_stride",
+        "tiles",
+        "status",
+        "peak_mb",
+        "baseline_mb",
+        "out_mb",
+        "wall_s",
+        "threads",
+        "note",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |")

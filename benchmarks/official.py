@@ -16,6 +16,7 @@ only), the official sampler in fp32, and the project with each precision policy 
 latency median, peak memory, max / mean absolute difference of the [-1, 1] output against the
 project's fp32 output, and the speedup over the official sampler as shipped (fp32 on CPU).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,19 @@ import yaml
 
 from sr.errors import UserError
 
-COLUMNS = ["path", "size", "device", "status", "latency_s", "peak_mem_mb", "speedup", "max_abs_diff",
-           "mean_abs_diff", "repeats", "note"]
+COLUMNS = [
+    "path",
+    "size",
+    "device",
+    "status",
+    "latency_s",
+    "peak_mem_mb",
+    "speedup",
+    "max_abs_diff",
+    "mean_abs_diff",
+    "repeats",
+    "note",
+]
 #: reduced widths for CI (same depth and layout as the official networks, 4.7 M + 3.5 M parameters)
 SMALL = {"unet": {"model_channels": 32, "num_head_channels": 8, "swin_embed_dim": 32}, "vq": {"ch": 32}}
 CONFIG = "configs/DifIISR_test.yaml"
@@ -80,11 +92,13 @@ def official_imports(repo: Path):
     def load(target: str):
         module, name = target.rsplit(".", 1)
         return getattr(importlib.import_module(module), name)
+
     try:
         yield load
     except ImportError as exc:
-        raise UserError(f"--official-repo {repo}: cannot import the official code ({exc}); it needs einops and "
-                        f"timm") from None
+        raise UserError(
+            f"--official-repo {repo}: cannot import the official code ({exc}); it needs einops and timm"
+        ) from None
     finally:
         sys.path.remove(str(repo))
         for name in set(sys.modules) - before:
@@ -112,8 +126,15 @@ class Official:
         y0 = (lr_01 - 0.5) / 0.5
         h, w = y0.shape[-2:]
         y0 = F.pad(y0, (0, -w % PAD, 0, -h % PAD), mode="reflect")
-        out = self.diffusion.ddim_sample_loop(y=y0, model=self.unet, noise=noise, first_stage_model=self.vq,
-                                              clip_denoised=False, model_kwargs={"lq": y0}, one_step=True)
+        out = self.diffusion.ddim_sample_loop(
+            y=y0,
+            model=self.unet,
+            noise=noise,
+            first_stage_model=self.vq,
+            clip_denoised=False,
+            model_kwargs={"lq": y0},
+            one_step=True,
+        )
         return out[..., : h * self.sf, : w * self.sf].clamp_(-1.0, 1.0)
 
 
@@ -137,9 +158,17 @@ def timed_calls(fn, device: torch.device, warmup: int, repeat: int) -> tuple[tor
     return out, statistics.median(lat), peak
 
 
-def side_by_side(repo: str | Path, size: str = "64x64", device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",),
-                 arch: str = "full", warmup: int = 1, repeat: int = 3, seed: int = 0,
-                 tf32: bool = True) -> list[dict[str, Any]]:
+def side_by_side(
+    repo: str | Path,
+    size: str = "64x64",
+    device: str = "cpu",
+    dtypes: tuple[str, ...] = ("fp32",),
+    arch: str = "full",
+    warmup: int = 1,
+    repeat: int = 3,
+    seed: int = 0,
+    tf32: bool = True,
+) -> list[dict[str, Any]]:
     """Time the official sampler and the project's ``difiisr`` on one seeded LR frame (``size`` = WxH).
     ``tf32=False``: strict fp32 on CUDA (``sr.runtime.set_tf32``), so the fp32 outputs compare at CPU precision."""
     from sr.runtime import set_tf32
@@ -176,8 +205,15 @@ def _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed):
         ours.sampler.configure(precision=policy)
         out, lat, peak = timed_calls(lambda: ours.sampler(lr) * 2 - 1, dev, warmup, repeat)
         outputs[f"project {policy}"] = out
-        rows.append({"path": f"project {policy}", "status": "ok", "latency_s": lat, "peak_mem_mb": peak,
-                     "note": "precision policy (sr.sampler.PRECISIONS)"})
+        rows.append(
+            {
+                "path": f"project {policy}",
+                "status": "ok",
+                "latency_s": lat,
+                "peak_mem_mb": peak,
+                "note": "precision policy (sr.sampler.PRECISIONS)",
+            }
+        )
     return rows, outputs, noise
 
 
@@ -189,19 +225,35 @@ def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[d
     rows, outputs, noise = _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed)
     rows = [{**base, **r} for r in rows]
     if dev.type == "cuda":
-        fp32_state = {part: {k: v.clone() for k, v in net.state_dict().items()}
-                      for part, net in (("unet", official.unet), ("vq", official.vq))}
+        fp32_state = {
+            part: {k: v.clone() for k, v in net.state_dict().items()}
+            for part, net in (("unet", official.unet), ("vq", official.vq))
+        }
         official.as_shipped()
         out, lat, peak = timed_calls(lambda: official(lr, noise), dev, warmup, repeat)
         outputs["official as shipped (fp16)"] = out.float()
-        rows.append({**base, "path": "official as shipped (fp16)", "status": "ok", "latency_s": lat,
-                     "peak_mem_mb": peak, "note": "inference.py: fp16 UNet torso + fp16 autoencoder"})
+        rows.append(
+            {
+                **base,
+                "path": "official as shipped (fp16)",
+                "status": "ok",
+                "latency_s": lat,
+                "peak_mem_mb": peak,
+                "note": "inference.py: fp16 UNet torso + fp16 autoencoder",
+            }
+        )
         official = Official(cfg, load, dev)
         official.unet.load_state_dict(fp32_state["unet"])
         official.vq.load_state_dict(fp32_state["vq"])
     else:
-        rows.append({**base, "path": "official as shipped (fp16)", "status": "skipped",
-                     "note": "inference.py's fp16 path needs CUDA"})
+        rows.append(
+            {
+                **base,
+                "path": "official as shipped (fp16)",
+                "status": "skipped",
+                "note": "inference.py's fp16 path needs CUDA",
+            }
+        )
     out, lat, peak = timed_calls(lambda: official(lr, noise), dev, warmup, repeat)
     outputs["official fp32"] = out
     rows.append({**base, "path": "official fp32", "status": "ok", "latency_s": lat, "peak_mem_mb": peak, "note": ""})
@@ -212,7 +264,11 @@ def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[d
         if row["status"] != "ok":
             continue
         diff = (outputs[row["path"]] - ref).abs()
-        row.update(latency_s=round(row["latency_s"], 4), peak_mem_mb=round(row["peak_mem_mb"], 1),
-                   speedup=round(baseline / row["latency_s"], 3), max_abs_diff=float(f"{diff.max().item():.3g}"),
-                   mean_abs_diff=float(f"{diff.mean().item():.3g}"))
+        row.update(
+            latency_s=round(row["latency_s"], 4),
+            peak_mem_mb=round(row["peak_mem_mb"], 1),
+            speedup=round(baseline / row["latency_s"], 3),
+            max_abs_diff=float(f"{diff.max().item():.3g}"),
+            mean_abs_diff=float(f"{diff.mean().item():.3g}"),
+        )
     return [{c: r.get(c, "") for c in COLUMNS} for r in rows]

@@ -25,6 +25,7 @@ page faults and peak RSS plus the median ratios off/on. ``--official-repo PATH``
 DifIISR sampler next to the project's (``benchmarks/official.py``; one child process per size);
 ``--tf32 off`` makes that comparison strict fp32 on CUDA (default on, PyTorch's own default).
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,9 +42,30 @@ from typing import Any
 from sr import cli
 from sr.cli import cli_entry
 
-COLUMNS = ["method", "size", "batch", "dtype", "variant", "device", "threads", "status", "latency_s", "p90_s",
-           "images_per_s", "peak_mem_mb", "speedup", "vq_encode_s", "unet_s", "vq_decode_s", "vq_encode_share",
-           "unet_share", "vq_decode_share", "repeats", "load_1min", "note"]
+COLUMNS = [
+    "method",
+    "size",
+    "batch",
+    "dtype",
+    "variant",
+    "device",
+    "threads",
+    "status",
+    "latency_s",
+    "p90_s",
+    "images_per_s",
+    "peak_mem_mb",
+    "speedup",
+    "vq_encode_s",
+    "unet_s",
+    "vq_decode_s",
+    "vq_encode_share",
+    "unet_share",
+    "vq_decode_share",
+    "repeats",
+    "load_1min",
+    "note",
+]
 
 
 def _proc_status(field: str) -> float:
@@ -90,7 +112,9 @@ def time_parts(sampler, device) -> dict[str, float]:
                 torch.cuda.synchronize()
             comp[part] = comp.get(part, 0.0) + time.perf_counter() - t0
             return out
+
         return wrapper
+
     sampler._encode = timed("vq_encode", sampler._encode)
     sampler._model = timed("unet", sampler._model)
     sampler._decode = timed("vq_decode", sampler._decode)
@@ -157,8 +181,13 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
         peak = _proc_status("VmHWM") - rss0
     med = statistics.median(lat)
     p90 = sorted(lat)[min(len(lat) - 1, math.ceil(0.9 * len(lat)) - 1)]
-    row.update(status="ok", latency_s=round(med, 5), p90_s=round(p90, 5),
-               images_per_s=round(int(cfg["batch"]) / med, 4), peak_mem_mb=round(peak, 1))
+    row.update(
+        status="ok",
+        latency_s=round(med, 5),
+        p90_s=round(p90, 5),
+        images_per_s=round(int(cfg["batch"]) / med, 4),
+        peak_mem_mb=round(peak, 1),
+    )
     if is_resshift:
         for part in ("vq_encode", "unet", "vq_decode"):
             v = statistics.median(p.get(part, 0.0) for p in parts)
@@ -194,9 +223,18 @@ def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                     configs.insert(0, ("fp32", "eager"))  # the reference of the speedup column
                 ref = None
                 for dtype, variant in configs:
-                    cfg = {"method": method, "size": size, "batch": int(batch), "dtype": dtype, "variant": variant,
-                               "device": args.device, "random_weights": args.random_weights, "warmup": args.warmup,
-                               "repeat": args.repeat, "chop_bs": args.chop_bs}
+                    cfg = {
+                        "method": method,
+                        "size": size,
+                        "batch": int(batch),
+                        "dtype": dtype,
+                        "variant": variant,
+                        "device": args.device,
+                        "random_weights": args.random_weights,
+                        "warmup": args.warmup,
+                        "repeat": args.repeat,
+                        "chop_bs": args.chop_bs,
+                    }
                     row = measure(cfg) if args.in_process else _child(cfg, args.timeout)
                     row.setdefault("load_1min", _load())
                     if (dtype, variant) == ("fp32", "eager") and row.get("status") == "ok":
@@ -213,16 +251,30 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     imported by their top-level names; a child keeps them out of this process)."""
     rows = []
     for size in _split(args.sizes):
-        cfg = {"official": {"repo": args.official_repo, "size": size, "device": args.device,
-                            "dtypes": _split(args.dtypes), "arch": args.official_arch, "warmup": args.warmup,
-                            "repeat": args.repeat, "tf32": args.tf32 == "on"}}
+        cfg = {
+            "official": {
+                "repo": args.official_repo,
+                "size": size,
+                "device": args.device,
+                "dtypes": _split(args.dtypes),
+                "arch": args.official_arch,
+                "warmup": args.warmup,
+                "repeat": args.repeat,
+                "tf32": args.tf32 == "on",
+            }
+        }
         if args.in_process:
             from benchmarks.official import side_by_side
 
             rows += side_by_side(**cfg["official"])
             continue
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)],
-                              capture_output=True, text=True, timeout=args.timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+            check=False,
+        )
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
         if proc.returncode != 0 or not lines:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -233,8 +285,24 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _print_row(row: dict[str, Any]) -> None:
-    keys = ["method", "size", "batch", "dtype", "variant", "status", "latency_s", "p90_s", "images_per_s",
-            "peak_mem_mb", "speedup", "vq_encode_share", "unet_share", "vq_decode_share", "load_1min", "note"]
+    keys = [
+        "method",
+        "size",
+        "batch",
+        "dtype",
+        "variant",
+        "status",
+        "latency_s",
+        "p90_s",
+        "images_per_s",
+        "peak_mem_mb",
+        "speedup",
+        "vq_encode_share",
+        "unet_share",
+        "vq_decode_share",
+        "load_1min",
+        "note",
+    ]
     print(" | ".join(f"{row.get(k, '')}" for k in keys), flush=True)
 
 
@@ -279,20 +347,29 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     wall = time.perf_counter() - t0
     tot = timing.totals()
     names = [s for s in STAGE_ORDER if s in tot] + sorted(set(tot) - set(STAGE_ORDER))
-    rows = [{"stage": s, "seconds": round(tot[s][0], 2), "calls": tot[s][1],
-             "share": round(tot[s][0] / wall, 4)} for s in names]
+    rows = [
+        {"stage": s, "seconds": round(tot[s][0], 2), "calls": tot[s][1], "share": round(tot[s][0] / wall, 4)}
+        for s in names
+    ]
     other = wall - sum(v for v, _ in tot.values())
-    rows.append({"stage": "other (data, PNG I/O, cache, model builds)", "seconds": round(other, 2), "calls": "",
-                 "share": round(other / wall, 4)})
+    rows.append(
+        {
+            "stage": "other (data, PNG I/O, cache, model builds)",
+            "seconds": round(other, 2),
+            "calls": "",
+            "share": round(other / wall, 4),
+        }
+    )
     rows.append({"stage": "total", "seconds": round(wall, 2), "calls": "", "share": 1.0})
     slowest = max(rows[:-1], key=lambda r: r["seconds"])
-    print(f"demo suite {args.suite}: {len(methods)} methods x {len(datasets)} data sets, cache {out}, "
-          f"load {load}; slowest stage: {slowest['stage']}")
+    print(
+        f"demo suite {args.suite}: {len(methods)} methods x {len(datasets)} data sets, cache {out}, "
+        f"load {load}; slowest stage: {slowest['stage']}"
+    )
     return rows
 
 
-AB_COLUMNS = ["run", "allocator", "status", "wall_s", "system_s", "user_s", "minor_faults", "max_rss_mb",
-              "load_1min"]
+AB_COLUMNS = ["run", "allocator", "status", "wall_s", "system_s", "user_s", "minor_faults", "max_rss_mb", "load_1min"]
 
 
 def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
@@ -314,10 +391,16 @@ def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="perf_ab_") as tmp:
         for i in range(args.allocator_ab):
-            for mode in (("on", "off") if i % 2 == 0 else ("off", "on")):
+            for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
                 env = {**os.environ, ENV_MALLOC_TUNING: "1" if mode == "on" else "0"}
-                cmd = [sys.executable, "-m", "benchmarks.perf", *_stage_argv(args),
-                       "--stages-out", str(Path(tmp) / f"{i}_{mode}")]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.perf",
+                    *_stage_argv(args),
+                    "--stages-out",
+                    str(Path(tmp) / f"{i}_{mode}"),
+                ]
                 load = _load()
                 with open(Path(tmp) / "stderr.txt", "w+") as err:
                     t0 = time.perf_counter()
@@ -327,10 +410,19 @@ def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                     proc.returncode = os.waitstatus_to_exitcode(code)
                     err.seek(0)
                     tail = (err.read().strip().splitlines() or [""])[-1]
-                rows.append({"run": i, "allocator": mode, "status": "ok" if proc.returncode == 0 else f"error: {tail}",
-                             "wall_s": round(wall, 2), "system_s": round(usage.ru_stime, 2),
-                             "user_s": round(usage.ru_utime, 2), "minor_faults": usage.ru_minflt,
-                             "max_rss_mb": round(usage.ru_maxrss / 1024, 1), "load_1min": load})
+                rows.append(
+                    {
+                        "run": i,
+                        "allocator": mode,
+                        "status": "ok" if proc.returncode == 0 else f"error: {tail}",
+                        "wall_s": round(wall, 2),
+                        "system_s": round(usage.ru_stime, 2),
+                        "user_s": round(usage.ru_utime, 2),
+                        "minor_faults": usage.ru_minflt,
+                        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                        "load_1min": load,
+                    }
+                )
                 print(" | ".join(str(rows[-1][c]) for c in AB_COLUMNS), flush=True)
     ok = [r for r in rows if r["status"] == "ok"]
     ratios = []
@@ -352,33 +444,57 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--methods", default="difiisr,bicubic", help="comma-separated registered methods")
     p.add_argument("--sizes", default="64x64", help="LR sizes WxH, comma-separated (256x192 -> 1024x768 out)")
     p.add_argument("--batch", default="1", help="batch sizes, comma-separated")
-    p.add_argument("--dtypes", default="fp32",
-                   help="precision policies fp32,bf16,fp16,mixed (ResShift family; sr.sampler.PRECISIONS)")
-    p.add_argument("--variants", default="eager",
-                   help="eager,channels_last,compile,channels_last+compile (ResShift family)")
+    p.add_argument(
+        "--dtypes",
+        default="fp32",
+        help="precision policies fp32,bf16,fp16,mixed (ResShift family; sr.sampler.PRECISIONS)",
+    )
+    p.add_argument(
+        "--variants", default="eager", help="eager,channels_last,compile,channels_last+compile (ResShift family)"
+    )
     p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")
     p.add_device()
     p.add_argument("--random-weights", action="store_true", help="untrained networks (no weight files)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--timeout", type=float, default=None, help="seconds per configuration (child process)")
-    p.add_argument("--in-process", action="store_true", help="no child processes (CPU peak memory is then "
-                   "the growth since the last reset, less meaningful)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no child processes (CPU peak memory is then the growth since the last reset, less meaningful)",
+    )
     p.add_argument("--out", default=None, help="CSV path")
     p.add_argument("--stages", action="store_true", help="time the demo suite by stage instead")
     p.add_argument("--suite", default="demo")
     p.add_argument("--limit", type=cli.positive_int, default=None, help="--stages: samples per data set")
     p.add_argument("--stages-out", default=None, help="--stages: run directory (default: a fresh /tmp dir)")
-    p.add_argument("--allocator-ab", type=int, default=0, metavar="N",
-                   help="--stages: N pairs of child runs with the start-up allocator tuning on and off")
-    p.add_argument("--official-repo", default=None, metavar="PATH",
-                   help="time the official DifIISR sampler (a zirui0625/DifIISR checkout) next to ours: same weights, "
-                        "LR and noise, at each --sizes; --dtypes are our precision policies")
-    p.add_argument("--tf32", choices=("on", "off"), default="on",
-                   help="--official-repo on CUDA: TF32 in fp32 convolutions (on: PyTorch's default; off: strict fp32, "
-                        "the outputs then compare at CPU precision; see sr.runtime.set_tf32)")
-    p.add_argument("--official-arch", choices=("full", "small"), default="full",
-                   help="--official-repo: the official networks, or reduced widths (CI)")
+    p.add_argument(
+        "--allocator-ab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--stages: N pairs of child runs with the start-up allocator tuning on and off",
+    )
+    p.add_argument(
+        "--official-repo",
+        default=None,
+        metavar="PATH",
+        help="time the official DifIISR sampler (a zirui0625/DifIISR checkout) next to ours: same weights, "
+        "LR and noise, at each --sizes; --dtypes are our precision policies",
+    )
+    p.add_argument(
+        "--tf32",
+        choices=("on", "off"),
+        default="on",
+        help="--official-repo on CUDA: TF32 in fp32 convolutions (on: PyTorch's default; off: strict fp32, "
+        "the outputs then compare at CPU precision; see sr.runtime.set_tf32)",
+    )
+    p.add_argument(
+        "--official-arch",
+        choices=("full", "small"),
+        default="full",
+        help="--official-repo: the official networks, or reduced widths (CI)",
+    )
     p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)
     return p
 

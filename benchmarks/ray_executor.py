@@ -13,6 +13,7 @@ at the same version on every node. ``--ray-address ray://HOST:10001`` connects t
 loopback node address (``127.0.0.1``) by the machine's interface address in every component, so
 address a one-machine cluster by the "Local node IP" that ``ray start --head`` prints.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,12 +39,17 @@ def _init(ray, address: str | None) -> None:
         # no runtime_env: through the client it needs the runtime-env agent and hung the connection
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONUNBUFFERED": "1"}})
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONUNBUFFERED": "1"}},
+        )
 
 
-def run_jobs_on_ray(jobs: list[tuple[str, str]], settings: Settings, address: str | None = None,
-                    num_cpus_per_job: float = 1.0) -> list[list[dict[str, Any]]]:
+def run_jobs_on_ray(
+    jobs: list[tuple[str, str]], settings: Settings, address: str | None = None, num_cpus_per_job: float = 1.0
+) -> list[list[dict[str, Any]]]:
     try:
         import ray
     except ImportError:

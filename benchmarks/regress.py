@@ -4,6 +4,7 @@ Rows are matched on (data set, method, task, metric, class). A row that got wors
 metric's tolerance in ``configs/regression.yaml`` is a regression, and so is a baseline row that is
 missing from the results or that became NaN / an error. Better values are reported, never failed.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ def load_tolerances(path: str | Path | None = None) -> tuple[dict[str, float], s
     return {k: float(v) for k, v in data.items()}, lower
 
 
-def compare(baseline: pd.DataFrame, results: pd.DataFrame, tolerances: dict[str, float],
-            lower_is_better: set[str]) -> pd.DataFrame:
+def compare(
+    baseline: pd.DataFrame, results: pd.DataFrame, tolerances: dict[str, float], lower_is_better: set[str]
+) -> pd.DataFrame:
     """One row per baseline value: baseline, result, change and status (ok | better | REGRESSION)."""
     base = baseline[baseline["value"].notna() & (baseline["metric"] != "error")].set_index(KEY)["value"]
     res = results.set_index(KEY)["value"]
@@ -43,26 +45,36 @@ def compare(baseline: pd.DataFrame, results: pd.DataFrame, tolerances: dict[str,
         else:
             change = (float(r) - float(b)) * sign
             status = "REGRESSION" if change < -tol else ("better" if change > tol else "ok")
-        report.append({**dict(zip(KEY, key)), "baseline": b, "result": r, "change": change,
-                       "tolerance": tol, "status": status})
+        report.append(
+            {**dict(zip(KEY, key)), "baseline": b, "result": r, "change": change, "tolerance": tol, "status": status}
+        )
     return pd.DataFrame(report)
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = cli.ArgumentParser(prog="python -m benchmarks.regress", description=__doc__,
-                           formatter_class=cli.argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(
+        prog="python -m benchmarks.regress",
+        description=__doc__,
+        formatter_class=cli.argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--baseline", type=cli.existing_file, required=True, help="committed results.csv to compare against")
     p.add_argument("--results", type=cli.existing_file, required=True, help="results.csv of the new run")
-    p.add_argument("--tolerances", type=cli.existing_file, default=None,
-                   help="YAML of per-metric tolerances (default configs/regression.yaml)")
+    p.add_argument(
+        "--tolerances",
+        type=cli.existing_file,
+        default=None,
+        help="YAML of per-metric tolerances (default configs/regression.yaml)",
+    )
     args = p.parse_args(argv)
     baseline, results = load_results(args.baseline), load_results(args.results)
     tolerances, lower = load_tolerances(args.tolerances)
     report = compare(baseline, results, tolerances, lower)
     bad = report[report.status.str.startswith("REGRESSION")]
-    print(f"{len(report)} values compared: {len(bad)} regressions, "
-          f"{(report.status == 'better').sum()} better, {(report.status == 'ok').sum()} unchanged within tolerance")
+    print(
+        f"{len(report)} values compared: {len(bad)} regressions, "
+        f"{(report.status == 'better').sum()} better, {(report.status == 'ok').sum()} unchanged within tolerance"
+    )
     if not bad.empty:
         print(bad.to_string(index=False))
         return 1

@@ -2,6 +2,7 @@
 ``<out>/results.csv`` (one long-format row per suite, data set, method, task, metric, class) and
 regenerates the report from it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,37 +37,63 @@ def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Super-resolve every data set of a suite with every method, score the outputs with "
-                    "quality metrics and downstream tasks, and write results.csv plus a report.")
-    p.add_argument("--suite", default=DEFAULT_SUITE,
-                   help=f"suite YAML in configs/suites/ (available: {', '.join(list_suites())})")
-    p.add_argument("--methods", type=cli.names, default=None,
-                   help="'all' or a comma-separated list of method names (default: the suite's list); "
-                        f"registered: {', '.join(list_methods())}")
-    p.add_argument("--datasets", type=cli.names, default=None,
-                   help="comma-separated data sets (configs/datasets/ names, "
-                   "data-set YAML paths such as OUT/dataset.yaml of a prepare command, or kind:path, e.g. "
-                   "folder:/data/frames); default: the suite's")
-    p.add_argument("--tasks", type=cli.names, default=None,
-                   help="comma-separated subset of 'quality' and the suite's tasks, and task YAMLs (RUN/task.yaml of "
-                        "a train --dataset run; the task column is the task's own name) (default: all the suite has)")
-    p.add_argument("--metrics", type=cli.names, default=None,
-                   help="comma-separated quality metrics (default: the suite's)")
+        "quality metrics and downstream tasks, and write results.csv plus a report.",
+    )
+    p.add_argument(
+        "--suite", default=DEFAULT_SUITE, help=f"suite YAML in configs/suites/ (available: {', '.join(list_suites())})"
+    )
+    p.add_argument(
+        "--methods",
+        type=cli.names,
+        default=None,
+        help="'all' or a comma-separated list of method names (default: the suite's list); "
+        f"registered: {', '.join(list_methods())}",
+    )
+    p.add_argument(
+        "--datasets",
+        type=cli.names,
+        default=None,
+        help="comma-separated data sets (configs/datasets/ names, "
+        "data-set YAML paths such as OUT/dataset.yaml of a prepare command, or kind:path, e.g. "
+        "folder:/data/frames); default: the suite's",
+    )
+    p.add_argument(
+        "--tasks",
+        type=cli.names,
+        default=None,
+        help="comma-separated subset of 'quality' and the suite's tasks, and task YAMLs (RUN/task.yaml of "
+        "a train --dataset run; the task column is the task's own name) (default: all the suite has)",
+    )
+    p.add_argument(
+        "--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)"
+    )
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     p.add_device()
     p.add_weights_dir()
-    p.add_argument("--limit", type=cli.positive_int, default=None,
-                   help="use only the first N samples of every data set")
+    p.add_argument(
+        "--limit", type=cli.positive_int, default=None, help="use only the first N samples of every data set"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (per sample, order-independent)")
-    p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true",
-                   help="build networks whose weights are missing with random weights (for tests; every "
-                        "number made so is flagged 'random_weights')")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: in this process; ray: fan the jobs out to a Ray cluster")
+    p.add_argument(
+        OPT_RANDOM_WEIGHTS,
+        action="store_true",
+        help="build networks whose weights are missing with random weights (for tests; every "
+        "number made so is flagged 'random_weights')",
+    )
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: in this process; ray: fan the jobs out to a Ray cluster",
+    )
     p.add_argument("--ray-address", default=None, help="Ray cluster address (ray://host:port); default: local Ray")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report at the end")
-    p.add_argument(OPT_REFERENCE, default=None,
-                   help=f"method (one of --methods) every other one is compared with in the report's significance.csv "
-                        f"(default: {DEFAULT_REFERENCE})")
+    p.add_argument(
+        OPT_REFERENCE,
+        default=None,
+        help=f"method (one of --methods) every other one is compared with in the report's significance.csv "
+        f"(default: {DEFAULT_REFERENCE})",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -78,6 +105,7 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
         methods = list_methods() if suite.methods == "all" else list(suite.methods)
     datasets = args.datasets or list(suite.datasets)
     from downstream.datasets import dataset_config
+
     for name in datasets:  # resolved now: an unknown name is a usage error, not a row
         dataset_config(name)
     dataset_files = _dataset_files(datasets)
@@ -94,9 +122,11 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     task_configs = {t: c for t, c in suite.tasks.items() if tasks is None or t in tasks}
     task_configs.update(explicit)
     from downstream.tasks import task_class
+
     for config in task_configs.values():  # factory and options checked before any job
         task_class(config)
     from downstream.metrics import METRICS
+
     for name in metrics:
         METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
     known_methods = set(list_methods())
@@ -106,10 +136,19 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     if args.reference is not None and args.reference not in methods:
         raise UnknownNameError(f"{OPT_REFERENCE} method (not among the run's methods)", args.reference, methods)
     out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
-    settings = Settings(suite=suite.name, out=out.resolve(), metrics=tuple(metrics), tasks=task_configs,
-                        device=args.device, weights_dir=args.weights_dir and str(args.weights_dir),
-                        limit=args.limit, seed=args.seed,
-                        random_weights=args.random_weights, progress=not args.quiet, dataset_files=dataset_files)
+    settings = Settings(
+        suite=suite.name,
+        out=out.resolve(),
+        metrics=tuple(metrics),
+        tasks=task_configs,
+        device=args.device,
+        weights_dir=args.weights_dir and str(args.weights_dir),
+        limit=args.limit,
+        seed=args.seed,
+        random_weights=args.random_weights,
+        progress=not args.quiet,
+        dataset_files=dataset_files,
+    )
     return datasets, methods, settings
 
 
@@ -120,8 +159,10 @@ def _dataset_files(datasets: list[str]) -> dict[str, str]:
         if entry.endswith((".yaml", ".yml")):
             label = dataset_label(entry)
             if label in files or label in datasets:
-                raise ConfigError(f"--datasets: {entry} and {files.get(label, label)} would both be named {label!r} "
-                                  "in the results; give one YAML another 'name:'")
+                raise ConfigError(
+                    f"--datasets: {entry} and {files.get(label, label)} would both be named {label!r} "
+                    "in the results; give one YAML another 'name:'"
+                )
             files[label] = entry
     return files
 
@@ -168,12 +209,14 @@ def check_task_classes(datasets: list[str], settings: Settings) -> None:
                 task.check_classes(task.dataset_classes(dataset))
 
 
-def execute(datasets: list[str], methods: list[str], settings: Settings, executor: str = "local",
-            ray_address: str | None = None) -> pd.DataFrame:
+def execute(
+    datasets: list[str], methods: list[str], settings: Settings, executor: str = "local", ray_address: str | None = None
+) -> pd.DataFrame:
     jobs = [(d, m) for d in datasets for m in methods]
     RunCache(settings.out / "cache").sweep_stale_temporaries()
     if executor == "ray":
         from benchmarks.ray_executor import run_jobs_on_ray
+
         batches = run_jobs_on_ray(jobs, settings, ray_address)
     else:
         batches = []
@@ -206,10 +249,13 @@ def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str]]) -
     try:
         old = load_results(path)
     except UserError as exc:
-        raise UserError(f"cannot merge this run's rows into {path}: {exc}. Move the file away, or use another "
-                        f"--out") from None
-    keep = [(s, d, m) not in jobs for s, d, m in zip(old[COL_SUITE].astype(str), old[COL_DATASET].astype(str),
-                                                     old[COL_METHOD].astype(str))]
+        raise UserError(
+            f"cannot merge this run's rows into {path}: {exc}. Move the file away, or use another --out"
+        ) from None
+    keep = [
+        (s, d, m) not in jobs
+        for s, d, m in zip(old[COL_SUITE].astype(str), old[COL_DATASET].astype(str), old[COL_METHOD].astype(str))
+    ]
     kept = old[keep]
     if kept.empty:
         return results
@@ -217,8 +263,9 @@ def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str]]) -
     return pd.concat([results, kept], ignore_index=True)[columns]
 
 
-def write_results(results: pd.DataFrame, settings: Settings, started: float,
-                  jobs: list[tuple[str, str]] | None = None) -> tuple[Path, pd.DataFrame]:
+def write_results(
+    results: pd.DataFrame, settings: Settings, started: float, jobs: list[tuple[str, str]] | None = None
+) -> tuple[Path, pd.DataFrame]:
     """Write ``<out>/results.csv`` (and run.json) under a lock on the folder: the rows of this run's ``jobs``
     (data set, method) replace their earlier rows, the rows of other jobs already there are kept. Returns the
     path and the table written."""
@@ -241,11 +288,20 @@ def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    meta = {"suite": settings.suite, "seed": settings.seed, "device": settings.device,
-            "random_weights": settings.random_weights, "metrics": settings.metrics, "tasks": settings.tasks,
-            "limit": settings.limit, "python": platform.python_version(), "versions": versions,
-            "weights_dir": settings.weights_dir, "seconds": round(time.time() - started, 1),
-            "dataset_files": settings.dataset_files}
+    meta = {
+        "suite": settings.suite,
+        "seed": settings.seed,
+        "device": settings.device,
+        "random_weights": settings.random_weights,
+        "metrics": settings.metrics,
+        "tasks": settings.tasks,
+        "limit": settings.limit,
+        "python": platform.python_version(),
+        "versions": versions,
+        "weights_dir": settings.weights_dir,
+        "seconds": round(time.time() - started, 1),
+        "dataset_files": settings.dataset_files,
+    }
     # per method (name, options, weights sha256, flags) and per task (config, settings, weights sha256), from
     # the per-job files the runner wrote: nothing is rebuilt here
     methods: dict[str, dict] = {}
@@ -271,8 +327,10 @@ def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -
     from downstream.metrics import (
         metric_provenance,  # which file each metric read (bundled NIQE fallback or not)
     )
-    meta["metric_files"] = metric_provenance(settings.metrics, settings.weights_dir,
-                                             random_weights=settings.random_weights)
+
+    meta["metric_files"] = metric_provenance(
+        settings.metrics, settings.weights_dir, random_weights=settings.random_weights
+    )
     atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
 
 
@@ -291,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
     if not args.no_report:
         from reports.build import build_reports
+
         report_dir = build_reports(path, settings.out / "report", reference=args.reference or DEFAULT_REFERENCE)
         print(f"report: {report_dir}")
     return 0

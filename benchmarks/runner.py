@@ -6,6 +6,7 @@ missing. Failures are rows, not exceptions: a method that cannot be built (missi
 sample that cannot be read, a metric without its weights each become a row with the error text
 and the run goes on.
 """
+
 from __future__ import annotations
 
 import csv
@@ -46,8 +47,20 @@ from sr.weights import sha256_of
 
 log = logging.getLogger("benchmarks")
 
-RESULT_COLUMNS = ["suite", "dataset", "method", "task", "metric", "class", "value", "n", COL_CI_LOW, COL_CI_HIGH,
-                  "flags", "error"]
+RESULT_COLUMNS = [
+    "suite",
+    "dataset",
+    "method",
+    "task",
+    "metric",
+    "class",
+    "value",
+    "n",
+    COL_CI_LOW,
+    COL_CI_HIGH,
+    "flags",
+    "error",
+]
 
 
 @dataclass(frozen=True)
@@ -78,11 +91,15 @@ class _Pool:
     def get(self, kind: str, name: str) -> Any:
         key = (kind, name)
         if key not in self._objects:
-            common = {"device": self.settings.device, "weights_dir": self.settings.weights_dir,
-                      "random_weights": self.settings.random_weights}
+            common = {
+                "device": self.settings.device,
+                "weights_dir": self.settings.weights_dir,
+                "random_weights": self.settings.random_weights,
+            }
             try:
                 if kind == "metric":
                     from downstream.metrics import QualityMetric
+
                     self._objects[key] = QualityMetric(name, **common)
                 else:
                     self._objects[key] = load_task(name, **common)
@@ -108,8 +125,13 @@ def _sample_seed(seed: int, sample_id: str) -> int:
 
 
 def method_identity(method: SRMethod) -> dict[str, Any]:
-    return {"name": method.name, "scale": method.scale, "options": method.options, "flags": method.flags,
-            "weights": {role: sha256_of(p) for role, p in method.weight_files().items()}}
+    return {
+        "name": method.name,
+        "scale": method.scale,
+        "options": method.options,
+        "flags": method.flags,
+        "weights": {role: sha256_of(p) for role, p in method.weight_files().items()},
+    }
 
 
 def _write_output_index(settings: Settings, dataset_name: str, method_name: str, items: list[TaskItem]) -> None:
@@ -118,27 +140,42 @@ def _write_output_index(settings: Settings, dataset_name: str, method_name: str,
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["dataset", "method", "id", "path"])
-    writer.writerows([dataset_name, method_name, item.id, item.image.relative_to(settings.out).as_posix()]
-                     for item in items)
-    atomic_write_text(settings.out / "sr_outputs" / f"{dataset_name}__{method_name}.csv".replace("/", "_"),
-                      buf.getvalue())
+    writer.writerows(
+        [dataset_name, method_name, item.id, item.image.relative_to(settings.out).as_posix()] for item in items
+    )
+    atomic_write_text(
+        settings.out / "sr_outputs" / f"{dataset_name}__{method_name}.csv".replace("/", "_"), buf.getvalue()
+    )
 
 
-def _write_job_identity(settings: Settings, dataset_name: str, method_name: str, identity: dict[str, Any],
-                        tasks: dict[str, dict[str, Any]], task_specs: dict[str, dict[str, Any]]) -> None:
+def _write_job_identity(
+    settings: Settings,
+    dataset_name: str,
+    method_name: str,
+    identity: dict[str, Any],
+    tasks: dict[str, dict[str, Any]],
+    task_specs: dict[str, dict[str, Any]],
+) -> None:
     """``<out>/jobs/<data set>__<method>.json``: the method's identity (name, options, weights sha256, flags),
     the identity of each task the job used (config, settings, weights sha256, or the error that building it
     raised) and each task's declarations (``Task.spec``: labels, metrics, report); ``benchmarks.run.write_results``
     merges these into run.json (for the report)."""
     import json
 
-    atomic_write_text(settings.out / "jobs" / f"{dataset_name}__{method_name}.json".replace("/", "_"),
-                      json.dumps({"dataset": dataset_name, "method": method_name, **identity, "tasks": tasks,
-                                  "task_specs": task_specs}, indent=2, default=str) + "\n")
+    atomic_write_text(
+        settings.out / "jobs" / f"{dataset_name}__{method_name}.json".replace("/", "_"),
+        json.dumps(
+            {"dataset": dataset_name, "method": method_name, **identity, "tasks": tasks, "task_specs": task_specs},
+            indent=2,
+            default=str,
+        )
+        + "\n",
+    )
 
 
-def _write_per_image(settings: Settings, dataset_name: str, method_name: str, task_name: str,
-                     rows: list[dict[str, Any]]) -> None:
+def _write_per_image(
+    settings: Settings, dataset_name: str, method_name: str, task_name: str, rows: list[dict[str, Any]]
+) -> None:
     """``<out>/per_image/<data set>__<method>__<task>.csv``: a task's per-image values (rows with ``image``)."""
     import csv
     import io
@@ -157,11 +194,23 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     rows: list[dict[str, Any]] = []
     data_flags: tuple[str, ...] = ()  # the data set's caveats (e.g. fewer frames than asked) go on every row
 
-    def add(task: str, metric: str, value: float, cls: str = "all", n: int = 0,
-            flags: tuple[str, ...] = (), error: str = "") -> None:
-        rows.append({"suite": settings.suite, "dataset": dataset_name, "method": method_name, "task": task,
-                     "metric": metric, "class": cls, "value": value, "n": n,
-                     "flags": join_flags((*flags, *data_flags)), "error": error})
+    def add(
+        task: str, metric: str, value: float, cls: str = "all", n: int = 0, flags: tuple[str, ...] = (), error: str = ""
+    ) -> None:
+        rows.append(
+            {
+                "suite": settings.suite,
+                "dataset": dataset_name,
+                "method": method_name,
+                "task": task,
+                "metric": metric,
+                "class": cls,
+                "value": value,
+                "n": n,
+                "flags": join_flags((*flags, *data_flags)),
+                "error": error,
+            }
+        )
 
     try:
         dataset = load_dataset(settings.dataset_files.get(dataset_name, dataset_name))
@@ -174,8 +223,12 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         add("sr", "unavailable", math.nan, error=f"data set {dataset_name!r}: {type(exc).__name__}: {exc}")
         return rows
     try:
-        method = load_method(method_name, device=settings.device, weights_dir=settings.weights_dir,
-                             random_weights=settings.random_weights)
+        method = load_method(
+            method_name,
+            device=settings.device,
+            weights_dir=settings.weights_dir,
+            random_weights=settings.random_weights,
+        )
     except UserError as exc:
         add("sr", "unavailable", math.nan, error=str(exc))
         return rows
@@ -186,8 +239,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
 
     data_flags = dataset.flags
     if settings.limit and len(dataset.ids()) < settings.limit:
-        log.warning("data set %s has %d frames, fewer than --limit %d; its rows are flagged %s",
-                    dataset_name, len(dataset.ids()), settings.limit, FLAG_SUBSET_SMALLER)
+        log.warning(
+            "data set %s has %d frames, fewer than --limit %d; its rows are flagged %s",
+            dataset_name,
+            len(dataset.ids()),
+            settings.limit,
+            FLAG_SUBSET_SMALLER,
+        )
         data_flags = tuple({*data_flags, FLAG_SUBSET_SMALLER})
     cache = RunCache(settings.out / "cache")
     identity = method_identity(method)
@@ -221,7 +279,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if not sr_path.is_file():
                 torch.manual_seed(_sample_seed(settings.seed, sample_id))
                 # a method that does not read LR (the reference row) gets one of the LR's shape for a frame without
-                lr = sample.lr if sample.lr is not None else reference[0, :, ::dataset.scale, ::dataset.scale] * 0
+                lr = sample.lr if sample.lr is not None else reference[0, :, :: dataset.scale, :: dataset.scale] * 0
                 with torch.inference_mode(), stage("sr"):
                     output = method.upscale(lr[None].to(method.device), reference=reference)
                 write_png(sr_path, output[0].permute(1, 2, 0).cpu().numpy())
@@ -234,8 +292,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
             continue
         fingerprints.append((sample_id, sample.fingerprint))
-        items.append(TaskItem(id=sample_id, image=sr_path,
-                              labels={f: getattr(sample, f) for f in label_fields if getattr(sample, f) is not None}))
+        items.append(
+            TaskItem(
+                id=sample_id,
+                image=sr_path,
+                labels={f: getattr(sample, f) for f in label_fields if getattr(sample, f) is not None},
+            )
+        )
         for metric_name in settings.metrics:
             metric = pool.get("metric", metric_name)
             if isinstance(metric, Exception):
@@ -261,8 +324,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
 
     sample_evidence = Sample(ids=list(ids), seed=dataset_seed(settings.seed, dataset_name))
     for metric_name, values in per_metric.items():
-        add("quality", metric_name, float(np.mean(list(values.values()))), n=len(values),
-            flags=method.flags + metric_flags.get(metric_name, ()))
+        add(
+            "quality",
+            metric_name,
+            float(np.mean(list(values.values()))),
+            n=len(values),
+            flags=method.flags + metric_flags.get(metric_name, ()),
+        )
         sample_evidence.values[("quality", metric_name, "all")] = np.array([values.get(i, math.nan) for i in ids])
     for metric_name, error in metric_errors.items():
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
@@ -282,8 +350,14 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         if not at_hr_size or not task.applicable(dataset) or not items:
             continue
         if label_errors:
-            add(task_name, "error", math.nan, flags=method.flags, error=f"{len(label_errors)} frame(s) have label "
-                f"errors, so the task is not scored; the first: {label_errors[0]}")
+            add(
+                task_name,
+                "error",
+                math.nan,
+                flags=method.flags,
+                error=f"{len(label_errors)} frame(s) have label "
+                f"errors, so the task is not scored; the first: {label_errors[0]}",
+            )
             continue
         tpath = cache.task_path(method_key, dataset_key, value_key(task.identity(), task.libraries), items_key)
         cached = cache.read_json(tpath)
@@ -293,8 +367,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 with stage(task_name):
                     task.check_classes(task.dataset_classes(dataset))
                     task_rows, state = task.evaluate_with_state(items, task.dataset_classes(dataset), workdir)
-                cached = {"rows": [{"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
-                                   for r in task_rows], "state": state}
+                cached = {
+                    "rows": [
+                        {"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
+                        for r in task_rows
+                    ],
+                    "state": state,
+                }
             except UserError as exc:  # e.g. a class mismatch: its message says what to do, no traceback
                 add(task_name, "error", math.nan, flags=method.flags, error=str(exc))
                 continue
@@ -312,8 +391,14 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             _write_per_image(settings, dataset_name, method_name, task_name, per_image)
         for r in cached:
             if not r.get("image"):
-                add(task_name, r["metric"], finite_or_nan(r["value"]), cls=r["class"], n=r["n"],
-                    flags=method.flags + task.flags)
+                add(
+                    task_name,
+                    r["metric"],
+                    finite_or_nan(r["value"]),
+                    cls=r["class"],
+                    n=r["n"],
+                    flags=method.flags + task.flags,
+                )
     _write_job_identity(settings, dataset_name, method_name, identity, task_identities, task_specs)
     write_sample(sample_path(settings.out, dataset_name, method_name), sample_evidence)
     attach_intervals(rows, sample_evidence)

@@ -8,6 +8,7 @@
     metrics: [psnr, ssim, lpips, niqe, clipiqa, musiq]
     tasks: {detection: detection_demo, segmentation: segmentation_demo}   # task -> configs/tasks/<name>.yaml
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,7 +45,11 @@ def load_suite(name: str) -> Suite:
     if not data.get("datasets"):
         raise ConfigError(f"{path}: 'datasets' must list at least one data set")
     methods = data.get("methods", "all")
-    return Suite(name=name, datasets=tuple(data["datasets"]),
-                 methods=methods if methods == "all" else tuple(methods),
-                 metrics=tuple(data.get("metrics") or ()), tasks=dict(data.get("tasks") or {}),
-                 description=data.get("description", ""))
+    return Suite(
+        name=name,
+        datasets=tuple(data["datasets"]),
+        methods=methods if methods == "all" else tuple(methods),
+        metrics=tuple(data.get("metrics") or ()),
+        tasks=dict(data.get("tasks") or {}),
+        description=data.get("description", ""),
+    )

@@ -8,6 +8,7 @@ Totals are per process and cheap (one ``perf_counter`` pair per block); nested b
 name are counted once (the outer one). CUDA work is synchronised at the block's end when
 ``sync_cuda(True)`` was called, so asynchronous kernels are charged to the stage that launched them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,6 +29,7 @@ def sync_cuda(enabled: bool = True) -> None:
 def _synchronize() -> None:
     if _sync:
         import torch
+
         if torch.cuda.is_available():
             torch.cuda.synchronize()
 

@@ -19,6 +19,7 @@ image larger than :func:`max_pixels` (``IRSR_MAX_PIXELS``, default 25 million pi
 from the header and checked before anything is decoded, so a small file declaring a huge frame (a
 "decompression bomb") costs nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -98,8 +99,10 @@ def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[
         width, height = img.size
         if width * height > max_pixels():
             img.close()
-            raise error(f"{path}: {width}x{height} is {width * height / 1e6:.1f} million pixels, over the limit of "
-                        f"{max_pixels() / 1e6:g} million per frame (raise it with {ENV_MAX_PIXELS})")
+            raise error(
+                f"{path}: {width}x{height} is {width * height / 1e6:.1f} million pixels, over the limit of "
+                f"{max_pixels() / 1e6:g} million per frame (raise it with {ENV_MAX_PIXELS})"
+            )
         img.load()
     except DataError:
         raise
@@ -113,8 +116,7 @@ def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[
         yield img
 
 
-def read_image(path: str | os.PathLike, channels: int | str = "auto",
-               high_bit_rule: HighBitRule = "agc") -> np.ndarray:
+def read_image(path: str | os.PathLike, channels: int | str = "auto", high_bit_rule: HighBitRule = "agc") -> np.ndarray:
     """Read ``path`` as float32 (H, W, C) in [0, 1]; see the module docstring for the rules."""
     path = Path(path)
     with open_image(path) as img:

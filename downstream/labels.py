@@ -9,6 +9,7 @@ Conventions (documented in the README):
 * a mask must have the image's size; values outside the known ids (and not the ignore value) are a
   LabelError listing them.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,9 @@ def read_yolo_txt(path: str | os.PathLike, width: int, height: int, num_classes:
     return _finish_boxes(rows, width, height)
 
 
-def read_voc_xml(path: str | os.PathLike, class_ids: dict[str, int], width: int, height: int,
-                 skip: tuple[str, ...] = ()) -> np.ndarray:
+def read_voc_xml(
+    path: str | os.PathLike, class_ids: dict[str, int], width: int, height: int, skip: tuple[str, ...] = ()
+) -> np.ndarray:
     """Pascal VOC ``<object><name/><bndbox/>`` -> pixel boxes; names in ``skip`` are ignored."""
     path = Path(path)
     try:
@@ -82,9 +84,13 @@ def read_voc_xml(path: str | os.PathLike, class_ids: dict[str, int], width: int,
     return _finish_boxes(rows, width, height)
 
 
-def read_mask(path: str | os.PathLike, size: tuple[int, int], num_classes: int,
-              value_map: dict[int, int] | None = None,
-              palette: dict[tuple[int, int, int], int] | None = None) -> np.ndarray:
+def read_mask(
+    path: str | os.PathLike,
+    size: tuple[int, int],
+    num_classes: int,
+    value_map: dict[int, int] | None = None,
+    palette: dict[tuple[int, int, int], int] | None = None,
+) -> np.ndarray:
     """Read a label image as uint8 ids of shape ``size`` = (H, W).
 
     ``value_map`` remaps raw gray values (e.g. SIRST's {0: 0, 255: 1}); ``palette`` maps RGB colours

@@ -32,6 +32,7 @@ Metrics computed by the project itself (``function:`` entries, the infrared stat
 no-reference), direction, score range and smallest frame, which the reports use to order columns and
 orient plots.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,9 +59,18 @@ KIND_NO_REFERENCE = "no-reference"
 #: parameter files pyiqa may open itself: formats that hold data only (NIQE's MATLAB file)
 _PARAMETER_SUFFIXES = (".mat",)
 #: CLIP RN50 as pyiqa's CLIP-IQA uses it (for random weights: the shapes of OpenAI's RN50)
-_CLIP_RN50 = dict(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64,
-                  vision_patch_size=None, context_length=77, vocab_size=49408, transformer_width=512,
-                  transformer_heads=8, transformer_layers=12)
+_CLIP_RN50 = dict(
+    embed_dim=1024,
+    image_resolution=224,
+    vision_layers=(3, 4, 6, 3),
+    vision_width=64,
+    vision_patch_size=None,
+    context_length=77,
+    vocab_size=49408,
+    transformer_width=512,
+    transformer_heads=8,
+    transformer_layers=12,
+)
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,11 @@ class MetricSpec:
     higher_better: bool
     options: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
-    function: str | None = None                  # "module:callable" for metrics computed by the project
+    function: str | None = None  # "module:callable" for metrics computed by the project
     range: tuple[float | None, float | None] = (None, None)
     fallback_files: dict[str, str] = field(default_factory=dict)  # role -> file name in BUNDLED_DIR
     fallback_flag: str = ""
-    min_size: tuple[int, int] = (1, 1)           # smallest frame (H, W) the metric is defined on
+    min_size: tuple[int, int] = (1, 1)  # smallest frame (H, W) the metric is defined on
 
     @property
     def kind(self) -> str:
@@ -95,13 +105,23 @@ def _spec(path: Path, name: str, spec: dict[str, Any]) -> MetricSpec:
         raise ConfigError(f"{path}: metric {name!r}: fallback flag {flag!r} is not one of {sorted(FLAG_MARKS)}")
     for role, file in fallback_files.items():
         if role not in (spec.get("files") or {}) or not (BUNDLED_DIR / file).is_file():
-            raise ConfigError(f"{path}: metric {name!r}: fallback {role}: {file!r} is not a bundled file "
-                              f"({BUNDLED_DIR}) for one of its 'files'")
-    return MetricSpec(name=name, pyiqa=spec.get("pyiqa"), function=spec.get("function"),
-                      reference=bool(spec.get("reference", False)), higher_better=bool(spec.get("higher_better", True)),
-                      options=dict(spec.get("options") or {}), files=dict(spec.get("files") or {}),
-                      range=(low, high), fallback_files=fallback_files, fallback_flag=flag if fallback_files else "",
-                      min_size=tuple(int(v) for v in spec.get("min_size") or (1, 1)))
+            raise ConfigError(
+                f"{path}: metric {name!r}: fallback {role}: {file!r} is not a bundled file "
+                f"({BUNDLED_DIR}) for one of its 'files'"
+            )
+    return MetricSpec(
+        name=name,
+        pyiqa=spec.get("pyiqa"),
+        function=spec.get("function"),
+        reference=bool(spec.get("reference", False)),
+        higher_better=bool(spec.get("higher_better", True)),
+        options=dict(spec.get("options") or {}),
+        files=dict(spec.get("files") or {}),
+        range=(low, high),
+        fallback_files=fallback_files,
+        fallback_flag=flag if fallback_files else "",
+        min_size=tuple(int(v) for v in spec.get("min_size") or (1, 1)),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -110,8 +130,9 @@ def metric_specs() -> dict[str, MetricSpec]:
     return {name: _spec(path, name, spec) for name, spec in read_yaml(path).items()}
 
 
-def resolve_metric_files(spec: MetricSpec, weights_dir: str | os.PathLike | None = None, *,
-                         random_weights: bool = False) -> tuple[dict[str, Path], tuple[str, ...]]:
+def resolve_metric_files(
+    spec: MetricSpec, weights_dir: str | os.PathLike | None = None, *, random_weights: bool = False
+) -> tuple[dict[str, Path], tuple[str, ...]]:
     """The files a metric reads (role -> path) and the flags that choice puts on its numbers.
 
     A missing file with a bundled fallback is replaced by it (flagged). With ``random_weights`` and one of the
@@ -121,7 +142,8 @@ def resolve_metric_files(spec: MetricSpec, weights_dir: str | os.PathLike | None
     own = [entry for role, entry in spec.files.items() if role not in spec.fallback_files]
     # random networks only when a weights file is missing (files that are there are always used)
     random = bool(own) and weights_registry.random_where_missing(
-        random_weights, lambda: [weights_registry.resolve(e, weights_dir) for e in own])
+        random_weights, lambda: [weights_registry.resolve(e, weights_dir) for e in own]
+    )
     files: dict[str, Path] = {}
     flags: set[str] = set()
     for role, entry in spec.files.items():
@@ -136,8 +158,9 @@ def resolve_metric_files(spec: MetricSpec, weights_dir: str | os.PathLike | None
     return files, tuple(sorted(flags))
 
 
-def metric_provenance(names, weights_dir: str | os.PathLike | None = None, *,
-                      random_weights: bool = False) -> dict[str, dict[str, Any]]:
+def metric_provenance(
+    names, weights_dir: str | os.PathLike | None = None, *, random_weights: bool = False
+) -> dict[str, dict[str, Any]]:
     """Per metric: kind, direction, the file of each role with its sha256, and the flags (for run.json)."""
     out: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -145,8 +168,10 @@ def metric_provenance(names, weights_dir: str | os.PathLike | None = None, *,
         record: dict[str, Any] = {"kind": spec.kind, "higher_better": spec.higher_better}
         try:
             files, flags = resolve_metric_files(spec, weights_dir, random_weights=random_weights)
-            record["files"] = {role: {"path": str(p), "sha256": weights_registry.sha256_of(p),
-                                      "bundled": p.parent == BUNDLED_DIR} for role, p in files.items()}
+            record["files"] = {
+                role: {"path": str(p), "sha256": weights_registry.sha256_of(p), "bundled": p.parent == BUNDLED_DIR}
+                for role, p in files.items()
+            }
             record["flags"] = list(flags)
         except MissingWeightsError as exc:
             record["error"] = str(exc)
@@ -168,6 +193,7 @@ def list_metrics() -> list[str]:
 
 
 # ----- network builders: (options, files by role or None for random weights) -> module(image[, ref]) -------
+
 
 def _pyiqa(name: str, options: dict[str, Any]) -> torch.nn.Module:
     import pyiqa
@@ -206,8 +232,10 @@ def _build_clipiqa(options: dict[str, Any], files: dict[str, Path] | None, weigh
         try:
             return _pyiqa("clipiqa", {**options, "backbone": str(staged)})
         except (RuntimeError, KeyError) as exc:  # pyiqa's CLIP builder on tensors of the wrong shape / keys
-            raise CheckpointError(f"{files['backbone'] if files else 'random CLIP'}: not a CLIP RN50 state dict "
-                                  f"({str(exc).splitlines()[0]})") from None
+            raise CheckpointError(
+                f"{files['backbone'] if files else 'random CLIP'}: not a CLIP RN50 state dict "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
 
 
 def _tensor_tree(state: dict[str, torch.Tensor]) -> torch.nn.Module:
@@ -225,7 +253,10 @@ def _tensor_tree(state: dict[str, torch.Tensor]) -> torch.nn.Module:
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Path] | None, Any], torch.nn.Module]] = {
-    "lpips": _build_lpips, "musiq": _build_musiq, "clipiqa": _build_clipiqa}
+    "lpips": _build_lpips,
+    "musiq": _build_musiq,
+    "clipiqa": _build_clipiqa,
+}
 
 
 class QualityMetric:
@@ -233,8 +264,15 @@ class QualityMetric:
 
     libraries = ("pyiqa", "torch")  # distributions that compute the scores (in their cache key)
 
-    def __init__(self, name: str, *, device: str = "cpu", weights_dir: str | os.PathLike | None = None,
-                 random_weights: bool = False, niqe_params: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike | None = None,
+        random_weights: bool = False,
+        niqe_params: str | os.PathLike | None = None,
+    ):
         METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
         self.spec = metric_specs()[name]
         self.name = name
@@ -245,8 +283,7 @@ class QualityMetric:
         if niqe_params is not None and self.spec.pyiqa == "niqe":
             self.weight_files["pretrained_model_path"] = Path(niqe_params)
         else:
-            self.weight_files, self._flags = resolve_metric_files(self.spec, weights_dir,
-                                                                  random_weights=random_weights)
+            self.weight_files, self._flags = resolve_metric_files(self.spec, weights_dir, random_weights=random_weights)
         self.random_weights = set(self.weight_files) != set(self.spec.files)
         if self.spec.function is not None:
             self.model = _function(self.spec)
@@ -255,9 +292,11 @@ class QualityMetric:
         if builder is None:  # no network: pyiqa builds it, handed only parameter files it cannot unpickle
             for role, path in self.weight_files.items():
                 if role != "pretrained_model_path" or path.suffix.lower() not in _PARAMETER_SUFFIXES:
-                    raise ConfigError(f"metric {name!r}: pyiqa would read {path} ({role}) with an unrestricted "
-                                      f"unpickler; give it a builder in downstream/metrics.py that loads the file "
-                                      f"through sr.checkpoint")
+                    raise ConfigError(
+                        f"metric {name!r}: pyiqa would read {path} ({role}) with an unrestricted "
+                        f"unpickler; give it a builder in downstream/metrics.py that loads the file "
+                        f"through sr.checkpoint"
+                    )
                 options[role] = str(path)
         try:
             if builder is None:
@@ -268,8 +307,10 @@ class QualityMetric:
             if not self.weight_files or isinstance(exc, UserError):
                 raise  # nothing of the user's was read (a bug), or already a clear error
             files = ", ".join(str(p) for p in self.weight_files.values())
-            raise CheckpointError(f"metric {name!r}: cannot use {files}: {type(exc).__name__}: "
-                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}") from exc
+            raise CheckpointError(
+                f"metric {name!r}: cannot use {files}: {type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}"
+            ) from exc
         self.model = model.to(self.device).eval()
 
     @property
@@ -277,9 +318,14 @@ class QualityMetric:
         return tuple(sorted(set(self._flags) | ({FLAG_RANDOM_WEIGHTS} if self.random_weights else set())))
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "pyiqa": self.spec.pyiqa, "function": self.spec.function,
-                "options": self.spec.options, "random_weights": self.random_weights,
-                "weights": {role: weights_registry.sha256_of(p) for role, p in self.weight_files.items()}}
+        return {
+            "name": self.name,
+            "pyiqa": self.spec.pyiqa,
+            "function": self.spec.function,
+            "options": self.spec.options,
+            "random_weights": self.random_weights,
+            "weights": {role: weights_registry.sha256_of(p) for role, p in self.weight_files.items()},
+        }
 
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
@@ -293,8 +339,9 @@ class QualityMetric:
                 raise ValueError(f"metric {self.name} needs a reference image")
             reference = _three_channels(reference).to(self.device)
             if reference.shape != image.shape:
-                raise ValueError(f"metric {self.name}: image {tuple(image.shape)} "
-                                 f"vs reference {tuple(reference.shape)}")
+                raise ValueError(
+                    f"metric {self.name}: image {tuple(image.shape)} vs reference {tuple(reference.shape)}"
+                )
             score = self.model(image, reference)
         else:
             score = self.model(image)

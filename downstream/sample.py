@@ -1,4 +1,5 @@
 """The one sample type that flows from data sets to SR methods and downstream tasks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

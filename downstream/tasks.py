@@ -16,6 +16,7 @@ Rows with ``image`` set are per-image values: they are cached with the others bu
 per-image state from :meth:`Task.evaluate_with_state` gets bootstrap intervals and paired tests for its rows:
 :meth:`Task.replicates` recomputes them from that state on resampled image lists, without the model.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -38,7 +39,7 @@ class TaskItem:
     """One SR frame for a task: ``labels`` holds the sample's fields named in the task's ``labels``."""
 
     id: str
-    image: Path                                   # SR output (or HR / LR for the reference rows), 8-bit PNG
+    image: Path  # SR output (or HR / LR for the reference rows), 8-bit PNG
     labels: Mapping[str, Any] = field(default_factory=dict)
 
     def label(self, name: str) -> Any:
@@ -51,11 +52,11 @@ class TaskItem:
 
 @dataclass(frozen=True)
 class MetricRow:
-    metric: str            # e.g. "mAP50-95", "IoU"
+    metric: str  # e.g. "mAP50-95", "IoU"
     value: float
-    cls: str = CLASS_ALL   # class name, or "all" for the overall value
-    n: int = 0             # number of images the value is computed over
-    image: str = ""        # a per-image value: the sample id (kept out of results.csv)
+    cls: str = CLASS_ALL  # class name, or "all" for the overall value
+    n: int = 0  # number of images the value is computed over
+    image: str = ""  # a per-image value: the sample id (kept out of results.csv)
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,17 @@ class ResultMetric:
     name: str
     higher_better: bool = True
     per_class: bool = False  # rows per class besides the "all" row
-    label: str = ""          # short name in tables and axes (default: ``name``)
+    label: str = ""  # short name in tables and axes (default: ``name``)
 
 
 @dataclass(frozen=True)
 class TaskReport:
     """What the report shows of a task."""
 
-    per_class: str           # metric of the per-class table and the radar axes
-    overall: str = ""        # metric of the radar's overall axis ("" = none)
+    per_class: str  # metric of the per-class table and the radar axes
+    overall: str = ""  # metric of the radar's overall axis ("" = none)
     overall_label: str = ""  # that axis' label (default: ``overall``)
-    figure: str = ""         # caption of the qualitative figure ("" = the task draws none)
+    figure: str = ""  # caption of the qualitative figure ("" = the task draws none)
 
 
 class Task(ABC):
@@ -107,8 +108,9 @@ class Task(ABC):
         runner calls it before any work, so a mismatch is one ``error:`` line); the default accepts any."""
         return
 
-    def evaluate_with_state(self, items: list[TaskItem], class_names: tuple[str, ...],
-                            workdir: Path) -> tuple[list[MetricRow], Any]:
+    def evaluate_with_state(
+        self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path
+    ) -> tuple[list[MetricRow], Any]:
         """:meth:`evaluate` plus the per-image state (JSON-serialisable) from which :meth:`replicates` recomputes
         the rows on resampled image lists without the model; None (the default) gives the rows no interval."""
         return self.evaluate(items, class_names, workdir), None
@@ -128,8 +130,9 @@ class Task(ABC):
     def flags(self) -> tuple[str, ...]:
         return ()
 
-    def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
-               workdir: Path) -> Any:
+    def figure(
+        self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...], workdir: Path
+    ) -> Any:
         """The task's qualitative figure as a PIL image: one panel per (label, image) cropped to ``crop``, with
         the frame's ground truth ``truth`` (label field -> value); ``workdir`` is scratch space. The report
         titles and saves it. Only called when ``report.figure`` is set."""
@@ -138,8 +141,11 @@ class Task(ABC):
     @classmethod
     def spec(cls) -> dict[str, Any]:
         """The declarations as plain data (recorded in run.json for the reports)."""
-        return {"labels": list(cls.labels), "metrics": [asdict(m) for m in cls.metrics],
-                "report": asdict(cls.report) if cls.report else None}
+        return {
+            "labels": list(cls.labels),
+            "metrics": [asdict(m) for m in cls.metrics],
+            "report": asdict(cls.report) if cls.report else None,
+        }
 
 
 def task_report(spec: Mapping[str, Any] | None) -> tuple[tuple[ResultMetric, ...], TaskReport | None]:
@@ -164,14 +170,17 @@ def task_class(config: str) -> type[Task]:
         raise ConfigError(f"{path}: task factory {TASKS.config(config)['factory']!r} is not a Task subclass")
     unknown = set(cls.labels) - set(LABEL_FIELDS)
     if unknown:
-        raise ConfigError(f"{path}: task {cls.__name__} needs labels {sorted(unknown)} that no sample has "
-                          f"(sample labels: {', '.join(LABEL_FIELDS)})")
+        raise ConfigError(
+            f"{path}: task {cls.__name__} needs labels {sorted(unknown)} that no sample has "
+            f"(sample labels: {', '.join(LABEL_FIELDS)})"
+        )
     from sr.config import check_options
     from sr.registry import COMMON_OPTIONS
 
     options = TASKS.config(config).get("options") or {}
-    check_options(f"options of task config {config!r}", cls, {k: v for k, v in options.items()
-                                                             if k not in COMMON_OPTIONS})
+    check_options(
+        f"options of task config {config!r}", cls, {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+    )
     return cls
 
 

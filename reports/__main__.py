@@ -1,5 +1,6 @@
 """``python -m reports --results RESULTS.csv --out DIR [--reference METHOD]``: regenerate tables, plots, intervals
 and significance.csv from a run's results.csv and its per-image samples (no model is re-run)."""
+
 from __future__ import annotations
 
 import sys
@@ -17,11 +18,15 @@ from sr.vocab import COL_METHOD, OPT_REFERENCE
 def main(argv: list[str] | None = None) -> int:
     p = cli.ArgumentParser(prog="python -m reports", description=__doc__)
     p.add_argument("--results", type=cli.existing_file, required=True, help="a results.csv written by benchmarks.run")
-    p.add_argument("--out", type=cli.out_dir, required=True,
-                   help="directory for tables (md/csv/tex) and plots (png/svg)")
-    p.add_argument(OPT_REFERENCE, default=None,
-                   help="method every other one is compared with in significance.csv (paired bootstrap over images; "
-                        f"default: {DEFAULT_REFERENCE})")
+    p.add_argument(
+        "--out", type=cli.out_dir, required=True, help="directory for tables (md/csv/tex) and plots (png/svg)"
+    )
+    p.add_argument(
+        OPT_REFERENCE,
+        default=None,
+        help="method every other one is compared with in significance.csv (paired bootstrap over images; "
+        f"default: {DEFAULT_REFERENCE})",
+    )
     args = p.parse_args(argv)
     if args.reference is not None:
         methods = sorted(set(load_results(args.results)[COL_METHOD].astype(str)))

@@ -1,5 +1,6 @@
 """Build every table and plot of a run from its results.csv, plus the run's per-image samples for intervals and
 significance (``downstream.evidence``; no model is re-run)."""
+
 from __future__ import annotations
 
 import os
@@ -66,8 +67,12 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     quality = quality_table(df)
     if not quality.empty:
         write_table(quality, out / "quality")
-        sections.append(("Image quality (mean over images; reference metrics, then no-reference)",
-                         quality_interval_table(df, samples)))
+        sections.append(
+            (
+                "Image quality (mean over images; reference metrics, then no-reference)",
+                quality_interval_table(df, samples),
+            )
+        )
     no_reference_radars(df, out)
     for task, (report, metrics) in task_reports(df, run_meta(Path(results_csv).parent)).items():
         metric = report.per_class
@@ -77,14 +82,27 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
         write_table(table, out / f"{task}_per_class")
         higher = metrics[metric].higher_better if metric in metrics else True
         direction = "" if metric not in metrics else (" (higher is better)" if higher else " (lower is better)")
-        sections.append((f"{task.capitalize()}: {metric} per class{direction}",
-                         interval_table(df, lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
-                                        samples, lambda col, t=task, m=metric: (t, m, col[1]),
-                                        lambda col, h=higher: h)))
+        sections.append(
+            (
+                f"{task.capitalize()}: {metric} per class{direction}",
+                interval_table(
+                    df,
+                    lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
+                    samples,
+                    lambda col, t=task, m=metric: (t, m, col[1]),
+                    lambda col, h=higher: h,
+                ),
+            )
+        )
         low, high = (per_class_table(df, task, metric, values=v) for v in (COL_CI_LOW, COL_CI_HIGH))
         for dataset in table.columns.get_level_values(0).unique():
-            radar_plot(table[dataset], f"{task} {metric} per class ({dataset})", out / f"radar_{task}_{dataset}",
-                       low=low.get(dataset), high=high.get(dataset))
+            radar_plot(
+                table[dataset],
+                f"{task} {metric} per class ({dataset})",
+                out / f"radar_{task}_{dataset}",
+                low=low.get(dataset),
+                high=high.get(dataset),
+            )
     significance = significance_table(df, samples, reference)
     significance.to_csv(out / "significance.csv", index=False)
     problems = problems_table(df)

@@ -10,6 +10,7 @@ Run metadata: ``run.json`` next to the results.csv: suite, seed, device, version
 the flags found in the results (random weights) and a table of every method's weights sha256
 (``reports.runinfo``), then run.json as it is.
 """
+
 from __future__ import annotations
 
 import base64
@@ -53,27 +54,39 @@ window.addEventListener('load', function () {
 def data_uri(path: str | Path) -> str:
     path = Path(path)
     mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
-    return f"data:{mime.get(path.suffix.lower(), 'application/octet-stream')};base64," + \
-        base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{mime.get(path.suffix.lower(), 'application/octet-stream')};base64," + base64.b64encode(
+        path.read_bytes()
+    ).decode("ascii")
 
 
 def _kv_table(rows) -> str:
-    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(str(v))}"
-                               "</td></tr>" for k, v in rows) + "</table>"
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        + "</table>"
+    )
 
 
 def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
     from reports import runinfo
 
-    rows = [("results", results_csv.name), ("rows", str(len(df))),
-            ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
-            ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
-            ("methods", ", ".join(sorted(df.method.astype(str).unique())))]
+    rows = [
+        ("results", results_csv.name),
+        ("rows", str(len(df))),
+        ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
+        ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
+        ("methods", ", ".join(sorted(df.method.astype(str).unique()))),
+    ]
     try:
         meta = runinfo.load_run_json(results_csv.parent)
     except ValueError as exc:
-        return _kv_table(rows + [("flags", f) for f in [runinfo.result_flags(df)] if f]) + \
-            f"<p class=warn>run.json unreadable: {html.escape(str(exc))}</p>"
+        return (
+            _kv_table(rows + [("flags", f) for f in [runinfo.result_flags(df)] if f])
+            + f"<p class=warn>run.json unreadable: {html.escape(str(exc))}</p>"
+        )
     if meta is None:
         flags = runinfo.result_flags(df)
         if flags:
@@ -82,11 +95,16 @@ def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
     out = _kv_table(rows + runinfo.summary_rows(meta, df))
     weights = runinfo.weights_rows(meta)
     if weights:
-        out += ("<h3>Method weights (sha256)</h3><table><thead><tr><th>method</th><th>weights</th><th>sha256</th>"
-                "</tr></thead><tbody>" + "".join(
-                    f"<tr><th>{html.escape(m)}</th><td style='text-align:left'>{html.escape(r)}</td>"
-                    f"<td style='text-align:left'><code>{html.escape(h)}</code></td></tr>" for m, r, h in weights)
-                + "</tbody></table>")
+        out += (
+            "<h3>Method weights (sha256)</h3><table><thead><tr><th>method</th><th>weights</th><th>sha256</th>"
+            "</tr></thead><tbody>"
+            + "".join(
+                f"<tr><th>{html.escape(m)}</th><td style='text-align:left'>{html.escape(r)}</td>"
+                f"<td style='text-align:left'><code>{html.escape(h)}</code></td></tr>"
+                for m, r, h in weights
+            )
+            + "</tbody></table>"
+        )
     out += "<h3>run.json</h3><pre>" + html.escape(json.dumps(meta, indent=2, default=str)) + "</pre>"
     return out
 
@@ -100,41 +118,67 @@ def _result_tables(df: pd.DataFrame, results_csv: Path) -> list[str]:
     from reports.tasks import task_reports
 
     samples = load_samples(results_csv.parent)
-    tables = [("Image quality (mean over images; reference metrics, then no-reference)",
-               quality_interval_table(df, samples, style="html"))]
+    tables = [
+        (
+            "Image quality (mean over images; reference metrics, then no-reference)",
+            quality_interval_table(df, samples, style="html"),
+        )
+    ]
     for task, (report, metrics) in task_reports(df, run_meta(results_csv.parent)).items():
         metric = report.per_class
         higher = metrics[metric].higher_better if metric in metrics else True
-        tables.append((f"{task}: {metric} per class",
-                       interval_table(df, lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
-                                      samples, lambda col, t=task, m=metric: (t, m, col[1]),
-                                      lambda col, h=higher: h, style="html")))
+        tables.append(
+            (
+                f"{task}: {metric} per class",
+                interval_table(
+                    df,
+                    lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
+                    samples,
+                    lambda col, t=task, m=metric: (t, m, col[1]),
+                    lambda col, h=higher: h,
+                    style="html",
+                ),
+            )
+        )
     out = []
     for title, table in tables:
         if table.empty:
             continue
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in table_notes(table))
-        out.append(f"<h3>{html.escape(title)}</h3>" + table.to_html(escape=False, border=0, na_rep="—")
-                   + f"<ul class=notes>{notes}<li>{html.escape(MARK_NOTE)}</li></ul>")
+        out.append(
+            f"<h3>{html.escape(title)}</h3>"
+            + table.to_html(escape=False, border=0, na_rep="—")
+            + f"<ul class=notes>{notes}<li>{html.escape(MARK_NOTE)}</li></ul>"
+        )
     return ["<h2>Results of this run</h2>", *out] if out else []
 
 
-def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTable],
-                      figures: list[tuple[str, Path]], results_csv: str | Path,
-                      skipped: list[str] | tuple[str, ...] = (),
-                      sections: list[tuple[str, str]] | tuple = ()) -> Path:
+def write_html_report(
+    path: str | Path,
+    df: pd.DataFrame,
+    tables: list[PaperTable],
+    figures: list[tuple[str, Path]],
+    results_csv: str | Path,
+    skipped: list[str] | tuple[str, ...] = (),
+    sections: list[tuple[str, str]] | tuple = (),
+) -> Path:
     """``sections``: extra (title, html) sections after the tables (intervals, significance)."""
     path, results_csv = Path(path), Path(results_csv)
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><title>DifIISR report</title>"
-             f"<style>{CSS}</style><script>{SCRIPT}</script></head><body data-images='pending'>",
-             "<h1>DifIISR: paper tables and figures, regenerated</h1>",
-             f"<p>Made {_dt.datetime.now().isoformat(timespec='seconds')} from <code>{html.escape(str(results_csv))}"
-             "</code> by <code>python -m reports.paper</code>.</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><title>DifIISR report</title>"
+        f"<style>{CSS}</style><script>{SCRIPT}</script></head><body data-images='pending'>",
+        "<h1>DifIISR: paper tables and figures, regenerated</h1>",
+        f"<p>Made {_dt.datetime.now().isoformat(timespec='seconds')} from <code>{html.escape(str(results_csv))}"
+        "</code> by <code>python -m reports.paper</code>.</p>",
+    ]
     notes = flag_notes(flags_in(df))
     if notes:
-        parts.append("<div class=warn>Marks on a row: its numbers carry a caveat (the <code>flags</code> column of "
-                     "results.csv); rows made with random weights are shaded.<ul>"
-                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
+        parts.append(
+            "<div class=warn>Marks on a row: its numbers carry a caveat (the <code>flags</code> column of "
+            "results.csv); rows made with random weights are shaded.<ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            + "</ul></div>"
+        )
     parts.append("<h2>Tables</h2>")
     parts += [html_table(t) for t in tables]
     parts += _result_tables(df, results_csv)
@@ -144,8 +188,10 @@ def write_html_report(path: str | Path, df: pd.DataFrame, tables: list[PaperTabl
     if not figures:
         parts.append("<p>No figures (no per-class task results and no SR images).</p>")
     for caption, png in figures:
-        parts.append(f"<figure><img src='{data_uri(png)}' alt='{html.escape(caption)}'>"
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img src='{data_uri(png)}' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     if skipped:
         parts.append("<h3>Figures not made</h3><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
     problems = problems_table(df)

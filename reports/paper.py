@@ -19,6 +19,7 @@ results.csv belongs to, when they are next to it):
 ``--dataset Set5=synthir_demo`` maps a paper data set label (Set5, Set15, Set20, TNO, RoadScene, ablation,
 detection, segmentation) to a results data set, e.g. to fill the tables from the demo suite.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,10 @@ from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_VALUE
 
 log = logging.getLogger(__name__)
 
-def radar_tables(df: pd.DataFrame, meta: dict | None = None,
-                 values: str = COL_VALUE) -> dict[tuple[str, str], pd.DataFrame]:
+
+def radar_tables(
+    df: pd.DataFrame, meta: dict | None = None, values: str = COL_VALUE
+) -> dict[tuple[str, str], pd.DataFrame]:
     """(task, data set) -> rows = method (paper name), columns = classes + the overall metric (each task's
     ``TaskReport``: ``per_class`` metric per class, ``overall`` metric as the extra axis). ``values``: the column
     shown (``value``, or an interval bound ``ci_low`` / ``ci_high`` for the radar's band)."""
@@ -52,8 +55,10 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None,
     for task, (report, _) in task_reports(df, meta).items():
         per_class, overall = report.per_class, report.overall
         axis = report.overall_label or overall or "all"
-        t = ok[(ok.task == task) & (((ok.metric == per_class) & (ok["class"] != "all"))
-                                    | ((ok.metric == overall) & (ok["class"] == "all")))].copy()
+        t = ok[
+            (ok.task == task)
+            & (((ok.metric == per_class) & (ok["class"] != "all")) | ((ok.metric == overall) & (ok["class"] == "all")))
+        ].copy()
         if t.empty:
             continue
         t["cls"] = t["class"].where(t["class"] != "all", axis)
@@ -61,8 +66,9 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None,
         labels = {m: paper_label(m) for m in t.method.unique()}
         dup = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
         flags = method_flags(t)
-        t["label"] = t.method.map({m: marked(f"{lab} ({m})" if lab in dup else lab, flags.get(m, ()))
-                                   for m, lab in labels.items()})
+        t["label"] = t.method.map(
+            {m: marked(f"{lab} ({m})" if lab in dup else lab, flags.get(m, ())) for m, lab in labels.items()}
+        )
         for ds, part in t.groupby("dataset"):
             table = part.pivot_table(index="label", columns="cls", values=values, aggfunc="first", dropna=False)
             classes = ([axis] if axis in table.columns else []) + [c for c in table.columns if c != axis]
@@ -70,10 +76,17 @@ def radar_tables(df: pd.DataFrame, meta: dict | None = None,
     return out
 
 
-def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: dict[str, str] | None = None,
-                       html: bool = True, qualitative: bool = True, frame: str | None = None,
-                       crop: tuple[int, int, int, int] | None = None, device: str = "cpu",
-                       reference: str = DEFAULT_REFERENCE) -> Path:
+def build_paper_report(
+    results_csv: str | Path,
+    out_dir: str | Path,
+    datasets: dict[str, str] | None = None,
+    html: bool = True,
+    qualitative: bool = True,
+    frame: str | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    device: str = "cpu",
+    reference: str = DEFAULT_REFERENCE,
+) -> Path:
     """``reference``: the method the html report's significance section compares every other one with."""
     results_csv = Path(results_csv)
     df = load_results(results_csv)
@@ -91,16 +104,22 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     lows, highs = radar_tables(df, meta, COL_CI_LOW), radar_tables(df, meta, COL_CI_HIGH)
     for (task, ds), table in radar_tables(df, meta).items():
         metric = reports[task][0].per_class
-        paths = radar_plot(table, f"Figure 6: {task} {metric} per class ({ds})", out / "figures" / f"fig6_{task}_{ds}",
-                           low=lows.get((task, ds)), high=highs.get((task, ds)))
+        paths = radar_plot(
+            table,
+            f"Figure 6: {task} {metric} per class ({ds})",
+            out / "figures" / f"fig6_{task}_{ds}",
+            low=lows.get((task, ds)),
+            high=highs.get((task, ds)),
+        )
         if paths:
             figures.append((f"Figure 6 ({task}, {ds}): {metric} per class and overall", paths[0]))
     skipped: list[str] = []
     if qualitative:
         from reports.qualitative import qualitative_figures
 
-        made, skipped = qualitative_figures(results_csv.parent, df, out / "figures", frame=frame, crop=crop,
-                                            device=device)
+        made, skipped = qualitative_figures(
+            results_csv.parent, df, out / "figures", frame=frame, crop=crop, device=device
+        )
         figures += made
     for reason in skipped:
         log.warning("figure skipped: %s", reason)
@@ -120,8 +139,15 @@ def build_paper_report(results_csv: str | Path, out_dir: str | Path, datasets: d
     if html:
         from reports.html import write_html_report
 
-        write_html_report(out / "report.html", df, tables, figures + no_reference_radars(df, out / "figures"),
-                          results_csv, skipped, sections=_confidence_sections(df, results_csv, reference))
+        write_html_report(
+            out / "report.html",
+            df,
+            tables,
+            figures + no_reference_radars(df, out / "figures"),
+            results_csv,
+            skipped,
+            sections=_confidence_sections(df, results_csv, reference),
+        )
     return out
 
 
@@ -130,10 +156,17 @@ def _confidence_sections(df: pd.DataFrame, results_csv: Path, reference: str) ->
     from reports.significance import load_samples, significance_table
 
     sig = significance_table(df, load_samples(results_csv.parent), reference)
-    note = (f"<p>Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
-            "p-value, Holm-corrected across methods; all rows in significance.csv.</p>")
-    return [(f"Significance against {reference}", note + (sig.to_html(index=False, border=0, float_format="%.4g")
-                                                        if not sig.empty else "<p>No comparisons.</p>"))]
+    note = (
+        f"<p>Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
+        "p-value, Holm-corrected across methods; all rows in significance.csv.</p>"
+    )
+    return [
+        (
+            f"Significance against {reference}",
+            note
+            + (sig.to_html(index=False, border=0, float_format="%.4g") if not sig.empty else "<p>No comparisons.</p>"),
+        )
+    ]
 
 
 def _run_markdown(results_csv: Path, df: pd.DataFrame) -> list[str]:
@@ -170,25 +203,46 @@ def _dataset_map(items: list[str]) -> dict[str, str]:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = cli.ArgumentParser(prog="python -m reports.paper", description=__doc__,
-                           formatter_class=cli.argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(
+        prog="python -m reports.paper", description=__doc__, formatter_class=cli.argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--results", type=cli.existing_file, required=True, help="a results.csv written by benchmarks.run")
     p.add_argument("--out", type=cli.out_dir, required=True, help="output directory")
-    p.add_argument("--dataset", action="append", default=[], metavar="LABEL=NAME",
-                   help="paper data set label -> results data set (repeatable)")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="LABEL=NAME",
+        help="paper data set label -> results data set (repeatable)",
+    )
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-qualitative", action="store_true", help="skip Figures 3/4/5")
-    p.add_argument("--frame", default=None, metavar="ID",
-                   help="frame (sample id) of Figures 3/4/5 (default: the one with most ground-truth boxes)")
-    p.add_argument("--crop", default=None, metavar="X1,Y1,X2,Y2",
-                   help="crop of Figures 3/4/5 in HR pixels (default: a square around the largest box cluster "
-                        "of the frame, side max(96, min(H, W) // 3); the centre crop without boxes)")
+    p.add_argument(
+        "--frame",
+        default=None,
+        metavar="ID",
+        help="frame (sample id) of Figures 3/4/5 (default: the one with most ground-truth boxes)",
+    )
+    p.add_argument(
+        "--crop",
+        default=None,
+        metavar="X1,Y1,X2,Y2",
+        help="crop of Figures 3/4/5 in HR pixels (default: a square around the largest box cluster "
+        "of the frame, side max(96, min(H, W) // 3); the centre crop without boxes)",
+    )
     p.add_device()
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    out = build_paper_report(args.results, args.out, _dataset_map(args.dataset), html=not args.no_html,
-                             qualitative=not args.no_qualitative, frame=args.frame, crop=_crop_arg(args.crop),
-                             device=args.device)
+    out = build_paper_report(
+        args.results,
+        args.out,
+        _dataset_map(args.dataset),
+        html=not args.no_html,
+        qualitative=not args.no_qualitative,
+        frame=args.frame,
+        crop=_crop_arg(args.crop),
+        device=args.device,
+    )
     print(out)
     return 0
 

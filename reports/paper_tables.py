@@ -24,6 +24,7 @@ and which results rows a paper row is.
 Best (bold) and second best (underline) are marked per column among the method rows, the reference rows
 (Low Resolution, High Resolution) left out, as the paper does; separately for "paper" and "ours".
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,44 +43,64 @@ PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
 MISSING = "—"
 
 #: paper data set label -> results data set name (``--dataset LABEL=NAME`` overrides)
-DEFAULT_DATASETS = {"Set5": "m3fd_set5", "Set15": "m3fd_set15", "Set20": "m3fd_set20", "TNO": "tno",
-                    "RoadScene": "roadscene", "ablation": "m3fd_test", "detection": "m3fd_test",
-                    "segmentation": "fmb_test"}
+DEFAULT_DATASETS = {
+    "Set5": "m3fd_set5",
+    "Set15": "m3fd_set15",
+    "Set20": "m3fd_set20",
+    "TNO": "tno",
+    "RoadScene": "roadscene",
+    "ablation": "m3fd_test",
+    "detection": "m3fd_test",
+    "segmentation": "fmb_test",
+}
 
 #: registry names without a method YAML (yet) -> the paper's name
-FALLBACK_PAPER_NAMES = {"lr": "Low Resolution", "hr": "High Resolution", "sinsr": "SinSR", "difiisr": "DifIISR",
-                        "resshift_v1": "ResShift", "resshift_v2": "ResShift", "resshift_v3": "ResShift",
-                        "corple": "CoRPLE", "bidiffsr": "Bi-DiffSR", "upsr": "UPSR", "hfdiff": "HFDiff"}
+FALLBACK_PAPER_NAMES = {
+    "lr": "Low Resolution",
+    "hr": "High Resolution",
+    "sinsr": "SinSR",
+    "difiisr": "DifIISR",
+    "resshift_v1": "ResShift",
+    "resshift_v2": "ResShift",
+    "resshift_v3": "ResShift",
+    "corple": "CoRPLE",
+    "bidiffsr": "Bi-DiffSR",
+    "upsr": "UPSR",
+    "hfdiff": "HFDiff",
+}
 _ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
 REFERENCE_ROWS = ("Low Resolution", "High Resolution")
 DIFFUSION = {"ResShift", "SinSR", "Bi-DiffSR", "DifIISR", "UPSR", "HFDiff"}
 
 #: ablation row key (paper_numbers.csv ``row``) -> method name in the results
 ABLATION_METHODS = {
-    "none": "difiisr_abl_none",                              # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
-    "visual": "difiisr_abl_visual",                          # visual guidance only (= Tab. 4 "Visual Base")
-    "perceptual": "difiisr_abl_perceptual",                  # perceptual guidance only (= "Perceptual Base")
-    "both": "difiisr", "ours": "difiisr",                    # the full model
+    "none": "difiisr_abl_none",  # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
+    "visual": "difiisr_abl_visual",  # visual guidance only (= Tab. 4 "Visual Base")
+    "perceptual": "difiisr_abl_perceptual",  # perceptual guidance only (= "Perceptual Base")
+    "both": "difiisr",
+    "ours": "difiisr",  # the full model
     "perceptual_base": "difiisr_abl_perceptual",
     "perceptual+visual_sum": "difiisr_abl_perceptual_visual_sum",  # visual loss added to the loss (Σ L)
     "perceptual+visual_grad": "difiisr",
     "visual_base": "difiisr_abl_visual",
-    "visual+task_sum": "difiisr_abl_visual_task_sum",        # perceptual (task) loss added (Σ L)
+    "visual+task_sum": "difiisr_abl_visual_task_sum",  # perceptual (task) loss added (Σ L)
     "visual+task_grad": "difiisr",
-    "ssim": "difiisr_abl_visual_ssim", "mse": "difiisr_abl_visual_mse",        # supp. Tab. 2
-    "lpips": "difiisr_abl_perceptual_lpips", "edge": "difiisr_abl_perceptual_edge",  # supp. Tab. 3
+    "ssim": "difiisr_abl_visual_ssim",
+    "mse": "difiisr_abl_visual_mse",  # supp. Tab. 2
+    "lpips": "difiisr_abl_perceptual_lpips",
+    "edge": "difiisr_abl_perceptual_edge",  # supp. Tab. 3
 }
 _ABLATION_ONLY.update(m for m in ABLATION_METHODS.values() if m != "difiisr")
 
 
 @dataclass(frozen=True)
 class Column:
-    name: str            # paper column, e.g. "Set5/CLIP-IQA"
-    dataset: str         # paper data set label (key of the data set map)
+    name: str  # paper column, e.g. "Set5/CLIP-IQA"
+    dataset: str  # paper data set label (key of the data set map)
     task: str
     metric: str
     higher: bool = True
-    scale: float = 1.0   # ours * scale is in the paper's unit
+    scale: float = 1.0  # ours * scale is in the paper's unit
     decimals: int = 4
 
 
@@ -98,21 +119,33 @@ def _q(ds: str, metric: str, label: str, higher: bool = True, decimals: int = 4)
 
 
 _NR = lambda ds: (_q(ds, "clipiqa", "CLIP-IQA"), _q(ds, "musiq", "MUSIQ", decimals=3))  # noqa: E731
-_ABL = (Column("PSNR", "ablation", "quality", "psnr", True, 1.0, 3),
-        Column("CLIP-IQA", "ablation", "quality", "clipiqa", True, 1.0, 4),
-        Column("mAP", "detection", "detection", "mAP50-95", True, 100.0, 1),
-        Column("mIoU", "segmentation", "segmentation", "mIoU", True, 100.0, 1))
+_ABL = (
+    Column("PSNR", "ablation", "quality", "psnr", True, 1.0, 3),
+    Column("CLIP-IQA", "ablation", "quality", "clipiqa", True, 1.0, 4),
+    Column("mAP", "detection", "detection", "mAP50-95", True, 100.0, 1),
+    Column("mIoU", "segmentation", "segmentation", "mIoU", True, 100.0, 1),
+)
 
 TABLES: tuple[TableSpec, ...] = (
-    TableSpec("main_table1", "Table 1. No-reference metrics on M3FD Set5 / Set15 / Set20",
-              _NR("Set5") + _NR("Set15") + _NR("Set20"),
-              notes=("Low Resolution: the LR image interpolated to the HR size (results method `lr`).",)),
-    TableSpec("main_table2", "Table 2. Reference-based metrics of the diffusion methods on M3FD",
-              tuple(c for ds in ("Set5", "Set15", "Set20") for c in
-                    (_q(ds, "psnr", "PSNR", decimals=3), _q(ds, "ssim", "SSIM"), _q(ds, "lpips", "LPIPS", False))),
-              extra_rows="diffusion"),
-    TableSpec("supp_table1", "Supplementary Table 1. No-reference metrics on TNO and RoadScene",
-              _NR("TNO") + _NR("RoadScene")),
+    TableSpec(
+        "main_table1",
+        "Table 1. No-reference metrics on M3FD Set5 / Set15 / Set20",
+        _NR("Set5") + _NR("Set15") + _NR("Set20"),
+        notes=("Low Resolution: the LR image interpolated to the HR size (results method `lr`).",),
+    ),
+    TableSpec(
+        "main_table2",
+        "Table 2. Reference-based metrics of the diffusion methods on M3FD",
+        tuple(
+            c
+            for ds in ("Set5", "Set15", "Set20")
+            for c in (_q(ds, "psnr", "PSNR", decimals=3), _q(ds, "ssim", "SSIM"), _q(ds, "lpips", "LPIPS", False))
+        ),
+        extra_rows="diffusion",
+    ),
+    TableSpec(
+        "supp_table1", "Supplementary Table 1. No-reference metrics on TNO and RoadScene", _NR("TNO") + _NR("RoadScene")
+    ),
     TableSpec("main_table3", "Table 3. Ablation: effectiveness of the guidance", _ABL, ablation=True),
     TableSpec("main_table4", "Table 4. Ablation: guidance combinations", _ABL, ablation=True),
     TableSpec("supp_table2", "Supplementary Table 2. Ablation: visual guidance", _ABL, ablation=True),
@@ -149,27 +182,37 @@ def _method_family(method: str) -> str:
         return ""
 
 
-def _ours_lookup(df: pd.DataFrame) -> tuple[dict[tuple[str, str, str, str, str], float],
-                                             dict[tuple[str, str, str, str, str], set[str]],
-                                             dict[tuple[str, str, str, str, str], tuple[float, float]]]:
+def _ours_lookup(
+    df: pd.DataFrame,
+) -> tuple[
+    dict[tuple[str, str, str, str, str], float],
+    dict[tuple[str, str, str, str, str], set[str]],
+    dict[tuple[str, str, str, str, str], tuple[float, float]],
+]:
     """(dataset, method, task, metric, class) -> value, -> the row's flags, and -> its 95 % interval."""
     ok = df[df.value.notna() & (df.error == "")]
     keys = list(zip(*[ok[c].astype(str) for c in ("dataset", "method", "task", "metric", "class")]))
-    bounds = (zip(ok[COL_CI_LOW], ok[COL_CI_HIGH]) if {COL_CI_LOW, COL_CI_HIGH} <= set(ok.columns)
-              else ((math.nan, math.nan) for _ in keys))
-    return ({key: float(v) for key, v in zip(keys, ok["value"])},
-            {key: split_flags(f) for key, f in zip(keys, ok["flags"])},
-            {key: (float(lo), float(hi)) for key, (lo, hi) in zip(keys, bounds)})
+    bounds = (
+        zip(ok[COL_CI_LOW], ok[COL_CI_HIGH])
+        if {COL_CI_LOW, COL_CI_HIGH} <= set(ok.columns)
+        else ((math.nan, math.nan) for _ in keys)
+    )
+    return (
+        {key: float(v) for key, v in zip(keys, ok["value"])},
+        {key: split_flags(f) for key, f in zip(keys, ok["flags"])},
+        {key: (float(lo), float(hi)) for key, (lo, hi) in zip(keys, bounds)},
+    )
 
 
 @dataclass
 class PaperTable:
     """One regenerated table: ``values`` rows = row labels, columns = (paper column, paper|ours|Δ)."""
+
     spec: TableSpec
     values: pd.DataFrame
-    methods: dict[str, str]                  # row label -> results method ('' when none)
+    methods: dict[str, str]  # row label -> results method ('' when none)
     reference_rows: set[str]
-    random_rows: set[str]                    # rows made with random weights: left out of best / second
+    random_rows: set[str]  # rows made with random weights: left out of best / second
     datasets: dict[str, str]
     flags: set[str] = field(default_factory=set)  # every flag of a number shown (the notes explain each mark)
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (row, column): ours' CI
@@ -188,8 +231,9 @@ class PaperTable:
                 from reports.significance import ranked_marks
 
                 by_method = pd.Series(s.to_numpy(), index=[self.methods[row] for row in s.index])
-                got = ranked_marks(by_method, self.samples, self.datasets[col.dataset], (col.task, col.metric, "all"),
-                                   col.higher)
+                got = ranked_marks(
+                    by_method, self.samples, self.datasets[col.dataset], (col.task, col.metric, "all"), col.higher
+                )
                 out.update({(row, col.name): got[self.methods[row]] for row in s.index if self.methods[row] in got})
                 continue
             s = s.round(col.decimals)
@@ -203,8 +247,12 @@ class PaperTable:
 
     def formatted(self, style: str = "md") -> pd.DataFrame:
         """Strings with best/second marks: style 'md' (**x**, <u>x</u>), 'tex', 'html' or 'plain'."""
-        wrap = {"md": ("**{}**", "<u>{}</u>"), "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"),
-                "html": ("<b>{}</b>", "<u>{}</u>"), "plain": ("{}", "{}")}[style]
+        wrap = {
+            "md": ("**{}**", "<u>{}</u>"),
+            "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"),
+            "html": ("<b>{}</b>", "<u>{}</u>"),
+            "plain": ("{}", "{}"),
+        }[style]
         marks = {src: self.marks(src) for src in ("paper", "ours")}
         cols = {}
         for col in self.spec.columns:
@@ -231,8 +279,13 @@ def _row_label(label: str, method: str, duplicate: bool) -> str:
     return f"{label} ({method})" if duplicate else label
 
 
-def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | None = None,
-                numbers: pd.DataFrame | None = None, samples: Any = None) -> PaperTable:
+def build_table(
+    spec: TableSpec,
+    df: pd.DataFrame,
+    datasets: dict[str, str] | None = None,
+    numbers: pd.DataFrame | None = None,
+    samples: Any = None,
+) -> PaperTable:
     """``samples``: the run's per-image samples (``reports.significance.load_samples``), for significance-gated
     marks of our numbers; without them the marks go by rank alone."""
     datasets = {**DEFAULT_DATASETS, **(datasets or {})}
@@ -254,9 +307,11 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
         by_label: dict[str, list[str]] = {}
         for m in methods_in_results:
             by_label.setdefault(paper_label(m), []).append(m)
-        has_data = {m for m in methods_in_results
-                    if any((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all") in ours
-                           for c in spec.columns)}
+        has_data = {
+            m
+            for m in methods_in_results
+            if any((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all") in ours for c in spec.columns)
+        }
         for key in paper_rows:
             found = [m for m in by_label.get(key, []) if m in has_data] or by_label.get(key, [])[:1]
             if not found:
@@ -273,8 +328,17 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
                 rows.append((_row_label(label, m, len(by_label.get(label, [])) > 1), None, m))
 
     # each row label carries the marks of the flags of the numbers it shows
-    row_flags = [set().union(*(ours_flags.get((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all"), set())
-                               for c in spec.columns)) if m else set() for _, _, m in rows]
+    row_flags = [
+        set().union(
+            *(
+                ours_flags.get((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all"), set())
+                for c in spec.columns
+            )
+        )
+        if m
+        else set()
+        for _, _, m in rows
+    ]
     rows = [(marked(label, f), key, m) for (label, key, m), f in zip(rows, row_flags)]
     data: dict[tuple[str, str], list[float]] = {}
     intervals: dict[tuple[str, str], tuple[float, float]] = {}
@@ -296,9 +360,17 @@ def build_table(spec: TableSpec, df: pd.DataFrame, datasets: dict[str, str] | No
     values.columns = pd.MultiIndex.from_tuples(values.columns)
     reference = {label for label, key, _ in rows if key in REFERENCE_ROWS}
     rnd = {label for (label, _, _), f in zip(rows, row_flags) if FLAG_RANDOM_WEIGHTS in f}
-    return PaperTable(spec, values, {label: m for label, _, m in rows}, reference, rnd,
-                      {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns}, set().union(*row_flags),
-                      intervals, samples)
+    return PaperTable(
+        spec,
+        values,
+        {label: m for label, _, m in rows},
+        reference,
+        rnd,
+        {c.dataset: datasets.get(c.dataset, c.dataset) for c in spec.columns},
+        set().union(*row_flags),
+        intervals,
+        samples,
+    )
 
 
 def build_all(df: pd.DataFrame, datasets: dict[str, str] | None = None, samples: Any = None) -> list[PaperTable]:
@@ -306,14 +378,23 @@ def build_all(df: pd.DataFrame, datasets: dict[str, str] | None = None, samples:
 
 
 def _notes(table: PaperTable) -> list[str]:
-    notes = [f"paper = the published number (reports/paper_numbers.csv); ours = this run; Δ = ours − paper; "
-             f"{MISSING} = no number. **bold** = best, <u>underline</u> = second best (reference rows excluded)"
-             + ("; ours marked only where the paired bootstrap difference to the next-ranked row is significant "
-                "(p < 0.05), brackets = 95 % bootstrap interval over images." if table.samples is not None else "."),
-             "Data sets: " + ", ".join(f"{k} = `{v}`" for k, v in table.datasets.items()) + "."]
+    notes = [
+        f"paper = the published number (reports/paper_numbers.csv); ours = this run; Δ = ours − paper; "
+        f"{MISSING} = no number. **bold** = best, <u>underline</u> = second best (reference rows excluded)"
+        + (
+            "; ours marked only where the paired bootstrap difference to the next-ranked row is significant "
+            "(p < 0.05), brackets = 95 % bootstrap interval over images."
+            if table.samples is not None
+            else "."
+        ),
+        "Data sets: " + ", ".join(f"{k} = `{v}`" for k, v in table.datasets.items()) + ".",
+    ]
     if table.spec.ablation:
-        notes.append("Rows → methods: " + ", ".join(f"{label} = `{m or '(not run)'}`"
-                                                     for label, m in table.methods.items()) + ".")
+        notes.append(
+            "Rows → methods: "
+            + ", ".join(f"{label} = `{m or '(not run)'}`" for label, m in table.methods.items())
+            + "."
+        )
     notes += flag_notes(table.flags)
     pn = paper_numbers()
     for r in pn[(pn.table == table.spec.key) & (pn.note != "")].itertuples():
@@ -332,14 +413,24 @@ def write_paper_table(table: PaperTable, out_dir: str | Path) -> list[Path]:
     flat.to_csv(paths[0], float_format="%.6g")
     md = table.formatted("md")
     md.columns = [f"{c} {s}" for c, s in md.columns]
-    paths[1].write_text(f"## {table.spec.title}\n\n" + md.to_markdown() + "\n\n"
-                        + "\n".join(f"* {n}" for n in _notes(table)) + "\n", encoding="utf-8")
+    paths[1].write_text(
+        f"## {table.spec.title}\n\n" + md.to_markdown() + "\n\n" + "\n".join(f"* {n}" for n in _notes(table)) + "\n",
+        encoding="utf-8",
+    )
     tex = table.formatted("tex")
     tex.index = [tex_text(i) for i in tex.index]
     tex.columns = pd.MultiIndex.from_tuples([(tex_text(c), s.replace("Δ", "$\\Delta$")) for c, s in tex.columns])
-    paths[2].write_text(tex.to_latex(escape=False, multicolumn=True, multicolumn_format="c",
-                                     caption=tex_text(table.spec.title), label=f"tab:{table.spec.key}")
-                        + "".join(f"\n{tex_text(n)}\n" for n in flag_notes(table.flags)), encoding="utf-8")
+    paths[2].write_text(
+        tex.to_latex(
+            escape=False,
+            multicolumn=True,
+            multicolumn_format="c",
+            caption=tex_text(table.spec.title),
+            label=f"tab:{table.spec.key}",
+        )
+        + "".join(f"\n{tex_text(n)}\n" for n in flag_notes(table.flags)),
+        encoding="utf-8",
+    )
     return paths
 
 
@@ -347,16 +438,19 @@ def html_table(table: PaperTable) -> str:
     """An HTML <table> with two header rows (column, paper|ours|Δ) and the marks."""
     f = table.formatted("html")
     head1 = "".join(f'<th colspan="3">{c.name}</th>' for c in table.spec.columns)
-    head2 = "".join(f'<th class="{ "d" if s == "Δ" else s}">{s}</th>' for _ in table.spec.columns
-                    for s in ("paper", "ours", "Δ"))
+    head2 = "".join(
+        f'<th class="{"d" if s == "Δ" else s}">{s}</th>' for _ in table.spec.columns for s in ("paper", "ours", "Δ")
+    )
     body = []
     for label, row in f.iterrows():
         cls = ' class="random"' if label in table.random_rows else ""
         cells = "".join(f"<td>{v}</td>" for v in row)
         body.append(f"<tr{cls}><th>{_html_escape(label)}</th>{cells}</tr>")
     notes = "".join(f"<li>{_md_to_html(n)}</li>" for n in _notes(table))
-    return (f"<h3>{_html_escape(table.spec.title)}</h3><table><thead><tr><th rowspan=2>method</th>{head1}</tr>"
-            f"<tr>{head2}</tr></thead><tbody>{''.join(body)}</tbody></table><ul class=notes>{notes}</ul>")
+    return (
+        f"<h3>{_html_escape(table.spec.title)}</h3><table><thead><tr><th rowspan=2>method</th>{head1}</tr>"
+        f"<tr>{head2}</tr></thead><tbody>{''.join(body)}</tbody></table><ul class=notes>{notes}</ul>"
+    )
 
 
 def _html_escape(text: str) -> str:

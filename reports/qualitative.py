@@ -25,6 +25,7 @@ Which frame and crop (the same for the three figures of a data set):
   in the window centred on it; the box with the most (ties: the larger summed box area) wins and the window is
   centred on the bounding box of its cluster, clamped to the image; with no boxes, the centre crop.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,9 +52,9 @@ from sr.vocab import COL_FLAGS, COL_METHOD, split_flags  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-CROP = 96         # minimum crop side in HR pixels
+CROP = 96  # minimum crop side in HR pixels
 MAX_METHODS = 16  # per grid
-MAX_SCAN = 200    # frames read from the data set to find the one with most boxes
+MAX_SCAN = 200  # frames read from the data set to find the one with most boxes
 
 Box = tuple[int, int, int, int]
 _NO = TaskReport(per_class="")  # a task that declares no report: no figure
@@ -70,8 +71,9 @@ def sr_index(run_dir: str | Path) -> pd.DataFrame:
             for r in csv.DictReader(fh):
                 path = (run_dir / (r.get("path") or "")).resolve()
                 if not r.get("path") or not path.is_relative_to(run_dir):
-                    logging.getLogger("reports").warning("%s: ignoring %r (not a file of the run folder %s)",
-                                                         f, r.get("path"), run_dir)
+                    logging.getLogger("reports").warning(
+                        "%s: ignoring %r (not a file of the run folder %s)", f, r.get("path"), run_dir
+                    )
                     continue
                 rows.append({**r, "path": str(path)})
     return pd.DataFrame(rows, columns=["dataset", "method", "id", "path"])
@@ -174,10 +176,10 @@ class View:
 
     frame: str
     crop: Box
-    how: str                                  # how frame and crop were chosen (caption)
-    boxes: np.ndarray | None = None           # ground truth boxes of the frame, HR pixels
-    truth: dict[str, Any] | None = None       # every label of the frame (label field -> value)
-    dataset: Any = None                       # the loaded data set (class names) or None
+    how: str  # how frame and crop were chosen (caption)
+    boxes: np.ndarray | None = None  # ground truth boxes of the frame, HR pixels
+    truth: dict[str, Any] | None = None  # every label of the frame (label field -> value)
+    dataset: Any = None  # the loaded data set (class names) or None
 
 
 def _load_dataset(name: str):
@@ -190,9 +192,15 @@ def _load_dataset(name: str):
         return None
 
 
-def choose_view(ds: str, frames: list[str], shape_of: Callable[[str], tuple[int, int]], crop_size: int = CROP,
-                frame: str | None = None,
-                crop: Box | None = None, source: str | None = None) -> View:
+def choose_view(
+    ds: str,
+    frames: list[str],
+    shape_of: Callable[[str], tuple[int, int]],
+    crop_size: int = CROP,
+    frame: str | None = None,
+    crop: Box | None = None,
+    source: str | None = None,
+) -> View:
     """Frame and crop for data set ``ds`` (see the module doc); ``shape_of(frame)`` -> (H, W) of its HR image.
     ``source`` is what to load the data set from when it is not ``ds`` (a data-set YAML path, run.json's
     ``dataset_files``)."""
@@ -233,8 +241,9 @@ def choose_view(ds: str, frames: list[str], shape_of: Callable[[str], tuple[int,
         how_crop = f"crop {crop} chosen by the user"
     else:
         crop = cluster_crop(boxes, shape_of(frame), crop_size)
-        how_crop = (f"crop {crop} around the largest box cluster" if boxes is not None and len(boxes)
-                    else f"centre crop {crop}")
+        how_crop = (
+            f"crop {crop} around the largest box cluster" if boxes is not None and len(boxes) else f"centre crop {crop}"
+        )
     return View(frame, tuple(int(v) for v in crop), f"{how_frame}; {how_crop}", boxes, truth, dataset)
 
 
@@ -259,8 +268,12 @@ class _Tasks:
                 try:
                     from downstream.tasks import load_task
 
-                    t = load_task(config, device=self.device, weights_dir=self.meta.get("weights_dir"),
-                                  random_weights=bool(self.meta.get("random_weights")))
+                    t = load_task(
+                        config,
+                        device=self.device,
+                        weights_dir=self.meta.get("weights_dir"),
+                        random_weights=bool(self.meta.get("random_weights")),
+                    )
                     now = {"config": config, **t.identity()}  # a missing weights file: the reason now
                     note = ""
                     recorded = (self.meta.get("task_identities") or {}).get(task)
@@ -273,9 +286,15 @@ class _Tasks:
         return self._built[task]
 
 
-def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Path, crop_size: int = CROP,
-                        frame: str | None = None, crop: Box | None = None, device: str = "cpu"
-                        ) -> tuple[list[tuple[str, Path]], list[str]]:
+def qualitative_figures(
+    run_dir: str | Path,
+    df: pd.DataFrame,
+    out_dir: str | Path,
+    crop_size: int = CROP,
+    frame: str | None = None,
+    crop: Box | None = None,
+    device: str = "cpu",
+) -> tuple[list[tuple[str, Path]], list[str]]:
     """Figures 3, 4, 5 per data set; returns ([(caption, png)], [reasons for what was skipped])."""
     from reports.runinfo import load_run_json
 
@@ -313,8 +332,10 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
             skipped.append(f"Figures 3/4/5 ({ds}): no frame that every method has")
             continue
         if frame is not None and frame not in common:
-            skipped.append(f"Figures 3/4/5 ({ds}): frame {frame!r} is not one every method has "
-                           f"(e.g. {', '.join(sorted(common)[:3])})")
+            skipped.append(
+                f"Figures 3/4/5 ({ds}): frame {frame!r} is not one every method has "
+                f"(e.g. {', '.join(sorted(common)[:3])})"
+            )
             continue
         order = sorted(methods, key=lambda m: (m != "lr", m == "hr", m))[:MAX_METHODS]
         ref = "hr" if "hr" in order else order[-1]
@@ -326,15 +347,21 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
             with Image.open(path_of(ref, f)) as im:
                 return im.height, im.width
 
-        view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop,
-                           source=((meta or {}).get("dataset_files") or {}).get(ds))
+        view = choose_view(
+            ds,
+            sorted(common),
+            shape_of,
+            crop_size,
+            frame,
+            crop,
+            source=((meta or {}).get("dataset_files") or {}).get(ds),
+        )
         label = {m: marked(paper_label(m), caveats.get(m, ())) for m in order}
         name = f"{ds}_{view.frame}".replace("/", "_")
         images = [(label[m], path_of(m, view.frame)) for m in order]
         try:
             paths = image_grid(images, view.crop, f"Figure 3: {ds} / {view.frame}", out_dir / f"fig3_{name}")
-            made.append((f"Figure 3 ({ds}, frame {view.frame}): the same crop for every method; {view.how}",
-                         paths[0]))
+            made.append((f"Figure 3 ({ds}, frame {view.frame}): the same crop for every method; {view.how}", paths[0]))
         except (OSError, ValueError) as exc:
             skipped.append(f"Figure 3 ({ds}): {exc}")
             continue
@@ -360,15 +387,21 @@ def qualitative_figures(run_dir: str | Path, df: pd.DataFrame, out_dir: str | Pa
             stem = out_dir / f"fig{fig_no}_{name}"
             try:
                 classes = None if view.dataset is None else t.dataset_classes(view.dataset)
-                picture = t.figure(imgs, view.crop, view.truth or {}, classes or (),
-                                   stem.parent / (stem.name + "_parts"))
+                picture = t.figure(
+                    imgs, view.crop, view.truth or {}, classes or (), stem.parent / (stem.name + "_parts")
+                )
                 paths = _picture(picture, f"Figure {fig_no}: {task}, {ds} / {view.frame}", stem)
             except Exception as exc:
                 log.warning("Figure %d (%s) failed", fig_no, ds, exc_info=True)
                 skipped.append(f"Figure {fig_no} ({ds}): {type(exc).__name__}: {exc}")
                 continue
-            made.append((f"Figure {fig_no} ({ds}, frame {view.frame}): {t.report.figure} of {meta['tasks'][task]} on "
-                         f"the same crop for every method; {view.how}{note}{changed}", paths[0]))
+            made.append(
+                (
+                    f"Figure {fig_no} ({ds}, frame {view.frame}): {t.report.figure} of {meta['tasks'][task]} on "
+                    f"the same crop for every method; {view.how}{note}{changed}",
+                    paths[0],
+                )
+            )
     if meta_reason and not meta_reason_said:
         skipped.append(f"Figures {all_numbers}: {meta_reason}; the task models are not known")
     return made, skipped

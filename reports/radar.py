@@ -3,6 +3,7 @@
 One polygon per method; where the 95 % bootstrap interval of each point is known, a translucent band between
 the polygon of the lower and of the upper bounds is drawn around it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,14 @@ import numpy as np
 import pandas as pd
 
 
-def radar_plot(table: pd.DataFrame, title: str, stem: str | Path, low: pd.DataFrame | None = None,
-               high: pd.DataFrame | None = None, axes: list | None = None) -> list[Path]:
+def radar_plot(
+    table: pd.DataFrame,
+    title: str,
+    stem: str | Path,
+    low: pd.DataFrame | None = None,
+    high: pd.DataFrame | None = None,
+    axes: list | None = None,
+) -> list[Path]:
     """``table``: rows = methods, columns = axes (classes; an "all" column is left out unless ``axes`` names
     it). ``low`` / ``high``: the interval bounds, same shape (optional). Writes PNG and SVG; returns the paths."""
     axes = axes if axes is not None else [c for c in table.columns if c != "all"]
@@ -57,8 +64,9 @@ def _band(low, high, method, axes) -> tuple[list[float], list[float]] | None:
     return lo.tolist(), hi.tolist()
 
 
-def normalised_for_radar(values: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame,
-                         higher_better: dict[str, bool]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def normalised_for_radar(
+    values: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame, higher_better: dict[str, bool]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Scores on different scales mapped to [0, 1] per column (min to max over the methods' values and interval
     bounds), flipped where lower is better, so that outward is better on every axis; returns (values, low, high)."""
     lows = low.reindex_like(values).fillna(values)

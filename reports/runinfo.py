@@ -4,6 +4,7 @@
 python, versions, tasks with their weights sha256, flags found in the results); ``weights_rows(meta)`` ->
 [(method, role, sha256)] per method weights file (``run.json["methods"]``); ``markdown(meta, df)`` renders both.
 """
+
 from __future__ import annotations
 
 import json

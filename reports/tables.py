@@ -5,6 +5,7 @@ into every table the same way: a row label carries the mark of each flag its num
 (md, tex, html; csv keeps the marked labels) ends with one footnote per mark. ``flag_marks``, ``flag_notes``
 and ``tex_marks`` are the one implementation every report uses.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -30,8 +31,9 @@ TEX_MARKS = {"†": "$\\dagger$", "‡": "$\\ddagger$", "§": "\\S{}", "¶": "\\
 def load_results(path) -> pd.DataFrame:
     """A results.csv of benchmarks.run; a file that is not one is a UserError naming it and what is wrong."""
     try:
-        df = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                         dtype={COL_FLAGS: str, COL_ERROR: str, COL_CLASS: str})
+        df = pd.read_csv(
+            path, keep_default_na=False, na_values=[""], dtype={COL_FLAGS: str, COL_ERROR: str, COL_CLASS: str}
+        )
     except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors
         raise UserError(f"{path} is not a results CSV: {str(exc).strip().splitlines()[0]}") from None
     missing = [c for c in (*KEY_COLUMNS, COL_VALUE) if c not in df.columns]
@@ -77,8 +79,15 @@ def marked(label: str, flags) -> str:
 
 def tex_text(text) -> str:
     """Plain ``text`` as LaTeX: special characters escaped, flag marks in their LaTeX form."""
-    text = (str(text).replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%")
-            .replace("_", "\\_").replace("#", "\\#").replace("$", "\\$"))
+    text = (
+        str(text)
+        .replace("\\", "\\textbackslash{}")
+        .replace("&", "\\&")
+        .replace("%", "\\%")
+        .replace("_", "\\_")
+        .replace("#", "\\#")
+        .replace("$", "\\$")
+    )
     return tex_marks(text)
 
 
@@ -113,8 +122,9 @@ def metric_order(metrics) -> list[str]:
 def quality_table(df: pd.DataFrame, values: str = COL_VALUE) -> pd.DataFrame:
     """Rows: method; columns: (data set, metric), metrics ordered by kind; overall values only.
     ``values``: the column shown (``value``, or an interval bound ``ci_low`` / ``ci_high``)."""
-    table = _pivot(df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()], ["dataset", "metric"],
-                   values)
+    table = _pivot(
+        df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()], ["dataset", "metric"], values
+    )
     if table.empty:
         return table
     order = metric_order(table.columns.get_level_values(1))
@@ -133,9 +143,15 @@ def table_notes(table: pd.DataFrame) -> list[str]:
     return flag_notes(table.attrs.get("flags", ()))
 
 
-def with_intervals(values: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame, marks: dict | None = None,
-                   digits: int = 4, bold: tuple[str, str] = ("**", "**"), second: tuple[str, str] = ("_", "_")
-                   ) -> pd.DataFrame:
+def with_intervals(
+    values: pd.DataFrame,
+    low: pd.DataFrame,
+    high: pd.DataFrame,
+    marks: dict | None = None,
+    digits: int = 4,
+    bold: tuple[str, str] = ("**", "**"),
+    second: tuple[str, str] = ("_", "_"),
+) -> pd.DataFrame:
     """Text cells ``value [low, high]`` (the 95 % bootstrap interval; plain value where there is none).
 
     ``marks``: {column: {row label: "best" | "second"}}; the value of a marked cell is wrapped in ``bold`` /
@@ -178,8 +194,10 @@ def write_table(table: pd.DataFrame, stem, float_format: str = "%.4f") -> list:
     notes = table_notes(table)
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
     table.to_csv(paths[0], float_format=float_format)
-    paths[1].write_text(table.to_markdown(floatfmt=float_format.strip("%")) + "\n"
-                        + "".join(f"\n{n}\n" for n in notes), encoding="utf-8")
+    paths[1].write_text(
+        table.to_markdown(floatfmt=float_format.strip("%")) + "\n" + "".join(f"\n{n}\n" for n in notes),
+        encoding="utf-8",
+    )
     tex = tex_marks(table.to_latex(float_format=lambda v: float_format % v, na_rep="--", escape=True))
     paths[2].write_text(tex + "".join(f"\n{tex_text(n)}\n" for n in notes), encoding="utf-8")
     return paths

@@ -4,6 +4,7 @@ The runner records every task's ``Task.spec()`` (labels, metrics, report) in ``r
 results.csv without them (an older run, a hand-made table) falls back to what its rows show: the first metric
 with per-class rows is the per-class metric, its "all" row the overall one. Nothing here names a task.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,8 +15,9 @@ from downstream.tasks import ResultMetric, TaskReport, task_report
 from sr.vocab import CLASS_ALL
 
 
-def task_reports(df: pd.DataFrame,
-                 meta: dict[str, Any] | None) -> dict[str, tuple[TaskReport, dict[str, ResultMetric]]]:
+def task_reports(
+    df: pd.DataFrame, meta: dict[str, Any] | None
+) -> dict[str, tuple[TaskReport, dict[str, ResultMetric]]]:
     """task -> (its report declaration, metric name -> its declaration) for every task with per-class values."""
     specs = (meta or {}).get("task_specs") or {}
     ok = df[df.value.notna() & (df.error.astype(str) == "")]

@@ -5,6 +5,7 @@
 three channels set ``rgb_only = True`` and this class replicates a single channel to three before
 the network and averages the three back afterwards: that is the only place it happens.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,15 @@ class SRMethod(ABC):
     reads_lr: ClassVar[bool] = True  # False for the reference row: it scores even on a frame with no LR file
     libraries: ClassVar[tuple[str, ...]] = ("torch",)  # distributions that compute the output (in its cache key)
 
-    def __init__(self, name: str, scale: int, *, device: str = "cpu",
-                 weights_dir: str | os.PathLike | None = None, random_weights: bool = False):
+    def __init__(
+        self,
+        name: str,
+        scale: int,
+        *,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike | None = None,
+        random_weights: bool = False,
+    ):
         if int(scale) != scale or scale < 1:
             raise UserError(f"method {name!r}: scale must be a positive integer, got {scale!r}")
         self.name = name

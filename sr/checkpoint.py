@@ -9,6 +9,7 @@ Upstream layouts that :func:`extract_state_dict` unwraps: a flat state dict, ``{
 (ResShift / SinSR / DifIISR trainers), BasicSR ``{'params_ema': ..., 'params': ...}`` (UPSR),
 keys prefixed with ``module.`` (DDP) or ``_orig_mod.`` (torch.compile).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,10 +72,12 @@ def refusal_message(path: Path, exc: BaseException) -> str:
     """Why a pickle was refused (the global it names) and how a user converts a file they trust."""
     found = _GLOBAL.search(str(exc))
     what = f"the global {found.group(1)!r}" if found else "an object that is not a tensor"
-    return (f"refusing to load {path}: it pickles {what}, which could run code when read; only tensors and plain "
-            f"containers are read. If you trust the file's origin, convert it once into a safetensors file: "
-            f"python -m sr.weights convert {path} --sha256 <the sha256 you trust> (it checks the hash before "
-            f"unpickling and writes {path.with_suffix('.safetensors').name} beside it).")
+    return (
+        f"refusing to load {path}: it pickles {what}, which could run code when read; only tensors and plain "
+        f"containers are read. If you trust the file's origin, convert it once into a safetensors file: "
+        f"python -m sr.weights convert {path} --sha256 <the sha256 you trust> (it checks the hash before "
+        f"unpickling and writes {path.with_suffix('.safetensors').name} beside it)."
+    )
 
 
 def load_trusted_pickle(path: str | os.PathLike, sha256: str | None):
@@ -88,12 +91,15 @@ def load_trusted_pickle(path: str | os.PathLike, sha256: str | None):
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     if not sha256:
-        raise CheckpointError(f"refusing an unrestricted unpickle of {path}: no sha256 to check it against (the "
-                              f"registry records none; state the one you trust with --sha256)")
+        raise CheckpointError(
+            f"refusing an unrestricted unpickle of {path}: no sha256 to check it against (the "
+            f"registry records none; state the one you trust with --sha256)"
+        )
     actual = file_sha256(path)
     if actual != sha256.lower():
-        raise CheckpointError(f"refusing an unrestricted unpickle of {path}: its sha256 is {actual}, not the "
-                              f"trusted {sha256.lower()}")
+        raise CheckpointError(
+            f"refusing an unrestricted unpickle of {path}: its sha256 is {actual}, not the trusted {sha256.lower()}"
+        )
     with zipfile.ZipFile(path) if zipfile.is_zipfile(path) else contextlib.nullcontext() as archive:
         torchscript = archive is not None and any(n.endswith("/constants.pkl") for n in archive.namelist())
     if torchscript:
@@ -109,7 +115,7 @@ def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
             changed = False
             for prefix in _PREFIXES:
                 if key.startswith(prefix):
-                    key, changed = key[len(prefix):], True
+                    key, changed = key[len(prefix) :], True
         out[key] = value
     return out
 
@@ -133,8 +139,9 @@ def _listing(title: str, items: list[str]) -> str:
     return f"  {title} ({len(items)}): {', '.join(items[:_SHOW])}{more}"
 
 
-def load_into(model: nn.Module, path_or_state: str | os.PathLike | Mapping, arch_name: str,
-              keys: Sequence[str] = DEFAULT_KEYS) -> nn.Module:
+def load_into(
+    model: nn.Module, path_or_state: str | os.PathLike | Mapping, arch_name: str, keys: Sequence[str] = DEFAULT_KEYS
+) -> nn.Module:
     """Strictly load weights (buffers included) into ``model``; explain any mismatch.
 
     ``path_or_state`` is a checkpoint path or an already-loaded object; returns ``model``.
@@ -145,12 +152,18 @@ def load_into(model: nn.Module, path_or_state: str | os.PathLike | Mapping, arch
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs expected {tuple(v.shape)}"
-                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
         parts = [f"checkpoint {source} does not fit architecture {arch_name!r}:"]
-        for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                             ("shape mismatches", mismatched)):
+        for title, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+        ):
             if items:
                 parts.append(_listing(title, items))
         parts.append("Check that the weights file belongs to this method / config.")

@@ -10,6 +10,7 @@
 
 Shared options are spelled through :mod:`sr.vocab` (``OPT_DEVICE``, ``OPT_WEIGHTS_DIR``, ...).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,9 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
         if debug_option:
-            self.add_argument(OPT_DEBUG, action="store_true",
-                              help="show the full traceback of an error instead of one line")
+            self.add_argument(
+                OPT_DEBUG, action="store_true", help="show the full traceback of an error instead of one line"
+            )
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}")
@@ -53,16 +55,24 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().add_subparsers(**kwargs)
 
     def add_device(self, default: str = DEVICE_AUTO) -> None:
-        self.add_argument(OPT_DEVICE, type=device, default=default,
-                          help="torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+        self.add_argument(
+            OPT_DEVICE,
+            type=device,
+            default=default,
+            help="torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+        )
 
     def add_weights_dir(self) -> None:
-        self.add_argument(OPT_WEIGHTS_DIR, type=dir_path, default=None,
-                          help=f"directory of pretrained weights (default: ${ENV_WEIGHTS_DIR} or "
-                               f"~/.cache/irsr/weights)")
+        self.add_argument(
+            OPT_WEIGHTS_DIR,
+            type=dir_path,
+            default=None,
+            help=f"directory of pretrained weights (default: ${ENV_WEIGHTS_DIR} or ~/.cache/irsr/weights)",
+        )
 
 
 # ----- option types: each returns the parsed value or raises argparse.ArgumentTypeError --------------
+
 
 def device(spec: str) -> str:
     """A torch device that exists here: ``auto`` resolves to ``cuda`` when CUDA is present, else ``cpu``."""
@@ -82,8 +92,9 @@ def device(spec: str) -> str:
             raise argparse.ArgumentTypeError(f"{spec!r}: CUDA is not available on this machine; use cpu or auto")
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
-            raise argparse.ArgumentTypeError(f"{spec!r}: this machine has {count} CUDA device(s) (cuda:0.."
-                                             f"cuda:{count - 1})")
+            raise argparse.ArgumentTypeError(
+                f"{spec!r}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})"
+            )
         return str(dev)
     if dev.type == "mps" and torch.backends.mps.is_available():
         return "mps"
@@ -179,6 +190,7 @@ def out_file(text: str) -> Path:
 
 # ----- the entry-point wrapper ----------------------------------------------------------------------
 
+
 def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
     """Decorate ``main(argv)``: mistakes become ``error: ...`` on stderr with exit 2 (OSError: exit 1).
 
@@ -186,6 +198,7 @@ def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
     ``--debug`` on the command line the traceback is printed before it. The process-wide start-up
     tuning (:func:`sr.runtime.tune_process`: CPU allocator) runs first.
     """
+
     @functools.wraps(main)
     def wrapper(argv: list[str] | None = None) -> int:
         from sr.runtime import tune_process
@@ -206,4 +219,5 @@ def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
             traceback.print_exception(error)
         print(f"error: {message.strip()}", file=sys.stderr)
         return code
+
     return wrapper

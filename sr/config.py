@@ -1,4 +1,5 @@
 """Where the project's YAML configs live, how they are read (``base:`` inheritance) and how options are checked."""
+
 from __future__ import annotations
 
 import collections.abc
@@ -34,8 +35,9 @@ def _config_dir() -> Path:
         return checkout
     spec = importlib.util.find_spec(CONFIG_PACKAGE)  # a namespace package: YAML files only, no __init__.py
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"no configs: neither {checkout} nor an installed {CONFIG_PACKAGE} package; "
-                          f"set {ENV_CONFIG_DIR}")
+        raise ConfigError(
+            f"no configs: neither {checkout} nor an installed {CONFIG_PACKAGE} package; set {ENV_CONFIG_DIR}"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -155,8 +157,11 @@ def type_name(tp: Any) -> str:
 def accepted_options(factory: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Keyword options ``factory`` (a class: its ``__init__`` along the MRO; or a function) accepts -> their type
     annotations (``Any`` where there is none or it cannot be resolved)."""
-    functions = ([k.__init__ for k in factory.__mro__ if k is not object and "__init__" in vars(k)]
-                 if isinstance(factory, type) else [factory])
+    functions = (
+        [k.__init__ for k in factory.__mro__ if k is not object and "__init__" in vars(k)]
+        if isinstance(factory, type)
+        else [factory]
+    )
     options: dict[str, Any] = {}
     for function in functions:
         try:
@@ -184,7 +189,8 @@ def schema_of(defaults: dict[str, Any]) -> dict[str, Any]:
     return {k: Any if v is None else type(v) for k, v in defaults.items()}
 
 
-def check_options(where: str, factory: Any, options: dict[str, Any], *, skip: tuple[str, ...] = (),
-                  typed: bool = True) -> None:
+def check_options(
+    where: str, factory: Any, options: dict[str, Any], *, skip: tuple[str, ...] = (), typed: bool = True
+) -> None:
     """:func:`check_values` against the options ``factory`` takes (:func:`accepted_options`)."""
     check_values(where, options, accepted_options(factory, skip), typed=typed)

@@ -5,6 +5,7 @@ frame, which reproduces the official DifIISR LR files bit for bit. HR frames who
 multiple of the scale are first cropped at the bottom/right to the nearest multiple ("modcrop"), so
 that SR outputs and references have the same size.
 """
+
 from __future__ import annotations
 
 import torch

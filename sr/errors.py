@@ -4,6 +4,7 @@ Anything a user can cause (a wrong name, a missing file, a bad config value) rai
 :class:`UserError`; command-line entry points (:func:`sr.cli.cli_entry`) print its message after
 ``error:`` and exit 2 instead of showing a traceback.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -37,8 +38,9 @@ class MissingWeightsError(UserError):
 
     def __init__(self, name: str, path, source: str | None, how: str | None = None):
         where = how or (f" Get it from {source} and place it there" if source else " No public source is known")
-        super().__init__(f"weights {name!r} not found: expected {path}.{where} "
-                         f"(or set IRSR_WEIGHTS_DIR / --weights-dir).")
+        super().__init__(
+            f"weights {name!r} not found: expected {path}.{where} (or set IRSR_WEIGHTS_DIR / --weights-dir)."
+        )
         self.name, self.path, self.source = name, path, source
 
 
@@ -52,4 +54,3 @@ def check_keys(section: str, given: dict, allowed: Iterable[str]) -> None:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"{section}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(sorted(allowed))}")
-

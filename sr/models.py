@@ -5,6 +5,7 @@ Below both the ResShift-family method wrapper and the trainer, so a trained chec
 autoencoder to train: the diffusion state is PixelUnshuffle(scale) of the image, as UPSR does);
 ``vq`` uses the frozen VQ-f4 autoencoder of the official models.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,10 +62,12 @@ def schedule_config(spec: str | dict[str, Any]) -> ScheduleConfig:
     return ScheduleConfig(**spec)
 
 
-def build_diffusion(schedule: str | dict[str, Any], input_scaling: str = "latent", sf: int = 4,
-                    model_output_unshuffle: int = 1) -> ResShiftDiffusion:
-    return ResShiftDiffusion.from_config(schedule_config(schedule), input_scaling=input_scaling, sf=sf,
-                                         model_output_unshuffle=model_output_unshuffle)
+def build_diffusion(
+    schedule: str | dict[str, Any], input_scaling: str = "latent", sf: int = 4, model_output_unshuffle: int = 1
+) -> ResShiftDiffusion:
+    return ResShiftDiffusion.from_config(
+        schedule_config(schedule), input_scaling=input_scaling, sf=sf, model_output_unshuffle=model_output_unshuffle
+    )
 
 
 def build_unet(kwargs: dict[str, Any]) -> UNetModelSwin:
@@ -84,9 +87,14 @@ def resolve_file(name_or_path: str, weights_dir: str | os.PathLike | None = None
     raise ConfigError(f"weights {name_or_path!r}: neither an existing file nor a weights-registry entry")
 
 
-def build_first_stage(kind: str, vq: dict[str, Any] | None = None, vq_weights: str | None = None,
-                      scale: int = 4, weights_dir: str | os.PathLike | None = None,
-                      random_weights: bool = False) -> nn.Module:
+def build_first_stage(
+    kind: str,
+    vq: dict[str, Any] | None = None,
+    vq_weights: str | None = None,
+    scale: int = 4,
+    weights_dir: str | os.PathLike | None = None,
+    random_weights: bool = False,
+) -> nn.Module:
     """The frozen first stage (``encode``/``decode``)."""
     if kind == "pixel_unshuffle":
         module = PixelUnshuffleAE(scale)

@@ -24,6 +24,7 @@ Methods (this module's :data:`METHODS`): a method YAML is ::
 Adding a method = one Python file with the class + one YAML. ``load_method(name, **opts)`` overrides the YAML
 options with ``opts``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -51,14 +52,22 @@ class Entry:
 class Registry:
     """Name -> factory, option schema and metadata (see the module doc)."""
 
-    def __init__(self, kind: str, *, locations: Iterable[str] = (), configs: str | None = None,
-                 keys: Iterable[str] | None = (), required: Iterable[str] = (),
-                 populate: Callable[[Registry], None] | None = None, name_attr: str | None = None):
-        self.kind = kind                      # what a name is, in messages ("method", "guidance term", ...)
-        self.locations = tuple(locations)     # packages whose modules register entries
-        self.populate = populate              # adds entries on first use
-        self.name_attr = name_attr            # a registered class learns its name in this attribute (e.g. "kind")
-        self.configs = configs                # configs/<configs>/*.yaml are entries
+    def __init__(
+        self,
+        kind: str,
+        *,
+        locations: Iterable[str] = (),
+        configs: str | None = None,
+        keys: Iterable[str] | None = (),
+        required: Iterable[str] = (),
+        populate: Callable[[Registry], None] | None = None,
+        name_attr: str | None = None,
+    ):
+        self.kind = kind  # what a name is, in messages ("method", "guidance term", ...)
+        self.locations = tuple(locations)  # packages whose modules register entries
+        self.populate = populate  # adds entries on first use
+        self.name_attr = name_attr  # a registered class learns its name in this attribute (e.g. "kind")
+        self.configs = configs  # configs/<configs>/*.yaml are entries
         # allowed top-level keys of an entry's YAML (None: any, e.g. data sets whose options are top-level keys)
         self.keys = None if keys is None else {"factory", "description", *keys, *required}
         self.required = tuple(required)
@@ -68,15 +77,19 @@ class Registry:
     # -- Python entries ------------------------------------------------------------------------------------
     def register(self, name: str, **metadata: Any) -> Callable[[Any], Any]:
         """Decorator: register the class or function under ``name`` with ``metadata``."""
+
         def wrap(factory: Any) -> Any:
             self.add(name, factory, **metadata)
             return factory
+
         return wrap
 
     def add(self, name: str, factory: Any, **metadata: Any) -> None:
         if name in self._entries and self._entries[name].factory is not factory:
-            raise ConfigError(f"{self.kind} {name!r} is registered twice ({self._entries[name].source} and "
-                              f"{getattr(factory, '__module__', factory)})")
+            raise ConfigError(
+                f"{self.kind} {name!r} is registered twice ({self._entries[name].source} and "
+                f"{getattr(factory, '__module__', factory)})"
+            )
         if self.name_attr:
             setattr(factory, self.name_attr, name)
         self._entries[name] = Entry(name, factory, dict(metadata), getattr(factory, "__module__", ""))
@@ -129,8 +142,14 @@ class Registry:
         factory = import_factory(data["factory"], f"{path}: {self.kind} factory") if "factory" in data else None
         return Entry(name, factory, {k: v for k, v in data.items() if k != "factory"}, str(path))
 
-    def build(self, name: str, options: dict[str, Any] | None = None, *, fixed: dict[str, Any] | None = None,
-              untyped: dict[str, Any] | None = None) -> Any:
+    def build(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        fixed: dict[str, Any] | None = None,
+        untyped: dict[str, Any] | None = None,
+    ) -> Any:
         """``factory(**fixed, **options, **untyped)`` of entry ``name``: ``options`` (from a config) are checked for
         unknown keys and types, ``untyped`` (from code: device, paths) for unknown keys only; ``fixed`` not at all."""
         entry = self.get(name)
@@ -142,8 +161,9 @@ class Registry:
 
 
 # ----------------------------------------------------------------------------------------------- SR methods
-METHODS = Registry("method", configs="methods", keys={"name", "paper_name", "options", "family"},
-                   required=("factory", "scale"))
+METHODS = Registry(
+    "method", configs="methods", keys={"name", "paper_name", "options", "family"}, required=("factory", "scale")
+)
 COMMON_OPTIONS = ("device", "weights_dir", "random_weights")
 
 
@@ -167,9 +187,15 @@ def method_spec(name: str) -> MethodSpec:
     data = METHODS.config(name)
     if data.get("name", name) != name:
         raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {name}.yaml")
-    return MethodSpec(name=name, factory=data["factory"], scale=int(data["scale"]),
-                      paper_name=data.get("paper_name", name), description=data.get("description", ""),
-                      family=data.get("family", ""), options=dict(data.get("options") or {}))
+    return MethodSpec(
+        name=name,
+        factory=data["factory"],
+        scale=int(data["scale"]),
+        paper_name=data.get("paper_name", name),
+        description=data.get("description", ""),
+        family=data.get("family", ""),
+        options=dict(data.get("options") or {}),
+    )
 
 
 def load_method(name: str, **opts: Any) -> SRMethod:

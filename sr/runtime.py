@@ -18,6 +18,7 @@ Compile cache: ``compile_cache_dir()`` points inductor's on-disk cache at the pr
 folder (``$IRSR_CACHE_DIR`` or ``~/.cache/irsr``) unless ``TORCHINDUCTOR_CACHE_DIR`` is set, so a
 compiled sampler is built once per machine, not once per run (the sampler calls it when compiling).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -95,7 +96,6 @@ def compile_cache_dir() -> Path:
     path = cache_dir() / "inductor"
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
     return path
-
 
 
 def set_tf32(enabled: bool) -> None:

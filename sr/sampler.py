@@ -26,6 +26,7 @@ Fast-path options (docs/performance.md has the measured effect and the tolerance
   the build. If inductor cannot build on the machine the first call logs the reason and the sampler
   runs eager.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -68,6 +69,7 @@ def resolve_precision(spec: str | dict[str, str], device: torch.device | str) ->
     if spec not in PRECISIONS:
         raise ValueError(f"precision must be auto, one of {', '.join(PRECISIONS)} or a mapping, got {spec!r}")
     return dict(PRECISIONS[spec])
+
 
 log = logging.getLogger("sr.sampler")
 
@@ -146,11 +148,23 @@ class ResShiftSampler:
     upsampled image (only meaningful for a network trained that way).
     """
 
-    def __init__(self, unet: torch.nn.Module, vq: torch.nn.Module | None, diffusion: ResShiftDiffusion,
-                 steps_mode: SampleMode = "one_step", chop_size: int = 512, chop_stride: int = 448,
-                 chop_bs: int = 1, blend: Blend = "average", pad_multiple: int = 64, seed: int = 12345,
-                 precision: str | dict[str, str] = "fp32", scale_factor: float = 1.0,
-                 channels_last: bool = False, compile: bool = False):
+    def __init__(
+        self,
+        unet: torch.nn.Module,
+        vq: torch.nn.Module | None,
+        diffusion: ResShiftDiffusion,
+        steps_mode: SampleMode = "one_step",
+        chop_size: int = 512,
+        chop_stride: int = 448,
+        chop_bs: int = 1,
+        blend: Blend = "average",
+        pad_multiple: int = 64,
+        seed: int = 12345,
+        precision: str | dict[str, str] = "fp32",
+        scale_factor: float = 1.0,
+        channels_last: bool = False,
+        compile: bool = False,
+    ):
         if chop_stride > chop_size:
             raise ValueError(f"chop_stride ({chop_stride}) must not exceed chop_size ({chop_size})")
         if blend not in ("average", "smooth"):
@@ -169,8 +183,13 @@ class ResShiftSampler:
         self.precision: str | dict[str, str] = "fp32"
         self.configure(channels_last=channels_last, compile=compile, precision=precision)
 
-    def configure(self, *, channels_last: bool | None = None, compile: bool | None = None,
-                  precision: str | dict[str, str] | None = None) -> ResShiftSampler:
+    def configure(
+        self,
+        *,
+        channels_last: bool | None = None,
+        compile: bool | None = None,
+        precision: str | dict[str, str] | None = None,
+    ) -> ResShiftSampler:
         """Switch the fast-path options after construction (``None`` keeps the current value).
 
         ``channels_last`` converts the UNet's and the VQ model's weights in place (they are shared
@@ -237,8 +256,13 @@ class ResShiftSampler:
         with self._autocast("decode", latent.device):
             return self._decode_call(self._fmt(latent)).float().contiguous()
 
-    def sample_pm1(self, lr_pm1: torch.Tensor, generator: torch.Generator | None = None,
-                   noise: torch.Tensor | None = None, per_item: int = 0) -> torch.Tensor:
+    def sample_pm1(
+        self,
+        lr_pm1: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        per_item: int = 0,
+    ) -> torch.Tensor:
         """One batch of [-1,1] LR tiles -> clamped [-1,1] SR (upstream ``sample_func``).
 
         The prior noise is ``noise`` if given (latent-sized), else drawn from ``generator`` per chunk
@@ -248,11 +272,22 @@ class ResShiftSampler:
         z_y = self._encode(F.interpolate(lq, scale_factor=self.sf, mode="bicubic"))
         chunk = per_item or z_y.shape[0]
         if noise is None:
-            noise = torch.cat([torch.randn(z_y[i:i + chunk].shape, generator=generator, device=z_y.device)
-                               for i in range(0, z_y.shape[0], chunk)])
+            noise = torch.cat(
+                [
+                    torch.randn(z_y[i : i + chunk].shape, generator=generator, device=z_y.device)
+                    for i in range(0, z_y.shape[0], chunk)
+                ]
+            )
         z_T = self.diffusion.prior_sample(z_y, noise)
-        z_0 = self.diffusion.sample_loop(self._model, z_T, z_y, self.steps_mode, model_kwargs={"lq": lq},
-                                         clip_denoised=self.first_stage is None, generator=generator)
+        z_0 = self.diffusion.sample_loop(
+            self._model,
+            z_T,
+            z_y,
+            self.steps_mode,
+            model_kwargs={"lq": lq},
+            clip_denoised=self.first_stage is None,
+            generator=generator,
+        )
         out = self._decode(z_0)[..., : h * self.sf, : w * self.sf]
         return out.clamp(-1.0, 1.0)
 
@@ -268,37 +303,56 @@ class ResShiftSampler:
     def _tiled(self, lr_pm1: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, c, h, w = lr_pm1.shape
         sf, tile = self.sf, self.chop_size
-        boxes = [(i, j, min(tile, h), min(tile, w))
-                 for i in tile_starts(h, tile, self.chop_stride) for j in tile_starts(w, tile, self.chop_stride)]
+        boxes = [
+            (i, j, min(tile, h), min(tile, w))
+            for i in tile_starts(h, tile, self.chop_stride)
+            for j in tile_starts(w, tile, self.chop_stride)
+        ]
         acc = torch.zeros(b, c, h * sf, w * sf, device=lr_pm1.device)
         weight = torch.zeros(1, 1, h * sf, w * sf, device=lr_pm1.device)
         overlap = (tile - self.chop_stride) * sf
         for first in range(0, len(boxes), self.chop_bs):
-            group = boxes[first:first + self.chop_bs]
-            batch = torch.cat([lr_pm1[..., i:i + th, j:j + tw] for i, j, th, tw in group])
+            group = boxes[first : first + self.chop_bs]
+            batch = torch.cat([lr_pm1[..., i : i + th, j : j + tw] for i, j, th, tw in group])
             result = self.sample_pm1(batch, generator, per_item=b)
             for n, (i, j, th, tw) in enumerate(group):
-                wgt = (torch.ones(1, 1, th * sf, tw * sf, device=acc.device) if self.blend == "average"
-                       else (_ramp(th * sf, overlap, acc.device)[:, None]
-                             * _ramp(tw * sf, overlap, acc.device)[None, :])[None, None])
-                acc[..., i * sf:(i + th) * sf, j * sf:(j + tw) * sf] += result[n * b:(n + 1) * b] * wgt
-                weight[..., i * sf:(i + th) * sf, j * sf:(j + tw) * sf] += wgt
+                wgt = (
+                    torch.ones(1, 1, th * sf, tw * sf, device=acc.device)
+                    if self.blend == "average"
+                    else (_ramp(th * sf, overlap, acc.device)[:, None] * _ramp(tw * sf, overlap, acc.device)[None, :])[
+                        None, None
+                    ]
+                )
+                acc[..., i * sf : (i + th) * sf, j * sf : (j + tw) * sf] += result[n * b : (n + 1) * b] * wgt
+                weight[..., i * sf : (i + th) * sf, j * sf : (j + tw) * sf] += wgt
         return acc / weight
 
 
 # ----- UPSR: pixel-space ResShift with uncertainty-weighted noise (sr.train.objectives.upsr trains it) -----
-def upsr_condition(g_pm1: torch.Tensor, y_bic: torch.Tensor, scale: int, psi_max: float, b: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def upsr_condition(
+    g_pm1: torch.Tensor, y_bic: torch.Tensor, scale: int, psi_max: float, b: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(PixelUnshuffle(cat[g, y_bic]), uncertainty map at full resolution)."""
     un = uncertainty_map(g_pm1, y_bic, psi_max, b)
     return F.pixel_unshuffle(torch.cat([g_pm1, y_bic], dim=1), scale), un
 
 
 @torch.no_grad()
-def upsr_sample(net: torch.nn.Module, first_stage: torch.nn.Module, diffusion: ResShiftDiffusion, lr01: torch.Tensor,
-                prior: Any, scale: int, psi_max: float, b: float,
-                pad_multiple: int = 16, seed: int = 12345, mode: str = "one_step", clip_denoised: bool = True,
-                clamp_prior: bool = True) -> torch.Tensor:
+def upsr_sample(
+    net: torch.nn.Module,
+    first_stage: torch.nn.Module,
+    diffusion: ResShiftDiffusion,
+    lr01: torch.Tensor,
+    prior: Any,
+    scale: int,
+    psi_max: float,
+    b: float,
+    pad_multiple: int = 16,
+    seed: int = 12345,
+    mode: str = "one_step",
+    clip_denoised: bool = True,
+    clamp_prior: bool = True,
+) -> torch.Tensor:
     """UPSR inference on LR in [0,1] ([B,3,h,w]) -> SR in [0,1]: pad, g(y) and bicubic(y), uncertainty,
     x_T = y + kappa sqrt(eta_T) un eps, reverse process (``mode``), decode, crop.
 
@@ -316,7 +370,15 @@ def upsr_sample(net: torch.nn.Module, first_stage: torch.nn.Module, diffusion: R
     gen = torch.Generator(device=lr01.device).manual_seed(seed)
     noise = torch.randn(z_y.shape, generator=gen, device=lr01.device)
     z_T = diffusion.prior_sample(z_y, noise, un_z)
-    z0 = diffusion.sample_loop(lambda a, t, **k: net(a, t, **k), z_T, z_y, mode, model_kwargs={"lq": cond},
-                               un=un_z, generator=gen, clip_denoised=clip_denoised)
+    z0 = diffusion.sample_loop(
+        lambda a, t, **k: net(a, t, **k),
+        z_T,
+        z_y,
+        mode,
+        model_kwargs={"lq": cond},
+        un=un_z,
+        generator=gen,
+        clip_denoised=clip_denoised,
+    )
     out = first_stage.decode(z0)[..., : h * scale, : w * scale]
     return (out.clamp(-1, 1) * 0.5 + 0.5).float()

@@ -5,6 +5,7 @@ regression check) spells these names through this module, so a flag set in one p
 looked for in another. It sits in ``sr`` because that is the lowest layer every other package
 imports.
 """
+
 from __future__ import annotations
 
 # ----- the long-format results table (results.csv) -----------------------------------------------
@@ -52,14 +53,13 @@ FLAG_NOTES = {
     FLAG_RANDOM_WEIGHTS: "made with random weights: a plumbing check, not a measurement",
     FLAG_SCRATCH_INIT: "task model trained from scratch (no pretrained start in the weights directory)",
     FLAG_NIQE_FALLBACK_PARAMS: "NIQE with the project's bundled pristine parameters (basicsr 1.4.2), "
-                               "not pyiqa's niqe_modelparameters.mat",
+    "not pyiqa's niqe_modelparameters.mat",
     FLAG_SUBSET_SMALLER: "computed on fewer frames than the subset asked for",
     FLAG_TRAINED_WITH_RANDOM_WEIGHTS: "SR network trained with random-weight feature networks in its losses "
-                                      "(a plumbing run, e.g. the committed demo weights)",
+    "(a plumbing run, e.g. the committed demo weights)",
 }
 #: the mark of a flag this module does not know (the notes then name the flag itself)
 FLAG_UNKNOWN_MARK = "*"
-
 
 
 def join_flags(flags) -> str:

@@ -4,6 +4,7 @@ Every test that reads ../shared (the conformance kit, real infrared samples) get
 ``shared_path``: a user's clone without ../shared skips those tests cleanly, while CI (which has
 ../shared and sets IRSR_REQUIRE_SHARED=1) fails them, so an oracle can never skip unnoticed.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Access to the conformance kit in ``../shared/reference`` (skips the test when it is absent, fails it in CI)."""
+
 from __future__ import annotations
 
 import json

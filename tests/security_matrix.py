@@ -9,6 +9,7 @@ classified by what happened: ``ok`` (the clear error, or the correct result, tha
 poisoned weights file's payload ran: its marker folder exists). The table has one row per category;
 ``tests/test_security_matrix.py`` runs it (slow) and requires zeros in the last four columns.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,6 +72,7 @@ def case(category: str, name: str, timeout: float = 300.0):
     def wrap(fn):
         CASES.append(Case(category, name, fn, timeout))
         return fn
+
     return wrap
 
 
@@ -79,9 +81,15 @@ class Context:
         self.root = root
         self.markers = root / "markers"
         self.markers.mkdir()
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "YOLO_OFFLINE": "1",
-                    "IRSR_WEIGHTS_DIR": str(root / "no_weights"), "IRSR_DATA_DIR": str(root / "no_data"),
-                    "TORCH_HOME": str(root / "torch_home")}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "OMP_NUM_THREADS": "1",
+            "YOLO_OFFLINE": "1",
+            "IRSR_WEIGHTS_DIR": str(root / "no_weights"),
+            "IRSR_DATA_DIR": str(root / "no_data"),
+            "TORCH_HOME": str(root / "torch_home"),
+        }
         self.timeout = 300.0
         self.last: Proc | None = None
         self.weights = root / "poisoned_weights"
@@ -89,9 +97,14 @@ class Context:
             if not ent.file.startswith(W.BUNDLED_PREFIX):
                 self.poison(W.path_of(name, self.weights))
         hub = root / "torch_home" / "hub"
-        for rel in ("checkpoints/alexnet-owt-7be5be79.pth", "checkpoints/vgg16-397923af.pth",
-                    "pyiqa/LPIPS_v0.1_alex-df73285e.pth", "pyiqa/musiq_koniq_ckpt-e95806b9.pth",
-                    "pyiqa/niqe_modelparameters.mat", "clip/RN50.pt"):
+        for rel in (
+            "checkpoints/alexnet-owt-7be5be79.pth",
+            "checkpoints/vgg16-397923af.pth",
+            "pyiqa/LPIPS_v0.1_alex-df73285e.pth",
+            "pyiqa/musiq_koniq_ckpt-e95806b9.pth",
+            "pyiqa/niqe_modelparameters.mat",
+            "clip/RN50.pt",
+        ):
             self.poison(hub / rel)
 
     def poison(self, path: Path) -> None:
@@ -107,8 +120,14 @@ class Context:
     def run(self, *argv: str, env: dict[str, str] | None = None, timeout: float | None = None) -> Proc:
         start = time.monotonic()
         try:
-            p = subprocess.run([sys.executable, *argv], cwd=REPO, env={**self.env, **(env or {})},
-                               capture_output=True, text=True, timeout=timeout or self.timeout)
+            p = subprocess.run(
+                [sys.executable, *argv],
+                cwd=REPO,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=timeout or self.timeout,
+            )
             proc = Proc(p.returncode, p.stdout, p.stderr, time.monotonic() - start, False)
         except subprocess.TimeoutExpired as exc:
             proc = Proc(None, str(exc.stdout or ""), str(exc.stderr or ""), time.monotonic() - start, True)
@@ -119,8 +138,7 @@ class Context:
 def one_error(proc: Proc, *needles: str, code: int = 2) -> bool:
     """Exit ``code``, stderr starts with one ``error:`` line holding every needle, nothing on stdout."""
     first = proc.err.strip().splitlines()[:1]
-    return (proc.code == code and bool(first) and first[0].startswith("error: ")
-            and all(n in proc.err for n in needles))
+    return proc.code == code and bool(first) and first[0].startswith("error: ") and all(n in proc.err for n in needles)
 
 
 def results(out: Path) -> list[dict[str, str]]:
@@ -146,18 +164,40 @@ def folder(ctx: Context, names=("a", "b")) -> Path:
 
 # ----------------------------------------------------------------------------- weights that run code when read
 
+
 @case("poisoned weights", "metrics lpips,musiq,clipiqa,niqe with poisoned files (weights dir + $TORCH_HOME)")
 def _(ctx):
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "bicubic",
-                "--tasks", "quality", "--metrics", "psnr,lpips,musiq,clipiqa,niqe", "--weights-dir",
-                str(ctx.weights), "--out", str(out), *QUICK)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr,lpips,musiq,clipiqa,niqe",
+        "--weights-dir",
+        str(ctx.weights),
+        "--out",
+        str(out),
+        *QUICK,
+    )
     rows = results(out) if p.code == 0 else []
     errors = {m: row(rows, metric=m)[0]["error"] for m in ("lpips", "musiq", "clipiqa", "niqe") if row(rows, metric=m)}
     psnr = row(rows, metric="psnr", **{"class": "all"})
-    return (p.code == 0 and len(errors) == 4 and all(errors.values()) and psnr and float(psnr[0]["value"]) > 0
-            and "posix.mkdir" in errors["lpips"] and "sr.weights convert" in errors["lpips"]
-            and (out / "report" / "report.md").is_file())
+    return (
+        p.code == 0
+        and len(errors) == 4
+        and all(errors.values())
+        and psnr
+        and float(psnr[0]["value"]) > 0
+        and "posix.mkdir" in errors["lpips"]
+        and "sr.weights convert" in errors["lpips"]
+        and (out / "report" / "report.md").is_file()
+    )
 
 
 @case("poisoned weights", "valid AlexNet + poisoned LPIPS linear layers")
@@ -168,8 +208,23 @@ def _(ctx):
     torch.save(alexnet(weights=None).state_dict(), _mk(W.path_of("torchvision_alexnet", wdir)))
     ctx.poison(W.path_of("pyiqa_lpips_alex", wdir))
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "bicubic",
-                "--tasks", "quality", "--metrics", "lpips", "--weights-dir", str(wdir), "--out", str(out), *QUICK)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "lpips",
+        "--weights-dir",
+        str(wdir),
+        "--out",
+        str(out),
+        *QUICK,
+    )
     rows = row(results(out), metric="lpips") if p.code == 0 else []
     return len(rows) == 1 and rows[0]["value"] == "" and "LPIPS_v0.1_alex" in rows[0]["error"]
 
@@ -185,51 +240,121 @@ def _(ctx):
     from downstream.metrics import list_metrics
 
     out = ctx.tmp("run")
-    tasks = ["quality", str(REPO / "configs/tasks/detection_m3fd.yaml"),
-             str(REPO / "configs/tasks/segmentation_fmb.yaml")]
-    p = ctx.run("-m", "benchmarks.run", "--methods", "all", "--metrics", ",".join(list_metrics()), "--tasks",
-                ",".join(tasks), "--weights-dir", str(ctx.weights), "--out", str(out), *QUICK, timeout=900)
+    tasks = [
+        "quality",
+        str(REPO / "configs/tasks/detection_m3fd.yaml"),
+        str(REPO / "configs/tasks/segmentation_fmb.yaml"),
+    ]
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--methods",
+        "all",
+        "--metrics",
+        ",".join(list_metrics()),
+        "--tasks",
+        ",".join(tasks),
+        "--weights-dir",
+        str(ctx.weights),
+        "--out",
+        str(out),
+        *QUICK,
+        timeout=900,
+    )
     rows = results(out) if p.code == 0 else []
     psnr = row(rows, method="bicubic", metric="psnr", **{"class": "all"})
     refused = row(rows, method="resshift_v1", metric="unavailable")
-    return bool(psnr and float(psnr[0]["value"]) > 0 and refused and "refusing to load" in refused[0]["error"]
-                and row(rows, method="bicubic", task="detection") and row(rows, method="bicubic", task="segmentation"))
+    return bool(
+        psnr
+        and float(psnr[0]["value"]) > 0
+        and refused
+        and "refusing to load" in refused[0]["error"]
+        and row(rows, method="bicubic", task="detection")
+        and row(rows, method="bicubic", task="segmentation")
+    )
 
 
 @case("poisoned weights", "sr.train validation reads the LPIPS file")
 def _(ctx):
-    p = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--weights-dir", str(ctx.weights), "--out-dir",
-                str(ctx.tmp("train")), "--device", "cpu", *_TINY)
+    p = ctx.run(
+        "-m",
+        "sr.train",
+        "--config",
+        "resshift_demo",
+        "--weights-dir",
+        str(ctx.weights),
+        "--out-dir",
+        str(ctx.tmp("train")),
+        "--device",
+        "cpu",
+        *_TINY,
+    )
     return p.code == 0 and "validation without LPIPS" in p.out and '"psnr"' in p.out
 
 
-_TINY = ["--set", "train.iterations=1", "--set", "data.max_images=2", "--set", "data.val_images=1",
-         "--set", "data.batch_size=1", "--set", "train.progress=false", "--set", "train.tensorboard=false"]
+_TINY = [
+    "--set",
+    "train.iterations=1",
+    "--set",
+    "data.max_images=2",
+    "--set",
+    "data.val_images=1",
+    "--set",
+    "data.batch_size=1",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "train.tensorboard=false",
+]
 
 
 @case("poisoned weights", "yolo convert --trust-pickle of a file whose sha256 is not the trusted one")
 def _(ctx):
-    p = ctx.run("-m", "downstream.detection.yolo", "convert", "--trust-pickle",
-                str(W.path_of("yolov5su_coco", ctx.weights)), str(ctx.tmp("o") / "out.pt"))
+    p = ctx.run(
+        "-m",
+        "downstream.detection.yolo",
+        "convert",
+        "--trust-pickle",
+        str(W.path_of("yolov5su_coco", ctx.weights)),
+        str(ctx.tmp("o") / "out.pt"),
+    )
     return one_error(p, "sha256")
 
 
 @case("poisoned weights", "sr.weights convert clip_rn50 (TorchScript) of a replaced file")
 def _(ctx):
-    return one_error(ctx.run("-m", "sr.weights", "--weights-dir", str(ctx.weights), "convert", "clip_rn50"),
-                     "sha256")
+    return one_error(ctx.run("-m", "sr.weights", "--weights-dir", str(ctx.weights), "convert", "clip_rn50"), "sha256")
 
 
 @case("poisoned weights", "a refused checkpoint names the global and the conversion command")
 def _(ctx):
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "dat", "--tasks",
-                "quality", "--metrics", "psnr", "--weights-dir", str(ctx.weights), "--out", str(ctx.tmp("run")),
-                *QUICK)
-    return p.code == 0 and "the global 'posix.mkdir'" in p.err and "python -m sr.weights convert" in p.err \
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "dat",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--weights-dir",
+        str(ctx.weights),
+        "--out",
+        str(ctx.tmp("run")),
+        *QUICK,
+    )
+    return (
+        p.code == 0
+        and "the global 'posix.mkdir'" in p.err
+        and "python -m sr.weights convert" in p.err
         and "will likely succeed" not in p.err
+    )
 
 
 # ----------------------------------------------------------------------------- integrity of weights on disk
+
 
 def _forged(ctx, full: bool) -> bool:
     wdir = ctx.tmp("weights")
@@ -237,8 +362,17 @@ def _forged(ctx, full: bool) -> bool:
     path.write_bytes(b"not DAT")
     st = path.stat()
     memo = path.with_name(f".{path.name}.sha256.json")
-    key = ({"dev": st.st_dev, "inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "ctime_ns": st.st_ctime_ns} if full else {"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    key = (
+        {
+            "dev": st.st_dev,
+            "inode": st.st_ino,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns,
+        }
+        if full
+        else {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    )
     memo.write_text(json.dumps({"key": key, "sha256": W.entry("dat_x4").sha256}))
     p = ctx.run("-m", "sr.weights", "--weights-dir", str(wdir), "verify", *(["--full"] if full else []), "dat_x4")
     return p.code == 1 and "mismatch" in p.out and "ok " not in p.out
@@ -256,6 +390,7 @@ def _(ctx):
 
 # ----------------------------------------------------------------------------- injection
 
+
 @case("injection", "corple with --weights-dir holding a newline and 'injected_key: pwned'")
 def _(ctx):
     repo = ctx.tmp("corple")
@@ -264,9 +399,24 @@ def _(ctx):
     wdir = ctx.root / "w\n  injected_key: pwned"
     _mk(W.path_of("corple_x4", wdir)).write_bytes(b"weights")
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "corple", "--tasks",
-                "quality", "--metrics", "psnr", "--weights-dir", str(wdir), "--out", str(out), *QUICK,
-                env={"IRSR_CORPLE_DIR": str(repo), "IRSR_CORPLE_PYTHON": sys.executable})
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "corple",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--weights-dir",
+        str(wdir),
+        "--out",
+        str(out),
+        *QUICK,
+        env={"IRSR_CORPLE_DIR": str(repo), "IRSR_CORPLE_PYTHON": sys.executable},
+    )
     seen = (repo / "seen_keys.json").read_text() if (repo / "seen_keys.json").is_file() else ""
     psnr = row(results(out), metric="psnr", **{"class": "all"}) if p.code == 0 else []
     return bool(psnr) and seen and "injected_key" not in seen
@@ -292,6 +442,7 @@ for name in os.listdir(lq):
 
 
 # ----------------------------------------------------------------------------- names and paths
+
 
 def _run_error(ctx, *args: str, needle: str = "") -> bool:
     out = ctx.tmp("run") / "out"
@@ -321,26 +472,58 @@ def _(ctx):
 @case("names and paths", "--datasets configs/datasets/synthir_demo.yaml (a YAML path is accepted)")
 def _(ctx):
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", str(REPO / "configs/datasets/synthir_demo.yaml"), "--methods",
-                "bicubic", "--tasks", "quality", "--metrics", "psnr", "--out", str(out), "--no-report", *QUICK)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        str(REPO / "configs/datasets/synthir_demo.yaml"),
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--out",
+        str(out),
+        "--no-report",
+        *QUICK,
+    )
     return p.code == 0 and bool(row(results(out), dataset="synthir_demo", metric="psnr"))
 
 
 @case("names and paths", "an absolute path in sr_outputs/*.csv is not drawn into the report")
 def _(ctx):
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "bicubic", "--tasks",
-                "quality", "--metrics", "psnr", "--out", str(out), "--no-report", *QUICK)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--out",
+        str(out),
+        "--no-report",
+        *QUICK,
+    )
     outside = ctx.tmp("outside") / "secret.png"
     frame(outside, (128, 96))
     with open(next((out / "sr_outputs").glob("*.csv")), "a", newline="") as fh:
         csv.writer(fh).writerow(["x", "bicubic", "evil", str(outside)])
-    q = ctx.run("-c", "from reports.qualitative import sr_index; import sys; "
-                f"sys.exit(int('{outside}' in set(sr_index({str(out)!r}).path)))")
+    q = ctx.run(
+        "-c",
+        "from reports.qualitative import sr_index; import sys; "
+        f"sys.exit(int('{outside}' in set(sr_index({str(out)!r}).path)))",
+    )
     return p.code == 0 and q.code == 0
 
 
 # ----------------------------------------------------------------------------- one bad file never loses the run
+
 
 @case("bad files", "NIQE parameter file that is not a .mat (the run finishes)")
 def _(ctx):
@@ -365,12 +548,28 @@ def _(ctx):
 
 def _metric_error(ctx, wdir: Path, metric: str, needle: str) -> bool:
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "bicubic", "--tasks",
-                "quality", "--metrics", f"psnr,{metric}", "--weights-dir", str(wdir), "--out", str(out), *QUICK)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        f"psnr,{metric}",
+        "--weights-dir",
+        str(wdir),
+        "--out",
+        str(out),
+        *QUICK,
+    )
     rows = results(out) if p.code == 0 else []
     bad = row(rows, metric=metric)
-    return bool(bad and needle in bad[0]["error"] and row(rows, metric="psnr")
-                and (out / "report" / "report.md").is_file())
+    return bool(
+        bad and needle in bad[0]["error"] and row(rows, metric="psnr") and (out / "report" / "report.md").is_file()
+    )
 
 
 @case("bad files", "9400x9400 PNG of ~100 KB (decompression bomb)", timeout=120)
@@ -378,8 +577,24 @@ def _(ctx):
     root = folder(ctx, ("good",))
     Image.new("1", (9400, 9400)).save(root / "bomb.png")
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{root}", "--methods", "bicubic", "--tasks", "quality",
-                "--metrics", "psnr,ssim", "--out", str(out), "--quiet", "--device", "cpu", timeout=120)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{root}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr,ssim",
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+        timeout=120,
+    )
     bomb = row(results(out), **{"class": "bomb"}) if p.code == 0 else []
     return bool(bomb and "million pixels" in bomb[0]["error"]) and p.seconds < 60
 
@@ -389,8 +604,23 @@ def _(ctx):
     root = folder(ctx, ("dup", "other"))
     frame(root / "dup.jpg")
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{root}", "--methods", "bicubic", "--tasks", "quality",
-                "--metrics", "psnr", "--out", str(out), "--quiet", "--device", "cpu")
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{root}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     dup = row(results(out), **{"class": "dup"}) if p.code == 0 else []
     return bool(dup and "share the frame id" in dup[0]["error"])
 
@@ -401,19 +631,52 @@ def _(ctx):
     frame(root / "one.png", (1, 1))
     frame(root / "three.png", (3, 3))
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{root}", "--methods", "bicubic", "--tasks", "quality",
-                "--metrics", "psnr", "--out", str(out), "--quiet", "--device", "cpu")
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{root}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     rows = results(out) if p.code == 0 else []
-    return (bool(row(rows, **{"class": "one"})) and "frame 1x1 is smaller" in row(rows, **{"class": "one"})[0]["error"]
-            and "frame 3x3 is smaller" in row(rows, **{"class": "three"})[0]["error"])
+    return (
+        bool(row(rows, **{"class": "one"}))
+        and "frame 1x1 is smaller" in row(rows, **{"class": "one"})[0]["error"]
+        and "frame 3x3 is smaller" in row(rows, **{"class": "three"})[0]["error"]
+    )
 
 
 @case("bad files", "file names with a comma and a newline (sr_outputs index, then python -m reports)")
 def _(ctx):
     root = folder(ctx, ("a,b", "c\nd", "plain"))
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{root}", "--methods", "bicubic", "--tasks", "quality",
-                "--metrics", "psnr", "--out", str(out), "--quiet", "--device", "cpu")
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{root}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     q = ctx.run("-m", "reports", "--results", str(out / "results.csv"), "--out", str(ctx.tmp("rep")))
     with open(next((out / "sr_outputs").glob("*.csv")), newline="") as fh:
         ids = sorted(r["id"] for r in csv.DictReader(fh))
@@ -425,30 +688,63 @@ def _(ctx):
     root = ctx.tmp("x") / "not_a_folder"
     root.write_text("x")
     out = ctx.tmp("run")
-    p = ctx.run("-m", "benchmarks.run", "--datasets", f"folder:{root}", "--methods", "bicubic", "--tasks", "quality",
-                "--metrics", "psnr", "--out", str(out), *QUICK)
+    p = ctx.run(
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{root}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--out",
+        str(out),
+        *QUICK,
+    )
     rows = results(out) if p.code == 0 else []
     return bool(rows) and "is not a readable folder" in rows[0]["error"]
 
 
 # ----------------------------------------------------------------------------- command-line mistakes
 
+
 def _quality(ctx, *args):
-    return ("-m", "benchmarks.run", "--datasets", f"folder:{folder(ctx)}", "--methods", "bicubic", "--tasks",
-            "quality", "--metrics", "psnr", "--quiet", "--device", "cpu", *args)
+    return (
+        "-m",
+        "benchmarks.run",
+        "--datasets",
+        f"folder:{folder(ctx)}",
+        "--methods",
+        "bicubic",
+        "--tasks",
+        "quality",
+        "--metrics",
+        "psnr",
+        "--quiet",
+        "--device",
+        "cpu",
+        *args,
+    )
 
 
 for _name, _args, _needle in [
-        ("--limit -1", ["--limit", "-1"], "--limit"), ("--limit 0", ["--limit", "0"], "--limit"),
-        ("--methods ,", ["--methods", ","], "--methods"), ("--device foo", ["--device", "foo"], "'foo'"),
-        ("--device cuda:3", ["--device", "cuda:3"], "cuda:3"),
-        ("--out naming a file", ["--out", "{file}"], "not a dir"),
-        ("--out in a read-only place", ["--out", "/proc/irsr_out"], "cannot write")]:
+    ("--limit -1", ["--limit", "-1"], "--limit"),
+    ("--limit 0", ["--limit", "0"], "--limit"),
+    ("--methods ,", ["--methods", ","], "--methods"),
+    ("--device foo", ["--device", "foo"], "'foo'"),
+    ("--device cuda:3", ["--device", "cuda:3"], "cuda:3"),
+    ("--out naming a file", ["--out", "{file}"], "not a dir"),
+    ("--out in a read-only place", ["--out", "/proc/irsr_out"], "cannot write"),
+]:
+
     def _cli(ctx, args=_args, needle=_needle):
         f = ctx.tmp("f") / "afile"
         f.write_text("x")
         argv = [a.format(file=f) for a in args]
         return one_error(ctx.run(*_quality(ctx, *argv)), needle)
+
     case("command line", f"benchmarks.run {_name}")(_cli)
 
 
@@ -464,13 +760,15 @@ def _(ctx):
 
 
 for _name, _args, _needle in [
-        ("iterations=abc", ["--set", "train.iterations=abc"], "train.iterations"),
-        ("batch_size=0", ["--set", "data.batch_size=0"], "data.batch_size"),
-        ("--set nosuch.key=1", ["--set", "nosuch.key=1"], "nosuch"),
-        ("iterations=-5", ["--set", "train.iterations=-5"], ">= 1"),
-        ("first_stage=vq without vq", ["--set", "model.first_stage=vq"], "model.vq"),
-        ("--out-dir on a file", ["--out-dir", "{file}"], "not a directory"),
-        ("--device foo", ["--device", "foo"], "'foo'")]:
+    ("iterations=abc", ["--set", "train.iterations=abc"], "train.iterations"),
+    ("batch_size=0", ["--set", "data.batch_size=0"], "data.batch_size"),
+    ("--set nosuch.key=1", ["--set", "nosuch.key=1"], "nosuch"),
+    ("iterations=-5", ["--set", "train.iterations=-5"], ">= 1"),
+    ("first_stage=vq without vq", ["--set", "model.first_stage=vq"], "model.vq"),
+    ("--out-dir on a file", ["--out-dir", "{file}"], "not a directory"),
+    ("--device foo", ["--device", "foo"], "'foo'"),
+]:
+
     def _train(ctx, args=_args, needle=_needle):
         f = ctx.tmp("f") / "afile"
         f.write_text("x")
@@ -478,6 +776,7 @@ for _name, _args, _needle in [
         if "--out-dir" not in argv:
             argv += ["--out-dir", str(ctx.tmp("train"))]
         return one_error(ctx.run("-m", "sr.train", "--config", "resshift_demo", *argv), needle)
+
     case("command line", f"sr.train {_name}")(_train)
 
 
@@ -517,25 +816,57 @@ def _(ctx):
 
 # ----------------------------------------------------------------------------- the run folder
 
+
 @case("run folder", "three runs sharing --out at once (different methods): results hold the union")
 def _(ctx):
     out = ctx.tmp("run")
     root = folder(ctx)
     env = {**ctx.env}
-    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.run", "--datasets", f"folder:{root}", "--methods", m,
-                               "--tasks", "quality", "--metrics", "psnr", "--out", str(out), *QUICK], cwd=REPO,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for m in ("bicubic", "nearest", "lanczos")]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.run",
+                "--datasets",
+                f"folder:{root}",
+                "--methods",
+                m,
+                "--tasks",
+                "quality",
+                "--metrics",
+                "psnr",
+                "--out",
+                str(out),
+                *QUICK,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for m in ("bicubic", "nearest", "lanczos")
+    ]
     errs = [p.communicate(timeout=300)[1] for p in procs]
     ctx.last = Proc(max(p.returncode for p in procs), "", "\n".join(errs), 0, False)
-    return all(p.returncode == 0 for p in procs) and {r["method"] for r in results(out)} == {"bicubic", "nearest",
-                                                                                            "lanczos"}
+    return all(p.returncode == 0 for p in procs) and {r["method"] for r in results(out)} == {
+        "bicubic",
+        "nearest",
+        "lanczos",
+    }
 
 
 @case("run folder", "a report that fails half way (full disk) leaves the previous report whole")
 def _(ctx):
-    p = ctx.run("-m", "pytest", "-q", "-p", "no:cacheprovider",
-                str(REPO / "tests/test_run_folder.py::test_a_failed_report_leaves_the_previous_one_whole"))
+    p = ctx.run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(REPO / "tests/test_run_folder.py::test_a_failed_report_leaves_the_previous_one_whole"),
+    )
     ctx.last = Proc(p.code, p.out, "", p.seconds, p.timed_out)  # pytest prints expected tracebacks of its own
     return p.code == 0
 
@@ -550,6 +881,7 @@ def _(ctx):
 
 
 # ----------------------------------------------------------------------------- driver
+
 
 def classify(ctx: Context, c: Case) -> str:
     before = set(ctx.markers.iterdir())

@@ -4,6 +4,7 @@ schema, an option, a weights file, a data file.
 Two methods (one with a weights file and an option, one without), two quality metrics and one task plugin run on
 three frames; after each change the cache files written anew are compared with what depends on the change.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,7 @@ class GainResize(SRMethod):
 
     def _upscale(self, x: torch.Tensor) -> torch.Tensor:
         gain = float(self.path.read_text())
-        return (torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest") * gain + self.offset)
+        return torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest") * gain + self.offset
 
 
 class MeanTask(Task):
@@ -47,8 +48,9 @@ class MeanTask(Task):
     report = TaskReport(per_class="mean", overall="mean")
     libraries = ("ultralytics", "torch")
 
-    def __init__(self, shift: float = 0.0, device: str = "cpu", weights_dir: str | None = None,
-                 random_weights: bool = False):
+    def __init__(
+        self, shift: float = 0.0, device: str = "cpu", weights_dir: str | None = None, random_weights: bool = False
+    ):
         self.shift = float(shift)
 
     def identity(self) -> dict:
@@ -77,8 +79,10 @@ def setup(tmp_path, monkeypatch):
 
 def _method_yaml(root: Path, offset: float) -> Path:
     path = root / "gain.yaml"
-    path.write_text(f"name: gain\nfactory: test_cache_keys:GainResize\nscale: 4\n"
-                    f"options: {{weights: {root / 'gain.txt'}, offset: {offset}}}\n")
+    path.write_text(
+        f"name: gain\nfactory: test_cache_keys:GainResize\nscale: 4\n"
+        f"options: {{weights: {root / 'gain.txt'}, offset: {offset}}}\n"
+    )
     return path
 
 
@@ -94,12 +98,26 @@ def _run(root: Path, offset: float = 0.0, shift: float = 0.0) -> dict[str, int]:
     runner._POOLS.clear()
     out = root / "run"
     _method_yaml(root, offset)
-    argv = ["--datasets", str(root / "data.yaml"), "--methods", "gain,bicubic",
-            "--metrics", "psnr,ssim", "--tasks", f"quality,{_task_yaml(root, shift)}", "--out", str(out),
-            "--quiet", "--no-report"]
+    argv = [
+        "--datasets",
+        str(root / "data.yaml"),
+        "--methods",
+        "gain,bicubic",
+        "--metrics",
+        "psnr,ssim",
+        "--tasks",
+        f"quality,{_task_yaml(root, shift)}",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-report",
+    ]
     assert run_main(argv) == 0
-    return {p.relative_to(out / "cache").as_posix(): p.stat().st_mtime_ns
-            for p in (out / "cache").rglob("*") if p.is_file() and p.suffix in (".png", ".json")}
+    return {
+        p.relative_to(out / "cache").as_posix(): p.stat().st_mtime_ns
+        for p in (out / "cache").rglob("*")
+        if p.is_file() and p.suffix in (".png", ".json")
+    }
 
 
 def _recomputed(before: dict[str, int], after: dict[str, int]) -> set[str]:
@@ -123,8 +141,12 @@ def test_each_change_recomputes_exactly_what_depends_on_it(setup, monkeypatch):
     assert _recomputed(first, _run(setup)) == set()  # nothing changed: nothing recomputed
 
     # a library: only the values it computes
-    for distribution, kinds in (("pyiqa", {"quality"}), ("ultralytics", {"task"}),
-                                ("torch", {"sr", "quality", "task"}), ("irsr-bench", {"sr", "quality", "task"})):
+    for distribution, kinds in (
+        ("pyiqa", {"quality"}),
+        ("ultralytics", {"task"}),
+        ("torch", {"sr", "quality", "task"}),
+        ("irsr-bench", {"sr", "quality", "task"}),
+    ):
         state = _run(setup)
         with monkeypatch.context() as m:
             _bump(m, distribution)
@@ -161,7 +183,8 @@ def test_each_change_recomputes_exactly_what_depends_on_it(setup, monkeypatch):
     frame = setup / "frames" / "f1.png"
     Image.fromarray(np.full((32, 40), 99, np.uint8)).save(frame)
     changed = _recomputed(state, _run(setup))
-    assert {p for p in changed if p.startswith(("sr/", "quality/"))} == \
-        {p for p in changed if p.startswith(("sr/", "quality/")) and "/f1__" in p}
+    assert {p for p in changed if p.startswith(("sr/", "quality/"))} == {
+        p for p in changed if p.startswith(("sr/", "quality/")) and "/f1__" in p
+    }
     assert sum(p.startswith("sr/") for p in changed) == 2 and sum(p.startswith("quality/") for p in changed) == 4
     assert sum(p.startswith("task/") for p in changed) == 2

@@ -1,4 +1,5 @@
 """sr.checkpoint: safe loading of every official checkpoint layout, clear errors otherwise."""
+
 from __future__ import annotations
 
 import pickle

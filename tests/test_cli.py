@@ -1,5 +1,6 @@
 """The command-line convention (sr.cli): every mistake is one ``error:`` line on stderr, exit 2, no traceback;
 ``--debug`` adds the traceback; ``--device auto`` resolves to CUDA when present, else CPU."""
+
 from __future__ import annotations
 
 import argparse
@@ -86,8 +87,11 @@ def test_run_mistakes_are_one_line(case, tmp_path, capsys):
     argv = [a.format(afile=afile) for a in RUN_CASES[case]]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "out")]
-    code, err = _call(main, [*argv, "--methods", "bicubic", "--tasks", "quality", "--metrics", "psnr"]
-                      if "--methods" not in argv else argv, capsys)
+    code, err = _call(
+        main,
+        [*argv, "--methods", "bicubic", "--tasks", "quality", "--metrics", "psnr"] if "--methods" not in argv else argv,
+        capsys,
+    )
     assert code == 2
     _one_error_line(err)
 
@@ -127,10 +131,12 @@ def test_regress_and_reports_on_a_non_csv(tmp_path, capsys):
     junk.write_text("a,b\n1,2\n")
     binary = tmp_path / "x.png"
     binary.write_bytes(bytes(range(256)) * 4)
-    for main, argv in ((regress, ["--baseline", str(junk), "--results", str(junk)]),
-                       (regress, ["--baseline", str(binary), "--results", str(binary)]),
-                       (reports, ["--results", str(junk), "--out", str(tmp_path / "rep")]),
-                       (reports, ["--results", str(tmp_path / "none.csv"), "--out", str(tmp_path / "rep")])):
+    for main, argv in (
+        (regress, ["--baseline", str(junk), "--results", str(junk)]),
+        (regress, ["--baseline", str(binary), "--results", str(binary)]),
+        (reports, ["--results", str(junk), "--out", str(tmp_path / "rep")]),
+        (reports, ["--results", str(tmp_path / "none.csv"), "--out", str(tmp_path / "rep")]),
+    ):
         code, err = _call(main, argv, capsys)
         assert code == 2
         _one_error_line(err)
@@ -156,8 +162,12 @@ def test_every_entry_point_uses_the_convention():
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == "ArgumentParser" and \
-                    isinstance(node.value, ast.Name) and node.value.id == "argparse":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "ArgumentParser"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "argparse"
+            ):
                 offenders.append(f"{path.relative_to(REPO)}: argparse.ArgumentParser")
             if isinstance(node, ast.FunctionDef) and node.name == "main" and node.col_offset == 0:
                 names = {d.id if isinstance(d, ast.Name) else getattr(d, "attr", "") for d in node.decorator_list}
@@ -169,10 +179,29 @@ def test_every_entry_point_uses_the_convention():
 def _tiny_train(tmp_path: Path, capsys, *extra: str) -> tuple[int, str, str]:
     from sr.train.__main__ import main
 
-    argv = ["--config", "resshift_demo", "--out-dir", str(tmp_path / "run"), "--device", "cpu",
-            "--set", "train.iterations=2", "--set", "data.max_images=2", "--set", "data.val_images=1",
-            "--set", "data.batch_size=1", "--set", "train.progress=false", "--set", "train.tensorboard=false",
-            "--set", "train.threads=1", *extra]
+    argv = [
+        "--config",
+        "resshift_demo",
+        "--out-dir",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+        "--set",
+        "train.iterations=2",
+        "--set",
+        "data.max_images=2",
+        "--set",
+        "data.val_images=1",
+        "--set",
+        "data.batch_size=1",
+        "--set",
+        "train.progress=false",
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        "train.threads=1",
+        *extra,
+    ]
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err

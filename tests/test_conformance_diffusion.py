@@ -1,13 +1,21 @@
 """Schedules and ResShift diffusion maths against the conformance kit's float64 / float32 goldens."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
 from reference import load_json, load_pt
-from sr.diffusion import (DIFIISR_T15, RESSHIFT_V3_T4, UPSR_T5, PixelUnshuffleFirstStage,
-                          ResShiftDiffusion, ResShiftSchedule, uncertainty_map)
+
+from sr.diffusion import (
+    DIFIISR_T15,
+    RESSHIFT_V3_T4,
+    UPSR_T5,
+    PixelUnshuffleFirstStage,
+    ResShiftDiffusion,
+    ResShiftSchedule,
+    uncertainty_map,
+)
 
 ARITH = dict(atol=2e-6, rtol=1e-5)
 VARIANTS = {
@@ -15,8 +23,17 @@ VARIANTS = {
     "schedule_resshift_v3_journal_T4": (RESSHIFT_V3_T4, {}),
     "schedule_upsr_T5": (UPSR_T5, {"input_scaling": "upsr", "model_output_unshuffle": 4}),
 }
-TABLES = ["sqrt_etas", "etas", "etas_prev", "alpha", "posterior_mean_coef1", "posterior_mean_coef2",
-          "posterior_variance", "posterior_variance_clipped", "posterior_log_variance_clipped"]
+TABLES = [
+    "sqrt_etas",
+    "etas",
+    "etas_prev",
+    "alpha",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+    "posterior_variance",
+    "posterior_variance_clipped",
+    "posterior_log_variance_clipped",
+]
 
 
 def _diffusion(stem: str) -> ResShiftDiffusion:
@@ -41,8 +58,7 @@ def test_schedule_tables_float64(stem):
 
 def test_v3_schedule_has_no_sqrt_cap():
     ref = load_json("schedule_resshift_v3_journal_T4.json")
-    capped = ResShiftSchedule.from_config(RESSHIFT_V3_T4.__class__(**{**RESSHIFT_V3_T4.__dict__,
-                                                                      "sqrt_eta_cap": True}))
+    capped = ResShiftSchedule.from_config(RESSHIFT_V3_T4.__class__(**{**RESSHIFT_V3_T4.__dict__, "sqrt_eta_cap": True}))
     np.testing.assert_allclose(capped.sqrt_etas, ref["NOT_USED_sqrt_etas_with_old_sqrt0.001_cap"], rtol=1e-14)
 
 
@@ -95,17 +111,26 @@ def test_upsr_uncertainty_map_and_weighted_forward():
     torch.testing.assert_close(un, g["un"], **ARITH)
     stage = PixelUnshuffleFirstStage(4)
     torch.testing.assert_close(stage.encode(torch.cat([g["g_y"], g["bicubic_y"]], 1)), g["lq_cond"], atol=0, rtol=0)
-    for name, full in (("un", un), ("x0", g["x0_hr"]), ("y", g["bicubic_y"]), ("y_hat", g["g_y"]),
-                       ("noise", g["noise"])):
+    for name, full in (
+        ("un", un),
+        ("x0", g["x0_hr"]),
+        ("y", g["bicubic_y"]),
+        ("y_hat", g["g_y"]),
+        ("noise", g["noise"]),
+    ):
         torch.testing.assert_close(stage.encode(full), g[f"{name}_unshuffled"], **ARITH, msg=name)
     steps = g["t"]
     rep = lambda x: x.expand(len(steps), -1, -1, -1)  # noqa: E731
-    x_t = diff.q_sample(rep(g["x0_unshuffled"]), rep(g["y_unshuffled"]), steps, rep(g["noise_unshuffled"]),
-                        rep(g["un_unshuffled"]))
+    x_t = diff.q_sample(
+        rep(g["x0_unshuffled"]), rep(g["y_unshuffled"]), steps, rep(g["noise_unshuffled"]), rep(g["un_unshuffled"])
+    )
     torch.testing.assert_close(x_t, g["x_t_unshuffled"], **ARITH)
     torch.testing.assert_close(stage.decode(x_t), g["x_t_rgb"], **ARITH)
-    torch.testing.assert_close(diff.prior_sample(g["y_unshuffled"], g["noise_unshuffled"], g["un_unshuffled"]),
-                               g["prior_x_T_unshuffled"], **ARITH)
+    torch.testing.assert_close(
+        diff.prior_sample(g["y_unshuffled"], g["noise_unshuffled"], g["un_unshuffled"]),
+        g["prior_x_T_unshuffled"],
+        **ARITH,
+    )
     torch.testing.assert_close(diff.scale_input(g["x_t_unshuffled"], steps), g["scaled_x_t_unshuffled"], **ARITH)
 
 
@@ -116,8 +141,9 @@ def test_stochastic_loop_is_reproducible_and_ends_at_posterior_mean():
     def model(x, t, **kwargs):
         return 0.5 * x
 
-    runs = [diff.sample_loop(model, y + 1.98, y, "stochastic", generator=torch.Generator().manual_seed(5))
-            for _ in range(2)]
+    runs = [
+        diff.sample_loop(model, y + 1.98, y, "stochastic", generator=torch.Generator().manual_seed(5)) for _ in range(2)
+    ]
     assert torch.equal(runs[0], runs[1])
     one = diff.sample_loop(model, y + 1.98, y, "one_step")
     torch.testing.assert_close(one, 0.5 * diff.scale_input(y + 1.98, torch.tensor([14])))

@@ -1,4 +1,5 @@
 """UNetModelSwin / UPSR network_g / VQModelTorch against the conformance kit (manifests + goldens)."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,10 @@ def _manifest_rows(name: str) -> list[tuple[str, str, str, str]]:
 
 def _our_rows(model: torch.nn.Module) -> list[tuple[str, str, str, str]]:
     buffers = {name for name, _ in model.named_buffers()}
-    return [(key, "x".join(map(str, t.shape)), str(t.dtype).removeprefix("torch."),
-             "true" if key in buffers else "false") for key, t in model.state_dict().items()]
+    return [
+        (key, "x".join(map(str, t.shape)), str(t.dtype).removeprefix("torch."), "true" if key in buffers else "false")
+        for key, t in model.state_dict().items()
+    ]
 
 
 @pytest.mark.parametrize("manifest,cls", MANIFESTS, ids=[m for m, _ in MANIFESTS])
@@ -99,8 +102,11 @@ def test_small_vq_golden(weights):
             assert torch.equal(idx, golden)
             torch.testing.assert_close(zq, cases[f"decode_of_{source}.zq.{weights}"], atol=0, rtol=0)
             torch.testing.assert_close(decoded, cases[f"decode_of_{source}.{weights}"], atol=5e-5, rtol=1e-4)
-        torch.testing.assert_close(vq.decode(cases[f"encode.{weights}"], force_not_quantize=True),
-                                   cases[f"decode_unquantized_of_encode.{weights}"], **NET_TOL)
+        torch.testing.assert_close(
+            vq.decode(cases[f"encode.{weights}"], force_not_quantize=True),
+            cases[f"decode_unquantized_of_encode.{weights}"],
+            **NET_TOL,
+        )
 
 
 def test_vq_decode_is_straight_through():

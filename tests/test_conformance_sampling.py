@@ -1,4 +1,5 @@
 """Whole ResShift-family inference paths (one-step, 15-step DDIM, tiling) against the kit."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,11 @@ def test_one_step_pipeline(models, case):
     """Each stage against the kit, then the whole pipeline end to end on our own latent, with the
     quantiser held to the kit's margin rule (near-tie codes flip under other CPU kernels)."""
     unet, vq, diff = models
-    g = {k.removeprefix(f"{case}."): v for k, v in load_pt("onestep_sampling_cases.pt").items()
-         if k.startswith(f"{case}.")}
+    g = {
+        k.removeprefix(f"{case}."): v
+        for k, v in load_pt("onestep_sampling_cases.pt").items()
+        if k.startswith(f"{case}.")
+    }
     sampler = ResShiftSampler(unet, vq, diff, steps_mode="one_step")
     lr_pm1 = (g["lr_01"] - 0.5) / 0.5
     torch.testing.assert_close(lr_pm1, g["lr_pm1"], atol=0, rtol=0)

@@ -1,4 +1,5 @@
 """Data sets, image reading and the paper's degradation."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,9 +7,9 @@ from PIL import Image
 
 from downstream.datasets import load_dataset
 from downstream.datasets.splits import deterministic_splits
-from sr.degrade import degrade, modcrop
 from downstream.errors import ImageReadError
 from downstream.imageio import read_image
+from sr.degrade import degrade, modcrop
 
 
 def test_bicubic_degradation_reproduces_the_official_difiisr_lr_files(shared_data):
@@ -75,8 +76,9 @@ def test_sixteen_bit_rules(tmp_path):
     assert agc.min() == 0.0 and agc.max() == 1.0
 
 
-@pytest.mark.parametrize("content,match", [(b"", "empty file"), (b"not an image at all", "not an image"),
-                                           (None, "cannot decode")])
+@pytest.mark.parametrize(
+    "content,match", [(b"", "empty file"), (b"not an image at all", "not an image"), (None, "cannot decode")]
+)
 def test_bad_files_name_the_file(tmp_path, content, match):
     path = tmp_path / "bad.png"
     if content is None:  # a truncated PNG

@@ -1,4 +1,5 @@
 """The main job on the embedded demo suite, checked against the committed baseline (what CI guards)."""
+
 import json
 import socket
 from pathlib import Path
@@ -79,8 +80,10 @@ def test_methods_that_cannot_run_offline_say_why(demo_run):
         assert method in report
 
 
-@pytest.mark.parametrize("task_name,config,metric", [("detection", "detection_demo", "mAP50-95"),
-                                                     ("segmentation", "segmentation_demo", "mIoU")])
+@pytest.mark.parametrize(
+    "task_name,config,metric",
+    [("detection", "detection_demo", "mAP50-95"), ("segmentation", "segmentation_demo", "mIoU")],
+)
 def test_hr_row_is_the_hr_score_and_bicubic_is_lower(demo_run, tmp_path, task_name, config, metric):
     df = pd.read_csv(demo_run / "results.csv", keep_default_na=False, na_values=[""])
     rows = df[(df.task == task_name) & (df.metric == metric) & (df["class"] == "all")].set_index("method").value
@@ -93,8 +96,9 @@ def test_hr_row_is_the_hr_score_and_bicubic_is_lower(demo_run, tmp_path, task_na
         write_png(path, sample.hr.permute(1, 2, 0).numpy())
         items.append(TaskItem(id=sample_id, image=path, labels={"boxes": sample.boxes, "mask": sample.mask}))
     task = load_task(config)
-    direct = {(r.metric, r.cls): r.value
-              for r in task.evaluate(items, task.dataset_classes(dataset), tmp_path / "work")}
+    direct = {
+        (r.metric, r.cls): r.value for r in task.evaluate(items, task.dataset_classes(dataset), tmp_path / "work")
+    }
     assert rows["hr"] == pytest.approx(direct[(metric, "all")], abs=1e-12)
 
 
@@ -107,8 +111,20 @@ def test_every_value_has_a_bootstrap_interval_and_hr_beats_bicubic_significantly
     means = valued[valued.task == "quality"]
     assert ((means[COL_CI_LOW] <= means.value + 1e-9) & (means.value <= means[COL_CI_HIGH] + 1e-9)).all()
     sig = pd.read_csv(demo_run / "report" / "significance.csv", keep_default_na=False, na_values=[""])
-    assert list(sig.columns[:12]) == ["dataset", "method", "reference", "task", "metric", "class", "delta", "ci_low",
-                                      "ci_high", "p_value", "p_holm", "significant"]
+    assert list(sig.columns[:12]) == [
+        "dataset",
+        "method",
+        "reference",
+        "task",
+        "metric",
+        "class",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_holm",
+        "significant",
+    ]
     row = sig[(sig.method == "hr") & (sig.task == "quality") & (sig.metric == "psnr")].iloc[0]
     assert row.reference == "bicubic" and bool(row.significant) and row.ci_low > 0 and row.p_holm < 0.05
     assert "## Significance against `bicubic`" in (demo_run / "report" / "report.md").read_text()
@@ -165,12 +181,19 @@ def test_paper_tables_show_intervals_and_mark_only_significant_leaders(demo_run)
     assert marks and set(marks.items()) <= set(rank_marks.items())
     for (label, column), mark in marks.items():  # each mark: significantly ahead of the next-ranked row
         col = next(c for c in gated.spec.columns if c.name == column)
-        ours = gated.values[(column, "ours")].drop(labels=list(gated.reference_rows | gated.random_rows),
-                                                     errors="ignore").dropna()
+        ours = (
+            gated.values[(column, "ours")]
+            .drop(labels=list(gated.reference_rows | gated.random_rows), errors="ignore")
+            .dropna()
+        )
         ours = ours.sort_values(ascending=not col.higher)
         nxt = ours.index[list(ours.index).index(label) + 1]
-        p = compare(samples[("synthir_demo", gated.methods[label])], samples[("synthir_demo", gated.methods[nxt])],
-                    (col.task, col.metric, "all"), 0.0)["p_value"]
+        p = compare(
+            samples[("synthir_demo", gated.methods[label])],
+            samples[("synthir_demo", gated.methods[nxt])],
+            (col.task, col.metric, "all"),
+            0.0,
+        )["p_value"]
         assert p < 0.05, (label, column, mark)
 
 

@@ -1,5 +1,6 @@
 """Detection task: offline ultralytics, mAP against pycocotools and ultralytics' validator, weights safety,
 the HR-vs-bicubic ordering on synthir with the committed demo detector, and the end-to-end fine-tune path."""
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,9 @@ def _frames(seeds, out: Path):
     """synthir frames as HR PNGs plus their bicubic x4 round trip (the bicubic SR method on the bicubic LR)."""
     import sr
     from downstream.datasets.synthir import render_scene
-    from sr.degrade import degrade
     from downstream.imageio import write_png
     from downstream.tasks import TaskItem
+    from sr.degrade import degrade
 
     bicubic = sr.load_method("bicubic")
     hr_items, bic_items = [], []
@@ -66,6 +67,7 @@ def _frames(seeds, out: Path):
 
 
 # ------------------------------------------------------------------------------------------------- offline
+
 
 def test_offline_environment_has_font_and_refuses_downloads(no_network):
     import ultralytics.utils as uutils
@@ -87,17 +89,24 @@ def test_offline_environment_has_font_and_refuses_downloads(no_network):
 
 # ------------------------------------------------------------------------------------------------- metrics
 
+
 def _gt_cases():
-    gts = [np.array([[0, 10, 10, 50, 80], [1, 100, 100, 200, 160], [4, 250, 5, 262, 30]], float),
-           np.array([[1, 20, 20, 90, 70], [2, 150, 30, 300, 200]], float),
-           np.array([[5, 40, 60, 200, 190], [0, 210, 100, 230, 150], [3, 5, 100, 40, 170]], float),
-           np.zeros((0, 5))]
+    gts = [
+        np.array([[0, 10, 10, 50, 80], [1, 100, 100, 200, 160], [4, 250, 5, 262, 30]], float),
+        np.array([[1, 20, 20, 90, 70], [2, 150, 30, 300, 200]], float),
+        np.array([[5, 40, 60, 200, 190], [0, 210, 100, 230, 150], [3, 5, 100, 40, 170]], float),
+        np.zeros((0, 5)),
+    ]
     return gts
 
 
 def _as_preds(gts, conf=None):
-    return [np.c_[g[:, 1:], np.linspace(0.9, 0.5, len(g)) if conf is None else conf, g[:, 0]] if len(g)
-            else np.zeros((0, 6)) for g in gts]
+    return [
+        np.c_[g[:, 1:], np.linspace(0.9, 0.5, len(g)) if conf is None else conf, g[:, 0]]
+        if len(g)
+        else np.zeros((0, 6))
+        for g in gts
+    ]
 
 
 def test_ground_truth_as_predictions_scores_one_per_class():
@@ -130,16 +139,16 @@ def test_hand_made_predictions_give_pycocotools_value(case):
 
     gts = _gt_cases()
     preds = _as_preds(gts)
-    if case == "shifted":      # IoU of a 40x70 box shifted by 6 px: some thresholds pass, some fail
+    if case == "shifted":  # IoU of a 40x70 box shifted by 6 px: some thresholds pass, some fail
         preds[0][0, :4] += 6
         preds[2][0, [0, 2]] += 25
     elif case == "missing":
         preds[1] = preds[1][:1]
         preds[2] = preds[2][1:]
     elif case == "extra_and_wrong_class":
-        preds[0] = np.r_[preds[0], [[300, 200, 320, 240, 0.99, 1]]]   # confident false positive
-        preds[2][1, 5] = 1                                             # right box, wrong class
-        preds[3] = np.array([[10, 10, 40, 40, 0.7, 0]])                 # detection on an empty image
+        preds[0] = np.r_[preds[0], [[300, 200, 320, 240, 0.99, 1]]]  # confident false positive
+        preds[2][1, 5] = 1  # right box, wrong class
+        preds[3] = np.array([[10, 10, 40, 40, 0.7, 0]])  # detection on an empty image
     elif case == "scaled":
         for p in preds:
             if len(p):
@@ -191,6 +200,7 @@ def test_yolo_label_round_trip():
 
 # ------------------------------------------------------------------------------------------------- weights
 
+
 def test_plain_weights_round_trip_with_weights_only(tmp_path):
     from downstream.detection.yolo import build_model, load_weights, save_weights
 
@@ -222,8 +232,18 @@ def test_ultralytics_checkpoint_loads_with_allowlist_and_refuses_other_globals(t
     torch.manual_seed(0)
     coco = build_model("yolov5n.yaml", nc=80).eval()
     path = tmp_path / "yolov5nu.pt"
-    torch.save({"date": "2024-01-01", "version": "8.1.0", "model": coco.half(), "ema": None, "optimizer": None,
-                "train_args": {"imgsz": 640}, "epoch": -1}, path)
+    torch.save(
+        {
+            "date": "2024-01-01",
+            "version": "8.1.0",
+            "model": coco.half(),
+            "ema": None,
+            "optimizer": None,
+            "train_args": {"imgsz": 640},
+            "epoch": -1,
+        },
+        path,
+    )
     loaded = load_ultralytics_checkpoint(path)
     assert len(loaded.names) == 80
     _, _, header = load_detector(path)
@@ -235,6 +255,7 @@ def test_ultralytics_checkpoint_loads_with_allowlist_and_refuses_other_globals(t
 
 
 # ------------------------------------------------------------------------------------------------- task
+
 
 def test_task_options_identity_and_config(tmp_path):
     from downstream.detection.task import DetectionTask
@@ -281,10 +302,23 @@ def test_harness_equals_ultralytics_validator_and_pycocotools(tmp_path, no_netwo
     task = DetectionTask(weights=str(DEMO_WEIGHTS), imgsz=320, ap_method="ultralytics", batch=4)
     ours, _, captured = task.predict_and_score(hr_items, M3FD, tmp_path / "work")
     # ultralytics' own, unmodified validator on the same folder
-    validator = DetectionValidator(args={"data": str(tmp_path / "work" / "data" / "data.yaml"), "imgsz": 320,
-                                         "conf": 0.001, "iou": 0.7, "batch": 4, "device": "cpu", "plots": False,
-                                         "split": "test", "rect": True, "workers": 0, "verbose": False,
-                                         "project": str(tmp_path / "v"), "name": "val"})
+    validator = DetectionValidator(
+        args={
+            "data": str(tmp_path / "work" / "data" / "data.yaml"),
+            "imgsz": 320,
+            "conf": 0.001,
+            "iou": 0.7,
+            "batch": 4,
+            "device": "cpu",
+            "plots": False,
+            "split": "test",
+            "rect": True,
+            "workers": 0,
+            "verbose": False,
+            "project": str(tmp_path / "v"),
+            "name": "val",
+        }
+    )
     validator(model=task._load())
     ref = validator.metrics.box
     assert ours.map50_95 == pytest.approx(ref.map, abs=1e-9) and ours.map50 == pytest.approx(ref.map50, abs=1e-9)
@@ -295,6 +329,7 @@ def test_harness_equals_ultralytics_validator_and_pycocotools(tmp_path, no_netwo
     # ultralytics' AP applied to the same predictions in SR-image pixels: the same up to matching in letterboxed vs
     # pixel coordinates (boxes clipped to the image, per-axis letterbox rounding)
     from downstream.detection.metrics import score
+
     again = score([c.pred for c in captured], [c.gt for c in captured], M3FD, "ultralytics")
     assert again.map50_95 == pytest.approx(ref.map, abs=0.01)
     # the default (coco) numbers are pycocotools' on the same predictions
@@ -339,13 +374,29 @@ def test_finetune_from_coco_style_checkpoint_and_evaluate_offline(tmp_path, no_n
     (weights_dir / "yolo").mkdir(parents=True)
     coco = build_model("yolov5n.yaml", nc=80).eval()
     torch.save({"model": coco.half(), "ema": None, "train_args": {}, "date": "x"}, weights_dir / "yolo" / "coco.pt")
-    cfg = {"model": "yolov5n.yaml", "init": str(weights_dir / "yolo" / "coco.pt"), "classes": list(M3FD),
-           "data": {"train": {"synthir": {"first_seed": 0, "count": 6, "height": 96, "width": 128}},
-                    "val": {"synthir": {"first_seed": 50000, "count": 2, "height": 96, "width": 128}}},
-           "train": {"epochs": 1, "batch": 4, "imgsz": 128, "workers": 0, "mosaic": 0.0, "warmup_epochs": 0,
-                     "amp": False, "seed": 0, "verbose": False}}
-    out = train_mod.run(cfg, "tiny", work=tmp_path / "work", out=tmp_path / "tiny.pt", device="cpu",
-                        weights_dir=str(weights_dir))
+    cfg = {
+        "model": "yolov5n.yaml",
+        "init": str(weights_dir / "yolo" / "coco.pt"),
+        "classes": list(M3FD),
+        "data": {
+            "train": {"synthir": {"first_seed": 0, "count": 6, "height": 96, "width": 128}},
+            "val": {"synthir": {"first_seed": 50000, "count": 2, "height": 96, "width": 128}},
+        },
+        "train": {
+            "epochs": 1,
+            "batch": 4,
+            "imgsz": 128,
+            "workers": 0,
+            "mosaic": 0.0,
+            "warmup_epochs": 0,
+            "amp": False,
+            "seed": 0,
+            "verbose": False,
+        },
+    }
+    out = train_mod.run(
+        cfg, "tiny", work=tmp_path / "work", out=tmp_path / "tiny.pt", device="cpu", weights_dir=str(weights_dir)
+    )
     model, header = load_weights(out)
     assert header["meta"]["init"]["init"].endswith("coco.pt") and header["names"] == list(M3FD)
     # the backbone came from the init checkpoint (the 80-class head did not fit and was trained from scratch)

@@ -1,4 +1,5 @@
 """Per-size detection AP (COCO small / medium / large) equals pycocotools' APs / APm / APl."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,6 +44,6 @@ def test_size_ap_equals_pycocotools(seed):
 
 
 def test_size_without_boxes_has_no_value_and_perfect_is_one():
-    gt = np.array([[0, 10, 10, 20, 20], [1, 0, 0, 60, 60]], np.float64)       # one small, one medium box
+    gt = np.array([[0, 10, 10, 20, 20], [1, 0, 0, 60, 60]], np.float64)  # one small, one medium box
     pred = np.c_[gt[:, 1:], [0.9, 0.8], gt[:, 0]]
     assert size_ap([pred], [gt], 2) == {"small": 1.0, "medium": 1.0}

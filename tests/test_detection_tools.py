@@ -1,4 +1,5 @@
 """M3FD preparation (VOC XML / YOLO txt -> ir/, labels/, meta/ splits) and the detection figure."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,10 @@ M3FD = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
 
 VOC = """<annotation><filename>{id}.png</filename><size><width>64</width><height>48</height><depth>3</depth></size>
 {objects}</annotation>"""
-OBJ = "<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>" \
-      "</bndbox></object>"
+OBJ = (
+    "<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+    "</bndbox></object>"
+)
 
 
 def _fake_download(root: Path, n: int = 30) -> dict[str, list]:
@@ -73,7 +76,8 @@ def test_prepare_m3fd_with_user_splits_and_errors(tmp_path):
     with pytest.raises(UserError, match="99999"):
         prepare_m3fd(tmp_path / "src", tmp_path / "o2", split_dir=splits)
     (tmp_path / "src" / "Annotation" / "00000.xml").write_text(
-        VOC.format(id="00000", objects=OBJ.format(name="Tram", x1=1, y1=1, x2=5, y2=5)))
+        VOC.format(id="00000", objects=OBJ.format(name="Tram", x1=1, y1=1, x2=5, y2=5))
+    )
     with pytest.raises(LabelError, match="Tram"):
         prepare_m3fd(tmp_path / "src", tmp_path / "o3")
 
@@ -90,8 +94,9 @@ def test_prepare_real_m3fd_yolo_labels(shared_data, tmp_path):
     ds = load_dataset("m3fd_test", root=str(tmp_path / "m3fd"), split="all")
     for sid in ds.ids()[:3]:
         w, h = Image.open(src / "ir" / f"{sid}.png").size
-        np.testing.assert_allclose(ds.load(sid).boxes, read_yolo_txt(src / "labels_yolo" / f"{sid}.txt", w, h, 6),
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            ds.load(sid).boxes, read_yolo_txt(src / "labels_yolo" / f"{sid}.txt", w, h, 6), atol=1e-3
+        )
 
 
 def test_figure_one_png_per_method(tmp_path):
@@ -101,13 +106,26 @@ def test_figure_one_png_per_method(tmp_path):
 
     scene = render_scene(3)
     images = {}
-    for method, img in {"hr": scene.image, "nearest": np.asarray(
-            Image.fromarray(scene.image).resize((80, 60), Image.BICUBIC).resize((320, 240), Image.NEAREST))}.items():
+    for method, img in {
+        "hr": scene.image,
+        "nearest": np.asarray(
+            Image.fromarray(scene.image).resize((80, 60), Image.BICUBIC).resize((320, 240), Image.NEAREST)
+        ),
+    }.items():
         images[method] = tmp_path / f"{method}.png"
         Image.fromarray(img).save(images[method])
     model = build_model("yolov5n.yaml", nc=6, names=M3FD)
-    paths = figure_per_method(model, images, tmp_path / "fig", names=M3FD, crop=(40, 60, 200, 180), imgsz=320,
-                              conf=0.0001, gt=scene.boxes, frame="f3")
+    paths = figure_per_method(
+        model,
+        images,
+        tmp_path / "fig",
+        names=M3FD,
+        crop=(40, 60, 200, 180),
+        imgsz=320,
+        conf=0.0001,
+        gt=scene.boxes,
+        frame="f3",
+    )
     assert sorted(p.name for p in paths.values()) == ["f3_hr.png", "f3_nearest.png"]
     assert Image.open(paths["hr"]).size == (160 * 3, 120 * 3)
     dets = np.array([[50, 70, 90, 120, 0.9, 1], [100, 80, 120, 130, 0.6, 0]])

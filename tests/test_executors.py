@@ -1,11 +1,22 @@
 """The Ray executor gives the same results.csv as the in-process one."""
+
 import pandas as pd
 import pytest
 
 from benchmarks.run import main as run_main
 
-ARGS = ["--methods", "bicubic,nearest", "--tasks", "quality", "--metrics", "psnr,ssim", "--limit", "2",
-        "--quiet", "--no-report"]
+ARGS = [
+    "--methods",
+    "bicubic,nearest",
+    "--tasks",
+    "quality",
+    "--metrics",
+    "psnr,ssim",
+    "--limit",
+    "2",
+    "--quiet",
+    "--no-report",
+]
 
 
 def test_ray_equals_local(tmp_path):

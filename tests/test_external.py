@@ -1,4 +1,5 @@
 """The external-command adapter, end to end with a tiny script standing in for another repository."""
+
 from __future__ import annotations
 
 import sys
@@ -47,10 +48,16 @@ def fake_repo(tmp_path) -> Path:
 
 
 def make(repo: Path, tmp_path: Path, mode: str = "ok", **options) -> ExternalCommand:
-    options = {"command": f"{{python}} fake_sr.py --input {{input}} --output {{output}} --scale {{scale}} "
-                          f"--mode {mode} --suffix _SR",
-               "repo_dir": str(repo), "python": sys.executable, "output_name": "{id}_SR.png",
-               "work_dir": str(tmp_path / "work"), "timeout": 30, **options}
+    options = {
+        "command": f"{{python}} fake_sr.py --input {{input}} --output {{output}} --scale {{scale}} "
+        f"--mode {mode} --suffix _SR",
+        "repo_dir": str(repo),
+        "python": sys.executable,
+        "output_name": "{id}_SR.png",
+        "work_dir": str(tmp_path / "work"),
+        "timeout": 30,
+        **options,
+    }
     return ExternalCommand(name="fake", scale=4, **options)
 
 
@@ -105,7 +112,8 @@ def test_config_template_and_placeholder_gt(fake_repo, tmp_path):
     template = tmp_path / "tmpl.yml"
     template.write_text("lq: {input}\ngt: {gt}\nscale: {scale}\nname: run_{run}\ntmpl: '{}x4'\n")
     script = fake_repo / "cfg_sr.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys, os, yaml
         from PIL import Image
         cfg = yaml.safe_load(open(sys.argv[1]))
@@ -114,10 +122,18 @@ def test_config_template_and_placeholder_gt(fake_repo, tmp_path):
         for name in os.listdir(cfg["lq"]):
             gt = Image.open(os.path.join(cfg["gt"], name))
             gt.save(os.path.join(out, name))
-    """))
-    method = ExternalCommand(name="cfg", scale=4, command="{python} cfg_sr.py {config} {output}",
-                             repo_dir=str(fake_repo), python=sys.executable, config_template=str(template),
-                             write_gt=True, work_dir=str(tmp_path / "work"))
+    """)
+    )
+    method = ExternalCommand(
+        name="cfg",
+        scale=4,
+        command="{python} cfg_sr.py {config} {output}",
+        repo_dir=str(fake_repo),
+        python=sys.executable,
+        config_template=str(template),
+        write_gt=True,
+        work_dir=str(tmp_path / "work"),
+    )
     y = method.upscale(torch.rand(1, 1, 6, 7))
     assert y.shape == (1, 1, 24, 28)
 
@@ -125,8 +141,9 @@ def test_config_template_and_placeholder_gt(fake_repo, tmp_path):
 def test_prerequisites_are_checked_at_construction(tmp_path, monkeypatch):
     monkeypatch.delenv("IRSR_FAKE_DIR", raising=False)
     with pytest.raises(ExternalSetupError, match="set IRSR_FAKE_DIR to a checkout of https://example.org/fake"):
-        ExternalCommand(name="f", scale=4, command="{python} x.py", repo_env="IRSR_FAKE_DIR",
-                        repo_url="https://example.org/fake")
+        ExternalCommand(
+            name="f", scale=4, command="{python} x.py", repo_env="IRSR_FAKE_DIR", repo_url="https://example.org/fake"
+        )
     monkeypatch.setenv("IRSR_FAKE_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(ExternalSetupError, match="nowhere .*does not exist"):
         ExternalCommand(name="f", scale=4, command="{python} x.py", repo_env="IRSR_FAKE_DIR")
@@ -136,8 +153,10 @@ def test_prerequisites_are_checked_at_construction(tmp_path, monkeypatch):
         ExternalCommand(name="f", scale=4, command="x", repo_dir=str(tmp_path), repo_check=["test.py"])
 
 
-@pytest.mark.parametrize("name,env,weights_file", [("corple", "IRSR_CORPLE_DIR", "Final_4x.pth"),
-                                                    ("bidiffsr", "IRSR_BIDIFFSR_DIR", "BI_DiffSR_x4.pth")])
+@pytest.mark.parametrize(
+    "name,env,weights_file",
+    [("corple", "IRSR_CORPLE_DIR", "Final_4x.pth"), ("bidiffsr", "IRSR_BIDIFFSR_DIR", "BI_DiffSR_x4.pth")],
+)
 def test_shipped_external_methods_explain_what_is_missing(name, env, weights_file, monkeypatch):
     monkeypatch.delenv(env, raising=False)
     with pytest.raises(UserError) as info:
@@ -155,8 +174,14 @@ def test_shipped_config_templates_fill_to_valid_yaml(tmp_path):
 
     for name in ("corple_test_x4.yml", "bidiffsr_test_x4.yml"):
         text = (CONFIG_DIR / "external" / name).read_text()
-        values = {"input": tmp_path / "in", "gt": tmp_path / "gt", "scale": 4, "num_gpu": 1, "run": "r1",
-                  "weights": tmp_path / "w.pth"}
+        values = {
+            "input": tmp_path / "in",
+            "gt": tmp_path / "gt",
+            "scale": 4,
+            "num_gpu": 1,
+            "run": "r1",
+            "weights": tmp_path / "w.pth",
+        }
         cfg = yaml.safe_load(fill_config(text, values))
         assert cfg["name"] == "irsr_r1" and cfg["datasets"]["test_1"]["dataroot_lq"] == str(tmp_path / "in")
         assert cfg["path"]["pretrain_network_g"] == str(tmp_path / "w.pth")
@@ -172,8 +197,14 @@ def test_a_value_cannot_inject_yaml_keys(tmp_path):
 
     text = (CONFIG_DIR / "external" / "corple_test_x4.yml").read_text()
     for weights in ("/w\n  injected_key: pwned", "/w\ninjected_key: pwned\npath: {}\n'\"# x"):
-        values = {"input": tmp_path / "in", "gt": tmp_path / "gt", "scale": 4, "num_gpu": 1, "run": "r1",
-                  "weights": weights}
+        values = {
+            "input": tmp_path / "in",
+            "gt": tmp_path / "gt",
+            "scale": 4,
+            "num_gpu": 1,
+            "run": "r1",
+            "weights": weights,
+        }
         cfg = yaml.safe_load(fill_config(text, values))
         assert cfg["path"]["pretrain_network_g"] == weights
         assert "injected_key" not in cfg["path"] and "injected_key" not in cfg

@@ -1,4 +1,5 @@
 """The prepared GPU measurement script runs its CPU path end to end at a small size and writes its table."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,35 @@ from benchmarks.gpu_check import _split_policies, main
 
 def test_gpu_check_cpu_path_writes_every_section(tmp_path):
     out = tmp_path / "gc"
-    assert main(["--device", "cpu", "--arch", "small", "--size", "64x64", "--sections", "env,precision,official,stages",
-                 "--policies", "fp32", "--warmup", "0", "--repeat", "1", "--stage-repeat", "1",
-                 "--stage-methods", "bicubic", "--metrics", "psnr", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--device",
+                "cpu",
+                "--arch",
+                "small",
+                "--size",
+                "64x64",
+                "--sections",
+                "env,precision,official,stages",
+                "--policies",
+                "fp32",
+                "--warmup",
+                "0",
+                "--repeat",
+                "1",
+                "--stage-repeat",
+                "1",
+                "--stage-methods",
+                "bicubic",
+                "--metrics",
+                "psnr",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "gpu_check.json").read_text())
     assert list(data) == ["env", "precision", "official", "stages"]
     assert data["env"][0] == {"item": "device", "value": "cpu", "section_s": data["env"][0]["section_s"]}
@@ -37,4 +64,7 @@ def test_a_failing_section_is_a_row_and_the_run_goes_on(tmp_path):
 
 def test_policies_split_outside_braces():
     assert _split_policies('fp32,mixed,{"unet":"bf16","decode":"fp16"}') == [
-        "fp32", "mixed", '{"unet":"bf16","decode":"fp16"}']
+        "fp32",
+        "mixed",
+        '{"unet":"bf16","decode":"fp16"}',
+    ]

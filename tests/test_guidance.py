@@ -1,5 +1,6 @@
 """sr.guidance: loss properties, gradient injection against finite differences, feature networks
 built with random weights (flagged) since no pretrained VGG/SAM files exist offline."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,15 +10,29 @@ from torch import nn
 
 from sr.diffusion import DIFIISR_T15, ResShiftDiffusion
 from sr.errors import MissingWeightsError
-from sr.guidance import (FFTLoss, Guidance, GuidanceLoss, LPIPSLoss, SAMLoss, SobelEdgeLoss, SSIMLoss,
-                         VGGLoss, guidance_gradient, injection_scale, ssim)
+from sr.guidance import (
+    FFTLoss,
+    Guidance,
+    GuidanceLoss,
+    LPIPSLoss,
+    SAMLoss,
+    SobelEdgeLoss,
+    SSIMLoss,
+    VGGLoss,
+    guidance_gradient,
+    injection_scale,
+    ssim,
+)
 
 
 def _img(seed, b=2, c=1, h=32, w=32, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
     base = torch.rand(b, c, h // 4, w // 4, generator=g, dtype=dtype)
-    return (F.interpolate(base, size=(h, w), mode="bilinear", align_corners=False) * 0.8 + 0.1
-            + 0.05 * torch.rand(b, c, h, w, generator=g, dtype=dtype)).clamp(0, 1)
+    return (
+        F.interpolate(base, size=(h, w), mode="bilinear", align_corners=False) * 0.8
+        + 0.1
+        + 0.05 * torch.rand(b, c, h, w, generator=g, dtype=dtype)
+    ).clamp(0, 1)
 
 
 def test_fft_loss_zero_for_identical_images():
@@ -195,8 +210,9 @@ def test_guided_step_lowers_the_uncorrected_outputs_guidance_loss(schedule, wrt)
         x = x_t.clone().requires_grad_()
         pred = net(diffusion.scale_input(x, t), t)
         if form is not None:
-            pred = Guidance(loss, rho=rho, schedule=schedule, form=form, wrt=wrt)(diffusion, x, t, pred, decode,
-                                                                                 hr).pred_x0
+            pred = Guidance(loss, rho=rho, schedule=schedule, form=form, wrt=wrt)(
+                diffusion, x, t, pred, decode, hr
+            ).pred_x0
         F.mse_loss(pred, z0).backward()
         with torch.no_grad():
             for p in net.parameters():

@@ -1,6 +1,7 @@
 """Frames that would cost too much or are ambiguous are refused with one clear message: a decompression bomb is
 caught from its header before decoding, two files sharing a frame id are an error row, tiny frames say their
 real size."""
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,18 @@ from downstream.errors import DataError, ImageReadError
 from downstream.imageio import read_image
 from sr.vocab import ENV_MAX_PIXELS
 
-QUICK = ["--methods", "bicubic", "--tasks", "quality", "--metrics", "psnr,ssim", "--quiet", "--no-report",
-         "--device", "cpu"]
+QUICK = [
+    "--methods",
+    "bicubic",
+    "--tasks",
+    "quality",
+    "--metrics",
+    "psnr,ssim",
+    "--quiet",
+    "--no-report",
+    "--device",
+    "cpu",
+]
 
 
 def _frame(path, size=(32, 24), value=128):

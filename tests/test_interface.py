@@ -1,4 +1,5 @@
 """The SR interface: registry, channel handling, PIL-exact interpolation, the hr row."""
+
 import numpy as np
 import pytest
 import torch
@@ -26,8 +27,9 @@ def test_unknown_option_and_wrong_scale_are_config_errors():
         sr.load_method("bicubic", scale=2)
 
 
-@pytest.mark.parametrize("name,pil", [("bicubic", Image.BICUBIC), ("nearest", Image.NEAREST),
-                                      ("lanczos", Image.LANCZOS)])
+@pytest.mark.parametrize(
+    "name,pil", [("bicubic", Image.BICUBIC), ("nearest", Image.NEAREST), ("lanczos", Image.LANCZOS)]
+)
 def test_interpolation_equals_pil_on_8bit_frames(name, pil):
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, size=(23, 31), dtype=np.uint8)

@@ -1,5 +1,6 @@
 """Imports flow one way: benchmarks -> reports -> downstream -> sr; inside sr, the methods and the trainer share
 model building (sr.models) below both, and the weights command sits above the registry it serves."""
+
 from __future__ import annotations
 
 import ast
@@ -35,15 +36,18 @@ def _violations(files: str, forbidden: tuple[str, ...]) -> list[str]:
     return hits
 
 
-@pytest.mark.parametrize(("files", "forbidden"), [
-    ("sr/**/*.py", ("downstream", "benchmarks", "reports")),
-    ("downstream/**/*.py", ("benchmarks", "reports")),
-    ("reports/**/*.py", ("benchmarks",)),
-    ("sr/methods/**/*.py", ("sr.train",)),
-    ("sr/models.py", ("sr.train", "sr.methods.resshift")),
-    ("sr/sampler.py", ("sr.train",)),
-    ("sr/weights/__init__.py", ("sr.weights.cli", "sr.weights.__main__")),
-])
+@pytest.mark.parametrize(
+    ("files", "forbidden"),
+    [
+        ("sr/**/*.py", ("downstream", "benchmarks", "reports")),
+        ("downstream/**/*.py", ("benchmarks", "reports")),
+        ("reports/**/*.py", ("benchmarks",)),
+        ("sr/methods/**/*.py", ("sr.train",)),
+        ("sr/models.py", ("sr.train", "sr.methods.resshift")),
+        ("sr/sampler.py", ("sr.train",)),
+        ("sr/weights/__init__.py", ("sr.weights.cli", "sr.weights.__main__")),
+    ],
+)
 def test_no_import_against_the_layering(files, forbidden):
     assert not _violations(files, forbidden)
 
@@ -58,7 +62,11 @@ def test_no_tracker_issue_numbers_in_code_or_tests():
     import re
 
     pattern = re.compile(r"\b[Ii]ssue" + r"s? \d")
-    hits = [f"{path.relative_to(REPO)}:{n}" for top in ("sr", "downstream", "benchmarks", "reports", "tests")
-            for path in sorted((REPO / top).rglob("*.py"))
-            for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{path.relative_to(REPO)}:{n}"
+        for top in ("sr", "downstream", "benchmarks", "reports", "tests")
+        for path in sorted((REPO / top).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not hits, hits

@@ -1,4 +1,5 @@
 """Quality metrics: the runner's numbers equal pyiqa called directly with the official protocol."""
+
 import json
 from pathlib import Path
 
@@ -15,14 +16,18 @@ from downstream.metrics import BUNDLED_DIR, QualityMetric, list_metrics, metric_
 from sr.errors import MissingWeightsError
 from sr.vocab import FLAG_NIQE_FALLBACK_PARAMS, split_flags
 
-OFFICIAL = {"psnr": dict(test_y_channel=True, color_space="ycbcr"),
-            "ssim": dict(test_y_channel=True, color_space="ycbcr")}
+OFFICIAL = {
+    "psnr": dict(test_y_channel=True, color_space="ycbcr"),
+    "ssim": dict(test_y_channel=True, color_space="ycbcr"),
+}
 NO_REFERENCE = ("niqe", "piqe", "entropy")
 # pyiqa's published scores of its own implementation on its five calibration images (I03, I04, I06, I08, I19):
 # rows niqe(ours), piqe(ours), entropy(ours) of ResultsCalibra/calibration_summary.csv in the IQA-PyTorch repository
-PYIQA_CALIBRATION = {"niqe": [15.6538, 3.6549, 3.2342, 3.1921, 9.0722],
-                     "piqe": [100.0, 21.6242, 35.8646, 41.147, 76.9485],
-                     "entropy": [6.9511, 6.9661, 7.5309, 7.5565, 5.7629]}
+PYIQA_CALIBRATION = {
+    "niqe": [15.6538, 3.6549, 3.2342, 3.1921, 9.0722],
+    "piqe": [100.0, 21.6242, 35.8646, 41.147, 76.9485],
+    "entropy": [6.9511, 6.9661, 7.5309, 7.5565, 5.7629],
+}
 # measured: NIQE with the bundled parameters differs from the published value by 0.0020 on I03, <= 0.0005 elsewhere
 CALIBRATION_TOLERANCE = {"niqe": 0.0025, "piqe": 0.0005, "entropy": 0.0005}
 
@@ -55,9 +60,24 @@ def _check_real_pairs(shared_data, tmp_path, ids, official_niqe=True):
         _niqe_params(niqe_file)
     out = tmp_path / "run"
     dataset = f"folder:{m3fd / 'ir'}"
-    code = run_main(["--datasets", dataset, "--methods", "bicubic,hr", "--tasks", "quality",
-                     "--metrics", "psnr,ssim,niqe,piqe,entropy", "--weights-dir", str(weights), "--out", str(out),
-                     "--quiet", "--no-report"])
+    code = run_main(
+        [
+            "--datasets",
+            dataset,
+            "--methods",
+            "bicubic,hr",
+            "--tasks",
+            "quality",
+            "--metrics",
+            "psnr,ssim,niqe,piqe,entropy",
+            "--weights-dir",
+            str(weights),
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-report",
+        ]
+    )
     assert code == 0
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
     direct = {name: pyiqa.create_metric(name, device="cpu", **opts) for name, opts in OFFICIAL.items()}
@@ -100,8 +120,9 @@ def test_official_niqe_file_is_used_when_present(tmp_path):
     metric = QualityMetric("niqe", weights_dir=tmp_path)
     assert metric.flags == () and metric.weight_files["pretrained_model_path"].parent == tmp_path / "pyiqa"
     x = torch.rand(1, 1, 96, 96)
-    direct = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(tmp_path / "pyiqa" /
-                                                                                  "niqe_modelparameters.mat"))
+    direct = pyiqa.create_metric(
+        "niqe", device="cpu", pretrained_model_path=str(tmp_path / "pyiqa" / "niqe_modelparameters.mat")
+    )
     assert float(metric(x)) == pytest.approx(float(direct(x.expand(-1, 3, -1, -1))), rel=1e-6)
     assert float(metric(x)) != pytest.approx(float(QualityMetric("niqe", weights_dir=tmp_path / "empty")(x)), rel=1e-3)
 

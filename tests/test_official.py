@@ -1,6 +1,7 @@
 """``benchmarks.perf --official-repo``: the official DifIISR sampler (imported from
 ../shared/reference/official_difiisr, never copied) and the project's ``difiisr`` on the same random
 dense weights, LR frame and noise give the same output in fp32 on CPU, 64x64 LR."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,27 @@ def test_official_sampler_side_by_side_on_cpu(tmp_path, capsys):
     pytest.importorskip("einops")
     pytest.importorskip("timm")
     out = tmp_path / "official.csv"
-    assert perf_main(["--official-repo", str(repo), "--official-arch", "small", "--sizes", "64x64", "--device", "cpu",
-                      "--warmup", "0", "--repeat", "1", "--out", str(out)]) == 0
+    assert (
+        perf_main(
+            [
+                "--official-repo",
+                str(repo),
+                "--official-arch",
+                "small",
+                "--sizes",
+                "64x64",
+                "--device",
+                "cpu",
+                "--warmup",
+                "0",
+                "--repeat",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with open(out) as fh:
         rows = {r["path"]: r for r in csv.DictReader(fh)}
     assert list(rows["official fp32"]) == COLUMNS
@@ -47,8 +67,10 @@ def test_official_packages_leave_no_trace_after_import():
 
 
 def test_official_repo_mistakes_are_one_error_line(tmp_path, capsys):
-    assert perf_main(["--official-repo", str(tmp_path), "--official-arch", "small", "--device", "cpu",
-                      "--in-process"]) == 2
+    assert (
+        perf_main(["--official-repo", str(tmp_path), "--official-arch", "small", "--device", "cpu", "--in-process"])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "configs/DifIISR_test.yaml" in err[0]
 

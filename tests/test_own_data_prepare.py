@@ -3,6 +3,7 @@
 Counts are checked against the source files themselves (lines, <object> elements, JSON annotations, mask pixels),
 read here independently of the prepare code.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ def _yolo_source(root: Path, n: int = 12, class_file: bool = True) -> Counter:
     for i, sid in enumerate(ids):
         rows = _boxes(rng, i % 4)
         truth.update(CLASSES[c] for c, *_ in rows)
-        (root / "labels" / f"{sid}.txt").write_text("".join(
-            f"{c} {(x + w / 2) / 60:.6f} {(y + h / 2) / 40:.6f} {w / 60:.6f} {h / 40:.6f}\n" for c, x, y, w, h in rows))
+        (root / "labels" / f"{sid}.txt").write_text(
+            "".join(
+                f"{c} {(x + w / 2) / 60:.6f} {(y + h / 2) / 40:.6f} {w / 60:.6f} {h / 40:.6f}\n"
+                for c, x, y, w, h in rows
+            )
+        )
     if class_file:
         (root / "classes.txt").write_text("\n".join(CLASSES) + "\n")
     return truth
@@ -74,8 +79,8 @@ def test_yolo_keeps_its_class_file_names_counts_and_copies(tmp_path):
     cfg = _load_yaml(out)
     assert cfg["classes"] == CLASSES and cfg["kind"] == "prepared"
     assert _prepared_counts(out, CLASSES) == truth
-    assert os.stat(tmp_path / "src" / "images" / "f000.png").st_nlink == 1       # copied, not linked
-    ds = load_dataset(str(out / "dataset.yaml"))                                   # usable as --datasets X.yaml
+    assert os.stat(tmp_path / "src" / "images" / "f000.png").st_nlink == 1  # copied, not linked
+    ds = load_dataset(str(out / "dataset.yaml"))  # usable as --datasets X.yaml
     assert ds.classes("boxes") == tuple(CLASSES)
     all_ids = sum(len(load_dataset(str(out / "dataset.yaml"), split=s).ids()) for s in ("train", "val", "test"))
     assert all_ids == 12
@@ -96,14 +101,17 @@ def test_map_renames_merges_drops_and_is_recorded(tmp_path):
     truth = _yolo_source(tmp_path / "src")
     (tmp_path / "map.yaml").write_text("bike: vehicle\ncar: vehicle\nDontCare: null\n")
     out = tmp_path / "out"
-    assert det_main(["yolo", "--src", str(tmp_path / "src"), "--out", str(out), "--map", str(tmp_path / "map.yaml"),
-                     "--link"]) == 0
+    assert (
+        det_main(
+            ["yolo", "--src", str(tmp_path / "src"), "--out", str(out), "--map", str(tmp_path / "map.yaml"), "--link"]
+        )
+        == 0
+    )
     cfg = _load_yaml(out)
     assert cfg["classes"] == ["person", "vehicle"]
     assert cfg["provenance"]["map"] == {"bike": "vehicle", "car": "vehicle", "DontCare": None}
-    assert _prepared_counts(out, cfg["classes"]) == {"person": truth["person"],
-                                                      "vehicle": truth["bike"] + truth["car"]}
-    assert os.stat(tmp_path / "src" / "images" / "f000.png").st_nlink == 2       # --link: a hard link
+    assert _prepared_counts(out, cfg["classes"]) == {"person": truth["person"], "vehicle": truth["bike"] + truth["car"]}
+    assert os.stat(tmp_path / "src" / "images" / "f000.png").st_nlink == 2  # --link: a hard link
 
 
 def test_failure_leaves_nothing_behind_and_keeps_a_previous_output(tmp_path):
@@ -111,17 +119,18 @@ def test_failure_leaves_nothing_behind_and_keeps_a_previous_output(tmp_path):
     out = tmp_path / "out"
     assert det_main(["yolo", "--src", str(tmp_path / "src"), "--out", str(out)]) == 0
     before = sorted(p.name for p in (out / "labels").iterdir())
-    (tmp_path / "src" / "labels" / "f005.txt").write_text("7 0.5 0.5 0.1 0.1\n")    # id beyond the class file
+    (tmp_path / "src" / "labels" / "f005.txt").write_text("7 0.5 0.5 0.1 0.1\n")  # id beyond the class file
     with pytest.raises(LabelError, match="f005.txt:1"):
         from downstream.detection.prepare import prepare_detection
+
         prepare_detection("yolo", tmp_path / "src", tmp_path / "fresh")
     assert det_main(["yolo", "--src", str(tmp_path / "src"), "--out", str(out)]) == 2
     assert not (tmp_path / "fresh").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]          # no staging folder left
-    assert sorted(p.name for p in (out / "labels").iterdir()) == before           # the old output is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # no staging folder left
+    assert sorted(p.name for p in (out / "labels").iterdir()) == before  # the old output is intact
 
 
-VOC = ("<annotation><size><width>60</width><height>40</height></size>{}</annotation>")
+VOC = "<annotation><size><width>60</width><height>40</height></size>{}</annotation>"
 OBJ = "<object><name>{}</name><bndbox><xmin>{}</xmin><ymin>{}</ymin><xmax>{}</xmax><ymax>{}</ymax></bndbox></object>"
 
 
@@ -135,22 +144,28 @@ def test_voc_names_in_order_of_appearance_with_source_split(tmp_path):
         rows = _boxes(rng, 1 + i % 3)
         truth.update(CLASSES[c] for c, *_ in rows)
         (src / "Annotations" / f"{sid}.xml").write_text(
-            VOC.format("".join(OBJ.format(CLASSES[c], x, y, x + w, y + h) for c, x, y, w, h in rows)))
+            VOC.format("".join(OBJ.format(CLASSES[c], x, y, x + w, y + h) for c, x, y, w, h in rows))
+        )
     (src / "ImageSets" / "Main").mkdir(parents=True)
     (src / "ImageSets" / "Main" / "train.txt").write_text("\n".join(ids[:7]))
     (src / "ImageSets" / "Main" / "test.txt").write_text("\n".join(ids[7:]))
     out = tmp_path / "out"
     assert det_main(["voc", "--src", str(src), "--out", str(out)]) == 0
     cfg = _load_yaml(out)
-    first_seen = list(dict.fromkeys(re.findall(r"<name>(\w+)</name>", "".join(
-        (src / "Annotations" / f"{sid}.xml").read_text() for sid in ids))))
+    first_seen = list(
+        dict.fromkeys(
+            re.findall(r"<name>(\w+)</name>", "".join((src / "Annotations" / f"{sid}.xml").read_text() for sid in ids))
+        )
+    )
     assert cfg["classes"] == first_seen
     assert _prepared_counts(out, cfg["classes"]) == truth
-    assert (out / "splits" / "test.txt").read_text().split() == ids[7:]           # the source's own split
+    assert (out / "splits" / "test.txt").read_text().split() == ids[7:]  # the source's own split
     assert (out / "images" / "f000.jpg").read_bytes() == (src / "JPEGImages" / "f000.jpg").read_bytes()
     (tmp_path / "order.txt").write_text("\n".join(CLASSES))
-    assert det_main(["voc", "--src", str(src), "--out", str(tmp_path / "o2"),
-                     "--classes", str(tmp_path / "order.txt")]) == 0
+    assert (
+        det_main(["voc", "--src", str(src), "--out", str(tmp_path / "o2"), "--classes", str(tmp_path / "order.txt")])
+        == 0
+    )
     assert _load_yaml(tmp_path / "o2")["classes"] == CLASSES
 
 
@@ -165,19 +180,27 @@ def test_coco_non_contiguous_category_ids(tmp_path):
         for k, sid in enumerate(members):
             images.append({"id": 1000 + k, "file_name": f"data/{sid}.png", "width": 60, "height": 40})
             for c, x, y, w, h in _boxes(rng, 1 + k % 3):
-                anns.append({"id": len(anns) + 1, "image_id": 1000 + k, "category_id": cats[c % 3]["id"],
-                             "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+                anns.append(
+                    {
+                        "id": len(anns) + 1,
+                        "image_id": 1000 + k,
+                        "category_id": cats[c % 3]["id"],
+                        "bbox": [x, y, w, h],
+                        "area": w * h,
+                        "iscrowd": 0,
+                    }
+                )
         anns.append({"id": 999, "image_id": 1000, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 1})
         files[split] = {"images": images, "annotations": anns, "categories": cats}
         (src / f"{split}.json").write_text(json.dumps(files[split]))
     out = tmp_path / "out"
     assert det_main(["coco", "--src", str(src), "--out", str(out)]) == 0
     cfg = _load_yaml(out)
-    assert cfg["classes"] == ["person", "bike", "car"]                            # categories sorted by id
+    assert cfg["classes"] == ["person", "bike", "car"]  # categories sorted by id
     by_id = {c["id"]: c["name"] for c in cats}
     truth = Counter(by_id[a["category_id"]] for f in files.values() for a in f["annotations"] if not a["iscrowd"])
     assert _prepared_counts(out, cfg["classes"]) == truth
-    assert (out / "splits" / "test.txt").read_text().split() == ids[6:]           # val is the test split
+    assert (out / "splits" / "test.txt").read_text().split() == ids[6:]  # val is the test split
     assert (out / "splits" / "train.txt").read_text().split() == ids[:6]
     sample = load_dataset(str(out / "dataset.yaml")).load(ids[6])
     ann = next(a for a in files["val"]["annotations"] if a["image_id"] == 1000 and not a["iscrowd"])
@@ -193,7 +216,7 @@ def _mask_source(root: Path, rng) -> dict[str, np.ndarray]:
     truth = {}
     for sid, mode in zip(ids, ("L", "P", "RGB", "RGBA")):
         m = np.zeros((40, 60), np.uint8)
-        m[int(rng.integers(0, 30)):][:5, 10:14] = 1
+        m[int(rng.integers(0, 30)) :][:5, 10:14] = 1
         truth[sid] = m
         if mode == "L":
             Image.fromarray(m * 255).save(root / "masks" / f"{sid}.png")
@@ -228,26 +251,31 @@ def test_id_masks_with_class_file_and_bad_values(tmp_path, capsys):
     (src / "masks").mkdir()
     for sid in ids:
         Image.fromarray(rng.integers(0, 3, (40, 60), dtype=np.uint8)).save(src / "masks" / f"{sid}.png")
-    assert seg_main(["masks", "--src", str(src), "--out", str(tmp_path / "bin")]) == 2      # 0..2 is not binary
+    assert seg_main(["masks", "--src", str(src), "--out", str(tmp_path / "bin")]) == 2  # 0..2 is not binary
     assert "--classes" in capsys.readouterr().err
     assert not (tmp_path / "bin").exists()
     (tmp_path / "c.txt").write_text("road\nperson\ncar\n")
-    assert seg_main(["masks", "--src", str(src), "--out", str(tmp_path / "o"),
-                     "--classes", str(tmp_path / "c.txt")]) == 0
+    assert (
+        seg_main(["masks", "--src", str(src), "--out", str(tmp_path / "o"), "--classes", str(tmp_path / "c.txt")]) == 0
+    )
     assert _load_yaml(tmp_path / "o")["seg_classes"] == ["road", "person", "car"]
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o" / "masks" / "f001.png")),
-                                  np.asarray(Image.open(src / "masks" / "f001.png")))
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "o" / "masks" / "f001.png")),
+        np.asarray(Image.open(src / "masks" / "f001.png")),
+    )
 
 
 # ------------------------------------------------------------------------------------------ real samples
+
 
 def _voc_object_counts(folder: Path) -> Counter:
     return Counter(n for f in folder.glob("*.xml") for n in re.findall(r"<name>\s*([^<]+?)\s*</name>", f.read_text()))
 
 
 def _yolo_counts(folder: Path, names: list[str]) -> Counter:
-    return Counter(names[int(line.split()[0])] for f in folder.glob("*.txt")
-                   for line in f.read_text().splitlines() if line.strip())
+    return Counter(
+        names[int(line.split()[0])] for f in folder.glob("*.txt") for line in f.read_text().splitlines() if line.strip()
+    )
 
 
 def test_hit_uav_voc_and_yolo_keep_their_names_and_counts(shared_data, tmp_path):
@@ -258,7 +286,7 @@ def test_hit_uav_voc_and_yolo_keep_their_names_and_counts(shared_data, tmp_path)
     assert sorted(cfg["classes"]) == sorted(names)
     assert _prepared_counts(tmp_path / "voc", cfg["classes"]) == _voc_object_counts(src / "annotations_voc")
     assert det_main(["yolo", "--src", str(src), "--out", str(tmp_path / "yolo")]) == 0
-    assert _load_yaml(tmp_path / "yolo")["classes"] == names                          # classes_yolo.txt, in order
+    assert _load_yaml(tmp_path / "yolo")["classes"] == names  # classes_yolo.txt, in order
     assert _prepared_counts(tmp_path / "yolo", names) == _yolo_counts(src / "labels_yolo", names)
     (tmp_path / "map.yaml").write_text("DontCare: null\n")
     assert det_main(["voc", "--src", str(src), "--out", str(tmp_path / "m"), "--map", str(tmp_path / "map.yaml")]) == 0
@@ -271,8 +299,22 @@ def test_m3fd_yolo_and_coco_keep_their_own_orders(shared_data, tmp_path):
     assert det_main(["yolo", "--src", str(src), "--images", str(src / "ir"), "--out", str(tmp_path / "y")]) == 0
     assert _prepared_counts(tmp_path / "y", names) == _yolo_counts(src / "labels_yolo", names)
     coco = json.loads((src / "annotations_subset_coco.json").read_text())
-    assert det_main(["coco", "--src", str(src), "--images", str(src / "ir"), "--annotations",
-                     str(src / "annotations_subset_coco.json"), "--out", str(tmp_path / "c")]) == 0
+    assert (
+        det_main(
+            [
+                "coco",
+                "--src",
+                str(src),
+                "--images",
+                str(src / "ir"),
+                "--annotations",
+                str(src / "annotations_subset_coco.json"),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     cfg = _load_yaml(tmp_path / "c")
     cats = {c["id"]: c["name"] for c in coco["categories"]}
     assert cfg["classes"] == [cats[k] for k in sorted(cats)]
@@ -282,8 +324,10 @@ def test_m3fd_yolo_and_coco_keep_their_own_orders(shared_data, tmp_path):
 
 def test_foreign_yolo_labels_are_refused_by_the_m3fd_format(shared_data, tmp_path, capsys):
     src = shared_data / "hit_uav"
-    assert det_main(["m3fd", "--src", str(src), "--annotations", str(src / "labels_yolo"),
-                     "--out", str(tmp_path / "o")]) == 2
+    assert (
+        det_main(["m3fd", "--src", str(src), "--annotations", str(src / "labels_yolo"), "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "prepare yolo" in err and "Bicycle" in err and not (tmp_path / "o").exists()
 
@@ -337,8 +381,11 @@ def test_yolo_split_folders_are_kept_and_user_split_files_win(tmp_path):
     (src / "classes.txt").write_text("\n".join(CLASSES))
     assert det_main(["yolo", "--src", str(src), "--out", str(tmp_path / "o")]) == 0
     splits = {s: (tmp_path / "o" / "splits" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
-    assert splits == {"train": [f"train{i}" for i in range(4)], "val": ["val0", "val1"],
-                      "test": ["test0", "test1", "test2"]}
+    assert splits == {
+        "train": [f"train{i}" for i in range(4)],
+        "val": ["val0", "val1"],
+        "test": ["test0", "test1", "test2"],
+    }
     assert _prepared_counts(tmp_path / "o", CLASSES) == {"bike": 9}
     (tmp_path / "mine").mkdir()
     for name, ids in (("train", "train0 train1 val0"), ("val", "val1"), ("test", "test0 test1 test2 train2 train3")):

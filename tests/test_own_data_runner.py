@@ -1,4 +1,5 @@
 """The benchmark with a user's data set: one error line for a class mismatch; bad labels never cost quality frames."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,16 +21,35 @@ def _folder_set(root, classes, label_id: int = 0, bad: tuple[str, ...] = ()):
         sid = f"f{i}"
         Image.fromarray(rng.integers(0, 255, (48, 64), dtype=np.uint8)).save(root / "ir" / f"{sid}.png")
         (root / "labels" / f"{sid}.txt").write_text(f"{9 if sid in bad else label_id} 0.5 0.5 0.2 0.3\n")
-    spec = {"name": "mine", "kind": "folder", "root": str(root / "ir"), "labels_dir": str(root / "labels"),
-            "classes": classes}
+    spec = {
+        "name": "mine",
+        "kind": "folder",
+        "root": str(root / "ir"),
+        "labels_dir": str(root / "labels"),
+        "classes": classes,
+    }
     (root / "dataset.yaml").write_text(yaml.safe_dump(spec))
     return root / "dataset.yaml"
 
 
 def test_class_mismatch_is_one_error_line_before_any_work(tmp_path, capsys):
     data = _folder_set(tmp_path / "d", ["person", "bike", "car"])
-    code = main(["--datasets", str(data), "--tasks", "detection", "--methods", "bicubic", "--out", str(tmp_path / "o"),
-                 "--quiet", "--no-report", "--device", "cpu"])
+    code = main(
+        [
+            "--datasets",
+            str(data),
+            "--tasks",
+            "detection",
+            "--methods",
+            "bicubic",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--no-report",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.count("\n") == 0 and err.startswith("error:") and "Traceback" not in err
@@ -39,12 +59,33 @@ def test_class_mismatch_is_one_error_line_before_any_work(tmp_path, capsys):
 
 def test_bad_labels_cost_the_task_not_the_quality_frames(tmp_path):
     data = _folder_set(tmp_path / "d", M3FD, bad=("f1", "f3"))
-    assert main(["--datasets", str(data), "--tasks", "detection,quality", "--methods", "bicubic", "--metrics", "psnr",
-                 "--out", str(tmp_path / "o"), "--quiet", "--no-report", "--device", "cpu", "--limit", "9"]) == 0
+    assert (
+        main(
+            [
+                "--datasets",
+                str(data),
+                "--tasks",
+                "detection,quality",
+                "--methods",
+                "bicubic",
+                "--metrics",
+                "psnr",
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+                "--no-report",
+                "--device",
+                "cpu",
+                "--limit",
+                "9",
+            ]
+        )
+        == 0
+    )
     rows = pd.read_csv(tmp_path / "o" / "results.csv")
-    assert set(rows.dataset) == {"mine"}                                   # the YAML's name, not its path
+    assert set(rows.dataset) == {"mine"}  # the YAML's name, not its path
     psnr = rows[(rows.metric == "psnr")].iloc[0]
-    assert psnr["n"] == 5 and "subset_smaller" in psnr["flags"]                # every frame; 5 < --limit 9
+    assert psnr["n"] == 5 and "subset_smaller" in psnr["flags"]  # every frame; 5 < --limit 9
     det = rows[rows.task == "detection"]
     assert len(det) == 1 and det.iloc[0].metric == "error" and "2 frame(s) have label errors" in det.iloc[0].error
     assert "f1.txt" in det.iloc[0].error

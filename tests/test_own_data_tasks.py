@@ -1,4 +1,5 @@
 """Task models bound to their classes: a mismatch is one error line naming both lists and the fix; flags."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,19 +25,27 @@ def test_detector_for_other_classes_is_refused_in_one_line():
     task = DetectionTask(weights=str(DEMO / "yolo_demo_synthir.pt"), classes=["People", "Car"], imgsz=64)
     with pytest.raises(ClassMismatchError) as exc:
         task.check_classes(("Person", "Car", "Bicycle"))
-    _one_line(exc, "['People', 'Car']", "['Person', 'Car', 'Bicycle']",
-              "python -m downstream.detection.train --dataset")
+    _one_line(
+        exc, "['People', 'Car']", "['Person', 'Car', 'Bicycle']", "python -m downstream.detection.train --dataset"
+    )
     task.check_classes(("People", "Car"))
 
 
 def test_segmenter_for_other_classes_is_refused_in_one_line(tmp_path):
     from downstream.tasks import TaskItem
 
-    task = SegmentationTask(weights=str(DEMO / "segformer_demo_synthir.pth"), variant="mit_tiny", device="cpu",
-                            classes=["background", "target"])
+    task = SegmentationTask(
+        weights=str(DEMO / "segformer_demo_synthir.pth"),
+        variant="mit_tiny",
+        device="cpu",
+        classes=["background", "target"],
+    )
     with pytest.raises(ClassMismatchError) as exc:
-        task.evaluate([TaskItem("a", tmp_path / "a.png", {"mask": np.zeros((8, 8), np.uint8)})],
-                      ("road", "person", "car"), tmp_path)
+        task.evaluate(
+            [TaskItem("a", tmp_path / "a.png", {"mask": np.zeros((8, 8), np.uint8)})],
+            ("road", "person", "car"),
+            tmp_path,
+        )
     _one_line(exc, "['background', 'target']", "['road', 'person', 'car']", "downstream.segmentation.train")
 
 
@@ -68,8 +77,20 @@ def test_segmenter_training_uses_a_pretrained_backbone_when_its_file_is_there(tm
         mask[10:14, 10:14] = 255
         Image.fromarray(mask).save(tmp_path / "src" / "masks" / f"{i}.png")
     prepare_masks(tmp_path / "src", tmp_path / "data")
-    args = ["--dataset", str(tmp_path / "data" / "dataset.yaml"), "--model", "mit_b0", "--iters", "1", "--crop", "32",
-            "--batch", "2", "--device", "cpu"]
+    args = [
+        "--dataset",
+        str(tmp_path / "data" / "dataset.yaml"),
+        "--model",
+        "mit_b0",
+        "--iters",
+        "1",
+        "--crop",
+        "32",
+        "--batch",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert main([*args, "--out", str(tmp_path / "scratch")]) == 0
     spec = yaml.safe_load((tmp_path / "scratch" / "task.yaml").read_text())
     assert spec["options"]["scratch_init"] is True and spec["options"]["classes"] == ["background", "target"]
@@ -82,4 +103,4 @@ def test_segmenter_training_uses_a_pretrained_backbone_when_its_file_is_there(tm
     spec = yaml.safe_load((tmp_path / "pretrained" / "task.yaml").read_text())
     assert spec["options"]["scratch_init"] is False and "mit_b0_imagenet" in spec["description"]
     log = (tmp_path / "pretrained" / "train_log.jsonl").read_text().splitlines()[0]
-    assert str(path) in log                                           # the trainer loaded that file
+    assert str(path) in log  # the trainer loaded that file

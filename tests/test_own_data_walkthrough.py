@@ -4,6 +4,7 @@ Every ``python -m`` line of the page's ``sh`` block runs in order (``$SHARED`` =
 scratch folder), through the same ``main(argv)`` the command line calls; then the outputs are checked: data sets with
 their own class names, task models bound to them, and benchmark rows, radar plot and figure under those names.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "own_data.md"
 
 def walkthrough_commands(shared: Path, work: Path) -> list[list[str]]:
     text = DOC.read_text()
-    section = text[text.index("### Try it on the bundled samples"):]
+    section = text[text.index("### Try it on the bundled samples") :]
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
     lines = [line.strip() for line in block.splitlines() if line.strip().startswith("python -m ")]
     return [shlex.split(line.replace("$SHARED", str(shared)).replace("$WORK", str(work))) for line in lines]
@@ -40,7 +41,7 @@ def test_walkthrough_runs_end_to_end(shared_data, tmp_path):
     assert set(rows.dataset) == {"hit_uav"} and rows.error.isna().all()
     det = rows[rows.task == "detection"]
     per_class = set(det["class"]) - {"all"}
-    assert per_class and per_class <= set(hit["classes"])                # the data set's own names
+    assert per_class and per_class <= set(hit["classes"])  # the data set's own names
     assert {"mAP50-95", "mAP50", "APs"} <= set(det.metric) and det["flags"].str.contains("scratch_init").all()
     assert rows[rows.metric == "psnr"]["n"].tolist() == [4, 4]
     report = tmp_path / "bench_hit_uav" / "report"
@@ -49,9 +50,9 @@ def test_walkthrough_runs_end_to_end(shared_data, tmp_path):
 
     coco = yaml.safe_load((tmp_path / "m3fd_coco" / "dataset.yaml").read_text())
     yolo = yaml.safe_load((tmp_path / "m3fd_yolo" / "dataset.yaml").read_text())
-    assert coco["classes"] == ["People", "Car", "Motorcycle", "Bus", "Truck", "Lamp"]   # category ids 1..6
+    assert coco["classes"] == ["People", "Car", "Motorcycle", "Bus", "Truck", "Lamp"]  # category ids 1..6
     assert yolo["classes"] == (shared_data / "m3fd" / "classes_yolo.txt").read_text().split()
-    assert coco["provenance"]["boxes"] == yolo["provenance"]["boxes"]                  # the same 147 boxes
+    assert coco["provenance"]["boxes"] == yolo["provenance"]["boxes"]  # the same 147 boxes
 
     seg = pd.read_csv(tmp_path / "bench_sirst" / "results.csv")
     seg = seg[seg.task == "segmentation"]

@@ -1,6 +1,7 @@
 """Fast paths of the ResShift-family sampler equal the reference (fp32 eager, chop_bs=1) path within
 the tolerances of docs/performance.md; small random-weight networks, CPU (autocast on CPU for the
 precision policies)."""
+
 from __future__ import annotations
 
 import copy
@@ -36,12 +37,37 @@ def _densify(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 def small_nets():
     torch.manual_seed(0)
-    unet = UNetModelSwin(image_size=32, in_channels=6, model_channels=32, out_channels=3, cond_lq=True,
-                         attention_resolutions=[32, 16], channel_mult=[1, 2], num_res_blocks=[1, 1],
-                         num_head_channels=8, swin_depth=2, swin_embed_dim=32, window_size=8, mlp_ratio=2)
-    vq = VQModelTorch(ddconfig={"double_z": False, "z_channels": 3, "resolution": 64, "in_channels": 3, "out_ch": 3,
-                                    "ch": 32, "ch_mult": [1, 2, 4], "num_res_blocks": 1, "attn_resolutions": [],
-                                    "dropout": 0.0}, n_embed=64, embed_dim=3)
+    unet = UNetModelSwin(
+        image_size=32,
+        in_channels=6,
+        model_channels=32,
+        out_channels=3,
+        cond_lq=True,
+        attention_resolutions=[32, 16],
+        channel_mult=[1, 2],
+        num_res_blocks=[1, 1],
+        num_head_channels=8,
+        swin_depth=2,
+        swin_embed_dim=32,
+        window_size=8,
+        mlp_ratio=2,
+    )
+    vq = VQModelTorch(
+        ddconfig={
+            "double_z": False,
+            "z_channels": 3,
+            "resolution": 64,
+            "in_channels": 3,
+            "out_ch": 3,
+            "ch": 32,
+            "ch_mult": [1, 2, 4],
+            "num_res_blocks": 1,
+            "attn_resolutions": [],
+            "dropout": 0.0,
+        },
+        n_embed=64,
+        embed_dim=3,
+    )
     return _densify(unet, 1), _densify(vq, 2)
 
 
@@ -75,6 +101,7 @@ def test_tiles_are_batched_and_chop_bs_does_not_change_results(nets, diffusion):
     def counting(x, t, **k):
         batches.append(x.shape[0])
         return inner(x, t, **k)
+
     fast._model = counting
     a, b = ref(lr), fast(lr)
     assert batches and max(batches) == 4  # 9 tiles -> 4 + 4 + 1
@@ -88,7 +115,8 @@ def test_channels_last_matches_contiguous(nets, diffusion):
     cl_nets = tuple(copy.deepcopy(n) for n in nets)
     sampler = _sampler(cl_nets, diffusion, channels_last=True)
     assert next(cl_nets[0].parameters()).ndim and cl_nets[0].input_blocks[0][0].weight.is_contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     assert (sampler(lr) - ref).abs().max().item() <= TOL_CHANNELS_LAST
     sampler.configure(channels_last=False)
     assert cl_nets[0].input_blocks[0][0].weight.is_contiguous()
@@ -120,7 +148,9 @@ def test_compile_falls_back_to_eager_with_a_reason(nets, diffusion, monkeypatch,
     def broken(fn, *a, **k):
         def call(*args, **kwargs):
             raise RuntimeError("inductor: no C++ compiler")
+
         return call
+
     monkeypatch.setattr(torch, "compile", broken)
     lr = _lr(16, 16)
     ref = _sampler(nets, diffusion)(lr)
@@ -146,6 +176,7 @@ def test_compile_is_static_and_does_not_recompile_within_a_frame_size(nets, diff
     def compile_with_counter(fn, **kwargs):
         options.append(kwargs)
         return real_compile(fn, backend=counting_backend, **kwargs)
+
     monkeypatch.setattr(torch, "compile", compile_with_counter)
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     monkeypatch.setenv("IRSR_CACHE_DIR", str(tmp_path))
@@ -210,8 +241,15 @@ def test_compile_cache_persists_across_processes(tmp_path):
     env["IRSR_CACHE_DIR"] = str(tmp_path)
     runs = []
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", COMPILE_CHILD], capture_output=True, text=True, env=env,
-                              cwd=Path(__file__).resolve().parents[1], timeout=1100, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", COMPILE_CHILD],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            timeout=1100,
+            check=True,
+        )
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     if any(v != "compiled" for v in runs[0]["status"].values()):
         pytest.skip(f"torch.compile not available here: {runs[0]['status']}")
@@ -228,11 +266,15 @@ def _part_dtypes(sampler: ResShiftSampler, lr: torch.Tensor) -> tuple[torch.Tens
     def record(name, pre=False):
         def hook(module, args, out=None):  # returns None: the hooked call's input and output are kept
             seen.setdefault(name, args[0].dtype if pre else out.dtype)
+
         return hook
-    hooks = [unet.out.register_forward_hook(record("unet")),
-             vq.encoder.conv_out.register_forward_hook(record("encode")),
-             vq.decoder.conv_out.register_forward_hook(record("decode")),
-             vq.quantize.register_forward_pre_hook(record("quantiser_in", pre=True))]
+
+    hooks = [
+        unet.out.register_forward_hook(record("unet")),
+        vq.encoder.conv_out.register_forward_hook(record("encode")),
+        vq.decoder.conv_out.register_forward_hook(record("decode")),
+        vq.quantize.register_forward_pre_hook(record("quantiser_in", pre=True)),
+    ]
     try:
         return sampler(lr), seen
     finally:
@@ -257,7 +299,8 @@ def test_resshift_methods_default_to_auto_precision():
     method = load_method("resshift_demo", random_weights=True)
     assert method.sampler.precision == "auto"
     assert load_method("resshift_demo", random_weights=True, dtype={"decode": "fp16"}).sampler.precision == {
-        "decode": "fp16"}
+        "decode": "fp16"
+    }
     with pytest.raises(ConfigError, match="dtype"):
         load_method("resshift_demo", random_weights=True, dtype="int8")
 
@@ -269,8 +312,12 @@ def test_mixed_precision_close_to_fp32_and_plain_bf16_worse(nets, diffusion):
     ref = _sampler(nets, diffusion, pad_multiple=16)(lr)
     mixed, mixed_dtypes = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16, precision="mixed"), lr)
     bf16, bf16_dtypes = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16, precision="bf16"), lr)
-    assert mixed_dtypes == {"unet": torch.bfloat16, "encode": torch.bfloat16, "quantiser_in": torch.float32,
-                            "decode": torch.float32}
+    assert mixed_dtypes == {
+        "unet": torch.bfloat16,
+        "encode": torch.bfloat16,
+        "quantiser_in": torch.float32,
+        "decode": torch.float32,
+    }
     assert bf16_dtypes["decode"] == torch.bfloat16 and bf16_dtypes["quantiser_in"] == torch.float32
     d_mixed, d_bf16 = (mixed - ref).abs(), (bf16 - ref).abs()
     assert 0 < d_mixed.mean().item() <= TOL_MIXED_MEAN and d_mixed.max().item() <= TOL_MIXED_MAX
@@ -291,11 +338,33 @@ def test_mixed_precision_on_cuda_within_documented_tolerance(nets, diffusion):
 def test_perf_measure_row_in_process():
     from benchmarks.perf import measure
 
-    row = measure({"method": "bicubic", "size": "16x12", "batch": 2, "dtype": "fp32", "variant": "eager",
-                   "device": "cpu", "random_weights": False, "warmup": 1, "repeat": 3})
+    row = measure(
+        {
+            "method": "bicubic",
+            "size": "16x12",
+            "batch": 2,
+            "dtype": "fp32",
+            "variant": "eager",
+            "device": "cpu",
+            "random_weights": False,
+            "warmup": 1,
+            "repeat": 3,
+        }
+    )
     assert row["status"] == "ok" and row["latency_s"] > 0 and row["images_per_s"] > 0
-    skipped = measure({"method": "bicubic", "size": "16x12", "batch": 1, "dtype": "bf16", "variant": "eager",
-                           "device": "cpu", "random_weights": False, "warmup": 0, "repeat": 1})
+    skipped = measure(
+        {
+            "method": "bicubic",
+            "size": "16x12",
+            "batch": 1,
+            "dtype": "bf16",
+            "variant": "eager",
+            "device": "cpu",
+            "random_weights": False,
+            "warmup": 0,
+            "repeat": 1,
+        }
+    )
     assert skipped["status"] == "skipped" and "precision" in skipped["note"]
 
 

@@ -3,6 +3,7 @@ sr.weights list``) and at the library caches pyiqa / torchvision / CLIP would re
 Then every metric, method and task is run, the trainer validates, the guidance / backbone / detector loaders
 are called and the trusted conversions are asked for: no payload runs (0 markers), the benchmark finishes
 with error rows naming the refused files, and PSNR is still computed."""
+
 from __future__ import annotations
 
 import math
@@ -41,12 +42,18 @@ def poisoned(tmp_path_factory):
     root = tmp_path_factory.mktemp("poisoned")
     weights, torch_home, markers = root / "weights", root / "torch_home", root / "markers"
     markers.mkdir()
-    paths = [W.path_of(name, weights) for name, ent in W.registry().items()
-             if not ent.file.startswith(W.BUNDLED_PREFIX)]  # the demo models are the project's own, in the repo
+    paths = [
+        W.path_of(name, weights) for name, ent in W.registry().items() if not ent.file.startswith(W.BUNDLED_PREFIX)
+    ]  # the demo models are the project's own, in the repo
     hub = torch_home / "hub"
-    paths += [hub / "checkpoints" / "alexnet-owt-7be5be79.pth", hub / "checkpoints" / "vgg16-397923af.pth",
-              hub / "pyiqa" / "LPIPS_v0.1_alex-df73285e.pth", hub / "pyiqa" / "musiq_koniq_ckpt-e95806b9.pth",
-              hub / "pyiqa" / "niqe_modelparameters.mat", hub / "clip" / "RN50.pt"]
+    paths += [
+        hub / "checkpoints" / "alexnet-owt-7be5be79.pth",
+        hub / "checkpoints" / "vgg16-397923af.pth",
+        hub / "pyiqa" / "LPIPS_v0.1_alex-df73285e.pth",
+        hub / "pyiqa" / "musiq_koniq_ckpt-e95806b9.pth",
+        hub / "pyiqa" / "niqe_modelparameters.mat",
+        hub / "clip" / "RN50.pt",
+    ]
     for path in paths:
         _poison(path, markers)
     # control: the payload does run when a file is unpickled without restrictions
@@ -73,11 +80,30 @@ def test_benchmark_with_every_metric_method_and_task(poisoned, tmp_path, monkeyp
 
     monkeypatch.setenv("TORCH_HOME", str(poisoned["torch_home"]))
     out = tmp_path / "run"
-    tasks = ["quality", str(REPO / "configs" / "tasks" / "detection_m3fd.yaml"),
-             str(REPO / "configs" / "tasks" / "segmentation_fmb.yaml")]
-    code = main(["--methods", "all", "--metrics", ",".join(list_metrics()), "--tasks", ",".join(tasks),
-                 "--weights-dir", str(poisoned["weights"]), "--limit", "1", "--out", str(out), "--quiet",
-                 "--device", "cpu"])
+    tasks = [
+        "quality",
+        str(REPO / "configs" / "tasks" / "detection_m3fd.yaml"),
+        str(REPO / "configs" / "tasks" / "segmentation_fmb.yaml"),
+    ]
+    code = main(
+        [
+            "--methods",
+            "all",
+            "--metrics",
+            ",".join(list_metrics()),
+            "--tasks",
+            ",".join(tasks),
+            "--weights-dir",
+            str(poisoned["weights"]),
+            "--limit",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     assert _markers(poisoned) == []
     assert code == 0 and (out / "results.csv").is_file() and (out / "report" / "report.md").is_file()
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
@@ -106,17 +132,41 @@ def test_trainer_validation_and_feature_networks(poisoned, tmp_path, monkeypatch
 
     monkeypatch.setenv("TORCH_HOME", str(poisoned["torch_home"]))
     wdir = poisoned["weights"]
-    code = train_main(["--config", "resshift_demo", "--weights-dir", str(wdir), "--out-dir", str(tmp_path / "t"),
-                       "--device", "cpu", "--set", "train.iterations=1", "--set", "data.max_images=2",
-                       "--set", "data.val_images=1", "--set", "data.batch_size=1", "--set", "train.progress=false",
-                       "--set", "train.tensorboard=false"])
+    code = train_main(
+        [
+            "--config",
+            "resshift_demo",
+            "--weights-dir",
+            str(wdir),
+            "--out-dir",
+            str(tmp_path / "t"),
+            "--device",
+            "cpu",
+            "--set",
+            "train.iterations=1",
+            "--set",
+            "data.max_images=2",
+            "--set",
+            "data.val_images=1",
+            "--set",
+            "data.batch_size=1",
+            "--set",
+            "train.progress=false",
+            "--set",
+            "train.tensorboard=false",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "validation without LPIPS" in out and '"psnr"' in out
-    attempts = [lambda: build_term("vgg", weights_dir=wdir), lambda: build_term("lpips", weights_dir=wdir),
-                lambda: build_term("sam", weights_dir=wdir), lambda: build_dino(wdir),
-                lambda: load_detector("yolov5su_coco", wdir, trust_pickle=True),
-                lambda: load_detector("yolov5s_m3fd", wdir),
-                lambda: load_backbone_weights(build_segformer("mit_b1", 15), W.path_of("mit_b1_imagenet", wdir))]
+    attempts = [
+        lambda: build_term("vgg", weights_dir=wdir),
+        lambda: build_term("lpips", weights_dir=wdir),
+        lambda: build_term("sam", weights_dir=wdir),
+        lambda: build_dino(wdir),
+        lambda: load_detector("yolov5su_coco", wdir, trust_pickle=True),
+        lambda: load_detector("yolov5s_m3fd", wdir),
+        lambda: load_backbone_weights(build_segformer("mit_b1", 15), W.path_of("mit_b1_imagenet", wdir)),
+    ]
     for attempt in attempts:
         with pytest.raises(UserError):
             attempt()

@@ -3,6 +3,7 @@
 Committed demo weights are used (and hashed into run.json) even with the option; only components whose file is
 absent are random and flagged; a random detector is built per data set, for that data set's classes.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,28 @@ def test_files_that_are_there_are_used_and_missing_ones_are_random():
 
 def test_committed_demo_weights_are_used_by_a_random_weights_run(tmp_path):
     out = tmp_path / "run"
-    assert run_main(["--datasets", "synthir_demo", "--methods", "difiisr_demo", "--random-weights", "--tasks",
-                     "quality", "--metrics", "psnr", "--limit", "1", "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert (
+        run_main(
+            [
+                "--datasets",
+                "synthir_demo",
+                "--methods",
+                "difiisr_demo",
+                "--random-weights",
+                "--tasks",
+                "quality",
+                "--metrics",
+                "psnr",
+                "--limit",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((out / "run.json").read_text())
     ident = meta["methods"]["difiisr_demo"]
     assert ident["weights"]["unet"] == sha256_of(DEMO / "difiisr_demo.safetensors")
@@ -63,8 +84,13 @@ def _items(tmp_path, name: str, n_classes: int) -> list[TaskItem]:
 def test_a_random_detector_is_built_for_each_data_sets_classes(tmp_path):
     """One task object (as the runner keeps it) on two data sets with different classes, in both orders."""
     first, second = ("People", "Car"), ("cat", "dog", "bird")
-    task = DetectionTask(weights="yolov5s_m3fd", random_weights=True, model="yolov5n.yaml", imgsz=64,
-                         classes=["People", "Car", "Bus", "Motorcycle", "Lamp", "Truck"])
+    task = DetectionTask(
+        weights="yolov5s_m3fd",
+        random_weights=True,
+        model="yolov5n.yaml",
+        imgsz=64,
+        classes=["People", "Car", "Bus", "Motorcycle", "Lamp", "Truck"],
+    )
     for classes in (first, second, first):
         task.check_classes(classes)
         rows = task.evaluate(_items(tmp_path, classes[0], len(classes)), classes, tmp_path / "work" / classes[0])

@@ -5,6 +5,7 @@ compares them, so the ``hr`` row scores as identical to its reference on 16-bit 
 it: PSNR ~60 dB, SSIM 0.999 on 16-bit copies of HIT-UAV frames). A data set that pairs official LR files
 (M3FD's ``<id>x4.png``) may lack one: ``hr`` scores that frame, methods that read LR get an error row naming it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,25 @@ def _run(tmp_path: Path, yaml_text: str, methods: str) -> object:
     cfg = tmp_path / "frames16.yaml"
     cfg.write_text(yaml_text)
     out = tmp_path / "run"
-    assert run_main(["--datasets", str(cfg), "--methods", methods, "--tasks", "quality", "--metrics", "psnr,ssim",
-                     "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert (
+        run_main(
+            [
+                "--datasets",
+                str(cfg),
+                "--methods",
+                methods,
+                "--tasks",
+                "quality",
+                "--metrics",
+                "psnr,ssim",
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     return load_results(out / "results.csv")
 
 
@@ -89,8 +107,7 @@ def test_frame_without_its_lr_file_scores_hr_and_names_the_file_for_other_method
         Image.fromarray(frame).save(hr_dir / f"{sample_id}.png")
         if sample_id != "b":  # frame b has no official LR (as M3FD 00512)
             Image.fromarray(frame).resize((20, 16), Image.BICUBIC).save(lr_dir / f"{sample_id}x4.png")
-    df = _run(tmp_path, f"kind: folder\nroot: {hr_dir}\nlr_dir: {lr_dir}\nlr_template: '{{id}}x4.png'\n",
-              "hr,bicubic")
+    df = _run(tmp_path, f"kind: folder\nroot: {hr_dir}\nlr_dir: {lr_dir}\nlr_template: '{{id}}x4.png'\n", "hr,bicubic")
     hr = df[df.method == "hr"]
     assert (hr.error == "").all() and set(hr[hr["class"] == "all"].n) == {3}
     bicubic = df[df.method == "bicubic"]
@@ -104,8 +121,12 @@ def test_m3fd_00512_without_official_lr_scores_hr(tmp_path):
     m3fd = shared_path("data", "m3fd", what="M3FD samples")
     assert not (m3fd / "lr_x4_difiisr" / "00512x4.png").exists()
     (tmp_path / "ids.txt").write_text("00512\n00950\n")
-    df = _run(tmp_path, f"kind: folder\nroot: {m3fd / 'ir'}\nlr_dir: {m3fd / 'lr_x4_difiisr'}\n"
-                        f"lr_template: '{{id}}x4.png'\nlist_file: {tmp_path / 'ids.txt'}\n", "hr,bicubic")
+    df = _run(
+        tmp_path,
+        f"kind: folder\nroot: {m3fd / 'ir'}\nlr_dir: {m3fd / 'lr_x4_difiisr'}\n"
+        f"lr_template: '{{id}}x4.png'\nlist_file: {tmp_path / 'ids.txt'}\n",
+        "hr,bicubic",
+    )
     hr = df[(df.method == "hr") & (df["class"] == "all")].set_index("metric")
     assert (hr.error == "").all() and set(hr.n) == {2}
     assert hr.value["psnr"] == pytest.approx(_identical_scores()["psnr"])

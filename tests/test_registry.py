@@ -1,5 +1,6 @@
 """One Registry for every kind of plug-in: the same unknown-name, unknown-option and wrong-type errors everywhere,
 ``base:`` inheritance for YAML entries, kinds found in their package without a hand-kept module list."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,15 +15,18 @@ from sr.registry import METHODS, Registry, load_method
 from sr.train.objectives import OBJECTIVES
 
 
-@pytest.mark.parametrize(("lookup", "wrong", "meant"), [
-    (load_method, "bicubc", "bicubic"),
-    (load_dataset, "synthir_dem", "synthir_demo"),
-    (load_task, "detection_dem", "detection_demo"),
-    (load_suite, "dmo", "demo"),
-    (build_term, "fftt", "fft"),
-    (lambda name: OBJECTIVES.get(name), "sinrs", "sinsr"),
-    (lambda name: METRICS.get(name), "psnrr", "psnr"),
-])
+@pytest.mark.parametrize(
+    ("lookup", "wrong", "meant"),
+    [
+        (load_method, "bicubc", "bicubic"),
+        (load_dataset, "synthir_dem", "synthir_demo"),
+        (load_task, "detection_dem", "detection_demo"),
+        (load_suite, "dmo", "demo"),
+        (build_term, "fftt", "fft"),
+        (lambda name: OBJECTIVES.get(name), "sinrs", "sinsr"),
+        (lambda name: METRICS.get(name), "psnrr", "psnr"),
+    ],
+)
 def test_unknown_names_say_did_you_mean(lookup, wrong, meant):
     with pytest.raises(UnknownNameError, match=f"Did you mean '{meant}'"):
         lookup(wrong)
@@ -46,8 +50,9 @@ def test_unknown_options_and_wrong_types_are_the_same_error_for_every_kind(tmp_p
     (tmp_path / "bad_suite.yaml").write_text("datasets: synthir_demo\n")
     with pytest.raises(ConfigError, match="datasets = 'synthir_demo' has the wrong type"):
         load_suite(str(tmp_path / "bad_suite.yaml"))
-    (tmp_path / "bad_task.yaml").write_text("factory: downstream.detection.task:DetectionTask\n"
-                                            "options: {imgsz: large, random_weights: true}\n")
+    (tmp_path / "bad_task.yaml").write_text(
+        "factory: downstream.detection.task:DetectionTask\noptions: {imgsz: large, random_weights: true}\n"
+    )
     with pytest.raises(ConfigError, match="imgsz = 'large' has the wrong type"):
         load_task(str(tmp_path / "bad_task.yaml"))
 

@@ -1,4 +1,5 @@
 """The regression check against a baseline results table."""
+
 import pandas as pd
 
 from benchmarks.regress import compare, load_tolerances, main
@@ -12,12 +13,22 @@ def _table(rows):
 
 def test_drops_beyond_tolerance_fail_and_direction_is_respected(tmp_path):
     tol, lower = load_tolerances()
-    base = _table([["bicubic", "quality", "psnr", "all", 30.0], ["bicubic", "quality", "niqe", "all", 5.0],
-                   ["bicubic", "detection", "mAP50-95", "Car", 0.5]])
+    base = _table(
+        [
+            ["bicubic", "quality", "psnr", "all", 30.0],
+            ["bicubic", "quality", "niqe", "all", 5.0],
+            ["bicubic", "detection", "mAP50-95", "Car", 0.5],
+        ]
+    )
     same = compare(base, base, tol, lower)
     assert (same.status == "ok").all()
-    worse = _table([["bicubic", "quality", "psnr", "all", 29.0], ["bicubic", "quality", "niqe", "all", 4.0],
-                    ["bicubic", "detection", "mAP50-95", "Car", 0.5 - tol["mAP50-95"] / 2]])
+    worse = _table(
+        [
+            ["bicubic", "quality", "psnr", "all", 29.0],
+            ["bicubic", "quality", "niqe", "all", 4.0],
+            ["bicubic", "detection", "mAP50-95", "Car", 0.5 - tol["mAP50-95"] / 2],
+        ]
+    )
     status = compare(base, worse, tol, lower).set_index("metric").status
     assert status["psnr"] == "REGRESSION" and status["niqe"] == "better" and status["mAP50-95"] == "ok"
     missing = compare(base, base.iloc[:1], tol, lower)

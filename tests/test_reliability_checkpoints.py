@@ -1,5 +1,6 @@
 """Untrusted checkpoints. A pickle that would run code is refused and the code does not run;
 every weights loader goes through the one safe function (sr/checkpoint.py); safetensors is accepted."""
+
 from __future__ import annotations
 
 import ast
@@ -17,8 +18,14 @@ from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("sr", "downstream", "benchmarks", "reports")
 SAFE_MODULE = "sr/checkpoint.py"
-UNSAFE_CALLS = {("torch", "load"), ("pickle", "load"), ("pickle", "loads"), ("dill", "load"),
-                ("torch.jit", "load"), ("joblib", "load")}
+UNSAFE_CALLS = {
+    ("torch", "load"),
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("dill", "load"),
+    ("torch.jit", "load"),
+    ("joblib", "load"),
+}
 
 
 class _Evil:
@@ -73,8 +80,12 @@ def test_the_malicious_payload_is_live():
         marker = Path(d) / "ran"
         ckpt = _malicious_checkpoint(Path(d) / "evil.pth", marker)
         # unsafe load in a separate interpreter, never in the test process
-        subprocess.run([sys.executable, "-c", f"import torch; torch.load({str(ckpt)!r}, weights_only=False)"],
-                       check=False, capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-c", f"import torch; torch.load({str(ckpt)!r}, weights_only=False)"],
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
         assert marker.exists()
 
 
@@ -112,8 +123,27 @@ def test_runner_turns_a_malicious_checkpoint_into_an_unavailable_row(tmp_path):
     weights = tmp_path / "weights"
     _malicious_checkpoint(weights / entry("esrgan_rrdb_x4").file, marker)
     out = tmp_path / "run"
-    assert run_main(["--methods", "esrgan", "--weights-dir", str(weights), "--limit", "1", "--tasks", "quality",
-                     "--metrics", "psnr", "--quiet", "--no-report", "--out", str(out)]) == 0
+    assert (
+        run_main(
+            [
+                "--methods",
+                "esrgan",
+                "--weights-dir",
+                str(weights),
+                "--limit",
+                "1",
+                "--tasks",
+                "quality",
+                "--metrics",
+                "psnr",
+                "--quiet",
+                "--no-report",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
     row = df[df.metric == "unavailable"]
     assert len(row) == 1 and "refusing to load" in row.error.iloc[0]
@@ -149,8 +179,11 @@ def test_no_source_file_unpickles_without_weights_only():
 
     The one deliberate unrestricted load is ``sr.checkpoint.load_trusted_pickle``, reached only through
     the explicit user opt-in ``--trust-pickle`` of `python -m downstream.detection.yolo convert`."""
-    bad = [f"{f}:{line}: {name}(weights_only={wo!r})" for f, line, name, wo in _scan()
-           if f != SAFE_MODULE and wo is not True]
+    bad = [
+        f"{f}:{line}: {name}(weights_only={wo!r})"
+        for f, line, name, wo in _scan()
+        if f != SAFE_MODULE and wo is not True
+    ]
     assert not bad, "unsafe unpickling outside sr/checkpoint.py:\n" + "\n".join(bad)
 
 

@@ -1,5 +1,6 @@
 """User mistakes on the command line and in YAML are one-line ``error:`` messages on stderr, no
 traceback, non-zero exit code."""
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,12 @@ def config_dir(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "configs", cfg)
     (cfg / "methods" / "bicubic_typo.yaml").write_text(
         "name: bicubic_typo\nfactory: sr.methods.interpolation:PILResize\nscale: 4\nfamilly: x\n"
-        "options: {resample: bicubic}\n")
+        "options: {resample: bicubic}\n"
+    )
     (cfg / "methods" / "bicubic_badopt.yaml").write_text(
         "name: bicubic_badopt\nfactory: sr.methods.interpolation:PILResize\nscale: 4\n"
-        "options: {resample: bicubic, tile_size: 64}\n")
+        "options: {resample: bicubic, tile_size: 64}\n"
+    )
     (cfg / "methods" / "broken_yaml.yaml").write_text("name: broken_yaml\nfactory: [unclosed\n")
     (cfg / "suites" / "typo.yaml").write_text((cfg / "suites" / "demo.yaml").read_text() + "\nmetircs: [psnr]\n")
     (cfg / "datasets" / "missing_root.yaml").write_text("kind: folder\nroot: /nonexistent/frames\n")
@@ -33,8 +36,14 @@ def config_dir(tmp_path_factory) -> Path:
 
 def _run(args, config_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "IRSR_CONFIG_DIR": str(config_dir)}
-    return subprocess.run([sys.executable, "-m", "benchmarks.run", "--out", str(tmp_path / "out"), *args],
-                          cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--out", str(tmp_path / "out"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 IN_PROCESS = {
@@ -68,8 +77,10 @@ def test_user_mistake_is_one_line_error(case, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["unknown method", "unknown key in suite YAML"])
 def test_user_mistake_subprocess_exit_code_and_no_traceback(case, config_dir, tmp_path):
-    args = {"unknown method": ["--methods", "bicubc", *QUICK],
-            "unknown key in suite YAML": ["--suite", "typo", "--methods", "bicubic", *QUICK]}[case]
+    args = {
+        "unknown method": ["--methods", "bicubc", *QUICK],
+        "unknown key in suite YAML": ["--suite", "typo", "--methods", "bicubic", *QUICK],
+    }[case]
     proc = _run(args, config_dir, tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -95,10 +106,18 @@ def test_unknown_dataset_has_did_you_mean(tmp_path, capsys):
 
 def test_bad_method_yaml_is_a_clear_error(config_dir):
     cases = {"bicubic_typo": "familly", "bicubic_badopt": "tile_size", "broken_yaml": "invalid YAML"}
-    code = ("import sr\nfor m in " + repr(list(cases)) + ":\n    try:\n        sr.load_method(m)\n"
-            "    except sr.errors.UserError as e:\n        print('error:', str(e).replace(chr(10), ' '))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "IRSR_CONFIG_DIR": str(config_dir)})
+    code = (
+        "import sr\nfor m in " + repr(list(cases)) + ":\n    try:\n        sr.load_method(m)\n"
+        "    except sr.errors.UserError as e:\n        print('error:', str(e).replace(chr(10), ' '))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "IRSR_CONFIG_DIR": str(config_dir)},
+    )
     lines = proc.stdout.splitlines()
     assert len(lines) == 3, proc.stdout + proc.stderr
     for line, (method, needle) in zip(lines, cases.items()):
@@ -124,8 +143,19 @@ def test_missing_weights_and_missing_folder_in_a_run_are_rows_and_exit_zero(tmp_
     from benchmarks.run import main as run_main
 
     pytest.importorskip("spandrel")
-    code = run_main(["--methods", "bicubic,esrgan", "--datasets", f"synthir_demo,folder:{tmp_path / 'nope'}",
-                     "--weights-dir", str(tmp_path / "none"), "--out", str(tmp_path / "out"), *QUICK])
+    code = run_main(
+        [
+            "--methods",
+            "bicubic,esrgan",
+            "--datasets",
+            f"synthir_demo,folder:{tmp_path / 'nope'}",
+            "--weights-dir",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "out"),
+            *QUICK,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and "Traceback" not in err
     df = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False, na_values=[""])

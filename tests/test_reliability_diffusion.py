@@ -9,6 +9,7 @@
 * Peak resident memory of one LR 512x384 frame in fresh processes (``benchmarks.memory``): 192-pixel
   LR tiles need well under the untiled call's memory (a ratio, not an absolute figure).
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,9 +37,15 @@ def _method(variant: str) -> sr.SRMethod:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(variant=st.sampled_from(sorted(VARIANTS)), h=st.integers(1, 40), w=st.integers(1, 40),
-       c=st.sampled_from([1, 3]), b=st.integers(1, 2),
-       dtype=st.sampled_from([torch.float32, torch.float64, torch.float16]), seed=st.integers(0, 2**16))
+@given(
+    variant=st.sampled_from(sorted(VARIANTS)),
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    c=st.sampled_from([1, 3]),
+    b=st.integers(1, 2),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.float16]),
+    seed=st.integers(0, 2**16),
+)
 def test_diffusion_upscale_any_shape_dtype_channels(variant, h, w, c, b, dtype, seed):
     m = _method(variant)
     x = torch.rand(b, c, h, w, generator=torch.Generator().manual_seed(seed)).to(dtype)

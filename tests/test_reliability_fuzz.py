@@ -1,5 +1,6 @@
 """Hypothesis fuzz over image shapes, dtypes and channel counts through ``upscale`` of the interpolation
 methods (a small diffusion method gets the same fuzz in tests/test_reliability_diffusion.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,9 +21,15 @@ def _method(name: str):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(METHODS), h=st.integers(1, 40), w=st.integers(1, 40), c=st.sampled_from([1, 3]),
-       b=st.integers(1, 2), dtype=st.sampled_from([torch.float32, torch.float64, torch.float16]),
-       seed=st.integers(0, 2**16))
+@given(
+    name=st.sampled_from(METHODS),
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    c=st.sampled_from([1, 3]),
+    b=st.integers(1, 2),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.float16]),
+    seed=st.integers(0, 2**16),
+)
 def test_upscale_any_shape_dtype_channels(name, h, w, c, b, dtype, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(b, c, h, w, generator=g).to(dtype)
@@ -38,7 +45,9 @@ def test_upscale_any_shape_dtype_channels(name, h, w, c, b, dtype, seed):
         torch.testing.assert_close(m.upscale(x2), torch.full_like(y, float(x2[0, 0, 0, 0])), atol=2 / 255, rtol=0)
 
 
-@pytest.mark.parametrize("bad", [torch.zeros(1, 2, 4, 4), torch.zeros(4, 4), torch.zeros(1, 1, 4, 4, dtype=torch.uint8)])
+@pytest.mark.parametrize(
+    "bad", [torch.zeros(1, 2, 4, 4), torch.zeros(4, 4), torch.zeros(1, 1, 4, 4, dtype=torch.uint8)]
+)
 def test_invalid_input_is_a_clear_valueerror(bad):
     with pytest.raises(ValueError, match="bicubic"):
         _method("bicubic").upscale(bad)

@@ -1,6 +1,7 @@
 """Bad images and bad labels. Each bad image is handled correctly or becomes a per-image
 error row naming the file while the run goes on; bad labels are LabelErrors naming file (and line), or are
 clipped as documented in downstream/labels.py."""
+
 from __future__ import annotations
 
 import io
@@ -43,8 +44,7 @@ def _bad_image_folder(root) -> tuple[dict[str, str], dict[str, str]]:
     Image.fromarray(rng.integers(0, 65536, (48, 64), dtype=np.uint16)).save(root / "u16_png.png")
     Image.fromarray(rng.random((48, 64), dtype=np.float32)).save(root / "float_tiff.tif")
     # RGBA, palette, LA
-    rgba = np.concatenate([rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
-                           np.full((48, 64, 1), 128, np.uint8)], -1)
+    rgba = np.concatenate([rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), np.full((48, 64, 1), 128, np.uint8)], -1)
     Image.fromarray(rgba, mode="RGBA").save(root / "rgba.png")
     Image.fromarray(gray).convert("RGB").convert("P", palette=Image.ADAPTIVE, colors=16).save(root / "palette.png")
     Image.fromarray(np.stack([gray, gray], -1), mode="LA").save(root / "gray_alpha.png")
@@ -53,12 +53,27 @@ def _bad_image_folder(root) -> tuple[dict[str, str], dict[str, str]]:
     Image.fromarray(rng.integers(0, 256, (42, 18), dtype=np.uint8)).save(root / "notdiv_42x18.png")
     Image.fromarray(np.full((1, 1), 7, np.uint8)).save(root / "one_by_one.png")
     Image.fromarray(rng.integers(0, 256, (3, 40), dtype=np.uint8)).save(root / "thin_3x40.png")
-    handled = {"good_png": "good", "good_jpeg": "good", "jpeg_named_png": "wrong extension (JPEG bytes)",
-               "u16_tiff": "16-bit TIFF", "u16_png": "16-bit PNG", "float_tiff": "float TIFF", "rgba": "RGBA",
-               "palette": "palette", "gray_alpha": "LA", "odd_37x53": "odd size",
-               "notdiv_42x18": "size not divisible by 4"}
-    errors = {"trunc_png": "truncated PNG", "trunc_jpeg": "truncated JPEG", "zero": "zero-byte file",
-              "text_named_png": "wrong extension (text)", "one_by_one": "1x1", "thin_3x40": "smaller than scale"}
+    handled = {
+        "good_png": "good",
+        "good_jpeg": "good",
+        "jpeg_named_png": "wrong extension (JPEG bytes)",
+        "u16_tiff": "16-bit TIFF",
+        "u16_png": "16-bit PNG",
+        "float_tiff": "float TIFF",
+        "rgba": "RGBA",
+        "palette": "palette",
+        "gray_alpha": "LA",
+        "odd_37x53": "odd size",
+        "notdiv_42x18": "size not divisible by 4",
+    }
+    errors = {
+        "trunc_png": "truncated PNG",
+        "trunc_jpeg": "truncated JPEG",
+        "zero": "zero-byte file",
+        "text_named_png": "wrong extension (text)",
+        "one_by_one": "1x1",
+        "thin_3x40": "smaller than scale",
+    }
     return handled, errors
 
 
@@ -89,15 +104,18 @@ def _yolo(tmp_path, text: str):
     return path
 
 
-@pytest.mark.parametrize("text, line, what", [
-    ("0 0.5 0.5 0.1 0.1\n0 0.5 0.5 -0.1 0.1\n", 2, "non-positive size"),
-    ("0 0.5 0.5 0.0 0.1\n", 1, "non-positive size"),
-    ("0 0.5 0.5 0.1 0.1\n\n7 0.5 0.5 0.1 0.1\n", 3, "class id 7"),
-    ("-1 0.5 0.5 0.1 0.1\n", 1, "class id -1"),
-    ("0.5 0.5 0.5 0.1 0.1\n", 1, "class id 0.5"),
-    ("0 0.5 0.5 0.1\n", 1, "expected 5 fields"),
-    ("0 a 0.5 0.1 0.1\n", 1, "non-numeric"),
-])
+@pytest.mark.parametrize(
+    "text, line, what",
+    [
+        ("0 0.5 0.5 0.1 0.1\n0 0.5 0.5 -0.1 0.1\n", 2, "non-positive size"),
+        ("0 0.5 0.5 0.0 0.1\n", 1, "non-positive size"),
+        ("0 0.5 0.5 0.1 0.1\n\n7 0.5 0.5 0.1 0.1\n", 3, "class id 7"),
+        ("-1 0.5 0.5 0.1 0.1\n", 1, "class id -1"),
+        ("0.5 0.5 0.5 0.1 0.1\n", 1, "class id 0.5"),
+        ("0 0.5 0.5 0.1\n", 1, "expected 5 fields"),
+        ("0 a 0.5 0.1 0.1\n", 1, "non-numeric"),
+    ],
+)
 def test_yolo_errors_name_file_and_line(tmp_path, text, line, what):
     path = _yolo(tmp_path, text)
     with pytest.raises(LabelError) as info:
@@ -120,23 +138,28 @@ def _voc(tmp_path, objects: str):
 
 
 def _obj(name, x1, y1, x2, y2):
-    return (f"<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
-            f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>")
+    return (
+        f"<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+        f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+    )
 
 
 def test_voc_errors_and_clipping(tmp_path):
     classes = {"People": 0, "Car": 1}
-    for objects, what in ((_obj("Tank", 1, 1, 5, 5), "unknown class 'Tank'"),
-                          (_obj("Car", 10, 10, 10, 20), "non-positive size"),
-                          (_obj("Car", 10, 10, 5, 20), "non-positive size"),
-                          (_obj("Car", "x", 10, 5, 20), "non-numeric"),
-                          ("<object><name>Car</name>", "invalid XML")):
+    for objects, what in (
+        (_obj("Tank", 1, 1, 5, 5), "unknown class 'Tank'"),
+        (_obj("Car", 10, 10, 10, 20), "non-positive size"),
+        (_obj("Car", 10, 10, 5, 20), "non-positive size"),
+        (_obj("Car", "x", 10, 5, 20), "non-numeric"),
+        ("<object><name>Car</name>", "invalid XML"),
+    ):
         path = _voc(tmp_path, objects)
         with pytest.raises(LabelError) as info:
             read_voc_xml(path, classes, 100, 80)
         assert str(path) in str(info.value) and what in str(info.value)
-    boxes = read_voc_xml(_voc(tmp_path, _obj("Car", -10, 70, 120, 95) + _obj("People", 200, 200, 210, 210)),
-                         classes, 100, 80)
+    boxes = read_voc_xml(
+        _voc(tmp_path, _obj("Car", -10, 70, 120, 95) + _obj("People", 200, 200, 210, 210)), classes, 100, 80
+    )
     np.testing.assert_allclose(boxes, [[1, 0, 70, 100, 80]])
     assert read_voc_xml(_voc(tmp_path, ""), classes, 100, 80).shape == (0, 5)
 
@@ -174,18 +197,40 @@ def test_bad_label_in_a_run_is_an_error_row_naming_file_and_line(tmp_path):
     import shutil
 
     from sr.config import CONFIG_DIR
+
     shutil.copytree(CONFIG_DIR, cfg)
     (cfg / "datasets" / "labelled.yaml").write_text(
-        f"kind: folder\nroot: {frames}\nlabels_dir: {labels}\nclasses: [People, Car, Bus, Motorcycle, Lamp, Truck]\n")
+        f"kind: folder\nroot: {frames}\nlabels_dir: {labels}\nclasses: [People, Car, Bus, Motorcycle, Lamp, Truck]\n"
+    )
     import subprocess
     import sys
     from pathlib import Path
+
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--datasets", "labelled", "--out", str(out),
-                           "--methods", "bicubic", "--tasks", "quality,detection", "--metrics", "psnr", "--quiet",
-                           "--no-report"],
-                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "IRSR_CONFIG_DIR": str(cfg)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--datasets",
+            "labelled",
+            "--out",
+            str(out),
+            "--methods",
+            "bicubic",
+            "--tasks",
+            "quality,detection",
+            "--metrics",
+            "psnr",
+            "--quiet",
+            "--no-report",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "IRSR_CONFIG_DIR": str(cfg)},
+    )
     assert proc.returncode == 0, proc.stderr
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
     err = df[df.metric == "error"]

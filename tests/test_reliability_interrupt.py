@@ -4,6 +4,7 @@ and determinism (same seed -> identical SR PNG bytes and result rows).
 
 The trainer part of 9.5 is in ``test_reliability_trainer.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,32 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["--methods", "bicubic,lanczos", "--tasks", "quality", "--metrics", "psnr,ssim", "--limit", "6",
-        "--quiet", "--no-report", "--seed", "3"]
+ARGS = [
+    "--methods",
+    "bicubic,lanczos",
+    "--tasks",
+    "quality",
+    "--metrics",
+    "psnr,ssim",
+    "--limit",
+    "6",
+    "--quiet",
+    "--no-report",
+    "--seed",
+    "3",
+]
 KILLS = 5
 
 
 def _start(out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.run", "--out", str(out), *ARGS], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.run", "--out", str(out), *ARGS],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def _finish(proc: subprocess.Popen) -> None:
@@ -81,8 +99,11 @@ def test_random_kills_leave_complete_entries_and_the_rerun_equals_an_uninterrupt
         have = len(list((out / "cache").rglob("*.png"))) if (out / "cache").exists() else 0
         target = have + rng.randint(1, 3)  # kill after a seeded random amount of new work
         deadline = time.time() + 300
-        while proc.poll() is None and time.time() < deadline and (
-                not (out / "cache").exists() or len(list((out / "cache").rglob("*.png"))) < target):
+        while (
+            proc.poll() is None
+            and time.time() < deadline
+            and (not (out / "cache").exists() or len(list((out / "cache").rglob("*.png"))) < target)
+        ):
             time.sleep(rng.uniform(0.01, 0.2))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

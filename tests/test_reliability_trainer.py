@@ -9,6 +9,7 @@ wall-clock rows) equal an uninterrupted run's bit for bit; no temporary is left.
 The config is derived from ``configs/train/resshift_demo.yaml`` (``base:`` the shipped file): two cached
 frames, 64-pixel crops, batch 2, a checkpoint every 3 steps, one thread, no TensorBoard.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,7 @@ from sr.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 ITERATIONS = 45
 SAVE_EVERY = 3
-KILLS = 5            # 1 during start-up (imports, data), the others at random training steps
+KILLS = 5  # 1 during start-up (imports, data), the others at random training steps
 SEED = 20250309
 FINAL = {"config.yaml", "log.csv", "ckpt/last.pt", "ema.safetensors", "model.safetensors"}
 
@@ -41,8 +42,15 @@ def _config(tmp_path: Path) -> Path:
         "name": "resshift_kill",
         "out_dir": str(tmp_path / "unused"),
         "data": {"max_images": 2, "val_images": 1, "patch_size": 64, "batch_size": 2},
-        "train": {"iterations": ITERATIONS, "save_every": SAVE_EVERY, "log_every": 1, "val_every": 0,
-                  "threads": 1, "progress": False, "tensorboard": False},
+        "train": {
+            "iterations": ITERATIONS,
+            "save_every": SAVE_EVERY,
+            "log_every": 1,
+            "val_every": 0,
+            "threads": 1,
+            "progress": False,
+            "tensorboard": False,
+        },
     }
     path = tmp_path / "resshift_kill.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -51,9 +59,26 @@ def _config(tmp_path: Path) -> Path:
 
 def _start(config: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "sr.train", "--config", str(config), "--out-dir", str(out),
-                             "--device", "cpu", "--resume"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sr.train",
+            "--config",
+            str(config),
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--resume",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> dict:
@@ -143,7 +168,7 @@ def test_trainer_survives_repeated_sigkill_and_resumes_bit_for_bit(tmp_path):
         proc = _start(config, out)
         if attempt == 0:  # somewhere in start-up: imports, data rendering, model build
             time.sleep(rng.uniform(0.2, 0.6) * ref_wall * 0.5)
-        else:             # a random training step after the last checkpoint, plus a random fraction of a step
+        else:  # a random training step after the last checkpoint, plus a random fraction of a step
             target = min(max(targets[attempt - 1], _logged_step(out) + 1), ITERATIONS - 2)
             deadline = time.monotonic() + 300
             while proc.poll() is None and _logged_step(out) < target and time.monotonic() < deadline:
@@ -160,8 +185,10 @@ def test_trainer_survives_repeated_sigkill_and_resumes_bit_for_bit(tmp_path):
         ckpt_steps.append(step)
         assert not (out / "ema.safetensors").exists() or step == ITERATIONS
     temporaries = sorted(p.name for p in out.rglob(".*.tmp"))  # writes the kills interrupted
-    print(f"SIGKILLs survived: {kills}; checkpoint step after each: {ckpt_steps}; "
-          f"interrupted-write temporaries left: {temporaries}")
+    print(
+        f"SIGKILLs survived: {kills}; checkpoint step after each: {ckpt_steps}; "
+        f"interrupted-write temporaries left: {temporaries}"
+    )
     assert kills >= 4 and not finished_early, (kills, ckpt_steps)
 
     resumed = _finish(_start(config, out))

@@ -1,5 +1,6 @@
 """Figures 4 and 5 (detections / segmentation overlays on the same crop for every method) and the run metadata,
 from a tiny demo run the test makes: the demo suite records its detector and segmenter in run.json."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ def test_run_json_records_tasks_and_method_identities(demo_run):
 
 def test_figures_4_and_5_in_paper_report_and_html(demo_run, tmp_path):
     out = tmp_path / "paper"
-    assert paper_main(["--results", str(demo_run / "results.csv"), "--out", str(out),
-                       "--dataset", "Set5=synthir_demo"]) == 0
+    assert (
+        paper_main(["--results", str(demo_run / "results.csv"), "--out", str(out), "--dataset", "Set5=synthir_demo"])
+        == 0
+    )
     figs = out / "figures"
     for n in (3, 4, 5):
         pngs = sorted(figs.glob(f"fig{n}_synthir_demo_*.png"))
@@ -50,8 +53,14 @@ def test_figures_4_and_5_in_paper_report_and_html(demo_run, tmp_path):
     # the run metadata: versions, seed, device, task weights sha256, per-method weights table
     meta = json.loads((demo_run / "run.json").read_text())
     det_sha = meta["task_identities"]["detection"]["weights"]["sha256"]
-    for text in ("Method weights (sha256)", "<th>seed</th>", "<th>device</th>", "<th>versions</th>", det_sha,
-                 "detection_demo"):
+    for text in (
+        "Method weights (sha256)",
+        "<th>seed</th>",
+        "<th>device</th>",
+        "<th>versions</th>",
+        det_sha,
+        "detection_demo",
+    ):
         assert text in page, text
     md = (out / "paper.md").read_text()
     assert "fig4_synthir_demo" in md and "fig5_synthir_demo" in md and "## Run" in md and det_sha in md
@@ -60,8 +69,22 @@ def test_figures_4_and_5_in_paper_report_and_html(demo_run, tmp_path):
 
 def test_user_frame_and_crop_and_missing_run_json(demo_run, tmp_path):
     out = tmp_path / "p"
-    assert paper_main(["--results", str(demo_run / "results.csv"), "--out", str(out), "--no-html",
-                       "--frame", "synthir_100001", "--crop", "10,20,110,100"]) == 0
+    assert (
+        paper_main(
+            [
+                "--results",
+                str(demo_run / "results.csv"),
+                "--out",
+                str(out),
+                "--no-html",
+                "--frame",
+                "synthir_100001",
+                "--crop",
+                "10,20,110,100",
+            ]
+        )
+        == 0
+    )
     assert (out / "figures" / "fig4_synthir_demo_synthir_100001.png").is_file()
     assert "crop (10, 20, 110, 100) chosen by the user" in (out / "paper.md").read_text()
     # without run.json the detector is unknown: Figures 4/5 are skipped with the reason, Figure 3 is made
@@ -78,8 +101,11 @@ def test_user_frame_and_crop_and_missing_run_json(demo_run, tmp_path):
 
 def test_missing_task_weights_skip_with_reason(demo_run, tmp_path):
     meta = json.loads((demo_run / "run.json").read_text())
-    broken = dict(meta, tasks={"detection": "detection_m3fd", "segmentation": "segmentation_fmb"},
-                  weights_dir=str(tmp_path / "no_weights"))
+    broken = dict(
+        meta,
+        tasks={"detection": "detection_m3fd", "segmentation": "segmentation_fmb"},
+        weights_dir=str(tmp_path / "no_weights"),
+    )
     original = (demo_run / "run.json").read_text()
     (demo_run / "run.json").write_text(json.dumps(broken))
     try:

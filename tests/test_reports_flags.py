@@ -3,6 +3,7 @@
 The flags and marks come from ``sr.vocab`` (the one vocabulary producers and reports share); a flag the
 vocabulary does not know still gets a mark (``*``) and a note naming it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -81,8 +82,27 @@ def test_random_weight_rows_of_the_paper_command_carry_the_dagger(tmp_path):
     """``benchmarks.run --suite paper --datasets synthir_demo --methods bicubic,hr --random-weights`` (PSNR only and
     one frame, to keep it short): every task row is made by a random network, and each shows † everywhere."""
     out = tmp_path / "run"
-    assert run_main(["--suite", "paper", "--datasets", "synthir_demo", "--methods", "bicubic,hr", OPT_RANDOM_WEIGHTS,
-                     "--limit", "1", "--metrics", "psnr", "--out", str(out), "--quiet"]) == 0
+    assert (
+        run_main(
+            [
+                "--suite",
+                "paper",
+                "--datasets",
+                "synthir_demo",
+                "--methods",
+                "bicubic,hr",
+                OPT_RANDOM_WEIGHTS,
+                "--limit",
+                "1",
+                "--metrics",
+                "psnr",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     df = load_results(out / "results.csv")
     random_rows = df[df[COL_FLAGS].map(lambda f: FLAG_RANDOM_WEIGHTS in split_flags(f))]
     assert set(random_rows.task) >= {"detection", "segmentation"} and set(random_rows.method) == {"bicubic", "hr"}

@@ -1,6 +1,7 @@
 """The self-contained HTML report and the qualitative grid, built from a results.csv the test makes (plus SR
 images in the run's ``sr_outputs`` index); the report is opened in headless Chromium when it is installed
 (``apt-get install -y chromium``), which must load every image."""
+
 from __future__ import annotations
 
 import os
@@ -46,33 +47,54 @@ def test_html_report_is_self_contained(tmp_path):
     assert [p.name for p in fig3] == ["fig3_m3fd_set5_00001.png"]
     assert (out / "figures" / "fig3_m3fd_set5_00001.svg").is_file()
     page = (out / "report.html").read_text()
-    assert "src='http" not in page and "src=\"http" not in page and "href=" not in page
+    assert "src='http" not in page and 'src="http' not in page and "href=" not in page
     srcs = re.findall(r"<img src='([^']*)'", page)
     assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # fig6 x2 + fig3
-    for heading in ("Table 1.", "Table 2.", "Table 3.", "Table 4.", "Supplementary Table 1.",
-                    "Supplementary Table 2.", "Supplementary Table 3."):
+    for heading in (
+        "Table 1.",
+        "Table 2.",
+        "Table 3.",
+        "Table 4.",
+        "Supplementary Table 1.",
+        "Supplementary Table 2.",
+        "Supplementary Table 3.",
+    ):
         assert heading in page
-    assert "<th>paper</th>" in page or "class=\"paper\"" in page
-    assert "<b>0.6144</b>" in page and FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in page and "class=\"random\"" in page
+    assert "<th>paper</th>" in page or 'class="paper"' in page
+    assert "<b>0.6144</b>" in page and FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in page and 'class="random"' in page
     assert "&quot;seed&quot;: 0" in page and "weights missing" in page
     assert "Figures 4/5" in page
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless browser check needs /usr/bin/chromium "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="headless browser check needs /usr/bin/chromium (apt-get install -y chromium)"
+)
 def test_html_report_renders_in_headless_chromium(tmp_path):
     results = make_run(tmp_path)
     out = build_paper_report(results, tmp_path / "paper")
     page = (out / "report.html").resolve()
     shot = out / "screenshot.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--virtual-time-budget=5000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--virtual-time-budget=5000",
+    ]
 
     def chromium(*extra: str) -> str:
         profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
-        proc = subprocess.run([str(CHROMIUM), *flags, f"--user-data-dir={profile}", *extra, page.as_uri()],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [str(CHROMIUM), *flags, f"--user-data-dir={profile}", *extra, page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 

@@ -1,4 +1,5 @@
 """Paper tables and Figure 6 regenerated from a results.csv alone; the transcribed paper numbers."""
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,15 @@ def test_paper_numbers_match_the_paper_text():
 def test_paper_numbers_are_complete():
     pn = paper_numbers()
     sizes = pn.groupby("table").size().to_dict()
-    assert sizes == {"main_table1": 14 * 6, "main_table2": 4 * 9, "main_table3": 4 * 4, "main_table4": 6 * 4,
-                     "supp_table1": 14 * 4, "supp_table2": 4 * 4, "supp_table3": 4 * 4}
+    assert sizes == {
+        "main_table1": 14 * 6,
+        "main_table2": 4 * 9,
+        "main_table3": 4 * 4,
+        "main_table4": 6 * 4,
+        "supp_table1": 14 * 4,
+        "supp_table2": 4 * 4,
+        "supp_table3": 4 * 4,
+    }
     assert pn.source.str.match(r"^(main|supp):\d+$").all()
     assert not pn.duplicated(["table", "row", "column"]).any()
     for spec in TABLES:  # every paper column is a column of the regenerated table
@@ -60,8 +68,20 @@ def make_results(path, random_method="esrgan"):
     rows = []
 
     def add(ds, m, task, metric, cls, v, flags="", error=""):
-        rows.append({"suite": "paper", "dataset": ds, "method": m, "task": task, "metric": metric, "class": cls,
-                     "value": v, "n": 5, "flags": flags, "error": error})
+        rows.append(
+            {
+                "suite": "paper",
+                "dataset": ds,
+                "method": m,
+                "task": task,
+                "metric": metric,
+                "class": cls,
+                "value": v,
+                "n": 5,
+                "flags": flags,
+                "error": error,
+            }
+        )
 
     for k, m in enumerate(METHODS):
         flags = "random_weights" if m == random_method else ""
@@ -128,6 +148,19 @@ def test_dataset_map_and_cli(tmp_path):
 
     table = build_table(TABLES[0], load_results(results), {"Set5": "synthir_demo"})
     assert not math.isnan(table.values.loc["DifIISR", ("Set5/CLIP-IQA", "ours")])
-    assert main(["--results", str(results), "--out", str(tmp_path / "o"), "--no-html", "--no-qualitative",
-                 "--dataset", "Set5=synthir_demo"]) == 0
+    assert (
+        main(
+            [
+                "--results",
+                str(results),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-html",
+                "--no-qualitative",
+                "--dataset",
+                "Set5=synthir_demo",
+            ]
+        )
+        == 0
+    )
     assert main(["--results", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o2")]) == 2

@@ -3,6 +3,7 @@ layouts (ResShift/SinSR/DifIISR trainers: ``{'state_dict': ...}``, DDP ``module.
 dicts; the VQ-f4 as a flat state dict) through the real registry path, and run ``upscale`` on 1- and
 3-channel input. Networks are shrunk through method options so the test is fast; the full-size key
 layouts are checked against the official manifests in test_conformance_nets.py."""
+
 import pytest
 import torch
 
@@ -10,15 +11,47 @@ import sr
 from sr import weights as registry
 from sr.nn import UNetModelSwin, VQModelTorch
 
-SMALL_UNET = dict(image_size=16, in_channels=6, model_channels=32, out_channels=3, cond_lq=True,
-                  attention_resolutions=[8], dropout=0.0, channel_mult=[1, 2], num_res_blocks=[1, 1],
-                  num_head_channels=8, use_scale_shift_norm=True, swin_depth=2, swin_embed_dim=32,
-                  window_size=8, mlp_ratio=2)
-SMALL_VQ = dict(ddconfig=dict(double_z=False, z_channels=3, resolution=64, in_channels=3, out_ch=3, ch=32,
-                              ch_mult=[1, 2, 4], num_res_blocks=1, attn_resolutions=[], dropout=0.0),
-                n_embed=64, embed_dim=3)
-LAYOUTS = {"resshift_v1": "state_dict", "resshift_v2": "module", "resshift_v3": "ema_raw", "sinsr": "state_dict",
-           "difiisr": "module", "hfdiff": "state_dict"}
+SMALL_UNET = dict(
+    image_size=16,
+    in_channels=6,
+    model_channels=32,
+    out_channels=3,
+    cond_lq=True,
+    attention_resolutions=[8],
+    dropout=0.0,
+    channel_mult=[1, 2],
+    num_res_blocks=[1, 1],
+    num_head_channels=8,
+    use_scale_shift_norm=True,
+    swin_depth=2,
+    swin_embed_dim=32,
+    window_size=8,
+    mlp_ratio=2,
+)
+SMALL_VQ = dict(
+    ddconfig=dict(
+        double_z=False,
+        z_channels=3,
+        resolution=64,
+        in_channels=3,
+        out_ch=3,
+        ch=32,
+        ch_mult=[1, 2, 4],
+        num_res_blocks=1,
+        attn_resolutions=[],
+        dropout=0.0,
+    ),
+    n_embed=64,
+    embed_dim=3,
+)
+LAYOUTS = {
+    "resshift_v1": "state_dict",
+    "resshift_v2": "module",
+    "resshift_v3": "ema_raw",
+    "sinsr": "state_dict",
+    "difiisr": "module",
+    "hfdiff": "state_dict",
+}
 
 
 def _write(path, state, layout):
@@ -53,10 +86,14 @@ def test_official_layout_checkpoints_load_and_upscale(name, tmp_path):
 
 def test_a_wrong_checkpoint_names_the_file_and_the_missing_keys(tmp_path):
     roles = sr.method_spec("difiisr").options["weights"]
-    _write(registry.weights_dir(tmp_path) / registry.entry(roles["unet"]).file,
-           {"not.a.unet.weight": torch.zeros(1)}, "state_dict")
-    _write(registry.weights_dir(tmp_path) / registry.entry(roles["vq"]).file, VQModelTorch(**SMALL_VQ).state_dict(),
-           "flat")
+    _write(
+        registry.weights_dir(tmp_path) / registry.entry(roles["unet"]).file,
+        {"not.a.unet.weight": torch.zeros(1)},
+        "state_dict",
+    )
+    _write(
+        registry.weights_dir(tmp_path) / registry.entry(roles["vq"]).file, VQModelTorch(**SMALL_VQ).state_dict(), "flat"
+    )
     with pytest.raises(sr.errors.UserError, match="DifIISR.pth") as info:
         sr.load_method("difiisr", weights_dir=tmp_path, unet=SMALL_UNET, vq=SMALL_VQ, pad_multiple=16)
     assert "missing" in str(info.value)
@@ -76,8 +113,26 @@ def test_random_weights_run_through_the_benchmark_flagged(tmp_path, monkeypatch)
 
     monkeypatch.setattr(method_registry, "method_spec", small)
     out = tmp_path / "run"
-    assert run_main(["--methods", "difiisr", "--random-weights", "--tasks", "quality", "--metrics", "psnr",
-                     "--limit", "1", "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert (
+        run_main(
+            [
+                "--methods",
+                "difiisr",
+                "--random-weights",
+                "--tasks",
+                "quality",
+                "--metrics",
+                "psnr",
+                "--limit",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     import pandas as pd
 
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])

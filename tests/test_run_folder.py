@@ -1,5 +1,6 @@
 """The run folder stays consistent: runs sharing --out add up, a report is replaced whole or not at all,
 and the SR-output index survives file names with commas and newlines."""
+
 from __future__ import annotations
 
 import errno
@@ -35,9 +36,17 @@ def test_runs_sharing_out_give_the_union(tmp_path):
 def test_concurrent_runs_sharing_out_give_the_union(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.run", "--methods", m, "--out", str(out),
-                               "--no-report", *QUICK], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for m in ("bicubic", "nearest", "lanczos")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.run", "--methods", m, "--out", str(out), "--no-report", *QUICK],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for m in ("bicubic", "nearest", "lanczos")
+    ]
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err

@@ -1,4 +1,5 @@
 """The benchmark runner end to end: results table, resumability after a kill, per-image errors, CLI."""
+
 import os
 import signal
 import subprocess
@@ -23,11 +24,39 @@ def _results(out: Path) -> pd.DataFrame:
 
 def test_run_writes_long_format_results_and_report(tmp_path):
     out = tmp_path / "run"
-    assert run_main(["--methods", "bicubic,hr", "--tasks", "quality", "--metrics", "psnr,ssim", "--limit", "2",
-                     "--quiet", "--out", str(out)]) == 0
+    assert (
+        run_main(
+            [
+                "--methods",
+                "bicubic,hr",
+                "--tasks",
+                "quality",
+                "--metrics",
+                "psnr,ssim",
+                "--limit",
+                "2",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     df = _results(out)
-    assert list(df.columns) == ["suite", "dataset", "method", "task", "metric", "class", "value", "n", "ci_low",
-                                "ci_high", "flags", "error"]
+    assert list(df.columns) == [
+        "suite",
+        "dataset",
+        "method",
+        "task",
+        "metric",
+        "class",
+        "value",
+        "n",
+        "ci_low",
+        "ci_high",
+        "flags",
+        "error",
+    ]
     psnr = df[(df.metric == "psnr")].set_index("method")["value"]
     assert psnr["hr"] > psnr["bicubic"] > 20
     assert (df.n == 2).all()
@@ -35,10 +64,25 @@ def test_run_writes_long_format_results_and_report(tmp_path):
 
 
 def _runner(out: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "benchmarks.run", "--methods", "bicubic,lanczos,nearest", "--out", str(out),
-           *QUICK, *extra]
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--methods",
+        "bicubic,lanczos,nearest",
+        "--out",
+        str(out),
+        *QUICK,
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
 
 
 def test_killed_run_resumes_computing_only_what_is_missing(tmp_path):
@@ -90,10 +134,23 @@ def test_user_mistakes_are_one_line_errors(capsys):
 
 
 def test_help_documents_every_option():
-    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--help"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout
-    for option in ("--methods", "--suite", "--datasets", "--tasks", "--metrics", "--out", "--device",
-                   "--weights-dir", "--limit", "--seed", "--random-weights", "--executor"):
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--help"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    for option in (
+        "--methods",
+        "--suite",
+        "--datasets",
+        "--tasks",
+        "--metrics",
+        "--out",
+        "--device",
+        "--weights-dir",
+        "--limit",
+        "--seed",
+        "--random-weights",
+        "--executor",
+    ):
         assert option in out
 
 

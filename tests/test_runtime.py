@@ -1,5 +1,6 @@
 """Start-up allocator tuning (sr.runtime): applied once on glibc, off when asked, and it really stops
 the page faults of re-allocating large buffers (counted by the kernel, not timed)."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ print(json.dumps({"faults": after - before, "status": allocator_status()}))
 
 def _probe(mode: str, **env) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True,
-                         env={**clean, **env}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**clean, **env},
+        timeout=120,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

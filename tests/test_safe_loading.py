@@ -1,5 +1,6 @@
 """Weights are read only through sr.checkpoint: the metrics built that way equal pyiqa's own; trusted
 conversions check the sha256 before unpickling; ``sr.weights verify`` is not fooled by a forged memo."""
+
 from __future__ import annotations
 
 import ast
@@ -17,8 +18,17 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("sr", "downstream", "benchmarks", "reports")
 LOADER = REPO / "sr" / "checkpoint.py"
 #: calls that unpickle (or run TorchScript): allowed in the loader module only
-UNSAFE = {("torch", "load"), ("pickle", "load"), ("pickle", "loads"), ("jit", "load"), ("hub", "load"),
-          ("hub", "load_state_dict_from_url"), ("model_zoo", "load_url"), ("dill", "load"), ("joblib", "load")}
+UNSAFE = {
+    ("torch", "load"),
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("jit", "load"),
+    ("hub", "load"),
+    ("hub", "load_state_dict_from_url"),
+    ("model_zoo", "load_url"),
+    ("dill", "load"),
+    ("joblib", "load"),
+}
 
 
 class Marker:
@@ -65,12 +75,14 @@ def test_the_check_itself_finds_a_torch_load(tmp_path):
     """The AST check above would notice the call forms it is meant to forbid."""
     source = "import torch\nx = torch.load('f', weights_only=False)\ny = torch.jit.load('g')\n"
     calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]
-    kinds = {(c.func.value.attr if isinstance(c.func.value, ast.Attribute) else c.func.value.id, c.func.attr)
-             for c in calls}
+    kinds = {
+        (c.func.value.attr if isinstance(c.func.value, ast.Attribute) else c.func.value.id, c.func.attr) for c in calls
+    }
     assert kinds <= UNSAFE and len(kinds) == 2
 
 
 # ----- the metrics built from safely loaded weights equal pyiqa's own loading (benign files) ------------------
+
 
 def _images(seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -89,8 +101,7 @@ def test_lpips_equals_pyiqa(tmp_path, monkeypatch):
     torch.save(alexnet(weights=None).state_dict(), alex)
     lin = W.path_of("pyiqa_lpips_alex", tmp_path)
     lin.parent.mkdir(parents=True)
-    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 192, 384, 256, 256))},
-               lin)
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 192, 384, 256, 256))}, lin)
     ours = QualityMetric("lpips", weights_dir=tmp_path)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch_hub"))  # pyiqa's own loading, benign
     theirs = pyiqa.create_metric("lpips", device="cpu", net="alex", version="0.1", pretrained_model_path=str(lin))
@@ -109,8 +120,9 @@ def test_musiq_equals_pyiqa(tmp_path):
     net = pyiqa.create_metric("musiq", device="cpu", pretrained=False).net
     path = W.path_of("pyiqa_musiq_koniq", tmp_path)
     path.parent.mkdir(parents=True)
-    torch.save({k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
-                for k, v in net.state_dict().items()}, path)
+    torch.save(
+        {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in net.state_dict().items()}, path
+    )
     ours = QualityMetric("musiq", weights_dir=tmp_path)
     theirs = pyiqa.create_metric("musiq", device="cpu", pretrained_model_path=str(path))
     a, _ = _images()
@@ -126,8 +138,10 @@ def test_clipiqa_reads_its_weights_from_the_safetensors_file(tmp_path):
     from downstream.metrics import _CLIP_RN50, QualityMetric
 
     torch.manual_seed(3)
-    state = {k: (v + 0.05 if v.is_floating_point() else v).contiguous()
-             for k, v in clip_model.CLIP(**_CLIP_RN50).state_dict().items()}
+    state = {
+        k: (v + 0.05 if v.is_floating_point() else v).contiguous()
+        for k, v in clip_model.CLIP(**_CLIP_RN50).state_dict().items()
+    }
     path = W.path_of("clip_rn50_state", tmp_path)
     path.parent.mkdir(parents=True)
     save_file(state, str(path))
@@ -149,6 +163,7 @@ def test_clipiqa_without_the_converted_file_says_how_to_make_it(tmp_path):
 
 
 # ----- trusted conversion: the sha256 is checked before anything is unpickled -------------------------------
+
 
 def test_trusted_unpickle_needs_the_right_sha256(tmp_path):
     bad = tmp_path / "bad.pth"
@@ -192,6 +207,7 @@ def test_yolo_trust_pickle_needs_the_registry_sha256(tmp_path):
 
 
 # ----- verify: a forged sha256 memo does not make a replaced file 'ok' ---------------------------------------
+
 
 def _dat_entry(tmp_path) -> tuple[Path, str]:
     path = W.path_of("dat_x4", tmp_path)

@@ -1,8 +1,8 @@
 """The committed demo SegFormer on synthir: HR frames score higher than bicubic-upscaled ones."""
+
 from __future__ import annotations
 
 from pathlib import Path
-
 
 from downstream.datasets import load_dataset
 from downstream.imageio import write_png
@@ -43,7 +43,7 @@ def test_demo_model_hr_beats_bicubic(tmp_path):
     hr = {(r.metric, r.cls): r.value for r in hr_rows}
     bic = {(r.metric, r.cls): r.value for r in bic_rows}
     assert hr[("mIoU", "all")] > bic[("mIoU", "all")]
-    assert hr[("mIoU", "all")] > 0.35            # the demo model has learned something (0.452 on all 12)
+    assert hr[("mIoU", "all")] > 0.35  # the demo model has learned something (0.452 on all 12)
     assert ("IoU", "unlabeled") not in hr
     # the same frames give the same rows (the hr row reproduces the HR score exactly)
     assert task.evaluate(_items(dataset, "hr", tmp_path / "again"), classes, tmp_path / "w3") == hr_rows

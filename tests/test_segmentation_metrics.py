@@ -1,4 +1,5 @@
 """Segmentation metrics: a hand-computed confusion matrix, and equality with mmseg's IoUMetric."""
+
 from __future__ import annotations
 
 import math
@@ -13,15 +14,11 @@ from downstream.segmentation.task import rows_from_scores
 
 def test_hand_computed_confusion_matrix():
     # 3 classes; one ignored pixel; class 2 is never labelled but predicted once.
-    label = np.array([[0, 0, 1, 1],
-                      [1, 0, IGNORE_INDEX, 1]], dtype=np.uint8)
-    pred = np.array([[0, 1, 1, 1],
-                     [2, 0, 0, 0]], dtype=np.uint8)
+    label = np.array([[0, 0, 1, 1], [1, 0, IGNORE_INDEX, 1]], dtype=np.uint8)
+    pred = np.array([[0, 1, 1, 1], [2, 0, 0, 0]], dtype=np.uint8)
     conf = confusion_matrix(pred, label, 3)
     # rows = label, cols = prediction
-    assert conf.tolist() == [[2, 1, 0],
-                             [1, 2, 1],
-                             [0, 0, 0]]
+    assert conf.tolist() == [[2, 1, 0], [1, 2, 1], [0, 0, 0]]
     res = scores(conf)
     # class 0: I=2, L=3, P=3 -> 2/4; class 1: I=2, L=4, P=3 -> 2/5; class 2: I=0, L=0, P=1 -> 0
     np.testing.assert_allclose(res.iou, [50.0, 40.0, 0.0])
@@ -65,13 +62,13 @@ def test_equals_mmseg_iou_metric(seed):
     names = [f"c{i}" for i in range(k)]
     preds, labels = [], []
     for shape in [(17, 23), (30, 11), (8, 8)]:
-        lab = rng.integers(0, k - 1, size=shape)          # class k-1 never labelled ...
+        lab = rng.integers(0, k - 1, size=shape)  # class k-1 never labelled ...
         lab[rng.random(shape) < 0.15] = IGNORE_INDEX
         pred = np.where(rng.random(shape) < 0.6, lab, rng.integers(0, k, size=shape))
         pred[pred == IGNORE_INDEX] = 0
         preds.append(pred.astype(np.uint8))
         labels.append(lab.astype(np.uint8))
-    preds[0][0, 0] = k - 1                                  # ... but predicted once (IoU 0)
+    preds[0][0, 0] = k - 1  # ... but predicted once (IoU 0)
     acc = ConfusionAccumulator(k)
     for p, lab in zip(preds, labels):
         acc.update(p, lab)

@@ -1,4 +1,5 @@
 """FMB preparation (both download layouts, id / colour labels) and the mask-overlay figure."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,8 @@ def _split_download(root, rng, colour=False, same_names=False):
             if colour:
                 inv = {v: k for k, v in PALETTE.items()}
                 Image.fromarray(np.array([inv[i] for i in ids.ravel()], np.uint8).reshape(*ids.shape, 3)).save(
-                    root / split / "Label" / f"{name}.png")
+                    root / split / "Label" / f"{name}.png"
+                )
             else:
                 Image.fromarray(ids, mode="L").save(root / split / "Label" / f"{name}.png")
     return truth
@@ -45,15 +47,16 @@ def test_prepare_split_layout_gray_ids_reads_back_through_fmb_kind(tmp_path):
     counts = prepare_fmb(tmp_path / "dl", tmp_path / "fmb")
     assert counts == {"train": 2, "test": 1}
     assert (tmp_path / "fmb" / "train.txt").read_text().split() == ["00001.png", "00002.png"]
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "fmb" / "Label" / "00003.png")),
-                                  truth[("test", "00003")])
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "fmb" / "Label" / "00003.png")), truth[("test", "00003")]
+    )
     from downstream.datasets import load_dataset
 
     ds = load_dataset("fmb_test", root=str(tmp_path / "fmb"), scale=4)
     assert ds.ids() == ["00003"]
     sample = ds.load("00003")
     expected = np.where(truth[("test", "00003")] == 0, 255, truth[("test", "00003")])
-    np.testing.assert_array_equal(sample.mask, expected)             # unlabeled -> ignore by default
+    np.testing.assert_array_equal(sample.mask, expected)  # unlabeled -> ignore by default
 
 
 def test_prepare_colour_labels_need_a_palette_and_prefix_clashing_names(tmp_path):
@@ -61,11 +64,12 @@ def test_prepare_colour_labels_need_a_palette_and_prefix_clashing_names(tmp_path
     truth = _split_download(tmp_path / "dl", rng, colour=True, same_names=True)
     with pytest.raises(DataError, match="--palette"):
         prepare_fmb(tmp_path / "dl", tmp_path / "out")
-    assert not (tmp_path / "out").exists()                             # checked before writing
+    assert not (tmp_path / "out").exists()  # checked before writing
     prepare_fmb(tmp_path / "dl", tmp_path / "out", palette=PALETTE)
     assert (tmp_path / "out" / "test.txt").read_text().split() == ["test_00001.png"]
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "Label" / "train_00002.png")),
-                                  truth[("train", "00002")])
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "out" / "Label" / "train_00002.png")), truth[("train", "00002")]
+    )
 
 
 def test_prepare_flat_layout_cli_and_errors(tmp_path, capsys):
@@ -95,7 +99,7 @@ def test_label_modes(tmp_path):
     p = Image.fromarray(ids, mode="P")
     p.putpalette([v for i in range(256) for v in (i * 7 % 256, 0, 0)])
     p.save(tmp_path / "p.png")
-    np.testing.assert_array_equal(label_to_ids(tmp_path / "p.png"), ids)    # palette indices are the ids
+    np.testing.assert_array_equal(label_to_ids(tmp_path / "p.png"), ids)  # palette indices are the ids
     Image.fromarray(np.repeat(ids[..., None], 3, axis=2)).save(tmp_path / "rgb.png")
     np.testing.assert_array_equal(label_to_ids(tmp_path / "rgb.png"), ids)  # gray stored as RGB
 
@@ -108,7 +112,7 @@ def test_overlay_and_grid():
     out = overlay(image, ids)
     assert out.shape == (8, 10, 3) and out.dtype == np.uint8
     assert tuple(out[0, 0]) == (128, 128, 128) and tuple(out[5, 5]) == (128, 128, 128)  # ignore / skipped 0
-    assert tuple(out[3, 3]) == (174, 74, 94)                                              # person colour blend
+    assert tuple(out[3, 3]) == (174, 74, 94)  # person colour blend
     from downstream.datasets.fmb import FMB_CLASSES
 
     grid = comparison_grid([("HR", image, ids), ("bicubic", image, ids)], FMB_CLASSES, box=(1, 1, 6, 5), zoom=3)
@@ -122,6 +126,11 @@ def test_figure_from_files_with_a_task(tmp_path):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (32, 48), dtype=np.uint8)).save(tmp_path / "a.png")
     task = SegmentationTask(variant="mit_tiny", random_weights=True, device="cpu")
-    fig = figure_from_files(task, {"HR": tmp_path / "a.png", "copy": tmp_path / "a.png"}, ("bg", "x", "y"),
-                            gt=np.zeros((32, 48), np.uint8), out=tmp_path / "fig.png")
+    fig = figure_from_files(
+        task,
+        {"HR": tmp_path / "a.png", "copy": tmp_path / "a.png"},
+        ("bg", "x", "y"),
+        gt=np.zeros((32, 48), np.uint8),
+        out=tmp_path / "fig.png",
+    )
     assert (tmp_path / "fig.png").is_file() and fig.width > 2 * 96

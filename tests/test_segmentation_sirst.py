@@ -1,4 +1,5 @@
 """SIRST-v2 binary masks (awkward image modes and sizes) load and evaluate through the harness path."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,13 +41,14 @@ def test_sirst_masks_evaluate_like_mmseg(tmp_path):
     ids = _one_per_mode()
     assert len(ids) >= 3
     (tmp_path / "list.txt").write_text("\n".join(ids) + "\n")
-    ds = load_dataset("sirst_v2", root=str(SIRST / "images"), masks_dir=str(SIRST / "masks"),
-                      list_file=str(tmp_path / "list.txt"))
+    ds = load_dataset(
+        "sirst_v2", root=str(SIRST / "images"), masks_dir=str(SIRST / "masks"), list_file=str(tmp_path / "list.txt")
+    )
     assert ds.classes("mask") == ("background", "target") and ds.classes("boxes") is None
     items = []
     for sid in ds.ids():
         sample = ds.load(sid)
-        assert sample.mask.shape == tuple(sample.hr.shape[1:])            # modcropped together
+        assert sample.mask.shape == tuple(sample.hr.shape[1:])  # modcropped together
         assert set(np.unique(sample.mask)) <= {0, 1}
         path = tmp_path / "hr" / f"{sid}.png"
         write_png(path, sample.hr.permute(1, 2, 0).numpy())

@@ -1,4 +1,5 @@
 """SegmentationTask end to end on tiny models: rows, identity, weights I/O, mmseg equality, options."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,13 @@ from PIL import Image
 
 from downstream.sample import IGNORE_INDEX
 from downstream.segmentation.metrics import mmseg_iou_metric
-from downstream.segmentation.model import (build_segformer, convert_nvlabs_mit, load_backbone_weights,
-                                           load_segformer_weights, save_state_dict)
+from downstream.segmentation.model import (
+    build_segformer,
+    convert_nvlabs_mit,
+    load_backbone_weights,
+    load_segformer_weights,
+    save_state_dict,
+)
 from downstream.segmentation.task import SegmentationTask
 from downstream.tasks import TaskItem
 from sr.errors import ConfigError, MissingWeightsError, UserError
@@ -46,15 +52,16 @@ def test_shim_lets_mmseg_import_and_raises_if_an_op_is_called():
 
 def test_rows_match_mmseg_iou_metric_on_saved_predictions(tmp_path):
     items = _items(tmp_path)
-    task = SegmentationTask(variant="mit_tiny", random_weights=True, device="cpu", save_predictions=True,
-                            ignore_classes=["unlabeled"])
+    task = SegmentationTask(
+        variant="mit_tiny", random_weights=True, device="cpu", save_predictions=True, ignore_classes=["unlabeled"]
+    )
     rows = task.evaluate(items, CLASSES, tmp_path / "work")
     assert task.flags == ("random_weights",)
     by = {(r.metric, r.cls): r for r in rows}
     assert ("IoU", "unlabeled") not in by and {"mIoU", "aAcc"} <= {r.metric for r in rows}
     assert all(r.n == 2 for r in rows)
     preds = [np.asarray(Image.open(tmp_path / "work" / "pred" / f"{it.id}.png")) for it in items]
-    assert all((p != 0).all() for p in preds)        # an ignored class is never predicted
+    assert all((p != 0).all() for p in preds)  # an ignored class is never predicted
     labels = [np.where(it.label("mask") == 0, IGNORE_INDEX, it.label("mask")) for it in items]
     _, per_class = mmseg_iou_metric(preds, labels, CLASSES)
     for i, name in enumerate(CLASSES[1:], start=1):
@@ -74,10 +81,12 @@ def test_weights_file_round_trip_identity_and_slide(tmp_path):
     assert len(ident["weights_sha256"]) == 64 and ident["mode"] == "whole"
     rows_a = whole.evaluate(items, CLASSES, tmp_path / "a")
     rows_b = SegmentationTask(weights=str(weights), variant="mit_tiny", device="cpu").evaluate(
-        items, CLASSES, tmp_path / "b")
+        items, CLASSES, tmp_path / "b"
+    )
     assert rows_a == rows_b
-    slide = SegmentationTask(weights=str(weights), variant="mit_tiny", device="cpu", mode="slide",
-                             crop_size=[32, 32], stride=[24, 24])
+    slide = SegmentationTask(
+        weights=str(weights), variant="mit_tiny", device="cpu", mode="slide", crop_size=[32, 32], stride=[24, 24]
+    )
     assert slide.identity()["crop_size"] == [32, 32]
     assert {r.metric for r in slide.evaluate(items, CLASSES, tmp_path / "c")} >= {"mIoU", "aAcc"}
     # the weights are used: a task with other weights predicts differently
@@ -153,8 +162,11 @@ def test_imagenet_backbone_loads_from_weights_dir(tmp_path, monkeypatch, layout)
     monkeypatch.setenv("IRSR_WEIGHTS_DIR", str(tmp_path))
     torch.manual_seed(3)
     source = build_segformer("mit_tiny", 4).backbone.state_dict()
-    state = {"nvlabs": _to_nvlabs(source), "mmseg": source,
-             "wrapped": {"state_dict": {f"backbone.{k}": v for k, v in source.items()}}}[layout]
+    state = {
+        "nvlabs": _to_nvlabs(source),
+        "mmseg": source,
+        "wrapped": {"state_dict": {f"backbone.{k}": v for k, v in source.items()}},
+    }[layout]
     path = path_of("mit_b1_imagenet")
     path.parent.mkdir(parents=True)
     torch.save(state, path)

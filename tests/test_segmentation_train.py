@@ -1,4 +1,5 @@
 """The segmentation training loop: schedule, a tiny run, plain-state-dict outputs, exact resume."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """IoU / nIoU / Pd / Fa of binary small-target masks against a case computed by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_small_target_metrics_equal_the_hand_computed_values():
         acc.update(pred, label)
     s = acc.scores()
     assert s.iou == pytest.approx((2 + 3) / (9 + 5))
-    assert s.niou == pytest.approx((2 / 9 + 3 / 5) / 2)          # B has neither target nor prediction: left out
+    assert s.niou == pytest.approx((2 / 9 + 3 / 5) / 2)  # B has neither target nor prediction: left out
     assert s.targets == 3 and s.pd == pytest.approx(2 / 3)
     assert s.fa == pytest.approx((1 + 1 + 2) / (100 + 90 + 100))  # P2, P3 and C's diagonal pair
 
@@ -51,7 +52,7 @@ def test_rows_of_a_binary_target_set():
         conf.update(pred, label)
         small.update(pred, label)
     rows = {(r.metric, r.cls): r.value for r in rows_from_scores(conf, ("background", "target"), (), small)}
-    assert rows[("IoU", "target")] == pytest.approx(5 / 14)      # the literature's IoU is the target's IoU row
+    assert rows[("IoU", "target")] == pytest.approx(5 / 14)  # the literature's IoU is the target's IoU row
     assert rows[("nIoU", "all")] == pytest.approx(37 / 90)
     assert rows[("Pd", "all")] == pytest.approx(2 / 3)
     assert rows[("Fa", "all")] == pytest.approx(4 / 290)

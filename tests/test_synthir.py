@@ -1,4 +1,5 @@
 """SynthIR procedural thermal scenes: determinism, label validity, label/pixel agreement, thermal plausibility."""
+
 import time
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_boxes_match_mask(scenes):
             assert inside.mean() > 0.2, (M3FD_CLASSES[c], inside.mean())
             assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
             fractions[c].append(inside.mean())
-    minimum = (0.4, 0.7, 0.7, 0.35, 0.8, 0.7)   # people and motorcycles are slender, vehicles fill their box
+    minimum = (0.4, 0.7, 0.7, 0.35, 0.8, 0.7)  # people and motorcycles are slender, vehicles fill their box
     for c in range(len(M3FD_CLASSES)):
         assert np.median(fractions[c]) > minimum[c], M3FD_CLASSES[c]
 
@@ -77,7 +78,7 @@ def test_objects_warmer_than_local_background(scenes):
             m = max(3, (x2 - x1) // 4, (y2 - y1) // 4)
             X1, Y1, X2, Y2 = max(0, x1 - m), max(0, y1 - m), min(w, x2 + m), min(h, y2 + m)
             ring = ~np.isin(s.mask[Y1:Y2, X1:X2], WARM_FMB)
-            ring[y1 - Y1:y2 - Y1, x1 - X1:x2 - X1] = False
+            ring[y1 - Y1 : y2 - Y1, x1 - X1 : x2 - X1] = False
             obj = s.mask[y1:y2, x1:x2] == M3FD_TO_FMB[c]
             if ring.sum() >= 5:
                 diffs.append(s.image[y1:y2, x1:x2][obj].mean() - s.image[Y1:Y2, X1:X2][ring].mean())
@@ -94,7 +95,7 @@ def test_image_statistics_plausible(scenes):
         assert hi - lo > 100
     sky = FMB_CLASSES.index("sky")
     road = FMB_CLASSES.index("road")
-    for s in scenes[:10]:   # the sky is the coldest large region, colder than the road
+    for s in scenes[:10]:  # the sky is the coldest large region, colder than the road
         if (s.mask == sky).sum() > 500:
             assert s.image[s.mask == sky].mean() < s.image[s.mask == road].mean()
 
@@ -104,4 +105,4 @@ def test_fast_enough():
     t0 = time.perf_counter()
     for seed in range(10):
         render_scene(seed)
-    assert (time.perf_counter() - t0) / 10 < 0.15   # ~35 ms on one core; generous for slow CI machines
+    assert (time.perf_counter() - t0) / 10 < 0.15  # ~35 ms on one core; generous for slow CI machines

@@ -1,6 +1,7 @@
 """Tasks are plugins: a task defined here (one class + one YAML, nothing else touched) runs through
 ``python -m benchmarks.run`` and shows up in results.csv, the per-image file, report.md and the paper report;
 benchmarks/ and reports/ never compare against a task's name."""
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _box_pixels(image: np.ndarray, boxes: np.ndarray, class_id: int) -> np.ndarray:
     """Intensities inside the boxes of one class (image (H, W) in [0, 1], boxes (N, 5) in pixels)."""
-    values = [image[int(y1):int(y2), int(x1):int(x2)].ravel()
-              for c, x1, y1, x2, y2 in boxes if int(c) == class_id]
+    values = [image[int(y1) : int(y2), int(x1) : int(x2)].ravel() for c, x1, y1, x2, y2 in boxes if int(c) == class_id]
     return np.concatenate(values) if values else np.zeros(0)
 
 
@@ -36,11 +36,13 @@ class BoxBrightness(Task):
     name = "box_brightness"
     labels = (LABEL_BOXES,)
     metrics = (ResultMetric("box_mean", higher_better=False, per_class=True, label="mean"),)
-    report = TaskReport(per_class="box_mean", overall="box_mean", overall_label="all boxes",
-                        figure="ground-truth boxes outlined")
+    report = TaskReport(
+        per_class="box_mean", overall="box_mean", overall_label="all boxes", figure="ground-truth boxes outlined"
+    )
 
-    def __init__(self, *, gain: float = 1.0, device: str = "cpu", weights_dir: str | None = None,
-                 random_weights: bool = False):
+    def __init__(
+        self, *, gain: float = 1.0, device: str = "cpu", weights_dir: str | None = None, random_weights: bool = False
+    ):
         self.gain = float(gain)
 
     def identity(self) -> dict[str, Any]:
@@ -61,8 +63,9 @@ class BoxBrightness(Task):
         for c, name in enumerate(class_names):
             values = np.concatenate(per_class[c])
             if values.size:
-                rows.append(MetricRow("box_mean", float(values.mean()), cls=name,
-                                      n=sum(bool(v.size) for v in per_class[c])))
+                rows.append(
+                    MetricRow("box_mean", float(values.mean()), cls=name, n=sum(bool(v.size) for v in per_class[c]))
+                )
         return rows
 
     def figure(self, images: dict[str, Path], crop, truth: Mapping[str, Any], class_names, workdir: Path):
@@ -84,10 +87,13 @@ class BoxBrightness(Task):
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
-    (root / "box_brightness.yaml").write_text(f"description: toy task\nfactory: {__name__}:BoxBrightness\n"
-                                              "options: {gain: 1.0}\n")
-    (root / "toy_suite.yaml").write_text("datasets: [synthir_demo]\nmethods: [hr, bicubic]\nmetrics: []\n"
-                                         f"tasks: {{bright: {root / 'box_brightness.yaml'}}}\n")
+    (root / "box_brightness.yaml").write_text(
+        f"description: toy task\nfactory: {__name__}:BoxBrightness\noptions: {{gain: 1.0}}\n"
+    )
+    (root / "toy_suite.yaml").write_text(
+        "datasets: [synthir_demo]\nmethods: [hr, bicubic]\nmetrics: []\n"
+        f"tasks: {{bright: {root / 'box_brightness.yaml'}}}\n"
+    )
     out = root / "run"
     assert run_main(["--suite", str(root / "toy_suite.yaml"), "--limit", "2", "--out", str(out), "--quiet"]) == 0
     return root, out
@@ -115,8 +121,9 @@ def test_toy_task_rows_match_a_direct_computation(toy_run):
             assert hr_rows[name] == pytest.approx(values.mean(), abs=1e-6)
         else:
             assert name not in hr_rows
-    assert hr_rows["all"] == pytest.approx(np.concatenate([np.concatenate(v) for v in pixels.values()]).mean(),
-                                           abs=1e-6)
+    assert hr_rows["all"] == pytest.approx(
+        np.concatenate([np.concatenate(v) for v in pixels.values()]).mean(), abs=1e-6
+    )
     # per-image values go to their own file, not results.csv
     per_image = pd.read_csv(out / "per_image" / "synthir_demo__hr__bright.csv")
     assert list(per_image.image) == dataset.ids()[:2] and (per_image.metric == "box_mean").all()
@@ -168,8 +175,14 @@ def _task_name_comparisons(source: str, where: str) -> list[str]:
 
 
 def test_benchmarks_and_reports_never_compare_against_a_task_name():
-    assert _task_name_comparisons('if task == "detection":\n    pass\nok = t in ("x", "segmentation")', "probe") \
-        == ["probe:1", "probe:3"]
-    found = [hit for package in ("benchmarks", "reports") for path in sorted((REPO / package).rglob("*.py"))
-             for hit in _task_name_comparisons(path.read_text(), str(path.relative_to(REPO)))]
+    assert _task_name_comparisons('if task == "detection":\n    pass\nok = t in ("x", "segmentation")', "probe") == [
+        "probe:1",
+        "probe:3",
+    ]
+    found = [
+        hit
+        for package in ("benchmarks", "reports")
+        for path in sorted((REPO / package).rglob("*.py"))
+        for hit in _task_name_comparisons(path.read_text(), str(path.relative_to(REPO)))
+    ]
     assert not found, found

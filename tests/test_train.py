@@ -1,4 +1,5 @@
 """sr.train: typed configs, every objective on a tiny pixel-space model, and kill/resume equality."""
+
 from __future__ import annotations
 
 import os
@@ -19,21 +20,49 @@ from sr.train.trainer import Trainer, lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY_UNET = dict(image_size=8, in_channels=51, out_channels=48, model_channels=32, channel_mult=[1, 2],
-                 num_res_blocks=1, attention_resolutions=[4], num_head_channels=8, swin_embed_dim=32,
-                 window_size=4, mlp_ratio=1, cond_lq=True)
+TINY_UNET = dict(
+    image_size=8,
+    in_channels=51,
+    out_channels=48,
+    model_channels=32,
+    channel_mult=[1, 2],
+    num_res_blocks=1,
+    attention_resolutions=[4],
+    num_head_channels=8,
+    swin_embed_dim=32,
+    window_size=4,
+    mlp_ratio=1,
+    cond_lq=True,
+)
 
 
 def tiny_config(tmp_path: Path, name="tiny", objective=None, iterations=6, **sections) -> Path:
     cfg = {
-        "name": name, "out_dir": str(tmp_path / name),
-        "data": {"dataset": "synthir_train", "val_dataset": "synthir_val", "max_images": 2, "val_images": 1,
-                 "patch_size": 32, "batch_size": 2},
-        "model": {"first_stage": "pixel_unshuffle", "schedule": "difiisr_t15", "pad_multiple": 8,
-                  "unet": dict(TINY_UNET)},
+        "name": name,
+        "out_dir": str(tmp_path / name),
+        "data": {
+            "dataset": "synthir_train",
+            "val_dataset": "synthir_val",
+            "max_images": 2,
+            "val_images": 1,
+            "patch_size": 32,
+            "batch_size": 2,
+        },
+        "model": {
+            "first_stage": "pixel_unshuffle",
+            "schedule": "difiisr_t15",
+            "pad_multiple": 8,
+            "unet": dict(TINY_UNET),
+        },
         "optim": {"lr": 1e-3, "warmup_steps": 2, "schedule": "cosine"},
-        "train": {"iterations": iterations, "log_every": 1, "threads": 1, "progress": False, "ema_rate": 0.9,
-                  "tensorboard": False},
+        "train": {
+            "iterations": iterations,
+            "log_every": 1,
+            "threads": 1,
+            "progress": False,
+            "ema_rate": 0.9,
+            "tensorboard": False,
+        },
         "objective": objective or {"kind": "resshift"},
     }
     for key, value in sections.items():
@@ -66,14 +95,18 @@ def _teacher(tmp_path) -> Path:
     from safetensors.torch import save_file
 
     from sr.models import build_unet
+
     torch.manual_seed(0)
     path = tmp_path / "teacher.safetensors"
     save_file(build_unet(TINY_UNET).state_dict(), str(path))
     return path
 
 
-FFT_INJECT = {"terms": [{"kind": "fft", "mode": "inject"}, {"kind": "edge", "mode": "sum", "weight": 0.5}],
-              "rho": 0.01, "second_order": False}
+FFT_INJECT = {
+    "terms": [{"kind": "fft", "mode": "inject"}, {"kind": "edge", "mode": "sum", "weight": 0.5}],
+    "rho": 0.01,
+    "second_order": False,
+}
 
 
 @pytest.mark.parametrize("objective", ["resshift", "difiisr", "difiisr_sinsr", "sinsr", "upsr", "hfdiff"])
@@ -84,8 +117,12 @@ def test_objectives_train_two_steps(tmp_path, objective):
     if objective == "difiisr":
         spec = {"kind": "difiisr", "guidance": FFT_INJECT, "guidance_start": 1}
     elif objective == "difiisr_sinsr":
-        spec = {"kind": "difiisr", "base": "sinsr", "guidance": FFT_INJECT,
-                "base_options": {"teacher": str(_teacher(tmp_path))}}
+        spec = {
+            "kind": "difiisr",
+            "base": "sinsr",
+            "guidance": FFT_INJECT,
+            "base_options": {"teacher": str(_teacher(tmp_path))},
+        }
     elif objective == "sinsr":
         spec["teacher"] = str(_teacher(tmp_path))
     elif objective == "hfdiff":
@@ -93,8 +130,14 @@ def test_objectives_train_two_steps(tmp_path, objective):
     elif objective == "upsr":
         unet["in_channels"] = 48 + 96
         model = {"input_scaling": "upsr"}
-    path = tiny_config(tmp_path, objective=spec, iterations=2, model={**model, "unet": unet},
-                       random_weights=True, data={"val_dataset": None})
+    path = tiny_config(
+        tmp_path,
+        objective=spec,
+        iterations=2,
+        model={**model, "unet": unet},
+        random_weights=True,
+        data={"val_dataset": None},
+    )
     trainer = Trainer(load_config(path), device="cpu")
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     logs = [trainer.train_step() for _ in range(2)]
@@ -108,8 +151,14 @@ def test_objectives_train_two_steps(tmp_path, objective):
 
 def _run(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "sr.train", "--config", str(config), *extra], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sr.train", "--config", str(config), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_killed_run_resumes_bit_for_bit(tmp_path):
@@ -131,6 +180,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     from sr.checkpoint import load_checkpoint
+
     step = int(load_checkpoint(ckpt)["step"])
     assert step < 30 and not (tmp_path / "killed" / "ema.safetensors").exists(), "run finished before the kill"
     proc = _run(killed, "--resume")
@@ -146,6 +196,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
 def test_every_shipped_training_config_loads():
     from sr.train.config import TRAIN_CONFIG_DIR
     from sr.train.objectives import OBJECTIVES
+
     names = [p for p in sorted(TRAIN_CONFIG_DIR.glob("*.yaml")) if not p.stem.startswith("_")]
     assert len(names) >= 20
     for path in names:
@@ -157,6 +208,7 @@ def test_every_shipped_training_config_loads():
 def test_demo_weights_load_in_their_methods(name):
     from sr import weights
     from sr.registry import load_method
+
     if not weights.path_of(name).is_file():
         pytest.skip(f"demo weights {name} not committed")
     method = load_method(name)
@@ -174,14 +226,24 @@ def test_injected_guidance_lowers_the_validation_guidance_loss(tmp_path):
     comparison (300 iterations, inject x_t / x0 / sum / none) is in benchmarks/demo/weights/README_sr_demo_models.md."""
     val = {}
     for name in ("difiisr_demo", "difiisr_demo_none"):
-        cfg = load_config(name, {"train.iterations": 60, "out_dir": str(tmp_path / name), "train.progress": False,
-                                 "train.tensorboard": False, "data.max_images": 16})
+        cfg = load_config(
+            name,
+            {
+                "train.iterations": 60,
+                "out_dir": str(tmp_path / name),
+                "train.progress": False,
+                "train.tensorboard": False,
+                "data.max_images": 16,
+            },
+        )
         val[name] = Trainer(cfg, device="cpu").fit()
     assert val["difiisr_demo"]["val_fft"] < val["difiisr_demo_none"]["val_fft"] - 0.01
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="torch.distributed with gloo is not available")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
 def test_torchrun_two_cpu_ranks(tmp_path):
     """The DDP path (``torchrun``, WORLD_SIZE 2, gloo on CPU): both ranks train, rank 0 alone logs and
     saves, and the exported weights load."""
@@ -190,11 +252,31 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     with socket.socket() as sock:  # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                             "--master_addr", "127.0.0.1", "--master_port", str(port),
-                             "-m", "sr.train", "--config", str(path), "--device", "cpu"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            "-m",
+            "sr.train",
+            "--config",
+            str(path),
+            "--device",
+            "cpu",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -204,7 +286,11 @@ def test_torchrun_two_cpu_ranks(tmp_path):
     assert proc.returncode == 0, err[-3000:]
     out = tmp_path / "ddp"
     from sr.checkpoint import load_checkpoint
+
     assert load_checkpoint(out / "ema.safetensors")
-    steps = [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]
-             if line.split(",")[1:3] == ["train", "loss"]]
+    steps = [
+        line.split(",")[0]
+        for line in (out / "log.csv").read_text().splitlines()[1:]
+        if line.split(",")[1:3] == ["train", "loss"]
+    ]
     assert steps == ["1", "2", "3"]  # one row per step: only rank 0 logs

@@ -3,6 +3,7 @@
 The full-size network_g manifest is checked in test_conformance_nets.py; here the same code paths run
 with small hyper-parameters (method option overrides) so the tests stay fast on CPU.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,13 +16,43 @@ from sr.weights import entry
 
 pytest.importorskip("spandrel")
 
-SMALL_UNET = dict(arch="upsr", image_size=16, in_channels=48, model_channels=32, out_channels=3,
-                  attention_resolutions=[8], dropout=0.0, channel_mult=[1, 2], num_res_blocks=[1, 1],
-                  num_head_channels=8, use_scale_shift_norm=True, swin_depth=1, swin_embed_dim=32, window_size=4,
-                  mlp_ratio=1, cond_lq=True, lq_size=16, num_feat=16)
-SMALL_ATD = dict(upscale=4, in_chans=3, img_size=64, embed_dim=24, depths=[2], num_heads=[2], window_size=8,
-                 category_size=32, num_tokens=16, reducted_dim=4, convffn_kernel_size=3, img_range=1.0, mlp_ratio=1,
-                 upsampler="pixelshuffledirect", resi_connection="1conv")
+SMALL_UNET = dict(
+    arch="upsr",
+    image_size=16,
+    in_channels=48,
+    model_channels=32,
+    out_channels=3,
+    attention_resolutions=[8],
+    dropout=0.0,
+    channel_mult=[1, 2],
+    num_res_blocks=[1, 1],
+    num_head_channels=8,
+    use_scale_shift_norm=True,
+    swin_depth=1,
+    swin_embed_dim=32,
+    window_size=4,
+    mlp_ratio=1,
+    cond_lq=True,
+    lq_size=16,
+    num_feat=16,
+)
+SMALL_ATD = dict(
+    upscale=4,
+    in_chans=3,
+    img_size=64,
+    embed_dim=24,
+    depths=[2],
+    num_heads=[2],
+    window_size=8,
+    category_size=32,
+    num_tokens=16,
+    reducted_dim=4,
+    convffn_kernel_size=3,
+    img_range=1.0,
+    mlp_ratio=1,
+    upsampler="pixelshuffledirect",
+    resi_connection="1conv",
+)
 
 
 def _small_options() -> dict:
@@ -53,13 +84,16 @@ def _write_official_checkpoints(weights_dir) -> dict[str, torch.Tensor]:
     unet_file.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"params": raw, "params_ema": ema}, unet_file)
     torch.manual_seed(3)
-    torch.save(official_state_dict(build_network("ATD", SMALL_ATD), "params_ema"), weights_dir / entry("upsr_atd_real").file)
+    torch.save(
+        official_state_dict(build_network("ATD", SMALL_ATD), "params_ema"), weights_dir / entry("upsr_atd_real").file
+    )
     return ema
 
 
 def test_yaml_matches_the_official_configuration():
-    from sr.methods.resshift import UNET_PRESETS
     from reference import load_json
+
+    from sr.methods.resshift import UNET_PRESETS
 
     spec = sr.registry.method_spec("upsr")
     o = spec.options
@@ -118,8 +152,25 @@ def _run(tmp_path, *extra):
     from benchmarks.run import main as run_main
 
     out = tmp_path / "out"
-    code = run_main(["--methods", "upsr", "--tasks", "quality", "--metrics", "psnr", "--limit", "1", "--quiet",
-                     "--no-report", "--out", str(out), "--weights-dir", str(tmp_path / "weights"), *extra])
+    code = run_main(
+        [
+            "--methods",
+            "upsr",
+            "--tasks",
+            "quality",
+            "--metrics",
+            "psnr",
+            "--limit",
+            "1",
+            "--quiet",
+            "--no-report",
+            "--out",
+            str(out),
+            "--weights-dir",
+            str(tmp_path / "weights"),
+            *extra,
+        ]
+    )
     assert code == 0
     return pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
 

@@ -1,4 +1,5 @@
 """``python -m sr.weights``: list / where / verify / fetch on a temporary weights directory (no internet)."""
+
 from __future__ import annotations
 
 import functools
@@ -32,8 +33,14 @@ def registry(monkeypatch):
     def add(name, **spec):
         entries[name] = W.WeightsEntry(name=name, **spec)
 
-    add("good", file="a/good.pth", sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD),
-        licence="MIT", url="http://127.0.0.1:9/good.pth")
+    add(
+        "good",
+        file="a/good.pth",
+        sha256=hashlib.sha256(PAYLOAD).hexdigest(),
+        size=len(PAYLOAD),
+        licence="MIT",
+        url="http://127.0.0.1:9/good.pth",
+    )
     add("nosha", file="b/nosha.pth")
     add("absent", file="c/absent.pth", url="https://example.org/absent.pth")
     add("drive", file="d/drive.pth", url="https://drive.google.com/drive/folders/ABCdef_123")
@@ -121,8 +128,12 @@ def test_fetch_downloads_checks_sha256_and_is_atomic(registry, tmp_path, http_ro
 
 
 def test_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "sr.weights", "where", "realesrgan_x4plus"],
-                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "sr.weights", "where", "realesrgan_x4plus"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.returncode == 1  # not present in the test's weights directory
     assert result.stdout.strip().endswith("realesrgan/RealESRGAN_x4plus.pth")
 
@@ -140,8 +151,10 @@ def test_every_real_entry_names_its_source_and_where_it_was_checked(capsys):
         if ent.file.startswith(W.BUNDLED_PREFIX):
             assert W.path_of(name).is_file() and str(W.path_of(name).relative_to(W.PROJECT_ROOT)) in ent.source
     assert "1PhRvk1Dlp3CCrPkrxRfNbNZ3fNgviDVZ" in reg["difiisr"].url  # the file the DifIISR README links
-    assert reg["difiisr_demo"].source == ("committed as benchmarks/demo/weights/difiisr_demo.safetensors, "
-                                         "made by `python -m sr.train --config difiisr_demo`")
+    assert reg["difiisr_demo"].source == (
+        "committed as benchmarks/demo/weights/difiisr_demo.safetensors, "
+        "made by `python -m sr.train --config difiisr_demo`"
+    )
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "none known" not in out

@@ -4,6 +4,7 @@ Fast tests use small hyper-parameters of the same architectures (full-size SwinI
 tens of seconds each just to initialise on a small CPU); ``test_full_size_official_checkpoint_loads``
 (marked slow) builds each architecture with the exact hyper-parameters of its YAML.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -23,13 +24,48 @@ SPANDREL_METHODS = ["esrgan", "realsr_jpeg", "bsrgan", "realesrgan", "swinir", "
 
 SMALL = {
     "ESRGAN": dict(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=4),
-    "SwinIR": dict(upscale=4, in_chans=3, img_size=16, window_size=8, img_range=1.0, depths=[2], embed_dim=12,
-                   num_heads=[2], mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv"),
-    "HAT": dict(upscale=4, in_chans=3, img_size=16, window_size=8, compress_ratio=3, squeeze_factor=30,
-                conv_scale=0.01, overlap_ratio=0.5, img_range=1.0, depths=[2], embed_dim=90, num_heads=[3],
-                mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv"),
-    "DAT": dict(upscale=4, in_chans=3, img_size=16, img_range=1.0, split_size=[4, 8], depth=[2], embed_dim=32,
-                num_heads=[2], expansion_factor=2, resi_connection="1conv"),
+    "SwinIR": dict(
+        upscale=4,
+        in_chans=3,
+        img_size=16,
+        window_size=8,
+        img_range=1.0,
+        depths=[2],
+        embed_dim=12,
+        num_heads=[2],
+        mlp_ratio=2,
+        upsampler="nearest+conv",
+        resi_connection="3conv",
+    ),
+    "HAT": dict(
+        upscale=4,
+        in_chans=3,
+        img_size=16,
+        window_size=8,
+        compress_ratio=3,
+        squeeze_factor=30,
+        conv_scale=0.01,
+        overlap_ratio=0.5,
+        img_range=1.0,
+        depths=[2],
+        embed_dim=90,
+        num_heads=[3],
+        mlp_ratio=2,
+        upsampler="pixelshuffle",
+        resi_connection="1conv",
+    ),
+    "DAT": dict(
+        upscale=4,
+        in_chans=3,
+        img_size=16,
+        img_range=1.0,
+        split_size=[4, 8],
+        depth=[2],
+        embed_dim=32,
+        num_heads=[2],
+        expansion_factor=2,
+        resi_connection="1conv",
+    ),
 }
 
 
@@ -69,12 +105,26 @@ def test_yaml_hyper_parameters_fit_the_spandrel_class(name):
 def test_official_layouts_use_the_upstream_key_names():
     net = build_network("ESRGAN", SMALL["ESRGAN"])
     esrgan = official_state_dict(net, "esrgan")
-    assert {"conv_first.weight", "RRDB_trunk.0.RDB1.conv1.weight", "trunk_conv.weight", "upconv1.weight",
-            "upconv2.weight", "HRconv.weight", "conv_last.weight"} <= set(esrgan)
+    assert {
+        "conv_first.weight",
+        "RRDB_trunk.0.RDB1.conv1.weight",
+        "trunk_conv.weight",
+        "upconv1.weight",
+        "upconv2.weight",
+        "HRconv.weight",
+        "conv_last.weight",
+    } <= set(esrgan)
     basicsr = official_state_dict(net, "basicsr_rrdb")
     assert set(basicsr) == {"params_ema"}
-    assert {"conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_up1.weight",
-            "conv_up2.weight", "conv_hr.weight", "conv_last.weight"} <= set(basicsr["params_ema"])
+    assert {
+        "conv_first.weight",
+        "body.0.rdb1.conv1.weight",
+        "conv_body.weight",
+        "conv_up1.weight",
+        "conv_up2.weight",
+        "conv_hr.weight",
+        "conv_last.weight",
+    } <= set(basicsr["params_ema"])
     assert len(esrgan) == len(basicsr["params_ema"]) == len(net.state_dict())
     assert set(official_state_dict(build_network("DAT", SMALL["DAT"]), "params")) == {"params"}
 
@@ -173,8 +223,11 @@ def test_full_size_official_checkpoint_loads(name, tmp_path):
     checkpoint = _write_official(name, tmp_path, opts["arch_params"])
     method = sr.load_method(name, weights_dir=tmp_path)
     state = checkpoint.get("params_ema", checkpoint.get("params", checkpoint))
-    n_params = sum(v.numel() for k, v in state.items() if "relative_position_index" not in k
-                   and "attn_mask" not in k and "rpi" not in k and v.is_floating_point())
+    n_params = sum(
+        v.numel()
+        for k, v in state.items()
+        if "relative_position_index" not in k and "attn_mask" not in k and "rpi" not in k and v.is_floating_point()
+    )
     assert n_params > 10_000_000
     assert method.descriptor.architecture.id == opts["arch"]
     y = method.upscale(torch.rand(1, 1, 16, 16))

@@ -6,6 +6,7 @@ inherit from another); ``load_dataset("folder:/path/to/frames?limit=20")`` build
 ``dataset.yaml`` a ``prepare`` command writes). Kinds live in the modules of this package
 (:data:`DATASET_KINDS` imports them all).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -72,12 +73,23 @@ def load_dataset(name: str, **overrides: Any) -> Dataset:
     try:
         dataset = DATASET_KINDS.build(kind, options, fixed={"name": name}, untyped=overrides)
     except OSError as exc:  # an unreadable root or split file: name it
-        raise DataError(f"data set {name!r}: cannot read {exc.filename or options.get('root')}: "
-                        f"{exc.strerror or exc}") from None
+        raise DataError(
+            f"data set {name!r}: cannot read {exc.filename or options.get('root')}: {exc.strerror or exc}"
+        ) from None
     dataset.options = {**options, **overrides}
     dataset.warn_if_smaller()
     return dataset
 
 
-__all__ = ["DATASETS", "DATASET_KINDS", "Dataset", "data_dir", "dataset_config", "dataset_label", "list_datasets",
-           "load_dataset", "register_kind", "resolve_root"]
+__all__ = [
+    "DATASETS",
+    "DATASET_KINDS",
+    "Dataset",
+    "data_dir",
+    "dataset_config",
+    "dataset_label",
+    "list_datasets",
+    "load_dataset",
+    "register_kind",
+    "resolve_root",
+]

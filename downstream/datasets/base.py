@@ -1,4 +1,5 @@
 """Base class and registry of data-set kinds; data-set instances are YAML files in configs/datasets/."""
+
 from __future__ import annotations
 
 import hashlib
@@ -90,23 +91,45 @@ class Dataset(ABC):
         key = (self.name, self.asked, len(self.ids()))
         if FLAG_SUBSET_SMALLER in self.flags and key not in _WARNED:
             _WARNED.add(key)
-            log.warning("data set %r has %d frames, fewer than the %d asked; its rows are flagged %r",
-                        self.name, len(self.ids()), self.asked, FLAG_SUBSET_SMALLER)
+            log.warning(
+                "data set %r has %d frames, fewer than the %d asked; its rows are flagged %r",
+                self.name,
+                len(self.ids()),
+                self.asked,
+                FLAG_SUBSET_SMALLER,
+            )
 
     def identity(self) -> dict[str, Any]:
         """What the cache key of this data set's SR outputs and metric rows depends on."""
-        return {"kind": self.kind, "name": self.name, "scale": self.scale, "degradation": self.degradation,
-                "channels": self.channels, "options": json.loads(json.dumps(self.options, default=str))}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "scale": self.scale,
+            "degradation": self.degradation,
+            "channels": self.channels,
+            "options": json.loads(json.dumps(self.options, default=str)),
+        }
 
     # -- helpers for subclasses --------------------------------------------------------------
-    def make_sample(self, sample_id: str, hr: np.ndarray | None, lr: np.ndarray | None = None, *,
-                    boxes: np.ndarray | None = None, mask: np.ndarray | None = None,
-                    source: str = "", fingerprint: str = "", lr_missing: str = "") -> Sample:
+    def make_sample(
+        self,
+        sample_id: str,
+        hr: np.ndarray | None,
+        lr: np.ndarray | None = None,
+        *,
+        boxes: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+        source: str = "",
+        fingerprint: str = "",
+        lr_missing: str = "",
+    ) -> Sample:
         """Build a Sample from (H, W, C) float arrays: modcrop HR, degrade it when no LR is given -- unless
         ``lr_missing`` says a paired LR file is missing: then the sample has no LR (never a made-up one)."""
         if hr is not None and min(hr.shape[:2]) < self.scale:
-            raise DataError(f"{source}: frame {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {self.scale} (an "
-                            f"x{self.scale} data set needs frames of at least {self.scale}x{self.scale} pixels)")
+            raise DataError(
+                f"{source}: frame {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {self.scale} (an "
+                f"x{self.scale} data set needs frames of at least {self.scale}x{self.scale} pixels)"
+            )
         hr_t = None if hr is None else modcrop(torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1), self.scale)
         if mask is not None and hr_t is not None:
             mask = mask[: hr_t.shape[1], : hr_t.shape[2]]
@@ -115,8 +138,10 @@ class Dataset(ABC):
             if hr_t is not None:
                 expected = (hr_t.shape[1] // self.scale, hr_t.shape[2] // self.scale)
                 if tuple(lr_t.shape[1:]) != expected:
-                    raise DataError(f"{source}: LR is {lr_t.shape[2]}x{lr_t.shape[1]}, expected "
-                                    f"{expected[1]}x{expected[0]} for x{self.scale} of the HR frame")
+                    raise DataError(
+                        f"{source}: LR is {lr_t.shape[2]}x{lr_t.shape[1]}, expected "
+                        f"{expected[1]}x{expected[0]} for x{self.scale} of the HR frame"
+                    )
                 if lr_t.shape[0] != hr_t.shape[0]:
                     lr_t = lr_t.mean(0, keepdim=True) if hr_t.shape[0] == 1 else lr_t.expand(3, -1, -1)
         elif lr_missing and hr_t is not None:
@@ -125,6 +150,13 @@ class Dataset(ABC):
             lr_t = degrade(hr_t, self.scale, self.degradation)
         else:
             raise DataError(f"{source}: a sample needs an HR or an LR image")
-        return Sample(id=sample_id, lr=None if lr_t is None else lr_t.contiguous(),
-                      hr=None if hr_t is None else hr_t.contiguous(), boxes=boxes, mask=mask, source=source,
-                      fingerprint=fingerprint, lr_missing=lr_missing if lr_t is None else "")
+        return Sample(
+            id=sample_id,
+            lr=None if lr_t is None else lr_t.contiguous(),
+            hr=None if hr_t is None else hr_t.contiguous(),
+            boxes=boxes,
+            mask=mask,
+            source=source,
+            fingerprint=fingerprint,
+            lr_missing=lr_missing if lr_t is None else "",
+        )

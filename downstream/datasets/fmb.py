@@ -7,6 +7,7 @@ Layout under ``root``: ``Infrared/<id>.png``, ``Label/<id>.png`` (class-id image
 (``ignore_unlabeled: false`` keeps it as a class). Colour label images are read through
 ``mask_palette`` ("r,g,b": id).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,19 +16,49 @@ from downstream.datasets.base import register_kind, resolve_root
 from downstream.datasets.folder import FolderDataset
 from downstream.sample import IGNORE_INDEX
 
-FMB_CLASSES = ("unlabeled", "road", "sidewalk", "building", "lamp", "sign", "vegetation", "sky",
-               "person", "car", "truck", "bus", "motorcycle", "bicycle", "pole")
+FMB_CLASSES = (
+    "unlabeled",
+    "road",
+    "sidewalk",
+    "building",
+    "lamp",
+    "sign",
+    "vegetation",
+    "sky",
+    "person",
+    "car",
+    "truck",
+    "bus",
+    "motorcycle",
+    "bicycle",
+    "pole",
+)
 
 
 @register_kind("fmb")
 class FMBDataset(FolderDataset):
-    def __init__(self, name: str, *, root: str, split: str = "test", images: str = "Infrared",
-                 labels: str = "Label", ignore_unlabeled: bool = True, **options: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        root: str,
+        split: str = "test",
+        images: str = "Infrared",
+        labels: str = "Label",
+        ignore_unlabeled: bool = True,
+        **options: Any,
+    ):
         base = resolve_root(root)
         self.split = split
         self.ignore_unlabeled = ignore_unlabeled
         list_file = base / f"{split}.txt"
         values = {0: IGNORE_INDEX, **{i: i for i in range(1, len(FMB_CLASSES))}} if ignore_unlabeled else None
         options.setdefault("list_file", str(list_file) if list_file.is_file() else None)
-        super().__init__(name, root=str(base / images), masks_dir=str(base / labels),
-                         seg_classes=list(FMB_CLASSES), mask_values=values, **options)
+        super().__init__(
+            name,
+            root=str(base / images),
+            masks_dir=str(base / labels),
+            seg_classes=list(FMB_CLASSES),
+            mask_values=values,
+            **options,
+        )

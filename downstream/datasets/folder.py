@@ -12,6 +12,7 @@ frames (see downstream.imageio), ``channels``, ``limit`` (the first N frames; fe
 ``subset_smaller``). Ad hoc: ``folder:/path/to/frames?limit=20&channels=1`` (options as a query, values read as
 YAML), or a data-set YAML anywhere (``--datasets path/to/my_set.yaml``) with ``kind: folder``.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,13 +30,27 @@ from downstream.sample import LABEL_BOXES, LABEL_MASK, Sample
 
 @register_kind("folder")
 class FolderDataset(Dataset):
-    def __init__(self, name: str, *, root: str, lr_dir: str | None = None, lr_template: str = "{id}.png",
-                 list_file: str | None = None, labels_dir: str | None = None, voc_dir: str | None = None,
-                 classes: list[str] | None = None, voc_skip: list[str] | None = None,
-                 masks_dir: str | None = None, mask_template: str = "{id}.png",
-                 seg_classes: list[str] | None = None, mask_values: dict[int, int] | None = None,
-                 mask_palette: dict[str, int] | None = None,
-                 high_bit_rule: Any = "agc", limit: int | None = None, **common: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        root: str,
+        lr_dir: str | None = None,
+        lr_template: str = "{id}.png",
+        list_file: str | None = None,
+        labels_dir: str | None = None,
+        voc_dir: str | None = None,
+        classes: list[str] | None = None,
+        voc_skip: list[str] | None = None,
+        masks_dir: str | None = None,
+        mask_template: str = "{id}.png",
+        seg_classes: list[str] | None = None,
+        mask_values: dict[int, int] | None = None,
+        mask_palette: dict[str, int] | None = None,
+        high_bit_rule: Any = "agc",
+        limit: int | None = None,
+        **common: Any,
+    ):
         super().__init__(name, **common)
         self.root = resolve_root(root)
         if not self.root.is_dir():
@@ -60,8 +75,9 @@ class FolderDataset(Dataset):
             labels[LABEL_MASK] = tuple(seg_classes)
         self.label_classes = labels
         self.mask_values = {int(k): int(v) for k, v in mask_values.items()} if mask_values else None
-        self.mask_palette = ({tuple(int(c) for c in k.split(",")): int(v) for k, v in mask_palette.items()}
-                             if mask_palette else None)
+        self.mask_palette = (
+            {tuple(int(c) for c in k.split(",")): int(v) for k, v in mask_palette.items()} if mask_palette else None
+        )
         self.high_bit_rule = tuple(high_bit_rule) if isinstance(high_bit_rule, list) else high_bit_rule
         self.limit = limit
         self.asked = limit
@@ -90,13 +106,18 @@ class FolderDataset(Dataset):
 
     def load(self, sample_id: str, labels: bool = True) -> Sample:
         if sample_id in self._clashes:
-            raise DataError(f"{self.root}: the files {' and '.join(self._clashes[sample_id])} share the frame id "
-                            f"{sample_id!r}; rename or remove all but one")
+            raise DataError(
+                f"{self.root}: the files {' and '.join(self._clashes[sample_id])} share the frame id "
+                f"{sample_id!r}; rename or remove all but one"
+            )
         hr_path = self._files[sample_id]
         hr = read_image(hr_path, self.channels, self.high_bit_rule)
         lr_path = self.lr_dir / self.lr_template.format(id=sample_id) if self.lr_dir else None
-        lr_missing = f"{lr_path}: file not found (no paired LR file for frame {sample_id})" \
-            if lr_path is not None and not lr_path.exists() else ""
+        lr_missing = (
+            f"{lr_path}: file not found (no paired LR file for frame {sample_id})"
+            if lr_path is not None and not lr_path.exists()
+            else ""
+        )
         lr = read_image(lr_path, self.channels, self.high_bit_rule) if lr_path and not lr_missing else None
         if lr is not None and hr.shape[2] != lr.shape[2]:
             hr = np.repeat(hr, 3, axis=2) if hr.shape[2] == 1 else hr
@@ -105,24 +126,36 @@ class FolderDataset(Dataset):
         boxes, label_path = None, None
         if labels and self.labels_dir is not None:
             label_path = self.labels_dir / f"{sample_id}.txt"
-            boxes = (read_yolo_txt(label_path, width, height, len(self.label_classes[LABEL_BOXES]))
-                     if label_path.exists() else np.zeros((0, 5), np.float32))
+            boxes = (
+                read_yolo_txt(label_path, width, height, len(self.label_classes[LABEL_BOXES]))
+                if label_path.exists()
+                else np.zeros((0, 5), np.float32)
+            )
         elif labels and self.voc_dir is not None:
             label_path = self.voc_dir / f"{sample_id}.xml"
             if not label_path.exists():
                 raise DataError(f"{label_path}: annotation file missing for image {hr_path}")
-            boxes = read_voc_xml(label_path, {c: i for i, c in enumerate(self.label_classes[LABEL_BOXES])},
-                                 width, height, self.voc_skip)
+            boxes = read_voc_xml(
+                label_path, {c: i for i, c in enumerate(self.label_classes[LABEL_BOXES])}, width, height, self.voc_skip
+            )
         mask, mask_path = None, None
         if self.masks_dir is not None and labels:
             mask_path = self.masks_dir / self.mask_template.format(id=sample_id)
-            mask = read_mask(mask_path, (height, width), len(self.label_classes[LABEL_MASK]),
-                             self.mask_values, self.mask_palette)
+            mask = read_mask(
+                mask_path, (height, width), len(self.label_classes[LABEL_MASK]), self.mask_values, self.mask_palette
+            )
         if boxes is not None:
             crop_w, crop_h = width - width % self.scale, height - height % self.scale
             boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, crop_w)
             boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, crop_h)
             boxes = boxes[(boxes[:, 3] > boxes[:, 1]) & (boxes[:, 4] > boxes[:, 2])]
-        return self.make_sample(sample_id, hr, lr, boxes=boxes, mask=mask, source=str(hr_path),
-                                fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path),
-                                lr_missing=lr_missing)
+        return self.make_sample(
+            sample_id,
+            hr,
+            lr,
+            boxes=boxes,
+            mask=mask,
+            source=str(hr_path),
+            fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path),
+            lr_missing=lr_missing,
+        )

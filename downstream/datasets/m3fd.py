@@ -7,6 +7,7 @@ Class order (ids 0..5): People, Car, Bus, Motorcycle, Lamp, Truck, as the M3FD R
 drawn from a test split with fewer frames is smaller than its name says: a warning is logged and every row is
 flagged ``subset_smaller``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,18 +22,31 @@ M3FD_CLASSES = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
 
 @register_kind("m3fd")
 class M3FDDataset(FolderDataset):
-    def __init__(self, name: str, *, root: str, images: str = "ir", labels: str | None = "labels",
-                 annotations: str | None = None, split: str = "test", split_seed: int = SPLIT_SEED,
-                 **options: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        root: str,
+        images: str = "ir",
+        labels: str | None = "labels",
+        annotations: str | None = None,
+        split: str = "test",
+        split_seed: int = SPLIT_SEED,
+        **options: Any,
+    ):
         from downstream.datasets.base import resolve_root
 
         base = resolve_root(root)
         self.split, self.split_seed = split, split_seed
         self._meta = base / "meta"
-        super().__init__(name, root=str(base / images),
-                         labels_dir=str(base / labels) if labels and not annotations else None,
-                         voc_dir=str(base / annotations) if annotations else None,
-                         classes=list(M3FD_CLASSES), **options)
+        super().__init__(
+            name,
+            root=str(base / images),
+            labels_dir=str(base / labels) if labels and not annotations else None,
+            voc_dir=str(base / annotations) if annotations else None,
+            classes=list(M3FD_CLASSES),
+            **options,
+        )
         if split in SUBSETS:
             self.asked = min(SUBSETS[split], self.asked or SUBSETS[split])
 

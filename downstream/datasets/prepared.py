@@ -16,6 +16,7 @@ the data set's identity (cache key), so a re-prepared data set with other labels
 Writing: :func:`staged_output` builds the whole folder next to ``OUT`` and renames it into place only when
 everything succeeded, so a failed prepare leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,23 +40,39 @@ SPLIT_NAMES = ("train", "val", "test")
 
 @register_kind("prepared")
 class PreparedDataset(FolderDataset):
-    def __init__(self, name: str, *, root: str, split: str = "test", classes: list[str] | None = None,
-                 seg_classes: list[str] | None = None, provenance: dict[str, Any] | None = None, **options: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        root: str,
+        split: str = "test",
+        classes: list[str] | None = None,
+        seg_classes: list[str] | None = None,
+        provenance: dict[str, Any] | None = None,
+        **options: Any,
+    ):
         base = resolve_root(root)
         self.split = split
         if split != "all":
             list_file = base / "splits" / f"{split}.txt"
             if not list_file.is_file():
-                raise DataError(f"data set {name!r}: split {split!r} has no list {list_file} "
-                                f"(known: {', '.join(sorted(p.stem for p in (base / 'splits').glob('*.txt')))})")
+                raise DataError(
+                    f"data set {name!r}: split {split!r} has no list {list_file} "
+                    f"(known: {', '.join(sorted(p.stem for p in (base / 'splits').glob('*.txt')))})"
+                )
             options.setdefault("list_file", str(list_file))
         if not classes and not seg_classes:
             raise DataError(f"data set {name!r}: a prepared data set needs 'classes' (boxes) or 'seg_classes' (masks)")
         self.provenance = dict(provenance or {})
-        super().__init__(name, root=str(base / "images"),
-                         labels_dir=str(base / "labels") if classes else None, classes=classes,
-                         masks_dir=str(base / "masks") if seg_classes else None, seg_classes=seg_classes,
-                         **options)
+        super().__init__(
+            name,
+            root=str(base / "images"),
+            labels_dir=str(base / "labels") if classes else None,
+            classes=classes,
+            masks_dir=str(base / "masks") if seg_classes else None,
+            seg_classes=seg_classes,
+            **options,
+        )
 
 
 def read_id_list(path: Path) -> list[str]:
@@ -83,8 +100,9 @@ def staged_output(out: str | os.PathLike) -> Iterator[Path]:
     """
     out = Path(out).expanduser().absolute()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / DATASET_FILE).is_file())):
-        raise UserError(f"--out {out} exists and is not a prepared data set (no {DATASET_FILE}); "
-                        "choose a new folder or empty it")
+        raise UserError(
+            f"--out {out} exists and is not a prepared data set (no {DATASET_FILE}); choose a new folder or empty it"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
     try:
@@ -101,14 +119,21 @@ def staged_output(out: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def write_dataset_yaml(stage: Path, out: Path, *, splits: dict[str, list[str]], description: str,
-                       options: dict[str, Any]) -> None:
+def write_dataset_yaml(
+    stage: Path, out: Path, *, splits: dict[str, list[str]], description: str, options: dict[str, Any]
+) -> None:
     """``splits/*.txt`` and ``dataset.yaml`` (root = the final absolute ``out``) inside the staging folder."""
     (stage / "splits").mkdir(exist_ok=True)
     for split, ids in splits.items():
         (stage / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
-    cfg = {"description": description, "name": Path(out).name, "kind": "prepared",
-           "root": str(Path(out).expanduser().absolute()), "split": "test", **options}
+    cfg = {
+        "description": description,
+        "name": Path(out).name,
+        "kind": "prepared",
+        "root": str(Path(out).expanduser().absolute()),
+        "split": "test",
+        **options,
+    }
     (stage / DATASET_FILE).write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
 
 

@@ -46,6 +46,7 @@ Sensor model
     control as in real cores: the 0.5th-99.8th percentile range is normalised, blended (40-70 %) with its
     plateau-clipped histogram equalisation, mapped onto grey levels 6-249 and quantised to uint8, so nothing clips.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,42 +61,105 @@ from downstream.sample import IGNORE_INDEX, LABEL_BOXES, LABEL_MASK, Sample
 GENERATOR_VERSION = 1  # bump when render_scene's output changes, so caches keyed on it are invalidated
 
 M3FD_CLASSES = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
-FMB_CLASSES = ("unlabeled", "road", "sidewalk", "building", "lamp", "sign", "vegetation", "sky",
-               "person", "car", "truck", "bus", "motorcycle", "bicycle", "pole")
+FMB_CLASSES = (
+    "unlabeled",
+    "road",
+    "sidewalk",
+    "building",
+    "lamp",
+    "sign",
+    "vegetation",
+    "sky",
+    "person",
+    "car",
+    "truck",
+    "bus",
+    "motorcycle",
+    "bicycle",
+    "pole",
+)
 
 MIN_BOX_PX = 4
 MIN_VISIBLE_FRACTION = 0.35
 
-(UNLABELED, ROAD, SIDEWALK, BUILDING, LAMP, SIGN, VEGETATION, SKY,
- PERSON, CAR, TRUCK, BUS, MOTORCYCLE, BICYCLE, POLE) = range(len(FMB_CLASSES))
+(
+    UNLABELED,
+    ROAD,
+    SIDEWALK,
+    BUILDING,
+    LAMP,
+    SIGN,
+    VEGETATION,
+    SKY,
+    PERSON,
+    CAR,
+    TRUCK,
+    BUS,
+    MOTORCYCLE,
+    BICYCLE,
+    POLE,
+) = range(len(FMB_CLASSES))
 PEOPLE_ID, CAR_ID, BUS_ID, MOTORCYCLE_ID, LAMP_ID, TRUCK_ID = range(len(M3FD_CLASSES))
-M3FD_TO_FMB = {PEOPLE_ID: PERSON, CAR_ID: CAR, BUS_ID: BUS, MOTORCYCLE_ID: MOTORCYCLE, LAMP_ID: LAMP,
-               TRUCK_ID: TRUCK}
+M3FD_TO_FMB = {PEOPLE_ID: PERSON, CAR_ID: CAR, BUS_ID: BUS, MOTORCYCLE_ID: MOTORCYCLE, LAMP_ID: LAMP, TRUCK_ID: TRUCK}
 
 # Texture amplitude (K) per FMB id: (smooth large-scale field, fine per-pixel texture).
-_TEXTURE = np.array([(0.8, 0.4), (0.5, 0.25), (0.5, 0.3), (0.8, 0.25), (0.5, 0.2), (0.3, 0.2), (1.5, 1.1),
-                     (0.0, 0.0), (0.6, 0.35), (0.6, 0.3), (0.6, 0.3), (0.6, 0.3), (0.6, 0.35), (0.3, 0.2),
-                     (0.3, 0.2)], dtype=np.float32)
+_TEXTURE = np.array(
+    [
+        (0.8, 0.4),
+        (0.5, 0.25),
+        (0.5, 0.3),
+        (0.8, 0.25),
+        (0.5, 0.2),
+        (0.3, 0.2),
+        (1.5, 1.1),
+        (0.0, 0.0),
+        (0.6, 0.35),
+        (0.6, 0.3),
+        (0.6, 0.3),
+        (0.6, 0.3),
+        (0.6, 0.35),
+        (0.3, 0.2),
+        (0.3, 0.2),
+    ],
+    dtype=np.float32,
+)
 
 # Preview colours per FMB id.
-_PALETTE = np.array([(0, 0, 0), (128, 64, 128), (244, 35, 232), (70, 70, 70), (250, 170, 30), (220, 220, 0),
-                     (107, 142, 35), (70, 130, 180), (220, 20, 60), (0, 0, 142), (0, 0, 70), (0, 60, 100),
-                     (0, 0, 230), (119, 11, 32), (153, 153, 153)], dtype=np.uint8)
+_PALETTE = np.array(
+    [
+        (0, 0, 0),
+        (128, 64, 128),
+        (244, 35, 232),
+        (70, 70, 70),
+        (250, 170, 30),
+        (220, 220, 0),
+        (107, 142, 35),
+        (70, 130, 180),
+        (220, 20, 60),
+        (0, 0, 142),
+        (0, 0, 70),
+        (0, 60, 100),
+        (0, 0, 230),
+        (119, 11, 32),
+        (153, 153, 153),
+    ],
+    dtype=np.uint8,
+)
 
 
 @dataclass(frozen=True)
 class SynthScene:
-    image: np.ndarray   # uint8 (H, W) thermal frame
-    boxes: np.ndarray   # float32 (N, 5): M3FD class id, x1, y1, x2, y2 (pixels, x2/y2 exclusive)
-    mask: np.ndarray    # uint8 (H, W) FMB ids
+    image: np.ndarray  # uint8 (H, W) thermal frame
+    boxes: np.ndarray  # float32 (N, 5): M3FD class id, x1, y1, x2, y2 (pixels, x2/y2 exclusive)
+    mask: np.ndarray  # uint8 (H, W) FMB ids
 
 
 @dataclass(frozen=True)
 class _Camera:
     horizon: float  # image row of the horizon
-    vx: float       # image column of the vanishing point
-    height: float   # metres above the road
-    focal: float    # pixels
+    vx: float  # image column of the vanishing point
+    height: float  # metres above the road
+    focal: float  # pixels
 
     def scale(self, d: float) -> float:
         """Pixels per metre at distance d."""
@@ -110,14 +174,14 @@ class _Camera:
 
 @dataclass(frozen=True)
 class _Street:
-    left: float        # lateral position of the left road edge (negative)
-    right: float       # lateral position of the right road edge
+    left: float  # lateral position of the left road edge (negative)
+    right: float  # lateral position of the right road edge
     lane_w: float
     lanes: int
-    sidewalk: float    # sidewalk width
-    sides: tuple[str, str]      # roadside kind left/right: "buildings" | "trees" | "open"
-    verges: tuple[int, int]     # FMB id of the ground beyond each sidewalk
-    crossing: float | None      # distance of an intersection with traffic lights, or None
+    sidewalk: float  # sidewalk width
+    sides: tuple[str, str]  # roadside kind left/right: "buildings" | "trees" | "open"
+    verges: tuple[int, int]  # FMB id of the ground beyond each sidewalk
+    crossing: float | None  # distance of an intersection with traffic lights, or None
 
     def edge(self, side: int) -> float:
         return self.left if side < 0 else self.right
@@ -136,9 +200,9 @@ class _Thermal:
     sidewalk: float
     verge: float
     building: float
-    window: float      # window minus facade
+    window: float  # window minus facade
     vegetation: float
-    metal: float       # poles, signs, rails
+    metal: float  # poles, signs, rails
     luminaire: float
 
 
@@ -194,8 +258,9 @@ class _Canvas:
             r0, c0, yy, xx = g
             self.paint(r0, c0, np.ones((yy.shape[0], xx.shape[1]), bool), temp, label, depth)
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, temp: float, label: int, depth: float,
-                ring: float = 0.0) -> None:
+    def ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, temp: float, label: int, depth: float, ring: float = 0.0
+    ) -> None:
         """Filled ellipse, or an elliptical ring of thickness ``ring`` pixels (at least 0.8 px)."""
         rx, ry = max(rx, 0.5), max(ry, 0.5)
         g = self.grid(cx - rx, cy - ry, cx + rx, cy + ry)
@@ -223,8 +288,9 @@ class _Canvas:
             cov ^= crosses & (xx < xa + (yy - ya) * (xb - xa) / (yb - ya))
         self.paint(r0, c0, cov, temp, label, depth)
 
-    def segment(self, xa: float, ya: float, xb: float, yb: float, r: float, temp: float, label: int,
-                depth: float) -> None:
+    def segment(
+        self, xa: float, ya: float, xb: float, yb: float, r: float, temp: float, label: int, depth: float
+    ) -> None:
         """Thick line (capsule) of radius r pixels (at least 0.5)."""
         r = max(r, 0.5)
         g = self.grid(min(xa, xb) - r, min(ya, yb) - r, max(xa, xb) + r, max(ya, yb) + r)
@@ -288,6 +354,7 @@ class _Brush:
 
 # ----------------------------------------------------------------------------------------------- scene sampling
 
+
 def _sample_camera(rng: np.random.Generator, h: int, w: int) -> _Camera:
     elevated = rng.random() < 0.3
     cam_h = rng.uniform(3.0, 6.0) if elevated else rng.uniform(1.3, 2.2)
@@ -299,12 +366,11 @@ def _sample_camera(rng: np.random.Generator, h: int, w: int) -> _Camera:
 def _sample_street(rng: np.random.Generator) -> _Street:
     lanes = int(rng.integers(2, 5))
     lane_w = rng.uniform(3.0, 3.6)
-    ego = rng.uniform(lanes / 2, lanes - 0.2)        # camera in the right half (right-hand traffic)
+    ego = rng.uniform(lanes / 2, lanes - 0.2)  # camera in the right half (right-hand traffic)
     sides = tuple(rng.choice(["buildings", "trees", "open"], p=[0.5, 0.3, 0.2]) for _ in range(2))
     verges = tuple(int(rng.choice([VEGETATION, UNLABELED])) for _ in range(2))
     crossing = rng.uniform(14.0, 40.0) if rng.random() < 0.65 else None
-    return _Street(-ego * lane_w, (lanes - ego) * lane_w, lane_w, lanes, rng.uniform(2.0, 4.0),
-                   sides, verges, crossing)
+    return _Street(-ego * lane_w, (lanes - ego) * lane_w, lane_w, lanes, rng.uniform(2.0, 4.0), sides, verges, crossing)
 
 
 def _sample_thermal(rng: np.random.Generator) -> _Thermal:
@@ -312,9 +378,12 @@ def _sample_thermal(rng: np.random.Generator) -> _Thermal:
     amb = rng.uniform(2.0, 18.0) if day else rng.uniform(-5.0, 15.0)
     road = amb + (rng.uniform(5.0, 10.0) if day else rng.uniform(1.0, 4.0))
     return _Thermal(
-        day=day, ambient=amb,
-        sky_top=amb - rng.uniform(30.0, 45.0), sky_horizon=amb - rng.uniform(4.0, 10.0),
-        road=road, sidewalk=road + (rng.uniform(-3.0, 0.0) if day else rng.uniform(-1.0, 1.0)),
+        day=day,
+        ambient=amb,
+        sky_top=amb - rng.uniform(30.0, 45.0),
+        sky_horizon=amb - rng.uniform(4.0, 10.0),
+        road=road,
+        sidewalk=road + (rng.uniform(-3.0, 0.0) if day else rng.uniform(-1.0, 1.0)),
         verge=amb + (rng.uniform(0.0, 4.0) if day else rng.uniform(-3.0, 0.0)),
         building=amb + (rng.uniform(2.0, 8.0) if day else rng.uniform(0.5, 3.0)),
         window=-rng.uniform(1.0, 4.0) if day else rng.uniform(1.0, 3.0),
@@ -325,6 +394,7 @@ def _sample_thermal(rng: np.random.Generator) -> _Thermal:
 
 
 # ------------------------------------------------------------------------------------------- background layers
+
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float, aspect: float = 1.0) -> np.ndarray:
     """Unit-variance value noise with correlation length ~cell pixels (x: cell*aspect), smoothstep-interpolated."""
@@ -352,7 +422,7 @@ def _gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
         pad[axis] = (r, r)
         p = np.pad(img, pad, mode="reflect")
         n = img.shape[axis]
-        img = sum(k[i] * (p[i:i + n] if axis == 0 else p[:, i:i + n]) for i in range(2 * r + 1))
+        img = sum(k[i] * (p[i : i + n] if axis == 0 else p[:, i : i + n]) for i in range(2 * r + 1))
     return img
 
 
@@ -386,10 +456,10 @@ def _paint_ground(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np.
     if r0 >= cv.h:
         return
     y = (np.arange(r0, cv.h) + 0.5)[:, None]
-    s = np.maximum(y - cam.horizon, 1e-3) / cam.height       # pixels per metre
+    s = np.maximum(y - cam.horizon, 1e-3) / cam.height  # pixels per metre
     d = cam.focal / s
     u = ((np.arange(cv.w) + 0.5)[None, :] - cam.vx) / s
-    far = d / (d + 60.0)                                       # grazing-angle emissivity drop with distance
+    far = d / (d + 60.0)  # grazing-angle emissivity drop with distance
     road = th.road - 0.35 * far * (th.road - th.sky_horizon)
     walk = th.sidewalk - 0.35 * far * (th.sidewalk - th.sky_horizon)
     verge = th.verge - 0.25 * far * (th.verge - th.sky_horizon)
@@ -421,8 +491,19 @@ def _paint_ground(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np.
     cv.paint(r0, 0, np.ones(u.shape, bool), temp, label, d)
 
 
-def _paint_wall(cv: _Canvas, cam: _Camera, u: float, d0: float, d1: float, height: float, thick: float,
-                temp: float, label: int, window: float = 0.0, bay: float = 3.5) -> None:
+def _paint_wall(
+    cv: _Canvas,
+    cam: _Camera,
+    u: float,
+    d0: float,
+    d1: float,
+    height: float,
+    thick: float,
+    temp: float,
+    label: int,
+    window: float = 0.0,
+    bay: float = 3.5,
+) -> None:
     """A wall along the street at lateral ``u`` from distance d0 to d1 plus its end face at d0 (facing the camera).
 
     With ``window`` != 0 the faces carry a window grid (one window per ``bay`` metres, 3.2 m floors).
@@ -454,20 +535,27 @@ def _paint_wall(cv: _Canvas, cam: _Camera, u: float, d0: float, d1: float, heigh
 
 # -------------------------------------------------------------------------------------------------- roadside
 
+
 def _tree(cv: _Canvas, cam: _Camera, u: float, d: float, th: _Thermal, rng: np.random.Generator) -> None:
     b = _Brush(cv, cam, u, d)
     trunk, radius = rng.uniform(1.8, 3.0), rng.uniform(1.5, 3.0)
     b.segment((0, 0), (0, trunk + 0.5 * radius), 0.15, th.vegetation + rng.uniform(0.0, 2.0), VEGETATION)
     for _ in range(int(rng.integers(6, 11))):
-        b.ellipse(rng.uniform(-0.9, 0.9) * radius, trunk + radius * rng.uniform(0.4, 1.4),
-                  radius * rng.uniform(0.35, 0.7), radius * rng.uniform(0.35, 0.6),
-                  th.vegetation + rng.uniform(-1.5, 1.5), VEGETATION)
+        b.ellipse(
+            rng.uniform(-0.9, 0.9) * radius,
+            trunk + radius * rng.uniform(0.4, 1.4),
+            radius * rng.uniform(0.35, 0.7),
+            radius * rng.uniform(0.35, 0.6),
+            th.vegetation + rng.uniform(-1.5, 1.5),
+            VEGETATION,
+        )
 
 
-def _street_light(cv: _Canvas, cam: _Camera, u: float, d: float, side: int, th: _Thermal,
-                  rng: np.random.Generator) -> None:
+def _street_light(
+    cv: _Canvas, cam: _Camera, u: float, d: float, side: int, th: _Thermal, rng: np.random.Generator
+) -> None:
     b = _Brush(cv, cam, u, d)
-    if rng.random() < 0.3:   # post-top lantern
+    if rng.random() < 0.3:  # post-top lantern
         top = rng.uniform(3.5, 4.5)
         b.rect(-0.07, 0, 0.07, top, th.metal, POLE)
         b.ellipse(0, top + 0.2, 0.22, 0.25, th.luminaire, LAMP)
@@ -478,8 +566,9 @@ def _street_light(cv: _Canvas, cam: _Camera, u: float, d: float, side: int, th: 
     b.ellipse(reach, top + 0.22, 0.4, 0.13, th.luminaire, LAMP)
 
 
-def _traffic_light(cv: _Canvas, cam: _Camera, u: float, d: float, side: int, th: _Thermal,
-                   rng: np.random.Generator) -> None:
+def _traffic_light(
+    cv: _Canvas, cam: _Camera, u: float, d: float, side: int, th: _Thermal, rng: np.random.Generator
+) -> None:
     """Pole with a signal head, and on a mast arm over the road a second head; heads are M3FD Lamps."""
     b = _Brush(cv, cam, u, d)
     post = rng.uniform(2.6, 3.4)
@@ -521,16 +610,37 @@ def _paint_roadside(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: n
             face, d = outer + side * rng.uniform(0.0, 2.0), rng.uniform(2.0, 15.0)
             while d < 220.0:
                 length = rng.uniform(10.0, 40.0)
-                _paint_wall(cv, cam, face, d, d + length, rng.uniform(6.0, 28.0), 30.0,
-                            th.building + rng.uniform(-2.5, 2.5), BUILDING, th.window, rng.uniform(2.5, 4.5))
+                _paint_wall(
+                    cv,
+                    cam,
+                    face,
+                    d,
+                    d + length,
+                    rng.uniform(6.0, 28.0),
+                    30.0,
+                    th.building + rng.uniform(-2.5, 2.5),
+                    BUILDING,
+                    th.window,
+                    rng.uniform(2.5, 4.5),
+                )
                 d += length + (rng.uniform(3.0, 12.0) if rng.random() < 0.35 else 0.0)
         elif kind == "trees" and rng.random() < 0.5:
-            _paint_wall(cv, cam, outer + side * 0.3, rng.uniform(3.0, 10.0), 200.0, rng.uniform(0.8, 1.6), 1.0,
-                        th.vegetation, VEGETATION)
+            _paint_wall(
+                cv,
+                cam,
+                outer + side * 0.3,
+                rng.uniform(3.0, 10.0),
+                200.0,
+                rng.uniform(0.8, 1.6),
+                1.0,
+                th.vegetation,
+                VEGETATION,
+            )
         elif kind == "open" or rng.random() < 0.3:
             barrier = kerb + side * 0.3 if kind == "open" else outer + side * 0.2
-            _paint_wall(cv, cam, barrier, rng.uniform(3.0, 10.0), 200.0, rng.uniform(0.6, 1.0), 0.3,
-                        th.metal, UNLABELED)
+            _paint_wall(
+                cv, cam, barrier, rng.uniform(3.0, 10.0), 200.0, rng.uniform(0.6, 1.0), 0.3, th.metal, UNLABELED
+            )
         if kind != "open" or rng.random() < 0.4:
             d = rng.uniform(5.0, 15.0)
             while d < 150.0:
@@ -554,6 +664,7 @@ def _paint_roadside(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: n
 
 # --------------------------------------------------------------------------------------------------- traffic
 
+
 @dataclass(frozen=True)
 class _Vehicle:
     body: float
@@ -565,23 +676,28 @@ class _Vehicle:
 
 def _vehicle_temps(th: _Thermal, rng: np.random.Generator) -> _Vehicle:
     body = max(th.ambient, th.road) + rng.uniform(2.0, 7.0)
-    return _Vehicle(body, th.ambient + rng.uniform(18.0, 32.0), th.ambient + rng.uniform(12.0, 24.0),
-                    th.ambient + rng.uniform(30.0, 50.0), th.ambient - rng.uniform(2.0, 7.0))
+    return _Vehicle(
+        body,
+        th.ambient + rng.uniform(18.0, 32.0),
+        th.ambient + rng.uniform(12.0, 24.0),
+        th.ambient + rng.uniform(30.0, 50.0),
+        th.ambient - rng.uniform(2.0, 7.0),
+    )
 
 
 def _person(b: _Brush, rng: np.random.Generator, label: int = PERSON, height: float | None = None) -> None:
     k = height if height is not None else rng.uniform(1.55, 1.9) / 1.75
-    w = k ** 0.7
+    w = k**0.7
     skin, cloth = rng.uniform(33.0, 35.5), rng.uniform(28.0, 32.0)
     legs = cloth - rng.uniform(0.0, 2.0)
     stride = rng.uniform(-0.3, 0.3) if rng.random() < 0.6 else 0.0
     for sgn in (-1, 1):
         b.segment((sgn * 0.08 * w, 0.9 * k), (sgn * (0.1 * w + stride / 2), 0.06 * k), 0.075 * w, legs, label)
-        b.segment((sgn * 0.2 * w, 1.4 * k), (sgn * (0.24 * w + abs(stride) * 0.25), 0.84 * k), 0.05 * w,
-                  cloth + 1.0, label)
+        b.segment(
+            (sgn * 0.2 * w, 1.4 * k), (sgn * (0.24 * w + abs(stride) * 0.25), 0.84 * k), 0.05 * w, cloth + 1.0, label
+        )
         b.ellipse(sgn * (0.24 * w + abs(stride) * 0.25), 0.82 * k, 0.05 * w, 0.06 * k, skin - 1.0, label)
-    b.polygon([(-0.17 * w, 0.86 * k), (0.17 * w, 0.86 * k), (0.22 * w, 1.44 * k), (-0.22 * w, 1.44 * k)],
-              cloth, label)
+    b.polygon([(-0.17 * w, 0.86 * k), (0.17 * w, 0.86 * k), (0.22 * w, 1.44 * k), (-0.22 * w, 1.44 * k)], cloth, label)
     b.rect(-0.05 * w, 1.42 * k, 0.05 * w, 1.52 * k, skin, label)
     b.ellipse(0, 1.63 * k, 0.095 * w, 0.115 * k, skin, label)
 
@@ -590,11 +706,12 @@ def _car_end(b: _Brush, v: _Vehicle, front: bool, rng: np.random.Generator) -> N
     half, top = rng.uniform(0.85, 0.95), rng.uniform(1.4, 1.6)
     for sgn in (-1, 1):
         b.rect(sgn * (half - 0.28), 0, sgn * (half - 0.02), 0.6, v.wheel, CAR)
-    b.rect(-half + 0.25, 0.12, half - 0.25, 0.35, v.exhaust - 10.0, CAR)          # hot underbody
+    b.rect(-half + 0.25, 0.12, half - 0.25, 0.35, v.exhaust - 10.0, CAR)  # hot underbody
     b.rect(-half, 0.3, half, 0.95, v.body, CAR)
     b.polygon([(-half + 0.08, 0.95), (half - 0.08, 0.95), (half - 0.3, top), (-half + 0.3, top)], v.body - 1.0, CAR)
-    b.polygon([(-half + 0.2, 1.0), (half - 0.2, 1.0), (half - 0.36, top - 0.08), (-half + 0.36, top - 0.08)],
-              v.glass, CAR)
+    b.polygon(
+        [(-half + 0.2, 1.0), (half - 0.2, 1.0), (half - 0.36, top - 0.08), (-half + 0.36, top - 0.08)], v.glass, CAR
+    )
     if front:
         b.rect(-0.55, 0.35, 0.55, 0.75, v.engine, CAR)
         for sgn in (-1, 1):
@@ -609,11 +726,12 @@ def _car_side(b: _Brush, v: _Vehicle, rng: np.random.Generator) -> None:
     half, top = rng.uniform(2.1, 2.4), rng.uniform(1.4, 1.6)
     b.rect(-half + 0.6, 0.15, half - 0.6, 0.4, v.exhaust - 10.0, CAR)
     b.rect(-half, 0.32, half, 0.95, v.body, CAR)
-    b.rect(half - 1.1, 0.45, half - 0.05, 0.9, v.engine, CAR)                      # engine bay (front = +u)
+    b.rect(half - 1.1, 0.45, half - 0.05, 0.9, v.engine, CAR)  # engine bay (front = +u)
     b.polygon([(-half + 0.5, 0.95), (half - 1.2, 0.95), (half - 1.8, top), (-half + 1.2, top)], v.body - 1.0, CAR)
-    b.polygon([(-half + 0.65, 1.0), (half - 1.35, 1.0), (half - 1.85, top - 0.08), (-half + 1.3, top - 0.08)],
-              v.glass, CAR)
-    b.rect(-0.3, 1.0, -0.2, top - 0.05, v.body - 1.0, CAR)                         # B pillar
+    b.polygon(
+        [(-half + 0.65, 1.0), (half - 1.35, 1.0), (half - 1.85, top - 0.08), (-half + 1.3, top - 0.08)], v.glass, CAR
+    )
+    b.rect(-0.3, 1.0, -0.2, top - 0.05, v.body - 1.0, CAR)  # B pillar
     for cu in (-half + 0.75, half - 0.75):
         b.ellipse(cu, 0.32, 0.32, 0.32, v.wheel, CAR)
         b.ellipse(cu, 0.32, 0.14, 0.14, v.wheel - 8.0, CAR)
@@ -705,9 +823,15 @@ def _cyclist(cv: _Canvas, cam: _Camera, u: float, d: float, th: _Thermal, rng: n
     frame = th.metal + 1.0
     for cu in (-0.55, 0.55):
         b.ellipse(cu, 0.34, 0.34, 0.34, frame, BICYCLE, ring=0.05)
-    for a, c in (((-0.55, 0.34), (-0.1, 0.34)), ((-0.1, 0.34), (-0.2, 0.85)), ((-0.2, 0.85), (0.4, 0.85)),
-                 ((-0.1, 0.34), (0.4, 0.85)), ((-0.55, 0.34), (-0.2, 0.85)), ((0.4, 0.85), (0.55, 0.34)),
-                 ((0.4, 0.85), (0.35, 1.05))):
+    for a, c in (
+        ((-0.55, 0.34), (-0.1, 0.34)),
+        ((-0.1, 0.34), (-0.2, 0.85)),
+        ((-0.2, 0.85), (0.4, 0.85)),
+        ((-0.1, 0.34), (0.4, 0.85)),
+        ((-0.55, 0.34), (-0.2, 0.85)),
+        ((0.4, 0.85), (0.55, 0.34)),
+        ((0.4, 0.85), (0.35, 1.05)),
+    ):
         b.segment(a, c, 0.025, frame, BICYCLE)
     skin, cloth = rng.uniform(33.0, 35.5), rng.uniform(28.0, 32.0)
     cv.begin(PEOPLE_ID)
@@ -739,7 +863,7 @@ def _paint_traffic(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np
         if slot is None:
             continue
         lane, d = slot
-        front = st.lane_centre(lane) < 0 and lane < st.lanes // 2     # oncoming lanes face the camera
+        front = st.lane_centre(lane) < 0 and lane < st.lanes // 2  # oncoming lanes face the camera
         b = _Brush(cv, cam, st.lane_centre(lane) + rng.uniform(-0.4, 0.4), d)
         v = _vehicle_temps(th, rng)
         cv.begin({"car": CAR_ID, "bus": BUS_ID, "truck": TRUCK_ID, "motorcycle": MOTORCYCLE_ID}[kind])
@@ -753,10 +877,15 @@ def _paint_traffic(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np
             _motorcycle(b, v, False, rng)
         cv.end()
 
-    if st.crossing is not None and rng.random() < 0.6:           # a vehicle crossing the intersection
+    if st.crossing is not None and rng.random() < 0.6:  # a vehicle crossing the intersection
         kind = rng.choice(["car", "car", "bus", "truck", "motorcycle"])
-        b = _Brush(cv, cam, rng.uniform(st.left, st.right), st.crossing + rng.uniform(4.0, 8.0),
-                   facing=float(rng.choice([-1.0, 1.0])))
+        b = _Brush(
+            cv,
+            cam,
+            rng.uniform(st.left, st.right),
+            st.crossing + rng.uniform(4.0, 8.0),
+            facing=float(rng.choice([-1.0, 1.0])),
+        )
         v = _vehicle_temps(th, rng)
         cv.begin({"car": CAR_ID, "bus": BUS_ID, "truck": TRUCK_ID, "motorcycle": MOTORCYCLE_ID}[str(kind)])
         if kind == "car":
@@ -769,24 +898,24 @@ def _paint_traffic(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np
             _motorcycle(b, v, True, rng)
         cv.end()
 
-    for _ in range(int(rng.integers(0, 7))):                      # pedestrians on the sidewalks
+    for _ in range(int(rng.integers(0, 7))):  # pedestrians on the sidewalks
         side = -1 if rng.random() < 0.5 else 1
         u = st.edge(side) + side * rng.uniform(0.3, st.sidewalk - 0.3)
         cv.begin(PEOPLE_ID)
         _person(_Brush(cv, cam, u, float(np.exp(rng.uniform(np.log(5.0), np.log(70.0))))), rng)
         cv.end()
-    if st.crossing is not None:                                   # pedestrians on the zebra crossing
+    if st.crossing is not None:  # pedestrians on the zebra crossing
         for _ in range(int(rng.integers(0, 4))):
             cv.begin(PEOPLE_ID)
             _person(_Brush(cv, cam, rng.uniform(st.left, st.right), st.crossing + rng.uniform(-1.5, 1.5)), rng)
             cv.end()
     if rng.random() < 0.25:
         side = -1 if rng.random() < 0.5 else 1
-        _cyclist(cv, cam, st.edge(side) - side * 0.8, float(np.exp(rng.uniform(np.log(6.0), np.log(40.0)))),
-                 th, rng)
+        _cyclist(cv, cam, st.edge(side) - side * 0.8, float(np.exp(rng.uniform(np.log(6.0), np.log(40.0)))), th, rng)
 
 
 # ---------------------------------------------------------------------------------------------------- sensor
+
 
 def _add_texture(cv: _Canvas, rng: np.random.Generator) -> np.ndarray:
     coarse = _smooth_noise(rng, cv.h, cv.w, cv.h / 8)
@@ -809,7 +938,7 @@ def _sensor(temp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     norm = np.clip((sig - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
     bins = (norm * 255).astype(np.int64)
     hist = np.bincount(bins.ravel(), minlength=256).astype(np.float64)
-    cdf = np.cumsum(np.minimum(hist, hist.mean() * rng.uniform(2.0, 5.0)))   # plateau equalisation
+    cdf = np.cumsum(np.minimum(hist, hist.mean() * rng.uniform(2.0, 5.0)))  # plateau equalisation
     equalised = (cdf / cdf[-1])[bins]
     mix = rng.uniform(0.4, 0.7)
     out = 6.0 + 243.0 * (mix * equalised + (1.0 - mix) * norm)
@@ -853,8 +982,17 @@ class SynthIRDataset(Dataset):
 
     label_classes = MappingProxyType({LABEL_BOXES: M3FD_CLASSES, LABEL_MASK: FMB_CLASSES})
 
-    def __init__(self, name: str, *, first_seed: int = 0, count: int = 16, height: int = 240, width: int = 320,
-                 ignore_unlabeled: bool = True, **common):
+    def __init__(
+        self,
+        name: str,
+        *,
+        first_seed: int = 0,
+        count: int = 16,
+        height: int = 240,
+        width: int = 320,
+        ignore_unlabeled: bool = True,
+        **common,
+    ):
         super().__init__(name, **common)
         if count < 1 or height < self.scale or width < self.scale:
             raise DataError(f"data set {name!r}: need count >= 1 and a frame at least {self.scale}x{self.scale}")
@@ -873,12 +1011,17 @@ class SynthIRDataset(Dataset):
         hr = scene.image.astype(np.float32)[..., None] / 255.0
         channels = 3 if self.channels == 3 else 1
         hr = np.repeat(hr, channels, axis=2)
-        return self.make_sample(sample_id, hr, boxes=scene.boxes.copy() if labels else None,
-                                mask=mask if labels else None, source=f"synthir:{seed}",
-                                fingerprint=f"synthir-v{GENERATOR_VERSION}-{seed}-{self.height}x{self.width}")
+        return self.make_sample(
+            sample_id,
+            hr,
+            boxes=scene.boxes.copy() if labels else None,
+            mask=mask if labels else None,
+            source=f"synthir:{seed}",
+            fingerprint=f"synthir-v{GENERATOR_VERSION}-{seed}-{self.height}x{self.width}",
+        )
 
 
-if __name__ == "__main__":   # python -m downstream.datasets.synthir [out_dir]: writes the docs previews
+if __name__ == "__main__":  # python -m downstream.datasets.synthir [out_dir]: writes the docs previews
     import sys
     from pathlib import Path
 

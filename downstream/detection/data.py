@@ -5,6 +5,7 @@ detector sees exactly the bytes the method produced), or harness :class:`~downst
 scenes (HR frames written as 8-bit PNGs). Labels are YOLO txt: ``cls xc yc w h`` normalised by the image size,
 with 8 decimals, so boxes survive the round trip to well below a thousandth of a pixel.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,10 @@ def yolo_lines(boxes: np.ndarray | None, width: int, height: int) -> str:
     x1, y1 = b[:, 1].clip(0, width), b[:, 2].clip(0, height)
     x2, y2 = b[:, 3].clip(0, width), b[:, 4].clip(0, height)
     keep = (x2 > x1) & (y2 > y1)
-    rows = [f"{int(c)} {(a + e) / 2 / width:.8f} {(d + f) / 2 / height:.8f} {(e - a) / width:.8f} "
-            f"{(f - d) / height:.8f}" for c, a, d, e, f in zip(b[keep, 0], x1[keep], y1[keep], x2[keep], y2[keep])]
+    rows = [
+        f"{int(c)} {(a + e) / 2 / width:.8f} {(d + f) / 2 / height:.8f} {(e - a) / width:.8f} {(f - d) / height:.8f}"
+        for c, a, d, e, f in zip(b[keep, 0], x1[keep], y1[keep], x2[keep], y2[keep])
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -67,8 +70,9 @@ def _fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
     return img_dir, lbl_dir
 
 
-def write_split_from_files(root: Path, split: str, entries: Iterable[tuple[str, Path, np.ndarray | None]]
-                           ) -> list[tuple[str, Path]]:
+def write_split_from_files(
+    root: Path, split: str, entries: Iterable[tuple[str, Path, np.ndarray | None]]
+) -> list[tuple[str, Path]]:
     """Link each image into ``root/images/<split>`` and write its labels; returns (id, linked path) in order."""
     img_dir, lbl_dir = _fresh_split_dirs(root, split)
     out = []
@@ -83,16 +87,19 @@ def write_split_from_files(root: Path, split: str, entries: Iterable[tuple[str, 
         if boxes is not None and len(boxes):
             b = np.asarray(boxes, np.float64).reshape(-1, 5)
             if b[:, 3].max() > width * 1.01 + 1 or b[:, 4].max() > height * 1.01 + 1:
-                raise DataError(f"{path}: image is {width}x{height} but its boxes reach x={b[:, 3].max():.0f}, "
-                                f"y={b[:, 4].max():.0f}: detection needs images at the labels' (HR) resolution; "
-                                "was an LR-size image passed without upsampling?")
+                raise DataError(
+                    f"{path}: image is {width}x{height} but its boxes reach x={b[:, 3].max():.0f}, "
+                    f"y={b[:, 4].max():.0f}: detection needs images at the labels' (HR) resolution; "
+                    "was an LR-size image passed without upsampling?"
+                )
         (lbl_dir / f"{stem}.txt").write_text(yolo_lines(boxes, width, height))
         out.append((sample_id, dst))
     return out
 
 
-def write_split_from_arrays(root: Path, split: str, entries: Iterable[tuple[str, np.ndarray, np.ndarray | None]]
-                            ) -> int:
+def write_split_from_arrays(
+    root: Path, split: str, entries: Iterable[tuple[str, np.ndarray, np.ndarray | None]]
+) -> int:
     """Write uint8 (H, W) or (H, W, C) arrays as PNGs with their labels; returns the number written."""
     img_dir, lbl_dir = _fresh_split_dirs(root, split)
     n = 0
@@ -123,8 +130,13 @@ def sample_arrays(samples: Iterable) -> Iterable[tuple[str, np.ndarray, np.ndarr
 
 def write_data_yaml(root: Path, names: list[str] | tuple[str, ...], splits: dict[str, str]) -> Path:
     """``data.yaml`` for ultralytics: path, the split folders (``images/<split>``), nc and names."""
-    cfg = {"path": str(Path(root).resolve()), **{k: f"images/{v}" for k, v in splits.items()},
-           "nc": len(names), "names": {i: n for i, n in enumerate(names)}, "channels": 3}
+    cfg = {
+        "path": str(Path(root).resolve()),
+        **{k: f"images/{v}" for k, v in splits.items()},
+        "nc": len(names),
+        "names": {i: n for i, n in enumerate(names)},
+        "channels": 3,
+    }
     path = Path(root) / "data.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

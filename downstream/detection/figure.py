@@ -10,6 +10,7 @@ it with a benchmark's detection task (``downstream.tasks.load_task(config)``, us
 Command line: ``python -m downstream.detection.figure --weights W --imgsz 640 --crop x1,y1,x2,y2 --out DIR
 METHOD=IMAGE ...`` (labels optional: ``--labels file.txt`` YOLO txt for the ground truth).
 """
+
 from __future__ import annotations
 
 import sys
@@ -24,13 +25,29 @@ from sr import cli
 from sr.cli import cli_entry
 
 # one colour per class id (M3FD order: People, Car, Bus, Motorcycle, Lamp, Truck), then cycled
-COLOURS = [(255, 56, 56), (56, 200, 255), (255, 178, 29), (72, 249, 10), (207, 110, 255), (255, 120, 180),
-           (0, 255, 200), (255, 255, 80)]
+COLOURS = [
+    (255, 56, 56),
+    (56, 200, 255),
+    (255, 178, 29),
+    (72, 249, 10),
+    (207, 110, 255),
+    (255, 120, 180),
+    (0, 255, 200),
+    (255, 255, 80),
+]
 
 
 @torch.no_grad()
-def detect(model: torch.nn.Module, image_path: str | Path, *, imgsz: int = 640, conf: float = 0.25,
-           iou: float = 0.7, max_det: int = 300, device: str = "cpu") -> np.ndarray:
+def detect(
+    model: torch.nn.Module,
+    image_path: str | Path,
+    *,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 300,
+    device: str = "cpu",
+) -> np.ndarray:
     """(M, 6) x1, y1, x2, y2, conf, cls in pixels of the image at ``image_path``."""
     from downstream.detection.offline import ultralytics_offline
 
@@ -44,8 +61,7 @@ def detect(model: torch.nn.Module, image_path: str | Path, *, imgsz: int = 640, 
     x = torch.from_numpy(np.ascontiguousarray(boxed.transpose(2, 0, 1)))[None].float().div(255).to(device)
     model = model.to(device).float().eval()
     pred = model(x)
-    out = nms.non_max_suppression(pred[0] if isinstance(pred, (list, tuple)) else pred, conf, iou,
-                                  max_det=max_det)[0]
+    out = nms.non_max_suppression(pred[0] if isinstance(pred, (list, tuple)) else pred, conf, iou, max_det=max_det)[0]
     if len(out):
         out[:, :4] = ops.scale_boxes(x.shape[2:], out[:, :4], rgb.shape[:2])
     return out[:, :6].cpu().numpy()
@@ -60,9 +76,17 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def draw(image_path: str | Path, detections: np.ndarray, names: list[str] | tuple[str, ...], out: str | Path, *,
-         crop: tuple[int, int, int, int] | None = None, zoom: int | None = None, gt: np.ndarray | None = None,
-         title: str | None = None) -> Path:
+def draw(
+    image_path: str | Path,
+    detections: np.ndarray,
+    names: list[str] | tuple[str, ...],
+    out: str | Path,
+    *,
+    crop: tuple[int, int, int, int] | None = None,
+    zoom: int | None = None,
+    gt: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
     """Draw ``detections`` (M, 6) and optional ``gt`` (N, 5) on ``crop`` (x1, y1, x2, y2) of the image."""
     with Image.open(image_path) as img:
         rgb = img.convert("RGB")
@@ -87,9 +111,14 @@ def draw(image_path: str | Path, detections: np.ndarray, names: list[str] | tupl
                 a, b = pts[i], pts[(i + 1) % 4]
                 n = max(1, int(max(abs(b[0] - a[0]), abs(b[1] - a[1])) // 8))
                 for k in range(0, n, 2):
-                    pen.line([(a[0] + (b[0] - a[0]) * k / n, a[1] + (b[1] - a[1]) * k / n),
-                              (a[0] + (b[0] - a[0]) * (k + 1) / n, a[1] + (b[1] - a[1]) * (k + 1) / n)],
-                             fill=(255, 255, 255), width=1)
+                    pen.line(
+                        [
+                            (a[0] + (b[0] - a[0]) * k / n, a[1] + (b[1] - a[1]) * k / n),
+                            (a[0] + (b[0] - a[0]) * (k + 1) / n, a[1] + (b[1] - a[1]) * (k + 1) / n),
+                        ],
+                        fill=(255, 255, 255),
+                        width=1,
+                    )
     for *box, score, c in np.asarray(detections).reshape(-1, 6):
         colour = COLOURS[int(c) % len(COLOURS)]
         bx = to_canvas(box)
@@ -107,10 +136,20 @@ def draw(image_path: str | Path, detections: np.ndarray, names: list[str] | tupl
     return out
 
 
-def figure_per_method(model: torch.nn.Module, images: dict[str, str | Path], out_dir: str | Path, *,
-                      names: list[str] | tuple[str, ...], crop: tuple[int, int, int, int] | None = None,
-                      imgsz: int = 640, conf: float = 0.25, iou: float = 0.7, gt: np.ndarray | None = None,
-                      frame: str = "frame", device: str = "cpu") -> dict[str, Path]:
+def figure_per_method(
+    model: torch.nn.Module,
+    images: dict[str, str | Path],
+    out_dir: str | Path,
+    *,
+    names: list[str] | tuple[str, ...],
+    crop: tuple[int, int, int, int] | None = None,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    gt: np.ndarray | None = None,
+    frame: str = "frame",
+    device: str = "cpu",
+) -> dict[str, Path]:
     """One PNG per method: the method's SR image of one frame, same crop, its detections drawn."""
     sizes = {m: Image.open(p).size for m, p in images.items()}
     if len(set(sizes.values())) > 1:
@@ -118,8 +157,7 @@ def figure_per_method(model: torch.nn.Module, images: dict[str, str | Path], out
     paths = {}
     for method, path in images.items():
         dets = detect(model, path, imgsz=imgsz, conf=conf, iou=iou, device=device)
-        paths[method] = draw(path, dets, names, Path(out_dir) / f"{frame}_{method}.png", crop=crop, gt=gt,
-                             title=method)
+        paths[method] = draw(path, dets, names, Path(out_dir) / f"{frame}_{method}.png", crop=crop, gt=gt, title=method)
     return paths
 
 
@@ -140,15 +178,33 @@ def tile(paths: list[Path], columns: int = 4, pad: int = 6) -> Image.Image:
     return canvas
 
 
-def figure_from_task(task: Any, images: dict[str, str | Path], out_dir: str | Path, *,
-                     crop: tuple[int, int, int, int] | None = None, gt: np.ndarray | None = None,
-                     frame: str = "frame", conf: float = 0.25, class_names: tuple[str, ...] | None = None
-                     ) -> dict[str, Path]:
+def figure_from_task(
+    task: Any,
+    images: dict[str, str | Path],
+    out_dir: str | Path,
+    *,
+    crop: tuple[int, int, int, int] | None = None,
+    gt: np.ndarray | None = None,
+    frame: str = "frame",
+    conf: float = 0.25,
+    class_names: tuple[str, ...] | None = None,
+) -> dict[str, Path]:
     """``figure_per_method`` with a :class:`~downstream.detection.task.DetectionTask`'s detector, input size,
     NMS IoU and device (``conf`` is a display threshold, not the task's mAP one)."""
     task._load(tuple(class_names or ()))
-    return figure_per_method(task._model, images, out_dir, names=task.class_names, crop=crop, imgsz=task.imgsz,
-                             conf=conf, iou=task.iou, gt=gt, frame=frame, device=task.device)
+    return figure_per_method(
+        task._model,
+        images,
+        out_dir,
+        names=task.class_names,
+        crop=crop,
+        imgsz=task.imgsz,
+        conf=conf,
+        iou=task.iou,
+        gt=gt,
+        frame=frame,
+        device=task.device,
+    )
 
 
 @cli_entry
@@ -165,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     opts = parser.parse_args(argv)
     from downstream.detection.yolo import load_detector
+
     try:
         model, _, header = load_detector(opts.weights, opts.weights_dir)
         images = dict(pair.split("=", 1) for pair in opts.images)
@@ -175,8 +232,17 @@ def main(argv: list[str] | None = None) -> int:
 
             w, h = Image.open(next(iter(images.values()))).size
             gt = read_yolo_txt(opts.labels, w, h, len(header["names"]))
-        paths = figure_per_method(model, images, opts.out, names=header["names"], crop=crop, imgsz=opts.imgsz,
-                                  conf=opts.conf, gt=gt, frame=opts.frame)
+        paths = figure_per_method(
+            model,
+            images,
+            opts.out,
+            names=header["names"],
+            crop=crop,
+            imgsz=opts.imgsz,
+            conf=opts.conf,
+            gt=gt,
+            frame=opts.frame,
+        )
     except ValueError as exc:  # a malformed METHOD=IMAGE / --crop value
         raise cli.UsageError(str(exc)) from None
     for method, path in paths.items():

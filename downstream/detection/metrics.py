@@ -16,6 +16,7 @@ pycocotools' APs / APm / APl (:func:`coco_score` returns those as ``sizes``).
 Inputs: ``preds[i]`` is (M, 6) ``x1, y1, x2, y2, conf, cls``; ``gts[i]`` is (N, 5) ``cls, x1, y1, x2, y2``.
 Classes with no ground-truth instance have no AP (they are left out of ``per_class``, as in ultralytics).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ import torch
 class ClassScore:
     map50_95: float
     map50: float
-    images: int      # images with at least one ground-truth instance of the class
-    instances: int   # ground-truth instances of the class
+    images: int  # images with at least one ground-truth instance of the class
+    instances: int  # ground-truth instances of the class
 
 
 @dataclass
@@ -44,7 +45,7 @@ class DetectionScores:
 
 
 #: COCO's area ranges in pixels² (both ends inclusive, as COCOeval tests them)
-AREA_RANGES = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, 1e10)}
+AREA_RANGES = {"small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
 
 
 IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
@@ -69,8 +70,9 @@ def match(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     if not len(pred) or not len(gt):
         return np.zeros((len(pred), len(IOU_THRESHOLDS)), bool)
     iou = box_iou(torch.from_numpy(gt[:, 1:]), torch.from_numpy(pred[:, :4]))
-    return DetectionValidator.match_predictions(SimpleNamespace(iouv=IOU_THRESHOLDS), torch.from_numpy(pred[:, 5]),
-                                                torch.from_numpy(gt[:, 0]), iou).numpy()
+    return DetectionValidator.match_predictions(
+        SimpleNamespace(iouv=IOU_THRESHOLDS), torch.from_numpy(pred[:, 5]), torch.from_numpy(gt[:, 0]), iou
+    ).numpy()
 
 
 def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int, counted: np.ndarray | None = None) -> np.ndarray:
@@ -97,8 +99,9 @@ def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int, counted: np.ndarray | N
     return q.mean(axis=0)
 
 
-def score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...],
-          ap_method: str = "coco") -> DetectionScores:
+def score(
+    preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...], ap_method: str = "coco"
+) -> DetectionScores:
     """mAP50-95 / mAP50 overall and per class (see the module docstring).
 
     ``ap_method="coco"``: COCOeval's 101-point mean (pycocotools' value; a perfect detector scores 1.0).
@@ -116,12 +119,18 @@ def image_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
     pred = np.asarray(pred, np.float64).reshape(-1, 6)
     gt = np.asarray(gt, np.float64).reshape(-1, 5)
     pred = pred[np.argsort(-pred[:, 4], kind="stable")]
-    return {"tp": match(pred, gt), "conf": pred[:, 4], "pred_cls": pred[:, 5], "target_cls": gt[:, 0],
-            "target_img": np.unique(gt[:, 0])}
+    return {
+        "tp": match(pred, gt),
+        "conf": pred[:, 4],
+        "pred_cls": pred[:, 5],
+        "target_cls": gt[:, 0],
+        "target_img": np.unique(gt[:, 0]),
+    }
 
 
-def score_images(per_image: list[dict[str, np.ndarray]], names: list[str] | tuple[str, ...],
-                 ap_method: str = "coco") -> DetectionScores:
+def score_images(
+    per_image: list[dict[str, np.ndarray]], names: list[str] | tuple[str, ...], ap_method: str = "coco"
+) -> DetectionScores:
     """:func:`score` from per-image :func:`image_stats` (a resampled list may repeat an image)."""
     if ap_method not in AP_METHODS:
         raise ValueError(f"ap_method must be one of {AP_METHODS}, got {ap_method!r}")
@@ -146,8 +155,13 @@ def score_images(per_image: list[dict[str, np.ndarray]], names: list[str] | tupl
         aps.append(ap)
         per_class[name] = ClassScore(float(ap.mean()), float(ap[0]), int(np.sum(cat["target_img"] == c)), n_gt)
     ap = np.array(aps).reshape(-1, len(IOU_THRESHOLDS))
-    return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
-                           len(per_image), len(cat["target_cls"]), per_class)
+    return DetectionScores(
+        float(ap.mean()) if len(ap) else 0.0,
+        float(ap[:, 0].mean()) if len(ap) else 0.0,
+        len(per_image),
+        len(cat["target_cls"]),
+        per_class,
+    )
 
 
 def _iou_matrix(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -193,16 +207,17 @@ def _match_in_range(dt: np.ndarray, gt: np.ndarray, area: tuple[float, float]) -
     return matched, ignored, int((~g_ig).sum())
 
 
-def size_ap(preds: list[np.ndarray], gts: list[np.ndarray], num_classes: int, max_dets: int = 100
-            ) -> dict[str, float]:
+def size_ap(preds: list[np.ndarray], gts: list[np.ndarray], num_classes: int, max_dets: int = 100) -> dict[str, float]:
     """AP50-95 per COCO area range (COCOeval's APs / APm / APl): the mean over classes with a counted ground
     truth in the range of the 101-point AP at each IoU threshold; ranges without one are left out."""
-    return size_ap_images([size_image_stats(pred, gt, num_classes, max_dets) for pred, gt in zip(preds, gts)],
-                          num_classes)
+    return size_ap_images(
+        [size_image_stats(pred, gt, num_classes, max_dets) for pred, gt in zip(preds, gts)], num_classes
+    )
 
 
-def size_image_stats(pred: np.ndarray, gt: np.ndarray, num_classes: int, max_dets: int = 100
-                     ) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+def size_image_stats(
+    pred: np.ndarray, gt: np.ndarray, num_classes: int, max_dets: int = 100
+) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """One image's COCOeval matching per (area range, class): (scores, matched, ignored, counted ground truths)."""
     pred = np.asarray(pred, np.float64).reshape(-1, 6)
     gt = np.asarray(gt, np.float64).reshape(-1, 5)
@@ -244,13 +259,15 @@ def scores_from_metrics(metrics, names, n_images: int) -> DetectionScores:
     all_ap = np.asarray(box.all_ap).reshape(-1, len(IOU_THRESHOLDS)) if len(box.ap_class_index) else None
     for i, c in enumerate(box.ap_class_index):
         c = int(c)
-        per_class[names[c]] = ClassScore(float(all_ap[i].mean()), float(all_ap[i, 0]), int(nt_image[c]),
-                                         int(nt_class[c]))
+        per_class[names[c]] = ClassScore(
+            float(all_ap[i].mean()), float(all_ap[i, 0]), int(nt_image[c]), int(nt_class[c])
+        )
     return DetectionScores(float(box.map), float(box.map50), n_images, int(nt_class.sum()), per_class)
 
 
-def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...],
-               max_dets: int = 100) -> DetectionScores:
+def coco_score(
+    preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...], max_dets: int = 100
+) -> DetectionScores:
     """The same quantities from pycocotools' COCOeval (boxes as x1, y1, x2, y2 pixels; widths x2 - x1)."""
     import contextlib
     import io
@@ -262,11 +279,25 @@ def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] 
     for img_id, (pred, gt) in enumerate(zip(preds, gts), start=1):
         images.append({"id": img_id, "width": 1, "height": 1})
         for cls, x1, y1, x2, y2 in np.asarray(gt, np.float64).reshape(-1, 5):
-            annotations.append({"id": len(annotations) + 1, "image_id": img_id, "category_id": int(cls) + 1,
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": img_id,
+                    "category_id": int(cls) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
         for x1, y1, x2, y2, conf, cls in np.asarray(pred, np.float64).reshape(-1, 6):
-            detections.append({"image_id": img_id, "category_id": int(cls) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                               "score": float(conf)})
+            detections.append(
+                {
+                    "image_id": img_id,
+                    "category_id": int(cls) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(conf),
+                }
+            )
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
     with contextlib.redirect_stdout(io.StringIO()):
         gt_api = COCO()
@@ -290,10 +321,19 @@ def coco_score(preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] 
         p = precision[:, :, k]
         ap_t = np.where(p > -1, p, 0).mean(axis=1)  # AP at each IoU threshold
         ap_rows.append(ap_t)
-        per_class[name] = ClassScore(float(ap_t.mean()), float(ap_t[0]),
-                                     sum(int(np.any(np.asarray(g).reshape(-1, 5)[:, 0] == k)) for g in gts),
-                                     int(np.sum(gt_cls == k)))
+        per_class[name] = ClassScore(
+            float(ap_t.mean()),
+            float(ap_t[0]),
+            sum(int(np.any(np.asarray(g).reshape(-1, 5)[:, 0] == k)) for g in gts),
+            int(np.sum(gt_cls == k)),
+        )
     ap = np.array(ap_rows) if ap_rows else np.zeros((0, 10))
     sizes = {size: float(ev.stats[3 + i]) for i, size in enumerate(AREA_RANGES) if ev.stats[3 + i] > -1}
-    return DetectionScores(float(ap.mean()) if len(ap) else 0.0, float(ap[:, 0].mean()) if len(ap) else 0.0,
-                           len(gts), len(gt_cls), per_class, sizes)
+    return DetectionScores(
+        float(ap.mean()) if len(ap) else 0.0,
+        float(ap[:, 0].mean()) if len(ap) else 0.0,
+        len(gts),
+        len(gt_cls),
+        per_class,
+        sizes,
+    )

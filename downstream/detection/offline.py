@@ -21,6 +21,7 @@ yolo26n.pt; set ``amp: false`` in a training config for a GPU whose fp16 is brok
 If ultralytics was already imported by someone else, the module-level flags are forced to the same values, the
 guards are installed and a warning says that the settings directory may be the user's.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,9 +61,12 @@ def find_font() -> Path:
         candidates.append(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
     except ImportError:
         pass
-    candidates += [Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-                   Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
-                   Path("/Library/Fonts/Arial.ttf"), Path("C:/Windows/Fonts/arial.ttf")]
+    candidates += [
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
+        Path("/Library/Fonts/Arial.ttf"),
+        Path("C:/Windows/Fonts/arial.ttf"),
+    ]
     for path in candidates:
         if path.is_file():
             return path
@@ -70,8 +74,10 @@ def find_font() -> Path:
         found = sorted(Path(root).rglob("*.ttf")) if Path(root).is_dir() else []
         if found:
             return found[0]
-    raise UserError("no TrueType font found (looked for matplotlib's DejaVuSans.ttf and /usr/share/fonts/**/*.ttf); "
-                    f"copy any .ttf to {yolo_config_dir() / 'Ultralytics' / 'Arial.ttf'}")
+    raise UserError(
+        "no TrueType font found (looked for matplotlib's DejaVuSans.ttf and /usr/share/fonts/**/*.ttf); "
+        f"copy any .ttf to {yolo_config_dir() / 'Ultralytics' / 'Arial.ttf'}"
+    )
 
 
 def _install_font(config_dir: Path) -> None:
@@ -87,8 +93,10 @@ def _install_font(config_dir: Path) -> None:
 
 def _refuse(what: str):
     ATTEMPTS.append(what)
-    raise DownloadAttempted(f"ultralytics tried to download {what}; this harness never downloads. Put the file in "
-                            "place yourself (weights: the weights directory, see configs/weights.yaml).")
+    raise DownloadAttempted(
+        f"ultralytics tried to download {what}; this harness never downloads. Put the file in "
+        "place yourself (weights: the weights directory, see configs/weights.yaml)."
+    )
 
 
 def _install_guards(ultralytics) -> None:
@@ -161,8 +169,10 @@ def ultralytics_offline():
     from ultralytics.utils import USER_CONFIG_DIR
 
     if already:
-        log.warning("ultralytics was imported before downstream.detection.offline; its settings directory is %s",
-                    USER_CONFIG_DIR)
+        log.warning(
+            "ultralytics was imported before downstream.detection.offline; its settings directory is %s",
+            USER_CONFIG_DIR,
+        )
     _install_font(Path(USER_CONFIG_DIR))
     _install_guards(ultralytics)
     _INSTALLED = True

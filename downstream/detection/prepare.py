@@ -26,6 +26,7 @@ folder beside OUT and renamed into place at the end, so a failure leaves nothing
 Output: the ``prepared`` layout (``downstream.datasets.prepared``) with ``OUT/dataset.yaml``, usable as
 ``--datasets OUT/dataset.yaml`` and by ``python -m downstream.detection.train --dataset OUT/dataset.yaml``.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,7 @@ class Frame:
 
     id: str
     image: Path
-    boxes: np.ndarray                      # (N, 5) cls, x1, y1, x2, y2 in pixels
+    boxes: np.ndarray  # (N, 5) cls, x1, y1, x2, y2 in pixels
     split: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -96,6 +97,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def _images_by_split(image_dir: Path) -> dict[str | None, dict[str, Path]]:
     """``{split: {id: path}}``: split sub-folders (train / val / test) when the folder has them, else ``None``."""
+
     def scan(folder: Path) -> dict[str, Path]:
         return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
 
@@ -127,8 +129,10 @@ def _class_file(src: Path, ann_dir: Path, classes: Path | None) -> Path | None:
 
 # ------------------------------------------------------------------------------------------------ sources
 
-def collect_yolo(src: Path, images: Path | None, annotations: Path | None, classes: Path | None,
-                 *, required_classes: bool = True) -> tuple[list[Frame], list[str], Path | None]:
+
+def collect_yolo(
+    src: Path, images: Path | None, annotations: Path | None, classes: Path | None, *, required_classes: bool = True
+) -> tuple[list[Frame], list[str], Path | None]:
     """Frames of a YOLO txt source and its class list (from the class file)."""
     image_dir = _image_dir(src, images)
     ann_dir = Path(annotations) if annotations else _find_dir(src, _YOLO_DIRS)
@@ -136,8 +140,10 @@ def collect_yolo(src: Path, images: Path | None, annotations: Path | None, class
         raise UserError(f"no YOLO label folder in {src} (looked for {', '.join(_YOLO_DIRS)}); pass --annotations")
     class_file = _class_file(src, ann_dir, classes)
     if class_file is None and required_classes:
-        raise UserError(f"YOLO labels need their class file (one name per line, in id order): none found in "
-                        f"{ann_dir}, {ann_dir.parent} or {src} (classes*.txt, *.names); pass --classes FILE")
+        raise UserError(
+            f"YOLO labels need their class file (one name per line, in id order): none found in "
+            f"{ann_dir}, {ann_dir.parent} or {src} (classes*.txt, *.names); pass --classes FILE"
+        )
     names = read_class_file(class_file) if class_file else list(M3FD_CLASSES)
     frames = []
     for split, files in _images_by_split(image_dir).items():
@@ -171,8 +177,9 @@ def _voc_splits(src: Path) -> dict[str, str]:
     return {}
 
 
-def collect_voc(src: Path, images: Path | None, annotations: Path | None, classes: Path | None
-                ) -> tuple[list[Frame], list[str], Path | None]:
+def collect_voc(
+    src: Path, images: Path | None, annotations: Path | None, classes: Path | None
+) -> tuple[list[Frame], list[str], Path | None]:
     """Frames of a VOC XML source; classes in order of first appearance, or the order of ``classes``."""
     image_dir = _image_dir(src, images)
     ann_dir = Path(annotations) if annotations else _find_dir(src, _VOC_DIRS)
@@ -210,15 +217,18 @@ def _split_of_name(path: Path) -> str | None:
     return None
 
 
-def collect_coco(src: Path, images: Path | None, annotations: Path | list[Path] | None, classes: Path | None
-                 ) -> tuple[list[Frame], list[str], Path | None]:
+def collect_coco(
+    src: Path, images: Path | None, annotations: Path | list[Path] | None, classes: Path | None
+) -> tuple[list[Frame], list[str], Path | None]:
     """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous).
 
     ``annotations``: JSON files or folders of them (default: ``src``); a file's images are looked up under
     ``images``, else beside the file, under ``src`` and their ``images/`` folders."""
     if classes:
-        raise UserError("--classes does not apply to COCO: the class names are the JSON's categories "
-                        "(use --map to rename, merge or drop)")
+        raise UserError(
+            "--classes does not apply to COCO: the class names are the JSON's categories "
+            "(use --map to rename, merge or drop)"
+        )
     anns = [Path(a) for a in annotations] if isinstance(annotations, list) else [Path(annotations or src)]
     files = []
     for ann in anns:
@@ -254,8 +264,10 @@ def collect_coco(src: Path, images: Path | None, annotations: Path | list[Path] 
                 crowd += 1
                 continue
             if a.get("image_id") not in per_image or int(a.get("category_id", -1)) not in index:
-                raise LabelError(f"{path}: annotation {a.get('id')} refers to an unknown image or category "
-                                 f"({a.get('image_id')!r}, {a.get('category_id')!r})")
+                raise LabelError(
+                    f"{path}: annotation {a.get('id')} refers to an unknown image or category "
+                    f"({a.get('image_id')!r}, {a.get('category_id')!r})"
+                )
             try:
                 x, y, w, h = (float(v) for v in a["bbox"])
             except (KeyError, TypeError, ValueError):
@@ -268,8 +280,9 @@ def collect_coco(src: Path, images: Path | None, annotations: Path | list[Path] 
             rel = Path(str(img["file_name"]))
             found = next((r / c for r in roots for c in (rel, Path(rel.name)) if (r / c).is_file()), None)
             if found is None:
-                raise DataError(f"{path}: image {str(rel)!r} not found under {', '.join(map(str, roots))}; "
-                                "pass --images DIR")
+                raise DataError(
+                    f"{path}: image {str(rel)!r} not found under {', '.join(map(str, roots))}; pass --images DIR"
+                )
             width, height = _image_size(found)
             rows = per_image[img["id"]]
             boxes = np.asarray(rows, np.float32).reshape(-1, 5)
@@ -287,6 +300,7 @@ COLLECTORS = {"yolo": collect_yolo, "voc": collect_voc, "coco": collect_coco}
 
 
 # ------------------------------------------------------------------------------------------------ splits
+
 
 def _split_lists(frames: list[Frame], split_dir: Path | None, seed: int) -> tuple[dict[str, list[str]], str]:
     ids = [f.id for f in frames]
@@ -310,8 +324,10 @@ def _split_lists(frames: list[Frame], split_dir: Path | None, seed: int) -> tupl
             rule += " (it has no test split: its val split is the test split, val is empty)"
         return splits, rule
     splits = deterministic_splits(ids, seed)
-    return ({name: splits[name] for name in SPLIT_NAMES},
-            f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %")
+    return (
+        {name: splits[name] for name in SPLIT_NAMES},
+        f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %",
+    )
 
 
 def _unique_ids(frames: list[Frame]) -> None:
@@ -326,9 +342,20 @@ def _unique_ids(frames: list[Frame]) -> None:
 
 # ------------------------------------------------------------------------------------------------ prepare
 
-def prepare_detection(fmt: str, src: Path, out: Path, *, images: Path | None = None, annotations: Path | None = None,
-                      classes: Path | None = None, class_map: Path | None = None, split_dir: Path | None = None,
-                      seed: int = SPLIT_SEED, link: bool = False) -> dict:
+
+def prepare_detection(
+    fmt: str,
+    src: Path,
+    out: Path,
+    *,
+    images: Path | None = None,
+    annotations: Path | None = None,
+    classes: Path | None = None,
+    class_map: Path | None = None,
+    split_dir: Path | None = None,
+    seed: int = SPLIT_SEED,
+    link: bool = False,
+) -> dict:
     """Prepare a ``yolo`` / ``voc`` / ``coco`` source into the ``prepared`` layout; returns a summary."""
     src = Path(src)
     if not src.is_dir():
@@ -336,8 +363,11 @@ def prepare_detection(fmt: str, src: Path, out: Path, *, images: Path | None = N
     frames, source_classes, class_file = COLLECTORS[fmt](src, images, annotations, classes)
     if not frames:
         raise UserError(f"no images found in {src}")
-    mapping, names = (read_class_map(class_map, source_classes) if class_map
-                      else ({n: n for n in source_classes}, list(source_classes)))
+    mapping, names = (
+        read_class_map(class_map, source_classes)
+        if class_map
+        else ({n: n for n in source_classes}, list(source_classes))
+    )
     lookup = np.array([names.index(mapping[n]) if mapping[n] is not None else -1 for n in source_classes])
     _unique_ids(frames)
     splits, rule = _split_lists(frames, split_dir, seed)
@@ -356,16 +386,35 @@ def prepare_detection(fmt: str, src: Path, out: Path, *, images: Path | None = N
             place_file(f.image, stage / "images" / f"{f.id}{f.image.suffix.lower()}", link)
             width, height = _image_size(f.image)
             (stage / "labels" / f"{f.id}.txt").write_text(yolo_lines(boxes, width, height))
-        provenance = {"format": fmt, "src": str(src.absolute()), "class_file": str(class_file) if class_file else None,
-                      "source_classes": list(source_classes), "map": {k: v for k, v in mapping.items() if k != v},
-                      "map_file": str(class_map) if class_map else None, "split_rule": rule,
-                      "frames": len(frames), "source_boxes": dict(source_counts), "boxes": dict(counts),
-                      "split_sizes": {k: len(v) for k, v in splits.items()},
-                      "notes": sorted({n for f in frames for n in f.notes})}
-        write_dataset_yaml(stage, out, splits=splits, options={"classes": names, "provenance": provenance},
-                           description=f"{out.name}: {fmt} detection data prepared from {src}")
-    return {"frames": len(frames), "boxes": sum(counts.values()), "per_class": dict(counts), "classes": names,
-            "splits": {k: len(v) for k, v in splits.items()}, "rule": rule}
+        provenance = {
+            "format": fmt,
+            "src": str(src.absolute()),
+            "class_file": str(class_file) if class_file else None,
+            "source_classes": list(source_classes),
+            "map": {k: v for k, v in mapping.items() if k != v},
+            "map_file": str(class_map) if class_map else None,
+            "split_rule": rule,
+            "frames": len(frames),
+            "source_boxes": dict(source_counts),
+            "boxes": dict(counts),
+            "split_sizes": {k: len(v) for k, v in splits.items()},
+            "notes": sorted({n for f in frames for n in f.notes}),
+        }
+        write_dataset_yaml(
+            stage,
+            out,
+            splits=splits,
+            options={"classes": names, "provenance": provenance},
+            description=f"{out.name}: {fmt} detection data prepared from {src}",
+        )
+    return {
+        "frames": len(frames),
+        "boxes": sum(counts.values()),
+        "per_class": dict(counts),
+        "classes": names,
+        "splits": {k: len(v) for k, v in splits.items()},
+        "rule": rule,
+    }
 
 
 def _place_png(src: Path, dst: Path, link: bool) -> None:
@@ -376,17 +425,27 @@ def _place_png(src: Path, dst: Path, link: bool) -> None:
             img.save(dst, format="PNG")
 
 
-def prepare_m3fd(src: Path, out: Path, *, images: Path | None = None, annotations: Path | None = None,
-                 classes: Path | None = None, split_dir: Path | None = None, seed: int = SPLIT_SEED,
-                 link: bool = False) -> dict:
+def prepare_m3fd(
+    src: Path,
+    out: Path,
+    *,
+    images: Path | None = None,
+    annotations: Path | None = None,
+    classes: Path | None = None,
+    split_dir: Path | None = None,
+    seed: int = SPLIT_SEED,
+    link: bool = False,
+) -> dict:
     """The official M3FD download -> ``ir/``, ``labels/``, ``meta/`` (what ``configs/datasets/m3fd_*.yaml`` read)."""
     src = Path(src)
     if not src.is_dir():
         raise UserError(f"--src {src} is not a folder")
     ann_dir = Path(annotations) if annotations else (_find_dir(src, _VOC_DIRS) or _find_dir(src, _YOLO_DIRS))
     if ann_dir is None or not ann_dir.is_dir():
-        raise UserError(f"no annotation folder in {src} (VOC: {', '.join(_VOC_DIRS)}; YOLO txt: "
-                        f"{', '.join(_YOLO_DIRS)}); pass --annotations")
+        raise UserError(
+            f"no annotation folder in {src} (VOC: {', '.join(_VOC_DIRS)}; YOLO txt: "
+            f"{', '.join(_YOLO_DIRS)}); pass --annotations"
+        )
     if any(p.suffix.lower() == ".xml" for p in ann_dir.iterdir()):
         image_dir = _image_dir(src, images)
         frames = []
@@ -395,15 +454,18 @@ def prepare_m3fd(src: Path, out: Path, *, images: Path | None = None, annotation
             if not label.is_file():
                 raise DataError(f"{label}: annotation missing for image {path}")
             width, height = _image_size(path)
-            frames.append(Frame(sid, path, read_voc_xml(label, {c: i for i, c in enumerate(M3FD_CLASSES)},
-                                                       width, height)))
+            frames.append(
+                Frame(sid, path, read_voc_xml(label, {c: i for i, c in enumerate(M3FD_CLASSES)}, width, height))
+            )
         fmt = "VOC XML"
     else:
         frames, names, class_file = collect_yolo(src, images, ann_dir, classes, required_classes=False)
         if class_file is not None and list(names) != list(M3FD_CLASSES):
-            raise UserError(f"{class_file} lists {names}, not M3FD's classes {list(M3FD_CLASSES)}: this is not "
-                            f"M3FD; prepare it with its own classes: python -m downstream.detection.prepare yolo "
-                            f"--src {src} --out OUT")
+            raise UserError(
+                f"{class_file} lists {names}, not M3FD's classes {list(M3FD_CLASSES)}: this is not "
+                f"M3FD; prepare it with its own classes: python -m downstream.detection.prepare yolo "
+                f"--src {src} --out OUT"
+            )
         fmt = "YOLO txt"
     if not frames:
         raise UserError(f"no images in {src}")
@@ -430,39 +492,63 @@ def prepare_m3fd(src: Path, out: Path, *, images: Path | None = None, annotation
         for name, members in splits.items():
             if name != "all":
                 (stage / "meta" / f"{name}.txt").write_text("".join(f"{i}\n" for i in members))
-        summary = {"frames": len(ids), "boxes": sum(counts.values()), "per_class": dict(counts),
-                   "splits": {k: len(v) for k, v in splits.items() if k != "all"}, "rule": rule,
-                   "classes": list(M3FD_CLASSES)}
+        summary = {
+            "frames": len(ids),
+            "boxes": sum(counts.values()),
+            "per_class": dict(counts),
+            "splits": {k: len(v) for k, v in splits.items() if k != "all"},
+            "rule": rule,
+            "classes": list(M3FD_CLASSES),
+        }
         (stage / "meta" / "PREPARED.txt").write_text(
             f"M3FD prepared by python -m downstream.detection.prepare m3fd\nsource images: {frames[0].image.parent}\n"
             f"source labels: {ann_dir} ({fmt})\nclasses: {', '.join(M3FD_CLASSES)}\n"
             f"frames: {len(ids)}, boxes: {summary['boxes']}, per class: {dict(counts)}\nsplits: {summary['splits']}\n"
-            f"split rule: {rule}\n")
+            f"split rule: {rule}\n"
+        )
         import yaml
 
-        (stage / "dataset.yaml").write_text(yaml.safe_dump(
-            {"description": f"M3FD prepared from {src}", "name": out.name, "kind": "m3fd",
-             "root": str(out.absolute()), "split": "test"}, sort_keys=False))
+        (stage / "dataset.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "description": f"M3FD prepared from {src}",
+                    "name": out.name,
+                    "kind": "m3fd",
+                    "root": str(out.absolute()),
+                    "split": "test",
+                },
+                sort_keys=False,
+            )
+        )
     return summary
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.ArgumentParser(prog="python -m downstream.detection.prepare",
-                                description="Turn a labelled detection data set into the layout the harness "
-                                            "reads, with its own class names.")
+    parser = cli.ArgumentParser(
+        prog="python -m downstream.detection.prepare",
+        description="Turn a labelled detection data set into the layout the harness reads, with its own class names.",
+    )
     parser.add_argument("format", choices=FORMATS)
     parser.add_argument("--src", required=True, help="the unpacked data set")
     parser.add_argument("--out", help="output folder (m3fd default: $IRSR_DATA_DIR/m3fd; required otherwise)")
     parser.add_argument("--images", help="image folder (default: found under --src)")
-    parser.add_argument("--annotations", action="append",
-                        help="YOLO txt / VOC XML folder, or COCO JSON file or folder (COCO: repeat it for several "
-                             "files, e.g. a train and a val file)")
-    parser.add_argument("--classes", help="class file: one name per line in id order (YOLO: required unless "
-                                          "found next to the labels; VOC: fixes the order)")
+    parser.add_argument(
+        "--annotations",
+        action="append",
+        help="YOLO txt / VOC XML folder, or COCO JSON file or folder (COCO: repeat it for several "
+        "files, e.g. a train and a val file)",
+    )
+    parser.add_argument(
+        "--classes",
+        help="class file: one name per line in id order (YOLO: required unless "
+        "found next to the labels; VOC: fixes the order)",
+    )
     parser.add_argument("--map", help="YAML {source class: new name | null} to rename, merge or drop classes")
-    parser.add_argument("--splits", help="folder with train.txt, val.txt, test.txt (default: the source's split, "
-                                         "else the deterministic one)")
+    parser.add_argument(
+        "--splits",
+        help="folder with train.txt, val.txt, test.txt (default: the source's split, else the deterministic one)",
+    )
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
     opts = parser.parse_args(argv)
@@ -477,18 +563,36 @@ def main(argv: list[str] | None = None) -> int:
         if paths["map"]:
             raise UserError("--map does not apply to m3fd (its six classes are fixed); use prepare yolo/voc/coco")
         out = Path(opts.out) if opts.out else resolve_root("m3fd")
-        summary = prepare_m3fd(Path(opts.src), out, images=paths["images"], annotations=paths["annotations"],
-                               classes=paths["classes"], split_dir=paths["splits"], seed=opts.seed, link=opts.link)
+        summary = prepare_m3fd(
+            Path(opts.src),
+            out,
+            images=paths["images"],
+            annotations=paths["annotations"],
+            classes=paths["classes"],
+            split_dir=paths["splits"],
+            seed=opts.seed,
+            link=opts.link,
+        )
     else:
         if not opts.out:
             raise UserError(f"prepare {opts.format} needs --out (the folder to write)")
         out = Path(opts.out)
-        summary = prepare_detection(opts.format, Path(opts.src), out, images=paths["images"],
-                                    annotations=paths["annotations"], classes=paths["classes"],
-                                    class_map=paths["map"], split_dir=paths["splits"], seed=opts.seed,
-                                    link=opts.link)
-    print(f"prepared {out}: {summary['frames']} frames, {summary['boxes']} boxes {summary['per_class']}, "
-          f"classes {summary['classes']}, splits {summary['splits']} ({summary['rule']})")
+        summary = prepare_detection(
+            opts.format,
+            Path(opts.src),
+            out,
+            images=paths["images"],
+            annotations=paths["annotations"],
+            classes=paths["classes"],
+            class_map=paths["map"],
+            split_dir=paths["splits"],
+            seed=opts.seed,
+            link=opts.link,
+        )
+    print(
+        f"prepared {out}: {summary['frames']} frames, {summary['boxes']} boxes {summary['per_class']}, "
+        f"classes {summary['classes']}, splits {summary['splits']} ({summary['rule']})"
+    )
     print(f"use it: --datasets {out / 'dataset.yaml'}")
     return 0
 

@@ -22,6 +22,7 @@ Images go to the detector as the SR method wrote them (HR size, linked, not re-e
 its boxes (an LR-size frame) is an error. Every setting above is part of :meth:`identity` and so of the cache
 key of the result rows; the weights enter by sha256.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,29 +48,54 @@ class DetectionTask(Task):
     name = "detection"
     labels = (LABEL_BOXES,)
     libraries = ("ultralytics", "torch")
-    metrics = (ResultMetric("mAP50-95", per_class=True), ResultMetric("mAP50", per_class=True),
-               ResultMetric("APs"), ResultMetric("APm"), ResultMetric("APl"))
-    report = TaskReport(per_class="mAP50-95", overall="mAP50-95", overall_label="mAP",
-                        figure="detections (conf >= 0.25; ground truth dashed white)")
+    metrics = (
+        ResultMetric("mAP50-95", per_class=True),
+        ResultMetric("mAP50", per_class=True),
+        ResultMetric("APs"),
+        ResultMetric("APm"),
+        ResultMetric("APl"),
+    )
+    report = TaskReport(
+        per_class="mAP50-95",
+        overall="mAP50-95",
+        overall_label="mAP",
+        figure="detections (conf >= 0.25; ground truth dashed white)",
+    )
 
-    def __init__(self, *, weights: str | None = None, imgsz: int = 640, conf: float = 0.001, iou: float = 0.7,
-                 batch: int = 16, max_det: int = 300, device: str | None = "cpu",
-                 weights_dir: str | None = None, random_weights: bool = False, ap_method: str = "coco",
-                 model: str = "yolov5s.yaml", classes: list[str] | None = None, seed: int = 0,
-                 trust_pickle: bool = False, scratch_init: bool = False):
+    def __init__(
+        self,
+        *,
+        weights: str | None = None,
+        imgsz: int = 640,
+        conf: float = 0.001,
+        iou: float = 0.7,
+        batch: int = 16,
+        max_det: int = 300,
+        device: str | None = "cpu",
+        weights_dir: str | None = None,
+        random_weights: bool = False,
+        ap_method: str = "coco",
+        model: str = "yolov5s.yaml",
+        classes: list[str] | None = None,
+        seed: int = 0,
+        trust_pickle: bool = False,
+        scratch_init: bool = False,
+    ):
         if ap_method not in AP_METHODS:
             raise ConfigError(f"detection task: ap_method must be one of {AP_METHODS}, got {ap_method!r}")
         if not random_weights and not weights:
-            raise ConfigError("detection task: 'weights' (a registry name or a path) is required "
-                              "unless random_weights is set")
+            raise ConfigError(
+                "detection task: 'weights' (a registry name or a path) is required unless random_weights is set"
+            )
         self.weights, self.imgsz, self.conf, self.iou = weights, int(imgsz), float(conf), float(iou)
         self.batch, self.max_det, self.device = int(batch), int(max_det), device or "cpu"
         from downstream.detection.yolo import resolve_weights
         from sr.weights import random_where_missing
 
         # random weights only when the file is missing; a missing file is a UserError now, when the runner builds it
-        random_weights = random_where_missing(random_weights,
-                                              weights and (lambda: resolve_weights(weights, weights_dir)))
+        random_weights = random_where_missing(
+            random_weights, weights and (lambda: resolve_weights(weights, weights_dir))
+        )
         self.weights_dir, self.random_weights, self.ap_method = weights_dir, random_weights, ap_method
         self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
         self.scratch_init = bool(scratch_init)
@@ -96,8 +122,9 @@ class DetectionTask(Task):
             self._model = self._random_models[names]
             self._header = {"format": "random", "names": list(names), "yaml": self.model_cfg}
         elif self._model is None:
-            self._model, self._weights_path, self._header = load_detector(self.weights, self.weights_dir,
-                                                                         trust_pickle=self.trust_pickle)
+            self._model, self._weights_path, self._header = load_detector(
+                self.weights, self.weights_dir, trust_pickle=self.trust_pickle
+            )
         return self._model
 
     @property
@@ -119,13 +146,25 @@ class DetectionTask(Task):
 
             path = resolve_weights(self.weights, self.weights_dir)
             weights = {"name": str(self.weights), "sha256": sha256_of(path)}
-        return {"name": self.name, "weights": weights, "imgsz": self.imgsz, "conf": self.conf, "iou": self.iou,
-                "max_det": self.max_det, "ap_method": self.ap_method, "rect": True, "half": False}
+        return {
+            "name": self.name,
+            "weights": weights,
+            "imgsz": self.imgsz,
+            "conf": self.conf,
+            "iou": self.iou,
+            "max_det": self.max_det,
+            "ap_method": self.ap_method,
+            "rect": True,
+            "half": False,
+        }
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return tuple(flag for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights),
-                                           (FLAG_SCRATCH_INIT, self.scratch_init)) if on)
+        return tuple(
+            flag
+            for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights), (FLAG_SCRATCH_INIT, self.scratch_init))
+            if on
+        )
 
     def check_classes(self, class_names) -> None:
         """A UserError (one line: both class lists and the fix) when the detector's classes are not the data set's.
@@ -140,8 +179,14 @@ class DetectionTask(Task):
 
     def settings(self) -> dict[str, Any]:
         """The evaluation settings recorded with results (``identity`` without the weights hash)."""
-        return {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det,
-                "ap_method": self.ap_method, "weights": str(self.weights) if not self.random_weights else "random"}
+        return {
+            "imgsz": self.imgsz,
+            "conf": self.conf,
+            "iou": self.iou,
+            "max_det": self.max_det,
+            "ap_method": self.ap_method,
+            "weights": str(self.weights) if not self.random_weights else "random",
+        }
 
     def predict_and_score(self, items: list[TaskItem], class_names: tuple[str, ...] | list[str], workdir: Path):
         """Run ultralytics' validator on the items; returns (DetectionScores, ultralytics DetMetrics, captured)."""
@@ -157,15 +202,26 @@ class DetectionTask(Task):
         if list(class_names) != names:  # a ``classes`` option that the weights contradict
             raise ClassMismatchError("detector", names, class_names, "detection")
         workdir = Path(workdir)
-        write_split_from_files(workdir / "data", "test",
-                               ((i.id, i.image, b) for i, b in zip(items, boxes, strict=True)))
+        write_split_from_files(
+            workdir / "data", "test", ((i.id, i.image, b) for i, b in zip(items, boxes, strict=True))
+        )
         data_yaml = write_data_yaml(workdir / "data", names, {"train": "test", "val": "test", "test": "test"})
-        metrics, captured = validate(model, data_yaml, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
-                                     batch=self.batch, device=self.device, workdir=workdir / "runs",
-                                     max_det=self.max_det, split="test")
+        metrics, captured = validate(
+            model,
+            data_yaml,
+            imgsz=self.imgsz,
+            conf=self.conf,
+            iou=self.iou,
+            batch=self.batch,
+            device=self.device,
+            workdir=workdir / "runs",
+            max_det=self.max_det,
+            split="test",
+        )
         if len(captured) != len(items):
-            raise DataError(f"detection: the validator read {len(captured)} of {len(items)} images "
-                            f"(see {workdir / 'data'})")
+            raise DataError(
+                f"detection: the validator read {len(captured)} of {len(items)} images (see {workdir / 'data'})"
+            )
         if self.ap_method == "ultralytics":  # the validator's own numbers (matched in letterboxed coordinates)
             scores = scores_from_metrics(metrics, names, n_images=len(captured))
         else:  # COCOeval on the predictions in pixels of the SR image (what ultralytics exports to COCO JSON)
@@ -176,8 +232,9 @@ class DetectionTask(Task):
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
         return self.evaluate_with_state(items, class_names, workdir)[0]
 
-    def evaluate_with_state(self, items: list[TaskItem], class_names: tuple[str, ...],
-                            workdir: Path) -> tuple[list[MetricRow], dict[str, Any]]:
+    def evaluate_with_state(
+        self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path
+    ) -> tuple[list[MetricRow], dict[str, Any]]:
         """The rows, and per image the detections and ground truth the validator saw (pixels of the SR image)."""
         scores, _, captured = self.predict_and_score(items, class_names, workdir)
         images = {}
@@ -202,8 +259,10 @@ class DetectionTask(Task):
 
         names = tuple(state["classes"])
         ids = list(state["images"])
-        pairs = [(np.asarray(v["pred"], np.float64).reshape(-1, 6), np.asarray(v["gt"], np.float64).reshape(-1, 5))
-                 for v in state["images"].values()]
+        pairs = [
+            (np.asarray(v["pred"], np.float64).reshape(-1, 6), np.asarray(v["gt"], np.float64).reshape(-1, 5))
+            for v in state["images"].values()
+        ]
         stats = [image_stats(pred, gt) for pred, gt in pairs]
         sizes = [size_image_stats(pred, gt, len(names)) for pred, gt in pairs]  # COCO's 100 per image, as evaluated
         position = {image_id: k for k, image_id in enumerate(ids)}
@@ -216,14 +275,21 @@ class DetectionTask(Task):
                 out.setdefault((row.metric, row.cls), np.full(len(draws), np.nan))[r] = row.value
         return out
 
-    def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
-               workdir: Path) -> Any:
+    def figure(
+        self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...], workdir: Path
+    ) -> Any:
         """The detector's detections (conf >= 0.25) on the crop of each image, ground truth dashed white."""
         from downstream.detection.figure import figure_from_task, tile
 
         safe = {label: label.replace("/", "_") for label in images}  # also the title drawn on each panel
-        parts = figure_from_task(self, {safe[lab]: p for lab, p in images.items()}, workdir, crop=crop,
-                                 gt=truth.get(LABEL_BOXES), class_names=class_names)
+        parts = figure_from_task(
+            self,
+            {safe[lab]: p for lab, p in images.items()},
+            workdir,
+            crop=crop,
+            gt=truth.get(LABEL_BOXES),
+            class_names=class_names,
+        )
         return tile([parts[safe[lab]] for lab in images])
 
 
@@ -234,8 +300,10 @@ SIZE_METRICS = {"small": "APs", "medium": "APm", "large": "APl"}
 def rows_from_scores(scores: DetectionScores, class_names) -> list[MetricRow]:
     """MetricRows: mAP50-95 and mAP50 for "all" (n = images) and each class with ground truth (n = its images);
     APs / APm / APl for "all" where the split has boxes of that size (COCOeval's rule, 100 detections per image)."""
-    rows = [MetricRow("mAP50-95", scores.map50_95, "all", scores.images),
-            MetricRow("mAP50", scores.map50, "all", scores.images)]
+    rows = [
+        MetricRow("mAP50-95", scores.map50_95, "all", scores.images),
+        MetricRow("mAP50", scores.map50, "all", scores.images),
+    ]
     rows += [MetricRow(SIZE_METRICS[size], value, "all", scores.images) for size, value in scores.sizes.items()]
     for name in class_names:
         cs = scores.per_class.get(name)

@@ -30,6 +30,7 @@ The frames are written once as a YOLO folder under ``--work`` (default ``runs/de
 trains there, and the best checkpoint (by validation fitness) is converted to the plain weights format
 (``downstream.detection.yolo``), with the config, the data summary and the final validation mAP in its ``meta``.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ TASK_FILE = "task.yaml"
 
 
 #: detector training configs: configs/detection/<name>.yaml or a YAML path (``base:`` inherits)
-CONFIGS = Registry("detection training config", configs="detection", keys=_KEYS,
-                   required=("model", "classes", "data", "train"))
+CONFIGS = Registry(
+    "detection training config", configs="detection", keys=_KEYS, required=("model", "classes", "data", "train")
+)
 
 
 def load_config(name: str) -> tuple[dict[str, Any], str]:
@@ -81,6 +83,7 @@ def _source_arrays(spec: dict[str, Any], classes: list[str]):
             for seed in range(int(opts["first_seed"]), int(opts["first_seed"]) + int(opts["count"])):
                 scene = render_scene(seed, int(opts["height"]), int(opts["width"]))
                 yield f"synthir_{seed:06d}", scene.image, scene.boxes
+
         return gen(), {"synthir": opts}
     if "dataset" in spec:
         from downstream.datasets import load_dataset
@@ -91,16 +94,25 @@ def _source_arrays(spec: dict[str, Any], classes: list[str]):
         have = dataset.classes(LABEL_BOXES)
         if have is None or list(have) != list(classes):
             raise ConfigError(f"data set {name!r} has classes {have}, the config {classes}")
-        return sample_arrays(dataset.load(i) for i in dataset.ids()), {"dataset": name, **spec,
-                                                                       "n": len(dataset.ids())}
+        return sample_arrays(dataset.load(i) for i in dataset.ids()), {"dataset": name, **spec, "n": len(dataset.ids())}
     raise ConfigError(f"a data source needs 'dataset' or 'synthir', got {sorted(spec)}")
 
 
-def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device: str | None,
-        weights_dir: str | None, scratch: bool = False, trust_pickle: bool = False) -> Path:
+def run(
+    cfg: dict[str, Any],
+    name: str,
+    *,
+    work: Path,
+    out: Path | None,
+    device: str | None,
+    weights_dir: str | None,
+    scratch: bool = False,
+    trust_pickle: bool = False,
+) -> Path:
     from downstream.detection.data import write_data_yaml, write_split_from_arrays
     from downstream.detection.yolo import load_detector, load_weights, save_weights, train, validate
-    from sr.weights import sha256_of, weights_dir as resolve_weights_dir
+    from sr.weights import sha256_of
+    from sr.weights import weights_dir as resolve_weights_dir
 
     classes = list(cfg["classes"])
     data_root = work / "data"
@@ -130,24 +142,46 @@ def run(cfg: dict[str, Any], name: str, *, work: Path, out: Path | None, device:
     model = load_ultralytics_checkpoint(best)  # our own fresh checkpoint, read with the allowlist all the same
     model.names = dict(enumerate(classes))
     imgsz = int(args.get("imgsz", 640))
-    metrics, _ = validate(model, data_yaml, imgsz=imgsz, conf=0.001, iou=0.7, batch=int(args.get("batch", 16)),
-                          device=args["device"], workdir=work / "runs")
+    metrics, _ = validate(
+        model,
+        data_yaml,
+        imgsz=imgsz,
+        conf=0.001,
+        iou=0.7,
+        batch=int(args.get("batch", 16)),
+        device=args["device"],
+        workdir=work / "runs",
+    )
     if out is None:
         out_cfg = Path(str(cfg.get("out") or f"{name}.pt"))
-        out = out_cfg if out_cfg.is_absolute() or str(cfg.get("out", "")).startswith("./") \
+        out = (
+            out_cfg
+            if out_cfg.is_absolute() or str(cfg.get("out", "")).startswith("./")
             else resolve_weights_dir(weights_dir) / out_cfg
-    meta = {"config": name, "model": cfg["model"], "train": args, "data": summary, "seconds": round(seconds, 1),
-            "val_mAP50-95": float(metrics.box.map), "val_mAP50": float(metrics.box.map50),
-            "init": init_info or "scratch", "ultralytics": __import__("ultralytics").__version__}
+        )
+    meta = {
+        "config": name,
+        "model": cfg["model"],
+        "train": args,
+        "data": summary,
+        "seconds": round(seconds, 1),
+        "val_mAP50-95": float(metrics.box.map),
+        "val_mAP50": float(metrics.box.map50),
+        "init": init_info or "scratch",
+        "ultralytics": __import__("ultralytics").__version__,
+    }
     save_weights(model, out, imgsz=imgsz, meta=json.loads(json.dumps(meta, default=str)))
     load_weights(out)  # the file reads back with weights_only=True
-    print(f"wrote {out} (val mAP50-95 {metrics.box.map:.4f}, mAP50 {metrics.box.map50:.4f}, "
-          f"{seconds / 60:.1f} min of training)")
+    print(
+        f"wrote {out} (val mAP50-95 {metrics.box.map:.4f}, mAP50 {metrics.box.map50:.4f}, "
+        f"{seconds / 60:.1f} min of training)"
+    )
     return out
 
 
-def dataset_config(dataset: str, *, model: str, epochs: int, imgsz: int, batch: int, limit: int | None,
-                   weights_dir: str | None) -> dict[str, Any]:
+def dataset_config(
+    dataset: str, *, model: str, epochs: int, imgsz: int, batch: int, limit: int | None, weights_dir: str | None
+) -> dict[str, Any]:
     """A training config (the keys of ``configs/detection/*.yaml``) for a data-set YAML's train / val splits."""
     from downstream.datasets import load_dataset
     from sr import weights as registry
@@ -155,21 +189,41 @@ def dataset_config(dataset: str, *, model: str, epochs: int, imgsz: int, batch: 
     train_set = load_dataset(dataset, split="train")
     classes = train_set.classes(LABEL_BOXES)
     if not classes:
-        raise UserError(f"{dataset}: the data set has no detection boxes (prepare it with "
-                        "python -m downstream.detection.prepare)")
+        raise UserError(
+            f"{dataset}: the data set has no detection boxes (prepare it with python -m downstream.detection.prepare)"
+        )
     val_split = "val" if load_dataset(dataset, split="val").ids() else "train"
     model_yaml, init = MODELS[model]
     init = init if registry.path_of(init, weights_dir).is_file() else None
     if init is None:
-        print(f"[detection.train] no {MODELS[model][1]} in the weights directory "
-              f"({registry.path_of(MODELS[model][1], weights_dir)}): training from scratch", file=sys.stderr)
+        print(
+            f"[detection.train] no {MODELS[model][1]} in the weights directory "
+            f"({registry.path_of(MODELS[model][1], weights_dir)}): training from scratch",
+            file=sys.stderr,
+        )
     extra = {"limit": limit} if limit else {}
-    return {"description": f"{model} trained on {dataset}", "model": model_yaml, "init": init,
-            "classes": list(classes),
-            "data": {"train": {"dataset": dataset, "split": "train", **extra},
-                     "val": {"dataset": dataset, "split": val_split, **extra}},
-            "train": {"epochs": epochs, "batch": batch, "imgsz": imgsz, "hsv_h": 0.0, "hsv_s": 0.0, "workers": 0,
-                      "seed": 0, "deterministic": True, "amp": False, "plots": False}}
+    return {
+        "description": f"{model} trained on {dataset}",
+        "model": model_yaml,
+        "init": init,
+        "classes": list(classes),
+        "data": {
+            "train": {"dataset": dataset, "split": "train", **extra},
+            "val": {"dataset": dataset, "split": val_split, **extra},
+        },
+        "train": {
+            "epochs": epochs,
+            "batch": batch,
+            "imgsz": imgsz,
+            "hsv_h": 0.0,
+            "hsv_s": 0.0,
+            "workers": 0,
+            "seed": 0,
+            "deterministic": True,
+            "amp": False,
+            "plots": False,
+        },
+    }
 
 
 def write_task_yaml(run_dir: Path, weights: Path, cfg: dict[str, Any], dataset: str) -> Path:
@@ -177,13 +231,25 @@ def write_task_yaml(run_dir: Path, weights: Path, cfg: dict[str, Any], dataset: 
     import yaml
 
     scratch = cfg["init"] is None
-    options = {"weights": str(weights.absolute()), "model": cfg["model"], "imgsz": int(cfg["train"]["imgsz"]),
-               "classes": list(cfg["classes"]), "conf": 0.001, "iou": 0.7, "max_det": 300, "batch": 16,
-               "ap_method": "coco", "scratch_init": scratch}
-    spec = {"description": f"{Path(cfg['model']).stem} trained on {dataset} by python -m downstream.detection.train "
-                           f"({'from scratch' if scratch else 'from ' + cfg['init']}, {cfg['train']['epochs']} "
-                           f"epochs at {cfg['train']['imgsz']})",
-            "factory": "downstream.detection.task:DetectionTask", "options": options}
+    options = {
+        "weights": str(weights.absolute()),
+        "model": cfg["model"],
+        "imgsz": int(cfg["train"]["imgsz"]),
+        "classes": list(cfg["classes"]),
+        "conf": 0.001,
+        "iou": 0.7,
+        "max_det": 300,
+        "batch": 16,
+        "ap_method": "coco",
+        "scratch_init": scratch,
+    }
+    spec = {
+        "description": f"{Path(cfg['model']).stem} trained on {dataset} by python -m downstream.detection.train "
+        f"({'from scratch' if scratch else 'from ' + cfg['init']}, {cfg['train']['epochs']} "
+        f"epochs at {cfg['train']['imgsz']})",
+        "factory": "downstream.detection.task:DetectionTask",
+        "options": options,
+    }
     path = run_dir / TASK_FILE
     path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path
@@ -194,32 +260,59 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="configs/detection/<NAME>.yaml or a YAML path")
-    source.add_argument("--dataset", help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
-                                          "detector for its classes and write RUN/task.yaml")
-    parser.add_argument("--out", help="--config: weights file to write (default: the config's 'out'); "
-                                      "--dataset: the run folder (required)")
+    source.add_argument(
+        "--dataset",
+        help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
+        "detector for its classes and write RUN/task.yaml",
+    )
+    parser.add_argument(
+        "--out",
+        help="--config: weights file to write (default: the config's 'out'); --dataset: the run folder (required)",
+    )
     parser.add_argument("--model", choices=sorted(MODELS), default="yolov5n", help="--dataset: the detector")
     parser.add_argument("--imgsz", type=cli.positive_int, default=640, help="--dataset: training and evaluation size")
     parser.add_argument("--batch", type=cli.positive_int, default=16, help="--dataset: batch size")
-    parser.add_argument("--limit", type=cli.positive_int, help="--dataset: use only the first N frames of each split (smoke runs)")
+    parser.add_argument(
+        "--limit", type=cli.positive_int, help="--dataset: use only the first N frames of each split (smoke runs)"
+    )
     parser.add_argument("--work", help="scratch folder (default: runs/detection/<NAME>)")
-    parser.add_argument("--device", help="auto, cpu, 0, 0,1 ... (ultralytics' spelling; default: the config's, "
-                        "else auto: the first GPU when CUDA is present, else cpu)")
+    parser.add_argument(
+        "--device",
+        help="auto, cpu, 0, 0,1 ... (ultralytics' spelling; default: the config's, "
+        "else auto: the first GPU when CUDA is present, else cpu)",
+    )
     parser.add_weights_dir()
     parser.add_argument("--scratch", action="store_true", help="ignore 'init': train from random weights")
     parser.add_argument("--epochs", type=cli.positive_int, help="override train.epochs")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow an unrestricted unpickle of the init checkpoint (trusted files only)")
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow an unrestricted unpickle of the init checkpoint (trusted files only)",
+    )
     opts = parser.parse_args(argv)
     if opts.dataset:
         if not opts.out:
             raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
         run_dir = Path(opts.out)
-        cfg = dataset_config(opts.dataset, model=opts.model, epochs=opts.epochs or 100, imgsz=opts.imgsz,
-                             batch=opts.batch, limit=opts.limit, weights_dir=opts.weights_dir)
-        weights = run(cfg, opts.model, work=Path(opts.work) if opts.work else run_dir / "work",
-                      out=run_dir / WEIGHTS_FILE, device=opts.device, weights_dir=opts.weights_dir,
-                      scratch=opts.scratch, trust_pickle=opts.trust_pickle)
+        cfg = dataset_config(
+            opts.dataset,
+            model=opts.model,
+            epochs=opts.epochs or 100,
+            imgsz=opts.imgsz,
+            batch=opts.batch,
+            limit=opts.limit,
+            weights_dir=opts.weights_dir,
+        )
+        weights = run(
+            cfg,
+            opts.model,
+            work=Path(opts.work) if opts.work else run_dir / "work",
+            out=run_dir / WEIGHTS_FILE,
+            device=opts.device,
+            weights_dir=opts.weights_dir,
+            scratch=opts.scratch,
+            trust_pickle=opts.trust_pickle,
+        )
         if opts.scratch:
             cfg["init"] = None
         print(f"wrote {write_task_yaml(run_dir, weights, cfg, opts.dataset)}")
@@ -227,8 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     cfg, name = load_config(opts.config)
     if opts.epochs:
         cfg["train"]["epochs"] = opts.epochs
-    run(cfg, name, work=Path(opts.work or f"runs/detection/{name}"), out=Path(opts.out) if opts.out else None,
-        device=opts.device, weights_dir=opts.weights_dir, scratch=opts.scratch, trust_pickle=opts.trust_pickle)
+    run(
+        cfg,
+        name,
+        work=Path(opts.work or f"runs/detection/{name}"),
+        out=Path(opts.out) if opts.out else None,
+        device=opts.device,
+        weights_dir=opts.weights_dir,
+        scratch=opts.scratch,
+        trust_pickle=opts.trust_pickle,
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ that needs anything else is refused unless ``trust_pickle=True`` is given *and* 
 registry entry (or the user passes it deliberately via ``python -m downstream.detection.yolo convert
 --trust-pickle``). Training runs convert ultralytics' own checkpoints to our format at the end.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -40,14 +41,19 @@ from sr.errors import ConfigError, UserError
 FORMAT = "irsr-yolo"
 VERSION = 1
 _ALLOWED_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
-_ALLOWED_NAMES = {"ultralytics.nn.tasks.DetectionModel", "ultralytics.utils.IterableSimpleNamespace",
-                  "types.SimpleNamespace"}
+_ALLOWED_NAMES = {
+    "ultralytics.nn.tasks.DetectionModel",
+    "ultralytics.utils.IterableSimpleNamespace",
+    "types.SimpleNamespace",
+}
 
 
 # --------------------------------------------------------------------------------------------- model + weights
 
-def build_model(cfg: str | dict, nc: int, names: list[str] | tuple[str, ...] | None = None, *,
-                verbose: bool = False) -> torch.nn.Module:
+
+def build_model(
+    cfg: str | dict, nc: int, names: list[str] | tuple[str, ...] | None = None, *, verbose: bool = False
+) -> torch.nn.Module:
     """A fresh DetectionModel from an ultralytics model yaml name (``yolov5s.yaml``) or a yaml dict."""
     ultralytics_offline()
     from ultralytics.nn.tasks import DetectionModel
@@ -60,19 +66,29 @@ def build_model(cfg: str | dict, nc: int, names: list[str] | tuple[str, ...] | N
     return model
 
 
-def save_weights(model: torch.nn.Module, path: str | Path, *, imgsz: int, meta: dict | None = None,
-                 half: bool = True) -> Path:
+def save_weights(
+    model: torch.nn.Module, path: str | Path, *, imgsz: int, meta: dict | None = None, half: bool = True
+) -> Path:
     """Write ``model`` in the plain format (see the module docstring), atomically."""
     from sr.atomic import atomic_path
 
     model = getattr(model, "module", model)
-    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     names = model.names
     names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
     yaml_cfg = {k: v for k, v in dict(model.yaml).items() if k != "yaml_file"}
-    payload = {"format": FORMAT, "version": VERSION, "yaml": yaml_cfg, "names": names, "imgsz": int(imgsz),
-               "state_dict": state, "meta": dict(meta or {})}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "yaml": yaml_cfg,
+        "names": names,
+        "imgsz": int(imgsz),
+        "state_dict": state,
+        "meta": dict(meta or {}),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -96,16 +112,21 @@ def load_weights(path: str | Path) -> tuple[torch.nn.Module, dict]:
     try:
         payload = load_checkpoint(path)
     except CheckpointError as exc:
-        raise UserError(f"{path}: not a plain '{FORMAT}' weights file ({str(exc).splitlines()[0]}). If it is an "
-                        "ultralytics .pt checkpoint, convert it: python -m downstream.detection.yolo convert "
-                        f"{path} OUT.pt") from None
+        raise UserError(
+            f"{path}: not a plain '{FORMAT}' weights file ({str(exc).splitlines()[0]}). If it is an "
+            "ultralytics .pt checkpoint, convert it: python -m downstream.detection.yolo convert "
+            f"{path} OUT.pt"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path}: not a '{FORMAT}' weights file (an ultralytics checkpoint? convert it with "
-                        "python -m downstream.detection.yolo convert)")
+        raise UserError(
+            f"{path}: not a '{FORMAT}' weights file (an ultralytics checkpoint? convert it with "
+            "python -m downstream.detection.yolo convert)"
+        )
     model = build_model(payload["yaml"], nc=len(payload["names"]), names=payload["names"])
     _match_cls_branch_width(model, payload["state_dict"])
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()},
-                          strict=True)
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}, strict=True
+    )
     model.float().eval()
     header = {k: v for k, v in payload.items() if k != "state_dict"}
     return model, header
@@ -153,8 +174,9 @@ def _allowed_global(qualname: str):
     return None
 
 
-def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False,
-                                sha256: str | None = None) -> torch.nn.Module:
+def load_ultralytics_checkpoint(
+    path: str | Path, *, trust_pickle: bool = False, sha256: str | None = None
+) -> torch.nn.Module:
     """The model (EMA if present) of an ultralytics ``.pt`` checkpoint, read with the class allowlist.
 
     ``trust_pickle=True`` falls back to an unrestricted unpickle for files that need other globals, and only when
@@ -179,10 +201,12 @@ def load_ultralytics_checkpoint(path: str | Path, *, trust_pickle: bool = False,
                 ckpt = load_trusted_pickle(path, sha256)
                 break
             what = name or str(exc).splitlines()[0]
-            raise UserError(f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
-                            "allowed). If you trust this file, convert it once: python -m "
-                            f"downstream.detection.yolo convert --trust-pickle --sha256 <the sha256 you trust> "
-                            f"{path} OUT.pt (the hash is checked before anything is unpickled)") from None
+            raise UserError(
+                f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
+                "allowed). If you trust this file, convert it once: python -m "
+                f"downstream.detection.yolo convert --trust-pickle --sha256 <the sha256 you trust> "
+                f"{path} OUT.pt (the hash is checked before anything is unpickled)"
+            ) from None
     model = ckpt
     if isinstance(ckpt, dict):
         model = ckpt.get("ema") if ckpt.get("ema") is not None else ckpt.get("model")
@@ -208,8 +232,9 @@ def resolve_weights(spec: str | Path, weights_dir: str | Path | None = None) -> 
     return registry.resolve(str(spec), weights_dir)
 
 
-def load_detector(spec: str | Path, weights_dir: str | Path | None = None, *,
-                  trust_pickle: bool = False) -> tuple[torch.nn.Module, Path, dict]:
+def load_detector(
+    spec: str | Path, weights_dir: str | Path | None = None, *, trust_pickle: bool = False
+) -> tuple[torch.nn.Module, Path, dict]:
     """Load a detector from a registry name or path, in our plain format or an ultralytics checkpoint."""
     path = resolve_weights(spec, weights_dir)
     if is_plain_weights(path):
@@ -219,11 +244,21 @@ def load_detector(spec: str | Path, weights_dir: str | Path | None = None, *,
 
     model = load_ultralytics_checkpoint(path, trust_pickle=trust_pickle, sha256=recorded_sha256(path, weights_dir))
     names = model.names if isinstance(model.names, dict) else dict(enumerate(model.names))
-    return model, path, {"format": "ultralytics", "names": [names[i] for i in sorted(names)],
-                         "yaml": dict(model.yaml), "imgsz": None, "meta": {}}
+    return (
+        model,
+        path,
+        {
+            "format": "ultralytics",
+            "names": [names[i] for i in sorted(names)],
+            "yaml": dict(model.yaml),
+            "imgsz": None,
+            "meta": {},
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------- training
+
 
 def _trainer_class():
     ultralytics_offline()
@@ -243,18 +278,33 @@ def _trainer_class():
     return Trainer
 
 
-def train(model_cfg: str | dict, data_yaml: str | Path, args: dict[str, Any], *, init: torch.nn.Module | None,
-          out_dir: str | Path) -> Path:
+def train(
+    model_cfg: str | dict,
+    data_yaml: str | Path,
+    args: dict[str, Any],
+    *,
+    init: torch.nn.Module | None,
+    out_dir: str | Path,
+) -> Path:
     """Train with ultralytics' DetectionTrainer; returns the path of best.pt (an ultralytics checkpoint)."""
     Trainer = _trainer_class()
-    overrides = {**args, "model": model_cfg if isinstance(model_cfg, str) else "custom.yaml",
-                 "data": str(data_yaml), "pretrained": False, "project": str(Path(out_dir).resolve()),
-                 "name": "train", "exist_ok": True, "plots": False, "verbose": args.get("verbose", True)}
+    overrides = {
+        **args,
+        "model": model_cfg if isinstance(model_cfg, str) else "custom.yaml",
+        "data": str(data_yaml),
+        "pretrained": False,
+        "project": str(Path(out_dir).resolve()),
+        "name": "train",
+        "exist_ok": True,
+        "plots": False,
+        "verbose": args.get("verbose", True),
+    }
     Trainer.init_model = init
     trainer = Trainer(overrides=overrides)
     if isinstance(model_cfg, dict):
-        trainer.model = build_model(model_cfg, nc=trainer.data["nc"],
-                                    names=[trainer.data["names"][i] for i in sorted(trainer.data["names"])])
+        trainer.model = build_model(
+            model_cfg, nc=trainer.data["nc"], names=[trainer.data["names"][i] for i in sorted(trainer.data["names"])]
+        )
         if init is not None:
             trainer.model.load(init)
     trainer.train()
@@ -264,13 +314,14 @@ def train(model_cfg: str | dict, data_yaml: str | Path, args: dict[str, Any], *,
 
 # --------------------------------------------------------------------------------------------- validation
 
+
 @dataclass
 class ImagePredictions:
     """What the validator saw for one image, in pixels of the original image."""
 
     im_file: str
-    pred: np.ndarray   # (M, 6) x1, y1, x2, y2, conf, cls (after NMS, descending confidence)
-    gt: np.ndarray     # (N, 5) cls, x1, y1, x2, y2
+    pred: np.ndarray  # (M, 6) x1, y1, x2, y2, conf, cls (after NMS, descending confidence)
+    gt: np.ndarray  # (N, 5) cls, x1, y1, x2, y2
 
 
 def _validator_class():
@@ -288,33 +339,69 @@ def _validator_class():
         def _process_batch(self, preds, batch):
             out = super()._process_batch(preds, batch)
             scaled = self.scale_preds(preds, batch)["bboxes"].float().cpu().numpy()
-            pred = np.concatenate([scaled, preds["conf"].float().cpu().numpy()[:, None],
-                                   preds["cls"].float().cpu().numpy()[:, None]], axis=1) if len(scaled) else \
-                np.zeros((0, 6), np.float32)
+            pred = (
+                np.concatenate(
+                    [scaled, preds["conf"].float().cpu().numpy()[:, None], preds["cls"].float().cpu().numpy()[:, None]],
+                    axis=1,
+                )
+                if len(scaled)
+                else np.zeros((0, 6), np.float32)
+            )
             gt_boxes = batch["bboxes"]
             if len(gt_boxes):
-                gt_boxes = ops.scale_boxes(batch["imgsz"], gt_boxes.clone(), batch["ori_shape"],
-                                           ratio_pad=batch["ratio_pad"])
-            gt = np.concatenate([batch["cls"].float().cpu().numpy()[:, None],
-                                 np.asarray(gt_boxes.float().cpu().numpy()).reshape(-1, 4)], axis=1)
+                gt_boxes = ops.scale_boxes(
+                    batch["imgsz"], gt_boxes.clone(), batch["ori_shape"], ratio_pad=batch["ratio_pad"]
+                )
+            gt = np.concatenate(
+                [
+                    batch["cls"].float().cpu().numpy()[:, None],
+                    np.asarray(gt_boxes.float().cpu().numpy()).reshape(-1, 4),
+                ],
+                axis=1,
+            )
             self.captured.append(ImagePredictions(batch["im_file"], pred.astype(np.float64), gt.astype(np.float64)))
             return out
 
     return CapturingValidator
 
 
-def validate(model: torch.nn.Module, data_yaml: str | Path, *, imgsz: int, conf: float, iou: float, batch: int,
-             device: str | None, workdir: str | Path, max_det: int = 300, split: str = "val"):
+def validate(
+    model: torch.nn.Module,
+    data_yaml: str | Path,
+    *,
+    imgsz: int,
+    conf: float,
+    iou: float,
+    batch: int,
+    device: str | None,
+    workdir: str | Path,
+    max_det: int = 300,
+    split: str = "val",
+):
     """Run ultralytics' detection validator on ``model`` and the ``split`` of ``data_yaml``.
 
     Returns (ultralytics DetMetrics, list of ImagePredictions in data-loader order). The model is deep-copied (the
     validator fuses Conv+BN in place).
     """
     Validator = _validator_class()
-    args = {"data": str(data_yaml), "imgsz": int(imgsz), "conf": float(conf), "iou": float(iou),
-            "batch": int(batch), "device": device or "cpu", "plots": False, "save_json": False, "verbose": False,
-            "project": str(Path(workdir).resolve()), "name": "val", "exist_ok": True, "split": split,
-            "max_det": int(max_det), "workers": 0, "rect": True}
+    args = {
+        "data": str(data_yaml),
+        "imgsz": int(imgsz),
+        "conf": float(conf),
+        "iou": float(iou),
+        "batch": int(batch),
+        "device": device or "cpu",
+        "plots": False,
+        "save_json": False,
+        "verbose": False,
+        "project": str(Path(workdir).resolve()),
+        "name": "val",
+        "exist_ok": True,
+        "split": split,
+        "max_det": int(max_det),
+        "workers": 0,
+        "rect": True,
+    }
     validator = Validator(args=args)
     metrics = validator(model=deepcopy(model).float().eval())
     del metrics  # a results dict; the DetMetrics object lives on the validator
@@ -323,24 +410,36 @@ def validate(model: torch.nn.Module, data_yaml: str | Path, *, imgsz: int, conf:
 
 # --------------------------------------------------------------------------------------------- CLI
 
+
 def _convert(argv: list[str]) -> int:
-    parser = cli.ArgumentParser(prog="python -m downstream.detection.yolo convert",
-                                description="Convert an ultralytics .pt checkpoint to the plain weights format.")
+    parser = cli.ArgumentParser(
+        prog="python -m downstream.detection.yolo convert",
+        description="Convert an ultralytics .pt checkpoint to the plain weights format.",
+    )
     parser.add_argument("src")
     parser.add_argument("dst")
     parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow an unrestricted unpickle (only for files from a source you trust)")
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow an unrestricted unpickle (only for files from a source you trust)",
+    )
     parser.add_argument("--sha256", help="with --trust-pickle: the sha256 of SRC that you trust (checked first)")
     opts = parser.parse_args(argv)
     from sr.weights import recorded_sha256
 
-    model = load_ultralytics_checkpoint(opts.src, trust_pickle=opts.trust_pickle,
-                                        sha256=opts.sha256 or recorded_sha256(opts.src))
+    model = load_ultralytics_checkpoint(
+        opts.src, trust_pickle=opts.trust_pickle, sha256=opts.sha256 or recorded_sha256(opts.src)
+    )
     from sr.weights import sha256_of
 
-    save_weights(model, opts.dst, imgsz=opts.imgsz, half=False,
-                 meta={"converted_from": str(opts.src), "source_sha256": sha256_of(opts.src)})
+    save_weights(
+        model,
+        opts.dst,
+        imgsz=opts.imgsz,
+        half=False,
+        meta={"converted_from": str(opts.src), "source_sha256": sha256_of(opts.src)},
+    )
     print(f"wrote {opts.dst}")
     return 0
 

@@ -7,6 +7,7 @@ and a legend of the classes present. ``python -m downstream.segmentation.figure`
     python -m downstream.segmentation.figure --task segmentation_demo --out fig5.png \
         --image HR=hr/x.png --image bicubic=bicubic/x.png --gt x_mask.png --crop 40,60,160,120
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,26 @@ from sr import cli
 from sr.cli import cli_entry
 
 # Cityscapes-like colours for the 15 FMB ids (0 unlabeled is black = not drawn).
-FMB_PALETTE = np.array([(0, 0, 0), (128, 64, 128), (244, 35, 232), (70, 70, 70), (250, 170, 30), (220, 220, 0),
-                        (107, 142, 35), (70, 130, 180), (220, 20, 60), (0, 0, 142), (0, 0, 70), (0, 60, 100),
-                        (0, 0, 230), (119, 11, 32), (153, 153, 153)], dtype=np.uint8)
+FMB_PALETTE = np.array(
+    [
+        (0, 0, 0),
+        (128, 64, 128),
+        (244, 35, 232),
+        (70, 70, 70),
+        (250, 170, 30),
+        (220, 220, 0),
+        (107, 142, 35),
+        (70, 130, 180),
+        (220, 20, 60),
+        (0, 0, 142),
+        (0, 0, 70),
+        (0, 60, 100),
+        (0, 0, 230),
+        (119, 11, 32),
+        (153, 153, 153),
+    ],
+    dtype=np.uint8,
+)
 
 
 def palette_for(num_classes: int) -> np.ndarray:
@@ -30,7 +48,7 @@ def palette_for(num_classes: int) -> np.ndarray:
     if num_classes <= len(FMB_PALETTE):
         pal = FMB_PALETTE[:num_classes].copy()
         if num_classes == 2:
-            pal[1] = (255, 40, 40)   # binary masks: red targets
+            pal[1] = (255, 40, 40)  # binary masks: red targets
         return pal
     rng = np.random.default_rng(0)
     extra = rng.integers(40, 256, size=(num_classes - len(FMB_PALETTE), 3)).astype(np.uint8)
@@ -49,8 +67,13 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return arr[..., :3]
 
 
-def overlay(image: np.ndarray, ids: np.ndarray, palette: np.ndarray | None = None, alpha: float = 0.5,
-            skip: tuple[int, ...] = (0,)) -> np.ndarray:
+def overlay(
+    image: np.ndarray,
+    ids: np.ndarray,
+    palette: np.ndarray | None = None,
+    alpha: float = 0.5,
+    skip: tuple[int, ...] = (0,),
+) -> np.ndarray:
     """Blend class colours over ``image``; ids in ``skip`` and IGNORE_INDEX stay uncoloured."""
     rgb = to_rgb_uint8(image).astype(np.float32)
     ids = np.asarray(ids)
@@ -69,12 +92,18 @@ def crop(arr: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
     if box is None:
         return arr
     x, y, w, h = box
-    return arr[max(y, 0): y + h, max(x, 0): x + w]
+    return arr[max(y, 0) : y + h, max(x, 0) : x + w]
 
 
-def comparison_grid(panels: list[tuple[str, np.ndarray, np.ndarray]], class_names: tuple[str, ...],
-                    box: tuple[int, int, int, int] | None = None, zoom: int = 2, alpha: float = 0.5,
-                    skip: tuple[int, ...] = (0,), columns: int | None = None) -> Image.Image:
+def comparison_grid(
+    panels: list[tuple[str, np.ndarray, np.ndarray]],
+    class_names: tuple[str, ...],
+    box: tuple[int, int, int, int] | None = None,
+    zoom: int = 2,
+    alpha: float = 0.5,
+    skip: tuple[int, ...] = (0,),
+    columns: int | None = None,
+) -> Image.Image:
     """One panel per (title, image, ids): the crop, zoomed by ``zoom`` (nearest), with its overlay.
 
     Returns an RGB image with titles above the panels and a legend of the classes that appear.
@@ -112,9 +141,15 @@ def comparison_grid(panels: list[tuple[str, np.ndarray, np.ndarray]], class_name
     return canvas
 
 
-def figure_from_files(task, images: dict[str, str | os.PathLike], class_names: tuple[str, ...],
-                      gt: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None,
-                      out: str | os.PathLike | None = None, **kwargs) -> Image.Image:
+def figure_from_files(
+    task,
+    images: dict[str, str | os.PathLike],
+    class_names: tuple[str, ...],
+    gt: np.ndarray | None = None,
+    box: tuple[int, int, int, int] | None = None,
+    out: str | os.PathLike | None = None,
+    **kwargs,
+) -> Image.Image:
     """Predict each image with ``task`` (a SegmentationTask) and draw the comparison grid."""
     from downstream.imageio import read_image
 
@@ -139,10 +174,16 @@ def figure_from_files(task, images: dict[str, str | os.PathLike], class_names: t
 def main(argv: list[str] | None = None) -> int:
     from downstream.labels import read_mask
     from downstream.tasks import load_task
+
     parser = cli.ArgumentParser(prog="python -m downstream.segmentation.figure", description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="segmentation_demo", help="task config name (configs/tasks)")
-    parser.add_argument("--image", action="append", required=True, metavar="TITLE=PATH",
-                        help="an SR output to segment (repeat; the first also backs the ground-truth panel)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        required=True,
+        metavar="TITLE=PATH",
+        help="an SR output to segment (repeat; the first also backs the ground-truth panel)",
+    )
     parser.add_argument("--gt", help="ground-truth id mask (PNG) of the same frame")
     parser.add_argument("--classes", default="fmb", help="'fmb' or a comma-separated class list")
     parser.add_argument("--crop", help="x,y,w,h in pixels")

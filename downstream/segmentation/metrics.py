@@ -7,6 +7,7 @@ labelled nor predicted anywhere has no IoU (NaN) and is left out of ``mIoU = nan
 that is only predicted has IoU 0. ``aAcc = sum_c I_c / sum_c L_c``. Values are percentages (0-100),
 as mmseg reports them, but not rounded.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ import numpy as np
 from downstream.sample import IGNORE_INDEX
 
 
-def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int,
-                     ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+def confusion_matrix(
+    pred: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> np.ndarray:
     """``(K, K)`` int64 counts, rows = label, columns = prediction, over pixels with a valid label."""
     pred = np.asarray(pred)
     label = np.asarray(label)
@@ -27,8 +29,9 @@ def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int,
     lab = label[valid].astype(np.int64)
     prd = pred[valid].astype(np.int64)
     if lab.size and (lab.min() < 0 or lab.max() >= num_classes):
-        raise ValueError(f"label ids {np.unique(lab[(lab < 0) | (lab >= num_classes)])[:10].tolist()} "
-                         f"outside 0..{num_classes - 1}")
+        raise ValueError(
+            f"label ids {np.unique(lab[(lab < 0) | (lab >= num_classes)])[:10].tolist()} outside 0..{num_classes - 1}"
+        )
     if prd.size and (prd.min() < 0 or prd.max() >= num_classes):
         raise ValueError(f"predicted ids outside 0..{num_classes - 1}")
     return np.bincount(lab * num_classes + prd, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
@@ -36,8 +39,8 @@ def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int,
 
 @dataclass(frozen=True)
 class SegScores:
-    iou: np.ndarray   # (K,) percent, NaN where a class is neither labelled nor predicted
-    acc: np.ndarray   # (K,) per-class pixel accuracy, percent, NaN where a class is not labelled
+    iou: np.ndarray  # (K,) percent, NaN where a class is neither labelled nor predicted
+    acc: np.ndarray  # (K,) per-class pixel accuracy, percent, NaN where a class is not labelled
     miou: float
     aacc: float
 
@@ -86,8 +89,12 @@ class ConfusionAccumulator:
         return scores(self.matrix)
 
 
-def mmseg_iou_metric(preds: list[np.ndarray], labels: list[np.ndarray], class_names: tuple[str, ...] | list[str],
-                     ignore_index: int = IGNORE_INDEX) -> tuple[dict, dict]:
+def mmseg_iou_metric(
+    preds: list[np.ndarray],
+    labels: list[np.ndarray],
+    class_names: tuple[str, ...] | list[str],
+    ignore_index: int = IGNORE_INDEX,
+) -> tuple[dict, dict]:
     """Reference: mmseg's ``IoUMetric`` on the same predictions (for cross-checks and tests).
 
     Returns ``(summary, per_class)``: the rounded percentages ``compute_metrics`` reports (aAcc, mIoU,
@@ -102,9 +109,13 @@ def mmseg_iou_metric(preds: list[np.ndarray], labels: list[np.ndarray], class_na
 
     metric = IoUMetric(iou_metrics=["mIoU"], ignore_index=ignore_index)
     metric.dataset_meta = {"classes": tuple(class_names)}
-    samples = [{"pred_sem_seg": {"data": torch.from_numpy(np.asarray(p).astype(np.int64))[None]},
-                "gt_sem_seg": {"data": torch.from_numpy(np.asarray(lab).astype(np.int64))[None]}}
-               for p, lab in zip(preds, labels)]
+    samples = [
+        {
+            "pred_sem_seg": {"data": torch.from_numpy(np.asarray(p).astype(np.int64))[None]},
+            "gt_sem_seg": {"data": torch.from_numpy(np.asarray(lab).astype(np.int64))[None]},
+        }
+        for p, lab in zip(preds, labels)
+    ]
     metric.process({}, samples)
     summary = metric.compute_metrics(metric.results)
     areas = tuple(sum(r[i] for r in metric.results) for i in range(4))
@@ -120,10 +131,10 @@ PD_DISTANCE = 3.0
 
 @dataclass(frozen=True)
 class SmallTargetScores:
-    iou: float    # target IoU over the split: sum of intersections / sum of unions
-    niou: float   # mean over images of the per-image target IoU (images with neither target nor prediction left out)
-    pd: float     # probability of detection: detected targets / all targets
-    fa: float     # false-alarm rate: pixels of unmatched predicted components / all pixels
+    iou: float  # target IoU over the split: sum of intersections / sum of unions
+    niou: float  # mean over images of the per-image target IoU (images with neither target nor prediction left out)
+    pd: float  # probability of detection: detected targets / all targets
+    fa: float  # false-alarm rate: pixels of unmatched predicted components / all pixels
     targets: int
     images: int
 
@@ -207,4 +218,6 @@ class SmallTargetAccumulator:
             niou=float(np.mean(self.per_image)) if self.per_image else nan,
             pd=self.detected / self.targets if self.targets else nan,
             fa=self.false_pixels / self.pixels if self.pixels else nan,
-            targets=self.targets, images=self.images)
+            targets=self.targets,
+            images=self.images,
+        )

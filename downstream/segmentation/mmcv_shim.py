@@ -7,6 +7,7 @@ compiled op, so :func:`install` registers a stand-in ``mmcv._ext`` module whose 
 but raise a clear error if anything ever calls them. When a real compiled mmcv is installed the
 shim does nothing.
 """
+
 from __future__ import annotations
 
 import importlib.machinery
@@ -31,7 +32,8 @@ class _MissingExt(types.ModuleType):
         def unavailable(*args, **kwargs):
             raise CompiledOpUnavailable(
                 f"mmcv compiled op {attr!r} was called, but only mmcv-lite (no mmcv._ext) is installed. "
-                "SegFormer does not need compiled ops; a model that does needs the full mmcv build.")
+                "SegFormer does not need compiled ops; a model that does needs the full mmcv build."
+            )
 
         unavailable.__name__ = attr
         return unavailable

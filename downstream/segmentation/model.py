@@ -10,6 +10,7 @@ state dicts (tensors only) and loaded with ``torch.load(weights_only=True)`` (or
 pickle is never executed. Infrared frames are replicated to three channels and normalised with the
 ImageNet mean/std that mmseg's SegFormer configs use (``preprocess``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,9 +49,15 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def model_config(variant: str, num_classes: int, *, drop_path_rate: float = 0.1,
-                 test_mode: str = "whole", crop_size: tuple[int, int] = (512, 512),
-                 stride: tuple[int, int] = (341, 341)) -> dict[str, Any]:
+def model_config(
+    variant: str,
+    num_classes: int,
+    *,
+    drop_path_rate: float = 0.1,
+    test_mode: str = "whole",
+    crop_size: tuple[int, int] = (512, 512),
+    stride: tuple[int, int] = (341, 341),
+) -> dict[str, Any]:
     """The mmseg config dict of an ``EncoderDecoder`` SegFormer (BN instead of SyncBN, no preprocessor)."""
     if variant not in VARIANTS:
         raise UnknownNameError("SegFormer variant", variant, VARIANTS)
@@ -63,14 +70,33 @@ def model_config(variant: str, num_classes: int, *, drop_path_rate: float = 0.1,
     return dict(
         type="EncoderDecoder",
         data_preprocessor=None,
-        backbone=dict(type="MixVisionTransformer", in_channels=3, embed_dims=v.embed_dims, num_stages=4,
-                      num_layers=list(v.num_layers), num_heads=list(v.num_heads), patch_sizes=[7, 3, 3, 3],
-                      sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3), mlp_ratio=4, qkv_bias=True,
-                      drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=drop_path_rate),
-        decode_head=dict(type="SegformerHead", in_channels=v.stage_channels, in_index=[0, 1, 2, 3],
-                         channels=v.head_channels, dropout_ratio=0.1, num_classes=int(num_classes),
-                         norm_cfg=dict(type="BN", requires_grad=True), align_corners=False,
-                         loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)),
+        backbone=dict(
+            type="MixVisionTransformer",
+            in_channels=3,
+            embed_dims=v.embed_dims,
+            num_stages=4,
+            num_layers=list(v.num_layers),
+            num_heads=list(v.num_heads),
+            patch_sizes=[7, 3, 3, 3],
+            sr_ratios=[8, 4, 2, 1],
+            out_indices=(0, 1, 2, 3),
+            mlp_ratio=4,
+            qkv_bias=True,
+            drop_rate=0.0,
+            attn_drop_rate=0.0,
+            drop_path_rate=drop_path_rate,
+        ),
+        decode_head=dict(
+            type="SegformerHead",
+            in_channels=v.stage_channels,
+            in_index=[0, 1, 2, 3],
+            channels=v.head_channels,
+            dropout_ratio=0.1,
+            num_classes=int(num_classes),
+            norm_cfg=dict(type="BN", requires_grad=True),
+            align_corners=False,
+            loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0),
+        ),
         train_cfg=dict(),
         test_cfg=test_cfg,
     )
@@ -99,6 +125,7 @@ def build_segformer(variant: str, num_classes: int, **kwargs: Any) -> torch.nn.M
 
 # --------------------------------------------------------------------------------------------- input
 
+
 def preprocess(images: torch.Tensor) -> torch.Tensor:
     """``[B, C, H, W]`` float in [0, 1] (C = 1 or 3) -> normalised 3-channel input of the network."""
     if images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -116,7 +143,9 @@ def train_logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
+def predict_logits(
+    model: torch.nn.Module, images: torch.Tensor, out_size: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Logits ``[B, K, H, W]`` of float [0, 1] images, by the model's whole/slide test mode."""
     x = preprocess(images)
     h, w = x.shape[-2:]
@@ -129,6 +158,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, out_size: tuple
 
 # ------------------------------------------------------------------------------------------- weights
 
+
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a plain state dict through the project's safe loader (safetensors or weights_only)."""
     from sr.checkpoint import load_checkpoint
@@ -139,8 +169,10 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = load_checkpoint(path)
     except UserError as exc:
-        raise UserError(f"{exc} Checkpoints must hold tensors only (mmengine's full checkpoints hold pickled "
-                        "objects: re-save their 'state_dict' with torch.save).") from None
+        raise UserError(
+            f"{exc} Checkpoints must hold tensors only (mmengine's full checkpoints hold pickled "
+            "objects: re-save their 'state_dict' with torch.save)."
+        ) from None
     return unwrap_state_dict(obj, path)
 
 
@@ -176,8 +208,9 @@ def convert_nvlabs_mit(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
             i = int(stage.replace("block", ""))
             new = key.replace(stage, f"layers.{i - 1}.1", 1)
             if ".attn.q." in key:
-                out[new.replace(".attn.q.", ".attn.attn.in_proj_")] = \
-                    torch.cat([value, state[key.replace(".attn.q.", ".attn.kv.")]], dim=0)
+                out[new.replace(".attn.q.", ".attn.attn.in_proj_")] = torch.cat(
+                    [value, state[key.replace(".attn.q.", ".attn.kv.")]], dim=0
+                )
             elif ".attn.kv." in key:
                 continue
             elif ".attn.proj." in key:
@@ -201,7 +234,7 @@ def load_backbone_weights(model: torch.nn.Module, path: str | os.PathLike) -> No
     """Load ImageNet MiT weights into ``model.backbone`` (mmseg or NVlabs layout; strict on the backbone)."""
     state = load_state_dict_file(path)
     if any(k.startswith("backbone.") for k in state):
-        state = OrderedDict((k[len("backbone."):], v) for k, v in state.items() if k.startswith("backbone."))
+        state = OrderedDict((k[len("backbone.") :], v) for k, v in state.items() if k.startswith("backbone."))
     state = convert_nvlabs_mit(state)
     _load_strict(model.backbone, state, path, "MiT backbone")
 
@@ -217,8 +250,11 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path, 
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
-             if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -227,8 +263,9 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path, 
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if wrong:
             parts.append(f"{len(wrong)} with a different shape (e.g. {'; '.join(wrong[:3])})")
-        raise UserError(f"{path}: does not fit the {what} ({'; '.join(parts)}); "
-                        "check the model variant and the number of classes")
+        raise UserError(
+            f"{path}: does not fit the {what} ({'; '.join(parts)}); check the model variant and the number of classes"
+        )
     module.load_state_dict(state, strict=True)
 
 

@@ -31,6 +31,7 @@ val.txt, test.txt), else the deterministic seeded 70 / 10 / 20 % split.
 Both commands build the output in a temporary folder beside ``--out`` and rename it into place at the end:
 a failure leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,8 +96,10 @@ def _find_pairs(src: Path, images: str, labels: str) -> dict[str, list[tuple[str
                     raise DataError(f"{lst}: {stem!r} has no label in {src / labels}")
             pairs[split] = [(stem, ir[stem], lab_files[stem]) for stem in stems]
         return pairs
-    raise DataError(f"{src}: not an FMB download: expected train/{images}, train/{labels}, test/... "
-                    f"or {images}/, {labels}/ with train.txt and test.txt")
+    raise DataError(
+        f"{src}: not an FMB download: expected train/{images}, train/{labels}, test/... "
+        f"or {images}/, {labels}/ with train.txt and test.txt"
+    )
 
 
 def read_palette(path: str | os.PathLike) -> dict[tuple[int, int, int], int]:
@@ -109,8 +112,9 @@ def read_palette(path: str | os.PathLike) -> dict[tuple[int, int, int], int]:
         raise UserError(f"{path}: palette must map 'r,g,b' strings to ids") from None
 
 
-def label_to_ids(path: Path, palette: dict[tuple[int, int, int], int] | None = None,
-                 num_classes: int = FMB_NUM_CLASSES) -> np.ndarray:
+def label_to_ids(
+    path: Path, palette: dict[tuple[int, int, int], int] | None = None, num_classes: int = FMB_NUM_CLASSES
+) -> np.ndarray:
     """A label image (ids as gray / palette indices / gray RGB, or colours via ``palette``) -> uint8 ids."""
     try:
         with Image.open(path) as img:
@@ -120,8 +124,11 @@ def label_to_ids(path: Path, palette: dict[tuple[int, int, int], int] | None = N
                 ids = np.asarray(img).astype(np.int64)
             elif mode in ("RGB", "RGBA"):
                 rgb = np.asarray(img.convert("RGB")).astype(np.int64)
-                if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]) \
-                        and rgb[..., 0].max() < num_classes:
+                if (
+                    np.array_equal(rgb[..., 0], rgb[..., 1])
+                    and np.array_equal(rgb[..., 0], rgb[..., 2])
+                    and rgb[..., 0].max() < num_classes
+                ):
                     ids = rgb[..., 0]
                 elif palette is None:
                     raise DataError(f"{path}: colour label image; pass --palette FILE mapping 'r,g,b' to ids")
@@ -132,8 +139,10 @@ def label_to_ids(path: Path, palette: dict[tuple[int, int, int], int] | None = N
                         ids[code == ((r << 16) | (g << 8) | b)] = idx
                     if (ids < 0).any():
                         bad = np.unique(code[ids < 0])[:5]
-                        raise DataError(f"{path}: colours {[((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in bad]} "
-                                        "are not in the palette")
+                        raise DataError(
+                            f"{path}: colours {[((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in bad]} "
+                            "are not in the palette"
+                        )
             else:
                 raise DataError(f"{path}: unsupported label image mode {mode!r}")
     except OSError as exc:
@@ -144,8 +153,15 @@ def label_to_ids(path: Path, palette: dict[tuple[int, int, int], int] | None = N
     return ids.astype(np.uint8)
 
 
-def prepare_fmb(src: str | os.PathLike, out: str | os.PathLike, *, images: str = "Infrared", labels: str = "Label",
-                palette: dict[tuple[int, int, int], int] | None = None, link: bool = False) -> dict[str, int]:
+def prepare_fmb(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    images: str = "Infrared",
+    labels: str = "Label",
+    palette: dict[tuple[int, int, int], int] | None = None,
+    link: bool = False,
+) -> dict[str, int]:
     """Write the harness layout of FMB under ``out``; returns the number of frames per split."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
     if not src.is_dir():
@@ -160,8 +176,10 @@ def prepare_fmb(src: str | os.PathLike, out: str | os.PathLike, *, images: str =
             with Image.open(ir_path) as img:
                 size = img.size
             if ids.shape != (size[1], size[0]):
-                raise DataError(f"{lab_path}: label is {ids.shape[1]}x{ids.shape[0]}, infrared frame "
-                                f"{ir_path} is {size[0]}x{size[1]}")
+                raise DataError(
+                    f"{lab_path}: label is {ids.shape[1]}x{ids.shape[0]}, infrared frame "
+                    f"{ir_path} is {size[0]}x{size[1]}"
+                )
             converted.append((split, f"{split}_{stem}" if prefix else stem, ir_path, ids))
     lists: dict[str, list[str]] = {s: [] for s in SPLITS}
     with staged_output(out) as stage:
@@ -173,9 +191,18 @@ def prepare_fmb(src: str | os.PathLike, out: str | os.PathLike, *, images: str =
             lists[split].append(f"{new_id}{ir_path.suffix.lower()}")
         for split in SPLITS:
             (stage / f"{split}.txt").write_text("\n".join(lists[split]) + "\n")
-        (stage / DATASET_FILE).write_text(yaml.safe_dump(
-            {"description": f"FMB prepared from {src}", "name": out.name, "kind": "fmb",
-             "root": str(out.absolute()), "split": "test"}, sort_keys=False))
+        (stage / DATASET_FILE).write_text(
+            yaml.safe_dump(
+                {
+                    "description": f"FMB prepared from {src}",
+                    "name": out.name,
+                    "kind": "fmb",
+                    "root": str(out.absolute()),
+                    "split": "test",
+                },
+                sort_keys=False,
+            )
+        )
     return {s: len(v) for s, v in lists.items()}
 
 
@@ -217,10 +244,18 @@ def _pair_masks(frames: dict[str, Path], masks: dict[str, Path]) -> dict[str, Pa
     return paired
 
 
-def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str | os.PathLike | None = None,
-                  masks: str | os.PathLike | None = None, classes: str | os.PathLike | None = None,
-                  palette: dict[tuple[int, int, int], int] | None = None, split_dir: str | os.PathLike | None = None,
-                  seed: int = SPLIT_SEED, link: bool = False) -> dict:
+def prepare_masks(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    images: str | os.PathLike | None = None,
+    masks: str | os.PathLike | None = None,
+    classes: str | os.PathLike | None = None,
+    palette: dict[tuple[int, int, int], int] | None = None,
+    split_dir: str | os.PathLike | None = None,
+    seed: int = SPLIT_SEED,
+    link: bool = False,
+) -> dict:
     """Image + mask folders -> the ``prepared`` layout with ``dataset.yaml``; returns a summary."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
     if not src.is_dir():
@@ -239,8 +274,10 @@ def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str
         raise UserError(f"no images in {image_dir}")
     missing = sorted(set(frames) - set(mask_files))
     if missing:
-        raise DataError(f"{mask_dir}: no mask for {len(missing)} image(s), e.g. {missing[:5]} "
-                        f"(masks are paired with images by file name)")
+        raise DataError(
+            f"{mask_dir}: no mask for {len(missing)} image(s), e.g. {missing[:5]} "
+            f"(masks are paired with images by file name)"
+        )
     converted, pixels, modes = {}, Counter(), Counter()
     for sid, path in frames.items():
         ids = mask_to_ids(mask_files[sid], len(names), palette)
@@ -249,8 +286,9 @@ def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str
         with Image.open(mask_files[sid]) as m:
             modes[m.mode] += 1
         if ids.shape != (size[1], size[0]):
-            raise DataError(f"{mask_files[sid]}: mask is {ids.shape[1]}x{ids.shape[0]}, image {path} is "
-                            f"{size[0]}x{size[1]}")
+            raise DataError(
+                f"{mask_files[sid]}: mask is {ids.shape[1]}x{ids.shape[0]}, image {path} is {size[0]}x{size[1]}"
+            )
         converted[sid] = ids
         pixels.update({names[int(v)]: int(c) for v, c in zip(*np.unique(ids, return_counts=True))})
     if split_dir is not None:
@@ -269,29 +307,50 @@ def prepare_masks(src: str | os.PathLike, out: str | os.PathLike, *, images: str
         for sid, path in frames.items():
             place_file(path, stage / "images" / f"{sid}{path.suffix.lower()}", link)
             Image.fromarray(converted[sid], mode="L").save(stage / "masks" / f"{sid}.png", format="PNG")
-        provenance = {"format": "masks", "src": str(src.absolute()), "masks": str(mask_dir.absolute()),
-                      "class_file": str(classes) if classes else None, "mask_modes": dict(modes),
-                      "frames": len(frames), "masks_written": len(converted), "pixels": dict(pixels),
-                      "split_rule": rule, "split_sizes": {k: len(v) for k, v in splits.items()}}
-        write_dataset_yaml(stage, out, splits=splits, options={"seg_classes": names, "provenance": provenance},
-                           description=f"{out.name}: segmentation masks prepared from {src}")
-    return {"frames": len(frames), "classes": names, "pixels": dict(pixels),
-            "splits": {k: len(v) for k, v in splits.items()}, "rule": rule}
+        provenance = {
+            "format": "masks",
+            "src": str(src.absolute()),
+            "masks": str(mask_dir.absolute()),
+            "class_file": str(classes) if classes else None,
+            "mask_modes": dict(modes),
+            "frames": len(frames),
+            "masks_written": len(converted),
+            "pixels": dict(pixels),
+            "split_rule": rule,
+            "split_sizes": {k: len(v) for k, v in splits.items()},
+        }
+        write_dataset_yaml(
+            stage,
+            out,
+            splits=splits,
+            options={"seg_classes": names, "provenance": provenance},
+            description=f"{out.name}: segmentation masks prepared from {src}",
+        )
+    return {
+        "frames": len(frames),
+        "classes": names,
+        "pixels": dict(pixels),
+        "splits": {k: len(v) for k, v in splits.items()},
+        "rule": rule,
+    }
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.ArgumentParser(prog="python -m downstream.segmentation.prepare",
-                                description="Prepare a segmentation data set (FMB, or any image + mask "
-                                            "folders) in the layout the harness reads.")
+    parser = cli.ArgumentParser(
+        prog="python -m downstream.segmentation.prepare",
+        description="Prepare a segmentation data set (FMB, or any image + mask "
+        "folders) in the layout the harness reads.",
+    )
     parser.add_argument("format", choices=["fmb", "masks"])
     parser.add_argument("--src", required=True, help="the unpacked download")
     parser.add_argument("--out", required=True, help="the data-set folder to write")
     parser.add_argument("--images", help="image folder (fmb: folder name, default Infrared; masks: found under --src)")
     parser.add_argument("--masks", help="mask folder (masks: default found under --src)")
     parser.add_argument("--labels", default="Label", help="fmb: label folder name (default Label)")
-    parser.add_argument("--classes", help="masks: class names, one per line in id order (default: background, "
-                                          "target for binary masks)")
+    parser.add_argument(
+        "--classes", help="masks: class names, one per line in id order (default: background, target for binary masks)"
+    )
     parser.add_argument("--palette", help="YAML/JSON 'r,g,b': id map for colour label images")
     parser.add_argument("--splits", help="masks: folder with train.txt, val.txt, test.txt")
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"masks: split seed (default {SPLIT_SEED})")
@@ -299,14 +358,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     palette = read_palette(args.palette) if args.palette else None
     if args.format == "fmb":
-        counts = prepare_fmb(args.src, args.out, images=args.images or "Infrared", labels=args.labels,
-                             palette=palette, link=args.link)
+        counts = prepare_fmb(
+            args.src, args.out, images=args.images or "Infrared", labels=args.labels, palette=palette, link=args.link
+        )
         print(f"FMB prepared in {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     else:
-        summary = prepare_masks(args.src, args.out, images=args.images, masks=args.masks, classes=args.classes,
-                                palette=palette, split_dir=args.splits, seed=args.seed, link=args.link)
-        print(f"prepared {args.out}: {summary['frames']} frames, classes {summary['classes']}, pixels "
-              f"{summary['pixels']}, splits {summary['splits']} ({summary['rule']})")
+        summary = prepare_masks(
+            args.src,
+            args.out,
+            images=args.images,
+            masks=args.masks,
+            classes=args.classes,
+            palette=palette,
+            split_dir=args.splits,
+            seed=args.seed,
+            link=args.link,
+        )
+        print(
+            f"prepared {args.out}: {summary['frames']} frames, classes {summary['classes']}, pixels "
+            f"{summary['pixels']}, splits {summary['splits']} ({summary['rule']})"
+        )
     print(f"use it: --datasets {Path(args.out) / DATASET_FILE}")
     return 0
 

@@ -21,6 +21,7 @@ split have no row: they are NaN and left out of mIoU, as in mmseg), ``mIoU`` and
 ``cls="all"``; values are fractions; ``n`` = number of images. Binary target masks (two classes, SIRST-like)
 add the infrared small-target rows ``nIoU``, ``Pd`` and ``Fa`` (``metrics.SmallTargetAccumulator``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -47,13 +48,15 @@ def resolve_weights(weights: str, weights_dir: str | None = None) -> Path:
     if weights in registry.registry():
         return registry.resolve(weights, weights_dir)
     path = Path(weights).expanduser()
-    for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, PROJECT_ROOT / path]):
+    for candidate in [path] if path.is_absolute() else [Path.cwd() / path, PROJECT_ROOT / path]:
         if candidate.is_file():
             return candidate
-    raise UserError(f"segmentation weights {weights!r}: not a name in configs/weights.yaml and no such file "
-                    f"(tried {path if path.is_absolute() else Path.cwd() / path} and {PROJECT_ROOT / path}). "
-                    "Train one with `python -m downstream.segmentation.train --config ...` or pass "
-                    "random_weights=True for a plumbing run.")
+    raise UserError(
+        f"segmentation weights {weights!r}: not a name in configs/weights.yaml and no such file "
+        f"(tried {path if path.is_absolute() else Path.cwd() / path} and {PROJECT_ROOT / path}). "
+        "Train one with `python -m downstream.segmentation.train --config ...` or pass "
+        "random_weights=True for a plumbing run."
+    )
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -79,16 +82,40 @@ class SegmentationTask(Task):
     name = "segmentation"
     labels = (LABEL_MASK,)
     libraries = ("mmsegmentation", "mmengine", "mmcv-lite", "torch")
-    metrics = (ResultMetric("IoU", per_class=True), ResultMetric("mIoU"), ResultMetric("aAcc"),
-               ResultMetric("nIoU"), ResultMetric("Pd"), ResultMetric("Fa", higher_better=False))
-    report = TaskReport(per_class="IoU", overall="mIoU", overall_label="mIoU",
-                        figure="predicted segmentation masks (last panel: ground truth)")
+    metrics = (
+        ResultMetric("IoU", per_class=True),
+        ResultMetric("mIoU"),
+        ResultMetric("aAcc"),
+        ResultMetric("nIoU"),
+        ResultMetric("Pd"),
+        ResultMetric("Fa", higher_better=False),
+    )
+    report = TaskReport(
+        per_class="IoU",
+        overall="mIoU",
+        overall_label="mIoU",
+        figure="predicted segmentation masks (last panel: ground truth)",
+    )
 
-    def __init__(self, *, weights: str | None = None, variant: str = "mit_b1", mode: str = "whole",
-                 crop_size: Any = (512, 512), stride: Any = (341, 341), ignore_classes: list[str] | None = None,
-                 device: str | None = "auto", weights_dir: str | None = None, random_weights: bool = False,
-                 seed: int = 0, save_predictions: bool = False, num_classes: int | None = None,
-                 description: str | None = None, classes: list[str] | None = None, scratch_init: bool = False):
+    def __init__(
+        self,
+        *,
+        weights: str | None = None,
+        variant: str = "mit_b1",
+        mode: str = "whole",
+        crop_size: Any = (512, 512),
+        stride: Any = (341, 341),
+        ignore_classes: list[str] | None = None,
+        device: str | None = "auto",
+        weights_dir: str | None = None,
+        random_weights: bool = False,
+        seed: int = 0,
+        save_predictions: bool = False,
+        num_classes: int | None = None,
+        description: str | None = None,
+        classes: list[str] | None = None,
+        scratch_init: bool = False,
+    ):
         from downstream.segmentation.model import VARIANTS
 
         if variant not in VARIANTS:
@@ -100,8 +127,9 @@ class SegmentationTask(Task):
         from sr.weights import random_where_missing
 
         # random weights only when the file is missing (a file that is there is used even with --random-weights)
-        random_weights = random_where_missing(random_weights,
-                                              weights and (lambda: resolve_weights(weights, weights_dir)))
+        random_weights = random_where_missing(
+            random_weights, weights and (lambda: resolve_weights(weights, weights_dir))
+        )
         self.weights = weights
         self.variant = variant
         self.mode = mode
@@ -123,8 +151,11 @@ class SegmentationTask(Task):
     # ------------------------------------------------------------------------------------ contract
     @property
     def flags(self) -> tuple[str, ...]:
-        return tuple(flag for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights),
-                                           (FLAG_SCRATCH_INIT, self.scratch_init)) if on)
+        return tuple(
+            flag
+            for flag, on in ((FLAG_RANDOM_WEIGHTS, self.random_weights), (FLAG_SCRATCH_INIT, self.scratch_init))
+            if on
+        )
 
     def check_classes(self, class_names) -> None:
         """A one-line UserError naming both class lists and the fix when the model's classes are not the data set's
@@ -148,7 +179,9 @@ class SegmentationTask(Task):
 
         path = self.weights_path()
         ident: dict[str, Any] = {
-            "name": self.name, "variant": self.variant, "mode": self.mode,
+            "name": self.name,
+            "variant": self.variant,
+            "mode": self.mode,
             "weights_sha256": sha256_of(path) if path else f"random(seed={self.seed})",
             "ignore_classes": list(self.ignore_classes),
         }
@@ -164,21 +197,28 @@ class SegmentationTask(Task):
         )
 
         if self.num_classes is not None and int(self.num_classes) != num_classes and not self.random_weights:
-            raise ConfigError(f"segmentation task configured for {self.num_classes} classes, "
-                              f"data set has {num_classes}")
+            raise ConfigError(
+                f"segmentation task configured for {self.num_classes} classes, data set has {num_classes}"
+            )
         if self._model is None or self._model_classes != num_classes:
             if self.random_weights:
                 torch.manual_seed(self.seed)
-            model = build_segformer(self.variant, num_classes, test_mode=self.mode,
-                                    crop_size=self.crop_size, stride=self.stride)
+            model = build_segformer(
+                self.variant, num_classes, test_mode=self.mode, crop_size=self.crop_size, stride=self.stride
+            )
             if not self.random_weights:
                 load_segformer_weights(model, self.weights_path())
             self._model = model.to(pick_device(self.device)).eval()
             self._model_classes = num_classes
         return self._model
 
-    def predict(self, image: np.ndarray, num_classes: int, out_size: tuple[int, int] | None = None,
-                blocked: tuple[int, ...] = ()) -> np.ndarray:
+    def predict(
+        self,
+        image: np.ndarray,
+        num_classes: int,
+        out_size: tuple[int, int] | None = None,
+        blocked: tuple[int, ...] = (),
+    ) -> np.ndarray:
         """``(H, W, C)`` float [0, 1] image -> ``(H, W)`` uint8 class ids."""
         from downstream.segmentation.model import predict_logits
 
@@ -193,8 +233,9 @@ class SegmentationTask(Task):
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
         return self.evaluate_with_state(items, class_names, workdir)[0]
 
-    def evaluate_with_state(self, items: list[TaskItem], class_names: tuple[str, ...],
-                            workdir: Path) -> tuple[list[MetricRow], dict[str, Any]]:
+    def evaluate_with_state(
+        self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path
+    ) -> tuple[list[MetricRow], dict[str, Any]]:
         """The rows, and per image its confusion matrix (plus its small-target counts for binary masks)."""
         class_names = tuple(class_names)
         self.check_classes(class_names)
@@ -231,8 +272,9 @@ class SegmentationTask(Task):
         names, ignored = tuple(state["classes"]), tuple(state["ignored"])
         images = state["images"]
         position = {image_id: k for k, image_id in enumerate(images)}
-        matrices = np.array([v["confusion"] for v in images.values()], dtype=np.int64).reshape(-1, len(names),
-                                                                                            len(names))
+        matrices = np.array([v["confusion"] for v in images.values()], dtype=np.int64).reshape(
+            -1, len(names), len(names)
+        )
         small = [v.get("small_target") for v in images.values()]
         out: dict[tuple[str, str], np.ndarray] = {}
         for r, draw in enumerate(draws):
@@ -243,8 +285,9 @@ class SegmentationTask(Task):
                 out.setdefault((row.metric, row.cls), np.full(len(draws), np.nan))[r] = row.value
         return out
 
-    def figure(self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...],
-               workdir: Path) -> Any:
+    def figure(
+        self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...], workdir: Path
+    ) -> Any:
         """Each image's predicted mask over the crop, the ground truth as the last panel."""
         from downstream.segmentation.figure import figure_from_files
 
@@ -252,9 +295,15 @@ class SegmentationTask(Task):
             raise ValueError("the segmentation classes of the data set are unknown")
         x0, y0, x1, y1 = crop
         gt = truth.get(LABEL_MASK)
-        return figure_from_files(self, images, tuple(class_names), gt=gt, box=(x0, y0, x1 - x0, y1 - y0),
-                                 zoom=max(1, 288 // max(x1 - x0, y1 - y0)),
-                                 columns=min(4, len(images) + (gt is not None)))
+        return figure_from_files(
+            self,
+            images,
+            tuple(class_names),
+            gt=gt,
+            box=(x0, y0, x1 - x0, y1 - y0),
+            zoom=max(1, 288 // max(x1 - x0, y1 - y0)),
+            columns=min(4, len(images) + (gt is not None)),
+        )
 
 
 def is_binary_target(class_names: tuple[str, ...], ignored: tuple[int, ...] = ()) -> bool:
@@ -262,8 +311,12 @@ def is_binary_target(class_names: tuple[str, ...], ignored: tuple[int, ...] = ()
     return len(class_names) == 2 and not ignored
 
 
-def rows_from_scores(acc: ConfusionAccumulator, class_names: tuple[str, ...],
-                     ignored: tuple[int, ...] = (), small: SmallTargetAccumulator | None = None) -> list[MetricRow]:
+def rows_from_scores(
+    acc: ConfusionAccumulator,
+    class_names: tuple[str, ...],
+    ignored: tuple[int, ...] = (),
+    small: SmallTargetAccumulator | None = None,
+) -> list[MetricRow]:
     """Result rows: IoU per (counted, non-NaN) class, then mIoU and aAcc over ``cls='all'``.
 
     Rows hold fractions in [0, 1], like detection's mAP rows (``metrics.scores`` keeps mmseg's percent). With a
@@ -272,12 +325,18 @@ def rows_from_scores(acc: ConfusionAccumulator, class_names: tuple[str, ...],
     """
     res = acc.scores()
     n = acc.images
-    rows = [MetricRow("IoU", float(v) / 100.0, cls=name, n=n)
-            for i, (name, v) in enumerate(zip(class_names, res.iou)) if i not in ignored and np.isfinite(v)]
+    rows = [
+        MetricRow("IoU", float(v) / 100.0, cls=name, n=n)
+        for i, (name, v) in enumerate(zip(class_names, res.iou))
+        if i not in ignored and np.isfinite(v)
+    ]
     rows.append(MetricRow("mIoU", res.miou / 100.0, cls="all", n=n))
     rows.append(MetricRow("aAcc", res.aacc / 100.0, cls="all", n=n))
     if small is not None:
         st = small.scores()
-        rows += [MetricRow(metric, value, cls="all", n=n) for metric, value in
-                 (("nIoU", st.niou), ("Pd", st.pd), ("Fa", st.fa)) if np.isfinite(value)]
+        rows += [
+            MetricRow(metric, value, cls="all", n=n)
+            for metric, value in (("nIoU", st.niou), ("Pd", st.pd), ("Fa", st.fa))
+            if np.isfinite(value)
+        ]
     return rows

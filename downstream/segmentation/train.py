@@ -37,6 +37,7 @@ plain Python values only, readable with ``weights_only=True``), ``final.pth`` (p
 dict) and ``train_log.jsonl``. A rerun with the same config resumes from ``last.pth``
 (``--no-resume`` starts over).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,10 +60,27 @@ from sr.config import check_values, schema_of
 from sr.errors import ConfigError, UserError, check_keys
 from sr.registry import Registry
 
-DEFAULT_TRAIN = dict(iters=25000, batch_size=8, lr=6.0e-5, weight_decay=0.01, betas=[0.9, 0.999], head_lr_mult=10.0,
-                     warmup_iters=1500, warmup_ratio=1.0e-6, poly_power=1.0, min_lr=0.0, crop_size=[512, 512],
-                     scale_range=[0.5, 2.0], flip=True, photometric=True, seed=0, num_workers=2, cache=False,
-                     device="auto", threads=0)
+DEFAULT_TRAIN = dict(
+    iters=25000,
+    batch_size=8,
+    lr=6.0e-5,
+    weight_decay=0.01,
+    betas=[0.9, 0.999],
+    head_lr_mult=10.0,
+    warmup_iters=1500,
+    warmup_ratio=1.0e-6,
+    poly_power=1.0,
+    min_lr=0.0,
+    crop_size=[512, 512],
+    scale_range=[0.5, 2.0],
+    flip=True,
+    photometric=True,
+    seed=0,
+    num_workers=2,
+    cache=False,
+    device="auto",
+    threads=0,
+)
 DEFAULT_OUTPUT = dict(dir="work_dirs/segformer", checkpoint_every=1000, log_every=50, export=None)
 DEFAULT_MODEL = dict(variant="mit_b1", num_classes=15, drop_path_rate=0.1, pretrained=None)
 
@@ -70,8 +88,9 @@ DEFAULT_MODEL = dict(variant="mit_b1", num_classes=15, drop_path_rate=0.1, pretr
 # ---------------------------------------------------------------------------------------------- config
 
 #: segmentation training configs: configs/segmentation/<name>.yaml or a YAML path (``base:`` inherits)
-CONFIGS = Registry("segmentation training config", configs="segmentation",
-                   keys={"model", "data", "train", "output", "ignore_classes"})
+CONFIGS = Registry(
+    "segmentation training config", configs="segmentation", keys={"model", "data", "train", "output", "ignore_classes"}
+)
 
 
 def load_config(name: str | os.PathLike) -> dict[str, Any]:
@@ -95,11 +114,13 @@ def load_config(name: str | os.PathLike) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ data
 
+
 class FrameSource:
     """Indexable (image float32 [C, H, W] in [0, 1], label int64 [H, W]) training frames."""
 
-    def __init__(self, data: dict[str, Any], class_names: tuple[str, ...] | None, ignore_classes: list[str],
-                 cache: bool):
+    def __init__(
+        self, data: dict[str, Any], class_names: tuple[str, ...] | None, ignore_classes: list[str], cache: bool
+    ):
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.synthir = data.get("synthir")
         if self.synthir is not None:
@@ -155,8 +176,9 @@ class FrameSource:
         return image, label
 
 
-def augment(image: torch.Tensor, label: torch.Tensor, rng: np.random.Generator, tcfg: dict[str, Any]
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    image: torch.Tensor, label: torch.Tensor, rng: np.random.Generator, tcfg: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random rescale, crop (pad with 0 / 255), flip and photometric jitter of one frame."""
     lo, hi = (float(s) for s in tcfg["scale_range"])
     scale = rng.uniform(lo, hi)
@@ -172,7 +194,7 @@ def augment(image: torch.Tensor, label: torch.Tensor, rng: np.random.Generator, 
         label = F.pad(label, (0, pw, 0, ph), value=IGNORE_INDEX)
     y0 = int(rng.integers(0, image.shape[-2] - ch + 1))
     x0 = int(rng.integers(0, image.shape[-1] - cw + 1))
-    image, label = image[:, y0:y0 + ch, x0:x0 + cw], label[y0:y0 + ch, x0:x0 + cw]
+    image, label = image[:, y0 : y0 + ch, x0 : x0 + cw], label[y0 : y0 + ch, x0 : x0 + cw]
     if tcfg["flip"] and rng.random() < 0.5:
         image, label = image.flip(-1), label.flip(-1)
     if tcfg["photometric"]:
@@ -204,13 +226,18 @@ def batches(source: FrameSource, tcfg: dict[str, Any], start: int) -> Iterator[t
     """The batches of iterations ``start..iters``; creating the iterator draws once from torch's RNG."""
     stream = BatchStream(source, tcfg)
     workers = int(tcfg["num_workers"]) if source.synthir is None else 0
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(stream, range(start, len(stream))),
-                                         batch_size=None, shuffle=False, num_workers=workers,
-                                         persistent_workers=False)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(stream, range(start, len(stream))),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        persistent_workers=False,
+    )
     return iter(loader)
 
 
 # ------------------------------------------------------------------------------------------- optimiser
+
 
 def param_groups(model: torch.nn.Module, tcfg: dict[str, Any]) -> list[dict[str, Any]]:
     """mmseg's SegFormer groups: head lr x head_lr_mult; norms, pos blocks and biases without decay."""
@@ -228,8 +255,9 @@ def param_groups(model: torch.nn.Module, tcfg: dict[str, Any]) -> list[dict[str,
     out = []
     for (head, no_decay), params in sorted(groups.items()):
         lr_mult = float(tcfg["head_lr_mult"]) if head else 1.0
-        out.append({"params": params, "lr_mult": lr_mult,
-                    "weight_decay": 0.0 if no_decay else float(tcfg["weight_decay"])})
+        out.append(
+            {"params": params, "lr_mult": lr_mult, "weight_decay": 0.0 if no_decay else float(tcfg["weight_decay"])}
+        )
     return out
 
 
@@ -255,15 +283,18 @@ def set_lr(optimizer: torch.optim.Optimizer, it: int, tcfg: dict[str, Any]) -> f
 
 # ------------------------------------------------------------------------------------------------ main
 
+
 def _resolve_optional(name_or_path: str) -> Path | None:
     from sr import weights as registry
 
     if name_or_path in registry.registry():
         path = registry.path_of(name_or_path)
         if not path.is_file():
-            print(f"[segmentation.train] pretrained {name_or_path!r} not in the weights directory ({path}); "
-                  f"training from random initialisation (source: {registry.entry(name_or_path).url})",
-                  file=sys.stderr)
+            print(
+                f"[segmentation.train] pretrained {name_or_path!r} not in the weights directory ({path}); "
+                f"training from random initialisation (source: {registry.entry(name_or_path).url})",
+                file=sys.stderr,
+            )
             return None
         return path
     path = Path(name_or_path).expanduser()
@@ -305,8 +336,12 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
             load_backbone_weights(model, path)
             pretrained_used = str(path)
     model.to(device).train()
-    optimizer = torch.optim.AdamW(param_groups(model, tcfg), lr=float(tcfg["lr"]),
-                                  betas=tuple(float(b) for b in tcfg["betas"]), weight_decay=float(tcfg["weight_decay"]))
+    optimizer = torch.optim.AdamW(
+        param_groups(model, tcfg),
+        lr=float(tcfg["lr"]),
+        betas=tuple(float(b) for b in tcfg["betas"]),
+        weight_decay=float(tcfg["weight_decay"]),
+    )
 
     start = 0
     last = out_dir / "last.pth"
@@ -318,8 +353,12 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
         print(f"[segmentation.train] resumed from {last} at iteration {start}", file=sys.stderr)
 
     def checkpoint(it: int) -> None:
-        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                 "optimizer": optimizer.state_dict(), "iter": it, "torch_rng": torch.get_rng_state()}
+        state = {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "iter": it,
+            "torch_rng": torch.get_rng_state(),
+        }
         with atomic_path(last) as tmp:
             torch.save(state, tmp)
 
@@ -332,8 +371,18 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
     it = start
     with open(log_path, "a") as log:
         if start == 0:
-            log.write(json.dumps({"event": "start", "config": cfg, "pretrained": pretrained_used,
-                                  "classes": list(source.class_names)}, default=str) + "\n")
+            log.write(
+                json.dumps(
+                    {
+                        "event": "start",
+                        "config": cfg,
+                        "pretrained": pretrained_used,
+                        "classes": list(source.class_names),
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
         for images, labels in batch_iter:
             if it >= stop:
                 break
@@ -373,8 +422,17 @@ WEIGHTS_FILE = "segmenter.pth"
 TASK_FILE = "task.yaml"
 
 
-def dataset_config(dataset: str, run_dir: Path, *, variant: str, iters: int, crop: int, batch: int,
-                   limit: int | None, device: str | None) -> dict[str, Any]:
+def dataset_config(
+    dataset: str,
+    run_dir: Path,
+    *,
+    variant: str,
+    iters: int,
+    crop: int,
+    batch: int,
+    limit: int | None,
+    device: str | None,
+) -> dict[str, Any]:
     """A training config for the train split of a data-set YAML, exporting ``RUN/segmenter.pth``."""
     from downstream.datasets import load_dataset
     from downstream.segmentation.model import VARIANTS
@@ -382,22 +440,42 @@ def dataset_config(dataset: str, run_dir: Path, *, variant: str, iters: int, cro
 
     classes = load_dataset(dataset, split="train").classes(LABEL_MASK)
     if not classes:
-        raise UserError(f"{dataset}: the data set has no segmentation masks (prepare it with "
-                        "python -m downstream.segmentation.prepare)")
+        raise UserError(
+            f"{dataset}: the data set has no segmentation masks (prepare it with "
+            "python -m downstream.segmentation.prepare)"
+        )
     pretrained = VARIANTS[variant].pretrained
     if pretrained and not registry.path_of(pretrained).is_file():
-        print(f"[segmentation.train] no {pretrained} in the weights directory ({registry.path_of(pretrained)}): "
-              "training from scratch", file=sys.stderr)
+        print(
+            f"[segmentation.train] no {pretrained} in the weights directory ({registry.path_of(pretrained)}): "
+            "training from scratch",
+            file=sys.stderr,
+        )
         pretrained = None
     options = {"split": "train", **({"limit": limit} if limit else {})}
-    return {"model": {**DEFAULT_MODEL, "variant": variant, "num_classes": len(classes), "pretrained": pretrained},
-            "data": {"dataset": dataset, "options": options},
-            "train": {**DEFAULT_TRAIN, "iters": iters, "batch_size": batch, "crop_size": [crop, crop],
-                      "warmup_iters": min(DEFAULT_TRAIN["warmup_iters"], iters // 10), "num_workers": 0,
-                      "cache": True, "device": device or "auto"},
-            "output": {**DEFAULT_OUTPUT, "dir": str(run_dir), "export": str(run_dir / WEIGHTS_FILE),
-                       "checkpoint_every": max(iters // 10, 1), "log_every": max(min(50, iters // 10), 1)},
-            "ignore_classes": [], "classes": list(classes)}
+    return {
+        "model": {**DEFAULT_MODEL, "variant": variant, "num_classes": len(classes), "pretrained": pretrained},
+        "data": {"dataset": dataset, "options": options},
+        "train": {
+            **DEFAULT_TRAIN,
+            "iters": iters,
+            "batch_size": batch,
+            "crop_size": [crop, crop],
+            "warmup_iters": min(DEFAULT_TRAIN["warmup_iters"], iters // 10),
+            "num_workers": 0,
+            "cache": True,
+            "device": device or "auto",
+        },
+        "output": {
+            **DEFAULT_OUTPUT,
+            "dir": str(run_dir),
+            "export": str(run_dir / WEIGHTS_FILE),
+            "checkpoint_every": max(iters // 10, 1),
+            "log_every": max(min(50, iters // 10), 1),
+        },
+        "ignore_classes": [],
+        "classes": list(classes),
+    }
 
 
 def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
@@ -406,12 +484,19 @@ def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
 
     scratch = cfg["model"]["pretrained"] is None
     variant = cfg["model"]["variant"]
-    spec = {"description": f"SegFormer ({variant}) trained on {dataset} by python -m downstream.segmentation.train "
-                           f"({'from scratch' if scratch else 'from ' + cfg['model']['pretrained']}, "
-                           f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})",
-            "factory": "downstream.segmentation.task:SegmentationTask",
-            "options": {"weights": str(Path(cfg["output"]["export"]).absolute()), "variant": variant,
-                        "mode": "whole", "classes": list(cfg["classes"]), "scratch_init": scratch}}
+    spec = {
+        "description": f"SegFormer ({variant}) trained on {dataset} by python -m downstream.segmentation.train "
+        f"({'from scratch' if scratch else 'from ' + cfg['model']['pretrained']}, "
+        f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})",
+        "factory": "downstream.segmentation.task:SegmentationTask",
+        "options": {
+            "weights": str(Path(cfg["output"]["export"]).absolute()),
+            "variant": variant,
+            "mode": "whole",
+            "classes": list(cfg["classes"]),
+            "scratch_init": scratch,
+        },
+    }
     path = run_dir / TASK_FILE
     path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path
@@ -424,24 +509,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="YAML file, or a name in configs/segmentation/")
-    source.add_argument("--dataset", help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
-                                          "segmenter for its classes and write RUN/task.yaml")
+    source.add_argument(
+        "--dataset",
+        help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
+        "segmenter for its classes and write RUN/task.yaml",
+    )
     parser.add_argument("--model", choices=sorted(VARIANTS), default="mit_b0", help="--dataset: the backbone")
     parser.add_argument("--crop", type=cli.positive_int, default=512, help="--dataset: square training crop (pixels)")
     parser.add_argument("--batch", type=cli.positive_int, default=8, help="--dataset: batch size")
-    parser.add_argument("--limit", type=cli.positive_int, help="--dataset: use only the first N training frames (smoke runs)")
+    parser.add_argument(
+        "--limit", type=cli.positive_int, help="--dataset: use only the first N training frames (smoke runs)"
+    )
     parser.add_argument("--out", help="override output.dir (--dataset: the run folder, required)")
     parser.add_argument("--export", help="override output.export (copy of the final weights)")
     parser.add_argument("--iters", type=cli.positive_int, help="override train.iters")
     parser.add_argument("--device", type=cli.device, help="override train.device (auto, cpu, cuda, cuda:N)")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
-    parser.add_argument("--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)")
+    parser.add_argument(
+        "--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)"
+    )
     args = parser.parse_args(argv)
     if args.dataset:
         if not args.out:
             raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
-        cfg = dataset_config(args.dataset, Path(args.out), variant=args.model, iters=args.iters or 2000,
-                             crop=args.crop, batch=args.batch, limit=args.limit, device=args.device)
+        cfg = dataset_config(
+            args.dataset,
+            Path(args.out),
+            variant=args.model,
+            iters=args.iters or 2000,
+            crop=args.crop,
+            batch=args.batch,
+            limit=args.limit,
+            device=args.device,
+        )
         task_cfg = {k: v for k, v in cfg.items() if k != "classes"}
         train(task_cfg, resume=not args.no_resume, max_iters=args.max_iters)
         if Path(cfg["output"]["export"]).is_file():

@@ -18,6 +18,7 @@ Two variants, selected by constructor arguments rather than subclasses:
 The model is any callable ``model(x_scaled, t, **model_kwargs) -> prediction``; networks live in
 ``sr.nn``, not here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -34,8 +35,7 @@ InputScaling = Literal["latent", "upsr"]
 SampleMode = Literal["one_step", "ddim", "stochastic"]
 
 
-def uncertainty_map(g_y: torch.Tensor, bicubic_y: torch.Tensor, psi_max: float = 0.1,
-                    b: float = 0.4) -> torch.Tensor:
+def uncertainty_map(g_y: torch.Tensor, bicubic_y: torch.Tensor, psi_max: float = 0.1, b: float = 0.4) -> torch.Tensor:
     """UPSR's per-pixel noise weight: ``b + (1-b) * clamp(|g(y) - bicubic(y)| / 2, 0, psi_max) / psi_max``.
 
     Both inputs are [-1, 1] images at full resolution; psi_max 0.1 and b 0.4 are the values of
@@ -78,8 +78,14 @@ class PixelUnshuffleFirstStage:
 class ResShiftDiffusion:
     """Schedule-dependent maths of the ResShift family; stateless apart from the float64 tables."""
 
-    def __init__(self, schedule: ResShiftSchedule, *, input_scaling: InputScaling = "latent",
-                 model_output_unshuffle: int = 1, sf: int = 4):
+    def __init__(
+        self,
+        schedule: ResShiftSchedule,
+        *,
+        input_scaling: InputScaling = "latent",
+        model_output_unshuffle: int = 1,
+        sf: int = 4,
+    ):
         if input_scaling not in ("latent", "upsr"):
             raise ValueError(f"input_scaling must be 'latent' or 'upsr', got {input_scaling!r}")
         self.schedule = schedule
@@ -93,7 +99,7 @@ class ResShiftDiffusion:
         self._ddim_ratio = s.etas_prev / s.etas
 
     @classmethod
-    def from_config(cls, cfg: ScheduleConfig, **kwargs) -> "ResShiftDiffusion":
+    def from_config(cls, cfg: ScheduleConfig, **kwargs) -> ResShiftDiffusion:
         return cls(ResShiftSchedule.from_config(cfg), **kwargs)
 
     @property
@@ -111,15 +117,20 @@ class ResShiftDiffusion:
         return torch.full((x.shape[0],), self.num_timesteps - 1, dtype=torch.long, device=x.device)
 
     # -- forward process ---------------------------------------------------------------------
-    def q_sample(self, x_start: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
-                 un: torch.Tensor | None = None) -> torch.Tensor:
+    def q_sample(
+        self,
+        x_start: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        noise: torch.Tensor,
+        un: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Sample q(x_t | x_0, y)."""
         noise = noise if un is None else un * noise
         eta = self.coef(self.schedule.etas, t, x_start.shape)
         return eta * (y - x_start) + x_start + self.coef(self._kappa_sqrt_etas, t, x_start.shape) * noise
 
-    def prior_sample(self, y: torch.Tensor, noise: torch.Tensor,
-                     un: torch.Tensor | None = None) -> torch.Tensor:
+    def prior_sample(self, y: torch.Tensor, noise: torch.Tensor, un: torch.Tensor | None = None) -> torch.Tensor:
         """x_T = y + kappa sqrt(eta_{T-1}) [un] noise."""
         noise = noise if un is None else un * noise
         return y + self.coef(self._kappa_sqrt_etas, self._t_last(y), y.shape) * noise
@@ -128,26 +139,33 @@ class ResShiftDiffusion:
         """Normalise the state before the network call (float32 divisor as upstream computes it)."""
         eta = self.coef(self.schedule.etas, t, x.shape)
         if self.input_scaling == "latent":
-            return x / torch.sqrt(eta * self.kappa ** 2 + 1)
-        return x / torch.sqrt(eta * self.kappa ** 2 * 0.3 + 0.5 ** 2)
+            return x / torch.sqrt(eta * self.kappa**2 + 1)
+        return x / torch.sqrt(eta * self.kappa**2 * 0.3 + 0.5**2)
 
     # -- reverse process ---------------------------------------------------------------------
-    def q_posterior_mean_variance(self, x_start: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                                  un: torch.Tensor | None = None
-                                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def q_posterior_mean_variance(
+        self, x_start: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, un: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean, variance and (clipped) log-variance of q(x_{t-1} | x_t, x_0); UPSR scales by un^2."""
         s, shape = self.schedule, x_t.shape
         mean = self.coef(s.posterior_mean_coef1, t, shape) * x_t + self.coef(s.posterior_mean_coef2, t, shape) * x_start
         variance = self.coef(s.posterior_variance, t, shape)
         log_variance = self.coef(s.posterior_log_variance_clipped, t, shape)
         if un is not None:
-            variance = variance * un ** 2
+            variance = variance * un**2
             log_variance = log_variance + 2 * torch.log(un)
         return mean, variance, log_variance
 
-    def p_mean_variance(self, model: Model, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
-                        clip_denoised: bool = False, model_kwargs: dict | None = None,
-                        un: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def p_mean_variance(
+        self,
+        model: Model,
+        x_t: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        clip_denoised: bool = False,
+        model_kwargs: dict | None = None,
+        un: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """One network call; returns ``pred_xstart`` and the posterior ``mean`` / ``variance`` /
         ``log_variance`` built on it (the network predicts x_0)."""
         out = model(self.scale_input(x_t, t), t, **(model_kwargs or {}))
@@ -157,8 +175,7 @@ class ResShiftDiffusion:
         mean, variance, log_variance = self.q_posterior_mean_variance(pred_xstart, x_t, t, un)
         return {"mean": mean, "variance": variance, "log_variance": log_variance, "pred_xstart": pred_xstart}
 
-    def ddim_coefficients(self, t: torch.Tensor, shape: torch.Size
-                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def ddim_coefficients(self, t: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """float32 (k, m, j) of x_{t-1} = k x0 + m x_t + j y, derived as upstream does from float32
         copies of eta_{t-1}, eta_{t-1} eta_t and eta_{t-1}/eta_t (k=1, m=j=0 at t=0)."""
         etas_prev = self.coef(self.schedule.etas_prev, t, shape)
@@ -166,28 +183,51 @@ class ResShiftDiffusion:
         m = torch.sqrt(self.coef(self._ddim_ratio, t, shape))
         return 1 - etas_prev + root_prod - m, m, etas_prev - root_prod
 
-    def ddim_sample(self, model: Model, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
-                    clip_denoised: bool = False, model_kwargs: dict | None = None,
-                    un: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def ddim_sample(
+        self,
+        model: Model,
+        x_t: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        clip_denoised: bool = False,
+        model_kwargs: dict | None = None,
+        un: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Deterministic (eta 0) step of DifIISR / SinSR / UPSR."""
         out = self.p_mean_variance(model, x_t, y, t, clip_denoised, model_kwargs, un)
         k, m, j = self.ddim_coefficients(t, x_t.shape)
         out["sample"] = out["pred_xstart"] * k + m * x_t + j * y
         return out
 
-    def p_sample(self, model: Model, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
-                 noise: torch.Tensor, clip_denoised: bool = False, model_kwargs: dict | None = None,
-                 un: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def p_sample(
+        self,
+        model: Model,
+        x_t: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        noise: torch.Tensor,
+        clip_denoised: bool = False,
+        model_kwargs: dict | None = None,
+        un: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Stochastic ancestral step (ResShift's own sampler): mean + [t>0] exp(logvar/2) noise."""
         out = self.p_mean_variance(model, x_t, y, t, clip_denoised, model_kwargs, un)
         nonzero = (t != 0).float().view(-1, *([1] * (x_t.ndim - 1)))
         out["sample"] = out["mean"] + nonzero * torch.exp(0.5 * out["log_variance"]) * noise
         return out
 
-    def sample_loop(self, model: Model, x_T: torch.Tensor, y: torch.Tensor, mode: SampleMode = "one_step",
-                    model_kwargs: dict | None = None, un: torch.Tensor | None = None,
-                    clip_denoised: bool = False, generator: torch.Generator | None = None,
-                    trace: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+    def sample_loop(
+        self,
+        model: Model,
+        x_T: torch.Tensor,
+        y: torch.Tensor,
+        mode: SampleMode = "one_step",
+        model_kwargs: dict | None = None,
+        un: torch.Tensor | None = None,
+        clip_denoised: bool = False,
+        generator: torch.Generator | None = None,
+        trace: list[dict[str, torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
         """Run the reverse process from x_T over t = T-1..0 and return the final state.
 
         ``one_step`` stops after the first call and returns its x_0 prediction (SinSR / DifIISR

@@ -6,6 +6,7 @@ is in the conference-era code (ResShift v1/v2, SinSR, DifIISR) and UPSR; ResShif
 dropped it. The arithmetic is done in the same order as upstream so the arrays agree to the last
 bit or two with the official objects.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,20 +65,28 @@ class ResShiftSchedule:
         return len(self.etas)
 
     @classmethod
-    def from_config(cls, cfg: ScheduleConfig) -> "ResShiftSchedule":
+    def from_config(cls, cfg: ScheduleConfig) -> ResShiftSchedule:
         return cls.from_sqrt_etas(exponential_sqrt_etas(cfg), cfg.kappa)
 
     @classmethod
-    def from_sqrt_etas(cls, sqrt_etas: np.ndarray, kappa: float) -> "ResShiftSchedule":
-        etas = sqrt_etas ** 2
+    def from_sqrt_etas(cls, sqrt_etas: np.ndarray, kappa: float) -> ResShiftSchedule:
+        etas = sqrt_etas**2
         etas_prev = np.append(0.0, etas[:-1])
         alpha = etas - etas_prev
-        post_var = kappa ** 2 * etas_prev / etas * alpha
+        post_var = kappa**2 * etas_prev / etas * alpha
         post_var_clipped = np.append(post_var[1], post_var[1:])
-        return cls(kappa=kappa, sqrt_etas=sqrt_etas, etas=etas, etas_prev=etas_prev, alpha=alpha,
-                   posterior_mean_coef1=etas_prev / etas, posterior_mean_coef2=alpha / etas,
-                   posterior_variance=post_var, posterior_variance_clipped=post_var_clipped,
-                   posterior_log_variance_clipped=np.log(post_var_clipped))
+        return cls(
+            kappa=kappa,
+            sqrt_etas=sqrt_etas,
+            etas=etas,
+            etas_prev=etas_prev,
+            alpha=alpha,
+            posterior_mean_coef1=etas_prev / etas,
+            posterior_mean_coef2=alpha / etas,
+            posterior_variance=post_var,
+            posterior_variance_clipped=post_var_clipped,
+            posterior_log_variance_clipped=np.log(post_var_clipped),
+        )
 
     def ddim_coefficients(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """float64 (k, m, j) of the eta-0 update x_{t-1} = k x0 + m x_t + j y (reference only; the

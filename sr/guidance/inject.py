@@ -7,6 +7,7 @@ eq. 9 mapped to ResShift's x0 prediction (``schedule``), on the target or the pr
 c_t, of the ``target`` form and of ``wrt: x0``, and the demo measurements behind the configs' choices, are in
 docs/guidance.md.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,14 +26,18 @@ def injection_scale(diffusion, t: torch.Tensor, shape: torch.Size, schedule: str
     """Per-sample factor c_t multiplying rho * grad in ``x0' = x0 - rho c_t grad`` (see docs/guidance.md)."""
     if schedule == "eps":
         eta = diffusion.coef(diffusion.schedule.etas, t, shape)
-        return diffusion.kappa ** 2 * eta / (1 - eta)
+        return diffusion.kappa**2 * eta / (1 - eta)
     if schedule == "x0":
         return torch.ones(shape, device=t.device)
     raise ValueError(f"guidance schedule must be 'eps' or 'x0', got {schedule!r}")
 
 
-def guidance_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], wrt: torch.Tensor,
-                      pred_x0: torch.Tensor, second_order: bool = False) -> torch.Tensor:
+def guidance_gradient(
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    wrt: torch.Tensor,
+    pred_x0: torch.Tensor,
+    second_order: bool = False,
+) -> torch.Tensor:
     """``grad_{wrt} sum_b loss_fn(pred_x0)[b]``; ``wrt`` is x_t (``pred_x0`` computed from it) or ``pred_x0``.
 
     Summing over the batch keeps each sample's gradient independent of the batch size.
@@ -40,23 +45,29 @@ def guidance_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], wrt: torc
     loss = loss_fn(pred_x0).sum()
     if not loss.requires_grad:
         return torch.zeros_like(wrt)
-    (grad,) = torch.autograd.grad(loss, wrt, create_graph=second_order, retain_graph=True,
-                                  allow_unused=True)
+    (grad,) = torch.autograd.grad(loss, wrt, create_graph=second_order, retain_graph=True, allow_unused=True)
     return torch.zeros_like(wrt) if grad is None else grad
 
 
 @dataclass
 class GuidanceResult:
-    pred_x0: torch.Tensor          # what the x0-MSE compares with x0 (see ``form``); the prediction itself without inject
-    extra_loss: torch.Tensor       # sum-mode terms (scalar, batch mean); 0 when none
+    pred_x0: torch.Tensor  # what the x0-MSE compares with x0 (see ``form``); the prediction itself without inject
+    extra_loss: torch.Tensor  # sum-mode terms (scalar, batch mean); 0 when none
     logs: dict[str, float]
 
 
 class Guidance:
     """Applies a :class:`GuidanceLoss` to a ResShift prediction in inject and/or sum mode."""
 
-    def __init__(self, loss: GuidanceLoss, rho: float = 1.0, schedule: str = "eps",
-                 second_order: bool = False, form: str = "target", wrt: str = "x_t"):
+    def __init__(
+        self,
+        loss: GuidanceLoss,
+        rho: float = 1.0,
+        schedule: str = "eps",
+        second_order: bool = False,
+        form: str = "target",
+        wrt: str = "x_t",
+    ):
         if form not in FORMS:
             raise ValueError(f"guidance form must be one of {FORMS}, got {form!r}")
         if wrt not in WRT:
@@ -73,8 +84,9 @@ class Guidance:
         """Whether the objective must call the network on an x_t that requires grad."""
         return self.loss.has("inject") and self.wrt == "x_t"
 
-    def __call__(self, diffusion, x_t: torch.Tensor, t: torch.Tensor, pred_x0: torch.Tensor,
-                 decode: Decode, hr_pm1: torch.Tensor) -> GuidanceResult:
+    def __call__(
+        self, diffusion, x_t: torch.Tensor, t: torch.Tensor, pred_x0: torch.Tensor, decode: Decode, hr_pm1: torch.Tensor
+    ) -> GuidanceResult:
         """For inject with ``wrt: x_t``, ``x_t`` must require grad and ``pred_x0`` be computed from it."""
         target = (hr_pm1.detach() * 0.5 + 0.5).to(torch.float64 if pred_x0.dtype == torch.float64 else torch.float32)
         logs: dict[str, float] = {}

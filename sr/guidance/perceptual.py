@@ -30,6 +30,7 @@ flag ``random_weights`` (see :attr:`flags`) so results can be labelled.
           the linear weights are all ones (plain normalised-feature distance).
 ``edge``  MSE between Sobel gradient-magnitude maps (supplementary Table 3, "Edge").
 """
+
 from __future__ import annotations
 
 import os
@@ -82,8 +83,9 @@ class _Frozen(nn.Module):
         return super().train(False)
 
 
-def build_vgg16_features(weights_dir: str | os.PathLike | None = None, random_weights: bool = False,
-                         last_index: int = 29) -> nn.Sequential:
+def build_vgg16_features(
+    weights_dir: str | os.PathLike | None = None, random_weights: bool = False, last_index: int = 29
+) -> nn.Sequential:
     """torchvision VGG-16 ``features[: last_index + 1]``, ImageNet weights from the registry."""
     from torchvision.models import vgg16
 
@@ -93,8 +95,9 @@ def build_vgg16_features(weights_dir: str | os.PathLike | None = None, random_we
     return _freeze(net.features[: last_index + 1])
 
 
-def build_alexnet_features(weights_dir: str | os.PathLike | None = None, random_weights: bool = False,
-                           last_index: int = 11) -> nn.Sequential:
+def build_alexnet_features(
+    weights_dir: str | os.PathLike | None = None, random_weights: bool = False, last_index: int = 11
+) -> nn.Sequential:
     """torchvision AlexNet ``features[: last_index + 1]``, ImageNet weights from the registry."""
     from torchvision.models import alexnet
 
@@ -124,8 +127,10 @@ class LPIPSLoss(_Frozen):
     """LPIPS (VGG or AlexNet trunk) as a differentiable loss; see the module docstring."""
 
     #: trunk -> (feature builder, last index of each ReLU stage, channels per stage, linear-layer weights entry)
-    TRUNKS = {"vgg": (build_vgg16_features, (3, 8, 15, 22, 29), (64, 128, 256, 512, 512), "pyiqa_lpips_vgg"),
-              "alex": (build_alexnet_features, (1, 4, 7, 9, 11), (64, 192, 384, 256, 256), "pyiqa_lpips_alex")}
+    TRUNKS = {
+        "vgg": (build_vgg16_features, (3, 8, 15, 22, 29), (64, 128, 256, 512, 512), "pyiqa_lpips_vgg"),
+        "alex": (build_alexnet_features, (1, 4, 7, 9, 11), (64, 192, 384, 256, 256), "pyiqa_lpips_alex"),
+    }
 
     def __init__(self, weights_dir=None, random_weights: bool = False, trunk: str = "vgg"):
         super().__init__()
@@ -144,20 +149,21 @@ class LPIPSLoss(_Frozen):
                 if m:
                     found[int(m.group(1))] = value.reshape(-1).float()
             if sorted(found) != list(range(5)):
-                raise CheckpointError(f"{path}: expected LPIPS linear layers lin0..lin4.model.1.weight, "
-                                      f"found {sorted(state)[:10]}")
+                raise CheckpointError(
+                    f"{path}: expected LPIPS linear layers lin0..lin4.model.1.weight, found {sorted(state)[:10]}"
+                )
             lin = [found[i] for i in range(5)]
         for i, w in enumerate(lin):
             self.register_buffer(f"lin{i}", w.view(1, -1, 1, 1), persistent=False)
         # LPIPS' ScalingLayer (inputs in [-1, 1])
-        self.register_buffer("shift", torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("scale", torch.tensor([.458, .448, .450]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
 
     def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = (_rgb(x) * 2 - 1 - self.shift) / self.scale
         outs, start = [], 0
         for end in self._stage_ends:
-            h = self.features[start:end + 1](h)
+            h = self.features[start : end + 1](h)
             outs.append(h)
             start = end + 1
         return outs
@@ -178,7 +184,7 @@ class SobelEdgeLoss(nn.Module):
 
     def __init__(self):
         super().__init__()
-        kx = torch.tensor([[1., 0., -1.], [2., 0., -2.], [1., 0., -1.]])
+        kx = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
         self.register_buffer("kernel", torch.stack([kx, kx.t()])[:, None], persistent=False)
 
     def edges(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,20 +205,39 @@ def build_sam(model_type: str = "vit_b", weights_dir=None, random_weights: bool 
         from functools import partial
 
         from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-        sam = Sam(image_encoder=ImageEncoderViT(img_size=256, patch_size=16, embed_dim=64, depth=2, num_heads=2,
-                                                norm_layer=partial(nn.LayerNorm, eps=1e-6), out_chans=256,
-                                                qkv_bias=True, use_rel_pos=True, window_size=4,
-                                                global_attn_indexes=(1,)),
-                  prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(16, 16),
-                                               input_image_size=(256, 256), mask_in_chans=16),
-                  mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer=TwoWayTransformer(
-                      depth=1, embedding_dim=256, mlp_dim=256, num_heads=8), transformer_dim=256,
-                      iou_head_depth=1, iou_head_hidden_dim=32),
-                  pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
+
+        sam = Sam(
+            image_encoder=ImageEncoderViT(
+                img_size=256,
+                patch_size=16,
+                embed_dim=64,
+                depth=2,
+                num_heads=2,
+                norm_layer=partial(nn.LayerNorm, eps=1e-6),
+                out_chans=256,
+                qkv_bias=True,
+                use_rel_pos=True,
+                window_size=4,
+                global_attn_indexes=(1,),
+            ),
+            prompt_encoder=PromptEncoder(
+                embed_dim=256, image_embedding_size=(16, 16), input_image_size=(256, 256), mask_in_chans=16
+            ),
+            mask_decoder=MaskDecoder(
+                num_multimask_outputs=3,
+                transformer=TwoWayTransformer(depth=1, embedding_dim=256, mlp_dim=256, num_heads=8),
+                transformer_dim=256,
+                iou_head_depth=1,
+                iou_head_hidden_dim=32,
+            ),
+            pixel_mean=[123.675, 116.28, 103.53],
+            pixel_std=[58.395, 57.12, 57.375],
+        )
         return _freeze(sam)
     if model_type not in SAM_WEIGHTS:
-        raise ValueError(f"unknown SAM model type {model_type!r}; choose from {sorted(SAM_WEIGHTS)} "
-                         "(or 'tiny_random' for tests)")
+        raise ValueError(
+            f"unknown SAM model type {model_type!r}; choose from {sorted(SAM_WEIGHTS)} (or 'tiny_random' for tests)"
+        )
     sam = sam_model_registry[model_type](checkpoint=None)
     if not random_weights:
         load_into(sam, weights_registry.resolve(SAM_WEIGHTS[model_type], weights_dir), f"SAM {model_type}")
@@ -222,8 +247,14 @@ def build_sam(model_type: str = "vit_b", weights_dir=None, random_weights: bool 
 class SAMLoss(_Frozen):
     """MSE between SAM mask logits (or image embeddings) of SR and HR; see the module docstring."""
 
-    def __init__(self, model_type: str = "vit_b", target: str = "masks", points_per_side: int = 4,
-                 weights_dir=None, random_weights: bool = False):
+    def __init__(
+        self,
+        model_type: str = "vit_b",
+        target: str = "masks",
+        points_per_side: int = 4,
+        weights_dir=None,
+        random_weights: bool = False,
+    ):
         super().__init__()
         if target not in ("masks", "embedding"):
             raise ValueError(f"SAM target must be 'masks' or 'embedding', got {target!r}")
@@ -257,9 +288,13 @@ class SAMLoss(_Frozen):
         pe = self.sam.prompt_encoder.get_dense_pe()
         masks = []
         for i in range(emb.shape[0]):
-            low_res, _ = self.sam.mask_decoder(image_embeddings=emb[i:i + 1], image_pe=pe,
-                                               sparse_prompt_embeddings=sparse,
-                                               dense_prompt_embeddings=dense, multimask_output=False)
+            low_res, _ = self.sam.mask_decoder(
+                image_embeddings=emb[i : i + 1],
+                image_pe=pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+            )
             masks.append(low_res[:, 0])
         return torch.stack(masks)  # (B, P, 256, 256)
 

@@ -4,6 +4,7 @@ A term is configured as ``{kind: fft, weight: 1.0, mode: inject, ...options}``; 
 :data:`TERMS`; ``mode`` is ``inject`` (gradient injection) or ``sum`` (added to the loss). Options
 ``weights_dir`` / ``random_weights`` are passed to terms with feature networks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -20,9 +21,15 @@ from sr.registry import Registry
 
 #: guidance terms by ``kind``; metadata ``group``: visual (pixel statistics) or perceptual (feature networks)
 TERMS = Registry("guidance term")
-for _kind, _group, _cls in (("fft", "visual", FFTLoss), ("ssim", "visual", SSIMLoss), ("mse", "visual", MSELoss),
-                            ("vgg", "perceptual", VGGLoss), ("sam", "perceptual", SAMLoss),
-                            ("lpips", "perceptual", LPIPSLoss), ("edge", "perceptual", SobelEdgeLoss)):
+for _kind, _group, _cls in (
+    ("fft", "visual", FFTLoss),
+    ("ssim", "visual", SSIMLoss),
+    ("mse", "visual", MSELoss),
+    ("vgg", "perceptual", VGGLoss),
+    ("sam", "perceptual", SAMLoss),
+    ("lpips", "perceptual", LPIPSLoss),
+    ("edge", "perceptual", SobelEdgeLoss),
+):
     TERMS.add(_kind, _cls, group=_group)
 MODES = ("inject", "sum")
 _COMMON = ("weights_dir", "random_weights")

@@ -16,6 +16,7 @@ callers reduce over the batch. They are differentiable in their first argument.
 ``ssim`` 1 - SSIM (Gaussian window 11, sigma 1.5, data range 1; per-channel, averaged).
 ``mse``  pixel MSE.
 """
+
 from __future__ import annotations
 
 import torch
@@ -63,13 +64,14 @@ class FFTLoss(nn.Module):
 
 def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:
     coords = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :])[None, None]
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
-         data_range: float = 1.0) -> torch.Tensor:
+def ssim(
+    x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0
+) -> torch.Tensor:
     """Per-sample SSIM (Wang et al. 2004; 'valid' Gaussian filtering as in skimage/pyiqa)."""
     c = x.shape[1]
     win = min(window, x.shape[-1], x.shape[-2])
@@ -80,11 +82,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
         return F.conv2d(z, kernel, groups=c)
 
     mu_x, mu_y = filt(x), filt(y)
-    sxx = filt(x * x) - mu_x ** 2
-    syy = filt(y * y) - mu_y ** 2
+    sxx = filt(x * x) - mu_x**2
+    syy = filt(y * y) - mu_y**2
     sxy = filt(x * y) - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
-    den = (mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
     return _per_sample(num / den)
 
 

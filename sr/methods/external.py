@@ -23,6 +23,7 @@ Prerequisites (checkout present, interpreter found, weights on disk, config temp
 checked when the method is built, so an unavailable method is reported with its reason before any
 image is processed. Failures while running name the command, the missing or wrong file and the log.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -112,13 +113,31 @@ class ExternalCommand(SRMethod):
 
     rgb_only = True  # the images handed to the command are RGB PNGs
 
-    def __init__(self, name: str, scale: int, *, command: str, repo_dir: str | None = None,
-                 repo_env: str | None = None, repo_url: str | None = None, repo_check: list[str] | None = None,
-                 python: str | None = None, python_env: str | None = None, weights: str | None = None,
-                 cwd: str | None = None, env: dict[str, str] | None = None, config_template: str | None = None,
-                 output_dir: str = "{output}", input_name: str = "{id}.png", output_name: str = "{id}.png",
-                 write_gt: bool = False, timeout: float = 3600.0, work_dir: str | None = None,
-                 keep_files: bool = False, **common):
+    def __init__(
+        self,
+        name: str,
+        scale: int,
+        *,
+        command: str,
+        repo_dir: str | None = None,
+        repo_env: str | None = None,
+        repo_url: str | None = None,
+        repo_check: list[str] | None = None,
+        python: str | None = None,
+        python_env: str | None = None,
+        weights: str | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        config_template: str | None = None,
+        output_dir: str = "{output}",
+        input_name: str = "{id}.png",
+        output_name: str = "{id}.png",
+        write_gt: bool = False,
+        timeout: float = 3600.0,
+        work_dir: str | None = None,
+        keep_files: bool = False,
+        **common,
+    ):
         super().__init__(name, scale, **common)
         if not command or not isinstance(command, str):
             raise ConfigError(f"method {name!r}: 'command' must be a non-empty command template")
@@ -130,8 +149,10 @@ class ExternalCommand(SRMethod):
         self.command, self.cwd_template, self.env_templates = command, cwd, dict(env or {})
         self.output_dir_template, self.input_name, self.output_name = output_dir, input_name, output_name
         self.write_gt, self.timeout, self.keep_files = bool(write_gt), float(timeout), bool(keep_files)
-        self.work_root = Path(work_dir or os.environ.get("IRSR_EXTERNAL_WORK_DIR")
-                              or Path(tempfile.gettempdir()) / "irsr_external") / name
+        self.work_root = (
+            Path(work_dir or os.environ.get("IRSR_EXTERNAL_WORK_DIR") or Path(tempfile.gettempdir()) / "irsr_external")
+            / name
+        )
         self.last_log: Path | None = None
 
         problems: list[str] = []
@@ -165,8 +186,10 @@ class ExternalCommand(SRMethod):
             try:
                 self.weights_path = weights_registry.resolve(weights, self.weights_dir)
             except MissingWeightsError as exc:
-                problems.append(str(exc).rstrip(".") + ("; an external command cannot run with random weights"
-                                                        if random_allowed else ""))
+                problems.append(
+                    str(exc).rstrip(".")
+                    + ("; an external command cannot run with random weights" if random_allowed else "")
+                )
         # the config template
         self.config_text: str | None = None
         self.config_name = None
@@ -177,13 +200,16 @@ class ExternalCommand(SRMethod):
                 self.config_text = path.read_text()
                 self.config_name = path.name
                 if path.suffix not in (".yml", ".yaml"):
-                    problems.append(f"config template {path} must be a YAML file (.yml / .yaml): it is filled by "
-                                    f"value through a YAML parser")
+                    problems.append(
+                        f"config template {path} must be a YAML file (.yml / .yaml): it is filled by "
+                        f"value through a YAML parser"
+                    )
             except OSError as exc:
                 problems.append(f"config template {path} cannot be read ({exc.strerror or exc})")
         if problems:
-            raise ExternalSetupError(f"method {name!r} is not set up: " + "; ".join(problems)
-                                     + f". Set-up steps: {DOCS}.")
+            raise ExternalSetupError(
+                f"method {name!r} is not set up: " + "; ".join(problems) + f". Set-up steps: {DOCS}."
+            )
 
     # -- what the runner needs ------------------------------------------------------------------
     def weight_files(self) -> dict[str, Path]:
@@ -191,11 +217,20 @@ class ExternalCommand(SRMethod):
 
     # -- one run ------------------------------------------------------------------------------------
     def _values(self, run_dir: Path, run_id: str) -> dict[str, Any]:
-        return {"input": run_dir / "input", "output": run_dir / "output", "gt": run_dir / "gt",
-                "scale": self.scale, "device": str(self.device),
-                "num_gpu": 0 if self.device.type == "cpu" else 1, "python": self.python,
-                "repo": self.repo if self.repo is not None else "", "weights": self.weights_path or "",
-                "config": run_dir / (self.config_name or "config.yml"), "run": run_id, "work": run_dir}
+        return {
+            "input": run_dir / "input",
+            "output": run_dir / "output",
+            "gt": run_dir / "gt",
+            "scale": self.scale,
+            "device": str(self.device),
+            "num_gpu": 0 if self.device.type == "cpu" else 1,
+            "python": self.python,
+            "repo": self.repo if self.repo is not None else "",
+            "weights": self.weights_path or "",
+            "config": run_dir / (self.config_name or "config.yml"),
+            "run": run_id,
+            "work": run_dir,
+        }
 
     def _upscale(self, x: torch.Tensor) -> torch.Tensor:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_counter)}"
@@ -212,7 +247,8 @@ class ExternalCommand(SRMethod):
             if self.write_gt:
                 Path(values["gt"]).mkdir(exist_ok=True)
                 Image.fromarray(image, mode="RGB").resize((width, height), Image.Resampling.BICUBIC).save(
-                    Path(values["gt"]) / fill(self.input_name, {"id": sample_id}))
+                    Path(values["gt"]) / fill(self.input_name, {"id": sample_id})
+                )
         if self.config_text is not None:
             Path(values["config"]).write_text(fill_config(self.config_text, values))
 
@@ -240,31 +276,48 @@ class ExternalCommand(SRMethod):
             log.write(f"$ {shown}\n# cwd: {cwd or os.getcwd()}\n".encode())
             log.flush()
             try:
-                proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                proc = subprocess.Popen(
+                    args,
+                    cwd=cwd,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             except OSError as exc:
-                raise ExternalMethodError(f"method {self.name!r}: cannot start `{shown}`: {exc}. "
-                                          f"Log: {log_path}") from None
+                raise ExternalMethodError(
+                    f"method {self.name!r}: cannot start `{shown}`: {exc}. Log: {log_path}"
+                ) from None
             try:
                 code = proc.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 raise ExternalMethodError(
                     f"method {self.name!r}: `{shown}` timed out after {self.timeout:g} s and was killed. "
-                    f"Log: {log_path}{_log_tail(log_path)}") from None
+                    f"Log: {log_path}{_log_tail(log_path)}"
+                ) from None
         if code != 0:
-            raise ExternalMethodError(f"method {self.name!r}: `{shown}` exited with status {code}. "
-                                      f"Log: {log_path}{_log_tail(log_path)}")
+            raise ExternalMethodError(
+                f"method {self.name!r}: `{shown}` exited with status {code}. Log: {log_path}{_log_tail(log_path)}"
+            )
 
     def _read_output(self, out_dir: Path, sample_id: str, size: tuple[int, int], log_path: Path) -> np.ndarray:
         path = out_dir / fill(self.output_name, {"id": sample_id})
         if not path.is_file():
             present = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
-            listing = (f"; {out_dir} holds {len(present)} file(s): {', '.join(present[:10])}"
-                       + (" ..." if len(present) > 10 else "")) if out_dir.is_dir() else f"; {out_dir} does not exist"
+            listing = (
+                (
+                    f"; {out_dir} holds {len(present)} file(s): {', '.join(present[:10])}"
+                    + (" ..." if len(present) > 10 else "")
+                )
+                if out_dir.is_dir()
+                else f"; {out_dir} does not exist"
+            )
             raise ExternalMethodError(
                 f"method {self.name!r}: `{self.command}` did not write the expected output {path}{listing}. "
-                f"Check output_dir / output_name in the method YAML. Log: {log_path}{_log_tail(log_path)}")
+                f"Check output_dir / output_name in the method YAML. Log: {log_path}{_log_tail(log_path)}"
+            )
         try:
             with Image.open(path) as img:
                 img.load()
@@ -274,12 +327,14 @@ class ExternalCommand(SRMethod):
                 else:
                     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
         except OSError as exc:
-            raise ExternalMethodError(f"method {self.name!r}: output {path} is not a readable image ({exc}). "
-                                      f"Log: {log_path}") from None
+            raise ExternalMethodError(
+                f"method {self.name!r}: output {path} is not a readable image ({exc}). Log: {log_path}"
+            ) from None
         if arr.shape[:2] != size:
             raise ExternalMethodError(
                 f"method {self.name!r}: output {path} is {arr.shape[1]}x{arr.shape[0]} (WxH), expected "
-                f"{size[1]}x{size[0]} (x{self.scale} of the input). Log: {log_path}")
+                f"{size[1]}x{size[0]} (x{self.scale} of the input). Log: {log_path}"
+            )
         return arr
 
     def __repr__(self) -> str:

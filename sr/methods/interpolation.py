@@ -4,6 +4,7 @@ PIL is applied per channel. Inputs that are exactly 8-bit (every value k/255, as
 8-bit PNGs are) go through PIL's 8-bit path, so the result equals ``Image.resize`` on the 8-bit
 image bit for bit; other inputs go through PIL's 32-bit float path (mode ``F``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,12 @@ from PIL import Image
 from sr.base import SRMethod
 from sr.errors import ConfigError
 
-_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST,
-             "lanczos": Image.Resampling.LANCZOS, "bilinear": Image.Resampling.BILINEAR}
+_RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+    "bilinear": Image.Resampling.BILINEAR,
+}
 
 
 def is_8bit(x: torch.Tensor) -> bool:
@@ -86,6 +91,9 @@ class Reference(SRMethod):
         if tuple(reference.shape[2:]) != expected:
             raise ValueError(f"hr: reference is {tuple(reference.shape[2:])}, expected {expected}")
         if reference.shape[1] != x.shape[1]:
-            reference = reference.mean(1, keepdim=True) if x.shape[1] == 1 else reference.expand_as(
-                torch.empty(x.shape[0], 3, *expected))
+            reference = (
+                reference.mean(1, keepdim=True)
+                if x.shape[1] == 1
+                else reference.expand_as(torch.empty(x.shape[0], 3, *expected))
+            )
         return reference.to(torch.float32)

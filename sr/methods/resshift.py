@@ -29,6 +29,7 @@ method's device / weights_dir / random_weights), and the prior noise is weighted
 the network is UPSR's own ``network_g``, which returns full-resolution RGB that the diffusion
 pixel-unshuffles (``model_output_unshuffle = scale``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,24 +44,70 @@ from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_TRAINED_WITH_RANDOM_WEIGHTS
 from sr.weights import random_where_missing
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
-    "x4": dict(image_size=64, in_channels=6, model_channels=160, out_channels=3, cond_lq=True,
-               attention_resolutions=[64, 32, 16, 8], dropout=0.0, channel_mult=[1, 2, 2, 4],
-               num_res_blocks=[2, 2, 2, 2], num_head_channels=32, use_scale_shift_norm=True,
-               swin_depth=2, swin_embed_dim=192, window_size=8, mlp_ratio=4),
+    "x4": dict(
+        image_size=64,
+        in_channels=6,
+        model_channels=160,
+        out_channels=3,
+        cond_lq=True,
+        attention_resolutions=[64, 32, 16, 8],
+        dropout=0.0,
+        channel_mult=[1, 2, 2, 4],
+        num_res_blocks=[2, 2, 2, 2],
+        num_head_channels=32,
+        use_scale_shift_norm=True,
+        swin_depth=2,
+        swin_embed_dim=192,
+        window_size=8,
+        mlp_ratio=4,
+    ),
     # UPSR network_g (options/001_UPSR_RealSR_x4.yml): 48 = PixelUnshuffle(4) of the RGB state, 96 conditioning
     # channels (lq_size 64 -> PixelUnshuffle(4) of cat[g(y), bicubic(y)]), full-resolution RGB head (num_feat)
-    "upsr_x4": dict(arch="upsr", image_size=64, in_channels=48, model_channels=160, out_channels=3,
-                    attention_resolutions=[64, 32, 16, 8], dropout=0.0, channel_mult=[1, 2, 2, 4],
-                    num_res_blocks=[2, 2, 2, 2], conv_resample=True, dims=2, use_fp16=False, num_head_channels=32,
-                    use_scale_shift_norm=True, resblock_updown=False, swin_depth=2, swin_embed_dim=192,
-                    window_size=8, mlp_ratio=4, cond_lq=True, lq_size=64, num_feat=128),
+    "upsr_x4": dict(
+        arch="upsr",
+        image_size=64,
+        in_channels=48,
+        model_channels=160,
+        out_channels=3,
+        attention_resolutions=[64, 32, 16, 8],
+        dropout=0.0,
+        channel_mult=[1, 2, 2, 4],
+        num_res_blocks=[2, 2, 2, 2],
+        conv_resample=True,
+        dims=2,
+        use_fp16=False,
+        num_head_channels=32,
+        use_scale_shift_norm=True,
+        resblock_updown=False,
+        swin_depth=2,
+        swin_embed_dim=192,
+        window_size=8,
+        mlp_ratio=4,
+        cond_lq=True,
+        lq_size=64,
+        num_feat=128,
+    ),
 }
 UNET_ARCHS = ("swin", "upsr")
 UPSR_OPTIONS = {"prior_method", "prior_options", "psi_max", "b", "clip_denoised", "clamp_prior"}
 VQ_PRESETS: dict[str, dict[str, Any]] = {
-    "vq_f4": dict(ddconfig=dict(double_z=False, z_channels=3, resolution=256, in_channels=3, out_ch=3, ch=128,
-                                ch_mult=[1, 2, 4], num_res_blocks=2, attn_resolutions=[], dropout=0.0,
-                                padding_mode="zeros"), n_embed=8192, embed_dim=3),
+    "vq_f4": dict(
+        ddconfig=dict(
+            double_z=False,
+            z_channels=3,
+            resolution=256,
+            in_channels=3,
+            out_ch=3,
+            ch=128,
+            ch_mult=[1, 2, 4],
+            num_res_blocks=2,
+            attn_resolutions=[],
+            dropout=0.0,
+            padding_mode="zeros",
+        ),
+        n_embed=8192,
+        embed_dim=3,
+    ),
 }
 _UNET_KEYS = ("ema", "state_dict", "params_ema", "params", "model")
 
@@ -76,13 +123,29 @@ def _preset(value: str | dict[str, Any], presets: dict[str, dict[str, Any]], wha
 class ResShiftFamily(SRMethod):
     rgb_only = True
 
-    def __init__(self, name: str, scale: int, *, unet: str | dict[str, Any] = "x4", first_stage: str = "vq",
-                 vq: str | dict[str, Any] = "vq_f4", weights: dict[str, str] | None = None,
-                 schedule: str | dict[str, Any] = "difiisr_t15", input_scaling: str = "latent",
-                 steps_mode: str = "one_step", chop_size: int = 512, chop_stride: int = 448, chop_bs: int = 1,
-                 pad_multiple: int = 64, seed: int = 12345, dtype: str | dict[str, str] = "auto",
-                 channels_last: bool = False, compile: bool = False,
-                 upsr: dict[str, Any] | None = None, **common):
+    def __init__(
+        self,
+        name: str,
+        scale: int,
+        *,
+        unet: str | dict[str, Any] = "x4",
+        first_stage: str = "vq",
+        vq: str | dict[str, Any] = "vq_f4",
+        weights: dict[str, str] | None = None,
+        schedule: str | dict[str, Any] = "difiisr_t15",
+        input_scaling: str = "latent",
+        steps_mode: str = "one_step",
+        chop_size: int = 512,
+        chop_stride: int = 448,
+        chop_bs: int = 1,
+        pad_multiple: int = 64,
+        seed: int = 12345,
+        dtype: str | dict[str, str] = "auto",
+        channels_last: bool = False,
+        compile: bool = False,
+        upsr: dict[str, Any] | None = None,
+        **common,
+    ):
         super().__init__(name, scale, **common)
         from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
         from sr.sampler import ResShiftSampler, resolve_precision
@@ -99,8 +162,9 @@ class ResShiftFamily(SRMethod):
         for role in ("unet",) + (("vq",) if first_stage == "vq" else ()):
             if role not in weights and not random_allowed:
                 raise ConfigError(f"method {name!r}: options.weights.{role} is required")
-            if random_where_missing(random_allowed, role in weights and (
-                    lambda entry=weights[role]: resolve_file(entry, self.weights_dir))):
+            if random_where_missing(
+                random_allowed, role in weights and (lambda entry=weights[role]: resolve_file(entry, self.weights_dir))
+            ):
                 random_roles.add(role)
             else:
                 self._files[role] = resolve_file(weights[role], self.weights_dir)
@@ -121,12 +185,19 @@ class ResShiftFamily(SRMethod):
         if "unet" in self._files:
             load_into(self.unet, self._files["unet"], f"{type(self.unet).__name__} ({name})", keys=_UNET_KEYS)
         vq_cfg = _preset(vq, VQ_PRESETS, f"method {name!r} vq") if first_stage == "vq" else None
-        self.first = build_first_stage(first_stage, vq_cfg, str(self._files["vq"]) if "vq" in self._files else None,
-                                       scale, self.weights_dir, "vq" in random_roles)
+        self.first = build_first_stage(
+            first_stage,
+            vq_cfg,
+            str(self._files["vq"]) if "vq" in self._files else None,
+            scale,
+            self.weights_dir,
+            "vq" in random_roles,
+        )
         self.unet.eval().requires_grad_(False).to(self.device)
         self.first.to(self.device)
-        self.diffusion = build_diffusion(schedule, input_scaling, scale,
-                                         model_output_unshuffle=scale if unet_arch == "upsr" else 1)
+        self.diffusion = build_diffusion(
+            schedule, input_scaling, scale, model_output_unshuffle=scale if unet_arch == "upsr" else 1
+        )
         self.upsr = dict(upsr) if upsr else None
         self._prior = None
         if unet_arch == "upsr" and not self.upsr:
@@ -136,13 +207,28 @@ class ResShiftFamily(SRMethod):
             if unknown:
                 raise ConfigError(f"method {name!r}: unknown upsr option(s) {sorted(unknown)}")
             from sr.registry import load_method
-            self._prior = load_method(self.upsr.get("prior_method", "lanczos"), device=str(self.device),
-                                      weights_dir=self.weights_dir, random_weights=random_allowed,
-                                      **dict(self.upsr.get("prior_options") or {}))
-        self.sampler = ResShiftSampler(self.unet, self.first, self.diffusion, steps_mode=steps_mode,
-                                       chop_size=chop_size, chop_stride=chop_stride, chop_bs=chop_bs,
-                                       pad_multiple=pad_multiple, seed=seed, precision=dtype,
-                                       channels_last=channels_last, compile=compile)
+
+            self._prior = load_method(
+                self.upsr.get("prior_method", "lanczos"),
+                device=str(self.device),
+                weights_dir=self.weights_dir,
+                random_weights=random_allowed,
+                **dict(self.upsr.get("prior_options") or {}),
+            )
+        self.sampler = ResShiftSampler(
+            self.unet,
+            self.first,
+            self.diffusion,
+            steps_mode=steps_mode,
+            chop_size=chop_size,
+            chop_stride=chop_stride,
+            chop_bs=chop_bs,
+            pad_multiple=pad_multiple,
+            seed=seed,
+            precision=dtype,
+            channels_last=channels_last,
+            compile=compile,
+        )
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -177,8 +263,18 @@ class ResShiftFamily(SRMethod):
     def _upscale_upsr(self, x: torch.Tensor) -> torch.Tensor:
         from sr.sampler import upsr_sample
 
-        return upsr_sample(self.unet, self.first, self.diffusion, x, self._prior, self.scale,
-                           self.upsr.get("psi_max", 0.1), self.upsr.get("b", 0.4), self.sampler.pad_multiple,
-                           self.sampler.seed, self.sampler.steps_mode,
-                           clip_denoised=bool(self.upsr.get("clip_denoised", True)),
-                           clamp_prior=bool(self.upsr.get("clamp_prior", True))).cpu()
+        return upsr_sample(
+            self.unet,
+            self.first,
+            self.diffusion,
+            x,
+            self._prior,
+            self.scale,
+            self.upsr.get("psi_max", 0.1),
+            self.upsr.get("b", 0.4),
+            self.sampler.pad_multiple,
+            self.sampler.seed,
+            self.sampler.steps_mode,
+            clip_denoised=bool(self.upsr.get("clip_denoised", True)),
+            clamp_prior=bool(self.upsr.get("clamp_prior", True)),
+        ).cpu()

@@ -28,6 +28,7 @@ which spandrel sets to 256 unless the model is ATD-light; UPSR's ATD-real uses 1
 Large frames can be processed in tiles (``tile`` LR pixels, ``tile_overlap`` LR pixels of overlap,
 overlaps averaged) so memory stays bounded; ``precision`` fp16/bf16 applies on CUDA only.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -67,8 +68,9 @@ def _arch_class(arch: str):
         module = importlib.import_module(f"spandrel.architectures.{arch}")
         return getattr(module, arch)
     except (ImportError, AttributeError):
-        raise ConfigError(f"spandrel has no architecture class {arch!r} "
-                          f"(expected spandrel.architectures.{arch}.{arch})") from None
+        raise ConfigError(
+            f"spandrel has no architecture class {arch!r} (expected spandrel.architectures.{arch}.{arch})"
+        ) from None
 
 
 def build_network(arch: str, arch_params: dict[str, Any]) -> torch.nn.Module:
@@ -100,8 +102,11 @@ def _esrgan_to_official(state: dict[str, torch.Tensor], basicsr: bool) -> dict[s
     for key, value in state.items():
         if m := _RDB.match(key):
             block, rdb, conv, kind = m.groups()
-            new = (f"body.{block}.rdb{rdb}.conv{conv}.{kind}" if basicsr
-                   else f"RRDB_trunk.{block}.RDB{rdb}.conv{conv}.{kind}")
+            new = (
+                f"body.{block}.rdb{rdb}.conv{conv}.{kind}"
+                if basicsr
+                else f"RRDB_trunk.{block}.RDB{rdb}.conv{conv}.{kind}"
+            )
         elif m := _TRUNK.match(key):
             new = f"{'conv_body' if basicsr else 'trunk_conv'}.{m.group(2)}"
         elif m := _SEQ.match(key):
@@ -133,17 +138,31 @@ class SpandrelMethod(SRMethod):
     rgb_only = True  # every official checkpoint here is a 3-channel network
     libraries = ("torch", "spandrel")
 
-    def __init__(self, name: str, scale: int, *, weights: str, arch: str, layout: str = "flat",
-                 arch_params: dict[str, Any] | None = None, tile: int | None = None, tile_overlap: int = 16,
-                 precision: str = "fp32", rebuild_from_arch_params: bool = False, **common):
+    def __init__(
+        self,
+        name: str,
+        scale: int,
+        *,
+        weights: str,
+        arch: str,
+        layout: str = "flat",
+        arch_params: dict[str, Any] | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 16,
+        precision: str = "fp32",
+        rebuild_from_arch_params: bool = False,
+        **common,
+    ):
         super().__init__(name, scale, **common)
         if layout not in LAYOUTS:
             raise ConfigError(f"method {name!r}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         if precision not in PRECISIONS:
             raise ConfigError(f"method {name!r}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if tile is not None and (int(tile) < 16 or not 0 <= int(tile_overlap) < int(tile) // 2):
-            raise ConfigError(f"method {name!r}: need tile >= 16 and 0 <= tile_overlap < tile/2 "
-                              f"(got tile={tile}, tile_overlap={tile_overlap})")
+            raise ConfigError(
+                f"method {name!r}: need tile >= 16 and 0 <= tile_overlap < tile/2 "
+                f"(got tile={tile}, tile_overlap={tile_overlap})"
+            )
         self.weights_name, self.arch, self.layout = weights, arch, layout
         self.arch_params = dict(arch_params or {})
         self.tile = None if tile is None else int(tile)
@@ -156,7 +175,8 @@ class SpandrelMethod(SRMethod):
 
         # random weights only when the file is missing (a file that is there is used even with --random-weights)
         self.random_weights = weights_registry.random_where_missing(
-            self.random_weights, lambda: weights_registry.resolve(weights, self.weights_dir))
+            self.random_weights, lambda: weights_registry.resolve(weights, self.weights_dir)
+        )
         if self.random_weights:
             if not self.arch_params:
                 raise ConfigError(f"method {name!r}: random_weights needs arch_params in its YAML")
@@ -189,22 +209,32 @@ class SpandrelMethod(SRMethod):
         try:
             descriptor = spandrel.ModelLoader().load_from_state_dict(state)
         except spandrel.UnsupportedModelError:
-            raise CheckpointError(f"method {self.name!r}: spandrel does not recognise the network in {source} "
-                                  f"(expected {self.arch}). Check that the weights file is the one named in "
-                                  f"configs/weights.yaml for {self.weights_name!r}.") from None
+            raise CheckpointError(
+                f"method {self.name!r}: spandrel does not recognise the network in {source} "
+                f"(expected {self.arch}). Check that the weights file is the one named in "
+                f"configs/weights.yaml for {self.weights_name!r}."
+            ) from None
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"method {self.name!r}: spandrel could not load {source} as {self.arch}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            raise CheckpointError(
+                f"method {self.name!r}: spandrel could not load {source} as {self.arch}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
         found = descriptor.architecture.id
         if found != self.arch:
-            raise CheckpointError(f"method {self.name!r}: {source} holds a {found} network, but the method "
-                                  f"expects {self.arch}. Wrong file for weights {self.weights_name!r}?")
+            raise CheckpointError(
+                f"method {self.name!r}: {source} holds a {found} network, but the method "
+                f"expects {self.arch}. Wrong file for weights {self.weights_name!r}?"
+            )
         if descriptor.scale != self.scale:
-            raise CheckpointError(f"method {self.name!r}: {source} is a x{descriptor.scale} {found} network, "
-                                  f"but the method is x{self.scale}.")
+            raise CheckpointError(
+                f"method {self.name!r}: {source} is a x{descriptor.scale} {found} network, "
+                f"but the method is x{self.scale}."
+            )
         if descriptor.input_channels != 3 or descriptor.output_channels != 3:
-            raise CheckpointError(f"method {self.name!r}: {source} maps {descriptor.input_channels} -> "
-                                  f"{descriptor.output_channels} channels; expected an RGB (3 -> 3) network.")
+            raise CheckpointError(
+                f"method {self.name!r}: {source} maps {descriptor.input_channels} -> "
+                f"{descriptor.output_channels} channels; expected an RGB (3 -> 3) network."
+            )
         if self.rebuild_from_arch_params:
             descriptor = self._rebuild(descriptor, state, source)
         return descriptor
@@ -218,14 +248,23 @@ class SpandrelMethod(SRMethod):
         try:
             network.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise CheckpointError(f"method {self.name!r}: {source} does not fit {self.arch} built from the YAML's "
-                                  f"arch_params: {str(exc).splitlines()[0]}") from exc
-        return ImageModelDescriptor(network, state, architecture=detected.architecture, purpose=detected.purpose,
-                                    tags=list(detected.tags), supports_half=detected.supports_half,
-                                    supports_bfloat16=detected.supports_bfloat16, scale=detected.scale,
-                                    input_channels=detected.input_channels,
-                                    output_channels=detected.output_channels,
-                                    size_requirements=detected.size_requirements)
+            raise CheckpointError(
+                f"method {self.name!r}: {source} does not fit {self.arch} built from the YAML's "
+                f"arch_params: {str(exc).splitlines()[0]}"
+            ) from exc
+        return ImageModelDescriptor(
+            network,
+            state,
+            architecture=detected.architecture,
+            purpose=detected.purpose,
+            tags=list(detected.tags),
+            supports_half=detected.supports_half,
+            supports_bfloat16=detected.supports_bfloat16,
+            scale=detected.scale,
+            input_channels=detected.input_channels,
+            output_channels=detected.output_channels,
+            size_requirements=detected.size_requirements,
+        )
 
     # -- what the runner needs --------------------------------------------------------------------
     def weight_files(self) -> dict[str, Path]:
@@ -259,11 +298,11 @@ class SpandrelMethod(SRMethod):
 
         for top in starts(h):
             for left in starts(w):
-                patch = x[..., top:top + tile, left:left + tile]
+                patch = x[..., top : top + tile, left : left + tile]
                 y = self._run(patch)
                 ph, pw = patch.shape[-2:]
-                out[..., top * s:(top + ph) * s, left * s:(left + pw) * s] += y
-                weight[..., top * s:(top + ph) * s, left * s:(left + pw) * s] += 1.0
+                out[..., top * s : (top + ph) * s, left * s : (left + pw) * s] += y
+                weight[..., top * s : (top + ph) * s, left * s : (left + pw) * s] += 1.0
         return out / weight
 
     def __repr__(self) -> str:

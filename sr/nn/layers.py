@@ -4,6 +4,7 @@ Numerically these follow the official ResShift / SinSR / DifIISR ``models/basic_
 ``models/unet.py``: GroupNorm with 32 groups evaluated in float32, sinusoidal timestep embedding
 with the cosines first, zero-initialised output convolutions.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,7 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
     repositories feed them. Odd ``dim`` is padded with one zero column, as upstream does.
     """
     half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half)
     args = timesteps[:, None].float() * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:

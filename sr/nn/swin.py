@@ -18,6 +18,7 @@ so that official checkpoints load unchanged:
 Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` with the relative
 position bias (plus the shift mask) as an additive ``attn_mask``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,7 @@ def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
 
 
-def shifted_window_mask(h: int, w: int, window: int, shift: int,
-                        device: torch.device | None = None) -> torch.Tensor:
+def shifted_window_mask(h: int, w: int, window: int, shift: int, device: torch.device | None = None) -> torch.Tensor:
     """Additive mask (nW, N, N) of the shifted-window scheme as upstream computes it.
 
     Upstream labels a (1, 1, H, W) map with ``img_mask[:, h_slice, w_slice, :]``, so the region
@@ -53,8 +53,8 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int,
     -100 otherwise.
     """
     band = torch.zeros(h, device=device)
-    band[h - window:h - shift] = 1
-    band[h - shift:] = 2
+    band[h - window : h - shift] = 1
+    band[h - shift :] = 2
     window_row = torch.arange(h // window, device=device).repeat_interleave(w // window)
     token = torch.arange(window * window, device=device)
     ids = band[window_row[:, None] * window + token[None, :] % window]
@@ -116,8 +116,16 @@ class Mlp(nn.Module):
 class SwinTransformerBlock(nn.Module):
     """One (optionally shifted) window-attention block on B x C x H x W maps."""
 
-    def __init__(self, dim: int, build_resolution: int, num_heads: int, window: int, shift: int,
-                 mlp_ratio: float = 4.0, qkv_bias: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        build_resolution: int,
+        num_heads: int,
+        window: int,
+        shift: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+    ):
         super().__init__()
         if build_resolution <= window:  # upstream: the window covers the whole map, no shift
             window, shift = build_resolution, 0
@@ -156,15 +164,30 @@ class SwinTransformerBlock(nn.Module):
 class SwinLayer(nn.Module):
     """Upstream ``BasicLayer`` with patch size 1: 1x1 conv in, ``depth`` Swin blocks, 1x1 conv out."""
 
-    def __init__(self, in_chans: int, embed_dim: int, num_heads: int, window_size: int, depth: int,
-                 build_resolution: int, mlp_ratio: float = 4.0):
+    def __init__(
+        self,
+        in_chans: int,
+        embed_dim: int,
+        num_heads: int,
+        window_size: int,
+        depth: int,
+        build_resolution: int,
+        mlp_ratio: float = 4.0,
+    ):
         super().__init__()
         self.patch_embed = _Proj(in_chans, embed_dim)
         self.patch_unembed = _Proj(embed_dim, in_chans)
         self.blocks = nn.ModuleList(
-            SwinTransformerBlock(embed_dim, build_resolution, num_heads, window_size,
-                                 shift=0 if i % 2 == 0 else window_size // 2, mlp_ratio=mlp_ratio)
-            for i in range(depth))
+            SwinTransformerBlock(
+                embed_dim,
+                build_resolution,
+                num_heads,
+                window_size,
+                shift=0 if i % 2 == 0 else window_size // 2,
+                mlp_ratio=mlp_ratio,
+            )
+            for i in range(depth)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)

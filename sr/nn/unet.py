@@ -11,6 +11,7 @@ The network is called as ``net(x, t, lq=lq)``: ``x`` the (already input-scaled) 
 :class:`UPSRUNetModelSwin` is UPSR's ``basicsr/archs/swin_unet_arch.py`` layout: a 48-channel
 PixelUnshuffled state, 96 conditioning channels and a nearest-upsampling head producing full-size RGB.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,18 +27,24 @@ from sr.nn.swin import SwinLayer
 class ResBlock(nn.Module):
     """GN-SiLU-conv, FiLM from the time embedding (scale-shift), GN-SiLU-dropout-conv, skip."""
 
-    def __init__(self, channels: int, emb_channels: int, dropout: float, out_channels: int,
-                 use_scale_shift_norm: bool = True):
+    def __init__(
+        self, channels: int, emb_channels: int, dropout: float, out_channels: int, use_scale_shift_norm: bool = True
+    ):
         super().__init__()
         self.use_scale_shift_norm = use_scale_shift_norm
-        self.in_layers = nn.Sequential(normalization(channels), nn.SiLU(),
-                                       nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.in_layers = nn.Sequential(
+            normalization(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+        )
         self.emb_layers = nn.Sequential(
-            nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels))
-        self.out_layers = nn.Sequential(normalization(out_channels), nn.SiLU(), nn.Dropout(dropout),
-                                        zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1)))
-        self.skip_connection = (nn.Identity() if out_channels == channels
-                                else nn.Conv2d(channels, out_channels, 1))
+            nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels)
+        )
+        self.out_layers = nn.Sequential(
+            normalization(out_channels),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1)),
+        )
+        self.skip_connection = nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.in_layers(x)
@@ -95,23 +102,45 @@ class UNetModelSwin(nn.Module):
     Other ``lq_size`` values (upstream's strided feature extractor for x2) are not supported.
     """
 
-    def __init__(self, image_size: int, in_channels: int, model_channels: int, out_channels: int,
-                 num_res_blocks: int | Sequence[int], attention_resolutions: Sequence[int],
-                 dropout: float = 0.0, channel_mult: Sequence[int] = (1, 2, 4, 8),
-                 conv_resample: bool = True, dims: int = 2, use_fp16: bool = False,
-                 num_heads: int = -1, num_head_channels: int = -1, use_scale_shift_norm: bool = True,
-                 resblock_updown: bool = False, swin_depth: int = 2, swin_embed_dim: int = 96,
-                 window_size: int = 8, mlp_ratio: float = 4.0, patch_norm: bool = False,
-                 cond_lq: bool = True, lq_size: int | None = None, lq_channels: int = 3,
-                 **ignored_flags):
+    def __init__(
+        self,
+        image_size: int,
+        in_channels: int,
+        model_channels: int,
+        out_channels: int,
+        num_res_blocks: int | Sequence[int],
+        attention_resolutions: Sequence[int],
+        dropout: float = 0.0,
+        channel_mult: Sequence[int] = (1, 2, 4, 8),
+        conv_resample: bool = True,
+        dims: int = 2,
+        use_fp16: bool = False,
+        num_heads: int = -1,
+        num_head_channels: int = -1,
+        use_scale_shift_norm: bool = True,
+        resblock_updown: bool = False,
+        swin_depth: int = 2,
+        swin_embed_dim: int = 96,
+        window_size: int = 8,
+        mlp_ratio: float = 4.0,
+        patch_norm: bool = False,
+        cond_lq: bool = True,
+        lq_size: int | None = None,
+        lq_channels: int = 3,
+        **ignored_flags,
+    ):
         super().__init__()
         del use_fp16, ignored_flags  # upstream bookkeeping only; precision is chosen by the caller
         if dims != 2 or not conv_resample or resblock_updown or patch_norm:
-            raise ValueError("UNetModelSwin supports the released configuration only: dims=2, "
-                             "conv_resample=True, resblock_updown=False, patch_norm=False")
+            raise ValueError(
+                "UNetModelSwin supports the released configuration only: dims=2, "
+                "conv_resample=True, resblock_updown=False, patch_norm=False"
+            )
         if lq_size is not None and lq_size != image_size:
-            raise ValueError(f"lq_size={lq_size} != image_size={image_size} (upstream's strided LQ "
-                             "feature extractor) is not supported")
+            raise ValueError(
+                f"lq_size={lq_size} != image_size={image_size} (upstream's strided LQ "
+                "feature extractor) is not supported"
+            )
         self.model_channels = model_channels
         self.cond_lq = cond_lq
         heads = swin_embed_dim // num_head_channels if num_head_channels > 0 else num_heads
@@ -125,8 +154,7 @@ class UNetModelSwin(nn.Module):
         def res_block(cin: int, cout: int) -> ResBlock:
             return ResBlock(cin, temb_dim, dropout, cout, use_scale_shift_norm)
 
-        self.time_embed = nn.Sequential(nn.Linear(model_channels, temb_dim), nn.SiLU(),
-                                        nn.Linear(temb_dim, temb_dim))
+        self.time_embed = nn.Sequential(nn.Linear(model_channels, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim))
         conv_in = in_channels + (lq_channels if cond_lq and lq_size is not None else 0)
         ch = model_channels * channel_mult[0]
         self.input_blocks = nn.ModuleList([TimestepEmbedSequential(nn.Conv2d(conv_in, ch, 3, padding=1))])
@@ -160,8 +188,9 @@ class UNetModelSwin(nn.Module):
         self._build_head(out_channels)
 
     def _build_head(self, out_channels: int) -> None:
-        self.out = nn.Sequential(normalization(self.head_channels), nn.SiLU(),
-                                 nn.Conv2d(self.head_channels, out_channels, 3, padding=1))
+        self.out = nn.Sequential(
+            normalization(self.head_channels), nn.SiLU(), nn.Conv2d(self.head_channels, out_channels, 3, padding=1)
+        )
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         return self.out(h)
@@ -173,12 +202,16 @@ class UNetModelSwin(nn.Module):
                 raise ValueError("this UNet is conditioned on the LR image: pass lq=")
             return x
         if lq.shape[2:] != x.shape[2:]:
-            lq = (F.pixel_unshuffle(lq, 2) if lq.shape[2] > x.shape[2]
-                  else F.interpolate(lq, scale_factor=4, mode="nearest"))
+            lq = (
+                F.pixel_unshuffle(lq, 2)
+                if lq.shape[2] > x.shape[2]
+                else F.interpolate(lq, scale_factor=4, mode="nearest")
+            )
         return torch.cat([x, lq], dim=1)
 
-    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, lq: torch.Tensor | None = None,
-                **unused) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, timesteps: torch.Tensor, lq: torch.Tensor | None = None, **unused
+    ) -> torch.Tensor:
         """Predict the output (x0 for predict_type ``xstart``). Extra kwargs (UPSR's ``un``) are ignored."""
         emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
         h = self._condition(x, lq)
@@ -207,8 +240,9 @@ class UPSRUNetModelSwin(UNetModelSwin):
 
     def _build_head(self, out_channels: int) -> None:
         nf = self.num_feat
-        self.conv_before_upsample = nn.Sequential(nn.Conv2d(self.head_channels, nf, 3, padding=1),
-                                                  nn.LeakyReLU(inplace=True))
+        self.conv_before_upsample = nn.Sequential(
+            nn.Conv2d(self.head_channels, nf, 3, padding=1), nn.LeakyReLU(inplace=True)
+        )
         self.conv_up1 = nn.Conv2d(nf, nf, 3, padding=1)
         self.conv_up2 = nn.Conv2d(nf, nf, 3, padding=1)
         self.conv_hr = nn.Conv2d(nf, nf, 3, padding=1)

@@ -10,6 +10,7 @@ straight-through estimator so image-space losses back-propagate through a frozen
 The single-head mid-block attention uses ``scaled_dot_product_attention`` (memory-efficient /
 flash kernels): at 1024x768 output it attends over 49,152 positions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -103,8 +104,9 @@ class _Mid(nn.Module):
 class _Level(nn.Module):
     """One resolution level: ``block`` (ResnetBlocks), ``attn`` and an optional resampler."""
 
-    def __init__(self, blocks: list[ResnetBlock], attn: list[AttnBlock],
-                 resample: nn.Module | None, resample_name: str):
+    def __init__(
+        self, blocks: list[ResnetBlock], attn: list[AttnBlock], resample: nn.Module | None, resample_name: str
+    ):
         super().__init__()
         self.block = nn.ModuleList(blocks)
         self.attn = nn.ModuleList(attn)
@@ -123,9 +125,20 @@ class _Level(nn.Module):
 class Encoder(nn.Module):
     """LDM encoder: conv_in, ``down`` levels (last one without downsampling), mid, GN-swish-conv_out."""
 
-    def __init__(self, *, ch: int, ch_mult: Sequence[int], num_res_blocks: int,
-                 attn_resolutions: Sequence[int], in_channels: int, resolution: int, z_channels: int,
-                 double_z: bool = True, dropout: float = 0.0, **ignored):
+    def __init__(
+        self,
+        *,
+        ch: int,
+        ch_mult: Sequence[int],
+        num_res_blocks: int,
+        attn_resolutions: Sequence[int],
+        in_channels: int,
+        resolution: int,
+        z_channels: int,
+        double_z: bool = True,
+        dropout: float = 0.0,
+        **ignored,
+    ):
         super().__init__()
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
         self.down = nn.ModuleList()
@@ -158,9 +171,19 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """LDM decoder: conv_in, mid, ``up`` levels (index 0 = full resolution), GN-swish-conv_out."""
 
-    def __init__(self, *, ch: int, out_ch: int, ch_mult: Sequence[int], num_res_blocks: int,
-                 attn_resolutions: Sequence[int], resolution: int, z_channels: int,
-                 dropout: float = 0.0, **ignored):
+    def __init__(
+        self,
+        *,
+        ch: int,
+        out_ch: int,
+        ch_mult: Sequence[int],
+        num_res_blocks: int,
+        attn_resolutions: Sequence[int],
+        resolution: int,
+        z_channels: int,
+        dropout: float = 0.0,
+        **ignored,
+    ):
         super().__init__()
         cin = ch * ch_mult[-1]
         res = resolution // 2 ** (len(ch_mult) - 1)
@@ -213,8 +236,10 @@ class VectorQuantizer(nn.Module):
         # (49,152 x 8,192 x 4 B = 1.6 GB at 1024x768 output) without changing a single index.
         with torch.autocast(device_type=z.device.type, enabled=False):
             e2 = emb.pow(2).sum(dim=1)
-            idx = [(f.pow(2).sum(dim=1, keepdim=True) + e2 - 2 * f @ emb.t()).argmin(dim=1)
-                   for f in flat.split(self.chunk_rows)]
+            idx = [
+                (f.pow(2).sum(dim=1, keepdim=True) + e2 - 2 * f @ emb.t()).argmin(dim=1)
+                for f in flat.split(self.chunk_rows)
+            ]
         return torch.cat(idx).view(b, h, w)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,8 +264,7 @@ class VQModelTorch(nn.Module):
         """Image in [-1, 1] -> unquantised latent (the diffusion's z_y / z_0)."""
         return self.quant_conv(self.encoder(x))
 
-    def decode(self, z: torch.Tensor, force_not_quantize: bool = False,
-               grad_forward: bool = False) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, force_not_quantize: bool = False, grad_forward: bool = False) -> torch.Tensor:
         """Latent -> image. Quantises unless ``force_not_quantize``; the straight-through estimator
         always lets gradients reach ``z`` (``grad_forward`` is accepted for upstream call sites)."""
         del grad_forward

@@ -2,6 +2,7 @@
 
 Multi-GPU: ``torchrun --nproc_per_node N -m sr.train --config ...`` (DDP is used when WORLD_SIZE > 1).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--out-dir", type=cli.dir_path, help="override out_dir")
     p.add_device()
     p.add_weights_dir()
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.iterations=100 (YAML-parsed)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.iterations=100 (YAML-parsed)",
+    )
     return p
 
 
@@ -52,8 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(cfg, resume=args.resume, device=args.device)
     val = trainer.fit()
     if trainer.is_main:
-        print(json.dumps({"name": cfg.name, "step": trainer.step, "wall_s": round(time.perf_counter() - t0, 1),
-                          "flags": list(trainer.flags), "val": val, "out_dir": str(cfg.out_dir)}))
+        print(
+            json.dumps(
+                {
+                    "name": cfg.name,
+                    "step": trainer.step,
+                    "wall_s": round(time.perf_counter() - t0, 1),
+                    "flags": list(trainer.flags),
+                    "val": val,
+                    "out_dir": str(cfg.out_dir),
+                }
+            )
+        )
     return 0
 
 

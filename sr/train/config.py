@@ -6,6 +6,7 @@ the section and the closest allowed key. ``objective`` holds ``kind`` (resshift 
 upsr | hfdiff) and that objective's options (checked by the objective itself). A config may name
 ``base: other.yaml`` (relative to its own folder): its sections are deep-merged under this one's.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,29 +27,29 @@ TRAIN_CONFIGS = Registry("training config", configs="train", keys=None)
 
 @dataclass
 class DataConfig:
-    dataset: str = "synthir_train"          # any harness data set (HR frames are used; LR is re-made)
+    dataset: str = "synthir_train"  # any harness data set (HR frames are used; LR is re-made)
     val_dataset: str | None = "synthir_val"
-    max_images: int | None = None           # HR frames cached in memory (None: all)
+    max_images: int | None = None  # HR frames cached in memory (None: all)
     val_images: int = 4
-    patch_size: int = 64                    # HR crop; the LR patch is patch_size / scale
-    batch_size: int = 8                     # per process and micro-batch
+    patch_size: int = 64  # HR crop; the LR patch is patch_size / scale
+    batch_size: int = 8  # per process and micro-batch
     scale: int = 4
     degradation: str = "bicubic"
-    flips: bool = True                      # random horizontal/vertical flips
+    flips: bool = True  # random horizontal/vertical flips
     rot90: bool = False
-    loader: str = "downstream.datasets:load_dataset"   # name -> FrameSource (sr.train.data), module:function
+    loader: str = "downstream.datasets:load_dataset"  # name -> FrameSource (sr.train.data), module:function
 
 
 @dataclass
 class ModelConfig:
-    unet: dict[str, Any] = field(default_factory=dict)   # UNetModelSwin keyword arguments
-    first_stage: str = "pixel_unshuffle"     # pixel_unshuffle (pixel space, factor = scale) | vq
-    vq: dict[str, Any] | None = None        # VQModelTorch kwargs when first_stage == vq
-    vq_weights: str | None = None           # registry name or path of the frozen VQ
-    schedule: str | dict[str, Any] = "difiisr_t15"   # preset name or ScheduleConfig fields
-    input_scaling: str = "latent"           # latent | upsr
-    init_from: str | None = None            # checkpoint (path or registry name) to start from
-    pad_multiple: int = 16                  # LR padding multiple for validation / inference
+    unet: dict[str, Any] = field(default_factory=dict)  # UNetModelSwin keyword arguments
+    first_stage: str = "pixel_unshuffle"  # pixel_unshuffle (pixel space, factor = scale) | vq
+    vq: dict[str, Any] | None = None  # VQModelTorch kwargs when first_stage == vq
+    vq_weights: str | None = None  # registry name or path of the frozen VQ
+    schedule: str | dict[str, Any] = "difiisr_t15"  # preset name or ScheduleConfig fields
+    input_scaling: str = "latent"  # latent | upsr
+    init_from: str | None = None  # checkpoint (path or registry name) to start from
+    pad_multiple: int = 16  # LR padding multiple for validation / inference
 
 
 @dataclass
@@ -57,9 +58,9 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 0
-    schedule: str = "constant"              # constant | cosine | step
-    lr_min: float = 0.0                     # cosine floor
-    milestones: list[int] = field(default_factory=list)   # step schedule
+    schedule: str = "constant"  # constant | cosine | step
+    lr_min: float = 0.0  # cosine floor
+    milestones: list[int] = field(default_factory=list)  # step schedule
     gamma: float = 0.5
     grad_clip: float | None = None
 
@@ -69,15 +70,15 @@ class LoopConfig:
     iterations: int = 1000
     grad_accum: int = 1
     ema_rate: float = 0.999
-    amp: str = "bf16"                       # bf16 | fp16 | none (CUDA only; CPU always fp32)
+    amp: str = "bf16"  # bf16 | fp16 | none (CUDA only; CPU always fp32)
     seed: int = 0
     log_every: int = 10
-    val_every: int = 0                      # 0: only at the end
-    save_every: int = 0                     # 0: only at the end
-    val_mode: str = "one_step"              # one_step | ddim | stochastic
-    tensorboard: bool = True                # when the package is installed
+    val_every: int = 0  # 0: only at the end
+    save_every: int = 0  # 0: only at the end
+    val_mode: str = "one_step"  # one_step | ddim | stochastic
+    tensorboard: bool = True  # when the package is installed
     progress: bool = True
-    threads: int | None = None              # torch.set_num_threads on CPU
+    threads: int | None = None  # torch.set_num_threads on CPU
 
 
 @dataclass
@@ -90,7 +91,7 @@ class TrainConfig:
     train: LoopConfig
     objective: dict[str, Any]
     weights_dir: str | None = None
-    random_weights: bool = False            # feature networks (VGG/SAM/...) untrained: results flagged
+    random_weights: bool = False  # feature networks (VGG/SAM/...) untrained: results flagged
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,15 +103,35 @@ _TOP = {"name", "out_dir", "objective", "weights_dir", "random_weights", "base",
 
 
 #: the smallest value of numeric fields (a value below it is a mistake, not "off")
-_MINIMUM = {"data.max_images": 1, "data.val_images": 0, "data.patch_size": 1, "data.batch_size": 1, "data.scale": 1,
-            "optim.lr": 0, "optim.weight_decay": 0, "optim.warmup_steps": 0, "optim.lr_min": 0, "optim.gamma": 0,
-            "optim.grad_clip": 0, "train.iterations": 1, "train.grad_accum": 1, "train.ema_rate": 0,
-            "train.log_every": 0, "train.val_every": 0, "train.save_every": 0, "train.threads": 1,
-            "model.pad_multiple": 1}
+_MINIMUM = {
+    "data.max_images": 1,
+    "data.val_images": 0,
+    "data.patch_size": 1,
+    "data.batch_size": 1,
+    "data.scale": 1,
+    "optim.lr": 0,
+    "optim.weight_decay": 0,
+    "optim.warmup_steps": 0,
+    "optim.lr_min": 0,
+    "optim.gamma": 0,
+    "optim.grad_clip": 0,
+    "train.iterations": 1,
+    "train.grad_accum": 1,
+    "train.ema_rate": 0,
+    "train.log_every": 0,
+    "train.val_every": 0,
+    "train.save_every": 0,
+    "train.threads": 1,
+    "model.pad_multiple": 1,
+}
 _MAXIMUM = {"train.ema_rate": 1}
-_CHOICES = {"model.first_stage": ("pixel_unshuffle", "vq"), "model.input_scaling": ("latent", "upsr"),
-            "optim.schedule": ("constant", "cosine", "step"), "train.amp": ("bf16", "fp16", "none"),
-            "train.val_mode": ("one_step", "ddim", "stochastic")}
+_CHOICES = {
+    "model.first_stage": ("pixel_unshuffle", "vq"),
+    "model.input_scaling": ("latent", "upsr"),
+    "optim.schedule": ("constant", "cosine", "step"),
+    "train.amp": ("bf16", "fp16", "none"),
+    "train.val_mode": ("one_step", "ddim", "stochastic"),
+}
 
 
 def _check_section(path: Path, name: str, cls: type, section: dict[str, Any]) -> None:
@@ -161,5 +182,12 @@ def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
     for key, value in (("name", name), ("out_dir", out_dir), ("weights_dir", data.get("weights_dir") or "")):
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key} = {value!r} must be a string")
-    return TrainConfig(name=name, out_dir=out_dir, objective=dict(objective), weights_dir=data.get("weights_dir"),
-                       random_weights=bool(data.get("random_weights", False)), source=str(path), **sections)
+    return TrainConfig(
+        name=name,
+        out_dir=out_dir,
+        objective=dict(objective),
+        weights_dir=data.get("weights_dir"),
+        random_weights=bool(data.get("random_weights", False)),
+        source=str(path),
+        **sections,
+    )

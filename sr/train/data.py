@@ -10,6 +10,7 @@ its state is part of every checkpoint, so a resumed run sees exactly the batches
 run would. (With in-memory random crops this replaces a ``DistributedSampler``: each rank draws
 independent crops from its own stream.)
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -35,8 +36,9 @@ def _three(x: torch.Tensor) -> torch.Tensor:
     return x.expand(3, -1, -1).contiguous() if x.shape[0] == 1 else x
 
 
-def load_hr_frames(name: str, limit: int | None, scale: int, progress: bool = False,
-                   loader: str = DataConfig.loader) -> list[torch.Tensor]:
+def load_hr_frames(
+    name: str, limit: int | None, scale: int, progress: bool = False, loader: str = DataConfig.loader
+) -> list[torch.Tensor]:
     ds: FrameSource = import_factory(loader, "data.loader")(name)
     ids = ds.ids()[:limit] if limit else ds.ids()
     frames = []
@@ -68,7 +70,7 @@ class PairedPatches:
         h, w = hr.shape[-2:]
         i = int(torch.randint((h - cfg.patch_size) // s + 1, (1,), generator=g)) * s
         j = int(torch.randint((w - cfg.patch_size) // s + 1, (1,), generator=g)) * s
-        patch = hr[:, i:i + cfg.patch_size, j:j + cfg.patch_size]
+        patch = hr[:, i : i + cfg.patch_size, j : j + cfg.patch_size]
         if cfg.flips:
             flips = torch.randint(2, (2,), generator=g)
             if flips[0]:

@@ -6,6 +6,7 @@ fully connected head, cross-entropy on the class labels. Paper settings: ImageNe
 Adam lr 5e-4, batch 32, lr x0.95 every 5000 iterations (the defaults here). Only the extractor's
 weights are written (safetensors, keys of INNFeatureExtractor), for ``objective.inn_weights``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -37,7 +38,9 @@ class INNClassifier(nn.Module):
 @cli_entry
 def main(argv=None) -> int:
     p = cli.ArgumentParser(prog="python -m sr.train.inn_pretrain", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="torchvision ImageFolder root (class sub-folders), e.g. ImageNet train")
+    p.add_argument(
+        "--data", required=True, help="torchvision ImageFolder root (class sub-folders), e.g. ImageNet train"
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
@@ -53,11 +56,13 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tf = transforms.Compose([transforms.RandomResizedCrop(args.size), transforms.RandomHorizontalFlip(),
-                             transforms.ToTensor()])
+    tf = transforms.Compose(
+        [transforms.RandomResizedCrop(args.size), transforms.RandomHorizontalFlip(), transforms.ToTensor()]
+    )
     data = datasets.ImageFolder(args.data, tf)
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
-                                         drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True
+    )
     model = INNClassifier(len(data.classes), args.channels, args.modules).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5000, gamma=0.95)

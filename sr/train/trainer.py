@@ -14,6 +14,7 @@ Outputs under ``out_dir``: ``ckpt/last.pt`` (full state), ``ema.safetensors`` an
 back to the checkpoint's step), ``tb/`` (TensorBoard, when installed), ``config.yaml`` (the resolved
 config). A resumed run also deletes the temporaries of writes the kill interrupted.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,11 +60,18 @@ def lr_at(step: int, cfg) -> float:
 
 def rng_state(gen: torch.Generator) -> dict[str, Any]:
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "data": gen.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                      "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
-            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]}
+    return {
+        "torch": torch.get_rng_state(),
+        "data": gen.get_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
 
 
 def set_rng_state(state: dict[str, Any], gen: torch.Generator) -> None:
@@ -121,26 +129,43 @@ class Trainer:
 
         m = cfg.model
         self.diffusion = build_diffusion(m.schedule, m.input_scaling, cfg.data.scale)
-        self.first_stage = build_first_stage(m.first_stage, m.vq, m.vq_weights, cfg.data.scale, cfg.weights_dir,
-                                             cfg.random_weights).to(self.device)
+        self.first_stage = build_first_stage(
+            m.first_stage, m.vq, m.vq_weights, cfg.data.scale, cfg.weights_dir, cfg.random_weights
+        ).to(self.device)
         self.model = build_unet(m.unet).to(self.device)
         if m.init_from:
-            load_into(self.model, resolve_file(m.init_from, cfg.weights_dir), "UNetModelSwin (init_from)",
-                      keys=("ema", "state_dict", "params_ema", "params", "model"))
+            load_into(
+                self.model,
+                resolve_file(m.init_from, cfg.weights_dir),
+                "UNetModelSwin (init_from)",
+                keys=("ema", "state_dict", "params_ema", "params", "model"),
+            )
         self.ddp_model = self.model
         if self.world > 1:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        ctx = ObjectiveContext(model=self.ddp_model, raw_model=self.model, diffusion=self.diffusion,
-                               first_stage=self.first_stage, device=self.device, scale=cfg.data.scale,
-                               weights_dir=cfg.weights_dir, random_weights=cfg.random_weights,
-                               build_network=lambda: build_unet(m.unet))
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        ctx = ObjectiveContext(
+            model=self.ddp_model,
+            raw_model=self.model,
+            diffusion=self.diffusion,
+            first_stage=self.first_stage,
+            device=self.device,
+            scale=cfg.data.scale,
+            weights_dir=cfg.weights_dir,
+            random_weights=cfg.random_weights,
+            build_network=lambda: build_unet(m.unet),
+        )
         self.objective = build_objective(cfg.objective, ctx)
         self.ema = EMA(self.model, cfg.train.ema_rate)
         o = cfg.optim
         o.total_steps = cfg.train.iterations
-        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=o.lr,
-                                     betas=tuple(o.betas), weight_decay=o.weight_decay)
+        self.opt = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=o.lr,
+            betas=tuple(o.betas),
+            weight_decay=o.weight_decay,
+        )
         self.amp_dtype = None
         if self.device.type == "cuda" and cfg.train.amp != "none":
             self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.amp]
@@ -164,6 +189,7 @@ class Trainer:
             if cfg.train.tensorboard:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
+
                     self._tb = SummaryWriter(str(self.out / "tb"))
                 except ImportError:
                     self._tb = None
@@ -174,9 +200,16 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "ema": self.ema.shadow, "optimizer": self.opt.state_dict(),
-                "scheduler": {"step": self.step}, "step": self.step, "scaler": self.scaler.state_dict(),
-                "rng": rng_state(self.gen), "flags": list(self.flags)}
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.shadow,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": {"step": self.step},
+            "step": self.step,
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(self.gen),
+            "flags": list(self.flags),
+        }
 
     def save(self) -> None:
         if not self.is_main:
@@ -189,8 +222,10 @@ class Trainer:
         state = load_checkpoint(path)
         missing = [k for k in ("model", "ema", "optimizer", "step", "rng") if k not in state]
         if missing:
-            raise CheckpointError(f"{path} is not a training checkpoint of sr.train: it lacks {', '.join(missing)}; "
-                                  f"delete it (or drop --resume) to start afresh")
+            raise CheckpointError(
+                f"{path} is not a training checkpoint of sr.train: it lacks {', '.join(missing)}; "
+                f"delete it (or drop --resume) to start afresh"
+            )
         self.model.load_state_dict(state["model"])
         self.ema.shadow = {k: v.to(self.device) for k, v in state["ema"].items()}
         self.opt.load_state_dict(state["optimizer"])
@@ -204,8 +239,7 @@ class Trainer:
             return
         from safetensors.torch import save_file
 
-        meta = {"name": self.cfg.name, "step": str(self.step), "config": self.cfg.source,
-                "flags": ",".join(self.flags)}
+        meta = {"name": self.cfg.name, "step": str(self.step), "config": self.cfg.source, "flags": ",".join(self.flags)}
         for fname, sd in (("ema.safetensors", self.ema.shadow), ("model.safetensors", self.model.state_dict())):
             with atomic_path(self.out / fname) as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in sd.items()}, str(tmp), metadata=meta)
@@ -221,8 +255,9 @@ class Trainer:
         lines = path.read_text().splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines.pop()  # torn by the kill
-        kept = [LOG_FIELDS] + [row for row in csv.reader(lines)
-                               if len(row) == 4 and row[0].isdigit() and int(row[0]) <= self.step]
+        kept = [LOG_FIELDS] + [
+            row for row in csv.reader(lines) if len(row) == 4 and row[0].isdigit() and int(row[0]) <= self.step
+        ]
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\r\n").writerows(kept)
         atomic_write_text(path, buf.getvalue())
@@ -259,9 +294,16 @@ class Trainer:
         net = build_unet(self.cfg.model.unet).to(self.device)
         net.load_state_dict(self.ema.shadow if use_ema else self.model.state_dict())
         net.eval()
-        return ResShiftSampler(net, self.first_stage, self.diffusion, steps_mode=self.cfg.train.val_mode,
-                               chop_size=10 ** 6, chop_stride=10 ** 6, pad_multiple=self.cfg.model.pad_multiple,
-                               seed=12345)
+        return ResShiftSampler(
+            net,
+            self.first_stage,
+            self.diffusion,
+            steps_mode=self.cfg.train.val_mode,
+            chop_size=10**6,
+            chop_stride=10**6,
+            pad_multiple=self.cfg.model.pad_multiple,
+            seed=12345,
+        )
 
     def validate(self) -> dict[str, float]:
         if not self.val:
@@ -345,8 +387,13 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         cfg = self.cfg.train
-        bar = tqdm(total=cfg.iterations, initial=self.step, desc=self.cfg.name,
-                   disable=not (cfg.progress and self.is_main), dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.iterations,
+            initial=self.step,
+            desc=self.cfg.name,
+            disable=not (cfg.progress and self.is_main),
+            dynamic_ncols=True,
+        )
         t0 = time.perf_counter()
         val: dict[str, float] = {}
         # a finished run resumed: report its validation, but save and log nothing twice

@@ -5,6 +5,7 @@ are resolved from one weights directory: ``--weights-dir`` / the ``weights_dir``
 ``IRSR_WEIGHTS_DIR`` environment variable, else ``~/.cache/irsr/weights``. Nothing is downloaded
 at import or run time; ``python -m sr.weights fetch NAME`` downloads on request.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,7 @@ class WeightsEntry:
         command that makes it; "none known" when the registry records neither."""
         made = f"made by `{self.made_by}`" if self.made_by else ""
         if self.file.startswith(BUNDLED_PREFIX):
-            where = f"committed as {(BUNDLED_DIR / self.file[len(BUNDLED_PREFIX):]).relative_to(PROJECT_ROOT)}"
+            where = f"committed as {(BUNDLED_DIR / self.file[len(BUNDLED_PREFIX) :]).relative_to(PROJECT_ROOT)}"
             return f"{where}, {made}" if made else where
         return self.url or made or "none known"
 
@@ -86,7 +87,7 @@ def path_of(name: str, weights_dir_override: str | os.PathLike | None = None) ->
     """
     file = entry(name).file
     if file.startswith(BUNDLED_PREFIX):
-        return BUNDLED_DIR / file[len(BUNDLED_PREFIX):]
+        return BUNDLED_DIR / file[len(BUNDLED_PREFIX) :]
     return weights_dir(weights_dir_override) / file
 
 
@@ -97,8 +98,10 @@ def resolve(name: str, weights_dir_override: str | os.PathLike | None = None) ->
         ent = entry(name)
         how = None
         if ent.convert_from:
-            how = (f" Make it from {entry(ent.convert_from).file} ({entry(ent.convert_from).url or 'no public source'})"
-                   f" with: python -m sr.weights convert {ent.convert_from}")
+            how = (
+                f" Make it from {entry(ent.convert_from).file} ({entry(ent.convert_from).url or 'no public source'})"
+                f" with: python -m sr.weights convert {ent.convert_from}"
+            )
         raise MissingWeightsError(name, path, ent.url, how=how)
     return path
 
@@ -145,8 +148,13 @@ def _stat_key(path: Path) -> dict[str, int]:
     """What must be unchanged for a cached hash to stand: the same inode (a replaced file is a new one
     unless written in place), size, modification and change times (``ctime`` cannot be set by a user)."""
     stat = path.stat()
-    return {"dev": stat.st_dev, "inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "ctime_ns": stat.st_ctime_ns}
+    return {
+        "dev": stat.st_dev,
+        "inode": stat.st_ino,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+    }
 
 
 def sha256_of(path: str | os.PathLike, *, full: bool = False) -> str:
@@ -176,8 +184,7 @@ def sha256_of(path: str | os.PathLike, *, full: bool = False) -> str:
     return value
 
 
-def verify(name: str, weights_dir_override: str | os.PathLike | None = None, *,
-           full: bool = False) -> tuple[str, str]:
+def verify(name: str, weights_dir_override: str | os.PathLike | None = None, *, full: bool = False) -> tuple[str, str]:
     """Check one entry on disk: returns (status, detail) with status in ok|missing|mismatch|unverified.
 
     ``full=True`` hashes the file's bytes even when its sidecar memo matches (see :func:`sha256_of`)."""

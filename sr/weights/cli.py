@@ -17,6 +17,7 @@
 
 ``--weights-dir`` overrides ``$IRSR_WEIGHTS_DIR`` / the default directory.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -94,12 +95,15 @@ def cmd_verify(args) -> int:
 
 
 def _drive_steps(name: str, ent: W.WeightsEntry, dest: Path, drive_id: str) -> str:
-    return (f"{name}: the source is Google Drive ({ent.url}), which cannot be downloaded without a browser or gdown.\n"
-            f"  1. open {ent.url} and download {Path(ent.file).name}"
-            + (f" (Drive id {drive_id})" if drive_id else "") + "\n"
-            f"  2. place it at {dest}\n"
-            f"  3. check it: python -m sr.weights verify {name}\n"
-            f"  (or `pip install gdown` and run this command again)")
+    return (
+        f"{name}: the source is Google Drive ({ent.url}), which cannot be downloaded without a browser or gdown.\n"
+        f"  1. open {ent.url} and download {Path(ent.file).name}"
+        + (f" (Drive id {drive_id})" if drive_id else "")
+        + "\n"
+        f"  2. place it at {dest}\n"
+        f"  3. check it: python -m sr.weights verify {name}\n"
+        f"  (or `pip install gdown` and run this command again)"
+    )
 
 
 def _download(url: str, dest: Path, ent: W.WeightsEntry, timeout: float) -> None:
@@ -117,13 +121,16 @@ def _download(url: str, dest: Path, ent: W.WeightsEntry, timeout: float) -> None
             raise FetchError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise FetchError(f"cannot download {url}: the machine looks offline or the host is unreachable "
-                             f"({reason}). Download it elsewhere and place it at {dest}.") from None
+            raise FetchError(
+                f"cannot download {url}: the machine looks offline or the host is unreachable "
+                f"({reason}). Download it elsewhere and place it at {dest}."
+            ) from None
         if ent.size is not None and size != ent.size:
             raise FetchError(f"download of {url} has {size} bytes, expected {ent.size}; nothing was written")
         if ent.sha256 is not None and digest.hexdigest() != ent.sha256:
-            raise FetchError(f"download of {url} has sha256 {digest.hexdigest()}, expected {ent.sha256}; "
-                             f"nothing was written")
+            raise FetchError(
+                f"download of {url} has sha256 {digest.hexdigest()}, expected {ent.sha256}; nothing was written"
+            )
 
 
 def fetch(name: str, weights_dir=None, *, force: bool = False, timeout: float = 60.0) -> Path:
@@ -136,8 +143,9 @@ def fetch(name: str, weights_dir=None, *, force: bool = False, timeout: float = 
             return dest
         raise FetchError(f"{name}: {detail}; re-run with --force to replace it")
     if not ent.url:
-        raise FetchError(f"{name}: no public source is known ({ent.notes or 'see configs/weights.yaml'}); "
-                         f"place the file at {dest}")
+        raise FetchError(
+            f"{name}: no public source is known ({ent.notes or 'see configs/weights.yaml'}); place the file at {dest}"
+        )
     drive = _DRIVE.search(ent.url)
     if drive or "drive.google.com" in ent.url:
         drive_id = drive.group(1) if drive else ""
@@ -189,16 +197,23 @@ def cmd_convert(args) -> int:
     obj = load_trusted_pickle(path, expected)
     state = extract_state_dict(obj.state_dict() if hasattr(obj, "state_dict") else obj)
     with atomic_path(out) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
-                  metadata={"converted_from": path.name, "source_sha256": expected.lower()})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in state.items()},
+            str(tmp),
+            metadata={"converted_from": path.name, "source_sha256": expected.lower()},
+        )
     print(f"{path} (sha256 {expected.lower()}) -> {out} ({len(state)} tensors)")
     return 0
 
 
 def build_parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m sr.weights", description=__doc__.split("\n\n")[0])
-    parser.add_argument(OPT_WEIGHTS_DIR, type=cli.dir_path, default=None,
-                        help=f"weights directory (default: $IRSR_WEIGHTS_DIR or {W.DEFAULT_WEIGHTS_DIR})")
+    parser.add_argument(
+        OPT_WEIGHTS_DIR,
+        type=cli.dir_path,
+        default=None,
+        help=f"weights directory (default: $IRSR_WEIGHTS_DIR or {W.DEFAULT_WEIGHTS_DIR})",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every registry entry").set_defaults(func=cmd_list)
     where = sub.add_parser("where", help="print where an entry's file is expected")

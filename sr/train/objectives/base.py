@@ -5,6 +5,7 @@ logs)``; ``batch`` holds ``lr`` / ``hr`` in [-1, 1]. The trainer owns the optimi
 checkpoints; objectives own only the maths of their loss (diffusion maths comes from
 :mod:`sr.diffusion`, guidance from :mod:`sr.guidance`).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -28,15 +29,15 @@ register = OBJECTIVES.register
 
 @dataclass
 class ObjectiveContext:
-    model: nn.Module                    # trainable network (possibly DDP-wrapped)
-    raw_model: nn.Module                # the unwrapped network (for copies, e.g. a teacher)
+    model: nn.Module  # trainable network (possibly DDP-wrapped)
+    raw_model: nn.Module  # the unwrapped network (for copies, e.g. a teacher)
     diffusion: ResShiftDiffusion
-    first_stage: nn.Module              # frozen, encode/decode
+    first_stage: nn.Module  # frozen, encode/decode
     device: torch.device
     scale: int = 4
     weights_dir: str | None = None
     random_weights: bool = False
-    build_network: Any = None           # () -> a fresh network of the run's architecture
+    build_network: Any = None  # () -> a fresh network of the run's architecture
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,11 +74,15 @@ class Objective(nn.Module, ABC):
         self.guidance_start, self.guidance_end = int(start), end
 
     def guided(self, step: int) -> bool:
-        return (self.guidance is not None and step >= self.guidance_start
-                and (self.guidance_end is None or step < self.guidance_end))
+        return (
+            self.guidance is not None
+            and step >= self.guidance_start
+            and (self.guidance_end is None or step < self.guidance_end)
+        )
 
-    def guide(self, x_t: torch.Tensor, t: torch.Tensor, pred: torch.Tensor, hr: torch.Tensor,
-              logs: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    def guide(
+        self, x_t: torch.Tensor, t: torch.Tensor, pred: torch.Tensor, hr: torch.Tensor, logs: dict[str, float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply the guidance: (what the x0-MSE compares with the target, the sum-mode loss)."""
         res = self.guidance(self.ctx.diffusion, x_t, t, pred, self.decode, hr)
         logs.update(res.logs)
@@ -99,8 +104,9 @@ class Objective(nn.Module, ABC):
     def upsample(self, lr: torch.Tensor) -> torch.Tensor:
         return F.interpolate(lr, scale_factor=self.ctx.scale, mode="bicubic")
 
-    def net(self, model, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor,
-            scale_t: torch.Tensor | None = None) -> torch.Tensor:
+    def net(
+        self, model, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor, scale_t: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """x0 prediction ``model(scale_input(x, scale_t or t), t, lq=lq)``."""
         return model(self.ctx.diffusion.scale_input(x, t if scale_t is None else scale_t), t, lq=lq)
 

@@ -12,6 +12,7 @@ loss at a random t) or ``sinsr`` (the one-step distillation the released model's
 ``lambda_t`` = ``guidance_start``; ``lambda_T`` = ``guidance_end`` (default: the run's last iteration).
 A run may also start at stage 2 from a stage-1 checkpoint (``model.init_from``, ``guidance_start: 0``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,13 +27,21 @@ _BASES = {"resshift": ResShiftObjective, "sinsr": SinSRObjective}
 
 @register("difiisr")
 class DifIISRObjective(Objective):
-    def __init__(self, ctx: ObjectiveContext, guidance: dict[str, Any] | None = None, guidance_start: int = 0,
-                 guidance_end: int | None = None, base: str = "resshift", base_options: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        ctx: ObjectiveContext,
+        guidance: dict[str, Any] | None = None,
+        guidance_start: int = 0,
+        guidance_end: int | None = None,
+        base: str = "resshift",
+        base_options: dict[str, Any] | None = None,
+    ):
         super().__init__(ctx)
         if base not in _BASES:
             raise ConfigError(f"objective difiisr: base must be one of {sorted(_BASES)}, got {base!r}")
-        self.base = _BASES[base](ctx, guidance=guidance, guidance_start=guidance_start,
-                                 guidance_end=guidance_end, **(base_options or {}))
+        self.base = _BASES[base](
+            ctx, guidance=guidance, guidance_start=guidance_start, guidance_end=guidance_end, **(base_options or {})
+        )
         self.guidance = self.base.guidance
 
     @property

@@ -15,6 +15,7 @@ Weights: ``inn_weights`` (file or registry name) and the registry entry ``dinov2
 ``random_weights`` builds both untrained (flagged). The public code computes the INN term on VQ
 latents (UPSTREAM_FACTS 5); we follow the paper (decoded images).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,9 @@ from sr.vocab import FLAG_RANDOM_WEIGHTS
 class _TwoLayerCNN(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2),
-                                 nn.Conv2d(cin, cout, 3, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(cin, cin, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, padding=1)
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -51,7 +53,7 @@ class InvertibleModule(nn.Module):
         self.i1, self.i2, self.i3 = _TwoLayerCNN(self.n, m), _TwoLayerCNN(m, self.n), _TwoLayerCNN(m, self.n)
 
     def forward(self, x):
-        a, b = x[:, :self.n], x[:, self.n:]
+        a, b = x[:, : self.n], x[:, self.n :]
         b = b + self.i1(a)
         a = a * torch.exp(torch.tanh(self.i2(b))) + self.i3(b)  # tanh bounds the scale (stability)
         return torch.cat([a, b], dim=1)
@@ -63,8 +65,9 @@ class INNFeatureExtractor(nn.Module):
     def __init__(self, channels: int = 128, modules: int = 3):
         super().__init__()
         self.rb_in = nn.Conv2d(3, channels, 3, padding=1)
-        self.rb = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                                nn.Conv2d(channels, channels, 3, padding=1))
+        self.rb = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1)
+        )
         self.blocks = nn.ModuleList([InvertibleModule(channels) for _ in range(modules)])
 
     def forward(self, x):
@@ -93,17 +96,30 @@ def build_dino(weights_dir=None, random_weights: bool = False, img_size: int = 2
 
 @register("hfdiff")
 class HFDiffObjective(SinSRObjective):
-    def __init__(self, ctx: ObjectiveContext, eta_hf: float = 0.2, eta_js: float = 0.15, inn_weights: str | None = None,
-                 inn_channels: int = 128, inn_modules: int = 3, dino_size: int = 224, js_tau: float = 1.0,
-                 **sinsr: Any):
+    def __init__(
+        self,
+        ctx: ObjectiveContext,
+        eta_hf: float = 0.2,
+        eta_js: float = 0.15,
+        inn_weights: str | None = None,
+        inn_channels: int = 128,
+        inn_modules: int = 3,
+        dino_size: int = 224,
+        js_tau: float = 1.0,
+        **sinsr: Any,
+    ):
         super().__init__(ctx, **sinsr)
         self.eta_hf, self.eta_js = float(eta_hf), float(eta_js)
         self.dino_size, self.js_tau = int(dino_size), float(js_tau)
         inn = INNFeatureExtractor(inn_channels, inn_modules)
         self._random = ctx.random_weights
         if inn_weights:
-            load_into(inn, resolve_file(inn_weights, ctx.weights_dir), "INN feature extractor",
-                      keys=("extractor", "state_dict"))
+            load_into(
+                inn,
+                resolve_file(inn_weights, ctx.weights_dir),
+                "INN feature extractor",
+                keys=("extractor", "state_dict"),
+            )
         elif not ctx.random_weights:
             raise ValueError("hfdiff needs inn_weights (python -m sr.train.inn_pretrain) or random_weights")
         self.inn = [inn.to(ctx.device).eval().requires_grad_(False)]

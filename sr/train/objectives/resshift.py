@@ -2,6 +2,7 @@
 uniformly drawn t, optionally + LPIPS on the decoded prediction (ResShift v3 journal trainer,
 loss_coef [1.0 mse, 1.0 lpips]). An optional ``guidance`` (see :mod:`sr.guidance`) is applied to the
 x0 prediction when ``guidance_start <= step < guidance_end``: this is how DifIISR extends it."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,13 +14,21 @@ from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 @register("resshift")
 class ResShiftObjective(Objective):
-    def __init__(self, ctx: ObjectiveContext, lpips_weight: float = 0.0, guidance: dict[str, Any] | None = None,
-                 guidance_start: int = 0, guidance_end: int | None = None, timesteps: str = "uniform"):
+    def __init__(
+        self,
+        ctx: ObjectiveContext,
+        lpips_weight: float = 0.0,
+        guidance: dict[str, Any] | None = None,
+        guidance_start: int = 0,
+        guidance_end: int | None = None,
+        timesteps: str = "uniform",
+    ):
         super().__init__(ctx)
         self.lpips_weight = float(lpips_weight)
         self.lpips = None
         if self.lpips_weight > 0:
             from sr.guidance import LPIPSLoss
+
             self.lpips = LPIPSLoss(weights_dir=ctx.weights_dir, random_weights=ctx.random_weights).to(ctx.device)
         self.set_guidance(guidance, guidance_start, guidance_end)
         if timesteps not in ("uniform", "last"):

@@ -11,6 +11,7 @@ Total = L_distill + L_xT + w_gt L_gt. The student starts as a copy of the teache
 (``init_student_from_teacher``). ``guidance`` (DifIISR on a SinSR base) acts on the distillation
 prediction, with the gradient taken w.r.t. z_T.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,24 +19,36 @@ from typing import Any
 
 import torch
 
-from sr.models import resolve_file
 from sr.checkpoint import load_into
+from sr.models import resolve_file
 from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 
 @register("sinsr")
 class SinSRObjective(Objective):
-    def __init__(self, ctx: ObjectiveContext, teacher: str | None = None, learn_xT: bool = True,
-                 finetune_use_gt: float = 1.0, init_student_from_teacher: bool = True,
-                 teacher_mode: str = "ddim", guidance: dict[str, Any] | None = None, guidance_start: int = 0,
-                 guidance_end: int | None = None):
+    def __init__(
+        self,
+        ctx: ObjectiveContext,
+        teacher: str | None = None,
+        learn_xT: bool = True,
+        finetune_use_gt: float = 1.0,
+        init_student_from_teacher: bool = True,
+        teacher_mode: str = "ddim",
+        guidance: dict[str, Any] | None = None,
+        guidance_start: int = 0,
+        guidance_end: int | None = None,
+    ):
         super().__init__(ctx)
         if teacher is None and not ctx.random_weights:
             raise ValueError("sinsr needs 'teacher': a trained multi-step checkpoint (path or registry name)")
         net = ctx.build_network() if ctx.build_network else copy.deepcopy(ctx.raw_model)
         if teacher is not None:
-            load_into(net, resolve_file(teacher, ctx.weights_dir), "teacher UNetModelSwin",
-                      keys=("ema", "state_dict", "params_ema", "params", "model"))
+            load_into(
+                net,
+                resolve_file(teacher, ctx.weights_dir),
+                "teacher UNetModelSwin",
+                keys=("ema", "state_dict", "params_ema", "params", "model"),
+            )
         self.teacher = [net.to(ctx.device).eval().requires_grad_(False)]  # list: not a sub-module
         if init_student_from_teacher and teacher is not None:
             ctx.raw_model.load_state_dict(net.state_dict())

@@ -9,6 +9,7 @@
 * loss = MSE(pred, x_0) + ``lpips_weight`` LPIPS(decoded pred, HR) (UPSR: 0.5, LPIPS-VGG).
 The run's model config must use ``input_scaling: upsr`` and ``in_channels = 16*3 + 16*6``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,14 @@ from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 @register("upsr")
 class UPSRObjective(Objective):
-    def __init__(self, ctx: ObjectiveContext, prior_method: str = "lanczos", psi_max: float = 0.1, b_u: float = 0.4,
-                 lpips_weight: float = 0.0):
+    def __init__(
+        self,
+        ctx: ObjectiveContext,
+        prior_method: str = "lanczos",
+        psi_max: float = 0.1,
+        b_u: float = 0.4,
+        lpips_weight: float = 0.0,
+    ):
         super().__init__(ctx)
         from sr.registry import load_method
 
@@ -29,6 +36,7 @@ class UPSRObjective(Objective):
         self.lpips = None
         if self.lpips_weight > 0:
             from sr.guidance import LPIPSLoss
+
             self.lpips = LPIPSLoss(weights_dir=ctx.weights_dir, random_weights=ctx.random_weights).to(ctx.device)
 
     @property
@@ -37,8 +45,18 @@ class UPSRObjective(Objective):
 
     def sample(self, net, lr01: torch.Tensor, pad_multiple: int, mode: str) -> torch.Tensor:
         """Validation / inference path (the trainer calls it instead of the plain ResShift sampler)."""
-        return upsr_sample(net, self.ctx.first_stage, self.ctx.diffusion, lr01, self.prior, self.ctx.scale,
-                           self.psi_max, self.b_u, pad_multiple, mode=mode)
+        return upsr_sample(
+            net,
+            self.ctx.first_stage,
+            self.ctx.diffusion,
+            lr01,
+            self.prior,
+            self.ctx.scale,
+            self.psi_max,
+            self.b_u,
+            pad_multiple,
+            mode=mode,
+        )
 
     def forward(self, batch, step):
         d, lr, hr = self.ctx.diffusion, batch["lr"], batch["hr"]
