@@ -11,7 +11,8 @@ Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's com
                    not have are skipped: whether the model fits the data set is ``classes``' check)
 ``device``         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; ``weights_dir`` overrides the weights
                    directory; ``random_weights`` builds the network with random weights (seeded by
-                   ``seed``) instead of loading a file, and flags every row ``random-weights``
+                   ``seed``) where the weights file is missing, and flags every row
+                   ``sr.vocab.FLAG_RANDOM_WEIGHTS``
 ``save_predictions`` writes each predicted id map as ``<workdir>/pred/<id>.png``
 ``classes``        the model's class names (written by ``train --dataset``), checked against the data set's
 ``scratch_init``   the model was trained without a pretrained backbone: every row gets that flag
