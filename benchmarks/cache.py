@@ -29,8 +29,8 @@ from typing import Any
 from sr.atomic import atomic_write_text, sweep_temporaries
 
 #: bump when a change of this project alters cached values without changing an option, a file or a version
-#: (2: references scored on the 8-bit output grid)
-CACHE_SCHEMA = 2
+#: (2: references scored on the 8-bit output grid; 3: task entries hold {"rows", "state"} for the intervals)
+CACHE_SCHEMA = 3
 PROJECT = "irsr-bench"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.cache import RunCache
-from benchmarks.runner import RESULT_COLUMNS, Settings, run_job
+from benchmarks.runner import Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
 from downstream.evidence import DEFAULT_REFERENCE
@@ -28,7 +28,7 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
 from sr.registry import list_methods
-from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_RANDOM_WEIGHTS, OPT_REFERENCE
+from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_RANDOM_WEIGHTS, OPT_REFERENCE, RESULT_COLUMNS
 
 EXECUTORS = ("local", "ray")
 
@@ -225,7 +225,7 @@ def execute(
                 print(f"[{i}/{len(jobs)}] {dataset} / {method}", file=sys.stderr, flush=True)
             batches.append(run_job(dataset, method, settings))
     rows = [row for batch in batches for row in batch]
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
 
 @contextlib.contextmanager

@@ -42,25 +42,23 @@ from sr.atomic import atomic_write_text
 from sr.base import SRMethod
 from sr.errors import UserError
 from sr.registry import load_method
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_SUBSET_SMALLER, join_flags
+from sr.vocab import (
+    COL_CLASS,
+    COL_DATASET,
+    COL_ERROR,
+    COL_FLAGS,
+    COL_METHOD,
+    COL_METRIC,
+    COL_N,
+    COL_SUITE,
+    COL_TASK,
+    COL_VALUE,
+    FLAG_SUBSET_SMALLER,
+    join_flags,
+)
 from sr.weights import sha256_of
 
 log = logging.getLogger("benchmarks")
-
-RESULT_COLUMNS = [
-    "suite",
-    "dataset",
-    "method",
-    "task",
-    "metric",
-    "class",
-    "value",
-    "n",
-    COL_CI_LOW,
-    COL_CI_HIGH,
-    "flags",
-    "error",
-]
 
 
 @dataclass(frozen=True)
@@ -190,7 +188,7 @@ def _write_per_image(
 
 
 def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
-    """Run one (data set, method) pair; returns its result rows (see RESULT_COLUMNS)."""
+    """Run one (data set, method) pair; returns its result rows (see sr.vocab.RESULT_COLUMNS)."""
     rows: list[dict[str, Any]] = []
     data_flags: tuple[str, ...] = ()  # the data set's caveats (e.g. fewer frames than asked) go on every row
 
@@ -199,16 +197,16 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     ) -> None:
         rows.append(
             {
-                "suite": settings.suite,
-                "dataset": dataset_name,
-                "method": method_name,
-                "task": task,
-                "metric": metric,
-                "class": cls,
-                "value": value,
-                "n": n,
-                "flags": join_flags((*flags, *data_flags)),
-                "error": error,
+                COL_SUITE: settings.suite,
+                COL_DATASET: dataset_name,
+                COL_METHOD: method_name,
+                COL_TASK: task,
+                COL_METRIC: metric,
+                COL_CLASS: cls,
+                COL_VALUE: value,
+                COL_N: n,
+                COL_FLAGS: join_flags((*flags, *data_flags)),
+                COL_ERROR: error,
             }
         )
 
@@ -382,8 +380,6 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
                 continue
             cache.write_json(tpath, cached)
-        if isinstance(cached, list):  # written before tasks kept a state: rows only, no intervals
-            cached = {"rows": cached, "state": None}
         add_task_replicates(sample_evidence, task_name, type(task), cached["state"])
         cached = cached["rows"]
         per_image = [r for r in cached if r.get("image")]

@@ -24,6 +24,8 @@ COL_ERROR = "error"
 
 #: the identifying columns of one result row
 KEY_COLUMNS = (COL_SUITE, COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS)
+#: every column of results.csv, in order
+RESULT_COLUMNS = (*KEY_COLUMNS, COL_VALUE, COL_N, COL_CI_LOW, COL_CI_HIGH, COL_FLAGS, COL_ERROR)
 
 CLASS_ALL = "all"  # the class value of a row over all classes
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.run import main as run_main
-from benchmarks.runner import RESULT_COLUMNS
 from reports.build import build_reports
 from reports.tables import TEX_MARKS, load_results
 from sr.vocab import (
@@ -26,6 +25,7 @@ from sr.vocab import (
     FLAG_RANDOM_WEIGHTS,
     FLAG_UNKNOWN_MARK,
     OPT_RANDOM_WEIGHTS,
+    RESULT_COLUMNS,
     split_flags,
 )
 
@@ -53,7 +53,7 @@ def _make_results(path: Path) -> Path:
         for cls in ("all", "car", "person"):
             rows.append(("s", "ds", method, "detection", "mAP50-95", cls, 0.1 * i, 3, flag, ""))
     columns = [c for c in RESULT_COLUMNS if c not in (COL_CI_LOW, COL_CI_HIGH)]  # no intervals: no samples either
-    pd.DataFrame(rows, columns=columns).reindex(columns=RESULT_COLUMNS).to_csv(path, index=False)
+    pd.DataFrame(rows, columns=columns).reindex(columns=list(RESULT_COLUMNS)).to_csv(path, index=False)
     return path
 
 
