@@ -283,7 +283,7 @@ def _(ctx):
         "resshift_demo",
         "--weights-dir",
         str(ctx.weights),
-        "--out-dir",
+        "--out",
         str(ctx.tmp("train")),
         "--device",
         "cpu",
@@ -765,7 +765,7 @@ for _name, _args, _needle in [
     ("--set nosuch.key=1", ["--set", "nosuch.key=1"], "nosuch"),
     ("iterations=-5", ["--set", "train.iterations=-5"], ">= 1"),
     ("first_stage=vq without vq", ["--set", "model.first_stage=vq"], "model.vq"),
-    ("--out-dir on a file", ["--out-dir", "{file}"], "not a directory"),
+    ("--out on a file", ["--out", "{file}"], "not a directory"),
     ("--device foo", ["--device", "foo"], "'foo'"),
 ]:
 
@@ -773,8 +773,8 @@ for _name, _args, _needle in [
         f = ctx.tmp("f") / "afile"
         f.write_text("x")
         argv = [a.format(file=f) for a in args]
-        if "--out-dir" not in argv:
-            argv += ["--out-dir", str(ctx.tmp("train"))]
+        if "--out" not in argv:
+            argv += ["--out", str(ctx.tmp("train"))]
         return one_error(ctx.run("-m", "sr.train", "--config", "resshift_demo", *argv), needle)
 
     case("command line", f"sr.train {_name}")(_train)
@@ -785,9 +785,9 @@ def _(ctx):
     out = ctx.tmp("train")
     (out / "ckpt").mkdir()
     torch.save({"ema": {}, "step": 1}, out / "ckpt" / "last.pt")
-    a = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out-dir", str(out), "--resume", *_TINY)
+    a = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out", str(out), "--resume", *_TINY)
     (out / "ckpt" / "last.pt").write_bytes(b"")
-    b = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out-dir", str(out), "--resume", *_TINY)
+    b = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out", str(out), "--resume", *_TINY)
     return one_error(a, "lacks model") and one_error(b, "empty (0 bytes")
 
 
@@ -874,9 +874,9 @@ def _(ctx):
 @case("run folder", "sr.train --resume of a finished run adds no row to log.csv")
 def _(ctx):
     out = ctx.tmp("train")
-    a = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out-dir", str(out), *_TINY)
+    a = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out", str(out), *_TINY)
     before = (out / "log.csv").read_text() if a.code == 0 else None
-    b = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out-dir", str(out), "--resume", *_TINY)
+    b = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out", str(out), "--resume", *_TINY)
     return a.code == 0 and b.code == 0 and (out / "log.csv").read_text() == before
 
 

@@ -103,7 +103,7 @@ TRAIN_CASES = {
     "iterations=-5": (["--set", "train.iterations=-5"], ">= 1"),
     "first_stage=vq without vq": (["--set", "model.first_stage=vq"], "model.vq"),
     "--set without =": (["--set", "train.iterations"], "KEY=VALUE"),
-    "--out-dir on a file": (["--out-dir", "{afile}"], "not a directory"),
+    "--out on a file": (["--out", "{afile}"], "not a directory"),
     "--device foo": (["--device", "foo"], "foo"),
 }
 
@@ -116,8 +116,8 @@ def test_train_mistakes_are_one_line(case, tmp_path, capsys):
     afile.write_text("x")
     args, needle = TRAIN_CASES[case]
     argv = ["--config", "resshift_demo", *[a.format(afile=afile) for a in args]]
-    if "--out-dir" not in argv:
-        argv += ["--out-dir", str(tmp_path / "run")]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "run")]
     code, err = _call(main, argv, capsys)
     assert code == 2
     assert needle in _one_error_line(err)
@@ -182,7 +182,7 @@ def _tiny_train(tmp_path: Path, capsys, *extra: str) -> tuple[int, str, str]:
     argv = [
         "--config",
         "resshift_demo",
-        "--out-dir",
+        "--out",
         str(tmp_path / "run"),
         "--device",
         "cpu",

@@ -138,7 +138,7 @@ def test_trainer_validation_and_feature_networks(poisoned, tmp_path, monkeypatch
             "resshift_demo",
             "--weights-dir",
             str(wdir),
-            "--out-dir",
+            "--out",
             str(tmp_path / "t"),
             "--device",
             "cpu",

@@ -66,7 +66,7 @@ def _start(config: Path, out: Path) -> subprocess.Popen:
             "sr.train",
             "--config",
             str(config),
-            "--out-dir",
+            "--out",
             str(out),
             "--device",
             "cpu",

@@ -20,7 +20,7 @@ def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m sr.train", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="a YAML path or a name in configs/train/")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt/last.pt if present")
-    p.add_argument("--out-dir", type=cli.dir_path, help="override out_dir")
+    p.add_argument("--out", type=cli.dir_path, help="run folder (overrides the config's out_dir)")
     p.add_device()
     p.add_weights_dir()
     p.add_argument(
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise UserError(f"--set {item!r}: the value is not valid YAML ({exc.problem})") from None
-    if args.out_dir:
-        overrides["out_dir"] = str(args.out_dir)
+    if args.out:
+        overrides["out_dir"] = str(args.out)
     if args.weights_dir:
         overrides["weights_dir"] = str(args.weights_dir)
     cfg = load_config(args.config, overrides)

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch", type=cli.positive_int, default=32, help="batch size")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--channels", type=int, default=128)
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     )
     data = datasets.ImageFolder(args.data, tf)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True
+        data, batch_size=args.batch, shuffle=True, num_workers=args.workers, drop_last=True
     )
     model = INNClassifier(len(data.classes), args.channels, args.modules).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
