@@ -32,20 +32,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from poison import poison as write_poisoned  # noqa: E402
+
 from sr import weights as W  # noqa: E402
 
 COLUMNS = ("category", "cases", "clear error", "traceback", "hang", "wrong result", "code executed")
 QUICK = ["--quiet", "--device", "cpu", "--limit", "1"]
-
-
-class Payload:
-    """Unpickling this creates the folder ``path`` (the proof that a weights file ran code)."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __reduce__(self):
-        return (os.mkdir, (self.path,))
 
 
 @dataclass
@@ -108,10 +100,7 @@ class Context:
             self.poison(hub / rel)
 
     def poison(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        marker = self.markers / f"{abs(hash(str(path)))}_{path.name}"
-        payload = Payload(str(marker))
-        torch.save({"state_dict": {"w": torch.zeros(1)}, "params": payload, "model": payload}, path)
+        write_poisoned(path, self.markers / f"{abs(hash(str(path)))}_{path.name}")
 
     def tmp(self, name: str) -> Path:
         path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))

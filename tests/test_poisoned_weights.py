@@ -7,12 +7,12 @@ with error rows naming the refused files, and PSNR is still computed."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from poison import poison
 
 from sr import weights as W
 from sr.errors import UserError
@@ -20,21 +20,8 @@ from sr.errors import UserError
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Payload:
-    """Unpickling this creates the folder ``path``: the marker that code from a weights file ran."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (os.mkdir, (self.path,))
-
-
 def _poison(path: Path, markers: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    marker = markers / f"{len(list(path.parents))}_{path.name}"
-    payload = Payload(marker)  # one object, referenced twice: it runs once when unpickled
-    torch.save({"state_dict": {"w": torch.zeros(1)}, "params": payload, "model": payload}, path)
+    poison(path, markers / f"{len(list(path.parents))}_{path.name}")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from poison import poison
 
 from sr import weights as W
 from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
@@ -29,21 +30,6 @@ UNSAFE = {
     ("dill", "load"),
     ("joblib", "load"),
 }
-
-
-class Marker:
-    """Pickles to a call that creates ``path``: proof that unpickling ran code."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (os.mkdir, (self.path,))
-
-
-def poison(path: Path, marker: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": {"w": torch.zeros(1)}, "payload": Marker(marker)}, path)
 
 
 def _production_files():
