@@ -36,11 +36,20 @@ class UsageError(UserError):
     """A command-line argument is missing, unknown or has a bad value."""
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where the help text does not state a default and X is not None."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with errors raised as :class:`UsageError` and a ``--debug`` option (top level only)."""
 
     def __init__(self, *args, debug_option: bool = True, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
         if debug_option:
             self.add_argument(

@@ -16,9 +16,9 @@ Fast-path options (docs/performance.md has the measured effect and the tolerance
 
 * ``chop_bs``: tiles per network batch (the same noise as ``chop_bs=1``, drawn tile by tile);
 * ``precision``: autocast dtype of the UNet, the VQ encoder and the VQ decoder (``PRECISIONS``; CUDA and
-  CPU autocast). ``auto`` is ``mixed`` on CUDA and ``fp32`` elsewhere: the UNet and the encoder in bf16,
-  the quantiser and the decoder in fp32 (a bf16 decoder alone moved outputs by up to 0.29 on an H200;
-  fp32 decoder, the rest bf16: 0.0007). The VQ codebook search is always fp32;
+  CPU autocast). ``auto`` is ``AUTO_PRECISION`` of the device (fp32 until a GPU run measures ``mixed``:
+  the UNet and the encoder in bf16, the quantiser and the decoder in fp32). The VQ codebook search is
+  always fp32;
 * ``channels_last``: UNet and VQ weights and activations in NHWC memory format (same maths);
 * ``compile``: ``torch.compile`` of the UNet call and the VQ encode/decode, off by default. Static
   shapes (``dynamic=False``): a data set of one frame size compiles once, every other padded size

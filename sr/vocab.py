@@ -88,6 +88,7 @@ ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"
 ENV_DATA_DIR = "IRSR_DATA_DIR"
 ENV_CONFIG_DIR = "IRSR_CONFIG_DIR"
 ENV_CACHE_DIR = "IRSR_CACHE_DIR"
+ENV_EXTERNAL_WORK_DIR = "IRSR_EXTERNAL_WORK_DIR"
 #: the most pixels one decoded image may have (downstream.imageio; checked from the header, before decoding)
 ENV_MAX_PIXELS = "IRSR_MAX_PIXELS"
 ENV_SHARED_DIR = "IRSR_SHARED_DIR"

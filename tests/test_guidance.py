@@ -146,7 +146,7 @@ def test_inject_wrt_x0_is_a_reweighted_sum_mode():
     """``wrt: x0`` takes the gradient at the prediction itself (no back-propagation through the
     network, so x_t needs no grad). In the target form its parameter gradient then equals, exactly,
     that of the x0-MSE plus sum-mode guidance with weight 2 rho c_t / N per sample (N = elements of
-    the batch), derived by hand in sr/guidance/inject.py."""
+    the batch), derived by hand in docs/guidance.md."""
     diffusion, model, hr, x_t, t = _setup(4)
     z0 = F.pixel_unshuffle(hr, 4)
     loss = GuidanceLoss([{"kind": "fft"}])

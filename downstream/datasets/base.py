@@ -19,7 +19,7 @@ from downstream.errors import DataError
 from downstream.sample import Sample
 from sr.degrade import degrade, modcrop
 from sr.registry import Registry
-from sr.vocab import FLAG_SUBSET_SMALLER
+from sr.vocab import ENV_DATA_DIR, FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
 #: data-set kinds: the Dataset subclasses of this package's modules, by kind name
@@ -32,7 +32,7 @@ DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
 
 def data_dir() -> Path:
     """Root for relative data-set paths: ``IRSR_DATA_DIR`` or ``~/.cache/irsr/data``."""
-    env = os.environ.get("IRSR_DATA_DIR")
+    env = os.environ.get(ENV_DATA_DIR)
     return Path(env).expanduser() if env else DEFAULT_DATA_DIR
 
 

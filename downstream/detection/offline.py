@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from sr.errors import UserError
+from sr.runtime import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ _INSTALLED = False
 
 class DownloadAttempted(UserError):
     """Ultralytics tried to fetch something from the network; the harness never downloads."""
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("IRSR_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "irsr"
 
 
 def yolo_config_dir() -> Path:

@@ -47,6 +47,7 @@ from sr import weights as weights_registry
 from sr.base import SRMethod
 from sr.config import CONFIG_DIR
 from sr.errors import ConfigError, MissingWeightsError, UserError
+from sr.vocab import ENV_EXTERNAL_WORK_DIR
 
 DOCS = "docs/external_methods.md"
 _TAIL_LINES = 15
@@ -150,7 +151,7 @@ class ExternalCommand(SRMethod):
         self.output_dir_template, self.input_name, self.output_name = output_dir, input_name, output_name
         self.write_gt, self.timeout, self.keep_files = bool(write_gt), float(timeout), bool(keep_files)
         self.work_root = (
-            Path(work_dir or os.environ.get("IRSR_EXTERNAL_WORK_DIR") or Path(tempfile.gettempdir()) / "irsr_external")
+            Path(work_dir or os.environ.get(ENV_EXTERNAL_WORK_DIR) or Path(tempfile.gettempdir()) / "irsr_external")
             / name
         )
         self.last_log: Path | None = None

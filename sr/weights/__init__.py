@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sr.config import CONFIG_DIR, PROJECT_ROOT, read_yaml
 from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, UserError, check_keys
+from sr.vocab import ENV_WEIGHTS_DIR
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
@@ -54,7 +55,7 @@ def weights_dir(override: str | os.PathLike | None = None) -> Path:
     """The directory weights are read from (see the module docstring for the order)."""
     if override:
         return Path(override).expanduser()
-    env = os.environ.get("IRSR_WEIGHTS_DIR")
+    env = os.environ.get(ENV_WEIGHTS_DIR)
     return Path(env).expanduser() if env else DEFAULT_WEIGHTS_DIR
 
 
