@@ -40,7 +40,7 @@ import torch
 from sr.base import SRMethod
 from sr.checkpoint import load_into
 from sr.errors import ConfigError
-from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_TRAINED_WITH_RANDOM_WEIGHTS
+from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_TRAINED_WITH_RANDOM_WEIGHTS, split_flags
 from sr.weights import random_where_missing
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
@@ -240,7 +240,7 @@ class ResShiftFamily(SRMethod):
             from safetensors import safe_open
 
             with safe_open(str(path), "pt") as fh:
-                if FLAG_RANDOM_WEIGHTS in (fh.metadata() or {}).get("flags", "").split(","):
+                if FLAG_RANDOM_WEIGHTS in split_flags((fh.metadata() or {}).get("flags", "")):
                     extra = (FLAG_TRAINED_WITH_RANDOM_WEIGHTS,)
         if self._prior is not None:  # the prior g's own markers travel with this method's numbers
             extra += tuple(f for f in self._prior.flags if f not in extra)

@@ -39,6 +39,7 @@ from sr.models import build_diffusion, build_first_stage, build_unet, resolve_fi
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
 from sr.train.objectives.base import ObjectiveContext, build_objective
+from sr.vocab import join_flags
 
 LOG_FIELDS = ["step", "kind", "key", "value"]
 
@@ -239,7 +240,12 @@ class Trainer:
             return
         from safetensors.torch import save_file
 
-        meta = {"name": self.cfg.name, "step": str(self.step), "config": self.cfg.source, "flags": ",".join(self.flags)}
+        meta = {
+            "name": self.cfg.name,
+            "step": str(self.step),
+            "config": self.cfg.source,
+            "flags": join_flags(self.flags),
+        }
         for fname, sd in (("ema.safetensors", self.ema.shadow), ("model.safetensors", self.model.state_dict())):
             with atomic_path(self.out / fname) as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in sd.items()}, str(tmp), metadata=meta)
