@@ -139,18 +139,6 @@ def dir_path(text: str) -> Path:
     return path
 
 
-def existing_dir(text: str) -> Path:
-    """A directory that exists and can be listed."""
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is not a directory" if path.exists() else f"{path} does not exist")
-    try:
-        next(os.scandir(path), None)
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot read directory {path}: {exc.strerror}") from None
-    return path
-
-
 def existing_file(text: str) -> Path:
     """A regular file that exists and can be opened."""
     path = Path(text).expanduser()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from downstream.datasets.base import register_kind, resolve_root
 from downstream.datasets.folder import FolderDataset
 from downstream.sample import IGNORE_INDEX
@@ -32,6 +34,28 @@ FMB_CLASSES = (
     "motorcycle",
     "bicycle",
     "pole",
+)
+
+# Cityscapes-like colours for the 15 FMB ids (0 unlabeled is black = not drawn).
+FMB_PALETTE = np.array(
+    [
+        (0, 0, 0),
+        (128, 64, 128),
+        (244, 35, 232),
+        (70, 70, 70),
+        (250, 170, 30),
+        (220, 220, 0),
+        (107, 142, 35),
+        (70, 130, 180),
+        (220, 20, 60),
+        (0, 0, 142),
+        (0, 0, 70),
+        (0, 60, 100),
+        (0, 0, 230),
+        (119, 11, 32),
+        (153, 153, 153),
+    ],
+    dtype=np.uint8,
 )
 
 

@@ -55,29 +55,13 @@ from types import MappingProxyType
 import numpy as np
 
 from downstream.datasets.base import Dataset, register_kind
+from downstream.datasets.fmb import FMB_CLASSES, FMB_PALETTE
+from downstream.datasets.m3fd import M3FD_CLASSES
 from downstream.errors import DataError
 from downstream.sample import IGNORE_INDEX, LABEL_BOXES, LABEL_MASK, Sample
 
 GENERATOR_VERSION = 1  # bump when render_scene's output changes, so caches keyed on it are invalidated
 
-M3FD_CLASSES = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
-FMB_CLASSES = (
-    "unlabeled",
-    "road",
-    "sidewalk",
-    "building",
-    "lamp",
-    "sign",
-    "vegetation",
-    "sky",
-    "person",
-    "car",
-    "truck",
-    "bus",
-    "motorcycle",
-    "bicycle",
-    "pole",
-)
 
 MIN_BOX_PX = 4
 MIN_VISIBLE_FRACTION = 0.35
@@ -122,28 +106,6 @@ _TEXTURE = np.array(
         (0.3, 0.2),
     ],
     dtype=np.float32,
-)
-
-# Preview colours per FMB id.
-_PALETTE = np.array(
-    [
-        (0, 0, 0),
-        (128, 64, 128),
-        (244, 35, 232),
-        (70, 70, 70),
-        (250, 170, 30),
-        (220, 220, 0),
-        (107, 142, 35),
-        (70, 130, 180),
-        (220, 20, 60),
-        (0, 0, 142),
-        (0, 0, 70),
-        (0, 60, 100),
-        (0, 0, 230),
-        (119, 11, 32),
-        (153, 153, 153),
-    ],
-    dtype=np.uint8,
 )
 
 
@@ -965,10 +927,10 @@ def preview(scene: SynthScene) -> np.ndarray:
     """RGB uint8 (H, 2W): the frame with boxes drawn (colour = FMB colour of the class) beside the coloured mask."""
     img = np.repeat(scene.image[..., None], 3, axis=2)
     for cls, x1, y1, x2, y2 in scene.boxes.astype(int):
-        colour = _PALETTE[M3FD_TO_FMB[cls]] // 2 + 127
+        colour = FMB_PALETTE[M3FD_TO_FMB[cls]] // 2 + 127
         img[y1, x1:x2] = img[y2 - 1, x1:x2] = colour
         img[y1:y2, x1] = img[y1:y2, x2 - 1] = colour
-    return np.concatenate([img, _PALETTE[scene.mask]], axis=1)
+    return np.concatenate([img, FMB_PALETTE[scene.mask]], axis=1)
 
 
 @register_kind("synthir")
