@@ -3,7 +3,8 @@ and the significance section, for ``reports.build`` (md) and the html report.
 
 A cell reads ``value [ci_low, ci_high]``. In each column the best method is bold and the second best
 italic (underlined in html), but only where its paired difference to the next-ranked method is significant
-(``reports.significance.ranked_marks``); reference rows (the ``hr`` / ``lr`` family "reference") are not ranked.
+(``reports.significance.ranked_marks``); reference rows (the ``hr`` / ``lr`` family "reference") and rows made
+with random weights are not ranked.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import pandas as pd
 
 from reports.radar import normalised_for_radar, radar_plot
 from reports.significance import Samples, ranked_marks
-from reports.tables import quality_table, with_intervals
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE
+from reports.tables import method_flags, quality_table, with_intervals
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS
 
 MARK_NOTE = (
     "Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
     "to the next-ranked method is significant (p < 0.05; the second only under a marked best); a column "
     "without marks has no significant leader. Brackets: 95 % bootstrap interval over images. Reference rows "
-    "(hr, lr) are not ranked."
+    "(hr, lr) and rows made with random weights are not ranked."
 )
 
 
@@ -61,9 +62,15 @@ def interval_table(
         return values
     low, high = pivot(df, values=COL_CI_LOW), pivot(df, values=COL_CI_HIGH)
     methods = label_methods(df, values)
+    random = {m for m, flags in method_flags(df).items() if FLAG_RANDOM_WEIGHTS in flags}  # not measurements
+    rankable = [
+        label
+        for label in values.index
+        if _ranked(methods.get(label, str(label))) and methods.get(label, str(label)) not in random
+    ]
     marks = {}
     for column in values.columns:
-        ranked = values[column][[label for label in values.index if _ranked(methods.get(label, str(label)))]]
+        ranked = values[column][rankable]
         by_method = pd.Series(ranked.to_numpy(), index=[methods.get(label, str(label)) for label in ranked.index])
         got = ranked_marks(by_method, samples, column[0], key_of(column), higher_better_of(column))
         label_of = {m: label for label, m in methods.items()}

@@ -121,3 +121,32 @@ def test_random_weight_rows_of_the_paper_command_carry_the_dagger(tmp_path):
         assert FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in md and FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in tex
     assert _row_labels_csv(report / "quality.csv")["bicubic"] == "bicubic"
     assert FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in page
+
+
+def test_rows_made_with_random_weights_are_never_marked_best():
+    """A random-weight method that scores far above the others gets no best / second-best mark; the measured
+    methods below it are ranked among themselves (their difference is significant)."""
+    import numpy as np
+
+    from downstream.evidence import Sample
+    from reports.intervals import quality_interval_table
+
+    rng = np.random.default_rng(0)
+    ids = [f"f{i}" for i in range(30)]
+    base = rng.normal(30.0, 1.0, len(ids))
+    means = {"random_net": 60.0, "bicubic": 0.0, "nearest": -5.0}
+    samples, rows = {}, []
+    for method, shift in means.items():
+        values = base + shift
+        sample = Sample(ids=ids, seed=7)
+        sample.values[("quality", "psnr", "all")] = values
+        samples[("synthir_demo", method)] = sample
+        flags = FLAG_RANDOM_WEIGHTS if method == "random_net" else ""
+        rows.append(["demo", "synthir_demo", method, "quality", "psnr", "all", values.mean(), len(ids)])
+        rows[-1] += [values.mean() - 1, values.mean() + 1, flags, ""]
+    df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    table = quality_interval_table(df, samples)
+    cells = {str(label): str(v) for label, v in table.iloc[:, 0].items()}
+    random_cell = next(v for k, v in cells.items() if k.startswith("random_net"))
+    assert "**" not in random_cell and "_" not in random_cell
+    assert cells["bicubic"].startswith("**") and "**" not in cells["nearest"]
