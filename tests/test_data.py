@@ -89,3 +89,13 @@ def test_bad_files_name_the_file(tmp_path, content, match):
     with pytest.raises(ImageReadError, match=match) as info:
         read_image(path)
     assert str(path) in str(info.value)
+
+
+def test_a_folder_without_frames_is_an_error_naming_the_subfolder_that_has_them(tmp_path):
+    from downstream.errors import DataError
+
+    (tmp_path / "ir").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ir" / "a.png")
+    (tmp_path / "README.txt").write_text("not a frame")
+    with pytest.raises(DataError, match=r"no image files .* in .*; frames are in its sub-folder\(s\) ir"):
+        load_dataset(f"folder:{tmp_path}")

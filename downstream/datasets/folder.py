@@ -94,6 +94,12 @@ class FolderDataset(Dataset):
             if p.stem in files:
                 self._clashes.setdefault(p.stem, [files[p.stem].name]).append(p.name)
             files.setdefault(p.stem, p)
+        if not files:
+            inner = [d.name for d in sorted(self.root.iterdir()) if d.is_dir() and _holds_images(d)]
+            hint = f"; frames are in its sub-folder(s) {', '.join(inner)}: give that folder" if inner else ""
+            raise DataError(
+                f"data set {self.name!r}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.root}{hint}"
+            )
         if self.list_file is not None:
             if not self.list_file.is_file():
                 raise DataError(f"data set {self.name!r}: list file {self.list_file} does not exist")
@@ -159,3 +165,7 @@ class FolderDataset(Dataset):
             fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path),
             lr_missing=lr_missing,
         )
+
+
+def _holds_images(folder: Path) -> bool:
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
