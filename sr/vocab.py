@@ -82,6 +82,8 @@ OPT_WEIGHTS_DIR = "--weights-dir"
 OPT_RANDOM_WEIGHTS = "--random-weights"
 OPT_DEBUG = "--debug"
 OPT_REFERENCE = "--reference"
+#: benchmarks.run: frames loaded ahead of / PNGs written behind the SR step in background threads (0 = sequential)
+OPT_PREFETCH = "--prefetch"
 
 # ----- environment variables ---------------------------------------------------------------------
 ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"
