@@ -363,8 +363,9 @@ def test_hr_scores_above_bicubic_on_synthir(tmp_path):
     assert hr[("mAP50-95", "all")] > bic[("mAP50-95", "all")]
 
 
-def test_finetune_from_coco_style_checkpoint_and_evaluate_offline(tmp_path, no_network):
-    """The whole path without network: COCO-style .pt init -> train (1 epoch) -> plain weights -> task rows."""
+def test_finetune_from_coco_style_checkpoint_and_evaluate_offline(tmp_path, no_network, monkeypatch):
+    """The whole path without network: COCO-style .pt init -> train (1 epoch) -> plain weights -> task rows.
+    Nothing on the way unpickles without restriction (ultralytics' own end-of-training evaluation would)."""
     from downstream.detection import train as train_mod
     from downstream.detection.task import DetectionTask
     from downstream.detection.yolo import build_model, load_weights
@@ -394,9 +395,18 @@ def test_finetune_from_coco_style_checkpoint_and_evaluate_offline(tmp_path, no_n
             "verbose": False,
         },
     }
+    real_load, unrestricted = torch.load, []
+
+    def recording_load(f, *args, **kwargs):
+        if not kwargs.get("weights_only", True):
+            unrestricted.append(str(f))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
     out = train_mod.run(
         cfg, "tiny", work=tmp_path / "work", out=tmp_path / "tiny.pt", device="cpu", weights_dir=str(weights_dir)
     )
+    assert unrestricted == []
     model, header = load_weights(out)
     assert header["meta"]["init"]["init"].endswith("coco.pt") and header["names"] == list(M3FD)
     # the backbone came from the init checkpoint (the 80-class head did not fit and was trained from scratch)

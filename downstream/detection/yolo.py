@@ -275,6 +275,11 @@ def _trainer_class():
                 model.load(self.init_model)
             return model
 
+        def final_eval(self):
+            """Skipped: ultralytics' own final evaluation re-reads last.pt / best.pt with an unrestricted
+            ``torch.load``; our callers validate best.pt after training, read with the class allowlist
+            (:func:`load_ultralytics_checkpoint`)."""
+
     return Trainer
 
 
