@@ -3,9 +3,6 @@ significance (``downstream.evidence``; no model is re-run)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
@@ -24,41 +21,19 @@ from reports.tables import (
     write_table,
 )
 from reports.tasks import task_reports
-from sr.errors import UserError
+from sr.atomic import atomic_folder
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW
 
 
 def build_reports(results_csv: str | Path, out_dir: str | Path, reference: str = DEFAULT_REFERENCE) -> Path:
-    """Write the report of ``results_csv`` to ``out_dir``, all or nothing: it is built in a temporary folder
-    beside ``out_dir`` and swapped in at the end, so a failure (a full disk) leaves the previous report whole
-    instead of a mix of new tables and an old or cut ``report.md``. ``reference``: the method every other one
-    is compared with in ``significance.csv``."""
+    """Write the report of ``results_csv`` to ``out_dir``, all or nothing: it is built in a new folder beside
+    ``out_dir`` and swapped in at the end (``sr.atomic.atomic_folder``), so a failure (a full disk) leaves the
+    previous report whole instead of a mix of new tables and an old or cut ``report.md``. ``reference``: the
+    method every other one is compared with in ``significance.csv``."""
     df = load_results(results_csv)
-    out = Path(out_dir)
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "report.md").is_file())):
-        raise UserError(f"{out} exists and is not a report folder (no report.md): give the report a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_folder(out_dir, "report.md", "a report folder") as staging:
         _build(results_csv, df, staging, reference)
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out
-
-
-def _swap_in(new: Path, out: Path) -> None:
-    """Replace folder ``out`` by ``new`` with two renames; ``out`` is always either the old or the new report."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.rename(out, old)
-    try:
-        os.rename(new, out)
-    except OSError:
-        if old.exists():
-            os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    return Path(out_dir)
 
 
 def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:

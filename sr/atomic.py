@@ -1,9 +1,10 @@
-"""Atomic file writes: a file on disk is either complete or absent, never half written."""
+"""Atomic writes: a file or folder on disk is either complete or absent (or the previous one), never half written."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +35,59 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, marker: str, kind: str) -> Iterator[Path]:
+    """Yield a new folder beside ``path`` to build in; when the block succeeds it becomes ``path``.
+
+    A failure inside the block removes the new folder and leaves ``path`` as it was. An existing ``path`` is
+    replaced only when it is an empty folder or holds ``marker`` (a previous output of this ``kind``, e.g.
+    ``report.md``), never a user's folder of other files: that is a UserError naming it. The swap is two
+    renames (old aside, new in); when the second fails the old folder is renamed back, and removed only after
+    the new one is in place.
+    """
+    from sr.errors import UserError
+
+    path = Path(path).expanduser().absolute()
+    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / marker).is_file())):
+        raise UserError(f"{path} exists and is not {kind} (no {marker}): choose a new folder or empty it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    try:
+        yield new
+        os.chmod(new, 0o777 & ~_UMASK)  # mkdtemp makes an owner-only folder; give the usual mode
+        _swap_in(new, path)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Rename ``new`` onto ``path``, moving an existing ``path`` aside first and back if that rename fails."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    old = aside / path.name
+    try:
+        os.rename(path, old)
+    except OSError:
+        aside.rmdir()
+        raise
+    try:
+        os.rename(new, path)
+    except OSError as exc:
+        kept = f"is kept as {old}"
+        with contextlib.suppress(OSError):
+            os.rename(old, path)
+            kept = "is left in place"
+            aside.rmdir()
+        raise OSError(
+            exc.errno,
+            f"could not rename the new folder into place ({exc.strerror or exc}); the previous one {kept}",
+            str(path),
+        ) from exc
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def sweep_temporaries(root: str | os.PathLike, max_age_s: float = 3600.0) -> int:

@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import yaml
 from downstream.datasets.base import register_kind, resolve_root
 from downstream.datasets.folder import FolderDataset
 from downstream.errors import DataError
+from sr.atomic import atomic_folder
 from sr.errors import UserError
 
 DATASET_FILE = "dataset.yaml"
@@ -91,32 +90,10 @@ def place_file(src: Path, dst: Path, link: bool) -> None:
     shutil.copyfile(src, dst)
 
 
-@contextlib.contextmanager
-def staged_output(out: str | os.PathLike) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that becomes ``out`` when the block succeeds, and vanishes otherwise.
-
-    An existing ``out`` is replaced only when it holds a previous prepare's ``dataset.yaml`` (never a user's
-    folder of other files).
-    """
-    out = Path(out).expanduser().absolute()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / DATASET_FILE).is_file())):
-        raise UserError(
-            f"--out {out} exists and is not a prepared data set (no {DATASET_FILE}); choose a new folder or empty it"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
-    try:
-        yield stage
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-        os.replace(stage, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+def staged_output(out: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
+    """A folder beside ``out`` that becomes ``out`` when the block succeeds (``sr.atomic.atomic_folder``); an
+    existing ``out`` is replaced only when it holds a previous prepare's ``dataset.yaml``."""
+    return atomic_folder(out, DATASET_FILE, "a prepared data set")
 
 
 def write_dataset_yaml(
