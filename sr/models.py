@@ -9,18 +9,17 @@ autoencoder to train: the diffusion state is PixelUnshuffle(scale) of the image,
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr import weights as weights_registry
 from sr.checkpoint import load_into
 from sr.diffusion import DIFIISR_T15, RESSHIFT_V3_T4, UPSR_T5, ResShiftDiffusion, ScheduleConfig
 from sr.errors import ConfigError, UnknownNameError, check_keys
 from sr.nn import UNetModelSwin, VQModelTorch
+from sr.weights import resolve_weights
 
 SCHEDULES = {"difiisr_t15": DIFIISR_T15, "resshift_v3_t4": RESSHIFT_V3_T4, "upsr_t5": UPSR_T5}
 
@@ -77,16 +76,6 @@ def build_unet(kwargs: dict[str, Any]) -> UNetModelSwin:
         raise ConfigError(f"model.unet: {exc}") from None
 
 
-def resolve_file(name_or_path: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    """A path as given if it exists, else a weights-registry entry name."""
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return p
-    if name_or_path in weights_registry.registry():
-        return weights_registry.resolve(name_or_path, weights_dir)
-    raise ConfigError(f"weights {name_or_path!r}: neither an existing file nor a weights-registry entry")
-
-
 def build_first_stage(
     kind: str,
     vq: dict[str, Any] | None = None,
@@ -101,7 +90,7 @@ def build_first_stage(
     elif kind == "vq":
         module = VQModelTorch(**(vq or {}))
         if vq_weights and not random_weights:
-            load_into(module, resolve_file(vq_weights, weights_dir), "VQModelTorch")
+            load_into(module, resolve_weights(vq_weights, weights_dir, what="model.vq_weights"), "VQModelTorch")
         elif not random_weights:
             raise ConfigError("model.first_stage is 'vq' but model.vq_weights is not set")
     else:

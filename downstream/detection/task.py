@@ -89,12 +89,12 @@ class DetectionTask(Task):
             )
         self.weights, self.imgsz, self.conf, self.iou = weights, int(imgsz), float(conf), float(iou)
         self.batch, self.max_det, self.device = int(batch), int(max_det), device or "cpu"
-        from downstream.detection.yolo import resolve_weights
-        from sr.weights import random_where_missing
+        from downstream.detection.yolo import WHAT
+        from sr.weights import random_where_missing, resolve_weights
 
         # random weights only when the file is missing; a missing file is a UserError now, when the runner builds it
         random_weights = random_where_missing(
-            random_weights, weights and (lambda: resolve_weights(weights, weights_dir))
+            random_weights, weights and (lambda: resolve_weights(weights, weights_dir, what=WHAT))
         )
         self.weights_dir, self.random_weights, self.ap_method = weights_dir, random_weights, ap_method
         self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
@@ -103,7 +103,7 @@ class DetectionTask(Task):
         self._random_models: dict[tuple[str, ...], Any] = {}  # random detectors, one per class list (data set)
         self._weights_path: Path | None = None
         if not self.random_weights:
-            self._weights_path = resolve_weights(self.weights, self.weights_dir)
+            self._weights_path = resolve_weights(self.weights, self.weights_dir, what=WHAT)
         self._header: dict[str, Any] = {}
 
     # -- model ---------------------------------------------------------------------------------------------------
@@ -142,9 +142,10 @@ class DetectionTask(Task):
         if self.random_weights:
             weights = {"random": True, "seed": self.seed, "model": self.model_cfg}
         else:
-            from downstream.detection.yolo import resolve_weights
+            from downstream.detection.yolo import WHAT
+            from sr.weights import resolve_weights
 
-            path = resolve_weights(self.weights, self.weights_dir)
+            path = resolve_weights(self.weights, self.weights_dir, what=WHAT)
             weights = {"name": str(self.weights), "sha256": sha256_of(path)}
         return {
             "name": self.name,

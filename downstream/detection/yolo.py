@@ -37,8 +37,10 @@ from sr import cli
 from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UserError
+from sr.weights import resolve_weights
 
 FORMAT = "irsr-yolo"
+WHAT = "detector weights"  # names the option in sr.weights.resolve_weights' errors
 VERSION = 1
 _ALLOWED_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
 _ALLOWED_NAMES = {
@@ -215,28 +217,11 @@ def load_ultralytics_checkpoint(
     return model.float().eval()
 
 
-def resolve_weights(spec: str | Path, weights_dir: str | Path | None = None) -> Path:
-    """A weights registry name (configs/weights.yaml) or a file path -> an existing path."""
-    path = Path(str(spec)).expanduser()
-    if path.suffix and (path.is_file() or path.is_absolute() or len(path.parts) > 1):
-        if not path.is_file() and not path.is_absolute():
-            from sr.config import PROJECT_ROOT
-
-            in_repo = PROJECT_ROOT / path  # project-relative paths (the shipped demo weights)
-            path = in_repo if in_repo.is_file() else path
-        if not path.is_file():
-            raise UserError(f"detector weights not found: {path}")
-        return path
-    from sr import weights as registry
-
-    return registry.resolve(str(spec), weights_dir)
-
-
 def load_detector(
     spec: str | Path, weights_dir: str | Path | None = None, *, trust_pickle: bool = False
 ) -> tuple[torch.nn.Module, Path, dict]:
     """Load a detector from a registry name or path, in our plain format or an ultralytics checkpoint."""
-    path = resolve_weights(spec, weights_dir)
+    path = resolve_weights(spec, weights_dir, what=WHAT)
     if is_plain_weights(path):
         model, header = load_weights(path)
         return model, path, header

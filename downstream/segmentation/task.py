@@ -2,8 +2,8 @@
 
 Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's common ones):
 
-``weights``        registry name (``configs/weights.yaml``) or a file path (relative paths are tried
-                   against the working directory, then the repository root); plain state dict
+``weights``        registry name (``configs/weights.yaml``) or a file path, found by
+                   ``sr.weights.resolve_weights``; a plain state dict
 ``variant``        ``mit_b1`` (paper), ``mit_b0``, ``mit_tiny`` (demo); see ``model.VARIANTS``
 ``mode``           ``whole`` (default) or ``slide`` inference, with ``crop_size`` / ``stride`` (H, W)
 ``ignore_classes`` class names no metric counts (FMB: ``[unlabeled]``): their label pixels are
@@ -37,27 +37,11 @@ from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
-from sr.config import PROJECT_ROOT
-from sr.errors import ConfigError, UserError
+from sr.errors import ConfigError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
+from sr.weights import random_where_missing, resolve_weights
 
-
-def resolve_weights(weights: str, weights_dir: str | None = None) -> Path:
-    """A registry name or a path -> an existing file (clear error otherwise)."""
-    from sr import weights as registry
-
-    if weights in registry.registry():
-        return registry.resolve(weights, weights_dir)
-    path = Path(weights).expanduser()
-    for candidate in [path] if path.is_absolute() else [Path.cwd() / path, PROJECT_ROOT / path]:
-        if candidate.is_file():
-            return candidate
-    raise UserError(
-        f"segmentation weights {weights!r}: not a name in configs/weights.yaml and no such file "
-        f"(tried {path if path.is_absolute() else Path.cwd() / path} and {PROJECT_ROOT / path}). "
-        "Train one with `python -m downstream.segmentation.train --config ...` or pass "
-        "random_weights=True for a plumbing run."
-    )
+WHAT = "segmentation weights"  # names the option in resolve_weights' errors
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -125,11 +109,9 @@ class SegmentationTask(Task):
             raise ConfigError(f"segmentation mode must be 'whole' or 'slide', got {mode!r}")
         if not weights and not random_weights:
             raise ConfigError("segmentation task needs 'weights' (registry name or file) or random_weights=True")
-        from sr.weights import random_where_missing
-
         # random weights only when the file is missing (a file that is there is used even with --random-weights)
         random_weights = random_where_missing(
-            random_weights, weights and (lambda: resolve_weights(weights, weights_dir))
+            random_weights, weights and (lambda: resolve_weights(weights, weights_dir, what=WHAT))
         )
         self.weights = weights
         self.variant = variant
@@ -172,7 +154,7 @@ class SegmentationTask(Task):
         if self.random_weights:
             return None
         if self._weights_path is None:
-            self._weights_path = resolve_weights(str(self.weights), self.weights_dir)
+            self._weights_path = resolve_weights(self.weights, self.weights_dir, what=WHAT)
         return self._weights_path
 
     def identity(self) -> dict[str, Any]:

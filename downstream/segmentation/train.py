@@ -285,22 +285,16 @@ def set_lr(optimizer: torch.optim.Optimizer, it: int, tcfg: dict[str, Any]) -> f
 
 
 def _resolve_optional(name_or_path: str) -> Path | None:
-    from sr import weights as registry
+    """The pretrained backbone's file; None (random initialisation, said on stderr) when it is a registry entry
+    whose file is missing; any other miss is resolve_weights' error."""
+    from sr.errors import MissingWeightsError
+    from sr.weights import resolve_weights
 
-    if name_or_path in registry.registry():
-        path = registry.path_of(name_or_path)
-        if not path.is_file():
-            print(
-                f"[segmentation.train] pretrained {name_or_path!r} not in the weights directory ({path}); "
-                f"training from random initialisation (source: {registry.entry(name_or_path).url})",
-                file=sys.stderr,
-            )
-            return None
-        return path
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        raise UserError(f"pretrained backbone file {path} does not exist")
-    return path
+    try:
+        return resolve_weights(name_or_path, what="model.pretrained")
+    except MissingWeightsError as exc:
+        print(f"[segmentation.train] {exc} Training from random initialisation.", file=sys.stderr)
+        return None
 
 
 def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None) -> Path:

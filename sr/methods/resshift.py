@@ -41,7 +41,7 @@ from sr.base import SRMethod
 from sr.checkpoint import load_into
 from sr.errors import ConfigError
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_TRAINED_WITH_RANDOM_WEIGHTS, split_flags
-from sr.weights import random_where_missing
+from sr.weights import random_where_missing, resolve_weights
 
 UNET_PRESETS: dict[str, dict[str, Any]] = {
     "x4": dict(
@@ -147,7 +147,7 @@ class ResShiftFamily(SRMethod):
         **common,
     ):
         super().__init__(name, scale, **common)
-        from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
+        from sr.models import build_diffusion, build_first_stage, build_unet
         from sr.sampler import ResShiftSampler, resolve_precision
 
         try:
@@ -162,12 +162,15 @@ class ResShiftFamily(SRMethod):
         for role in ("unet",) + (("vq",) if first_stage == "vq" else ()):
             if role not in weights and not random_allowed:
                 raise ConfigError(f"method {name!r}: options.weights.{role} is required")
+            what = f"method {name!r}: options.weights.{role}"
             if random_where_missing(
-                random_allowed, role in weights and (lambda entry=weights[role]: resolve_file(entry, self.weights_dir))
+                random_allowed,
+                role in weights
+                and (lambda entry=weights[role], what=what: resolve_weights(entry, self.weights_dir, what=what)),
             ):
                 random_roles.add(role)
             else:
-                self._files[role] = resolve_file(weights[role], self.weights_dir)
+                self._files[role] = resolve_weights(weights[role], self.weights_dir, what=what)
         self.random_weights = bool(random_roles)
         unet_kwargs = dict(_preset(unet, UNET_PRESETS, f"method {name!r} unet"))
         unet_arch = unet_kwargs.pop("arch", "swin")

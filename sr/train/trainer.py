@@ -35,11 +35,12 @@ from tqdm import tqdm
 from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
 from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
-from sr.models import build_diffusion, build_first_stage, build_unet, resolve_file
+from sr.models import build_diffusion, build_first_stage, build_unet
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
 from sr.train.objectives.base import ObjectiveContext, build_objective
 from sr.vocab import join_flags
+from sr.weights import resolve_weights
 
 LOG_FIELDS = ["step", "kind", "key", "value"]
 
@@ -137,7 +138,7 @@ class Trainer:
         if m.init_from:
             load_into(
                 self.model,
-                resolve_file(m.init_from, cfg.weights_dir),
+                resolve_weights(m.init_from, cfg.weights_dir, what="model.init_from"),
                 "UNetModelSwin (init_from)",
                 keys=("ema", "state_dict", "params_ema", "params", "model"),
             )

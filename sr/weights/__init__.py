@@ -2,8 +2,9 @@
 
 Entries come from ``configs/weights.yaml`` (name -> file, url, sha256, size, licence, notes). Files
 are resolved from one weights directory: ``--weights-dir`` / the ``weights_dir`` option, else the
-``IRSR_WEIGHTS_DIR`` environment variable, else ``~/.cache/irsr/weights``. Nothing is downloaded
-at import or run time; ``python -m sr.weights fetch NAME`` downloads on request.
+``IRSR_WEIGHTS_DIR`` environment variable, else ``~/.cache/irsr/weights``. Every "registry name or
+file path" option (methods, trainers, detection and segmentation tasks) goes through :func:`resolve_weights`.
+Nothing is downloaded at import or run time; ``python -m sr.weights fetch NAME`` downloads on request.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sr.config import CONFIG_DIR, PROJECT_ROOT, read_yaml
 from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, UserError, check_keys
-from sr.vocab import ENV_WEIGHTS_DIR
+from sr.vocab import ENV_WEIGHTS_DIR, OPT_RANDOM_WEIGHTS, OPT_WEIGHTS_DIR
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
@@ -105,6 +106,39 @@ def resolve(name: str, weights_dir_override: str | os.PathLike | None = None) ->
             )
         raise MissingWeightsError(name, path, ent.url, how=how)
     return path
+
+
+def resolve_weights(
+    name_or_path: str | os.PathLike, weights_dir_override: str | os.PathLike | None = None, *, what: str = "weights"
+) -> Path:
+    """An existing weights file for a registry name or a path; the one search order of the whole project.
+
+    1. ``name_or_path`` as a path (absolute, or relative to the working directory) when that file exists;
+    2. a name in ``configs/weights.yaml``: its file (:func:`resolve`: in the weights directory, or committed
+       for ``demo/`` entries), else a MissingWeightsError naming the file and where to get it;
+    3. a relative path: in the weights directory (``weights_dir_override``, ``$IRSR_WEIGHTS_DIR``, the
+       default), then in the project root (configs name committed demo weights ``benchmarks/demo/...``).
+    Anything else is one UserError naming ``what``, the file and every place searched.
+    """
+    spec = str(name_or_path)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path.absolute()
+    if spec in registry():
+        return resolve(spec, weights_dir_override)
+    places = (
+        [path]
+        if path.is_absolute()
+        else [Path.cwd() / path, weights_dir(weights_dir_override) / path, PROJECT_ROOT / path]
+    )
+    for candidate in places[1:]:
+        if candidate.is_file():
+            return candidate
+    raise UserError(
+        f"{what} {spec!r}: no such file and not a name in configs/weights.yaml (searched "
+        f"{', '.join(str(p) for p in places)}). Name a registry entry (python -m sr.weights list), set "
+        f"{OPT_WEIGHTS_DIR} / {ENV_WEIGHTS_DIR}, or use {OPT_RANDOM_WEIGHTS} for a plumbing run."
+    )
 
 
 def random_where_missing(random_weights: bool, resolve: Callable[[], object] | None) -> bool:

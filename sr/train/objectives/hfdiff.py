@@ -26,7 +26,6 @@ from torch import nn
 
 from sr import weights as weights_registry
 from sr.checkpoint import load_into
-from sr.models import resolve_file
 from sr.train.objectives.base import ObjectiveContext, mse, register
 from sr.train.objectives.sinsr import SinSRObjective
 from sr.vocab import FLAG_RANDOM_WEIGHTS
@@ -116,7 +115,7 @@ class HFDiffObjective(SinSRObjective):
         if inn_weights:
             load_into(
                 inn,
-                resolve_file(inn_weights, ctx.weights_dir),
+                weights_registry.resolve_weights(inn_weights, ctx.weights_dir, what="hfdiff inn_weights"),
                 "INN feature extractor",
                 keys=("extractor", "state_dict"),
             )

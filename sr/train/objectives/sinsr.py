@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from sr.checkpoint import load_into
-from sr.models import resolve_file
 from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
+from sr.weights import resolve_weights
 
 
 @register("sinsr")
@@ -45,7 +45,7 @@ class SinSRObjective(Objective):
         if teacher is not None:
             load_into(
                 net,
-                resolve_file(teacher, ctx.weights_dir),
+                resolve_weights(teacher, ctx.weights_dir, what="sinsr teacher"),
                 "teacher UNetModelSwin",
                 keys=("ema", "state_dict", "params_ema", "params", "model"),
             )
