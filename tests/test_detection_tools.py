@@ -56,6 +56,8 @@ def test_prepare_m3fd_from_voc_download(tmp_path):
     assert ds.ids() == expected["train"] and ds.classes("boxes") == M3FD
     sample = ds.load(ds.ids()[0])
     np.testing.assert_allclose(sample.boxes, np.array(truth[ds.ids()[0]], np.float32), atol=1e-3)
+    out.rename(tmp_path / "moved")  # its dataset.yaml names the folder it is in, not an absolute path
+    assert load_dataset(str(tmp_path / "moved" / "dataset.yaml")).ids() == expected["test"]
 
 
 def test_prepare_m3fd_with_user_splits_and_errors(tmp_path):

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -392,3 +393,40 @@ def test_yolo_split_folders_are_kept_and_user_split_files_win(tmp_path):
         (tmp_path / "mine" / f"{name}.txt").write_text(ids.replace(" ", "\n"))
     assert det_main(["yolo", "--src", str(src), "--out", str(tmp_path / "o2"), "--splits", str(tmp_path / "mine")]) == 0
     assert (tmp_path / "o2" / "splits" / "train.txt").read_text().split() == ["train0", "train1", "val0"]
+
+
+def test_a_prepared_folder_can_be_moved_and_still_runs(tmp_path, monkeypatch):
+    from benchmarks.run import main as run_main
+
+    _yolo_source(tmp_path / "src")
+    out = tmp_path / "first" / "out"
+    assert det_main(["yolo", "--src", str(tmp_path / "src"), "--out", str(out)]) == 0
+    assert _load_yaml(out)["root"] == "."  # nothing in the YAML names where it was written
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    out.rename(moved)
+    monkeypatch.chdir(moved.parent)  # the YAML given by a relative path, from another working directory
+    test_ids = (moved / "splits" / "test.txt").read_text().split()
+    ds = load_dataset("moved/dataset.yaml")
+    assert ds.root == moved / "images" and sorted(ds.ids()) == sorted(test_ids)
+    args = ["--datasets", "moved/dataset.yaml", "--tasks", "quality", "--methods", "bicubic", "--metrics", "psnr"]
+    assert run_main([*args, "--out", str(tmp_path / "run"), "--quiet", "--no-report", "--device", "cpu"]) == 0
+    rows = pd.read_csv(tmp_path / "run" / "results.csv")
+    psnr = rows[rows.metric == "psnr"]
+    assert len(psnr) == 1 and psnr.iloc[0]["n"] == len(test_ids) and psnr.iloc[0]["dataset"] == "out"
+
+
+def test_yaml_relative_roots_and_data_dir_roots(tmp_path, monkeypatch):
+    monkeypatch.setenv("IRSR_DATA_DIR", str(tmp_path / "data"))
+    rng = np.random.default_rng(5)
+    for folder in ("sets/frames", "frames", "data/frames", "abs"):
+        _frames(tmp_path / folder, 1, rng)
+    yaml_file = tmp_path / "sets" / "x.yaml"
+    for root, expected in (
+        ("./frames", tmp_path / "sets" / "frames"),  # dotted: the YAML's own folder
+        (".././frames", tmp_path / "frames"),
+        ("frames", tmp_path / "data" / "frames"),  # not dotted: under the data directory, as before
+        (str(tmp_path / "abs"), tmp_path / "abs"),
+    ):
+        yaml_file.write_text(yaml.safe_dump({"kind": "folder", "root": root}))
+        assert load_dataset(str(yaml_file)).root == expected

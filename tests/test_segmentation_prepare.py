@@ -57,6 +57,8 @@ def test_prepare_split_layout_gray_ids_reads_back_through_fmb_kind(tmp_path):
     sample = ds.load("00003")
     expected = np.where(truth[("test", "00003")] == 0, 255, truth[("test", "00003")])
     np.testing.assert_array_equal(sample.mask, expected)  # unlabeled -> ignore by default
+    (tmp_path / "fmb").rename(tmp_path / "moved")  # its dataset.yaml names the folder it is in
+    assert load_dataset(str(tmp_path / "moved" / "dataset.yaml"), split="test").ids() == ["00003"]
 
 
 def test_prepare_colour_labels_need_a_palette_and_prefix_clashing_names(tmp_path):

@@ -9,6 +9,7 @@ inherit from another); ``load_dataset("folder:/path/to/frames?limit=20")`` build
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ def list_datasets() -> list[str]:
 
 def dataset_config(name: str) -> dict[str, Any]:
     """The options of data set ``name``. ``kind:root?key=value&key=value`` builds one ad hoc, each value read as
-    YAML (``folder:/data/frames?limit=20&channels=1&voc_skip=[DontCare]``)."""
+    YAML (``folder:/data/frames?limit=20&channels=1&voc_skip=[DontCare]``). In a YAML, a ``root`` of ``.`` or
+    starting with ``./`` / ``../`` is relative to the YAML's own folder (what ``prepare`` writes, so a prepared
+    folder can be moved); other relative roots are under the data directory (``resolve_root``)."""
     if ":" in name and not name.endswith((".yaml", ".yml")):
         from urllib.parse import parse_qsl
 
@@ -49,7 +52,11 @@ def dataset_config(name: str) -> dict[str, Any]:
             except yaml.YAMLError:
                 options[key] = value
         return {"kind": kind, "root": root, **options}
-    return DATASETS.config(name)
+    cfg = DATASETS.config(name)
+    root = cfg.get("root")
+    if isinstance(root, str) and (root in (".", "..") or root.startswith(("./", "../"))):
+        cfg["root"] = os.path.normpath(DATASETS.path(name).parent.absolute() / root)
+    return cfg
 
 
 def dataset_label(name: str) -> str:

@@ -34,6 +34,8 @@ from sr.atomic import atomic_folder
 from sr.errors import UserError
 
 DATASET_FILE = "dataset.yaml"
+#: the ``root`` every prepare writes: the dataset.yaml's own folder (``dataset_config`` resolves it there)
+ROOT_HERE = "."
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -99,7 +101,8 @@ def staged_output(out: str | os.PathLike) -> contextlib.AbstractContextManager[P
 def write_dataset_yaml(
     stage: Path, out: Path, *, splits: dict[str, list[str]], description: str, options: dict[str, Any]
 ) -> None:
-    """``splits/*.txt`` and ``dataset.yaml`` (root = the final absolute ``out``) inside the staging folder."""
+    """``splits/*.txt`` and ``dataset.yaml`` (root = the YAML's own folder, so ``out`` can be moved) inside the
+    staging folder."""
     (stage / "splits").mkdir(exist_ok=True)
     for split, ids in splits.items():
         (stage / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
@@ -107,7 +110,7 @@ def write_dataset_yaml(
         "description": description,
         "name": Path(out).name,
         "kind": "prepared",
-        "root": str(Path(out).expanduser().absolute()),
+        "root": ROOT_HERE,
         "split": "test",
         **options,
     }

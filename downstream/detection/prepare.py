@@ -41,6 +41,8 @@ from PIL import Image
 
 from downstream.datasets.m3fd import M3FD_CLASSES
 from downstream.datasets.prepared import (
+    DATASET_FILE,
+    ROOT_HERE,
     SPLIT_NAMES,
     place_file,
     read_class_file,
@@ -508,13 +510,13 @@ def prepare_m3fd(
         )
         import yaml
 
-        (stage / "dataset.yaml").write_text(
+        (stage / DATASET_FILE).write_text(
             yaml.safe_dump(
                 {
                     "description": f"M3FD prepared from {src}",
                     "name": out.name,
                     "kind": "m3fd",
-                    "root": str(out.absolute()),
+                    "root": ROOT_HERE,
                     "split": "test",
                 },
                 sort_keys=False,

@@ -46,6 +46,7 @@ from PIL import Image
 
 from downstream.datasets.prepared import (
     DATASET_FILE,
+    ROOT_HERE,
     SPLIT_NAMES,
     place_file,
     read_class_file,
@@ -197,7 +198,7 @@ def prepare_fmb(
                     "description": f"FMB prepared from {src}",
                     "name": out.name,
                     "kind": "fmb",
-                    "root": str(out.absolute()),
+                    "root": ROOT_HERE,
                     "split": "test",
                 },
                 sort_keys=False,
