@@ -8,9 +8,10 @@ section, so a run cut short still leaves what it measured):
 
 * ``env``: device name, torch / CUDA versions, which optional packages are present.
 * ``precision``: one-step ``difiisr`` with random dense official-layout weights on one seeded LR frame
-  (``--size``, default 256x192 -> 1024x768) for every policy of ``--policies``: median latency, peak
-  memory, max / mean difference of the [-1, 1] output against fp32, share of VQ codes that differ from
-  fp32's (the quantiser's input is the UNet output), and the VQ encode / UNet / VQ decode split.
+  per ``--sizes`` entry (default 256x192 -> 1024x768) for every policy of ``--precisions``: median
+  latency, peak memory, max / mean difference of the [-1, 1] output against fp32, share of VQ codes that
+  differ from fp32's (the quantiser's input is the UNet output), and the VQ encode / UNet / VQ decode
+  split (median per timed call).
 * ``compile``: ``torch.compile`` of the default policy: first-call build time, rebuild time from the
   inductor cache after ``torch._dynamo.reset()``, latency and difference against eager fp32.
 * ``official``: ``benchmarks.official.side_by_side`` (official sampler as shipped and fp32 next to the
@@ -21,8 +22,12 @@ section, so a run cut short still leaves what it measured):
   and segmentation are not timed here (they need ultralytics / mmsegmentation and their weights): run
   ``python -m benchmarks.perf --stages --device cuda`` in a full environment for those.
 
-Random weights everywhere: the numbers are speed and numerics, never quality. On CPU the same script
-runs at small sizes (``--size 64x64 --arch small``) so CI can check it.
+The ``precision``, ``compile`` and ``official`` sections run once per ``--sizes`` entry. Every timing goes
+through ``benchmarks.timing.time_calls`` (``--warmup`` untimed calls, ``--repeat`` timed calls, CUDA
+synchronised); times in ms, memory in GiB (peak allocated above what was in use before the calls: CUDA
+only, ``nan`` on CPU), with ``benchmarks.timing``'s column names. Random weights everywhere: the numbers
+are speed and numerics, never quality. On CPU the same script runs at small sizes (``--sizes 64x64
+--arch small``) so CI can check it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from benchmarks import timing as T
 from sr import cli
 from sr.cli import cli_entry
 
@@ -65,21 +71,6 @@ class Report:
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _latency(fn, device, warmup: int, repeat: int) -> tuple[Any, float, float]:
-    """(last output, median seconds, peak GiB above the memory in use before; nan on CPU)."""
-    from benchmarks.official import timed_calls
-
-    out, lat, peak_mb = timed_calls(fn, device, warmup, repeat)
-    return out, lat, peak_mb / 1024
 
 
 def _difiisr(args, device):
@@ -113,46 +104,44 @@ def section_env(args, device) -> list[dict[str, Any]]:
     return rows
 
 
-def section_precision(args, device) -> list[dict[str, Any]]:
+def section_precision(args, device, size: str) -> list[dict[str, Any]]:
     import torch
-
-    from benchmarks.perf import time_parts
 
     method = _difiisr(args, device)
     sampler = method.sampler
-    w, h = (int(v) for v in args.size.split("x"))
+    w, h = T.parse_size(size)
     lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-    parts = time_parts(sampler, device)
+    parts = T.time_parts(sampler, device)
     latents: list[Any] = []
     decode = sampler._decode
     sampler._decode = lambda z: (latents.append(z.detach()), decode(z))[1]
     rows, ref, ref_codes = [], None, None
-    for policy in dict.fromkeys(("fp32", *args.policies)):
-        sampler.configure(precision=json.loads(policy) if policy.startswith("{") else policy)
-        parts.clear()
+    for policy in dict.fromkeys(("fp32", *args.precisions)):
+        sampler.configure(precision=T.policy(policy))
         latents.clear()
-        out, lat, peak = _latency(lambda: sampler(lr) * 2 - 1, device, args.warmup, args.repeat)
+        t = T.time_calls(lambda: sampler(lr) * 2 - 1, device, args.warmup, args.repeat, parts=parts)
+        out = t.output
         codes = sampler.first_stage.vq.quantize.indices(latents[-1])
         if ref is None:
             ref, ref_codes = out, codes
         diff = (out - ref).abs()
-        n = args.warmup + args.repeat
         rows.append(
             {
-                "policy": policy,
-                "size_out": f"{4 * w}x{4 * h}",
-                "latency_ms": 1e3 * lat,
-                "peak_gib": peak,
-                "max_abs_diff": diff.max().item(),
-                "mean_abs_diff": diff.mean().item(),
+                T.COL_PRECISION: policy,
+                T.COL_SIZE: size,
+                T.COL_SIZE_OUT: f"{4 * w}x{4 * h}",
+                T.COL_LATENCY_MS: t.median_ms,
+                T.COL_PEAK_GIB: t.peak_gib,
+                T.COL_MAX_ABS_DIFF: diff.max().item(),
+                T.COL_MEAN_ABS_DIFF: diff.mean().item(),
                 "codes_changed_pct": 100 * (codes != ref_codes).float().mean().item(),
-                **{f"{k}_ms": 1e3 * v / n for k, v in parts.items()},
+                **{T.COL_PART_MS[k]: v for k, v in t.part_medians_ms().items()},
             }
         )
     return rows
 
 
-def section_compile(args, device) -> list[dict[str, Any]]:
+def section_compile(args, device, size: str) -> list[dict[str, Any]]:
     import torch
 
     from sr.runtime import compile_cache_dir
@@ -160,57 +149,60 @@ def section_compile(args, device) -> list[dict[str, Any]]:
 
     method = _difiisr(args, device)
     sampler = method.sampler
-    w, h = (int(v) for v in args.size.split("x"))
+    w, h = T.parse_size(size)
     lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     ref = sampler.configure(precision="fp32")(lr)
     policy = "auto"
     sampler.configure(precision=policy, compile=True)
     rows = []
     for build in ("cold (first call)", "warm (inductor cache, after dynamo reset)"):
-        _sync(device)
-        t0 = time.perf_counter()
-        out = sampler(lr)
-        _sync(device)
+        first = T.time_calls(lambda: sampler(lr), device, warmup=0, repeat=1)
+        out = first.output
         rows.append(
-            {"build": build, "build_s": time.perf_counter() - t0, "status": json.dumps(sampler.compile_status())}
+            {
+                "build": build,
+                T.COL_SIZE: size,
+                "build_ms": first.median_ms,
+                T.COL_STATUS: json.dumps(sampler.compile_status()),
+            }
         )
         if build.startswith("cold"):
             torch._dynamo.reset()
             sampler.configure(compile=False).configure(compile=True)
-    _, lat, peak = _latency(lambda: sampler(lr), device, 1, args.repeat)
+    t = T.time_calls(lambda: sampler(lr), device, 1, args.repeat)
     diff = (out - ref).abs() * 2  # [-1, 1] scale
     resolved = {k: str(v).replace("torch.", "") for k, v in resolve_precision(policy, device).items()}
     rows.append(
         {
             "build": "compiled steady state",
-            "policy": json.dumps(resolved),
-            "latency_ms": 1e3 * lat,
-            "peak_gib": peak,
-            "max_abs_diff": diff.max().item(),
-            "mean_abs_diff": diff.mean().item(),
+            T.COL_SIZE: size,
+            T.COL_PRECISION: json.dumps(resolved),
+            T.COL_LATENCY_MS: t.median_ms,
+            T.COL_PEAK_GIB: t.peak_gib,
+            T.COL_MAX_ABS_DIFF: diff.max().item(),
+            T.COL_MEAN_ABS_DIFF: diff.mean().item(),
             "cache_dir": str(compile_cache_dir()),
         }
     )
     return rows
 
 
-def section_official(args, device) -> list[dict[str, Any]]:
+def section_official(args, device, size: str) -> list[dict[str, Any]]:
     if not args.official_repo:
-        return [{"status": "skipped", "note": "no --official-repo"}]
+        return [{T.COL_STATUS: "skipped", T.COL_NOTE: "no --official-repo"}]
     missing = [m for m in ("einops", "timm") if importlib.util.find_spec(m) is None]
     if missing:
         return [
             {
-                "status": "skipped",
-                "note": f"the official modules need {', '.join(missing)} (pip install "
+                T.COL_STATUS: "skipped",
+                T.COL_NOTE: f"the official modules need {', '.join(missing)} (pip install "
                 f"--target DIR einops timm; carry DIR and put it on PYTHONPATH)",
             }
         ]
     from benchmarks.official import side_by_side
 
-    policies = [p for p in args.policies if not p.startswith("{")]
     return side_by_side(
-        args.official_repo, args.size, str(device), tuple(policies), args.arch, args.warmup, args.repeat
+        args.official_repo, size, str(device), tuple(args.precisions), args.arch, args.warmup, args.repeat
     )
 
 
@@ -226,19 +218,26 @@ def section_stages(args, device) -> list[dict[str, Any]]:
         try:
             method = load_method(name, random_weights=True, device=str(device))
         except Exception as exc:  # noqa: BLE001 - one method that cannot be built is a row, not the end
-            rows.append({"stage": "sr", "what": name, "status": f"error: {type(exc).__name__}: {exc}"[:200]})
+            rows.append({"stage": "sr", "what": name, T.COL_STATUS: f"error: {type(exc).__name__}: {exc}"[:200]})
             continue
         for shape, (h, w) in STAGE_SHAPES.items():
             x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-            _, lat, peak = _latency(lambda m=method, x=x: m.upscale(x), device, 1, args.stage_repeat)
-            sr_fps.setdefault(name, {})[shape] = 1 / lat
+            t = T.time_calls(lambda m=method, x=x: m.upscale(x), device, 1, args.stage_repeat)
+            sr_fps.setdefault(name, {})[shape] = 1e3 / t.median_ms
             rows.append(
-                {"stage": "sr", "what": name, "shape": shape, "status": "ok", "frames_per_s": 1 / lat, "peak_gib": peak}
+                {
+                    "stage": "sr",
+                    "what": name,
+                    "shape": shape,
+                    T.COL_STATUS: "ok",
+                    T.COL_FRAMES_PER_S: 1e3 / t.median_ms,
+                    T.COL_PEAK_GIB: t.peak_gib,
+                }
             )
         del method
     metric_s = 0.0
     if importlib.util.find_spec("pyiqa") is None:
-        rows.append({"stage": "iqa", "status": "skipped", "note": "pyiqa not installed"})
+        rows.append({"stage": "iqa", T.COL_STATUS: "skipped", T.COL_NOTE: "pyiqa not installed"})
     else:
         from downstream.metrics import QualityMetric, list_metrics
 
@@ -247,19 +246,19 @@ def section_stages(args, device) -> list[dict[str, Any]]:
         for name in args.metrics or list_metrics():
             try:
                 metric = QualityMetric(name, device=str(device), random_weights=True)
-                _, lat, _ = _latency(lambda m=metric: m(img, ref), device, 1, args.stage_repeat)
+                lat = T.time_calls(lambda m=metric: m(img, ref), device, 1, args.stage_repeat).median_ms / 1e3
             except Exception as exc:  # noqa: BLE001 - a metric that cannot run here is a row
-                rows.append({"stage": "iqa", "what": name, "status": f"error: {type(exc).__name__}: {exc}"[:200]})
+                rows.append({"stage": "iqa", "what": name, T.COL_STATUS: f"error: {type(exc).__name__}: {exc}"[:200]})
                 continue
             metric_s += lat
-            rows.append({"stage": "iqa", "what": name, "status": "ok", "frames_per_s": 1 / lat})
+            rows.append({"stage": "iqa", "what": name, T.COL_STATUS: "ok", T.COL_FRAMES_PER_S: 1 / lat})
     for task, pkg in (("detection", "ultralytics"), ("segmentation", "mmseg")):
         note = (
             "not timed here: python -m benchmarks.perf --stages --device cuda"
             if importlib.util.find_spec(pkg)
             else f"{pkg} not installed"
         )
-        rows.append({"stage": task, "status": "skipped", "note": note})
+        rows.append({"stage": task, T.COL_STATUS: "skipped", T.COL_NOTE: note})
     # projected paper grid: every registered method; a method not timed here counts at the slowest timed SR rate
     slowest = {s: min(v[s] for v in sr_fps.values()) for s in STAGE_SHAPES} if sr_fps else {}
     if slowest:
@@ -270,10 +269,10 @@ def section_stages(args, device) -> list[dict[str, Any]]:
             {
                 "stage": "paper grid (projected)",
                 "what": f"{n_methods} methods x {frames} frames",
-                "status": "ok",
+                T.COL_STATUS: "ok",
                 "sr_hours": sr_hours,
                 "iqa_hours": n_methods * frames * metric_s / 3600,
-                "note": "methods not timed here counted at the slowest timed SR rate; detection and "
+                T.COL_NOTE: "methods not timed here counted at the slowest timed SR rate; detection and "
                 "segmentation not included",
             }
         )
@@ -287,6 +286,8 @@ SECTIONS = {
     "official": section_official,
     "stages": section_stages,
 }
+#: sections called once per ``--sizes`` entry, with the size as third argument
+SIZED = {"precision", "compile", "official"}
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -299,16 +300,16 @@ def build_parser() -> cli.ArgumentParser:
         help="folder for gpu_check.md / gpu_check.json (default: $OUT, else ./gpu_check)",
     )
     p.add_argument("--sections", type=cli.names, default=list(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
-    p.add_argument("--size", default="256x192", help="LR WxH of the precision/compile/official sections")
-    p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CPU checks)")
-    p.add_argument(
-        "--policies",
-        default='fp32,mixed,bf16,fp16,{"unet":"bf16","encode":"bf16","decode":"fp16"}',
-        help="precision policies (names or JSON part mappings), comma-separated at the top level",
+    T.add_options(
+        p,
+        sizes_default="256x192",
+        precisions_default='fp32,mixed,bf16,fp16,{"unet":"bf16","encode":"bf16","decode":"fp16"}',
+        warmup=2,
+        repeat=10,
+        out_csv=False,
     )
+    p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CPU checks)")
     p.add_argument("--official-repo", default=None, help="checkout of zirui0625/DifIISR for the official section")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--repeat", type=cli.positive_int, default=10)
     p.add_argument("--budget", type=float, default=480, help="seconds; later sections are skipped once spent")
     p.add_argument("--stage-repeat", type=cli.positive_int, default=3, help="timed calls per stage measurement")
     p.add_argument(
@@ -331,40 +332,27 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         raise cli.UsageError(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
-    args.policies = _split_policies(args.policies)
     device = torch.device(args.device)
     report = Report(Path(args.out))
     started = time.perf_counter()
     for name in args.sections:
         t0 = time.perf_counter()
         if t0 - started > args.budget:
-            report.add(name, [{"status": "skipped", "note": f"--budget {args.budget:.0f} s spent"}])
+            report.add(name, [{T.COL_STATUS: "skipped", T.COL_NOTE: f"--budget {args.budget:.0f} s spent"}])
             continue
-        try:
-            rows = SECTIONS[name](args, device)
-        except Exception as exc:  # noqa: BLE001 - a section that fails is reported, the next one still runs
-            traceback.print_exc()
-            rows = [{"status": f"error: {type(exc).__name__}: {exc}"[:300]}]
-        report.add(
-            name, [{**r, "section_s": round(time.perf_counter() - t0, 1)} if i == 0 else r for i, r in enumerate(rows)]
-        )
+        rows = []
+        for size in args.sizes if name in SIZED else [None]:
+            try:
+                rows += SECTIONS[name](args, device, size) if size else SECTIONS[name](args, device)
+            except Exception as exc:  # noqa: BLE001 - a section that fails is reported, the next one still runs
+                traceback.print_exc()
+                rows.append({T.COL_SIZE: size or "", T.COL_STATUS: f"error: {type(exc).__name__}: {exc}"[:300]})
+        section_ms = round(1e3 * (time.perf_counter() - t0))
+        report.add(name, [{**r, "section_ms": section_ms} if i == 0 else r for i, r in enumerate(rows)])
         with contextlib.suppress(Exception):
             torch.cuda.empty_cache()
     print(f"wrote {Path(args.out) / 'gpu_check.md'}")
     return 0
-
-
-def _split_policies(text: str) -> list[str]:
-    """Split on commas outside braces (JSON mappings contain commas)."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    return [p for p in [*out, cur.strip()] if p]
 
 
 if __name__ == "__main__":

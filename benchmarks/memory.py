@@ -1,15 +1,17 @@
 """Peak CPU memory of one huge frame through a diffusion SR method, tiled against untiled.
 
     python -m benchmarks.memory                                  # 4096x3072 HR (LR 1024x768), difiisr_demo
-    python -m benchmarks.memory --lr-size 512x384 --configs tiled128,untiled --out mem.csv
+    python -m benchmarks.memory --sizes 512x384 --configs tiled128,untiled --out mem.csv
 
-Every configuration runs in a fresh child process (``python -m benchmarks.memory --child JSON``): it
-imports torch and the harness, builds the method, makes a seeded random LR frame ``[1, C, h, w]``,
-then records the baseline resident set (``VmRSS``), resets the kernel's peak-RSS mark
-(``/proc/self/clear_refs`` ``5``) and calls ``method.upscale`` once. Reported ``peak_mb`` is
-``VmHWM - baseline``: the memory the SR call itself needed on top of the imports, the weights and the
-input. (If the mark cannot be reset, ``hwm_reset`` is false and the peak is still measured against the
-same baseline; the build is far smaller than an untiled huge frame.)
+Every configuration (method x LR size x config) runs in a fresh child process (``python -m
+benchmarks.memory --child JSON``): it imports torch and the harness, builds the method, makes a seeded
+random LR frame ``[1, C, h, w]`` and calls ``method.upscale`` once through
+``benchmarks.timing.time_calls`` (no warm-up, one timed call, CPU peak on): it records the baseline
+resident set (``VmRSS``), resets the kernel's peak-RSS mark (``/proc/self/clear_refs`` ``5``) and
+calls. Reported ``peak_gib`` is ``VmHWM - baseline``: the memory the SR call itself needed on top of
+the imports, the weights and the input. (If the mark cannot be reset, ``peak_reset`` is false and the
+peak is still measured against the same baseline; the build is far smaller than an untiled huge frame.)
+Units and column names are ``benchmarks.timing``'s: memory in GiB, time in ms.
 
 Configurations (``--configs``, comma separated):
 
@@ -19,70 +21,45 @@ Configurations (``--configs``, comma separated):
 
 Before an untiled run the script estimates its peak from a smaller untiled probe
 (``--probe-size``, scaled by the pixel ratio) and skips it, with the reason, when the estimate is above
-``--max-untiled-gb`` (default 16) or the machine's available memory.
+``--max-untiled-gib`` (default 16) or the machine's available memory.
 
 Output: a table on stdout and, with ``--out``, a CSV (columns :data:`COLUMNS`). Linux only (``/proc``).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import timing as T
 from sr import cli
 from sr.cli import cli_entry
+from sr.vocab import COL_METHOD
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = [
-    "method",
-    "lr_size",
-    "hr_size",
+    COL_METHOD,
+    T.COL_SIZE,
+    T.COL_SIZE_OUT,
     "channels",
     "config",
     "chop_size",
     "chop_stride",
     "tiles",
-    "status",
-    "peak_mb",
-    "baseline_mb",
-    "hwm_reset",
-    "out_mb",
-    "wall_s",
-    "threads",
-    "note",
+    T.COL_STATUS,
+    T.COL_PEAK_GIB,
+    "baseline_gib",
+    "peak_reset",
+    "out_gib",
+    T.COL_LATENCY_MS,
+    T.COL_THREADS,
+    T.COL_NOTE,
 ]
 CONFIGS = {"default": None, "tiled128": (128, 112), "untiled": "untiled"}
-
-
-def _status_mb(field: str) -> float:
-    """A ``kB`` field of ``/proc/self/status`` in MB (``nan`` without /proc)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _reset_hwm() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (h, w)."""
-    w, _, h = text.lower().partition("x")
-    return int(h), int(w)
 
 
 def _tiles(h: int, w: int, size: int, stride: int) -> int:
@@ -108,24 +85,20 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
     sampler = getattr(method, "sampler", None)
     size = getattr(sampler, "chop_size", None)
     stride = getattr(sampler, "chop_stride", None)
-    baseline = _status_mb("VmRSS")
-    reset = _reset_hwm()
-    t0 = time.perf_counter()
-    y = method.upscale(x)
-    wall = time.perf_counter() - t0
-    peak = _status_mb("VmHWM") - baseline
+    t = T.time_calls(lambda: method.upscale(x), "cpu", warmup=0, repeat=1, cpu_peak=True)
+    y = t.output
     assert y.shape == (1, c, h * method.scale, w * method.scale) and bool(torch.isfinite(y).all())
     return {
-        "peak_mb": round(peak, 1),
-        "baseline_mb": round(baseline, 1),
-        "hwm_reset": reset,
-        "out_mb": round(y.numel() * y.element_size() / 2**20, 1),
-        "wall_s": round(wall, 2),
-        "hr_size": f"{w * method.scale}x{h * method.scale}",
+        T.COL_PEAK_GIB: round(t.peak_gib, 4),
+        "baseline_gib": round(t.base_gib, 4),
+        "peak_reset": t.peak_reset,
+        "out_gib": round(y.numel() * y.element_size() / 2**30, 4),
+        T.COL_LATENCY_MS: round(t.median_ms, 1),
+        T.COL_SIZE_OUT: f"{w * method.scale}x{h * method.scale}",
         "chop_size": size,
         "chop_stride": stride,
         "tiles": _tiles(h, w, size, stride) if size and max(h, w) > size else 1,
-        "threads": torch.get_num_threads(),
+        T.COL_THREADS: torch.get_num_threads(),
     }
 
 
@@ -136,11 +109,11 @@ def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, An
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "note": f"no result within {timeout} s"}
+        return {T.COL_STATUS: "timeout", T.COL_NOTE: f"no result within {timeout} s"}
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return {"status": "error", "note": f"exit {proc.returncode}: {tail[0][:300]}"}
-    return {"status": "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
+        return {T.COL_STATUS: "error", T.COL_NOTE: f"exit {proc.returncode}: {tail[0][:300]}"}
+    return {T.COL_STATUS: "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
 def measure(
@@ -164,10 +137,10 @@ def measure(
     elif spec:
         cfg["chop_size"], cfg["chop_stride"] = spec
     row = run_child(cfg, timeout)
-    return {"method": method, "lr_size": f"{w}x{h}", "channels": channels, "config": config, **row}
+    return {COL_METHOD: method, T.COL_SIZE: f"{w}x{h}", "channels": channels, "config": config, **row}
 
 
-def _available_gb() -> float:
+def _available_gib() -> float:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -180,92 +153,70 @@ def _available_gb() -> float:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     p = cli.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
-    p.add_argument("--method", default="difiisr_demo", help="a registered method (default difiisr_demo)")
-    p.add_argument("--lr-size", default="1024x768", help="LR frame WxH (default 1024x768 = 4096x3072 HR at x4)")
+    p.add_argument("--methods", type=cli.names, default="difiisr_demo", help="registered methods, comma-separated")
+    T.add_options(p, sizes_default="1024x768")  # 1024x768 LR = 4096x3072 HR at x4
     p.add_argument("--channels", type=int, default=1, choices=(1, 3))
-    p.add_argument("--configs", default="default,tiled128,untiled", help=f"comma list of {', '.join(CONFIGS)}")
+    p.add_argument("--configs", type=cli.names, default="default,tiled128,untiled", help=f"of {', '.join(CONFIGS)}")
     p.add_argument("--threads", type=int, default=None, help="torch threads in the child (default: torch's)")
     p.add_argument(
-        "--max-untiled-gb",
+        "--max-untiled-gib",
         type=float,
         default=16.0,
-        help="skip an untiled run whose estimated peak is above this (default 16)",
+        help="skip an untiled run whose estimated peak is above this",
     )
     p.add_argument("--probe-size", default="256x192", help="untiled probe frame WxH used for the estimate")
     p.add_argument("--timeout", type=float, default=None, help="seconds per child")
-    p.add_argument("--out", help="CSV path")
     p.add_argument("--child", help=cli.argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return 0
-    h, w = _parse_size(args.lr_size)
+    unknown = [c for c in args.configs if c not in CONFIGS]
+    if unknown:
+        raise cli.UsageError(f"--configs: unknown {unknown}; choose from {', '.join(CONFIGS)}")
+    pw, ph = T.parse_size(args.probe_size)
     rows = []
-    for config in [c.strip() for c in args.configs.split(",") if c.strip()]:
-        if config == "untiled":
-            ph, pw = _parse_size(args.probe_size)
-            if ph * pw < h * w:
-                probe = measure(args.method, ph, pw, "untiled", args.channels, args.threads, args.timeout)
-                if probe["status"] == "ok":
-                    est_gb = probe["peak_mb"] * (h * w) / (ph * pw) / 1024
-                    limit = min(args.max_untiled_gb, _available_gb())
-                    if est_gb > limit:
-                        rows.append(
-                            {
-                                "method": args.method,
-                                "lr_size": f"{w}x{h}",
-                                "channels": args.channels,
-                                "config": config,
-                                "status": "skipped",
-                                "note": f"estimated peak {est_gb:.1f} GB (probe {args.probe_size}: "
-                                f"{probe['peak_mb']} MB) > limit {limit:.1f} GB",
-                            }
-                        )
-                        print(_fmt(rows[-1], args.channels), flush=True)
-                        continue
-        row = measure(args.method, h, w, config, args.channels, args.threads, args.timeout)
-        rows.append(row)
-        print(_fmt(row, args.channels), flush=True)
-    for row in rows:
-        row["hr_size"] = f"{w * 4}x{h * 4}" if row.get("hr_size") is None else row["hr_size"]
+    for method in args.methods:
+        for size in args.sizes:
+            w, h = T.parse_size(size)
+            for config in args.configs:
+                row = _skip_untiled(args, method, h, w, ph, pw) if config == "untiled" else None
+                row = row or measure(method, h, w, config, args.channels, args.threads, args.timeout)
+                rows.append(row)
+                print(_fmt(row, args.channels), flush=True)
     print()
-    print(markdown(rows))
-    if args.out:
-        with open(args.out, "w", newline="") as fh:
-            wr = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-            wr.writeheader()
-            wr.writerows(rows)
-    return 0 if all(r["status"] in ("ok", "skipped") for r in rows) else 1
+    print(T.markdown(rows, [c for c in COLUMNS if c not in ("channels", "peak_reset")]))
+    T.write_csv(rows, args.out, COLUMNS)
+    return 0 if all(r[T.COL_STATUS] in ("ok", "skipped") for r in rows) else 1
+
+
+def _skip_untiled(args, method: str, h: int, w: int, ph: int, pw: int) -> dict[str, Any] | None:
+    """A ``skipped`` row when an untiled probe at ``--probe-size`` puts the estimated peak over the limit."""
+    if ph * pw >= h * w:
+        return None
+    probe = measure(method, ph, pw, "untiled", args.channels, args.threads, args.timeout)
+    if probe[T.COL_STATUS] != "ok":
+        return None
+    est = probe[T.COL_PEAK_GIB] * (h * w) / (ph * pw)
+    limit = min(args.max_untiled_gib, _available_gib())
+    if est <= limit:
+        return None
+    return {
+        COL_METHOD: method,
+        T.COL_SIZE: f"{w}x{h}",
+        "channels": args.channels,
+        "config": "untiled",
+        T.COL_STATUS: "skipped",
+        T.COL_NOTE: f"estimated peak {est:.1f} GiB (probe {args.probe_size}: {probe[T.COL_PEAK_GIB]} GiB) "
+        f"> limit {limit:.1f} GiB",
+    }
 
 
 def _fmt(row: dict[str, Any], channels: int) -> str:
     return (
-        f"# {row['method']} {row['lr_size']} C={channels} {row['config']}: {row['status']} "
-        f"peak {row.get('peak_mb', '-')} MB, {row.get('wall_s', '-')} s {row.get('note', '')}"
+        f"# {row[COL_METHOD]} {row[T.COL_SIZE]} C={channels} {row['config']}: {row[T.COL_STATUS]} "
+        f"peak {row.get(T.COL_PEAK_GIB, '-')} GiB, {row.get(T.COL_LATENCY_MS, '-')} ms {row.get(T.COL_NOTE, '')}"
     )
-
-
-def markdown(rows: list[dict[str, Any]]) -> str:
-    cols = [
-        "method",
-        "lr_size",
-        "hr_size",
-        "config",
-        "chop_size",
-        "chop_stride",
-        "tiles",
-        "status",
-        "peak_mb",
-        "baseline_mb",
-        "out_mb",
-        "wall_s",
-        "threads",
-        "note",
-    ]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

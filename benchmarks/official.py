@@ -1,6 +1,6 @@
 """The official DifIISR sampler side by side with the project's ``difiisr``: same weights, same LR, same noise.
 
-    python -m benchmarks.perf --official-repo PATH [--sizes 256x192] [--device cuda] [--dtypes fp32,mixed]
+    python -m benchmarks.perf --official-repo PATH [--sizes 256x192] [--device cuda] [--precisions fp32,mixed]
 
 ``PATH`` is a checkout of zirui0625/DifIISR (for tests: ``../shared/reference/official_difiisr``). It is
 imported from there, never copied. Its ``sampler.py`` builds on CUDA only and needs opencv, so the
@@ -12,19 +12,18 @@ random dense weights (constant-at-build entries re-drawn, a dense codebook: ever
 prior noise the project's sampler draws. The official modules need einops and timm.
 
 Rows: the official sampler as shipped (``inference.py``: fp16 UNet torso and fp16 autoencoder; CUDA
-only), the official sampler in fp32, and the project with each precision policy of ``--dtypes``;
-latency median, peak memory, max / mean absolute difference of the [-1, 1] output against the
-project's fp32 output, and the speedup over the official sampler as shipped (fp32 on CPU).
+only), the official sampler in fp32, and the project with each precision policy of ``--precisions``;
+latency median (ms), peak memory (GiB; CUDA only: in one process the CPU peak RSS of a later row would
+reuse an earlier row's buffers), max / mean absolute difference of the [-1, 1] output against the
+project's fp32 output, and the speedup over the official sampler as shipped (fp32 on CPU). Timed by
+``benchmarks.timing.time_calls``; column names and units are ``benchmarks.timing``'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import math
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +31,21 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from benchmarks import timing as T
 from sr.errors import UserError
 
 COLUMNS = [
     "path",
-    "size",
-    "device",
-    "status",
-    "latency_s",
-    "peak_mem_mb",
-    "speedup",
-    "max_abs_diff",
-    "mean_abs_diff",
-    "repeats",
-    "note",
+    T.COL_SIZE,
+    T.COL_DEVICE,
+    T.COL_STATUS,
+    T.COL_LATENCY_MS,
+    T.COL_PEAK_GIB,
+    T.COL_SPEEDUP,
+    T.COL_MAX_ABS_DIFF,
+    T.COL_MEAN_ABS_DIFF,
+    T.COL_REPEATS,
+    T.COL_NOTE,
 ]
 #: reduced widths for CI (same depth and layout as the official networks, 4.7 M + 3.5 M parameters)
 SMALL = {"unet": {"model_channels": 32, "num_head_channels": 8, "swin_embed_dim": 32}, "vq": {"ch": 32}}
@@ -138,31 +138,11 @@ class Official:
         return out[..., : h * self.sf, : w * self.sf].clamp_(-1.0, 1.0)
 
 
-def timed_calls(fn, device: torch.device, warmup: int, repeat: int) -> tuple[torch.Tensor, float, float]:
-    """Output, median latency (s) and peak memory growth (MB; CUDA only, nan on CPU) of ``fn()``."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    for _ in range(warmup):
-        fn()
-    lat = []
-    for _ in range(repeat):
-        sync()
-        t0 = time.perf_counter()
-        out = fn()
-        sync()
-        lat.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if device.type == "cuda" else math.nan
-    return out, statistics.median(lat), peak
-
-
 def side_by_side(
     repo: str | Path,
     size: str = "64x64",
     device: str = "cpu",
-    dtypes: tuple[str, ...] = ("fp32",),
+    precisions: tuple[str, ...] = ("fp32",),
     arch: str = "full",
     warmup: int = 1,
     repeat: int = 3,
@@ -178,10 +158,10 @@ def side_by_side(
     dev = torch.device(device)
     cfg = official_config(repo, arch)
     with official_imports(repo) as load:
-        return _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed)
+        return _compare(cfg, load, dev, size, precisions, arch, warmup, repeat, seed)
 
 
-def _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed):
+def _project(cfg, official, lr, dev, precisions, arch, warmup, repeat, seed):
     """Build ``difiisr`` (random dense weights where its files are not installed), copy the weights into the
     official networks, time each policy;
     returns (rows, outputs, the prior noise of the project's first tile draw)."""
@@ -201,28 +181,28 @@ def _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed):
     latent = (1, cfg["autoencoder"]["params"]["embed_dim"], -(-h // PAD) * PAD, -(-w // PAD) * PAD)
     noise = torch.randn(latent, generator=torch.Generator(device=dev).manual_seed(ours.sampler.seed), device=dev)
     rows, outputs = [], {}
-    for policy in dict.fromkeys(("fp32", *dtypes)):
-        ours.sampler.configure(precision=policy)
-        out, lat, peak = timed_calls(lambda: ours.sampler(lr) * 2 - 1, dev, warmup, repeat)
-        outputs[f"project {policy}"] = out
+    for policy in dict.fromkeys(("fp32", *precisions)):
+        ours.sampler.configure(precision=T.policy(policy))
+        t = T.time_calls(lambda: ours.sampler(lr) * 2 - 1, dev, warmup, repeat)
+        outputs[f"project {policy}"] = t.output
         rows.append(
             {
                 "path": f"project {policy}",
-                "status": "ok",
-                "latency_s": lat,
-                "peak_mem_mb": peak,
-                "note": "precision policy (sr.sampler.PRECISIONS)",
+                T.COL_STATUS: "ok",
+                T.COL_LATENCY_MS: t.median_ms,
+                T.COL_PEAK_GIB: t.peak_gib,
+                T.COL_NOTE: "precision policy (sr.sampler.PRECISIONS)",
             }
         )
     return rows, outputs, noise
 
 
-def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[dict[str, Any]]:
+def _compare(cfg, load, dev, size, precisions, arch, warmup, repeat, seed) -> list[dict[str, Any]]:
     official = Official(cfg, load, dev)
-    w, h = (int(v) for v in size.split("x"))
+    w, h = T.parse_size(size)
     lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed)).to(dev)
-    base = {"size": size, "device": str(dev), "repeats": repeat}
-    rows, outputs, noise = _project(cfg, official, lr, dev, dtypes, arch, warmup, repeat, seed)
+    base = {T.COL_SIZE: size, T.COL_DEVICE: str(dev), T.COL_REPEATS: repeat}
+    rows, outputs, noise = _project(cfg, official, lr, dev, precisions, arch, warmup, repeat, seed)
     rows = [{**base, **r} for r in rows]
     if dev.type == "cuda":
         fp32_state = {
@@ -230,16 +210,16 @@ def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[d
             for part, net in (("unet", official.unet), ("vq", official.vq))
         }
         official.as_shipped()
-        out, lat, peak = timed_calls(lambda: official(lr, noise), dev, warmup, repeat)
-        outputs["official as shipped (fp16)"] = out.float()
+        t = T.time_calls(lambda: official(lr, noise), dev, warmup, repeat)
+        outputs["official as shipped (fp16)"] = t.output.float()
         rows.append(
             {
                 **base,
                 "path": "official as shipped (fp16)",
-                "status": "ok",
-                "latency_s": lat,
-                "peak_mem_mb": peak,
-                "note": "inference.py: fp16 UNet torso + fp16 autoencoder",
+                T.COL_STATUS: "ok",
+                T.COL_LATENCY_MS: t.median_ms,
+                T.COL_PEAK_GIB: t.peak_gib,
+                T.COL_NOTE: "inference.py: fp16 UNet torso + fp16 autoencoder",
             }
         )
         official = Official(cfg, load, dev)
@@ -250,25 +230,35 @@ def _compare(cfg, load, dev, size, dtypes, arch, warmup, repeat, seed) -> list[d
             {
                 **base,
                 "path": "official as shipped (fp16)",
-                "status": "skipped",
-                "note": "inference.py's fp16 path needs CUDA",
+                T.COL_STATUS: "skipped",
+                T.COL_NOTE: "inference.py's fp16 path needs CUDA",
             }
         )
-    out, lat, peak = timed_calls(lambda: official(lr, noise), dev, warmup, repeat)
-    outputs["official fp32"] = out
-    rows.append({**base, "path": "official fp32", "status": "ok", "latency_s": lat, "peak_mem_mb": peak, "note": ""})
+    t = T.time_calls(lambda: official(lr, noise), dev, warmup, repeat)
+    outputs["official fp32"] = t.output
+    rows.append(
+        {
+            **base,
+            "path": "official fp32",
+            T.COL_STATUS: "ok",
+            T.COL_LATENCY_MS: t.median_ms,
+            T.COL_PEAK_GIB: t.peak_gib,
+            T.COL_NOTE: "",
+        }
+    )
 
     ref = outputs["project fp32"]
-    baseline = next(r["latency_s"] for r in rows if r["path"].startswith("official") and r["status"] == "ok")
-    for row in rows:
-        if row["status"] != "ok":
-            continue
+    ok = [r for r in rows if r[T.COL_STATUS] == "ok"]
+    baseline = next(r[T.COL_LATENCY_MS] for r in ok if r["path"].startswith("official"))
+    for row in ok:
         diff = (outputs[row["path"]] - ref).abs()
         row.update(
-            latency_s=round(row["latency_s"], 4),
-            peak_mem_mb=round(row["peak_mem_mb"], 1),
-            speedup=round(baseline / row["latency_s"], 3),
-            max_abs_diff=float(f"{diff.max().item():.3g}"),
-            mean_abs_diff=float(f"{diff.mean().item():.3g}"),
+            {
+                T.COL_LATENCY_MS: round(row[T.COL_LATENCY_MS], 3),
+                T.COL_PEAK_GIB: round(row[T.COL_PEAK_GIB], 4),
+                T.COL_SPEEDUP: round(baseline / row[T.COL_LATENCY_MS], 3),
+                T.COL_MAX_ABS_DIFF: float(f"{diff.max().item():.3g}"),
+                T.COL_MEAN_ABS_DIFF: float(f"{diff.mean().item():.3g}"),
+            }
         )
     return [{c: r.get(c, "") for c in COLUMNS} for r in rows]

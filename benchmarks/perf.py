@@ -1,22 +1,24 @@
 """Inference speed and memory of SR methods, against the project's own fp32 eager path in the same run.
 
     python -m benchmarks.perf --methods difiisr,bicubic --sizes 64x64,256x192 --batch 1,4 \\
-        --dtypes fp32,bf16 --variants eager,channels_last,compile --device cpu --random-weights \\
+        --precisions fp32,bf16 --variants eager,channels_last,compile --device cpu --random-weights \\
         --warmup 1 --repeat 5 --out perf.csv
     python -m benchmarks.perf --stages [--suite demo --methods ... --limit N --out stages.csv]
 
-Every configuration (method x LR size WxH x batch x dtype x variant) runs in a fresh child process:
-build, ``--warmup`` untimed calls, ``--repeat`` timed calls of ``method.upscale`` on a seeded random
-LR batch. Reported: latency median and p90 (s), images/s (batch / median), peak memory and
+Every configuration (method x LR size WxH x batch x precision x variant) runs in a fresh child process:
+build, then ``benchmarks.timing.time_calls`` (``--warmup`` untimed calls, ``--repeat`` timed calls of
+``method.upscale`` on a seeded random LR batch). Reported (units and column names of
+``benchmarks.timing``): latency median and p90 (ms), frames/s (batch / median), peak memory (GiB) and
 ``speedup`` = median latency of the fp32 eager configuration of the same method/size/batch divided by
-this one's. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA (reset after the build) and, on
-CPU, the child's peak resident set growth after the build (``VmHWM`` reset through
-``/proc/self/clear_refs``, minus ``VmRSS`` at that moment; ``nan`` where /proc is not there).
+this one's. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and, on CPU, the child's peak
+resident set growth (``VmHWM`` reset through ``/proc/self/clear_refs``, minus ``VmRSS`` at that
+moment; ``nan`` where /proc is not there), both above what the build left in use.
 
 For the ResShift family the child also times the three network calls inside each timed call (VQ
 encode, UNet call(s), VQ decode; CUDA synchronised around each) and reports their share of the
-latency. ``--dtypes`` are the sampler's precision policies (``sr.sampler.PRECISIONS``: fp32, bf16, fp16,
-mixed; autocast on CUDA and CPU) and apply to the ResShift family; other methods run fp32 only.
+latency. ``--precisions`` are the sampler's precision policies (``sr.sampler.PRECISIONS``: fp32, bf16,
+fp16, mixed, or a JSON part mapping; autocast on CUDA and CPU) and apply to the ResShift family; other
+methods run fp32 only.
 ``--stages`` runs the demo suite once in this process and prints the wall time by stage (SR, IQA,
 detection, segmentation, other) so the slowest stage is visible.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
@@ -28,9 +30,7 @@ DifIISR sampler next to the project's (``benchmarks/official.py``; one child pro
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -39,86 +39,32 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import timing as T
+from benchmarks.timing import load_1min, markdown, write_csv
 from sr import cli
 from sr.cli import cli_entry
+from sr.vocab import COL_METHOD
 
 COLUMNS = [
-    "method",
-    "size",
+    COL_METHOD,
+    T.COL_SIZE,
     "batch",
-    "dtype",
+    T.COL_PRECISION,
     "variant",
-    "device",
-    "threads",
-    "status",
-    "latency_s",
-    "p90_s",
-    "images_per_s",
-    "peak_mem_mb",
-    "speedup",
-    "vq_encode_s",
-    "unet_s",
-    "vq_decode_s",
-    "vq_encode_share",
-    "unet_share",
-    "vq_decode_share",
-    "repeats",
-    "load_1min",
-    "note",
+    T.COL_DEVICE,
+    T.COL_THREADS,
+    T.COL_STATUS,
+    T.COL_LATENCY_MS,
+    T.COL_P90_MS,
+    T.COL_FRAMES_PER_S,
+    T.COL_PEAK_GIB,
+    T.COL_SPEEDUP,
+    *T.COL_PART_MS.values(),
+    *(f"{part}_share" for part in T.PARTS),
+    T.COL_REPEATS,
+    T.COL_LOAD,
+    T.COL_NOTE,
 ]
-
-
-def _proc_status(field: str) -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return float(line.split()[1]) / 1024.0  # kB -> MB
-    except OSError:
-        pass
-    return math.nan
-
-
-def _reset_peak_rss() -> float:
-    """Reset the kernel's peak-RSS mark (Linux clear_refs '5'); returns the current RSS in MB."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return math.nan
-    return _proc_status("VmRSS")
-
-
-def _load() -> float:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return math.nan
-
-
-def time_parts(sampler, device) -> dict[str, float]:
-    """Wrap a ResShiftSampler's VQ encode, UNet call and VQ decode (CUDA-synchronised around each); every
-    call adds its seconds under ``vq_encode`` / ``unet`` / ``vq_decode`` in the returned dict (clear it per
-    timed call)."""
-    import torch
-
-    comp: dict[str, float] = {}
-
-    def timed(part, fn):
-        def wrapper(*a, **k):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            out = fn(*a, **k)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            comp[part] = comp.get(part, 0.0) + time.perf_counter() - t0
-            return out
-
-        return wrapper
-
-    sampler._encode = timed("vq_encode", sampler._encode)
-    sampler._model = timed("unet", sampler._model)
-    sampler._decode = timed("vq_decode", sampler._decode)
-    return comp
 
 
 def measure(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -127,107 +73,83 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
 
     from sr.registry import load_method
 
-    row: dict[str, Any] = {k: cfg.get(k, "") for k in ("method", "size", "batch", "dtype", "variant", "device")}
-    row.update(threads=torch.get_num_threads(), repeats=cfg["repeat"], note="")
+    row: dict[str, Any] = {k: cfg.get(k, "") for k in (COL_METHOD, T.COL_SIZE, "batch", T.COL_PRECISION, "variant")}
+    row.update({T.COL_DEVICE: cfg["device"], T.COL_THREADS: torch.get_num_threads(), T.COL_REPEATS: cfg["repeat"]})
     device = torch.device(cfg["device"])
     torch.manual_seed(0)
     opts = {"random_weights": True} if cfg["random_weights"] else {}
-    method = load_method(cfg["method"], device=cfg["device"], **opts)
+    method = load_method(cfg[COL_METHOD], device=cfg["device"], **opts)
     sampler = getattr(method, "sampler", None)
     from sr.sampler import ResShiftSampler
 
     is_resshift = isinstance(sampler, ResShiftSampler) and not getattr(method, "upsr", None)
-    if cfg["dtype"] != "fp32" and not is_resshift:
-        return {**row, "status": "skipped", "note": "only the ResShift family has precision policies"}
+    precision = cfg[T.COL_PRECISION]
+    if precision != "fp32" and not is_resshift:
+        return {**row, T.COL_STATUS: "skipped", T.COL_NOTE: "only the ResShift family has precision policies"}
     if is_resshift:
-        sampler.configure(precision=cfg["dtype"])  # fp32 rows too: the method's own default may be 'auto'
+        sampler.configure(precision=T.policy(precision))  # fp32 rows too: the method's own default may be 'auto'
     if cfg["variant"] != "eager":
         if not is_resshift:
-            return {**row, "status": "skipped", "note": f"{cfg['variant']} applies to the ResShift family only"}
+            note = f"{cfg['variant']} applies to the ResShift family only"
+            return {**row, T.COL_STATUS: "skipped", T.COL_NOTE: note}
         sampler.configure(channels_last="channels_last" in cfg["variant"], compile="compile" in cfg["variant"])
     if is_resshift and cfg.get("chop_bs"):
         sampler.chop_bs = int(cfg["chop_bs"])
 
-    w, h = (int(v) for v in cfg["size"].split("x"))
+    w, h = T.parse_size(cfg[T.COL_SIZE])
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(int(cfg["batch"]), 3, h, w, generator=gen).to(device)
-
-    comp: dict[str, float] = time_parts(sampler, device) if is_resshift else {}
-
-    def call():
-        out = method.upscale(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return out
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    else:
-        rss0 = _reset_peak_rss()
-    for _ in range(cfg["warmup"]):
-        call()
-    lat, parts = [], []
-    for _ in range(cfg["repeat"]):
-        comp.clear()
-        t0 = time.perf_counter()
-        call()
-        lat.append(time.perf_counter() - t0)
-        parts.append(dict(comp))
-    if device.type == "cuda":
-        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    else:
-        peak = _proc_status("VmHWM") - rss0
-    med = statistics.median(lat)
-    p90 = sorted(lat)[min(len(lat) - 1, math.ceil(0.9 * len(lat)) - 1)]
+    parts = T.time_parts(sampler, device) if is_resshift else None
+    t = T.time_calls(lambda: method.upscale(x), device, cfg["warmup"], cfg["repeat"], cpu_peak=True, parts=parts)
+    med = t.median_ms
     row.update(
-        status="ok",
-        latency_s=round(med, 5),
-        p90_s=round(p90, 5),
-        images_per_s=round(int(cfg["batch"]) / med, 4),
-        peak_mem_mb=round(peak, 1),
+        {
+            T.COL_STATUS: "ok",
+            T.COL_LATENCY_MS: round(med, 3),
+            T.COL_P90_MS: round(t.p90_ms, 3),
+            T.COL_FRAMES_PER_S: round(1e3 * int(cfg["batch"]) / med, 4),
+            T.COL_PEAK_GIB: round(t.peak_gib, 4),
+            T.COL_NOTE: "" if t.peak_reset else "peak RSS mark not reset: the peak may include the build",
+        }
     )
     if is_resshift:
-        for part in ("vq_encode", "unet", "vq_decode"):
-            v = statistics.median(p.get(part, 0.0) for p in parts)
-            row[f"{part}_s"] = round(v, 5)
-            row[f"{part}_share"] = round(v / med, 4)
-        status = sampler.compile_status()
+        for part, ms in t.part_medians_ms().items():
+            row[T.COL_PART_MS[part]] = round(ms, 3)
+            row[f"{part}_share"] = round(ms / med, 4)
         if "compile" in cfg["variant"]:
-            row["note"] = ";".join(f"{k}={v}" for k, v in status.items())
+            row[T.COL_NOTE] = ";".join(f"{k}={v}" for k, v in sampler.compile_status().items())
     return row
 
 
 def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)]
-    load = _load()
+    load = load_1min()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {**cfg, "status": "timeout", "note": f"over {timeout} s", "load_1min": load}
+        return {**cfg, T.COL_STATUS: "timeout", T.COL_NOTE: f"over {timeout} s", T.COL_LOAD: load}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {**cfg, "status": "error", "note": tail[:300], "load_1min": load}
-    return {**json.loads(lines[-1]), "load_1min": load}
+        return {**cfg, T.COL_STATUS: "error", T.COL_NOTE: tail[:300], T.COL_LOAD: load}
+    return {**json.loads(lines[-1]), T.COL_LOAD: load}
 
 
 def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for method in _split(args.methods):
-        for size in _split(args.sizes):
+        for size in args.sizes:
             for batch in _split(args.batch):
-                configs = [(d, v) for d in _split(args.dtypes) for v in _split(args.variants)]
+                configs = [(p, v) for p in args.precisions for v in _split(args.variants)]
                 if ("fp32", "eager") not in configs:
                     configs.insert(0, ("fp32", "eager"))  # the reference of the speedup column
                 ref = None
-                for dtype, variant in configs:
+                for precision, variant in configs:
                     cfg = {
-                        "method": method,
-                        "size": size,
+                        COL_METHOD: method,
+                        T.COL_SIZE: size,
                         "batch": int(batch),
-                        "dtype": dtype,
+                        T.COL_PRECISION: precision,
                         "variant": variant,
                         "device": args.device,
                         "random_weights": args.random_weights,
@@ -236,11 +158,11 @@ def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                         "chop_bs": args.chop_bs,
                     }
                     row = measure(cfg) if args.in_process else _child(cfg, args.timeout)
-                    row.setdefault("load_1min", _load())
-                    if (dtype, variant) == ("fp32", "eager") and row.get("status") == "ok":
-                        ref = row["latency_s"]
-                    if row.get("status") == "ok" and ref:
-                        row["speedup"] = round(ref / row["latency_s"], 3)
+                    row.setdefault(T.COL_LOAD, load_1min())
+                    if (precision, variant) == ("fp32", "eager") and row.get(T.COL_STATUS) == "ok":
+                        ref = row[T.COL_LATENCY_MS]
+                    if row.get(T.COL_STATUS) == "ok" and ref:
+                        row[T.COL_SPEEDUP] = round(ref / row[T.COL_LATENCY_MS], 3)
                     rows.append({k: row.get(k, "") for k in COLUMNS})
                     _print_row(rows[-1])
     return rows
@@ -250,14 +172,14 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     """``benchmarks.official.side_by_side`` per size, each in a child process (the official packages are
     imported by their top-level names; a child keeps them out of this process)."""
     rows = []
-    for size in _split(args.sizes):
+    for size in args.sizes:
         cfg = {
             "official": {
                 "repo": args.official_repo,
                 "size": size,
                 "device": args.device,
-                "dtypes": _split(args.dtypes),
-                "arch": args.official_arch,
+                "precisions": args.precisions,
+                "arch": args.arch,
                 "warmup": args.warmup,
                 "repeat": args.repeat,
                 "tf32": args.tf32 == "on",
@@ -278,59 +200,34 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
         if proc.returncode != 0 or not lines:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            rows.append({"path": "all", "size": size, "device": args.device, "status": "error", "note": tail[:300]})
+            rows.append(
+                {
+                    "path": "all",
+                    T.COL_SIZE: size,
+                    T.COL_DEVICE: args.device,
+                    T.COL_STATUS: "error",
+                    T.COL_NOTE: tail[:300],
+                }
+            )
         else:
             rows += json.loads(lines[-1])
     return rows
 
 
 def _print_row(row: dict[str, Any]) -> None:
-    keys = [
-        "method",
-        "size",
-        "batch",
-        "dtype",
-        "variant",
-        "status",
-        "latency_s",
-        "p90_s",
-        "images_per_s",
-        "peak_mem_mb",
-        "speedup",
-        "vq_encode_share",
-        "unet_share",
-        "vq_decode_share",
-        "load_1min",
-        "note",
-    ]
-    print(" | ".join(f"{row.get(k, '')}" for k in keys), flush=True)
-
-
-def write_csv(rows: list[dict[str, Any]], path: str | None, columns: list[str]) -> None:
-    if not path:
-        return
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {path}")
-
-
-def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    hidden = (T.COL_DEVICE, T.COL_THREADS, T.COL_REPEATS, *T.COL_PART_MS.values())
+    print(" | ".join(f"{row.get(k, '')}" for k in COLUMNS if k not in hidden), flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- stages
 STAGE_ORDER = ["sr", "iqa"]  # then the task stages, sorted
+STAGE_COLUMNS = ["stage", "wall_ms", "calls", "share"]
 
 
 def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
-    from benchmarks import timing
     from benchmarks.run import build_parser, execute, resolve_plan
 
-    timing.sync_cuda(args.device.startswith("cuda"))
+    T.sync_cuda(args.device.startswith("cuda"))
     out = args.stages_out or f"/tmp/perf_stages_{os.getpid()}"
     run_args = ["--suite", args.suite, "--out", out, "--device", args.device, "--quiet"]
     if args.methods:
@@ -340,28 +237,28 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     if args.random_weights:
         run_args += ["--random-weights"]
     datasets, methods, settings = resolve_plan(build_parser().parse_args(run_args))
-    timing.reset()
-    load = _load()
+    T.reset()
+    load = load_1min()
     t0 = time.perf_counter()
     execute(datasets, methods, settings)
     wall = time.perf_counter() - t0
-    tot = timing.totals()
+    tot = T.totals()
     names = [s for s in STAGE_ORDER if s in tot] + sorted(set(tot) - set(STAGE_ORDER))
     rows = [
-        {"stage": s, "seconds": round(tot[s][0], 2), "calls": tot[s][1], "share": round(tot[s][0] / wall, 4)}
+        {"stage": s, "wall_ms": round(1e3 * tot[s][0]), "calls": tot[s][1], "share": round(tot[s][0] / wall, 4)}
         for s in names
     ]
     other = wall - sum(v for v, _ in tot.values())
     rows.append(
         {
             "stage": "other (data, PNG I/O, cache, model builds)",
-            "seconds": round(other, 2),
+            "wall_ms": round(1e3 * other),
             "calls": "",
             "share": round(other / wall, 4),
         }
     )
-    rows.append({"stage": "total", "seconds": round(wall, 2), "calls": "", "share": 1.0})
-    slowest = max(rows[:-1], key=lambda r: r["seconds"])
+    rows.append({"stage": "total", "wall_ms": round(1e3 * wall), "calls": "", "share": 1.0})
+    slowest = max(rows[:-1], key=lambda r: r["wall_ms"])
     print(
         f"demo suite {args.suite}: {len(methods)} methods x {len(datasets)} data sets, cache {out}, "
         f"load {load}; slowest stage: {slowest['stage']}"
@@ -369,7 +266,17 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-AB_COLUMNS = ["run", "allocator", "status", "wall_s", "system_s", "user_s", "minor_faults", "max_rss_mb", "load_1min"]
+AB_COLUMNS = [
+    "run",
+    "allocator",
+    T.COL_STATUS,
+    "wall_ms",
+    "system_ms",
+    "user_ms",
+    "minor_faults",
+    "max_rss_gib",
+    T.COL_LOAD,
+]
 
 
 def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
@@ -401,7 +308,7 @@ def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                     "--stages-out",
                     str(Path(tmp) / f"{i}_{mode}"),
                 ]
-                load = _load()
+                load = load_1min()
                 with open(Path(tmp) / "stderr.txt", "w+") as err:
                     t0 = time.perf_counter()
                     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
@@ -414,19 +321,19 @@ def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                     {
                         "run": i,
                         "allocator": mode,
-                        "status": "ok" if proc.returncode == 0 else f"error: {tail}",
-                        "wall_s": round(wall, 2),
-                        "system_s": round(usage.ru_stime, 2),
-                        "user_s": round(usage.ru_utime, 2),
+                        T.COL_STATUS: "ok" if proc.returncode == 0 else f"error: {tail}",
+                        "wall_ms": round(1e3 * wall),
+                        "system_ms": round(1e3 * usage.ru_stime),
+                        "user_ms": round(1e3 * usage.ru_utime),
                         "minor_faults": usage.ru_minflt,
-                        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
-                        "load_1min": load,
+                        "max_rss_gib": round(usage.ru_maxrss / 2**20, 4),  # ru_maxrss is in KiB
+                        T.COL_LOAD: load,
                     }
                 )
                 print(" | ".join(str(rows[-1][c]) for c in AB_COLUMNS), flush=True)
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if r[T.COL_STATUS] == "ok"]
     ratios = []
-    for col in ("wall_s", "system_s", "minor_faults", "max_rss_mb"):
+    for col in ("wall_ms", "system_ms", "minor_faults", "max_rss_gib"):
         on = [r[col] for r in ok if r["allocator"] == "on"]
         off = [r[col] for r in ok if r["allocator"] == "off"]
         if on and off and statistics.median(on):
@@ -442,28 +349,20 @@ def _split(value) -> list[str]:
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0])
     p.add_argument("--methods", default="difiisr,bicubic", help="comma-separated registered methods")
-    p.add_argument("--sizes", default="64x64", help="LR sizes WxH, comma-separated (256x192 -> 1024x768 out)")
     p.add_argument("--batch", default="1", help="batch sizes, comma-separated")
-    p.add_argument(
-        "--dtypes",
-        default="fp32",
-        help="precision policies fp32,bf16,fp16,mixed (ResShift family; sr.sampler.PRECISIONS)",
-    )
+    T.add_options(p, sizes_default="64x64", precisions_default="fp32", warmup=1, repeat=5)
     p.add_argument(
         "--variants", default="eager", help="eager,channels_last,compile,channels_last+compile (ResShift family)"
     )
     p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")
     p.add_device()
     p.add_argument("--random-weights", action="store_true", help="untrained networks (no weight files)")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--timeout", type=float, default=None, help="seconds per configuration (child process)")
     p.add_argument(
         "--in-process",
         action="store_true",
         help="no child processes (CPU peak memory is then the growth since the last reset, less meaningful)",
     )
-    p.add_argument("--out", default=None, help="CSV path")
     p.add_argument("--stages", action="store_true", help="time the demo suite by stage instead")
     p.add_argument("--suite", default="demo")
     p.add_argument("--limit", type=cli.positive_int, default=None, help="--stages: samples per data set")
@@ -480,7 +379,7 @@ def build_parser() -> cli.ArgumentParser:
         default=None,
         metavar="PATH",
         help="time the official DifIISR sampler (a zirui0625/DifIISR checkout) next to ours: same weights, "
-        "LR and noise, at each --sizes; --dtypes are our precision policies",
+        "LR and noise, at each --sizes; --precisions are the project's policies",
     )
     p.add_argument(
         "--tf32",
@@ -490,7 +389,7 @@ def build_parser() -> cli.ArgumentParser:
         "the outputs then compare at CPU precision; see sr.runtime.set_tf32)",
     )
     p.add_argument(
-        "--official-arch",
+        "--arch",
         choices=("full", "small"),
         default="full",
         help="--official-repo: the official networks, or reduced widths (CI)",
@@ -520,10 +419,10 @@ def main(argv: list[str] | None = None) -> int:
             write_csv(rows, args.out, AB_COLUMNS)
             return 0
         rows = run_stages(args)
-        print(markdown(rows, ["stage", "seconds", "calls", "share"]))
-        write_csv(rows, args.out, ["stage", "seconds", "calls", "share"])
+        print(markdown(rows, STAGE_COLUMNS))
+        write_csv(rows, args.out, STAGE_COLUMNS)
         return 0
-    print(f"load average {os.getloadavg() if hasattr(os, 'getloadavg') else 'n/a'}", flush=True)
+    print(f"load average (1 min) {load_1min()}", flush=True)
     if args.official_repo:
         from benchmarks.official import COLUMNS as OFFICIAL_COLUMNS
 
@@ -532,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(rows, args.out, OFFICIAL_COLUMNS)
         return 0
     rows = run_grid(args)
-    print(markdown(rows, [c for c in COLUMNS if c not in ("threads", "device")]))
+    print(markdown(rows, [c for c in COLUMNS if c not in (T.COL_THREADS, T.COL_DEVICE)]))
     write_csv(rows, args.out, COLUMNS)
     return 0
 

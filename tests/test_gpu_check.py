@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.gpu_check import _split_policies, main
+import pytest
+
+from benchmarks import gpu_check
+from benchmarks.gpu_check import main
 
 
 def test_gpu_check_cpu_path_writes_every_section(tmp_path):
@@ -16,11 +19,11 @@ def test_gpu_check_cpu_path_writes_every_section(tmp_path):
                 "cpu",
                 "--arch",
                 "small",
-                "--size",
+                "--sizes",
                 "64x64",
                 "--sections",
                 "env,precision,official,stages",
-                "--policies",
+                "--precisions",
                 "fp32",
                 "--warmup",
                 "0",
@@ -40,9 +43,10 @@ def test_gpu_check_cpu_path_writes_every_section(tmp_path):
     )
     data = json.loads((out / "gpu_check.json").read_text())
     assert list(data) == ["env", "precision", "official", "stages"]
-    assert data["env"][0] == {"item": "device", "value": "cpu", "section_s": data["env"][0]["section_s"]}
+    assert data["env"][0] == {"item": "device", "value": "cpu", "section_ms": data["env"][0]["section_ms"]}
     fp32 = data["precision"][0]
-    assert fp32["policy"] == "fp32" and fp32["size_out"] == "256x256" and fp32["latency_ms"] > 0
+    assert fp32["precision"] == "fp32" and fp32["size"] == "64x64" and fp32["size_out"] == "256x256"
+    assert fp32["latency_ms"] > 0 and fp32["peak_gib"] != fp32["peak_gib"]  # ms; peak GiB is nan (CPU)
     assert fp32["max_abs_diff"] == 0 and fp32["codes_changed_pct"] == 0
     assert {"vq_encode_ms", "unet_ms", "vq_decode_ms"} <= set(fp32)
     assert data["official"][0]["status"] == "skipped"  # no --official-repo given
@@ -54,17 +58,26 @@ def test_gpu_check_cpu_path_writes_every_section(tmp_path):
     assert "## precision" in (out / "gpu_check.md").read_text()
 
 
-def test_a_failing_section_is_a_row_and_the_run_goes_on(tmp_path):
+def test_a_failing_section_is_a_row_and_the_run_goes_on(tmp_path, monkeypatch):
+    def broken(args, device, size):
+        raise ValueError(f"cannot measure {size}")
+
+    monkeypatch.setitem(gpu_check.SECTIONS, "precision", broken)
     out = tmp_path / "gc"
-    assert main(["--device", "cpu", "--sections", "precision,env", "--size", "64xbad", "--out", str(out)]) == 0
+    assert main(["--device", "cpu", "--sections", "precision,env", "--sizes", "64x64,32x32", "--out", str(out)]) == 0
     data = json.loads((out / "gpu_check.json").read_text())
-    assert data["precision"][0]["status"].startswith("error: ValueError")
+    assert [(r["size"], r["status"]) for r in data["precision"]] == [
+        ("64x64", "error: ValueError: cannot measure 64x64"),
+        ("32x32", "error: ValueError: cannot measure 32x32"),
+    ]
     assert data["env"][0]["value"] == "cpu"
 
 
-def test_policies_split_outside_braces():
-    assert _split_policies('fp32,mixed,{"unet":"bf16","decode":"fp16"}') == [
-        "fp32",
-        "mixed",
-        '{"unet":"bf16","decode":"fp16"}',
-    ]
+@pytest.mark.parametrize(
+    "argv",
+    [["--sizes", "64xbad"], ["--precisions", "fp32,bf32"], ["--policies", "fp32"], ["--warmup", "-1"]],
+)
+def test_option_mistakes_are_one_error_line(argv, tmp_path, capsys):
+    assert main(["--device", "cpu", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err

@@ -336,14 +336,14 @@ def test_mixed_precision_on_cuda_within_documented_tolerance(nets, diffusion):
 
 
 def test_perf_measure_row_in_process():
-    from benchmarks.perf import measure
+    from benchmarks.perf import COLUMNS, measure
 
     row = measure(
         {
             "method": "bicubic",
             "size": "16x12",
             "batch": 2,
-            "dtype": "fp32",
+            "precision": "fp32",
             "variant": "eager",
             "device": "cpu",
             "random_weights": False,
@@ -351,13 +351,14 @@ def test_perf_measure_row_in_process():
             "repeat": 3,
         }
     )
-    assert row["status"] == "ok" and row["latency_s"] > 0 and row["images_per_s"] > 0
+    assert row["status"] == "ok" and row["latency_ms"] > 0 and row["frames_per_s"] > 0 and row["repeats"] == 3
+    assert set(row) <= set(COLUMNS)
     skipped = measure(
         {
             "method": "bicubic",
             "size": "16x12",
             "batch": 1,
-            "dtype": "bf16",
+            "precision": "bf16",
             "variant": "eager",
             "device": "cpu",
             "random_weights": False,
