@@ -63,11 +63,12 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("parser_class", functools.partial(type(self), debug_option=False))
         return super().add_subparsers(**kwargs)
 
-    def add_device(self, default: str = DEVICE_AUTO) -> None:
+    def add_device(self) -> None:
+        """``--device``, default ``auto`` in every entry point (argparse resolves the default through ``device``)."""
         self.add_argument(
             OPT_DEVICE,
             type=device,
-            default=default,
+            default=DEVICE_AUTO,
             help="torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
         )
 

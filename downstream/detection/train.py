@@ -22,7 +22,7 @@ result row made with the detector carries the ``scratch_init`` flag.
              frames and boxes of a harness data set, e.g. ``m3fd_train``) or ``{synthir: {first_seed, count,
              height, width}}`` (rendered directly by downstream.datasets.synthir.render_scene)
 ``train``    ultralytics trainer arguments (epochs, batch, imgsz, optimizer, lr0, momentum, weight_decay, mosaic,
-             workers, seed, deterministic, amp, ...); ``device`` comes from ``--device``
+             workers, seed, deterministic, amp, ...); the device is ``--device`` (default auto: CUDA when present)
 ``out``      where the plain weights file goes: a path, relative to the weights directory unless absolute or
              starting with ``./`` (``--out`` overrides)
 
@@ -130,9 +130,7 @@ def run(
         init_model, init_path, _ = load_detector(cfg["init"], weights_dir, trust_pickle=trust_pickle)
         init_info = {"init": str(cfg["init"]), "init_sha256": sha256_of(init_path)}
     args = dict(cfg["train"])
-    args["device"] = device or args.get("device", cli.DEVICE_AUTO)
-    if args["device"] == cli.DEVICE_AUTO:  # ultralytics spells the first GPU "0"
-        args["device"] = "0" if cli.device(cli.DEVICE_AUTO) == "cuda" else "cpu"
+    args["device"] = device or cli.DEVICE_AUTO  # the project's spelling; yolo.train / validate translate it
     start = time.time()
     best = train(cfg["model"], data_yaml, args, init=init_model, out_dir=work / "runs")
     seconds = time.time() - start
@@ -276,11 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=cli.positive_int, help="--dataset: use only the first N frames of each split (smoke runs)"
     )
     parser.add_argument("--work", help="scratch folder (default: runs/detection/<NAME>)")
-    parser.add_argument(
-        "--device",
-        help="auto, cpu, 0, 0,1 ... (ultralytics' spelling; default: the config's, "
-        "else auto: the first GPU when CUDA is present, else cpu)",
-    )
+    parser.add_device()
     parser.add_weights_dir()
     parser.add_argument("--scratch", action="store_true", help="ignore 'init': train from random weights")
     parser.add_argument("--epochs", type=cli.positive_int, help="override train.epochs")

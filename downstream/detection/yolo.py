@@ -35,7 +35,7 @@ import torch
 from downstream.detection.offline import ultralytics_offline
 from sr import cli
 from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
-from sr.cli import cli_entry
+from sr.cli import DEVICE_AUTO, cli_entry
 from sr.errors import ConfigError, UserError
 from sr.weights import resolve_weights
 
@@ -268,6 +268,23 @@ def _trainer_class():
     return Trainer
 
 
+def ultralytics_device(device: str | None) -> str:
+    """The project's device spelling (``auto``/None, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) in ultralytics' own
+    (``cpu``, ``N``, ``mps``); ``auto`` is CUDA when present, and ``cuda`` is the first GPU."""
+    spec = (device or DEVICE_AUTO).strip()
+    if spec == DEVICE_AUTO:
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device {device!r}: use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        return str(dev.index or 0)
+    if dev.type in ("cpu", "mps"):
+        return dev.type
+    raise ConfigError(f"device {device!r}: ultralytics runs on cpu, cuda or mps")
+
+
 def train(
     model_cfg: str | dict,
     data_yaml: str | Path,
@@ -288,6 +305,7 @@ def train(
         "exist_ok": True,
         "plots": False,
         "verbose": args.get("verbose", True),
+        "device": ultralytics_device(args.get("device")),
     }
     Trainer.init_model = init
     trainer = Trainer(overrides=overrides)
@@ -380,7 +398,7 @@ def validate(
         "conf": float(conf),
         "iou": float(iou),
         "batch": int(batch),
-        "device": device or "cpu",
+        "device": ultralytics_device(device),
         "plots": False,
         "save_json": False,
         "verbose": False,

@@ -21,6 +21,9 @@ Config (YAML, ``configs/segmentation/*.yaml``)::
     output:   {dir: work_dirs/segformer_b1_fmb, checkpoint_every: 1000, log_every: 50,
                export: null}                       # also copy the final weights here
 
+``train.device`` is for ``train()`` called from Python; the command line always sets it from ``--device``
+(default ``auto``: CUDA when present, else CPU), like every other entry point.
+
 Or, for a data set of your own (``python -m downstream.segmentation.prepare masks ...``)::
 
     python -m downstream.segmentation.train --dataset OUT/dataset.yaml --out RUN [--model mit_b0|mit_b1]
@@ -517,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="override output.dir (--dataset: the run folder, required)")
     parser.add_argument("--export", help="override output.export (copy of the final weights)")
     parser.add_argument("--iters", type=cli.positive_int, help="override train.iters")
-    parser.add_argument("--device", type=cli.device, help="override train.device (auto, cpu, cuda, cuda:N)")
+    parser.add_device()
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
     parser.add_argument(
         "--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)"
@@ -548,8 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg["output"]["export"] = args.export
     if args.iters:
         cfg["train"]["iters"] = args.iters
-    if args.device:
-        cfg["train"]["device"] = args.device
+    cfg["train"]["device"] = args.device  # --device (default auto) is the device, whatever the config says
     train(cfg, resume=not args.no_resume, max_iters=args.max_iters)
     return 0
 
