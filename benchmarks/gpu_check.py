@@ -70,7 +70,10 @@ class Report:
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    """Floats to 4 significant digits, whole numbers from 10,000 up (milliseconds) without an exponent."""
+    if not isinstance(v, float):
+        return str(v)
+    return f"{v:.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
 
 
 def _difiisr(args, device):

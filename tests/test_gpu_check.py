@@ -81,3 +81,13 @@ def test_option_mistakes_are_one_error_line(argv, tmp_path, capsys):
     assert main(["--device", "cpu", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:"), err
+
+
+def test_markdown_numbers_have_no_exponent_in_the_millisecond_range():
+    assert [gpu_check._fmt(v) for v in (18410.047, 3799.17, 0.047712, float("nan"), 3)] == [
+        "18410",
+        "3799",
+        "0.04771",
+        "nan",
+        "3",
+    ]
