@@ -181,10 +181,10 @@ def test_train_cost_times_warmup_and_repeat_steps_per_round(tmp_path, monkeypatc
 
     monkeypatch.setattr(train_cost.Trainer, "train_step", counting)
     out = tmp_path / "tc.csv"
-    argv = ["--warmup", "1", "--repeat", "2", "--rounds", "2", "--device", "cpu", "--out", str(out)]
+    argv = ["--warmup", "1", "--repeat", "1", "--rounds", "2", "--device", "cpu", "--out", str(out)]
     assert train_cost.main(argv) == 0
-    assert sorted(steps.values()) == [5] * len(train_cost.variants(["fft"]))
+    assert sorted(steps.values()) == [3] * len(train_cost.variants(["fft"]))
     assert _header(out) == train_cost.COLUMNS
     with open(out, newline="") as fh:
         rows = {r["variant"]: r for r in csv.DictReader(fh)}
-    assert rows["none"]["ratio_to_unguided"] == "1.0" and all(r["repeats"] == "4" for r in rows.values())
+    assert rows["none"]["ratio_to_unguided"] == "1.0" and all(r["repeats"] == "2" for r in rows.values())
