@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.cache import RunCache
-from benchmarks.runner import Settings, run_job
+from benchmarks.runner import DEFAULT_PREFETCH, Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
 from downstream.evidence import DEFAULT_REFERENCE
@@ -28,7 +28,7 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
 from sr.registry import list_methods
-from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_RANDOM_WEIGHTS, OPT_REFERENCE, RESULT_COLUMNS
+from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS, OPT_REFERENCE, RESULT_COLUMNS
 
 EXECUTORS = ("local", "ray")
 
@@ -79,6 +79,14 @@ def build_parser() -> cli.ArgumentParser:
         action="store_true",
         help="build networks whose weights are missing with random weights (for tests; every "
         "number made so is flagged 'random_weights')",
+    )
+    p.add_argument(
+        OPT_PREFETCH,
+        type=cli.non_negative_int,
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help="frames decoded ahead of the SR step, and SR PNGs written behind it, in two background threads "
+        "(bounds the frames held in memory; 0: all in one thread, one frame at a time); the results are the same",
     )
     p.add_argument(
         "--executor",
@@ -147,6 +155,7 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
         seed=args.seed,
         random_weights=args.random_weights,
         progress=not args.quiet,
+        prefetch=args.prefetch,
         dataset_files=dataset_files,
     )
     return datasets, methods, settings

@@ -15,7 +15,7 @@ import logging
 import math
 import traceback
 import zlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks.background import ahead, worker
 from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
@@ -36,7 +37,7 @@ from downstream.evidence import (
     sample_path,
     write_sample,
 )
-from downstream.imageio import on_png_grid, read_image, write_png
+from downstream.imageio import on_png_grid, read_image, stored_image, to_uint8, write_png
 from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text
 from sr.base import SRMethod
@@ -59,6 +60,7 @@ from sr.vocab import (
 from sr.weights import sha256_of
 
 log = logging.getLogger("benchmarks")
+DEFAULT_PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Settings:
     seed: int = 0
     random_weights: bool = False
     progress: bool = True
+    #: frames decoded ahead of the SR step and PNGs written behind it, in background threads (0: sequential)
+    prefetch: int = DEFAULT_PREFETCH
     #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
     dataset_files: dict[str, str] = field(default_factory=dict)
 
@@ -116,6 +120,29 @@ def _pool(settings: Settings) -> _Pool:
     if key not in _POOLS:
         _POOLS[key] = _Pool(settings)
     return _POOLS[key]
+
+
+@dataclass
+class _Frame:
+    """One sample as the loader thread hands it over: the LR batch to upscale (page-locked on CUDA), or the SR
+    output already in the cache (``stored``, as ``read_image`` returns it)."""
+
+    sample: Any
+    reference: torch.Tensor | None
+    sr_path: Path
+    lr: torch.Tensor | None = None
+    stored: np.ndarray | None = None
+
+
+@dataclass
+class _Scored:
+    """One sample's outcome waiting for its PNG write: the error it raised, or its frame and metric entries."""
+
+    id: str
+    frame: _Frame | None = None
+    write: Any = None  # the PNG write's future (None when the PNG was in the cache)
+    scores: list[tuple] = field(default_factory=list)
+    error: Exception | None = None
 
 
 def _sample_seed(seed: int, sample_id: str) -> int:
@@ -261,64 +288,121 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     fingerprints: list[tuple[str, str]] = []
     label_errors: list[str] = []  # a bad label file costs the tasks their frames, never the quality metrics
 
-    bar = tqdm(ids, desc=f"{dataset_name}/{method_name}", disable=not settings.progress, leave=False)
-    for sample_id in bar:
+    depth = settings.prefetch
+    pin = method.device.type == "cuda"  # page-locked LR frames: their copy to the GPU does not block this thread
+
+    def load(sample_id: str) -> _Frame:
+        """Runs in the loader thread, in sample order (so ``label_errors`` is in order too)."""
         try:
-            try:
-                sample = dataset.load(sample_id)
-            except LabelError as exc:
-                label_errors.append(str(exc))
-                sample = dataset.load(sample_id, labels=False)
-            if sample.lr is None and method.reads_lr:
-                raise DataError(sample.lr_missing)
-            # outputs are stored as 8-bit PNG: the reference is scored on that grid too (16-bit / float frames)
-            reference = None if sample.hr is None else torch.from_numpy(on_png_grid(sample.hr.numpy()))[None]
-            sr_path = cache.sr_path(method_key, dataset_key, sample_id, sample.fingerprint)
-            if not sr_path.is_file():
-                torch.manual_seed(_sample_seed(settings.seed, sample_id))
-                # a method that does not read LR (the reference row) gets one of the LR's shape for a frame without
-                lr = sample.lr if sample.lr is not None else reference[0, :, :: dataset.scale, :: dataset.scale] * 0
-                with torch.inference_mode(), stage("sr"):
-                    output = method.upscale(lr[None].to(method.device), reference=reference)
-                write_png(sr_path, output[0].permute(1, 2, 0).cpu().numpy())
-            sr_image = torch.from_numpy(read_image(sr_path, channels=sample.channels)).permute(2, 0, 1)
-        except DataError as exc:
-            add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=str(exc))
-            continue
-        except Exception as exc:
-            log.error("%s/%s/%s failed:\n%s", dataset_name, method_name, sample_id, traceback.format_exc())
-            add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
-            continue
-        fingerprints.append((sample_id, sample.fingerprint))
-        items.append(
-            TaskItem(
-                id=sample_id,
-                image=sr_path,
-                labels={f: getattr(sample, f) for f in label_fields if getattr(sample, f) is not None},
-            )
-        )
+            sample = dataset.load(sample_id)
+        except LabelError as exc:
+            label_errors.append(str(exc))
+            sample = dataset.load(sample_id, labels=False)
+        if sample.lr is None and method.reads_lr:
+            raise DataError(sample.lr_missing)
+        # outputs are stored as 8-bit PNG: the reference is scored on that grid too (16-bit / float frames)
+        reference = None if sample.hr is None else torch.from_numpy(on_png_grid(sample.hr.numpy()))[None]
+        sr_path = cache.sr_path(method_key, dataset_key, sample_id, sample.fingerprint)
+        if sr_path.is_file():
+            return _Frame(sample, reference, sr_path, stored=read_image(sr_path, channels=sample.channels))
+        # a method that does not read LR (the reference row) gets one of the LR's shape for a frame without
+        lr = sample.lr if sample.lr is not None else reference[0, :, :: dataset.scale, :: dataset.scale] * 0
+        return _Frame(sample, reference, sr_path, lr=lr[None].pin_memory() if pin else lr[None])
+
+    def score(sample_id: str, frame: _Frame, image: torch.Tensor) -> list[tuple]:
+        """(metric name, metric or the error building it raised, cache path, entry, whether the entry is new)."""
+        scores = []
         for metric_name in settings.metrics:
             metric = pool.get("metric", metric_name)
             if isinstance(metric, Exception):
-                metric_errors[metric_name] = str(metric)
+                scores.append((metric_name, metric, None, None, False))
                 continue
-            if metric.spec.reference and (sample.hr is None or not at_hr_size):
+            if metric.spec.reference and (frame.sample.hr is None or not at_hr_size):
                 continue
-            metric_flags[metric_name] = metric.flags
             metric_key = value_key(metric.identity(), metric.libraries)
-            qpath = cache.quality_path(method_key, dataset_key, metric_key, sample_id, sample.fingerprint)
-            cached = cache.read_json(qpath)
-            if cached is None:
+            qpath = cache.quality_path(method_key, dataset_key, metric_key, sample_id, frame.sample.fingerprint)
+            entry = cache.read_json(qpath)
+            new = entry is None
+            if new:
                 try:
                     with stage("iqa"):
-                        cached = {"value": float(metric(sr_image[None], reference)[0])}
+                        entry = {"value": float(metric(image[None], frame.reference)[0])}
                 except Exception as exc:
-                    cached = {"error": f"{type(exc).__name__}: {exc}"}
-                cache.write_json(qpath, cached)
-            if "error" in cached:
-                add("quality", metric_name, math.nan, cls=sample_id, n=1, error=cached["error"])
+                    entry = {"error": f"{type(exc).__name__}: {exc}"}
+            scores.append((metric_name, metric, qpath, entry, new))
+        return scores
+
+    def sample_error(sample_id: str, exc: Exception) -> None:
+        if isinstance(exc, DataError):
+            add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=str(exc))
+            return
+        trace = "".join(traceback.format_exception(exc))
+        log.error("%s/%s/%s failed:\n%s", dataset_name, method_name, sample_id, trace)
+        add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
+
+    def commit(done: _Scored) -> None:
+        """Rows, cache entries and task item of one sample, in sample order, once its PNG is written: a frame
+        whose PNG could not be written is an error row, and its values never enter the cache."""
+        try:
+            if done.error is not None:
+                raise done.error
+            if done.write is not None:
+                with stage("write"):
+                    done.write.result()
+        except Exception as exc:
+            sample_error(done.id, exc)
+            return
+        sample = done.frame.sample
+        fingerprints.append((done.id, sample.fingerprint))
+        items.append(
+            TaskItem(
+                id=done.id,
+                image=done.frame.sr_path,
+                labels={f: getattr(sample, f) for f in label_fields if getattr(sample, f) is not None},
+            )
+        )
+        for metric_name, metric, qpath, entry, new in done.scores:
+            if isinstance(metric, Exception):
+                metric_errors[metric_name] = str(metric)
+                continue
+            metric_flags[metric_name] = metric.flags
+            if new:
+                cache.write_json(qpath, entry)
+            if "error" in entry:
+                add("quality", metric_name, math.nan, cls=done.id, n=1, error=entry["error"])
             else:
-                per_metric[metric_name][sample_id] = cached["value"]
+                per_metric[metric_name][done.id] = entry["value"]
+
+    # frames are decoded up to ``depth`` ahead in one thread and PNGs written behind in another (benchmarks.background)
+    # while this thread runs SR and the metrics; results are committed in sample order, so rows equal depth 0's
+    with worker("irsr-load", depth) as loader, worker("irsr-write", depth) as writer:
+        pending: deque[_Scored] = deque()
+        frames = ahead(loader, load, ids, depth)
+        for sample_id, loaded in tqdm(
+            frames, total=len(ids), desc=f"{dataset_name}/{method_name}", disable=not settings.progress, leave=False
+        ):
+            done = _Scored(sample_id)
+            try:
+                with stage("load"):
+                    done.frame = loaded.result()
+                stored = done.frame.stored
+                if stored is None:
+                    torch.manual_seed(_sample_seed(settings.seed, sample_id))
+                    with torch.inference_mode(), stage("sr"):
+                        lr = done.frame.lr.to(method.device, non_blocking=pin)
+                        output = method.upscale(lr, reference=done.frame.reference)
+                    data = to_uint8(output[0].permute(1, 2, 0).cpu().numpy())
+                    done.write = writer.submit(write_png, done.frame.sr_path, data)
+                    stored = stored_image(data, channels=done.frame.sample.channels)
+            except Exception as exc:
+                done.error = exc
+            else:
+                done.scores = score(sample_id, done.frame, torch.from_numpy(stored).permute(2, 0, 1))
+            pending.append(done)
+            while len(pending) > depth:
+                commit(pending.popleft())
+        while pending:
+            commit(pending.popleft())
 
     sample_evidence = Sample(ids=list(ids), seed=dataset_seed(settings.seed, dataset_name))
     for metric_name, values in per_metric.items():

@@ -12,12 +12,12 @@ expanded through their palette. Integer images of more than 8 bits are mapped to
   counts are radiometric and must stay comparable across frames).
 
 Float images are clipped to [0, 1]. SR outputs are written as 8-bit PNG (``write_png``); references are
-scored on the same grid (``on_png_grid``). Channels: ``"auto"`` returns one channel when all channels are
-equal (gray stored as RGB, as M3FD does) and three otherwise; ``1`` averages to gray; ``3`` repeats.
-A file that cannot be read raises :class:`ImageReadError` naming the file and the cause, and so does an
-image larger than :func:`max_pixels` (``IRSR_MAX_PIXELS``, default 25 million pixels): its size is read
-from the header and checked before anything is decoded, so a small file declaring a huge frame (a
-"decompression bomb") costs nothing.
+scored on the same grid (``on_png_grid``), and ``stored_image`` is what reading such a PNG back returns.
+Channels: ``"auto"`` returns one channel when all channels are equal (gray stored as RGB, as M3FD does) and
+three otherwise; ``1`` averages to gray; ``3`` repeats. A file that cannot be read raises
+:class:`ImageReadError` naming the file and the cause, and so does an image larger than :func:`max_pixels`
+(``IRSR_MAX_PIXELS``, default 25 million pixels): its size is read from the header and checked before
+anything is decoded, so a small file declaring a huge frame (a "decompression bomb") costs nothing.
 """
 
 from __future__ import annotations
@@ -157,9 +157,20 @@ def on_png_grid(arr: np.ndarray) -> np.ndarray:
     return to_uint8(arr).astype(np.float32) / 255.0
 
 
+def _png_data(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.dtype == np.uint8 else to_uint8(arr)
+
+
+def stored_image(arr: np.ndarray, channels: int | str = "auto") -> np.ndarray:
+    """``read_image(path, channels)`` of a file ``write_png(path, arr)`` wrote, without the file: the SR image is
+    scored from memory while its PNG is written in the background, and equals what a rerun reads from the cache."""
+    return _select_channels(_png_data(arr).astype(np.float32) / 255.0, channels, Path("<SR output in memory>"))
+
+
 def write_png(path: str | os.PathLike, arr: np.ndarray) -> None:
-    """Write float (H, W, C) in [0, 1] as an 8-bit PNG (L or RGB), atomically."""
-    data = to_uint8(arr)
+    """Write (H, W, C) float in [0, 1] (or uint8 already on the grid, e.g. ``to_uint8``'s) as an 8-bit PNG (L or
+    RGB), atomically."""
+    data = _png_data(arr)
     image = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data, mode="L" if data.shape[2] == 1 else "RGB")
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
