@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from sr.vocab import ENV_WEIGHTS_DIR, OPT_WEIGHTS_DIR
+
 
 class UserError(Exception):
     """An error caused by input the user controls; its message says what to do."""
@@ -39,7 +41,7 @@ class MissingWeightsError(UserError):
     def __init__(self, name: str, path, source: str | None, how: str | None = None):
         where = how or (f" Get it from {source} and place it there" if source else " No public source is known")
         super().__init__(
-            f"weights {name!r} not found: expected {path}.{where} (or set IRSR_WEIGHTS_DIR / --weights-dir)."
+            f"weights {name!r} not found: expected {path}.{where} (or set {ENV_WEIGHTS_DIR} / {OPT_WEIGHTS_DIR})."
         )
         self.name, self.path, self.source = name, path, source
 

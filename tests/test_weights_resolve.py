@@ -66,7 +66,7 @@ def test_relative_paths_cwd_then_weights_dir_then_project_root(places, monkeypat
     assert resolve_weights("~/home.pt") == home
 
 
-def test_missing_file_is_one_error_naming_what_and_every_place(places):
+def test_missing_file_is_one_error_naming_what_and_every_place(places, monkeypatch):
     cwd, wdir = places
     with pytest.raises(UserError) as info:
         resolve_weights("sub/nope.pth", what="detector weights")
@@ -77,6 +77,10 @@ def test_missing_file_is_one_error_naming_what_and_every_place(places):
     with pytest.raises(UserError) as info:
         resolve_weights(cwd / "abs.pth")
     assert f"(searched {cwd / 'abs.pth'})" in str(info.value)
+    monkeypatch.chdir(PROJECT_ROOT)  # the working directory and the project folder: listed once
+    with pytest.raises(UserError) as info:
+        resolve_weights("nope.pth")
+    assert str(info.value).count(str(PROJECT_ROOT / "nope.pth")) == 1
 
 
 def test_sr_method_finds_its_weights_through_the_resolver(places):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sr.config import CONFIG_DIR, PROJECT_ROOT, read_yaml
 from sr.errors import ConfigError, MissingWeightsError, UnknownNameError, UserError, check_keys
-from sr.vocab import ENV_WEIGHTS_DIR, OPT_RANDOM_WEIGHTS, OPT_WEIGHTS_DIR
+from sr.vocab import ENV_WEIGHTS_DIR, OPT_WEIGHTS_DIR
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
@@ -129,15 +129,15 @@ def resolve_weights(
     places = (
         [path]
         if path.is_absolute()
-        else [Path.cwd() / path, weights_dir(weights_dir_override) / path, PROJECT_ROOT / path]
+        else list(dict.fromkeys([Path.cwd() / path, weights_dir(weights_dir_override) / path, PROJECT_ROOT / path]))
     )
     for candidate in places[1:]:
         if candidate.is_file():
             return candidate
     raise UserError(
         f"{what} {spec!r}: no such file and not a name in configs/weights.yaml (searched "
-        f"{', '.join(str(p) for p in places)}). Name a registry entry (python -m sr.weights list), set "
-        f"{OPT_WEIGHTS_DIR} / {ENV_WEIGHTS_DIR}, or use {OPT_RANDOM_WEIGHTS} for a plumbing run."
+        f"{', '.join(str(p) for p in places)}). Put the file in one of them (the weights directory is "
+        f"{OPT_WEIGHTS_DIR} / ${ENV_WEIGHTS_DIR}) or name an entry that `python -m sr.weights list` shows."
     )
 
 
