@@ -6,23 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
-from reports.intervals import MARK_NOTE, interval_table, no_reference_radars, quality_interval_table, significance_lines
+from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
-from reports.tables import (
-    flag_notes,
-    flags_in,
-    load_results,
-    per_class_table,
-    problems_table,
-    quality_table,
-    table_notes,
-    write_table,
-)
+from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results
 from reports.tasks import task_reports
 from sr.atomic import atomic_folder
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW
 
 
 def build_reports(results_csv: str | Path, out_dir: str | Path, reference: str = DEFAULT_REFERENCE) -> Path:
@@ -37,67 +27,33 @@ def build_reports(results_csv: str | Path, out_dir: str | Path, reference: str =
 
 
 def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
-    samples = load_samples(Path(results_csv).parent)
-    sections = []
-    quality = quality_table(df)
-    if not quality.empty:
-        write_table(quality, out / "quality")
-        sections.append(
-            (
-                "Image quality (mean over images; reference metrics, then no-reference)",
-                quality_interval_table(df, samples),
-            )
-        )
-    no_reference_radars(df, out)
-    for task, (report, metrics) in task_reports(df, run_meta(Path(results_csv).parent)).items():
-        metric = report.per_class
-        table = per_class_table(df, task, metric)
-        if table.empty:
-            continue
-        write_table(table, out / f"{task}_per_class")
-        higher = metrics[metric].higher_better if metric in metrics else True
-        direction = "" if metric not in metrics else (" (higher is better)" if higher else " (lower is better)")
-        sections.append(
-            (
-                f"{task.capitalize()}: {metric} per class{direction}",
-                interval_table(
-                    df,
-                    lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
-                    samples,
-                    lambda col, t=task, m=metric: (t, m, col[1]),
-                    lambda col, h=higher: h,
-                ),
-            )
-        )
-        low, high = (per_class_table(df, task, metric, values=v) for v in (COL_CI_LOW, COL_CI_HIGH))
-        for dataset in table.columns.get_level_values(0).unique():
-            radar_plot(
-                table[dataset],
-                f"{task} {metric} per class ({dataset})",
-                out / f"radar_{task}_{dataset}",
-                low=low.get(dataset),
-                high=high.get(dataset),
-            )
+    run_dir = Path(results_csv).parent
+    samples, meta = load_samples(run_dir), run_meta(run_dir)
     significance = significance_table(df, samples, reference)
     significance.to_csv(out / "significance.csv", index=False)
-    problems = problems_table(df)
-    if not problems.empty:
-        write_table(problems, out / "problems")
+    tables = run_tables(df, samples, meta, significance, reference)
+    for table in tables:
+        if table.files:
+            table.write(out)
+    no_reference_radars(df, out)
+    by_key = {t.key: t for t in tables}
+    for task, (report, _) in task_reports(df, meta).items():
+        table = by_key.get(f"{task}_per_class")
+        for dataset in table.values.columns.get_level_values(0).unique() if table else ():
+            radar_plot(
+                table.values[dataset],
+                f"{task} {report.per_class} per class ({dataset})",
+                out / f"radar_{task}_{dataset}",
+                low=table.low.get(dataset),
+                high=table.high.get(dataset),
+            )
     lines = ["# Benchmark report", "", f"Source: `{Path(results_csv).name}`", ""]
     notes = flag_notes(flags_in(df))
     if notes:
-        lines += ["Marks on a row: its numbers carry a caveat (the `flags` column of results.csv):", ""]
-        lines += [f"* {n}" for n in notes] + [""]
-    for title, table in sections:
-        lines += [f"## {title}", "", table.to_markdown(floatfmt=".4f"), ""]
-        lines += [f"* {n}" for n in table_notes(table)] + [""] if table_notes(table) else []
-    if sections:
-        lines += [MARK_NOTE, ""]
-    lines += significance_lines(significance, reference)
-    if not problems.empty:
-        lines += ["## Not computed, and why", "", problems.to_markdown(index=False), ""]
+        lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
+    lines += [table.markdown() for table in tables]
     lines += _run_lines(results_csv, df)
-    (out / "report.md").write_text("\n".join(lines))
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _paper_report(results_csv, out / "paper", reference)
 
 

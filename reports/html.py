@@ -1,10 +1,11 @@
 """A self-contained HTML report: tables (paper | ours | Δ), figures embedded as data URIs, run metadata.
 
-``write_html_report(path, df, tables, figures, results_csv)``. Opens from disk with no network and no other
-file: every image is a ``data:image/png;base64,...`` URI, the CSS and the one script are inline. The script
-runs on ``load`` and sets ``document.title`` to ``images-ok:N`` when all N images decoded
-(``naturalWidth > 0``), else ``images-broken:K/N``; ``body[data-images]`` carries the same, so a headless
-browser (``chromium --dump-dom``) can check the page.
+``write_html_report(path, df, tables, figures, results_csv, results=...)``: the paper's tables, then the run's
+own tables (the ``reports.report_table.ReportTable`` objects report.md is rendered from), figures, run.
+Opens from disk with no network and no other file: every image is a ``data:image/png;base64,...`` URI, the CSS
+and the one script are inline. The script runs on ``load`` and sets ``document.title`` to ``images-ok:N`` when
+all N images decoded (``naturalWidth > 0``), else ``images-broken:K/N``; ``body[data-images]`` carries the same,
+so a headless browser (``chromium --dump-dom``) can check the page.
 
 Run metadata: ``run.json`` next to the results.csv: suite, seed, device, versions, tasks (config + weights sha256),
 the flags found in the results (random weights) and a table of every method's weights sha256
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.paper_tables import PaperTable, html_table
-from reports.tables import flag_notes, flags_in, per_class_table, problems_table, table_notes
+from reports.paper_tables import PaperTable, paper_html
+from reports.report_table import ReportTable, inline_html
+from reports.tables import FLAGS_LEAD, flag_notes, flags_in
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:1600px}
@@ -109,50 +111,6 @@ def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
     return out
 
 
-def _result_tables(df: pd.DataFrame, results_csv: Path) -> list[str]:
-    """The run's own tables (quality means; each task's per-class metric) with 95 % intervals, significance-gated
-    best / second-best marks (reports.intervals), and the flags' marks and notes."""
-    from reports.intervals import MARK_NOTE, interval_table, quality_interval_table
-    from reports.runinfo import run_meta
-    from reports.significance import load_samples
-    from reports.tasks import task_reports
-
-    samples = load_samples(results_csv.parent)
-    tables = [
-        (
-            "Image quality (mean over images; reference metrics, then no-reference)",
-            quality_interval_table(df, samples, style="html"),
-        )
-    ]
-    for task, (report, metrics) in task_reports(df, run_meta(results_csv.parent)).items():
-        metric = report.per_class
-        higher = metrics[metric].higher_better if metric in metrics else True
-        tables.append(
-            (
-                f"{task}: {metric} per class",
-                interval_table(
-                    df,
-                    lambda d, values, t=task, m=metric: per_class_table(d, t, m, values),
-                    samples,
-                    lambda col, t=task, m=metric: (t, m, col[1]),
-                    lambda col, h=higher: h,
-                    style="html",
-                ),
-            )
-        )
-    out = []
-    for title, table in tables:
-        if table.empty:
-            continue
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in table_notes(table))
-        out.append(
-            f"<h3>{html.escape(title)}</h3>"
-            + table.to_html(escape=False, border=0, na_rep="—")
-            + f"<ul class=notes>{notes}<li>{html.escape(MARK_NOTE)}</li></ul>"
-        )
-    return ["<h2>Results of this run</h2>", *out] if out else []
-
-
 def write_html_report(
     path: str | Path,
     df: pd.DataFrame,
@@ -160,9 +118,10 @@ def write_html_report(
     figures: list[tuple[str, Path]],
     results_csv: str | Path,
     skipped: list[str] | tuple[str, ...] = (),
-    sections: list[tuple[str, str]] | tuple = (),
+    results: list[ReportTable] | tuple = (),
 ) -> Path:
-    """``sections``: extra (title, html) sections after the tables (intervals, significance)."""
+    """``tables``: the paper's tables; ``results``: the run's own tables (``reports.intervals.run_tables``, the
+    ones report.md shows)."""
     path, results_csv = Path(path), Path(results_csv)
     parts = [
         f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><title>DifIISR report</title>"
@@ -174,16 +133,14 @@ def write_html_report(
     notes = flag_notes(flags_in(df))
     if notes:
         parts.append(
-            "<div class=warn>Marks on a row: its numbers carry a caveat (the <code>flags</code> column of "
-            "results.csv); rows made with random weights are shaded.<ul>"
-            + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-            + "</ul></div>"
+            f"<div class=warn>{inline_html(FLAGS_LEAD)}<ul>"
+            + "".join(f"<li>{inline_html(n)}</li>" for n in notes)
+            + "</ul>Rows made with random weights are shaded in the paper tables.</div>"
         )
     parts.append("<h2>Tables</h2>")
-    parts += [html_table(t) for t in tables]
-    parts += _result_tables(df, results_csv)
-    for title, body in sections:
-        parts.append(f"<h2>{html.escape(title)}</h2>{body}")
+    parts += [paper_html(t) for t in tables]
+    if results:
+        parts += ["<h2>Results of this run</h2>", *(t.html() for t in results)]
     parts.append("<h2>Figures</h2>")
     if not figures:
         parts.append("<p>No figures (no per-class task results and no SR images).</p>")
@@ -194,9 +151,6 @@ def write_html_report(
         )
     if skipped:
         parts.append("<h3>Figures not made</h3><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
-    problems = problems_table(df)
-    if not problems.empty:
-        parts.append("<h2>Not computed, and why</h2>" + problems.to_html(index=False, border=0))
     parts.append("<h2>Run</h2>" + _metadata(df, results_csv))
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)

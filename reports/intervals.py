@@ -1,8 +1,9 @@
-"""Tables with 95 % intervals and significance-gated best / second-best marks, the no-reference radar plots,
-and the significance section, for ``reports.build`` (md) and the html report.
+"""The run's own tables (``run_tables``: quality, per-class task metrics with 95 % intervals and significance-gated
+best / second-best marks, significance, problems), built once for report.md and report.html, and the
+no-reference radar plots.
 
 A cell reads ``value [ci_low, ci_high]``. In each column the best method is bold and the second best
-italic (underlined in html), but only where its paired difference to the next-ranked method is significant
+italic, but only where its paired difference to the next-ranked method is significant
 (``reports.significance.ranked_marks``); reference rows (the ``hr`` / ``lr`` family "reference") and rows made
 with random weights are not ranked.
 """
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from downstream.tasks import ResultMetric
 from reports.radar import normalised_for_radar, radar_plot
+from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
-from reports.tables import method_flags, quality_table, with_intervals
+from reports.tables import method_flags, per_class_table, problems_table, quality_table, table_notes
+from reports.tasks import task_reports
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS
 
 MARK_NOTE = (
@@ -53,13 +57,14 @@ def interval_table(
     samples: Samples,
     key_of: Callable[[tuple], tuple[str, str, str]],
     higher_better_of: Callable[[tuple], bool],
-    style: str = "md",
-) -> pd.DataFrame:
+    key: str,
+    title: str,
+) -> ReportTable | None:
     """``pivot(df, values=...)`` -> rows = labels, columns = (data set, x); ``key_of(column)`` -> (task, metric,
-    class); returns text cells with intervals and marks (``style`` md or html)."""
+    class); the table of values with their intervals, marks and notes (None when there are no values)."""
     values = pivot(df, values=COL_VALUE)
     if values.empty:
-        return values
+        return None
     low, high = pivot(df, values=COL_CI_LOW), pivot(df, values=COL_CI_HIGH)
     methods = label_methods(df, values)
     random = {m for m, flags in method_flags(df).items() if FLAG_RANDOM_WEIGHTS in flags}  # not measurements
@@ -75,11 +80,10 @@ def interval_table(
         got = ranked_marks(by_method, samples, column[0], key_of(column), higher_better_of(column))
         label_of = {m: label for label, m in methods.items()}
         marks[column] = {label_of.get(m, m): mark for m, mark in got.items()}
-    fmt = {"md": (("**", "**"), ("_", "_")), "html": (("<b>", "</b>"), ("<u>", "</u>"))}[style]
-    return with_intervals(values, low, high, marks, bold=fmt[0], second=fmt[1])
+    return ReportTable(key, title, values, low, high, marks, notes=[*table_notes(values), MARK_NOTE])
 
 
-def quality_interval_table(df: pd.DataFrame, samples: Samples, style: str = "md") -> pd.DataFrame:
+def quality_interval_table(df: pd.DataFrame, samples: Samples) -> ReportTable | None:
     from downstream.metrics import metric_specs
 
     specs = metric_specs()
@@ -89,8 +93,42 @@ def quality_interval_table(df: pd.DataFrame, samples: Samples, style: str = "md"
         samples,
         lambda col: ("quality", col[1], "all"),
         lambda col: specs[col[1]].higher_better if col[1] in specs else True,
-        style,
+        "quality",
+        "Image quality (mean over images; reference metrics, then no-reference)",
     )
+
+
+def per_class_interval_table(
+    df: pd.DataFrame, samples: Samples, task: str, metric: str, spec: ResultMetric | None
+) -> ReportTable | None:
+    """One task's per-class ``metric``; ``spec``: the metric's declaration (its direction), None when unknown."""
+    higher = spec.higher_better if spec is not None else True
+    direction = "" if spec is None else (" (higher is better)" if higher else " (lower is better)")
+    return interval_table(
+        df,
+        lambda d, values: per_class_table(d, task, metric, values),
+        samples,
+        lambda col: (task, metric, col[1]),
+        lambda col: higher,
+        f"{task}_per_class",
+        f"{task.capitalize()}: {metric} per class{direction}",
+    )
+
+
+def run_tables(
+    df: pd.DataFrame, samples: Samples, meta: dict | None, significance: pd.DataFrame, reference: str
+) -> list[ReportTable]:
+    """Every table of a run's own report, in order, built once for report.md, the per-table files and
+    report.html: image quality, each task's per-class metric, the significant differences to ``reference``
+    (``significance``: ``reports.significance.significance_table``) and the rows not computed."""
+    tables = [quality_interval_table(df, samples)]
+    for task, (report, metrics) in task_reports(df, meta).items():
+        tables.append(per_class_interval_table(df, samples, task, report.per_class, metrics.get(report.per_class)))
+    tables.append(significance_report(significance, reference))
+    problems = problems_table(df)
+    if not problems.empty:
+        tables.append(ReportTable("problems", "Not computed, and why", problems, index=False))
+    return [t for t in tables if t is not None]
 
 
 def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
@@ -129,23 +167,25 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
     return figures
 
 
-def significance_lines(sig: pd.DataFrame, reference: str) -> list[str]:
-    """The ``## Significance`` section of report.md (only significant rows listed; the CSV has them all)."""
-    lines = [
-        f"## Significance against `{reference}`",
-        "",
-        (
-            f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
-            "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
-            "`significance.csv`."
-        ),
-        "",
-    ]
-    if sig.empty:
-        return lines + [f"No comparisons (no `{reference}` rows, or no per-image samples in the run).", ""]
-    shown = sig[sig.significant].copy()
-    lines.append(f"{int(sig.significant.sum())} of {len(sig)} differences are significant (p_holm < 0.05).")
-    if not shown.empty:
-        cols = ["dataset", "method", "task", "metric", "class", "delta", "ci_low", "ci_high", "p_holm"]
-        lines += ["", shown[cols].to_markdown(index=False, floatfmt=".4g")]
-    return lines + [""]
+def significance_report(sig: pd.DataFrame, reference: str) -> ReportTable:
+    """The significant differences to ``reference`` (every row, significant or not, is in significance.csv)."""
+    text = (
+        f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
+        "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
+        "`significance.csv`."
+    )
+    if not sig.empty:
+        count = int(sig.significant.sum())
+        text += f" {count} of {len(sig)} differences are significant (p_holm < 0.05){':' if count else '.'}"
+    cols = ["dataset", "method", "task", "metric", "class", "delta", "ci_low", "ci_high", "p_holm"]
+    shown = sig[sig.significant][cols].reset_index(drop=True) if not sig.empty else pd.DataFrame(columns=cols)
+    return ReportTable(
+        "significance",
+        f"Significance against `{reference}`",
+        shown,
+        text=text,
+        number_format=".4g",
+        index=False,
+        files=False,
+        empty=f"No comparisons (no `{reference}` rows, or no per-image samples in the run)." if sig.empty else "",
+    )

@@ -29,11 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
-from reports.intervals import no_reference_radars
+from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
-from reports.tables import flag_notes, flags_in, load_results, marked, method_flags
+from reports.significance import load_samples, significance_table
+from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results, marked, method_flags
 from reports.tasks import task_reports
 from sr import cli
 from sr.cli import cli_entry
@@ -87,15 +88,14 @@ def build_paper_report(
     device: str = "cpu",
     reference: str = DEFAULT_REFERENCE,
 ) -> Path:
-    """``reference``: the method the html report's significance section compares every other one with."""
+    """``reference``: the method the html report's significance table compares every other one with."""
     results_csv = Path(results_csv)
     df = load_results(results_csv)
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    from reports.significance import load_samples
-
-    tables = build_all(df, datasets, samples=load_samples(results_csv.parent) or None)
+    samples = load_samples(results_csv.parent)
+    tables = build_all(df, datasets, samples=samples or None)
     for t in tables:
         write_paper_table(t, out / "tables")
     figures: list[tuple[str, Path]] = []
@@ -126,8 +126,7 @@ def build_paper_report(
     lines = ["# DifIISR paper tables and figures, regenerated", "", f"Source: `{results_csv.name}`", ""]
     notes = flag_notes(flags_in(df))
     if notes:
-        lines += ["Marks on a row: its numbers carry a caveat (the `flags` column of results.csv):", ""]
-        lines += [f"* {n}" for n in notes] + [""]
+        lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     for t in tables:
         lines += [(out / "tables" / f"{t.spec.key}.md").read_text(encoding="utf-8"), ""]
     for caption, png in figures:
@@ -146,27 +145,9 @@ def build_paper_report(
             figures + no_reference_radars(df, out / "figures"),
             results_csv,
             skipped,
-            sections=_confidence_sections(df, results_csv, reference),
+            results=run_tables(df, samples, meta, significance_table(df, samples, reference), reference),
         )
     return out
-
-
-def _confidence_sections(df: pd.DataFrame, results_csv: Path, reference: str) -> list[tuple[str, str]]:
-    """The html report's significance section (the run's tables with intervals are reports.html's own)."""
-    from reports.significance import load_samples, significance_table
-
-    sig = significance_table(df, load_samples(results_csv.parent), reference)
-    note = (
-        f"<p>Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
-        "p-value, Holm-corrected across methods; all rows in significance.csv.</p>"
-    )
-    return [
-        (
-            f"Significance against {reference}",
-            note
-            + (sig.to_html(index=False, border=0, float_format="%.4g") if not sig.empty else "<p>No comparisons.</p>"),
-        )
-    ]
 
 
 def _run_markdown(results_csv: Path, df: pd.DataFrame) -> list[str]:

@@ -36,7 +36,8 @@ from typing import Any
 
 import pandas as pd
 
-from reports.tables import flag_notes, marked, tex_text
+from reports.report_table import html_table, latex_table, markdown_table
+from reports.tables import flag_notes, marked
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_RANDOM_WEIGHTS, split_flags
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
@@ -411,55 +412,19 @@ def write_paper_table(table: PaperTable, out_dir: str | Path) -> list[Path]:
     flat = table.values.copy()
     flat.columns = [f"{c}|{s}" for c, s in flat.columns]
     flat.to_csv(paths[0], float_format="%.6g")
-    md = table.formatted("md")
-    md.columns = [f"{c} {s}" for c, s in md.columns]
-    paths[1].write_text(
-        f"## {table.spec.title}\n\n" + md.to_markdown() + "\n\n" + "\n".join(f"* {n}" for n in _notes(table)) + "\n",
-        encoding="utf-8",
-    )
-    tex = table.formatted("tex")
-    tex.index = [tex_text(i) for i in tex.index]
-    tex.columns = pd.MultiIndex.from_tuples([(tex_text(c), s.replace("Δ", "$\\Delta$")) for c, s in tex.columns])
+    paths[1].write_text(markdown_table(table.spec.title, table.formatted("md"), _notes(table)), encoding="utf-8")
     paths[2].write_text(
-        tex.to_latex(
-            escape=False,
-            multicolumn=True,
-            multicolumn_format="c",
-            caption=tex_text(table.spec.title),
-            label=f"tab:{table.spec.key}",
-        )
-        + "".join(f"\n{tex_text(n)}\n" for n in flag_notes(table.flags)),
-        encoding="utf-8",
+        latex_table(table.spec.title, table.spec.key, table.formatted("tex"), _notes(table)), encoding="utf-8"
     )
     return paths
 
 
-def html_table(table: PaperTable) -> str:
-    """An HTML <table> with two header rows (column, paper|ours|Δ) and the marks."""
-    f = table.formatted("html")
-    head1 = "".join(f'<th colspan="3">{c.name}</th>' for c in table.spec.columns)
-    head2 = "".join(
-        f'<th class="{"d" if s == "Δ" else s}">{s}</th>' for _ in table.spec.columns for s in ("paper", "ours", "Δ")
+def paper_html(table: PaperTable) -> str:
+    """The table in html: two header rows (column, paper|ours|Δ), the marks, rows made with random weights shaded."""
+    return html_table(
+        table.spec.title,
+        table.formatted("html"),
+        _notes(table),
+        row_class=dict.fromkeys(table.random_rows, "random"),
+        header_class={"ours": "ours", "Δ": "d"},
     )
-    body = []
-    for label, row in f.iterrows():
-        cls = ' class="random"' if label in table.random_rows else ""
-        cells = "".join(f"<td>{v}</td>" for v in row)
-        body.append(f"<tr{cls}><th>{_html_escape(label)}</th>{cells}</tr>")
-    notes = "".join(f"<li>{_md_to_html(n)}</li>" for n in _notes(table))
-    return (
-        f"<h3>{_html_escape(table.spec.title)}</h3><table><thead><tr><th rowspan=2>method</th>{head1}</tr>"
-        f"<tr>{head2}</tr></thead><tbody>{''.join(body)}</tbody></table><ul class=notes>{notes}</ul>"
-    )
-
-
-def _html_escape(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_to_html(text: str) -> str:
-    import re
-
-    text = _html_escape(text).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
-    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)

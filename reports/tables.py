@@ -3,7 +3,7 @@
 Row flags (``sr.vocab``: random weights, scratch-trained task model, NIQE fallback parameters, ...) travel
 into every table the same way: a row label carries the mark of each flag its numbers carry, and the table
 (md, tex, html; csv keeps the marked labels) ends with one footnote per mark. ``flag_marks``, ``flag_notes``
-and ``tex_marks`` are the one implementation every report uses.
+and ``tex_marks`` are the one implementation every report uses; ``reports.report_table`` renders the tables.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def flag_notes(flags) -> list[str]:
     return [f"{FLAG_MARKS.get(f, FLAG_UNKNOWN_MARK)} {FLAG_NOTES.get(f, f'flagged {f!r}')}" for f in _ordered(flags)]
 
 
+#: the sentence above the flags' notes at the top of a report (md and html)
+FLAGS_LEAD = "Marks on a row: its numbers carry a caveat (the `flags` column of results.csv):"
+
+
 def flags_in(df: pd.DataFrame) -> set[str]:
     """Every flag carried by a row of ``df``."""
     return set().union(*map(split_flags, df[COL_FLAGS])) if COL_FLAGS in df and len(df) else set()
@@ -87,6 +91,9 @@ def tex_text(text) -> str:
         .replace("_", "\\_")
         .replace("#", "\\#")
         .replace("$", "\\$")
+        .replace("<", "\\textless{}")
+        .replace(">", "\\textgreater{}")
+        .replace("Δ", "$\\Delta$")
     )
     return tex_marks(text)
 
@@ -104,7 +111,7 @@ def _pivot(rows: pd.DataFrame, columns: list[str], values: str = COL_VALUE) -> p
         return pd.DataFrame()
     flags = method_flags(rows)
     rows = rows.assign(label=rows[COL_METHOD].map(lambda m: marked(str(m), flags.get(str(m), set()))))
-    table = rows.pivot_table(index="label", columns=columns, values=values, aggfunc="first")
+    table = rows.pivot_table(index="label", columns=columns, values=values, aggfunc="first").rename_axis(COL_METHOD)
     table.attrs["flags"] = sorted(flags_in(rows))
     return table
 
@@ -143,61 +150,7 @@ def table_notes(table: pd.DataFrame) -> list[str]:
     return flag_notes(table.attrs.get("flags", ()))
 
 
-def with_intervals(
-    values: pd.DataFrame,
-    low: pd.DataFrame,
-    high: pd.DataFrame,
-    marks: dict | None = None,
-    digits: int = 4,
-    bold: tuple[str, str] = ("**", "**"),
-    second: tuple[str, str] = ("_", "_"),
-) -> pd.DataFrame:
-    """Text cells ``value [low, high]`` (the 95 % bootstrap interval; plain value where there is none).
-
-    ``marks``: {column: {row label: "best" | "second"}}; the value of a marked cell is wrapped in ``bold`` /
-    ``second`` (markdown by default; html passes tags). The flags of ``values`` (its notes) are kept."""
-    marks = marks or {}
-    out = pd.DataFrame(index=values.index, columns=values.columns, dtype=object)
-    out.attrs.update(values.attrs)
-    for col in values.columns:
-        for row in values.index:
-            v = values.at[row, col]
-            if pd.isna(v):
-                out.at[row, col] = ""
-                continue
-            text = f"{v:.{digits}f}"
-            mark = marks.get(col, {}).get(row)
-            if mark:
-                left, right = bold if mark == "best" else second
-                text = f"{left}{text}{right}"
-            lo = low.at[row, col] if (row in low.index and col in low.columns) else float("nan")
-            hi = high.at[row, col] if (row in high.index and col in high.columns) else float("nan")
-            if pd.notna(lo) and pd.notna(hi):
-                text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-            out.at[row, col] = text
-    return out
-
-
 def problems_table(df: pd.DataFrame) -> pd.DataFrame:
     """Every row that carries an error: unavailable methods, unreadable samples, missing weights."""
     p = df[df.error != ""][["dataset", "method", "task", "metric", "class", "error"]]
     return p.drop_duplicates().reset_index(drop=True)
-
-
-def write_table(table: pd.DataFrame, stem, float_format: str = "%.4f") -> list:
-    """Write ``table`` as markdown, CSV and LaTeX next to ``stem`` (md and tex end with the flags' footnotes;
-    the CSV keeps the marked row labels); returns the paths."""
-    from pathlib import Path
-
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    notes = table_notes(table)
-    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
-    table.to_csv(paths[0], float_format=float_format)
-    paths[1].write_text(
-        table.to_markdown(floatfmt=float_format.strip("%")) + "\n" + "".join(f"\n{n}\n" for n in notes),
-        encoding="utf-8",
-    )
-    tex = tex_marks(table.to_latex(float_format=lambda v: float_format % v, na_rep="--", escape=True))
-    paths[2].write_text(tex + "".join(f"\n{tex_text(n)}\n" for n in notes), encoding="utf-8")
-    return paths

@@ -129,7 +129,7 @@ def test_every_value_has_a_bootstrap_interval_and_hr_beats_bicubic_significantly
     assert row.reference == "bicubic" and bool(row.significant) and row.ci_low > 0 and row.p_holm < 0.05
     assert "## Significance against `bicubic`" in (demo_run / "report" / "report.md").read_text()
     html = (demo_run / "report" / "paper" / "report.html").read_text()
-    assert "Significance against bicubic" in html and "Results of this run" in html and " [" in html
+    assert "Significance against <code>bicubic</code>" in html and "Results of this run" in html and " [" in html
 
 
 def test_a_method_compared_with_itself_is_not_significant(demo_run):

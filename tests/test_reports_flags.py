@@ -145,7 +145,7 @@ def test_rows_made_with_random_weights_are_never_marked_best():
         rows.append(["demo", "synthir_demo", method, "quality", "psnr", "all", values.mean(), len(ids)])
         rows[-1] += [values.mean() - 1, values.mean() + 1, flags, ""]
     df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    table = quality_interval_table(df, samples)
+    table = quality_interval_table(df, samples).cells("md")
     cells = {str(label): str(v) for label, v in table.iloc[:, 0].items()}
     random_cell = next(v for k, v in cells.items() if k.startswith("random_net"))
     assert "**" not in random_cell and "_" not in random_cell

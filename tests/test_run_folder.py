@@ -55,6 +55,7 @@ def test_concurrent_runs_sharing_out_give_the_union(tmp_path):
 
 def test_a_failed_report_leaves_the_previous_one_whole(tmp_path, monkeypatch):
     import reports.build as build
+    from reports.report_table import ReportTable
 
     out = tmp_path / "run"
     assert run_main(["--methods", "bicubic,nearest", "--out", str(out), *QUICK]) == 0
@@ -65,7 +66,7 @@ def test_a_failed_report_leaves_the_previous_one_whole(tmp_path, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(build, "write_table", full_disk)
+    monkeypatch.setattr(ReportTable, "write", full_disk)
     with pytest.raises(OSError):
         build.build_reports(out / "results.csv", report)
     after = {p.relative_to(report): p.read_bytes() for p in report.rglob("*") if p.is_file()}
