@@ -262,7 +262,7 @@ def non_negative_int(text: str) -> int:
 
 
 def add_options(
-    p: argparse.ArgumentParser,
+    p: cli.ArgumentParser,
     *,
     sizes_default: str | None = None,
     precisions_default: str | None = None,

@@ -46,10 +46,14 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with errors raised as :class:`UsageError` and a ``--debug`` option (top level only)."""
+    """argparse with errors raised as :class:`UsageError` and a ``--debug`` option (top level only).
+
+    Options are spelled out in full (``allow_abbrev=False``): ``--size`` is an error, not ``--sizes``, so a
+    command line means the same after a tool gains an option that shares a prefix."""
 
     def __init__(self, *args, debug_option: bool = True, **kwargs):
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         if debug_option:
             self.add_argument(

@@ -73,6 +73,7 @@ RUN_CASES = {
     "--datasets ,": ["--datasets", ","],
     "--out a file": ["--out", "{afile}"],
     "--out read-only": ["--out", "/proc/irsr_out"],
+    "abbreviated --method": ["--method", "bicubic", "--tasks", "quality", "--metrics", "psnr"],
 }
 
 
@@ -94,6 +95,8 @@ def test_run_mistakes_are_one_line(case, tmp_path, capsys):
     )
     assert code == 2
     _one_error_line(err)
+    if case.startswith("abbreviated"):
+        assert "unrecognized arguments: --method" in err
 
 
 TRAIN_CASES = {
