@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
+from reports import runinfo
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
@@ -52,19 +53,9 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     if notes:
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     lines += [table.markdown() for table in tables]
-    lines += _run_lines(results_csv, df)
+    lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _paper_report(results_csv, out / "paper", reference)
-
-
-def _run_lines(results_csv, df) -> list[str]:
-    """The ``## Run`` section: versions, seed, device, flags, per-method weights sha256 (from run.json)."""
-    from reports import runinfo
-
-    try:
-        return runinfo.markdown(runinfo.load_run_json(Path(results_csv).parent), df)
-    except ValueError as exc:
-        return ["## Run", "", f"run.json unreadable: {exc}", ""]
 
 
 def _paper_report(results_csv, out_dir: Path, reference: str) -> None:

@@ -61,53 +61,15 @@ def data_uri(path: str | Path) -> str:
     ).decode("ascii")
 
 
-def _kv_table(rows) -> str:
-    return (
-        "<table>"
-        + "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-            for k, v in rows
-        )
-        + "</table>"
-    )
-
-
 def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
+    """The Run section (the tables report.md shows), then run.json as it is."""
     from reports import runinfo
 
-    rows = [
-        ("results", results_csv.name),
-        ("rows", str(len(df))),
-        ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
-        ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
-        ("methods", ", ".join(sorted(df.method.astype(str).unique()))),
-    ]
-    try:
-        meta = runinfo.load_run_json(results_csv.parent)
-    except ValueError as exc:
-        return (
-            _kv_table(rows + [("flags", f) for f in [runinfo.result_flags(df)] if f])
-            + f"<p class=warn>run.json unreadable: {html.escape(str(exc))}</p>"
-        )
-    if meta is None:
-        flags = runinfo.result_flags(df)
-        if flags:
-            rows.append(("flags", "; ".join(f"{m}: {f}" for m, f in flags.items())))
-        return _kv_table(rows) + "<p>No run.json next to the results (versions, seed and weights hashes unknown).</p>"
-    out = _kv_table(rows + runinfo.summary_rows(meta, df))
-    weights = runinfo.weights_rows(meta)
-    if weights:
-        out += (
-            "<h3>Method weights (sha256)</h3><table><thead><tr><th>method</th><th>weights</th><th>sha256</th>"
-            "</tr></thead><tbody>"
-            + "".join(
-                f"<tr><th>{html.escape(m)}</th><td style='text-align:left'>{html.escape(r)}</td>"
-                f"<td style='text-align:left'><code>{html.escape(h)}</code></td></tr>"
-                for m, r, h in weights
-            )
-            + "</tbody></table>"
-        )
-    out += "<h3>run.json</h3><pre>" + html.escape(json.dumps(meta, indent=2, default=str)) + "</pre>"
+    tables = runinfo.run_tables(results_csv, df)
+    out = "".join(t.html(level=2 if i == 0 else 3) for i, t in enumerate(tables))
+    meta = runinfo.run_meta(results_csv.parent)
+    if meta is not None:
+        out += "<h3>run.json</h3><pre>" + html.escape(json.dumps(meta, indent=2, default=str)) + "</pre>"
     return out
 
 
@@ -151,7 +113,7 @@ def write_html_report(
         )
     if skipped:
         parts.append("<h3>Figures not made</h3><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
-    parts.append("<h2>Run</h2>" + _metadata(df, results_csv))
+    parts.append(_metadata(df, results_csv))
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")

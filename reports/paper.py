@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
+from reports import runinfo
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
@@ -133,7 +134,7 @@ def build_paper_report(
         lines += [f"### {caption}", "", f"![{caption}]({png.relative_to(out).as_posix()})", ""]
     if skipped:
         lines += ["### Figures not made", ""] + [f"* {r}" for r in skipped] + [""]
-    lines += _run_markdown(results_csv, df)
+    lines += runinfo.markdown(results_csv, df)
     (out / "paper.md").write_text("\n".join(lines), encoding="utf-8")
     if html:
         from reports.html import write_html_report
@@ -148,16 +149,6 @@ def build_paper_report(
             results=run_tables(df, samples, meta, significance_table(df, samples, reference), reference),
         )
     return out
-
-
-def _run_markdown(results_csv: Path, df: pd.DataFrame) -> list[str]:
-    from reports import runinfo
-
-    try:
-        meta = runinfo.load_run_json(results_csv.parent)
-    except ValueError as exc:
-        return ["## Run", "", f"run.json unreadable: {exc}", ""]
-    return runinfo.markdown(meta, df)
 
 
 def _crop_arg(text: str | None) -> tuple[int, int, int, int] | None:

@@ -35,7 +35,10 @@ def _missing(v) -> bool:
 
 
 def _escape(text: str, style: str) -> str:
-    return html.escape(text) if style == "html" else tex_text(text) if style == "tex" else text
+    """Text as a cell of ``style``: html-escaped, LaTeX-escaped, or with markdown's cell separator escaped."""
+    if style == "html":
+        return html.escape(text)
+    return tex_text(text) if style == "tex" else text.replace("|", "\\|") if style == "md" else text
 
 
 @dataclass
@@ -131,7 +134,8 @@ def markdown_table(
     """``## title``, the paragraph, the table (cell texts exactly as given) and one bullet per note."""
     lines = [f"{'#' * level} {title}", ""] + ([text, ""] if text else [])
     if len(cells):
-        flat = cells.set_axis([_header(c) for c in cells.columns], axis=1)
+        flat = cells.set_axis([_escape(_header(c), "md") for c in cells.columns], axis=1)
+        flat.index = pd.Index([_escape(str(i), "md") for i in flat.index], name=cells.index.name)
         lines += [flat.to_markdown(index=index, disable_numparse=True), ""]
     elif empty:
         lines += [empty, ""]

@@ -2,7 +2,8 @@
 
 ``load_run_json(run_dir)`` -> dict or None; ``summary_rows(meta, df)`` -> [(key, value)] (suite, seed, device,
 python, versions, tasks with their weights sha256, flags found in the results); ``weights_rows(meta)`` ->
-[(method, role, sha256)] per method weights file (``run.json["methods"]``); ``markdown(meta, df)`` renders both.
+[(method, role, sha256)] per method weights file (``run.json["methods"]``); ``run_tables(results_csv, df)`` makes
+the ``Run`` section's tables of both, which report.md, paper.md (``markdown``) and report.html render.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from reports.report_table import ReportTable
 
 
 def load_run_json(run_dir: str | Path) -> dict[str, Any] | None:
@@ -79,14 +82,32 @@ def weights_rows(meta: dict[str, Any] | None) -> list[tuple[str, str, str]]:
     return out
 
 
-def markdown(meta: dict[str, Any] | None, df: pd.DataFrame | None = None) -> list[str]:
-    """Lines of a ``## Run`` section (markdown)."""
-    lines = ["## Run", ""]
-    if meta is None:
-        return lines + ["No run.json next to the results (versions, seed and weights hashes unknown).", ""]
-    lines += ["| | |", "|---|---|"] + [f"| {k} | {str(v).replace('|', '/')} |" for k, v in summary_rows(meta, df)]
-    wr = weights_rows(meta)
-    if wr:
-        lines += ["", "Method weights (sha256):", "", "| method | weights | sha256 |", "|---|---|---|"]
-        lines += [f"| {m} | {r} | `{s}` |" for m, r, s in wr]
-    return lines + [""]
+def run_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
+    """The ``Run`` section's tables, built once for report.md, paper.md and report.html: what the results hold
+    and ``summary_rows`` (a paragraph says when run.json is missing or unreadable), then ``weights_rows``."""
+    results_csv = Path(results_csv)
+    rows = [
+        ("results", results_csv.name),
+        ("rows", str(len(df))),
+        ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
+        ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
+        ("methods", ", ".join(sorted(df.method.astype(str).unique()))),
+    ]
+    try:
+        meta = load_run_json(results_csv.parent)
+        text = "" if meta else "No run.json next to the results (versions, seed and weights hashes unknown)."
+    except ValueError as exc:
+        meta, text = None, f"run.json unreadable: {exc}"
+    rows += summary_rows(meta, df)
+    summary = pd.DataFrame({"value": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows]))
+    tables = [ReportTable("run", "Run", summary, text=text, files=False)]
+    weights = weights_rows(meta)
+    if weights:
+        frame = pd.DataFrame(weights, columns=["method", "weights", "sha256"]).set_index("method")
+        tables.append(ReportTable("method_weights", "Method weights (sha256)", frame, files=False))
+    return tables
+
+
+def markdown(results_csv: str | Path, df: pd.DataFrame) -> list[str]:
+    """The ``## Run`` section of report.md and paper.md."""
+    return [t.markdown(level=2 if i == 0 else 3) for i, t in enumerate(run_tables(results_csv, df))]

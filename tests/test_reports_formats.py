@@ -3,6 +3,7 @@ standard library's html.parser), and the per-table md / tex / csv files (same ti
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 
@@ -15,6 +16,7 @@ from sr.vocab import FLAG_MARKS, FLAG_NOTES, FLAG_RANDOM_WEIGHTS, RESULT_COLUMNS
 
 IDS = [f"f{i:02d}" for i in range(24)]
 SHIFT = {"bicubic": 0.0, "lanczos": 1.5, "nearest": -2.0, "rnd": 9.0, "hr": 20.0}  # rnd: random weights
+SECTIONS = ("Results of this run", "Run")
 PROBLEM = "weights missing: put <dat.pth> in ~/w & retry"
 
 
@@ -39,6 +41,8 @@ def _make_run(run):
             rows[-1] += [flags, ""]
     rows.append(["s", "ds", "dat", "sr", "unavailable", "all", np.nan, 0, np.nan, np.nan, "", PROBLEM])
     pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run / "results.csv", index=False)
+    methods = {"bicubic": {}, "rnd": {"weights": {"net": "0f" * 32}, "flags": [FLAG_RANDOM_WEIGHTS]}}
+    (run / "run.json").write_text(json.dumps({"suite": "s", "seed": 5, "versions": {"torch": "2"}, "methods": methods}))
     return run / "results.csv"
 
 
@@ -47,8 +51,8 @@ def _md_tables(text: str) -> dict[str, list[list[str]]]:
     tables: dict[str, list[list[str]]] = {}
     title = None
     for line in text.splitlines():
-        if line.startswith("## "):
-            title = line[3:].replace("`", "")
+        if line.startswith(("## ", "### ")):
+            title = line.split(" ", 1)[1].replace("`", "")
             tables[title] = []
         elif title and line.startswith("|"):
             tables[title].append([c.strip() for c in line.strip().strip("|").split("|")])
@@ -56,8 +60,8 @@ def _md_tables(text: str) -> dict[str, list[list[str]]]:
 
 
 class _Page(HTMLParser):
-    """h3 title -> body rows of its table, inside the "Results of this run" section; bold / italic cells are
-    recorded as **x** / _x_, the markdown spelling."""
+    """h2 / h3 title -> body rows of its table, in the sections "Results of this run" and "Run"; bold / italic
+    cells are recorded as **x** / _x_, the markdown spelling."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -72,20 +76,20 @@ class _Page(HTMLParser):
             self.heading, self.text = tag, ""
         elif tag == "tbody":
             self.in_body = True
-        elif tag == "tr" and self.in_body and self.section == "Results of this run":
+        elif tag == "tr" and self.in_body and self.section in SECTIONS:
             self.tables[self.title].append([])
-        elif tag in ("td", "th") and self.in_body and self.section == "Results of this run":
+        elif tag in ("td", "th") and self.in_body and self.section in SECTIONS:
             self.cell, self.text = True, ""
         elif tag in ("b", "i") and self.cell:
             self.wrap = "**" if tag == "b" else "_"
             self.text += self.wrap
 
     def handle_endtag(self, tag):
-        if tag == self.heading == "h2":
-            self.section, self.heading = self.text, None
-        elif tag == self.heading == "h3":
+        if tag == self.heading:
+            if tag == "h2":
+                self.section = self.text
             self.title, self.heading = self.text, None
-            if self.section == "Results of this run":
+            if self.section in SECTIONS:
                 self.tables[self.title] = []
         elif tag == "tbody":
             self.in_body = False
@@ -115,8 +119,10 @@ def test_report_md_html_and_table_files_show_the_same_tables(tmp_path):
         "Detection: mAP50-95 per class",
         "Significance against bicubic",
         "Not computed, and why",
+        "Run",
+        "Method weights (sha256)",
     ]
-    assert list(html) == titles and [t for t in md if t in titles] == titles
+    assert [t for t in html if html[t]] == titles and [t for t in md if t in titles] == titles
     for title in titles:
         assert html[title] == md[title] and md[title], title
 
@@ -131,6 +137,7 @@ def test_report_md_html_and_table_files_show_the_same_tables(tmp_path):
     assert all(re.fullmatch(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", c) for c in detection["nearest"])  # no samples
     assert md[titles[3]] == [["ds", "dat", "sr", "unavailable", "all", PROBLEM]]
     assert FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in report_md
+    assert ["seed", "5"] in md["Run"] and ["rnd", "net", f"{'0f' * 32} [{FLAG_RANDOM_WEIGHTS}]"] in md[titles[-1]]
 
     for stem, title in (("quality", titles[0]), ("detection_per_class", titles[1]), ("problems", titles[3])):
         own = (out / f"{stem}.md").read_text(encoding="utf-8")
