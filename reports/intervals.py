@@ -21,7 +21,7 @@ from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
 from reports.tables import method_flags, per_class_table, problems_table, quality_table, table_notes
 from reports.tasks import task_reports
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS, KEY_COLUMNS
 
 MARK_NOTE = (
     "Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
@@ -177,7 +177,7 @@ def significance_report(sig: pd.DataFrame, reference: str) -> ReportTable:
     if not sig.empty:
         count = int(sig.significant.sum())
         text += f" {count} of {len(sig)} differences are significant (p_holm < 0.05){':' if count else '.'}"
-    cols = ["dataset", "method", "task", "metric", "class", "delta", "ci_low", "ci_high", "p_holm"]
+    cols = [*KEY_COLUMNS[1:], "delta", COL_CI_LOW, COL_CI_HIGH, "p_holm"]
     shown = sig[sig.significant][cols].reset_index(drop=True) if not sig.empty else pd.DataFrame(columns=cols)
     return ReportTable(
         "significance",

@@ -134,12 +134,23 @@ def markdown_table(
     """``## title``, the paragraph, the table (cell texts exactly as given) and one bullet per note."""
     lines = [f"{'#' * level} {title}", ""] + ([text, ""] if text else [])
     if len(cells):
+        align = ["right" if _numbers(cells.iloc[:, i]) else "left" for i in range(cells.shape[1])]
         flat = cells.set_axis([_escape(_header(c), "md") for c in cells.columns], axis=1)
         flat.index = pd.Index([_escape(str(i), "md") for i in flat.index], name=cells.index.name)
-        lines += [flat.to_markdown(index=index, disable_numparse=True), ""]
+        colalign = (["left"] if index else []) + align
+        lines += [flat.to_markdown(index=index, disable_numparse=True, colalign=colalign), ""]
     elif empty:
         lines += [empty, ""]
     return "\n".join(lines + [f"* {n}" for n in notes] + ([""] if notes else []))
+
+
+_NUMBER = re.compile(r"(\*\*|_|<u>)?[-+]?\d")
+
+
+def _numbers(column: pd.Series) -> bool:
+    """Whether a column of cell texts holds numbers (possibly marked; blank and "—" cells aside): right-aligned."""
+    texts = [t for t in column if t not in ("", "—")]
+    return bool(texts) and all(_NUMBER.match(t) for t in texts)
 
 
 def html_table(

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from reports.report_table import ReportTable
+from sr.vocab import COL_METHOD
 
 
 def load_run_json(run_dir: str | Path) -> dict[str, Any] | None:
@@ -103,7 +104,7 @@ def run_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
     tables = [ReportTable("run", "Run", summary, text=text, files=False)]
     weights = weights_rows(meta)
     if weights:
-        frame = pd.DataFrame(weights, columns=["method", "weights", "sha256"]).set_index("method")
+        frame = pd.DataFrame(weights, columns=[COL_METHOD, "weights", "sha256"]).set_index(COL_METHOD)
         tables.append(ReportTable("method_weights", "Method weights (sha256)", frame, files=False))
     return tables
 
