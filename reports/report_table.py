@@ -26,7 +26,6 @@ MARK_STYLES = {
     "md": ("**{}**", "_{}_"),
     "html": ("<b>{}</b>", "<i>{}</i>"),
     "tex": ("\\textbf{{{}}}", "\\textit{{{}}}"),
-    "plain": ("{}", "{}"),
 }
 
 
@@ -36,9 +35,7 @@ def _missing(v) -> bool:
 
 def _escape(text: str, style: str) -> str:
     """Text as a cell of ``style``: html-escaped, LaTeX-escaped, or with markdown's cell separator escaped."""
-    if style == "html":
-        return html.escape(text)
-    return tex_text(text) if style == "tex" else text.replace("|", "\\|") if style == "md" else text
+    return html.escape(text) if style == "html" else tex_text(text) if style == "tex" else text.replace("|", "\\|")
 
 
 @dataclass
@@ -61,7 +58,6 @@ class ReportTable:
     notes: list[str] = field(default_factory=list)
     text: str = ""
     number_format: str = ".4f"
-    csv_float_format: str | None = "%.4f"
     index: bool = True
     files: bool = True
     empty: str = ""
@@ -71,7 +67,7 @@ class ReportTable:
             return math.nan
         return bounds.at[row, col]
 
-    def cell(self, row, col, style: str = "plain") -> str:
+    def cell(self, row, col, style: str) -> str:
         """``value [low, high]`` (the interval where there is one), the value wrapped in ``style``'s mark."""
         v = self.values.at[row, col]
         if _missing(v):
@@ -89,8 +85,8 @@ class ReportTable:
             text += f" [{lo:{self.number_format}}, {hi:{self.number_format}}]"
         return text
 
-    def cells(self, style: str = "plain") -> pd.DataFrame:
-        """The text of every cell in ``style`` (md, html, tex or plain)."""
+    def cells(self, style: str) -> pd.DataFrame:
+        """The text of every cell in ``style`` (md, html or tex)."""
         return pd.DataFrame(
             [[self.cell(row, col, style) for col in self.values.columns] for row in self.values.index],
             index=self.values.index,
@@ -111,7 +107,7 @@ class ReportTable:
         stem = Path(folder) / self.key
         stem.parent.mkdir(parents=True, exist_ok=True)
         paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
-        self.values.to_csv(paths[0], float_format=self.csv_float_format, index=self.index)
+        self.values.to_csv(paths[0], float_format="%.4f", index=self.index)
         paths[1].write_text(self.markdown(), encoding="utf-8")
         paths[2].write_text(self.latex(), encoding="utf-8")
         return paths
