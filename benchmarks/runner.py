@@ -35,6 +35,7 @@ from downstream.evidence import (
     attach_intervals,
     dataset_seed,
     sample_path,
+    task_replicates,
     write_sample,
 )
 from downstream.imageio import on_png_grid, read_image, stored_image, to_uint8, write_png
@@ -419,6 +420,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
 
     _write_output_index(settings, dataset_name, method_name, items)
     items_key = key_of(fingerprints)
+    draws_key = key_of(sample_evidence.draws_identity())
     task_identities: dict[str, dict[str, Any]] = {}
     task_specs: dict[str, dict[str, Any]] = {}
     for task_name, task_config in settings.tasks.items():
@@ -441,7 +443,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 f"errors, so the task is not scored; the first: {label_errors[0]}",
             )
             continue
-        tpath = cache.task_path(method_key, dataset_key, value_key(task.identity(), task.libraries), items_key)
+        task_key = value_key(task.identity(), task.libraries)
+        tpath = cache.task_path(method_key, dataset_key, task_key, items_key)
         cached = cache.read_json(tpath)
         if cached is None:
             try:
@@ -464,7 +467,15 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 add(task_name, "error", math.nan, flags=method.flags, error=f"{type(exc).__name__}: {exc}")
                 continue
             cache.write_json(tpath, cached)
-        add_task_replicates(sample_evidence, task_name, type(task), cached["state"])
+        if cached["state"] is not None:  # its bootstrap replicates (not cheap: COCO AP per drawn list), cached
+            rpath = cache.replicates_path(method_key, dataset_key, task_key, items_key, draws_key)
+            stored = cache.read_json(rpath)
+            if stored is None:
+                replicates = task_replicates(sample_evidence, type(task), cached["state"])
+                cache.write_json(rpath, [[metric, cls, v.tolist()] for (metric, cls), v in replicates.items()])
+            else:
+                replicates = {(metric, cls): np.asarray(v, dtype=np.float64) for metric, cls, v in stored}
+            add_task_replicates(sample_evidence, task_name, replicates)
         cached = cached["rows"]
         per_image = [r for r in cached if r.get("image")]
         if per_image:

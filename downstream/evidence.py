@@ -49,6 +49,10 @@ class Sample:
     def index_lists(self) -> np.ndarray:
         return resample_indices(len(self.ids), N_RESAMPLES, self.seed)
 
+    def draws_identity(self) -> dict:
+        """What the drawn image lists depend on (the cache key of task replicates computed on them)."""
+        return {"ids": list(self.ids), "seed": self.seed, "resamples": N_RESAMPLES}
+
     def keys(self) -> list[Key]:
         return list(self.values) + [k for k in self.replicates if k not in self.values]
 
@@ -100,13 +104,18 @@ def sample_path(out: Path, dataset: str, method: str) -> Path:
     return Path(out) / "samples" / f"{dataset}__{method}.npz".replace("/", "_").replace(":", "_")
 
 
-def add_task_replicates(sample: Sample, task_name: str, task_cls, state) -> None:
-    """The task's rows recomputed (model-free, ``task_cls.replicates``) on the sample's drawn image lists."""
+def task_replicates(sample: Sample, task_cls, state) -> dict[tuple[str, str], np.ndarray]:
+    """(metric, class) -> the task's row recomputed (model-free, ``task_cls.replicates``) on each of the sample's
+    drawn image lists; empty without a state. Depends only on ``state`` and :meth:`Sample.draws_identity`."""
     if state is None or not sample.ids:
-        return
+        return {}
     draws = np.asarray(sample.ids, dtype=str)[sample.index_lists()]
-    for (metric, cls), values in task_cls.replicates(state, draws).items():
-        sample.replicates[(task_name, metric, cls)] = np.asarray(values, dtype=np.float64)
+    return {key: np.asarray(values, dtype=np.float64) for key, values in task_cls.replicates(state, draws).items()}
+
+
+def add_task_replicates(sample: Sample, task_name: str, replicates: dict[tuple[str, str], np.ndarray]) -> None:
+    for (metric, cls), values in replicates.items():
+        sample.replicates[(task_name, metric, cls)] = values
 
 
 def attach_intervals(rows: list[dict], sample: Sample) -> None:

@@ -116,7 +116,7 @@ def _run(root: Path, offset: float = 0.0, shift: float = 0.0) -> dict[str, int]:
     return {
         p.relative_to(out / "cache").as_posix(): p.stat().st_mtime_ns
         for p in (out / "cache").rglob("*")
-        if p.is_file() and p.suffix in (".png", ".json")
+        if p.is_file() and p.suffix in (".png", ".json", ".gz")
     }
 
 

@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from benchmarks.cache import RunCache
+
 REPO = Path(__file__).resolve().parents[1]
 ARGS = [
     "--methods",
@@ -71,6 +73,8 @@ def _check_cache_entries(out: Path) -> int:
                 img.load()
         elif path.suffix == ".json":
             json.loads(path.read_text())
+        elif path.suffix == ".gz":
+            assert RunCache.read_json(path) is not None, path
         n += 1
     for name in ("results.csv", "run.json"):
         if (out / name).exists():
