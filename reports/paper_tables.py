@@ -247,12 +247,11 @@ class PaperTable:
         return out
 
     def formatted(self, style: str = "md") -> pd.DataFrame:
-        """Strings with best/second marks: style 'md' (**x**, <u>x</u>), 'tex', 'html' or 'plain'."""
+        """Strings with best/second marks: style 'md' (**x**, <u>x</u>), 'tex' or 'html'."""
         wrap = {
             "md": ("**{}**", "<u>{}</u>"),
             "tex": ("\\textbf{{{}}}", "\\underline{{{}}}"),
             "html": ("<b>{}</b>", "<u>{}</u>"),
-            "plain": ("{}", "{}"),
         }[style]
         marks = {src: self.marks(src) for src in ("paper", "ours")}
         cols = {}

@@ -13,9 +13,12 @@ import pandas as pd
 from sr.errors import UserError
 from sr.vocab import (
     COL_CLASS,
+    COL_DATASET,
     COL_ERROR,
     COL_FLAGS,
     COL_METHOD,
+    COL_METRIC,
+    COL_TASK,
     COL_VALUE,
     FLAG_MARKS,
     FLAG_NOTES,
@@ -152,5 +155,5 @@ def table_notes(table: pd.DataFrame) -> list[str]:
 
 def problems_table(df: pd.DataFrame) -> pd.DataFrame:
     """Every row that carries an error: unavailable methods, unreadable samples, missing weights."""
-    p = df[df.error != ""][["dataset", "method", "task", "metric", "class", "error"]]
+    p = df[df[COL_ERROR] != ""][[COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS, COL_ERROR]]
     return p.drop_duplicates().reset_index(drop=True)
