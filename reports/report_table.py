@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.tables import tex_text
+from reports.tables import tex_marks, tex_text
 
 #: how a best / second-best cell is written in each format (second best: italic, as the legend says)
 MARK_STYLES = {
@@ -219,7 +219,7 @@ def latex_table(title: str, key: str, cells: pd.DataFrame, notes=(), index: bool
         caption=inline_tex(title),
         label=f"tab:{key}",
     )
-    return tex + "".join(f"\n{inline_tex(n)}\n" for n in notes)
+    return tex_marks(tex) + "".join(f"\n{inline_tex(n)}\n" for n in notes)
 
 
 def inline_html(text: str) -> str:

@@ -27,6 +27,22 @@ from sr.vocab import (
     split_flags,
 )
 
+#: LaTeX for the other non-ASCII characters the tables and their notes use (a .tex file is plain ASCII, so it
+#: compiles with pdflatex and no extra package)
+TEX_SYMBOLS = {
+    "Δ": "$\\Delta$",
+    "Σ": "$\\Sigma$",
+    "∇": "$\\nabla$",
+    "→": "$\\rightarrow$",
+    "−": "$-$",
+    "—": "---",
+    "–": "--",
+    "±": "$\\pm$",
+    "×": "$\\times$",
+    "≤": "$\\leq$",
+    "≥": "$\\geq$",
+    "✓": "$\\surd$",
+}
 #: LaTeX for each mark (a .tex table holds no raw Unicode marks)
 TEX_MARKS = {"†": "$\\dagger$", "‡": "$\\ddagger$", "§": "\\S{}", "¶": "\\P{}", "°": "$^\\circ$"}
 
@@ -85,7 +101,7 @@ def marked(label: str, flags) -> str:
 
 
 def tex_text(text) -> str:
-    """Plain ``text`` as LaTeX: special characters escaped, flag marks in their LaTeX form."""
+    """Plain ``text`` as LaTeX: special characters escaped, flag marks and other symbols in their LaTeX form."""
     text = (
         str(text)
         .replace("\\", "\\textbackslash{}")
@@ -96,13 +112,14 @@ def tex_text(text) -> str:
         .replace("$", "\\$")
         .replace("<", "\\textless{}")
         .replace(">", "\\textgreater{}")
-        .replace("Δ", "$\\Delta$")
     )
     return tex_marks(text)
 
 
 def tex_marks(latex: str) -> str:
-    """``latex`` with every flag mark in its LaTeX form."""
+    """``latex`` with every flag mark and every other non-ASCII symbol of ``TEX_SYMBOLS`` in its LaTeX form."""
+    for char, tex in TEX_SYMBOLS.items():
+        latex = latex.replace(char, tex)
     for mark, tex in TEX_MARKS.items():
         latex = latex.replace(mark, tex)
     return latex

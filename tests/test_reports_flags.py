@@ -76,6 +76,11 @@ def test_every_flag_gets_its_mark_and_note_in_md_csv_tex_html(tmp_path):
             assert note in md and note in report_md
             assert f"{method} {_tex(mark)} &".replace("_", "\\_") in tex and note.replace("_", "\\_") in tex
             assert f"<th>{html.escape(method)} {mark}</th>" in page and html.escape(note) in page
+    # every .tex file (these tables and the paper's) is plain ASCII: it compiles with pdflatex, no extra package
+    tex_files = sorted(out.rglob("*.tex"))
+    assert len(tex_files) > 2
+    for path in tex_files:
+        assert path.read_text(encoding="utf-8").isascii(), path
 
 
 def test_random_weight_rows_of_the_paper_command_carry_the_dagger(tmp_path):
