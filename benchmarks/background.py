@@ -19,6 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+#: frames in flight on each side of the SR step (``benchmarks.run --prefetch``): enough to hide one slow decode
+#: or write, few enough to bound memory (each frame holds its LR, HR and SR arrays)
+DEFAULT_PREFETCH = 2
+
 
 class _Deferred:
     """A call made in the caller's thread when its result is asked for (depth 0)."""

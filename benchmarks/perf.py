@@ -19,13 +19,17 @@ encode, UNet call(s), VQ decode; CUDA synchronised around each) and reports thei
 latency. ``--precisions`` are the sampler's precision policies (``sr.sampler.PRECISIONS``: fp32, bf16,
 fp16, mixed, or a JSON part mapping; autocast on CUDA and CPU) and apply to the ResShift family; other
 methods run fp32 only.
-``--stages`` runs the demo suite once in this process and prints the wall time by stage (SR, IQA,
-detection, segmentation, other) so the slowest stage is visible.
+``--stages`` runs the demo suite once in this process and prints the wall time by stage (frame loading,
+SR, IQA, PNG writing, detection, segmentation, other) so the slowest stage is visible; with the runner's
+overlapped frame pipeline (``--prefetch N``, passed on to the run) ``load`` and ``write`` are only the time
+the SR thread waited for them.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
-allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system time, minor
-page faults and peak RSS plus the median ratios off/on. ``--official-repo PATH`` times the official
-DifIISR sampler next to the project's (``benchmarks/official.py``; one child process per size);
-``--tf32 off`` makes that comparison strict fp32 on CUDA (default on, PyTorch's own default).
+allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system and user time,
+minor page faults and peak RSS plus the median ratios off/on; ``--stages --prefetch-ab N`` does the same
+with the frame pipeline sequential (``--prefetch 0``) and overlapped (``--prefetch``).
+``--official-repo PATH`` times the official DifIISR sampler next to the project's (``benchmarks/official.py``;
+one child process per size); ``--tf32 off`` makes that comparison strict fp32 on CUDA (default on, PyTorch's
+own default).
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import timing as T
+from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.timing import load_1min, markdown, write_csv
 from sr import cli
 from sr.cli import cli_entry
-from sr.vocab import COL_METHOD
+from sr.vocab import COL_METHOD, OPT_PREFETCH
 
 COLUMNS = [
     COL_METHOD,
@@ -220,7 +225,7 @@ def _print_row(row: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- stages
-STAGE_ORDER = ["sr", "iqa"]  # then the task stages, sorted
+STAGE_ORDER = ["load", "sr", "iqa", "write"]  # then the task stages, sorted
 STAGE_COLUMNS = ["stage", "wall_ms", "calls", "share"]
 
 
@@ -236,6 +241,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
         run_args += ["--limit", str(args.limit)]
     if args.random_weights:
         run_args += ["--random-weights"]
+    run_args += [OPT_PREFETCH, str(args.prefetch)]
     datasets, methods, settings = resolve_plan(build_parser().parse_args(run_args))
     T.reset()
     load = load_1min()
@@ -251,7 +257,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     other = wall - sum(v for v, _ in tot.values())
     rows.append(
         {
-            "stage": "other (data, PNG I/O, cache, model builds)",
+            "stage": "other (cache, model and task set-up, replicates)",
             "wall_ms": round(1e3 * other),
             "calls": "",
             "share": round(other / wall, 4),
@@ -266,9 +272,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-AB_COLUMNS = [
-    "run",
-    "allocator",
+AB_MEASURES = [
     T.COL_STATUS,
     "wall_ms",
     "system_ms",
@@ -277,6 +281,11 @@ AB_COLUMNS = [
     "max_rss_gib",
     T.COL_LOAD,
 ]
+
+
+def ab_columns(setting: str) -> list[str]:
+    """Columns of an A/B of the ``--stages`` benchmark over ``setting`` (``allocator`` or ``prefetch``)."""
+    return ["run", setting, *AB_MEASURES]
 
 
 def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
@@ -288,30 +297,25 @@ def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
     return argv + (["--random-weights"] if args.random_weights else [])
 
 
-def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
-    """Run the ``--stages`` benchmark ``2 * args.allocator_ab`` times in child processes with the start-up
-    allocator tuning on and off; the order flips every pair, so drift in the machine's load hits both."""
+def stages_ab(
+    args: cli.argparse.Namespace, pairs: int, setting: str, modes: dict[str, tuple[dict[str, str], list[str]]]
+) -> list[dict[str, Any]]:
+    """Run the ``--stages`` benchmark ``pairs`` times in each of two ``modes`` (value of ``setting`` -> (environment,
+    extra arguments) of the child), each run a child process with a fresh run folder; the order flips every pair,
+    so drift in the machine's load hits both. Prints the median ratios first mode / second mode."""
     import tempfile
-
-    from sr.vocab import ENV_MALLOC_TUNING
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="perf_ab_") as tmp:
-        for i in range(args.allocator_ab):
-            for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
-                env = {**os.environ, ENV_MALLOC_TUNING: "1" if mode == "on" else "0"}
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.perf",
-                    *_stage_argv(args),
-                    "--stages-out",
-                    str(Path(tmp) / f"{i}_{mode}"),
-                ]
+        for i in range(pairs):
+            for mode in list(modes) if i % 2 == 0 else list(modes)[::-1]:
+                env, extra = modes[mode]
+                cmd = [sys.executable, "-m", "benchmarks.perf", *_stage_argv(args), *extra]
+                cmd += ["--stages-out", str(Path(tmp) / f"{i}_{mode}")]
                 load = load_1min()
                 with open(Path(tmp) / "stderr.txt", "w+") as err:
                     t0 = time.perf_counter()
-                    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err)
                     _, code, usage = os.wait4(proc.pid, 0)
                     wall = time.perf_counter() - t0
                     proc.returncode = os.waitstatus_to_exitcode(code)
@@ -320,7 +324,7 @@ def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                 rows.append(
                     {
                         "run": i,
-                        "allocator": mode,
+                        setting: mode,
                         T.COL_STATUS: "ok" if proc.returncode == 0 else f"error: {tail}",
                         "wall_ms": round(1e3 * wall),
                         "system_ms": round(1e3 * usage.ru_stime),
@@ -330,16 +334,35 @@ def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                         T.COL_LOAD: load,
                     }
                 )
-                print(" | ".join(str(rows[-1][c]) for c in AB_COLUMNS), flush=True)
+                print(" | ".join(str(rows[-1][c]) for c in ab_columns(setting)), flush=True)
     ok = [r for r in rows if r[T.COL_STATUS] == "ok"]
+    first, second = modes
     ratios = []
-    for col in ("wall_ms", "system_ms", "minor_faults", "max_rss_gib"):
-        on = [r[col] for r in ok if r["allocator"] == "on"]
-        off = [r[col] for r in ok if r["allocator"] == "off"]
-        if on and off and statistics.median(on):
-            ratios.append(f"{col} {statistics.median(off) / statistics.median(on):.3f}")
-    print(f"median ratio tuning off / on over {len(ok)} runs: {', '.join(ratios) or 'n/a (runs failed)'}")
+    for col in ("wall_ms", "cpu (user + system)", "system_ms", "minor_faults", "max_rss_gib"):
+        values = {m: [_ab_value(r, col) for r in ok if r[setting] == m] for m in modes}
+        if values[first] and values[second] and statistics.median(values[second]):
+            ratios.append(f"{col} {statistics.median(values[first]) / statistics.median(values[second]):.3f}")
+    summary = ", ".join(ratios) or "n/a (runs failed)"
+    print(f"median ratio {setting} {first} / {setting} {second} over {len(ok)} runs: {summary}")
     return rows
+
+
+def _ab_value(row: dict[str, Any], col: str) -> float:
+    return row["user_ms"] + row["system_ms"] if col.startswith("cpu") else row[col]
+
+
+def allocator_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
+    """``stages_ab`` with the start-up allocator tuning off and on (``IRSR_MALLOC_TUNING``)."""
+    from sr.vocab import ENV_MALLOC_TUNING
+
+    modes = {"off": ({ENV_MALLOC_TUNING: "0"}, []), "on": ({ENV_MALLOC_TUNING: "1"}, [])}
+    return stages_ab(args, args.allocator_ab, "allocator", modes)
+
+
+def prefetch_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
+    """``stages_ab`` with the runner's frame pipeline sequential (``--prefetch 0``) and at ``--prefetch``."""
+    modes = {"0": ({}, [OPT_PREFETCH, "0"]), str(args.prefetch): ({}, [OPT_PREFETCH, str(args.prefetch)])}
+    return stages_ab(args, args.prefetch_ab, "prefetch", modes)
 
 
 def _split(value) -> list[str]:
@@ -373,6 +396,20 @@ def build_parser() -> cli.ArgumentParser:
         default=0,
         metavar="N",
         help="--stages: N pairs of child runs with the start-up allocator tuning on and off",
+    )
+    p.add_argument(
+        OPT_PREFETCH,
+        type=cli.non_negative_int,
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help="--stages: the run's frames decoded ahead / PNGs written behind (benchmarks.run " + OPT_PREFETCH + ")",
+    )
+    p.add_argument(
+        "--prefetch-ab",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"--stages: N pairs of child runs with {OPT_PREFETCH} 0 (sequential) and {OPT_PREFETCH} N",
     )
     p.add_argument(
         "--official-repo",
@@ -413,11 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages:
         if args.methods == build_parser().get_default("methods"):
             args.methods = None  # the suite's own list
-        if args.allocator_ab:
-            rows = allocator_ab(args)
-            print(markdown(rows, AB_COLUMNS))
-            write_csv(rows, args.out, AB_COLUMNS)
-            return 0
+        for pairs, ab, setting in (
+            (args.allocator_ab, allocator_ab, "allocator"),
+            (args.prefetch_ab, prefetch_ab, "prefetch"),
+        ):
+            if pairs:
+                rows = ab(args)
+                print(markdown(rows, ab_columns(setting)))
+                write_csv(rows, args.out, ab_columns(setting))
+                return 0
         rows = run_stages(args)
         print(markdown(rows, STAGE_COLUMNS))
         write_csv(rows, args.out, STAGE_COLUMNS)

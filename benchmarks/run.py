@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.cache import RunCache
-from benchmarks.runner import DEFAULT_PREFETCH, Settings, run_job
+from benchmarks.runner import Settings, run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
 from downstream.evidence import DEFAULT_REFERENCE

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.background import ahead, worker
+from benchmarks.background import DEFAULT_PREFETCH, ahead, worker
 from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
@@ -61,7 +61,6 @@ from sr.vocab import (
 from sr.weights import sha256_of
 
 log = logging.getLogger("benchmarks")
-DEFAULT_PREFETCH = 2
 
 
 @dataclass(frozen=True)

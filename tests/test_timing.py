@@ -124,7 +124,8 @@ OLD_NAMES = {"dtype", "policy", "lr_size", "hr_size", "latency_s", "p90_s", "ima
 TOOL_COLUMNS = {
     "perf": perf.COLUMNS,
     "perf --stages": perf.STAGE_COLUMNS,
-    "perf --stages --allocator-ab": perf.AB_COLUMNS,
+    "perf --stages --allocator-ab": perf.ab_columns("allocator"),
+    "perf --stages --prefetch-ab": perf.ab_columns("prefetch"),
     "perf --official-repo": official.COLUMNS,
     "memory": memory.COLUMNS,
     "train_cost": train_cost.COLUMNS,
@@ -138,7 +139,7 @@ def test_every_tool_uses_the_shared_column_names_and_units(tool):
     other_units = [c for c in cols if c.endswith(("_s", "_sec", "seconds", "_mb", "_gb")) and "_per_" not in c]
     assert not other_units, cols
     assert [c for c in cols if c.endswith(timing.UNIT_SUFFIXES)], f"{tool}: no time or memory column"
-    if tool not in ("perf --stages", "perf --stages --allocator-ab"):  # per-call measurements
+    if not tool.startswith("perf --stages"):  # per-call measurements
         assert {timing.COL_LATENCY_MS, timing.COL_PEAK_GIB} <= set(cols)
 
 

@@ -1,0 +1,45 @@
+"""``benchmarks.perf --stages``: the stage table of a run (frame loading and PNG writing included) and the A/B of the
+runner's sequential and overlapped frame pipelines in child processes. Timings are printed, never asserted."""
+
+import csv
+
+import numpy as np
+from PIL import Image
+
+from benchmarks import perf
+
+
+def _suite(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 40), dtype=np.uint8)).save(frames / f"f{i}.png")
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(f"datasets: ['folder:{frames}']\nmethods: [bicubic, nearest]\nmetrics: [psnr]\ntasks: {{}}\n")
+    return suite
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_stages_table_has_the_frame_pipeline_stages(tmp_path, capsys):
+    out = tmp_path / "stages.csv"
+    argv = ["--stages", "--suite", str(_suite(tmp_path)), "--device", "cpu", "--stages-out", str(tmp_path / "run")]
+    assert perf.main([*argv, "--prefetch", "0", "--out", str(out)]) == 0
+    rows = {r["stage"]: r for r in _rows(out)}
+    assert {"load", "sr", "iqa", "write", "total"} <= set(rows)
+    assert rows["load"]["calls"] == rows["sr"]["calls"] == rows["write"]["calls"] == "6"  # 2 methods x 3 frames
+
+
+def test_prefetch_ab_runs_both_pipelines_in_child_processes(tmp_path, capsys):
+    out = tmp_path / "ab.csv"
+    argv = ["--stages", "--suite", str(_suite(tmp_path)), "--device", "cpu", "--prefetch-ab", "1", "--out", str(out)]
+    assert perf.main(argv) == 0
+    rows = _rows(out)
+    assert list(rows[0]) == perf.ab_columns("prefetch")
+    assert [r["prefetch"] for r in rows] == ["0", "2"] and all(r["status"] == "ok" for r in rows)
+    assert all(int(r["wall_ms"]) > 0 and int(r["user_ms"]) > 0 for r in rows)
+    assert "median ratio prefetch 0 / prefetch 2 over 2 runs: wall_ms" in capsys.readouterr().out
