@@ -20,9 +20,9 @@ latency. ``--precisions`` are the sampler's precision policies (``sr.sampler.PRE
 fp16, mixed, or a JSON part mapping; autocast on CUDA and CPU) and apply to the ResShift family; other
 methods run fp32 only.
 ``--stages`` runs the demo suite once in this process and prints the wall time by stage (frame loading,
-SR, IQA, PNG writing, detection, segmentation, other) so the slowest stage is visible; with the runner's
-overlapped frame pipeline (``--prefetch N``, passed on to the run) ``load`` and ``write`` are only the time
-the SR thread waited for them.
+SR, IQA, PNG writing, detection, segmentation, the tasks' bootstrap replicates, other) so the slowest stage
+is visible; with the runner's overlapped frame pipeline (``--prefetch N``, passed on to the run) ``load``
+and ``write`` are only the time the SR thread waited for them.
 ``--stages --allocator-ab N`` instead runs it 2N times in child processes, alternating the start-up
 allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system and user time,
 minor page faults and peak RSS plus the median ratios off/on; ``--stages --prefetch-ab N`` does the same
@@ -225,7 +225,7 @@ def _print_row(row: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- stages
-STAGE_ORDER = ["load", "sr", "iqa", "write"]  # then the task stages, sorted
+STAGE_ORDER = ["load", "sr", "iqa", "write"]  # then the task stages and "replicates", sorted
 STAGE_COLUMNS = ["stage", "wall_ms", "calls", "share"]
 
 
@@ -257,7 +257,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     other = wall - sum(v for v, _ in tot.values())
     rows.append(
         {
-            "stage": "other (cache, model and task set-up, replicates)",
+            "stage": "other (cache, model and task set-up)",
             "wall_ms": round(1e3 * other),
             "calls": "",
             "share": round(other / wall, 4),

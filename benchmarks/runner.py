@@ -470,7 +470,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             rpath = cache.replicates_path(method_key, dataset_key, task_key, items_key, draws_key)
             stored = cache.read_json(rpath)
             if stored is None:
-                replicates = task_replicates(sample_evidence, type(task), cached["state"])
+                with stage("replicates"):
+                    replicates = task_replicates(sample_evidence, type(task), cached["state"])
                 cache.write_json(rpath, [[metric, cls, v.tolist()] for (metric, cls), v in replicates.items()])
             else:
                 replicates = {(metric, cls): np.asarray(v, dtype=np.float64) for metric, cls, v in stored}
