@@ -7,13 +7,16 @@ Sections, each guarded (a failure becomes a row with the reason; the table is re
 section, so a run cut short still leaves what it measured):
 
 * ``env``: device name, torch / CUDA versions, which optional packages are present.
-* ``precision``: one-step ``difiisr`` with random dense official-layout weights on one seeded LR frame
-  per ``--sizes`` entry (default 256x192 -> 1024x768) for every policy of ``--precisions``: median
-  latency, peak memory, max / mean difference of the [-1, 1] output against fp32, share of VQ codes that
-  differ from fp32's (the quantiser's input is the UNet output), and the VQ encode / UNet / VQ decode
-  split (median per timed call).
-* ``compile``: ``torch.compile`` of the default policy: first-call build time, rebuild time from the
-  inductor cache after ``torch._dynamo.reset()``, latency and difference against eager fp32.
+* ``precision``: one-step ``difiisr`` with random dense official-layout weights on one LR frame per
+  ``--sizes`` entry (default 256x192 -> 1024x768; seeded noise, or the first of ``--frames``) for every
+  policy of ``--precisions``: median latency, peak memory, the VQ encode / UNet / VQ decode split (median
+  per timed call), and per ``--codebooks`` entry ``benchmarks.precision``'s decomposition of the
+  deviation from fp32: max / mean difference of the [-1, 1] output, share of changed VQ codes, the
+  difference on pixels whose code did not change, the decoder alone (fp32's codes) and the flips alone,
+  and ``meets_goal`` (max <= 0.04 and mean <= 0.002). These rows decide ``sr.sampler.AUTO_PRECISION``.
+* ``compile``: ``torch.compile`` of ``--compile-precision`` (default ``mixed``): first-call build time,
+  rebuild time from the inductor cache after ``torch._dynamo.reset()``, latency and difference against
+  eager fp32, then the same with CUDA graphs (``compile="reduce-overhead"``).
 * ``official``: ``benchmarks.official.side_by_side`` (official sampler as shipped and fp32 next to the
   project's policies), when ``--official-repo`` is given and einops/timm import.
 * ``stages``: frames/s of SR for every ResShift-family method and bicubic at M3FD (256x192 LR) and FMB
@@ -76,23 +79,6 @@ def _fmt(v: Any) -> str:
     return f"{v:.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
 
 
-def _difiisr(args, device):
-    """``difiisr`` with random dense official-layout weights (``--arch small``: reduced widths)."""
-    from benchmarks.official import SMALL, densify_
-    from sr.registry import load_method
-
-    opts: dict[str, Any] = {"random_weights": True, "device": str(device)}
-    if args.arch == "small":
-        from sr.methods.resshift import UNET_PRESETS, VQ_PRESETS
-
-        vq = {**VQ_PRESETS["vq_f4"], "ddconfig": {**VQ_PRESETS["vq_f4"]["ddconfig"], **SMALL["vq"]}}
-        opts.update(unet={**UNET_PRESETS["x4"], **SMALL["unet"]}, vq=vq)
-    method = load_method("difiisr", **opts)
-    densify_(method.unet, 1)
-    densify_(method.first, 2)
-    return method
-
-
 def section_env(args, device) -> list[dict[str, Any]]:
     import torch
 
@@ -108,59 +94,52 @@ def section_env(args, device) -> list[dict[str, Any]]:
 
 
 def section_precision(args, device, size: str) -> list[dict[str, Any]]:
-    import torch
+    """Latency per policy, then ``benchmarks.precision``'s decomposition of its deviation from fp32 per codebook
+    (changed codes, the difference on unchanged codes, the decoder alone, the flips alone)."""
+    from benchmarks.precision import build_difiisr, caveats, codebook_study, load_frames
 
-    method = _difiisr(args, device)
+    method = build_difiisr(args.arch, device)
     sampler = method.sampler
     w, h = T.parse_size(size)
-    lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    frames = load_frames(args.frames, size, 1 + args.fit_frames * ("fitted" in args.codebooks))
+    lr = frames[0].to(device)
     parts = T.time_parts(sampler, device)
-    latents: list[Any] = []
-    decode = sampler._decode
-    sampler._decode = lambda z: (latents.append(z.detach()), decode(z))[1]
-    rows, ref, ref_codes = [], None, None
-    for policy in dict.fromkeys(("fp32", *args.precisions)):
+    policies = list(dict.fromkeys(("fp32", *args.precisions)))
+    timing = {}
+    for policy in policies:
         sampler.configure(precision=T.policy(policy))
-        latents.clear()
-        t = T.time_calls(lambda: sampler(lr) * 2 - 1, device, args.warmup, args.repeat, parts=parts)
-        out = t.output
-        codes = sampler.first_stage.vq.quantize.indices(latents[-1])
-        if ref is None:
-            ref, ref_codes = out, codes
-        diff = (out - ref).abs()
-        rows.append(
-            {
-                T.COL_PRECISION: policy,
-                T.COL_SIZE: size,
-                T.COL_SIZE_OUT: f"{4 * w}x{4 * h}",
-                T.COL_LATENCY_MS: t.median_ms,
-                T.COL_PEAK_GIB: t.peak_gib,
-                T.COL_MAX_ABS_DIFF: diff.max().item(),
-                T.COL_MEAN_ABS_DIFF: diff.mean().item(),
-                "codes_changed_pct": 100 * (codes != ref_codes).float().mean().item(),
-                **{T.COL_PART_MS[k]: v for k, v in t.part_medians_ms().items()},
-            }
-        )
+        t = T.time_calls(lambda: sampler(lr), device, args.warmup, args.repeat, parts=parts)
+        timing[policy] = {
+            T.COL_LATENCY_MS: t.median_ms,
+            T.COL_PEAK_GIB: t.peak_gib,
+            **{T.COL_PART_MS[k]: v for k, v in t.part_medians_ms().items()},
+        }
+    emulate = device.type == "cpu"  # CPU bf16/fp16 kernels are far too slow: CUDA numerics emulated
+    rows = [
+        {**r, T.COL_SIZE_OUT: f"{4 * w}x{4 * h}", **timing[r[T.COL_PRECISION]]}
+        for r in codebook_study(method, frames, policies, args.codebooks, emulate)
+    ]
+    rows[0][T.COL_NOTE] = caveats(emulate, real_frames=args.frames is not None)
     return rows
 
 
 def section_compile(args, device, size: str) -> list[dict[str, Any]]:
     import torch
 
+    from benchmarks.precision import build_difiisr
     from sr.runtime import compile_cache_dir
     from sr.sampler import resolve_precision
 
-    method = _difiisr(args, device)
+    method = build_difiisr(args.arch, device)
     sampler = method.sampler
     w, h = T.parse_size(size)
     lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     ref = sampler.configure(precision="fp32")(lr)
-    policy = "auto"
+    policy = T.policy(args.compile_precision)
     sampler.configure(precision=policy, compile=True)
     rows = []
     for build in ("cold (first call)", "warm (inductor cache, after dynamo reset)"):
         first = T.time_calls(lambda: sampler(lr), device, warmup=0, repeat=1)
-        out = first.output
         rows.append(
             {
                 "build": build,
@@ -172,21 +151,27 @@ def section_compile(args, device, size: str) -> list[dict[str, Any]]:
         if build.startswith("cold"):
             torch._dynamo.reset()
             sampler.configure(compile=False).configure(compile=True)
-    t = T.time_calls(lambda: sampler(lr), device, 1, args.repeat)
-    diff = (out - ref).abs() * 2  # [-1, 1] scale
     resolved = {k: str(v).replace("torch.", "") for k, v in resolve_precision(policy, device).items()}
-    rows.append(
-        {
-            "build": "compiled steady state",
-            T.COL_SIZE: size,
-            T.COL_PRECISION: json.dumps(resolved),
-            T.COL_LATENCY_MS: t.median_ms,
-            T.COL_PEAK_GIB: t.peak_gib,
-            T.COL_MAX_ABS_DIFF: diff.max().item(),
-            T.COL_MEAN_ABS_DIFF: diff.mean().item(),
-            "cache_dir": str(compile_cache_dir()),
-        }
-    )
+    for mode in ("default", "reduce-overhead"):
+        if mode != "default":  # CUDA graphs on top of the same inductor build (elsewhere: the default mode)
+            sampler.configure(compile=False).configure(compile=mode)
+            first = T.time_calls(lambda: sampler(lr), device, warmup=0, repeat=1)
+            rows.append({"build": f"{mode} (first call)", T.COL_SIZE: size, "build_ms": first.median_ms})
+        t = T.time_calls(lambda: sampler(lr), device, 1, args.repeat)
+        diff = (t.output - ref).abs() * 2  # [-1, 1] scale
+        rows.append(
+            {
+                "build": f"{mode}: steady state",
+                T.COL_SIZE: size,
+                T.COL_PRECISION: json.dumps(resolved),
+                T.COL_STATUS: json.dumps(sampler.compile_status()),
+                T.COL_LATENCY_MS: t.median_ms,
+                T.COL_PEAK_GIB: t.peak_gib,
+                T.COL_MAX_ABS_DIFF: diff.max().item(),
+                T.COL_MEAN_ABS_DIFF: diff.mean().item(),
+                "cache_dir": str(compile_cache_dir()),
+            }
+        )
     return rows
 
 
@@ -306,12 +291,20 @@ def build_parser() -> cli.ArgumentParser:
     T.add_options(
         p,
         sizes_default="256x192",
-        precisions_default='fp32,mixed,bf16,fp16,{"unet":"bf16","encode":"bf16","decode":"fp16"}',
+        precisions_default='fp32,mixed,fp16,bf16,{"encode":"fp16","decode":"fp16"},{"decode":"bf16"}',
         warmup=2,
         repeat=10,
         out_csv=False,
     )
     p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CPU checks)")
+    p.add_argument("--frames", default=None, help="folder of LR PNGs for the precision section (default: noise)")
+    p.add_argument(
+        "--codebooks", type=cli.names, default=["dense", "fitted", "uniform"], help="codebooks of the precision study"
+    )
+    p.add_argument("--fit-frames", type=cli.positive_int, default=4, help="held-out frames of the fitted codebook")
+    p.add_argument(
+        "--compile-precision", default="mixed", help="precision policy of the compile section (default: mixed)"
+    )
     p.add_argument("--official-repo", default=None, help="checkout of zirui0625/DifIISR for the official section")
     p.add_argument("--budget", type=float, default=480, help="seconds; later sections are skipped once spent")
     p.add_argument("--stage-repeat", type=cli.positive_int, default=3, help="timed calls per stage measurement")

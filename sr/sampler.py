@@ -16,11 +16,13 @@ Fast-path options (docs/performance.md has the measured effect and the tolerance
 
 * ``chop_bs``: tiles per network batch (the same noise as ``chop_bs=1``, drawn tile by tile);
 * ``precision``: autocast dtype of the UNet, the VQ encoder and the VQ decoder (``PRECISIONS``; CUDA and
-  CPU autocast). ``auto`` is ``AUTO_PRECISION`` of the device (fp32 until a GPU run measures ``mixed``:
-  the UNet and the encoder in bf16, the quantiser and the decoder in fp32). The VQ codebook search is
-  always fp32;
+  CPU autocast). ``mixed`` keeps the UNet and the encoder in fp32 and runs the decoder in fp16: the UNet's
+  output is quantised to the nearest VQ code, and any low-precision UNet or encoder moves it across code
+  boundaries (docs/performance.md). ``auto`` is ``AUTO_PRECISION`` of the device (fp32 until a GPU run
+  confirms ``mixed``). The VQ codebook search is always fp32;
 * ``channels_last``: UNet and VQ weights and activations in NHWC memory format (same maths);
-* ``compile``: ``torch.compile`` of the UNet call and the VQ encode/decode, off by default. Static
+* ``compile``: ``torch.compile`` of the UNet call and the VQ encode/decode, off by default; ``True`` /
+  ``"default"`` or ``"reduce-overhead"`` (CUDA graphs; on other devices the default mode, logged). Static
   shapes (``dynamic=False``): a data set of one frame size compiles once, every other padded size
   once more; inductor's on-disk cache is ``sr.runtime.compile_cache_dir()``, so later runs reuse
   the build. If inductor cannot build on the machine the first call logs the reason and the sampler
@@ -46,11 +48,12 @@ PRECISIONS: dict[str, dict[str, torch.dtype | None]] = {
     "fp32": dict.fromkeys(PARTS),
     "bf16": dict.fromkeys(PARTS, torch.bfloat16),
     "fp16": dict.fromkeys(PARTS, torch.float16),
-    "mixed": {"unet": torch.bfloat16, "encode": torch.bfloat16, "decode": None},
+    # the quantiser's input exactly as fp32 computes it (no VQ code can flip), the decoder in fp16
+    "mixed": {"unet": None, "encode": None, "decode": torch.float16},
 }
-#: device type -> policy of ``auto`` (fp32 where absent). Empty until ``benchmarks.gpu_check`` shows on a GPU
-#: that ``mixed`` stays within the official fp16's deviation on dense weights: on CPU, with the official
-#: architecture at reduced widths and a dense random codebook, ``mixed`` flips VQ codes (max 1.9 vs fp32).
+#: device type -> policy of ``auto`` (fp32 where absent). Empty until ``benchmarks.gpu_check`` measures ``mixed``
+#: within the official fp16's deviation (max 0.04, mean 0.002) at 1024x768 on a GPU; docs/performance.md
+#: has the CPU study behind ``mixed`` and how to set this (``{"cuda": "mixed"}``).
 AUTO_PRECISION: dict[str, str] = {}
 _DTYPE_NAMES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -74,31 +77,72 @@ def resolve_precision(spec: str | dict[str, str], device: torch.device | str) ->
 log = logging.getLogger("sr.sampler")
 
 
+#: ``compile`` modes: ``default`` (inductor) and ``reduce-overhead`` (inductor + CUDA graphs: each compiled
+#: call replays as one graph launch, which removes the per-kernel launch cost; CUDA only)
+COMPILE_MODES = ("default", "reduce-overhead")
+
+
+def compile_mode(requested: str, device_type: str) -> str:
+    """The ``torch.compile`` mode used for inputs on ``device_type``: CUDA graphs exist on CUDA only, so
+    ``reduce-overhead`` runs in the ``default`` mode elsewhere."""
+    if requested not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {requested!r}")
+    return requested if device_type == "cuda" else "default"
+
+
 class _MaybeCompiled:
     """``torch.compile(fn)`` that falls back to ``fn`` (once, with a logged reason) when it fails.
 
-    Compilation is lazy in torch (the first call builds the graph), so the failure shows up at the
-    first call, not at wrapping time; inference is pure, so re-running eagerly is safe."""
+    Built at the first call, where the inputs' device picks the mode (``compile_mode``); the failure of a
+    build shows up there too (torch compiles lazily), and inference is pure, so re-running eagerly is
+    safe. Under CUDA graphs the static output buffers are reused by the next replay, so every call
+    starts a new graph step and returns a copy of the output."""
 
-    def __init__(self, fn, what: str):
+    def __init__(self, fn, what: str, mode: str = "default"):
         from sr.runtime import compile_cache_dir
 
-        self.fn, self.what = fn, what
+        compile_mode(mode, "cuda")  # a bad name fails here
+        self.fn, self.what, self.mode = fn, what, mode
+        self.used_mode: str | None = None
         self.reason: str | None = None
+        self.compiled = None
         compile_cache_dir()
-        try:
-            self.compiled = torch.compile(fn, dynamic=False)
-        except Exception as exc:  # noqa: BLE001 - torch without dynamo support, unsupported Python
-            self._give_up(exc)
 
     def _give_up(self, exc: BaseException) -> None:
         self.compiled = None
         self.reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         log.warning("torch.compile of %s unavailable, running eager (%s)", self.what, self.reason)
 
+    def _build(self, args) -> None:
+        device = next((a.device.type for a in args if torch.is_tensor(a)), "cpu")
+        self.used_mode = compile_mode(self.mode, device)
+        if self.used_mode != self.mode:
+            log.info(
+                "torch.compile of %s: %s needs CUDA, compiling in the default mode on %s", self.what, self.mode, device
+            )
+        try:
+            options = {"mode": self.used_mode} if self.used_mode != "default" else {}
+            self.compiled = torch.compile(self.fn, dynamic=False, **options)
+        except Exception as exc:  # noqa: BLE001 - torch without dynamo support, unsupported Python
+            self._give_up(exc)
+
+    def status(self) -> str:
+        if self.reason is not None:
+            return f"eager ({self.reason})"
+        if self.used_mode is None:
+            return "not built yet"
+        if self.used_mode != self.mode:
+            return f"compiled ({self.used_mode}: {self.mode} needs CUDA)"
+        return "compiled" if self.used_mode == "default" else f"compiled ({self.used_mode})"
+
     def __call__(self, *args, **kwargs):
+        if self.used_mode is None:
+            self._build(args)
         if self.compiled is not None:
             try:
+                if self.used_mode == "reduce-overhead":
+                    torch.compiler.cudagraph_mark_step_begin()
+                    return self.compiled(*args, **kwargs).clone()
                 return self.compiled(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - inductor cannot build here (no compiler, triton, ...)
                 self._give_up(exc)
@@ -163,7 +207,7 @@ class ResShiftSampler:
         precision: str | dict[str, str] = "fp32",
         scale_factor: float = 1.0,
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool | str = False,
     ):
         if chop_stride > chop_size:
             raise ValueError(f"chop_stride ({chop_stride}) must not exceed chop_size ({chop_size})")
@@ -175,7 +219,8 @@ class ResShiftSampler:
         self.chop_size, self.chop_stride, self.chop_bs = chop_size, chop_stride, max(1, chop_bs)
         self.blend, self.pad_multiple, self.seed = blend, pad_multiple, seed
         self.sf = diffusion.sf
-        self.channels_last = self.compile = False
+        self.channels_last = False
+        self.compile: bool | str = False
         self._unet_call = self.unet
         self._encode_call = self._decode_call = None
         if self.first_stage is not None:
@@ -187,10 +232,12 @@ class ResShiftSampler:
         self,
         *,
         channels_last: bool | None = None,
-        compile: bool | None = None,
+        compile: bool | str | None = None,
         precision: str | dict[str, str] | None = None,
     ) -> ResShiftSampler:
         """Switch the fast-path options after construction (``None`` keeps the current value).
+
+        ``compile``: False (eager), True or ``"default"``, or ``"reduce-overhead"`` (``COMPILE_MODES``).
 
         ``channels_last`` converts the UNet's and the VQ model's weights in place (they are shared
         with the owning method); turning it off converts them back to contiguous NCHW."""
@@ -203,13 +250,17 @@ class ResShiftSampler:
             if isinstance(self.first_stage, VQFirstStage):
                 self.first_stage.vq.to(memory_format=fmt)
             self.channels_last = channels_last
+        if compile is True:
+            compile = "default"
         if compile is not None and compile != self.compile:
+            if compile:
+                compile_mode(compile, "cuda")  # a bad name fails here
             self.compile = compile
             if compile:
-                self._unet_call = _MaybeCompiled(self.unet, "the UNet")
+                self._unet_call = _MaybeCompiled(self.unet, "the UNet", compile)
                 if self.first_stage is not None:
-                    self._encode_call = _MaybeCompiled(self.first_stage.encode, "the VQ encoder")
-                    self._decode_call = _MaybeCompiled(self.first_stage.decode, "the VQ decoder")
+                    self._encode_call = _MaybeCompiled(self.first_stage.encode, "the VQ encoder", compile)
+                    self._decode_call = _MaybeCompiled(self.first_stage.decode, "the VQ decoder", compile)
             else:
                 self._unet_call = self.unet
                 if self.first_stage is not None:
@@ -217,16 +268,14 @@ class ResShiftSampler:
         return self
 
     def compile_status(self) -> dict[str, str]:
-        """``{part: 'compiled' | 'eager' | 'eager (reason)'}`` of the three network calls."""
+        """``{part: status}`` of the three network calls: ``eager``, ``compiled``, ``compiled (MODE)``,
+        ``compiled (default: MODE needs CUDA)``, ``eager (reason of a failed build)`` or ``not built yet``."""
         out = {}
         calls = (("unet", self._unet_call), ("vq_encode", self._encode_call), ("vq_decode", self._decode_call))
         for part, call in calls:
             if call is None:
                 continue
-            if isinstance(call, _MaybeCompiled):
-                out[part] = "compiled" if call.compiled is not None else f"eager ({call.reason})"
-            else:
-                out[part] = "eager"
+            out[part] = call.status() if isinstance(call, _MaybeCompiled) else "eager"
         return out
 
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:

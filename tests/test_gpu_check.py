@@ -25,6 +25,8 @@ def test_gpu_check_cpu_path_writes_every_section(tmp_path):
                 "env,precision,official,stages",
                 "--precisions",
                 "fp32",
+                "--codebooks",
+                "dense",
                 "--warmup",
                 "0",
                 "--repeat",
@@ -47,7 +49,9 @@ def test_gpu_check_cpu_path_writes_every_section(tmp_path):
     fp32 = data["precision"][0]
     assert fp32["precision"] == "fp32" and fp32["size"] == "64x64" and fp32["size_out"] == "256x256"
     assert fp32["latency_ms"] > 0 and fp32["peak_gib"] != fp32["peak_gib"]  # ms; peak GiB is nan (CPU)
-    assert fp32["max_abs_diff"] == 0 and fp32["codes_changed_pct"] == 0
+    assert fp32["max_abs_diff"] == 0 and fp32["codes_changed_pct"] == 0 and fp32["codebook"] == "dense"
+    assert fp32["unchanged_px_max_abs_diff"] == fp32["decoder_only_max_abs_diff"] == 0 and fp32["meets_goal"]
+    assert "random dense weights" in fp32["note"] and "emulated" in fp32["note"]
     assert {"vq_encode_ms", "unet_ms", "vq_decode_ms"} <= set(fp32)
     assert data["official"][0]["status"] == "skipped"  # no --official-repo given
     stages = {(r["stage"], r.get("what"), r.get("shape")): r for r in data["stages"]}

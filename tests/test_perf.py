@@ -20,8 +20,10 @@ from sr.sampler import PRECISIONS, ResShiftSampler, resolve_precision
 TOL_CHOP_BS = 1e-5
 TOL_CHANNELS_LAST = 1e-5
 TOL_COMPILE = 1e-4
-# The 'mixed' policy (bf16 UNet + encoder, fp32 quantiser + decoder) vs fp32 on the small random nets.
-TOL_MIXED_MEAN, TOL_MIXED_MAX = 5e-3, 0.05
+# The 'mixed' policy (fp32 UNet + encoder, fp16 decoder) vs fp32: the goal of the fast path, the official fp16
+# sampler's own deviation (max 0.04, mean 0.002 in [-1, 1]), here in [0, 1]. The CPU study at full widths
+# (docs/performance.md) measured the fp16 decoder at about a fifth of it.
+TOL_MIXED_MEAN, TOL_MIXED_MAX = 0.001, 0.02
 
 
 def _densify(module: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -196,6 +198,54 @@ def test_compile_is_static_and_does_not_recompile_within_a_frame_size(nets, diff
     torch._dynamo.reset()
 
 
+def test_reduce_overhead_compiles_in_the_default_mode_off_cuda(nets, diffusion, monkeypatch, caplog):
+    """CUDA graphs exist on CUDA only: on CPU the mode is dropped (logged) and the sampler compiles as usual."""
+    from sr.sampler import compile_mode
+
+    options = []
+
+    def recording(fn, **kwargs):
+        options.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", recording)
+    lr = _lr(16, 16)
+    ref = _sampler(nets, diffusion)(lr)
+    sampler = _sampler(nets, diffusion, compile="reduce-overhead")
+    assert set(sampler.compile_status().values()) == {"not built yet"}
+    with caplog.at_level("INFO", logger="sr.sampler"):
+        out = sampler(lr)
+    assert torch.equal(out, ref)
+    assert options == [{"dynamic": False}] * 3  # no mode= on CPU
+    assert set(sampler.compile_status().values()) == {"compiled (default: reduce-overhead needs CUDA)"}
+    assert "reduce-overhead needs CUDA" in caplog.text
+    assert compile_mode("reduce-overhead", "cuda") == "reduce-overhead"
+    assert compile_mode("reduce-overhead", "cpu") == compile_mode("default", "cuda") == "default"
+    with pytest.raises(ValueError, match="compile mode"):
+        _sampler(nets, diffusion, compile="max-speed")
+
+
+def test_compile_mode_is_a_method_option():
+    from sr.errors import ConfigError
+    from sr.registry import load_method
+
+    method = load_method("resshift_demo", random_weights=True, compile="reduce-overhead")
+    assert method.sampler.compile == "reduce-overhead"
+    with pytest.raises(ConfigError, match="compile mode"):
+        load_method("resshift_demo", random_weights=True, compile="max-speed")
+
+
+@pytest.mark.gpu
+def test_reduce_overhead_on_cuda_matches_eager(nets, diffusion):
+    lr = _lr(16, 16).cuda()
+    gpu = tuple(copy.deepcopy(n).cuda() for n in nets)
+    ref = ResShiftSampler(gpu[0], gpu[1], diffusion, pad_multiple=16)(lr)
+    sampler = ResShiftSampler(gpu[0], gpu[1], diffusion, pad_multiple=16, compile="reduce-overhead")
+    first, second = sampler(lr), sampler(lr)  # the second call replays the graphs
+    assert set(sampler.compile_status().values()) == {"compiled (reduce-overhead)"}
+    assert (first - ref).abs().max().item() <= TOL_COMPILE and torch.equal(first, second)
+
+
 @pytest.mark.slow
 def test_compile_matches_eager(nets, diffusion, monkeypatch, tmp_path):
     monkeypatch.setenv("IRSR_CACHE_DIR", str(tmp_path))
@@ -258,14 +308,18 @@ def test_compile_cache_persists_across_processes(tmp_path):
     assert any((tmp_path / "inductor").rglob("*"))
 
 
-def _part_dtypes(sampler: ResShiftSampler, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.dtype]]:
-    """Run ``sampler`` and record the dtype each network part computed in (and the quantiser's input)."""
+def _part_dtypes(sampler: ResShiftSampler, lr: torch.Tensor):
+    """Run ``sampler``; returns its output, the dtype each network part computed in (and the quantiser's
+    input dtype), and the quantiser's input."""
     unet, vq = sampler.unet, sampler.first_stage.vq
     seen: dict[str, torch.dtype] = {}
+    quantiser_in = []
 
     def record(name, pre=False):
         def hook(module, args, out=None):  # returns None: the hooked call's input and output are kept
             seen.setdefault(name, args[0].dtype if pre else out.dtype)
+            if pre:
+                quantiser_in.append(args[0].clone())
 
         return hook
 
@@ -276,7 +330,7 @@ def _part_dtypes(sampler: ResShiftSampler, lr: torch.Tensor) -> tuple[torch.Tens
         vq.quantize.register_forward_pre_hook(record("quantiser_in", pre=True)),
     ]
     try:
-        return sampler(lr), seen
+        return sampler(lr), seen, quantiser_in[0]
     finally:
         for h in hooks:
             h.remove()
@@ -305,24 +359,27 @@ def test_resshift_methods_default_to_auto_precision():
         load_method("resshift_demo", random_weights=True, dtype="int8")
 
 
-def test_mixed_precision_close_to_fp32_and_plain_bf16_worse(nets, diffusion):
-    """CPU autocast: the mixed policy runs UNet and encoder in bf16 but the quantiser's input and the
-    decoder in fp32, stays within tolerance of fp32, and deviates less than bf16 everywhere."""
+def test_mixed_precision_keeps_every_code_and_stays_within_the_goal(nets, diffusion):
+    """CPU autocast: ``mixed`` runs the UNet and the encoder in fp32, so the quantiser's input is bit for bit
+    fp32's and no VQ code moves; only the fp16 decoder deviates, within the goal. bf16 everywhere moves the
+    quantiser's input and deviates more."""
     lr = _lr(16, 16)
-    ref = _sampler(nets, diffusion, pad_multiple=16)(lr)
-    mixed, mixed_dtypes = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16, precision="mixed"), lr)
-    bf16, bf16_dtypes = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16, precision="bf16"), lr)
+    ref, _, z_ref = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16), lr)
+    mixed, mixed_dtypes, z_mixed = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16, precision="mixed"), lr)
+    bf16, bf16_dtypes, z_bf16 = _part_dtypes(_sampler(nets, diffusion, pad_multiple=16, precision="bf16"), lr)
     assert mixed_dtypes == {
-        "unet": torch.bfloat16,
-        "encode": torch.bfloat16,
+        "unet": torch.float32,
+        "encode": torch.float32,
         "quantiser_in": torch.float32,
-        "decode": torch.float32,
+        "decode": torch.float16,
     }
     assert bf16_dtypes["decode"] == torch.bfloat16 and bf16_dtypes["quantiser_in"] == torch.float32
+    quantize = nets[1].quantize
+    assert torch.equal(z_mixed, z_ref) and torch.equal(quantize.indices(z_mixed), quantize.indices(z_ref))
+    assert not torch.equal(z_bf16, z_ref)
     d_mixed, d_bf16 = (mixed - ref).abs(), (bf16 - ref).abs()
     assert 0 < d_mixed.mean().item() <= TOL_MIXED_MEAN and d_mixed.max().item() <= TOL_MIXED_MAX
     assert d_bf16.mean().item() > 1.5 * d_mixed.mean().item()
-    assert d_bf16.max().item() > d_mixed.max().item()
 
 
 @pytest.mark.gpu
@@ -330,9 +387,9 @@ def test_mixed_precision_on_cuda_within_documented_tolerance(nets, diffusion):
     lr = _lr(24, 24, b=2).cuda()
     gpu = tuple(copy.deepcopy(n).cuda() for n in nets)
     ref = ResShiftSampler(gpu[0], gpu[1], diffusion, pad_multiple=8)(lr)
-    fast = ResShiftSampler(gpu[0], gpu[1], diffusion, pad_multiple=8, precision="auto")(lr)
+    fast = ResShiftSampler(gpu[0], gpu[1], diffusion, pad_multiple=8, precision="mixed")(lr)
     diff = (fast - ref).abs()
-    assert diff.mean().item() <= TOL_MIXED_MEAN and diff.max().item() <= TOL_MIXED_MAX
+    assert 0 < diff.mean().item() <= TOL_MIXED_MEAN and diff.max().item() <= TOL_MIXED_MAX
 
 
 def test_perf_measure_row_in_process():

@@ -14,7 +14,7 @@ One class, configured by its YAML::
       chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
       chop_stride: 448
       dtype: auto                 # sr.sampler precision: auto (sr.sampler.AUTO_PRECISION) | fp32 | bf16 |
-                                  # fp16 | mixed | {unet: bf16, encode: bf16, decode: fp32}
+                                  # fp16 | mixed | {unet: fp32, encode: fp32, decode: fp16}
 
 Inference goes through :class:`sr.sampler.ResShiftSampler` (pad, bicubic x4, encode, prior,
 network call(s), decode, crop). UNet files are read through :func:`sr.checkpoint.load_into`
@@ -142,18 +142,23 @@ class ResShiftFamily(SRMethod):
         seed: int = 12345,
         dtype: str | dict[str, str] = "auto",
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool | str = False,
         upsr: dict[str, Any] | None = None,
         **common,
     ):
         super().__init__(name, scale, **common)
         from sr.models import build_diffusion, build_first_stage, build_unet
-        from sr.sampler import ResShiftSampler, resolve_precision
+        from sr.sampler import ResShiftSampler, compile_mode, resolve_precision
 
         try:
             resolve_precision(dtype, "cpu")
         except ValueError as exc:
             raise ConfigError(f"method {name!r}: dtype: {exc}") from None
+        if isinstance(compile, str):
+            try:
+                compile_mode(compile, "cuda")
+            except ValueError as exc:
+                raise ConfigError(f"method {name!r}: compile: {exc}") from None
         if steps_mode not in ("one_step", "ddim", "stochastic"):
             raise ConfigError(f"method {name!r}: steps_mode must be one_step, ddim or stochastic")
         weights = dict(weights or {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -18,6 +19,15 @@ class GroupNorm32(nn.GroupNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.float()).type(x.dtype)
+
+
+class NormSiLU(nn.SiLU):
+    """The SiLU right after a normalisation layer: without autograd (inference) it overwrites its input,
+    a fresh normalisation output that nothing else reads, so no second full-size tensor is allocated.
+    Same kernel either way, so the same bits; with autograd it is ``nn.SiLU``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.silu(x, inplace=not torch.is_grad_enabled())
 
 
 def normalization(channels: int, eps: float = 1e-5) -> GroupNorm32:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr.nn.layers import normalization, timestep_embedding, zero_module
+from sr.nn.layers import NormSiLU, normalization, timestep_embedding, zero_module
 from sr.nn.swin import SwinLayer
 
 
@@ -33,14 +33,14 @@ class ResBlock(nn.Module):
         super().__init__()
         self.use_scale_shift_norm = use_scale_shift_norm
         self.in_layers = nn.Sequential(
-            normalization(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+            normalization(channels), NormSiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
         )
         self.emb_layers = nn.Sequential(
             nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels)
         )
         self.out_layers = nn.Sequential(
             normalization(out_channels),
-            nn.SiLU(),
+            NormSiLU(),
             nn.Dropout(dropout),
             zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1)),
         )
@@ -189,7 +189,7 @@ class UNetModelSwin(nn.Module):
 
     def _build_head(self, out_channels: int) -> None:
         self.out = nn.Sequential(
-            normalization(self.head_channels), nn.SiLU(), nn.Conv2d(self.head_channels, out_channels, 3, padding=1)
+            normalization(self.head_channels), NormSiLU(), nn.Conv2d(self.head_channels, out_channels, 3, padding=1)
         )
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
