@@ -172,7 +172,9 @@ def _project(cfg, official, lr, dev, precisions, arch, warmup, repeat, seed):
     if arch == "small":
         opts["unet"] = {k: v for k, v in cfg["model"]["params"].items() if k in UNET_PRESETS["x4"]}
         opts["vq"] = {k: cfg["autoencoder"]["params"][k] for k in ("ddconfig", "n_embed", "embed_dim")}
-    ours = load_method("difiisr", **opts)
+    with torch.random.fork_rng(devices=[]):  # the same networks whatever ran before in this process
+        torch.manual_seed(seed)
+        ours = load_method("difiisr", **opts)
     densify_(ours.unet, seed + 1)
     densify_(ours.first, seed + 2)
     official.unet.load_state_dict(ours.unet.state_dict(), strict=True)
