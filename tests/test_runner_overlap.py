@@ -3,6 +3,8 @@ same rows as the sequential pipeline (``--prefetch 0``), the same error row for 
 equal to the PNG read back, no thread left behind, also when the run is interrupted."""
 
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from downstream.datasets.folder import FolderDataset
 from downstream.imageio import read_image, stored_image, to_uint8, write_png
 from sr.vocab import OPT_PREFETCH
 
+REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--tasks", "quality", "--metrics", "psnr,ssim,entropy", "--quiet", "--no-report"]
 
 
@@ -150,3 +153,25 @@ def test_no_thread_outlives_a_job_even_when_it_is_interrupted(tmp_path, monkeypa
     assert len(seen) == 3
     assert any(seen), "the pipeline threads never ran"
     assert _threads() == before and not _pipeline_threads()
+
+
+@pytest.mark.slow
+def test_demo_suite_with_tasks_gives_the_same_results_with_and_without_overlap(tmp_path):
+    """Detection and segmentation read the SR PNGs the writer thread wrote: their rows and intervals too. Each run
+    is a fresh process, as a user's is (ultralytics lowers torch's thread count for the rest of a process, which
+    moves later float sums in the last bits)."""
+    common = ["--methods", "bicubic,hr,lr", "--metrics", "psnr,niqe,entropy", "--quiet", "--no-report"]
+    for depth in (0, 2):
+        argv = [*common, "--out", str(tmp_path / f"d{depth}"), OPT_PREFETCH, str(depth)]
+        subprocess.run([sys.executable, "-m", "benchmarks.run", *argv], cwd=REPO, check=True, capture_output=True)
+    assert (tmp_path / "d0" / "results.csv").read_bytes() == (tmp_path / "d2" / "results.csv").read_bytes()
+    assert {"detection", "segmentation"} <= set(_table(tmp_path / "d2").task)
+
+
+@pytest.mark.gpu
+def test_pinned_non_blocking_frames_on_cuda_give_the_same_results(tmp_path):
+    frames = _frames(tmp_path / "frames")
+    for depth in (0, 2):
+        args = ["--datasets", f"folder:{frames}", "--methods", "bicubic", "--device", "cuda", OPT_PREFETCH, str(depth)]
+        assert run_main([*args, "--out", str(tmp_path / f"d{depth}"), *QUICK]) == 0
+    assert (tmp_path / "d0" / "results.csv").read_bytes() == (tmp_path / "d2" / "results.csv").read_bytes()
