@@ -155,6 +155,12 @@ def test_no_thread_outlives_a_job_even_when_it_is_interrupted(tmp_path, monkeypa
     assert _threads() == before and not _pipeline_threads()
 
 
+def test_a_negative_depth_is_a_one_line_error(capsys):
+    assert run_main([OPT_PREFETCH, "-1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and OPT_PREFETCH in err and "\n" not in err
+
+
 @pytest.mark.slow
 def test_demo_suite_with_tasks_gives_the_same_results_with_and_without_overlap(tmp_path):
     """Detection and segmentation read the SR PNGs the writer thread wrote: their rows and intervals too. Each run
