@@ -351,6 +351,26 @@ def test_harness_equals_ultralytics_validator_and_pycocotools(tmp_path, no_netwo
 
 
 @needs_demo
+def test_detection_leaves_the_process_thread_count_alone(tmp_path):
+    """ultralytics sets torch's thread count for the whole process when it picks a device; the task puts it back,
+    so metrics computed after a detection job use the same threads as before it."""
+    from downstream.detection.offline import ultralytics_offline
+    from downstream.detection.task import DetectionTask
+
+    ultralytics_offline()
+    from ultralytics.utils import NUM_THREADS
+
+    items, _ = _frames([100000], tmp_path / "frames")
+    before = torch.get_num_threads()
+    torch.set_num_threads(NUM_THREADS + 1)  # a count ultralytics' own choice differs from
+    try:
+        DetectionTask(weights=str(DEMO_WEIGHTS), imgsz=320, batch=1).evaluate(items, M3FD, tmp_path / "w")
+        assert torch.get_num_threads() == NUM_THREADS + 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_demo
 def test_hr_scores_above_bicubic_on_synthir(tmp_path):
     from downstream.detection.task import DetectionTask
 

@@ -21,6 +21,7 @@ registry entry (or the user passes it deliberately via ``python -m downstream.de
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import sys
@@ -285,6 +286,17 @@ def ultralytics_device(device: str | None) -> str:
     raise ConfigError(f"device {device!r}: ultralytics runs on cpu, cuda or mps")
 
 
+@contextlib.contextmanager
+def _process_threads_kept():
+    """ultralytics' ``select_device`` sets torch's thread count for the whole process (``cpu_count - 1`` on CPU);
+    put it back afterwards, so what runs next (metrics, other jobs) computes as it did before."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def train(
     model_cfg: str | dict,
     data_yaml: str | Path,
@@ -308,14 +320,17 @@ def train(
         "device": ultralytics_device(args.get("device")),
     }
     Trainer.init_model = init
-    trainer = Trainer(overrides=overrides)
-    if isinstance(model_cfg, dict):
-        trainer.model = build_model(
-            model_cfg, nc=trainer.data["nc"], names=[trainer.data["names"][i] for i in sorted(trainer.data["names"])]
-        )
-        if init is not None:
-            trainer.model.load(init)
-    trainer.train()
+    with _process_threads_kept():
+        trainer = Trainer(overrides=overrides)
+        if isinstance(model_cfg, dict):
+            trainer.model = build_model(
+                model_cfg,
+                nc=trainer.data["nc"],
+                names=[trainer.data["names"][i] for i in sorted(trainer.data["names"])],
+            )
+            if init is not None:
+                trainer.model.load(init)
+        trainer.train()
     best = Path(trainer.best)
     return best if best.is_file() else Path(trainer.last)
 
@@ -410,8 +425,9 @@ def validate(
         "workers": 0,
         "rect": True,
     }
-    validator = Validator(args=args)
-    metrics = validator(model=deepcopy(model).float().eval())
+    with _process_threads_kept():
+        validator = Validator(args=args)
+        metrics = validator(model=deepcopy(model).float().eval())
     del metrics  # a results dict; the DetMetrics object lives on the validator
     return validator.metrics, validator.captured
 
