@@ -1,6 +1,6 @@
 """Where the half-precision deviation of one-step DifIISR comes from: VQ code flips or continuous error.
 
-    python -m benchmarks.precision --arch full --size 64x64 --codebooks dense,fitted \\
+    python -m benchmarks.precision --arch full --sizes 64x64 --codebooks dense,fitted,uniform \\
         --frames ../shared/data/m3fd/lr_x4_difiisr --out DIR
 
 The VQ decoder quantises the UNet's x0 prediction (the quantiser's input) to the nearest of 8,192 codes,
@@ -19,13 +19,14 @@ quantiser inputs of held-out frames, so codes are spread like the latents they q
 codebook is. Random dense weights give tie-prone distances in any case: the real checkpoint's codebook and
 its latents are not available offline.
 
-On CPU, ``--emulate`` (default there) runs CPU autocast with CUDA autocast's numerics at fp32 speed
+On CPU the study runs CPU autocast with CUDA autocast's numerics at fp32 speed
 (:class:`CudaAutocastOnCpu`): CPU bf16/fp16 convolutions are hundreds of times slower than fp32 on CPUs
 without native support. On CUDA the real autocast runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -56,17 +57,17 @@ _GEMM = {
 }
 #: ops CUDA autocast runs in fp32 but CPU autocast leaves in the input's low dtype
 _CUDA_FP32 = {_A.group_norm, _A.native_group_norm, _A.layer_norm, _A.native_layer_norm, _A.softmax, _A._softmax}
+#: the policies of the study: everything low, one part low at a time, and ``mixed``
 POLICIES = (
     "bf16",
     "fp16",
-    "mixed",
+    '{"encode":"bf16","unet":"bf16"}',
     '{"unet":"bf16"}',
-    '{"encode":"bf16"}',
+    '{"encode":"fp16"}',
     '{"decode":"bf16"}',
-    '{"decode":"fp16"}',
-    '{"unet":"fp16","encode":"fp16","decode":"bf16"}',
+    "mixed",
 )
-CODEBOOKS = ("dense", "uniform", "fitted")
+CODEBOOKS = ("dense", "fitted", "uniform")
 
 
 class CudaAutocastOnCpu(TorchDispatchMode):
@@ -166,15 +167,7 @@ def set_codebook(vq: torch.nn.Module, kind: str, points: torch.Tensor | None = N
 
 
 def _autocast_scope(device: torch.device, emulate: bool):
-    return CudaAutocastOnCpu() if emulate and device.type == "cpu" else _Null()
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return CudaAutocastOnCpu() if emulate and device.type == "cpu" else contextlib.nullcontext()
 
 
 class _Captured(Exception):
@@ -278,7 +271,7 @@ def policy_dtypes(policy) -> dict[str, str]:
 def load_frames(folder: str | None, size: str, count: int, seed: int = 0) -> list[torch.Tensor]:
     """``count`` LR frames of ``size`` (WxH): centre crops of the sorted PNGs in ``folder`` (3 channels in
     [0, 1]), or seeded uniform noise when no folder is given."""
-    w, h = (int(v) for v in size.lower().split("x"))
+    w, h = T.parse_size(size)
     if folder is None:
         return [torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed + i)) for i in range(count)]
     from downstream.imageio import read_image
@@ -334,10 +327,8 @@ def caveats(emulate: bool, real_frames: bool) -> str:
 
 def markdown(rows: list[dict[str, Any]], note: str) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join([*lines, "", f"Caveats: {note}.", ""])
+    shown = [{k: f"{v:.3g}" if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+    return f"{T.markdown(shown, cols)}\n\nCaveats: {note}.\n"
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -347,9 +338,12 @@ def build_parser() -> cli.ArgumentParser:
     T.add_options(p, sizes_default="64x64", precisions_default=",".join(POLICIES), out_csv=False)
     p.add_argument("--frames", default=None, help="folder of LR PNGs (first = studied, the rest fit the codebook)")
     p.add_argument("--fit-frames", type=cli.positive_int, default=6, help="held-out frames for the fitted codebook")
-    p.add_argument("--codebooks", type=cli.names, default=["dense", "fitted"], help=f"subset of {','.join(CODEBOOKS)}")
+    p.add_argument("--codebooks", type=cli.names, default=list(CODEBOOKS), help=f"subset of {','.join(CODEBOOKS)}")
     p.add_argument(
-        "--emulate", choices=("auto", "on", "off"), default="auto", help="CUDA autocast numerics on CPU (auto: CPU)"
+        "--emulate",
+        choices=("auto", "off"),
+        default="auto",
+        help="CUDA autocast numerics on CPU (auto: with --device cpu; off: CPU autocast's own, very slow kernels)",
     )
     p.add_argument("--out", type=cli.out_dir, default=None, help="folder for precision.json / precision.md")
     return p
@@ -362,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         raise cli.UsageError(f"--codebooks: unknown {sorted(bad)}; choose from {', '.join(CODEBOOKS)}")
     device = torch.device(args.device)
-    emulate = args.emulate == "on" or (args.emulate == "auto" and device.type == "cpu")
+    emulate = args.emulate == "auto" and device.type == "cpu"
     method = build_difiisr(args.arch, device)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:

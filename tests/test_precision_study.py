@@ -61,7 +61,7 @@ def test_fit_codebook_recovers_separated_clusters():
     assert torch.cdist(centres, codes).min(dim=1).values.max() < 0.05
 
 
-@pytest.mark.slow  # about 25 s of CPU (the official depth at reduced widths, 256 x 256 output)
+@pytest.mark.slow  # about 70 s on 2 cores (the official depth at reduced widths, 256 x 256 output)
 def test_decomposition_separates_decoder_rounding_from_code_flips():
     """The studied tail (quantiser input, then decode) rebuilds the sampler's output bit for bit; a policy
     with only the decoder in bf16 moves no code, everything in bf16 moves codes where the latent error
