@@ -1,4 +1,4 @@
-"""One prepared GPU measurement run (about 6-8 minutes on an H100/H200), written as it goes to ``--out``.
+"""One prepared GPU measurement run (estimated 8-10 minutes on an H100/H200), written as it goes to ``--out``.
 
     python -m benchmarks.gpu_check --device cuda --official-repo ../shared/reference/official_difiisr \\
         --out "$OUT"
