@@ -62,6 +62,29 @@ def test_gpu_check_cpu_path_writes_every_section(tmp_path):
     assert "## precision" in (out / "gpu_check.md").read_text()
 
 
+def test_compile_section_rows_default_then_cuda_graphs(tmp_path, monkeypatch):
+    """The compile section's rows without an inductor build (torch.compile returns the function): cold and warm
+    build, the default mode's steady state, then CUDA graphs, which on CPU compile in the default mode."""
+    import torch
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
+    out = tmp_path / "gc"
+    argv = ["--device", "cpu", "--arch", "small", "--sizes", "64x64", "--sections", "compile", "--repeat", "1"]
+    assert main([*argv, "--compile-precision", "fp32", "--out", str(out)]) == 0
+    rows = {r["build"]: r for r in json.loads((out / "gpu_check.json").read_text())["compile"]}
+    assert list(rows) == [
+        "cold (first call)",
+        "warm (inductor cache, after dynamo reset)",
+        "default: steady state",
+        "reduce-overhead (first call)",
+        "reduce-overhead: steady state",
+    ]
+    assert set(json.loads(rows["default: steady state"]["status"]).values()) == {"compiled"}
+    graphs = rows["reduce-overhead: steady state"]
+    assert set(json.loads(graphs["status"]).values()) == {"compiled (default: reduce-overhead needs CUDA)"}
+    assert graphs["max_abs_diff"] == 0 and graphs["latency_ms"] > 0
+
+
 def test_a_failing_section_is_a_row_and_the_run_goes_on(tmp_path, monkeypatch):
     def broken(args, device, size):
         raise ValueError(f"cannot measure {size}")
