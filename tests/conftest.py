@@ -34,6 +34,18 @@ def shared_path(*parts: str, what: str = "shared test file") -> Path:
     return path
 
 
+def noise_frames(folder: Path, count: int, height: int = 32, width: int = 40) -> Path:
+    """``folder`` (created) with ``count`` seeded 8-bit noise frames ``f0.png``, ``f1.png``, ...: a tiny data set."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).save(folder / f"f{i}.png")
+    return folder
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` (real infrared samples); skipped (or failed under IRSR_REQUIRE_SHARED=1) when absent."""

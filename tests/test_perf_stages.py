@@ -3,18 +3,13 @@ runner's sequential and overlapped frame pipelines in child processes. Timings a
 
 import csv
 
-import numpy as np
-from PIL import Image
+from conftest import noise_frames
 
 from benchmarks import perf
 
 
 def _suite(tmp_path):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (32, 40), dtype=np.uint8)).save(frames / f"f{i}.png")
+    frames = noise_frames(tmp_path / "frames", 3)
     suite = tmp_path / "tiny.yaml"
     suite.write_text(f"datasets: ['folder:{frames}']\nmethods: [bicubic, nearest]\nmetrics: [psnr]\ntasks: {{}}\n")
     return suite

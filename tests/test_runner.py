@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from PIL import Image
+from conftest import noise_frames
 
 from benchmarks.run import main as run_main
 
@@ -110,11 +109,7 @@ def test_killed_run_resumes_computing_only_what_is_missing(tmp_path):
 
 
 def test_corrupt_image_is_a_result_row_and_the_rest_is_processed(tmp_path):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (32, 40), dtype=np.uint8)).save(frames / f"f{i}.png")
+    frames = noise_frames(tmp_path / "frames", 3)
     (frames / "f1.png").write_bytes((frames / "f1.png").read_bytes()[:50])  # truncated
     out = tmp_path / "run"
     assert run_main(["--datasets", f"folder:{frames}", "--methods", "bicubic", "--out", str(out), *QUICK]) == 0

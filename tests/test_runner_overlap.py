@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from conftest import noise_frames
 
 import benchmarks.runner as runner
 from benchmarks.run import main as run_main
@@ -24,10 +24,7 @@ QUICK = ["--tasks", "quality", "--metrics", "psnr,ssim,entropy", "--quiet", "--n
 
 
 def _frames(root: Path, n: int = 6, truncated: str | None = None) -> Path:
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (32, 40), dtype=np.uint8)).save(root / f"f{i}.png")
+    noise_frames(root, n)
     if truncated:
         data = (root / f"{truncated}.png").read_bytes()
         (root / f"{truncated}.png").write_bytes(data[:50])

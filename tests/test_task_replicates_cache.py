@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from conftest import noise_frames
 
 import downstream.evidence as evidence
 from benchmarks.cache import RunCache
@@ -47,11 +47,7 @@ class ToyMean(Task):
 
 @pytest.fixture
 def toy(tmp_path):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(7):
-        Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).save(frames / f"f{i}.png")
+    frames = noise_frames(tmp_path / "frames", 7, 24, 32)
     task = tmp_path / "toy_mean.yaml"
     task.write_text(f"description: toy task\nfactory: {__name__}:ToyMean\noptions: {{}}\n")
     CALLS.clear()
