@@ -46,6 +46,7 @@ from typing import Any
 
 from benchmarks import timing as T
 from sr import cli
+from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
 
 PAPER_FRAMES = {"m3fd": 840 + 40, "fmb": 280}  # M3FD test = 20 % of 4,200 (+ Set5/15/20); FMB official test list
@@ -62,13 +63,13 @@ class Report:
 
     def add(self, section: str, rows: list[dict[str, Any]]) -> None:
         self.sections.setdefault(section, []).extend(rows)
-        (self.out / "gpu_check.json").write_text(json.dumps(self.sections, indent=1, default=str))
+        atomic_write_text(self.out / "gpu_check.json", json.dumps(self.sections, indent=1, default=str))
         lines = ["# benchmarks.gpu_check", ""]
         for name, rs in self.sections.items():
             cols = list(dict.fromkeys(k for r in rs for k in r))
-            lines += [f"## {name}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-            lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rs] + [""]
-        (self.out / "gpu_check.md").write_text("\n".join(lines))
+            shown = [{c: _fmt(r.get(c, "")) for c in cols} for r in rs]
+            lines += [f"## {name}", "", T.markdown(shown, cols), ""]
+        atomic_write_text(self.out / "gpu_check.md", "\n".join(lines))
         print(f"[{section}] " + "; ".join(json.dumps(r, default=str) for r in rows), flush=True)
 
 

@@ -157,14 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     T.add_options(p, sizes_default="1024x768")  # 1024x768 LR = 4096x3072 HR at x4
     p.add_argument("--channels", type=int, default=1, choices=(1, 3))
     p.add_argument("--configs", type=cli.names, default="default,tiled128,untiled", help=f"of {', '.join(CONFIGS)}")
-    p.add_argument("--threads", type=int, default=None, help="torch threads in the child (default: torch's)")
+    p.add_argument(
+        "--threads", type=cli.positive_int, default=None, help="torch threads in the child (default: torch's)"
+    )
     p.add_argument(
         "--max-untiled-gib",
         type=float,
         default=16.0,
         help="skip an untiled run whose estimated peak is above this",
     )
-    p.add_argument("--probe-size", default="256x192", help="untiled probe frame WxH used for the estimate")
+    p.add_argument(
+        "--probe-size", type=T.parse_size, default="256x192", help="untiled probe frame WxH used for the estimate"
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds per child")
     p.add_argument("--child", help=cli.argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
         raise cli.UsageError(f"--configs: unknown {unknown}; choose from {', '.join(CONFIGS)}")
-    pw, ph = T.parse_size(args.probe_size)
+    pw, ph = args.probe_size
     rows = []
     for method in args.methods:
         for size in args.sizes:
@@ -207,7 +211,7 @@ def _skip_untiled(args, method: str, h: int, w: int, ph: int, pw: int) -> dict[s
         "channels": args.channels,
         "config": "untiled",
         T.COL_STATUS: "skipped",
-        T.COL_NOTE: f"estimated peak {est:.1f} GiB (probe {args.probe_size}: {probe[T.COL_PEAK_GIB]} GiB) "
+        T.COL_NOTE: f"estimated peak {est:.1f} GiB (probe {pw}x{ph}: {probe[T.COL_PEAK_GIB]} GiB) "
         f"> limit {limit:.1f} GiB",
     }
 

@@ -38,6 +38,7 @@ from torch.utils._pytree import tree_map
 
 from benchmarks import timing as T
 from sr import cli
+from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
 
 LOW = (torch.bfloat16, torch.float16)
@@ -366,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "precision.json").write_text(json.dumps({"note": note, "rows": rows}, indent=1))
-        (out / "precision.md").write_text(markdown(rows, note))
+        atomic_write_text(out / "precision.json", json.dumps({"note": note, "rows": rows}, indent=1))
+        atomic_write_text(out / "precision.md", markdown(rows, note))
     print(markdown(rows, note))
     return 0
 

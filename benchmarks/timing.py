@@ -251,16 +251,6 @@ def policy(item: str) -> str | dict[str, str]:
     return item
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
 def add_options(
     p: cli.ArgumentParser,
     *,
@@ -283,7 +273,7 @@ def add_options(
             'mappings such as {"unet":"bf16","decode":"fp16"} (the ResShift family)',
         )
     if warmup is not None:
-        p.add_argument("--warmup", type=non_negative_int, default=warmup, help="untimed calls first")
+        p.add_argument("--warmup", type=cli.non_negative_int, default=warmup, help="untimed calls first")
     if repeat is not None:
         p.add_argument("--repeat", type=cli.positive_int, default=repeat, help="timed calls (median reported)")
     if out_csv:

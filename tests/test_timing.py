@@ -109,6 +109,7 @@ def test_shared_options_parse_alike():
         (gpu_check, ["--policies", "fp32"]),
         (memory, ["--lr-size", "64x64"]),
         (memory, ["--max-untiled-gb", "1"]),
+        (memory, ["--probe-size", "256"]),
         (train_cost, ["--steps", "3"]),
         (train_cost, ["--repeat", "0"]),
     ],
