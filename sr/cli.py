@@ -22,14 +22,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from sr.errors import UserError
+from sr.errors import ConfigError, UserError
+from sr.runtime import DEVICE_AUTO, resolve_device
 from sr.vocab import ENV_WEIGHTS_DIR, OPT_DEBUG, OPT_DEVICE, OPT_WEIGHTS_DIR
 
 #: exit code of a usage or input mistake (argparse's own convention)
 EXIT_USAGE = 2
 #: exit code of an environment failure that is not the command line's fault (disk full, I/O error)
 EXIT_FAILURE = 1
-DEVICE_AUTO = "auto"
 
 
 class UsageError(UserError):
@@ -89,30 +89,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def device(spec: str) -> str:
-    """A torch device that exists here: ``auto`` resolves to ``cuda`` when CUDA is present, else ``cpu``."""
-    import torch
-
-    spec = spec.strip()
-    if spec == DEVICE_AUTO:
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    """A torch device that exists here (:func:`sr.runtime.resolve_device`: ``auto`` is CUDA when present)."""
     try:
-        dev = torch.device(spec)
-    except (RuntimeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cpu":
-        return "cpu"
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(f"{spec!r}: CUDA is not available on this machine; use cpu or auto")
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise argparse.ArgumentTypeError(
-                f"{spec!r}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})"
-            )
-        return str(dev)
-    if dev.type == "mps" and torch.backends.mps.is_available():
-        return "mps"
-    raise argparse.ArgumentTypeError(f"{spec!r}: unsupported device type; use auto, cpu, cuda or cuda:N")
+        return resolve_device(spec)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:

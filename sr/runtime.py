@@ -98,6 +98,39 @@ def compile_cache_dir() -> Path:
     return path
 
 
+DEVICE_AUTO = "auto"
+
+
+def resolve_device(spec: str | None) -> str:
+    """The torch device ``spec`` names on this machine, checked: ``auto`` (or None / empty) is ``cuda`` when CUDA
+    is present, else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` (N below the device count) and ``mps`` (when present)
+    as they are. Anything else is a ConfigError saying what to use. The one device rule of every entry point
+    (``sr.cli.device``), task and trainer."""
+    import torch
+
+    from sr.errors import ConfigError
+
+    spec = (spec or DEVICE_AUTO).strip()
+    if spec == DEVICE_AUTO:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return "cpu"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{spec!r}: CUDA is not available on this machine; use cpu or auto")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"{spec!r}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+        return str(dev)
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return "mps"
+    raise ConfigError(f"{spec!r}: unsupported device type; use auto, cpu, cuda or cuda:N")
+
+
 def set_tf32(enabled: bool) -> None:
     """Allow TF32 in fp32 CUDA work as PyTorch does by default (cuDNN convolutions yes, matmuls no), or forbid it.
 

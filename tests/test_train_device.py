@@ -4,16 +4,18 @@ entry point), translated into ultralytics' spelling inside downstream.detection;
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 import torch
-from ultralytics.utils.torch_utils import parse_device
 
+from downstream.detection.offline import ultralytics_offline
 from downstream.detection.train import main as detection_main
-from downstream.detection.yolo import ultralytics_device
+from downstream.detection.yolo import ultralytics_device, ultralytics_spelling
 from downstream.segmentation.train import main as segmentation_main
 from sr.config import PROJECT_ROOT
 from sr.errors import ConfigError
+from sr.runtime import resolve_device
 from sr.vocab import OPT_DEVICE
 
 TRAINERS = {
@@ -26,7 +28,10 @@ TRAINERS = {
     ("ours", "theirs"), [("cpu", "cpu"), ("cuda", "0"), ("cuda:0", "0"), ("cuda:3", "3"), ("mps", "mps")]
 )
 def test_translation_to_ultralytics_spelling(ours, theirs):
-    assert ultralytics_device(ours) == theirs
+    ultralytics_offline()  # before ultralytics is first imported
+    from ultralytics.utils.torch_utils import parse_device
+
+    assert ultralytics_spelling(ours) == theirs
     if ours != "mps":  # ultralytics' own parser agrees with the hand-written answer
         assert parse_device(ours) == theirs
 
@@ -36,6 +41,9 @@ def test_auto_and_bad_devices_in_the_translation():
     for bad in ("0,1", "gpu", "meta"):
         with pytest.raises(ConfigError, match="device"):
             ultralytics_device(bad)
+    if not torch.cuda.is_available():  # checked on this machine before it is translated
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            ultralytics_device("cuda")
 
 
 @pytest.mark.parametrize("trainer", list(TRAINERS))
@@ -71,3 +79,27 @@ def test_no_entry_point_spells_its_own_device_option():
                 if spelled & {"--device", "OPT_DEVICE"}:
                     offenders.append(str(path.relative_to(PROJECT_ROOT)))
     assert offenders == []
+
+
+def test_the_inn_pretraining_command_takes_the_device_option_too(capsys):
+    from sr.train.inn_pretrain import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "cuda:N (default: auto)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_one_device_rule():
+    """``auto`` becomes CUDA-when-present in sr.runtime.resolve_device only; every entry point, task and trainer
+    goes through it."""
+    rule = re.compile(r"""["']cuda["'] if torch\.cuda\.is_available\(\) else ["']cpu["']""")
+    holders = [
+        str(path.relative_to(PROJECT_ROOT))
+        for path in PROJECT_ROOT.glob("*/**/*.py")
+        if path.parts[len(PROJECT_ROOT.parts)] != "tests" and rule.search(path.read_text())
+    ]
+    assert holders == ["sr/runtime.py"]
+    with pytest.raises(ConfigError, match="cuda:N"):
+        resolve_device("foo")
+    assert resolve_device(None) == resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -41,6 +41,7 @@ from downstream.errors import ClassMismatchError, DataError
 from downstream.sample import LABEL_BOXES
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
 from sr.errors import ConfigError
+from sr.runtime import DEVICE_AUTO
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
 
@@ -71,7 +72,7 @@ class DetectionTask(Task):
         iou: float = 0.7,
         batch: int = 16,
         max_det: int = 300,
-        device: str | None = "cpu",
+        device: str | None = DEVICE_AUTO,
         weights_dir: str | None = None,
         random_weights: bool = False,
         ap_method: str = "coco",
@@ -88,7 +89,7 @@ class DetectionTask(Task):
                 "detection task: 'weights' (a registry name or a path) is required unless random_weights is set"
             )
         self.weights, self.imgsz, self.conf, self.iou = weights, int(imgsz), float(conf), float(iou)
-        self.batch, self.max_det, self.device = int(batch), int(max_det), device or "cpu"
+        self.batch, self.max_det, self.device = int(batch), int(max_det), device
         from downstream.detection.yolo import WHAT
         from sr.weights import random_where_missing, resolve_weights
 

@@ -36,8 +36,9 @@ import torch
 from downstream.detection.offline import ultralytics_offline
 from sr import cli
 from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
-from sr.cli import DEVICE_AUTO, cli_entry
+from sr.cli import cli_entry
 from sr.errors import ConfigError, UserError
+from sr.runtime import resolve_device
 from sr.weights import resolve_weights
 
 FORMAT = "irsr-yolo"
@@ -270,20 +271,16 @@ def _trainer_class():
 
 
 def ultralytics_device(device: str | None) -> str:
-    """The project's device spelling (``auto``/None, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) in ultralytics' own
-    (``cpu``, ``N``, ``mps``); ``auto`` is CUDA when present, and ``cuda`` is the first GPU."""
-    spec = (device or DEVICE_AUTO).strip()
-    if spec == DEVICE_AUTO:
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device {device!r}: use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        return str(dev.index or 0)
-    if dev.type in ("cpu", "mps"):
-        return dev.type
-    raise ConfigError(f"device {device!r}: ultralytics runs on cpu, cuda or mps")
+    """The project's device (``auto``/None, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), checked on this machine by
+    :func:`sr.runtime.resolve_device`, in ultralytics' spelling."""
+    return ultralytics_spelling(resolve_device(device))
+
+
+def ultralytics_spelling(device: str) -> str:
+    """``cpu`` / ``cuda`` / ``cuda:N`` / ``mps`` as ultralytics spells devices: ``cpu``, ``N`` (``cuda`` is the
+    first GPU), ``mps``."""
+    dev = torch.device(device)
+    return str(dev.index or 0) if dev.type == "cuda" else dev.type
 
 
 @contextlib.contextmanager

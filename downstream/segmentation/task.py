@@ -38,19 +38,11 @@ from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
 from sr.errors import ConfigError
+from sr.runtime import DEVICE_AUTO, resolve_device
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 from sr.weights import random_where_missing, resolve_weights
 
 WHAT = "segmentation weights"  # names the option in resolve_weights' errors
-
-
-def pick_device(device: str | None) -> torch.device:
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 def _pair(value: Any, what: str) -> tuple[int, int]:
@@ -91,7 +83,7 @@ class SegmentationTask(Task):
         crop_size: Any = (512, 512),
         stride: Any = (341, 341),
         ignore_classes: list[str] | None = None,
-        device: str | None = "auto",
+        device: str | None = DEVICE_AUTO,
         weights_dir: str | None = None,
         random_weights: bool = False,
         seed: int = 0,
@@ -191,7 +183,7 @@ class SegmentationTask(Task):
             )
             if not self.random_weights:
                 load_segformer_weights(model, self.weights_path())
-            self._model = model.to(pick_device(self.device)).eval()
+            self._model = model.to(resolve_device(self.device)).eval()
             self._model_classes = num_classes
         return self._model
 

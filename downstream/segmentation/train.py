@@ -309,13 +309,13 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
         save_state_dict,
         train_logits,
     )
-    from downstream.segmentation.task import pick_device
     from sr.atomic import atomic_path
+    from sr.runtime import resolve_device
 
     mcfg, tcfg, ocfg = cfg["model"], cfg["train"], cfg["output"]
     if int(tcfg["threads"]) > 0:
         torch.set_num_threads(int(tcfg["threads"]))
-    device = pick_device(tcfg["device"])
+    device = torch.device(resolve_device(tcfg["device"]))
     out_dir = Path(ocfg["dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
 

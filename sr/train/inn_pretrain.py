@@ -51,11 +51,12 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--max-steps", type=int, default=0, help="stop early (0: all epochs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_device()
     args = p.parse_args(argv)
     from torchvision import datasets, transforms
 
     torch.manual_seed(args.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = args.device
     tf = transforms.Compose(
         [transforms.RandomResizedCrop(args.size), transforms.RandomHorizontalFlip(), transforms.ToTensor()]
     )
