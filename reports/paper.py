@@ -139,6 +139,8 @@ def build_paper_report(
     if html:
         from reports.html import write_html_report
 
+        significance = significance_table(df, samples, reference)
+        significance.to_csv(out / "significance.csv", index=False)  # the page's significance section points here
         write_html_report(
             out / "report.html",
             df,
@@ -146,7 +148,7 @@ def build_paper_report(
             figures + no_reference_radars(df, out / "figures"),
             results_csv,
             skipped,
-            results=run_tables(df, samples, meta, significance_table(df, samples, reference), reference),
+            results=run_tables(df, samples, meta, significance, reference),
         )
     return out
 

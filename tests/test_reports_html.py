@@ -64,6 +64,7 @@ def test_html_report_is_self_contained(tmp_path):
     assert "<b>0.6144</b>" in page and FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in page and 'class="random"' in page
     assert "&quot;seed&quot;: 0" in page and "weights missing" in page
     assert "Figures 4/5" in page
+    assert "<code>significance.csv</code>" in page and (out / "significance.csv").is_file()  # named, and there
 
 
 @pytest.mark.skipif(
