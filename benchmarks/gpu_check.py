@@ -97,7 +97,8 @@ def section_env(args, device) -> list[dict[str, Any]]:
 def section_precision(args, device, size: str) -> list[dict[str, Any]]:
     """Latency per policy, then ``benchmarks.precision``'s decomposition of its deviation from fp32 per codebook
     (changed codes, the difference on unchanged codes, the decoder alone, the flips alone)."""
-    from benchmarks.precision import build_difiisr, caveats, codebook_study, load_frames
+    from benchmarks.official import build_difiisr
+    from benchmarks.precision import caveats, codebook_study, load_frames
 
     method = build_difiisr(args.arch, device)
     sampler = method.sampler
@@ -127,7 +128,7 @@ def section_precision(args, device, size: str) -> list[dict[str, Any]]:
 def section_compile(args, device, size: str) -> list[dict[str, Any]]:
     import torch
 
-    from benchmarks.precision import build_difiisr
+    from benchmarks.official import build_difiisr
     from sr.runtime import compile_cache_dir
     from sr.sampler import resolve_precision
 

@@ -49,6 +49,8 @@ COLUMNS = [
 ]
 #: reduced widths for CI (same depth and layout as the official networks, 4.7 M + 3.5 M parameters)
 SMALL = {"unet": {"model_channels": 32, "num_head_channels": 8, "swin_embed_dim": 32}, "vq": {"ch": 32}}
+#: what every number of a side by side (and of the precision study) is made with: deviations depend on it
+WEIGHTS_CAVEAT = "random dense weights in the official layout, not the released checkpoints"
 CONFIG = "configs/DifIISR_test.yaml"
 PAD = 64  # inference.py's desired_min_size
 
@@ -68,6 +70,25 @@ def densify_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
                 scale = 0.1 if p.ndim == 1 else p[0].numel() ** -0.5
                 p.add_(scale * torch.randn(p.shape, generator=g))
     return module.eval().requires_grad_(False)
+
+
+def build_difiisr(arch: str, device: torch.device | str, seed: int = 0):
+    """``difiisr`` with random dense official-layout weights (the kit's dense rule, :func:`densify_`), the same for a
+    given ``seed`` in every process and whatever ran before in it; ``arch='small'``: reduced widths for CI."""
+    from sr.registry import load_method
+
+    opts: dict[str, Any] = {"random_weights": True, "device": str(device)}
+    if arch == "small":
+        from sr.methods.resshift import UNET_PRESETS, VQ_PRESETS
+
+        vq = {**VQ_PRESETS["vq_f4"], "ddconfig": {**VQ_PRESETS["vq_f4"]["ddconfig"], **SMALL["vq"]}}
+        opts.update(unet={**UNET_PRESETS["x4"], **SMALL["unet"]}, vq=vq)
+    with torch.random.fork_rng(devices=[]):  # the same networks whatever ran before in this process
+        torch.manual_seed(seed)  # the layers' default initialisation draws from the global generator
+        method = load_method("difiisr", **opts)
+    densify_(method.unet, seed + 1)
+    densify_(method.first, seed + 2)
+    return method
 
 
 def official_config(repo: Path, arch: str) -> dict[str, Any]:
@@ -162,21 +183,9 @@ def side_by_side(
 
 
 def _project(cfg, official, lr, dev, precisions, arch, warmup, repeat, seed):
-    """Build ``difiisr`` (random dense weights where its files are not installed), copy the weights into the
-    official networks, time each policy;
+    """Build ``difiisr`` (:func:`build_difiisr`), copy its weights into the official networks, time each policy;
     returns (rows, outputs, the prior noise of the project's first tile draw)."""
-    from sr.methods.resshift import UNET_PRESETS
-    from sr.registry import load_method
-
-    opts: dict[str, Any] = {"random_weights": True, "device": str(dev)}
-    if arch == "small":
-        opts["unet"] = {k: v for k, v in cfg["model"]["params"].items() if k in UNET_PRESETS["x4"]}
-        opts["vq"] = {k: cfg["autoencoder"]["params"][k] for k in ("ddconfig", "n_embed", "embed_dim")}
-    with torch.random.fork_rng(devices=[]):  # the same networks whatever ran before in this process
-        torch.manual_seed(seed)
-        ours = load_method("difiisr", **opts)
-    densify_(ours.unet, seed + 1)
-    densify_(ours.first, seed + 2)
+    ours = build_difiisr(arch, dev, seed)
     official.unet.load_state_dict(ours.unet.state_dict(), strict=True)
     official.vq.load_state_dict(ours.first.state_dict(), strict=True)
     h, w = lr.shape[-2:]
@@ -261,6 +270,7 @@ def _compare(cfg, load, dev, size, precisions, arch, warmup, repeat, seed) -> li
                 T.COL_SPEEDUP: round(baseline / row[T.COL_LATENCY_MS], 3),
                 T.COL_MAX_ABS_DIFF: float(f"{diff.max().item():.3g}"),
                 T.COL_MEAN_ABS_DIFF: float(f"{diff.mean().item():.3g}"),
+                T.COL_NOTE: "; ".join(filter(None, [row[T.COL_NOTE], WEIGHTS_CAVEAT])),
             }
         )
     return [{c: r.get(c, "") for c in COLUMNS} for r in rows]

@@ -37,6 +37,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 from benchmarks import timing as T
+from benchmarks.official import WEIGHTS_CAVEAT, build_difiisr
 from sr import cli
 from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
@@ -95,26 +96,6 @@ class CudaAutocastOnCpu(TorchDispatchMode):
         if packet in _CUDA_FP32:
             return out
         return tree_map(lambda t: t.to(low) if torch.is_tensor(t) and t.is_floating_point() else t, out)
-
-
-def build_difiisr(arch: str, device: torch.device | str, seed: int = 0):
-    """``difiisr`` with random dense official-layout weights (the kit's dense rule, ``benchmarks.official``), the
-    same for a given ``seed`` in every process; ``arch='small'``: reduced widths for CI."""
-    from benchmarks.official import SMALL, densify_
-    from sr.registry import load_method
-
-    opts: dict[str, Any] = {"random_weights": True, "device": str(device)}
-    if arch == "small":
-        from sr.methods.resshift import UNET_PRESETS, VQ_PRESETS
-
-        vq = {**VQ_PRESETS["vq_f4"], "ddconfig": {**VQ_PRESETS["vq_f4"]["ddconfig"], **SMALL["vq"]}}
-        opts.update(unet={**UNET_PRESETS["x4"], **SMALL["unet"]}, vq=vq)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)  # the layers' default initialisation draws from the global generator
-        method = load_method("difiisr", **opts)
-    densify_(method.unet, seed + 1)
-    densify_(method.first, seed + 2)
-    return method
 
 
 def boundary_distance(z: torch.Tensor, codes: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -315,7 +296,7 @@ def codebook_study(
 
 
 def caveats(emulate: bool, real_frames: bool) -> str:
-    parts = ["random dense weights in the official layout, not the released checkpoints", "one frame"]
+    parts = [WEIGHTS_CAVEAT, "one frame"]
     if emulate:
         parts.append(
             "CPU: CUDA autocast numerics emulated (low-precision GEMMs/convolutions/attention in fp32 from rounded "

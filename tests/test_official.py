@@ -52,6 +52,7 @@ def test_official_sampler_side_by_side_on_cpu(tmp_path, capsys):
     assert float(rows["official fp32"]["speedup"]) == 1.0  # the CPU baseline is the official fp32 sampler
     assert float(rows["project fp32"]["latency_ms"]) > 0 and float(rows["project fp32"]["speedup"]) > 0
     assert "| official fp32 |" in capsys.readouterr().out
+    assert all("random dense weights" in r["note"] for r in rows.values() if r["status"] == "ok")
 
 
 def test_official_packages_leave_no_trace_after_import():

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.official import build_difiisr
 from benchmarks.precision import (
     CudaAutocastOnCpu,
     boundary_distance,
-    build_difiisr,
     decode,
     fit_codebook,
     main,
