@@ -48,7 +48,7 @@ from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.timing import load_1min, markdown, write_csv
 from sr import cli
 from sr.cli import cli_entry
-from sr.vocab import COL_METHOD, OPT_PREFETCH
+from sr.vocab import COL_METHOD, OPT_DEVICE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS
 
 COLUMNS = [
     COL_METHOD,
@@ -234,13 +234,13 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 
     T.sync_cuda(args.device.startswith("cuda"))
     out = args.stages_out or f"/tmp/perf_stages_{os.getpid()}"
-    run_args = ["--suite", args.suite, "--out", out, "--device", args.device, "--quiet"]
+    run_args = ["--suite", args.suite, "--out", out, OPT_DEVICE, args.device, "--quiet"]
     if args.methods:
         run_args += ["--methods", args.methods]
     if args.limit:
         run_args += ["--limit", str(args.limit)]
     if args.random_weights:
-        run_args += ["--random-weights"]
+        run_args += [OPT_RANDOM_WEIGHTS]
     run_args += [OPT_PREFETCH, str(args.prefetch)]
     datasets, methods, settings = resolve_plan(build_parser().parse_args(run_args))
     T.reset()
@@ -289,12 +289,12 @@ def ab_columns(setting: str) -> list[str]:
 
 
 def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
-    argv = ["--stages", "--suite", args.suite, "--device", args.device]
+    argv = ["--stages", "--suite", args.suite, OPT_DEVICE, args.device]
     if args.methods:
         argv += ["--methods", args.methods]
     if args.limit:
         argv += ["--limit", str(args.limit)]
-    return argv + (["--random-weights"] if args.random_weights else [])
+    return argv + ([OPT_RANDOM_WEIGHTS] if args.random_weights else [])
 
 
 def stages_ab(
@@ -379,7 +379,7 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")
     p.add_device()
-    p.add_argument("--random-weights", action="store_true", help="untrained networks (no weight files)")
+    p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true", help="untrained networks (no weight files)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per configuration (child process)")
     p.add_argument(
         "--in-process",

@@ -23,6 +23,7 @@ from sr import cli
 from sr.cli import cli_entry
 from sr.train.config import load_config
 from sr.train.trainer import Trainer
+from sr.vocab import OPT_RANDOM_WEIGHTS
 
 COLUMNS = [
     "variant",
@@ -36,6 +37,7 @@ COLUMNS = [
     "ratio_to_unguided",
     T.COL_PEAK_GIB,
     T.COL_LOAD,
+    T.COL_NOTE,
 ]
 
 
@@ -58,7 +60,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument(
         "--terms", type=cli.names, default="fft", help="guidance kinds (fft, ssim, mse, vgg, sam, lpips, edge)"
     )
-    p.add_argument("--random-weights", action="store_true", help="feature networks untrained (flagged)")
+    p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true", help="untrained feature networks (said in the note column)")
     p.add_device()
     return p
 
@@ -108,6 +110,7 @@ def main(argv=None) -> int:
             "ratio_to_unguided": round(t.median_ms / unguided, 3),
             T.COL_PEAK_GIB: round(t.peak_gib, 4),
             T.COL_LOAD: load,
+            T.COL_NOTE: f"untrained feature networks ({OPT_RANDOM_WEIGHTS})" if args.random_weights else "",
         }
         for name, t in runs.items()
     ]
