@@ -305,7 +305,10 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument("--fit-frames", type=cli.positive_int, default=4, help="held-out frames of the fitted codebook")
     p.add_argument(
-        "--compile-precision", default="mixed", help="precision policy of the compile section (default: mixed)"
+        "--compile-precision",
+        type=T.precision,
+        default="mixed",
+        help="precision policy of the compile section (default: mixed)",
     )
     p.add_argument("--official-repo", default=None, help="checkout of zirui0625/DifIISR for the official section")
     p.add_argument("--budget", type=float, default=480, help="seconds; later sections are skipped once spent")
@@ -330,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         raise cli.UsageError(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    from benchmarks.precision import CODEBOOKS
+
+    unknown = set(args.codebooks) - set(CODEBOOKS)
+    if unknown:
+        raise cli.UsageError(f"--codebooks: unknown {sorted(unknown)}; choose from {', '.join(CODEBOOKS)}")
     device = torch.device(args.device)
     report = Report(Path(args.out))
     started = time.perf_counter()

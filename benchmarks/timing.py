@@ -241,6 +241,14 @@ def precisions(text: str) -> list[str]:
     return items
 
 
+def precision(text: str) -> str:
+    """One precision policy, checked as a ``--precisions`` entry (an option that takes a single policy)."""
+    items = precisions(text)
+    if len(items) != 1:
+        raise argparse.ArgumentTypeError(f"expected one precision policy, got {text!r}")
+    return items[0]
+
+
 def policy(item: str) -> str | dict[str, str]:
     """One ``--precisions`` entry as ``ResShiftSampler.configure(precision=...)`` takes it."""
     if item.startswith("{"):

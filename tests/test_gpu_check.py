@@ -102,7 +102,15 @@ def test_a_failing_section_is_a_row_and_the_run_goes_on(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--sizes", "64xbad"], ["--precisions", "fp32,bf32"], ["--policies", "fp32"], ["--warmup", "-1"]],
+    [
+        ["--sizes", "64xbad"],
+        ["--precisions", "fp32,bf32"],
+        ["--policies", "fp32"],
+        ["--warmup", "-1"],
+        ["--compile-precision", "bf32"],
+        ["--compile-precision", "fp32,mixed"],
+        ["--codebooks", "dense,trained"],
+    ],
 )
 def test_option_mistakes_are_one_error_line(argv, tmp_path, capsys):
     assert main(["--device", "cpu", "--out", str(tmp_path), *argv]) == 2
