@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from reports.report_table import ReportTable
-from sr.vocab import COL_METHOD
+from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE
 
 
 def load_run_json(run_dir: str | Path) -> dict[str, Any] | None:
@@ -90,9 +90,9 @@ def run_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
     rows = [
         ("results", results_csv.name),
         ("rows", str(len(df))),
-        ("suites", ", ".join(sorted(df.suite.astype(str).unique()))),
-        ("data sets", ", ".join(sorted(df.dataset.astype(str).unique()))),
-        ("methods", ", ".join(sorted(df.method.astype(str).unique()))),
+        ("suites", ", ".join(sorted(df[COL_SUITE].astype(str).unique()))),
+        ("data sets", ", ".join(sorted(df[COL_DATASET].astype(str).unique()))),
+        ("methods", ", ".join(sorted(df[COL_METHOD].astype(str).unique()))),
     ]
     try:
         meta = load_run_json(results_csv.parent)
