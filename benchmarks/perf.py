@@ -72,6 +72,15 @@ COLUMNS = [
 ]
 
 
+DEFAULT_METHODS = ["difiisr", "bicubic"]
+VARIANTS = ("eager", "channels_last", "compile", "channels_last+compile")
+
+
+def _batches(text: str) -> list[int]:
+    """``--batch``: comma-separated batch sizes >= 1."""
+    return [cli.positive_int(item) for item in cli.names(text)]
+
+
 def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     """Run one configuration in this process (the child side) and return its row."""
     import torch
@@ -142,10 +151,10 @@ def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
 
 def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    for method in _split(args.methods):
+    for method in args.methods or DEFAULT_METHODS:
         for size in args.sizes:
-            for batch in _split(args.batch):
-                configs = [(p, v) for p in args.precisions for v in _split(args.variants)]
+            for batch in args.batch:
+                configs = [(p, v) for p in args.precisions for v in args.variants]
                 if ("fp32", "eager") not in configs:
                     configs.insert(0, ("fp32", "eager"))  # the reference of the speedup column
                 ref = None
@@ -153,7 +162,7 @@ def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
                     cfg = {
                         COL_METHOD: method,
                         T.COL_SIZE: size,
-                        "batch": int(batch),
+                        "batch": batch,
                         T.COL_PRECISION: precision,
                         "variant": variant,
                         "device": args.device,
@@ -236,7 +245,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     out = args.stages_out or f"/tmp/perf_stages_{os.getpid()}"
     run_args = ["--suite", args.suite, "--out", out, OPT_DEVICE, args.device, "--quiet"]
     if args.methods:
-        run_args += ["--methods", args.methods]
+        run_args += ["--methods", ",".join(args.methods)]
     if args.limit:
         run_args += ["--limit", str(args.limit)]
     if args.random_weights:
@@ -291,7 +300,7 @@ def ab_columns(setting: str) -> list[str]:
 def _stage_argv(args: cli.argparse.Namespace) -> list[str]:
     argv = ["--stages", "--suite", args.suite, OPT_DEVICE, args.device]
     if args.methods:
-        argv += ["--methods", args.methods]
+        argv += ["--methods", ",".join(args.methods)]
     if args.limit:
         argv += ["--limit", str(args.limit)]
     return argv + ([OPT_RANDOM_WEIGHTS] if args.random_weights else [])
@@ -365,17 +374,21 @@ def prefetch_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     return stages_ab(args, args.prefetch_ab, "prefetch", modes)
 
 
-def _split(value) -> list[str]:
-    return [v.strip() for v in str(value).split(",") if v.strip()]
-
-
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0])
-    p.add_argument("--methods", default="difiisr,bicubic", help="comma-separated registered methods")
-    p.add_argument("--batch", default="1", help="batch sizes, comma-separated")
+    p.add_argument(
+        "--methods",
+        type=cli.names,
+        default=None,
+        help=f"registered methods, comma-separated (default: {','.join(DEFAULT_METHODS)}; --stages: the suite's own)",
+    )
+    p.add_argument("--batch", type=_batches, default="1", help="batch sizes, comma-separated")
     T.add_options(p, sizes_default="64x64", precisions_default="fp32", warmup=1, repeat=5)
     p.add_argument(
-        "--variants", default="eager", help="eager,channels_last,compile,channels_last+compile (ResShift family)"
+        "--variants",
+        type=cli.names,
+        default="eager",
+        help=f"of {','.join(VARIANTS)}, comma-separated (ResShift family)",
     )
     p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")
     p.add_device()
@@ -438,6 +451,9 @@ def build_parser() -> cli.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        raise cli.UsageError(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
     if args.child:
         cfg = json.loads(args.child)
         if "official" in cfg:
@@ -448,8 +464,6 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(measure(cfg)), flush=True)
         return 0
     if args.stages:
-        if args.methods == build_parser().get_default("methods"):
-            args.methods = None  # the suite's own list
         for pairs, ab, setting in (
             (args.allocator_ab, allocator_ab, "allocator"),
             (args.prefetch_ab, prefetch_ab, "prefetch"),

@@ -106,6 +106,8 @@ def test_shared_options_parse_alike():
         (perf, ["--dtypes", "fp32"]),
         (perf, ["--official-arch", "small"]),
         (perf, ["--precisions", "int8"]),
+        (perf, ["--batch", "0"]),
+        (perf, ["--variants", "eager,fast"]),
         (gpu_check, ["--policies", "fp32"]),
         (memory, ["--lr-size", "64x64"]),
         (memory, ["--max-untiled-gb", "1"]),
