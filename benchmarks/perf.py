@@ -390,7 +390,7 @@ def build_parser() -> cli.ArgumentParser:
         default="eager",
         help=f"of {','.join(VARIANTS)}, comma-separated (ResShift family)",
     )
-    p.add_argument("--chop-bs", type=int, default=None, help="override the sampler's tiles per batch")
+    p.add_argument("--chop-bs", type=cli.positive_int, default=None, help="override the sampler's tiles per batch")
     p.add_device()
     p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true", help="untrained networks (no weight files)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per configuration (child process)")
@@ -405,7 +405,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--stages-out", default=None, help="--stages: run directory (default: a fresh /tmp dir)")
     p.add_argument(
         "--allocator-ab",
-        type=int,
+        type=cli.non_negative_int,
         default=0,
         metavar="N",
         help="--stages: N pairs of child runs with the start-up allocator tuning on and off",
@@ -419,7 +419,7 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument(
         "--prefetch-ab",
-        type=int,
+        type=cli.non_negative_int,
         default=0,
         metavar="N",
         help=f"--stages: N pairs of child runs with {OPT_PREFETCH} 0 (sequential) and {OPT_PREFETCH} N",

@@ -108,6 +108,7 @@ def test_shared_options_parse_alike():
         (perf, ["--precisions", "int8"]),
         (perf, ["--batch", "0"]),
         (perf, ["--variants", "eager,fast"]),
+        (perf, ["--stages", "--prefetch-ab", "-1"]),
         (gpu_check, ["--policies", "fp32"]),
         (memory, ["--lr-size", "64x64"]),
         (memory, ["--max-untiled-gb", "1"]),
