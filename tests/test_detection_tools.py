@@ -127,6 +127,7 @@ def test_figure_one_png_per_method(tmp_path):
         conf=0.0001,
         gt=scene.boxes,
         frame="f3",
+        device="auto",  # a DetectionTask's default device
     )
     assert sorted(p.name for p in paths.values()) == ["f3_hr.png", "f3_nearest.png"]
     assert Image.open(paths["hr"]).size == (160 * 3, 120 * 3)

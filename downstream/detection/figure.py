@@ -48,8 +48,12 @@ def detect(
     max_det: int = 300,
     device: str = "cpu",
 ) -> np.ndarray:
-    """(M, 6) x1, y1, x2, y2, conf, cls in pixels of the image at ``image_path``."""
+    """(M, 6) x1, y1, x2, y2, conf, cls in pixels of the image at ``image_path``; ``device`` in the project's
+    spelling (``auto`` included, a task's default)."""
     from downstream.detection.offline import ultralytics_offline
+    from sr.runtime import resolve_device
+
+    device = resolve_device(device)
 
     ultralytics_offline()
     from ultralytics.data.augment import LetterBox
