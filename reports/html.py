@@ -65,7 +65,7 @@ def _metadata(df: pd.DataFrame, results_csv: Path) -> str:
     """The Run section (the tables report.md shows), then run.json as it is."""
     from reports import runinfo
 
-    tables = runinfo.run_tables(results_csv, df)
+    tables = runinfo.info_tables(results_csv, df)
     out = "".join(t.html(level=2 if i == 0 else 3) for i, t in enumerate(tables))
     meta = runinfo.run_meta(results_csv.parent)
     if meta is not None:

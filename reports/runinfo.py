@@ -2,7 +2,7 @@
 
 ``load_run_json(run_dir)`` -> dict or None; ``summary_rows(meta, df)`` -> [(key, value)] (suite, seed, device,
 python, versions, tasks with their weights sha256, flags found in the results); ``weights_rows(meta)`` ->
-[(method, role, sha256)] per method weights file (``run.json["methods"]``); ``run_tables(results_csv, df)`` makes
+[(method, role, sha256)] per method weights file (``run.json["methods"]``); ``info_tables(results_csv, df)`` makes
 the ``Run`` section's tables of both, which report.md, paper.md (``markdown``) and report.html render.
 """
 
@@ -83,7 +83,7 @@ def weights_rows(meta: dict[str, Any] | None) -> list[tuple[str, str, str]]:
     return out
 
 
-def run_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
+def info_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
     """The ``Run`` section's tables, built once for report.md, paper.md and report.html: what the results hold
     and ``summary_rows`` (a paragraph says when run.json is missing or unreadable), then ``weights_rows``."""
     results_csv = Path(results_csv)
@@ -111,4 +111,4 @@ def run_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
 
 def markdown(results_csv: str | Path, df: pd.DataFrame) -> list[str]:
     """The ``## Run`` section of report.md and paper.md."""
-    return [t.markdown(level=2 if i == 0 else 3) for i, t in enumerate(run_tables(results_csv, df))]
+    return [t.markdown(level=2 if i == 0 else 3) for i, t in enumerate(info_tables(results_csv, df))]
