@@ -115,7 +115,7 @@ class HFDiffObjective(SinSRObjective):
         if inn_weights:
             load_into(
                 inn,
-                weights_registry.resolve_weights(inn_weights, ctx.weights_dir, what="hfdiff inn_weights"),
+                weights_registry.resolve_weights(inn_weights, ctx.weights_dir, what="objective.inn_weights"),
                 "INN feature extractor",
                 keys=("extractor", "state_dict"),
             )

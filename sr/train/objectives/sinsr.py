@@ -45,7 +45,7 @@ class SinSRObjective(Objective):
         if teacher is not None:
             load_into(
                 net,
-                resolve_weights(teacher, ctx.weights_dir, what="sinsr teacher"),
+                resolve_weights(teacher, ctx.weights_dir, what="objective.teacher"),
                 "teacher UNetModelSwin",
                 keys=("ema", "state_dict", "params_ema", "params", "model"),
             )
