@@ -29,8 +29,6 @@ Output: a table on stdout and, with ``--out``, a CSV (columns :data:`COLUMNS`). 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,6 @@ from sr import cli
 from sr.cli import cli_entry
 from sr.vocab import COL_METHOD
 
-REPO = Path(__file__).resolve().parents[1]
 COLUMNS = [
     COL_METHOD,
     T.COL_SIZE,
@@ -103,17 +100,10 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """One configuration in a fresh Python process; returns the child's JSON (or status/note on failure)."""
-    cmd = [sys.executable, "-m", "benchmarks.memory", "--child", json.dumps(cfg)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {T.COL_STATUS: "timeout", T.COL_NOTE: f"no result within {timeout} s"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return {T.COL_STATUS: "error", T.COL_NOTE: f"exit {proc.returncode}: {tail[0][:300]}"}
-    return {T.COL_STATUS: "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
+    """One configuration in a fresh Python process (``benchmarks.timing.run_child``): the child's row, or the
+    status and note of its failure."""
+    value, status, note = T.run_child("benchmarks.memory", cfg, timeout)
+    return {T.COL_STATUS: status, **value} if value is not None else {T.COL_STATUS: status, T.COL_NOTE: note}
 
 
 def measure(

@@ -136,17 +136,11 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)]
     load = load_1min()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {**cfg, T.COL_STATUS: "timeout", T.COL_NOTE: f"over {timeout} s", T.COL_LOAD: load}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {**cfg, T.COL_STATUS: "error", T.COL_NOTE: tail[:300], T.COL_LOAD: load}
-    return {**json.loads(lines[-1]), T.COL_LOAD: load}
+    row, status, note = T.run_child("benchmarks.perf", cfg, timeout)
+    if row is None:
+        return {**cfg, T.COL_STATUS: status, T.COL_NOTE: note, T.COL_LOAD: load}
+    return {**row, T.COL_LOAD: load}
 
 
 def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
@@ -204,27 +198,13 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 
             rows += side_by_side(**cfg["official"])
             continue
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.perf", "--child", json.dumps(cfg)],
-            capture_output=True,
-            text=True,
-            timeout=args.timeout,
-            check=False,
-        )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
-        if proc.returncode != 0 or not lines:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        side, status, note = T.run_child("benchmarks.perf", cfg, args.timeout)
+        if side is None:
             rows.append(
-                {
-                    "path": "all",
-                    T.COL_SIZE: size,
-                    T.COL_DEVICE: args.device,
-                    T.COL_STATUS: "error",
-                    T.COL_NOTE: tail[:300],
-                }
+                {"path": "all", T.COL_SIZE: size, T.COL_DEVICE: args.device, T.COL_STATUS: status, T.COL_NOTE: note}
             )
         else:
-            rows += json.loads(lines[-1])
+            rows += side
     return rows
 
 

@@ -25,6 +25,8 @@ import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -189,6 +191,26 @@ def _reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def run_child(module: str, payload: Any, timeout: float | None = None) -> tuple[Any, str, str]:
+    """Run ``python -m <module> --child <payload as JSON>`` in a fresh process (a clean peak-memory mark, no state
+    left by earlier configurations; this project's root first on ``PYTHONPATH``) and read back the JSON value of
+    its last stdout line that holds one. Returns ``(value, "ok", "")``, or ``(None, "timeout" | "error", why)``."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", module, "--child", json.dumps(payload)]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None, "timeout", f"no result within {timeout} s"
+    if proc.returncode == 0:
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(("{", "[")):
+                with contextlib.suppress(ValueError):
+                    return json.loads(line), "ok", ""
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return None, "error", f"exit {proc.returncode}: {tail[:300]}"
 
 
 def load_1min() -> float:
