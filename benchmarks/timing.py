@@ -1,5 +1,6 @@
 """Time and memory measurement shared by every tool in benchmarks/ (perf, official, gpu_check, train_cost,
-memory): the one timed-call loop, the CSV column names and units, the common options, and wall time by stage.
+memory): the one timed-call loop, the CSV column names and units, the common options, the run of one
+configuration in a fresh child process (``run_child``), and wall time by stage.
 
     from benchmarks import timing
     t = timing.time_calls(lambda: method.upscale(x), device, warmup=1, repeat=5)
