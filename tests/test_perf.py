@@ -349,14 +349,14 @@ def test_resshift_methods_default_to_auto_precision():
     from sr.errors import ConfigError
     from sr.registry import load_method, method_spec
 
-    assert method_spec("difiisr").options["dtype"] == "auto"
+    assert method_spec("difiisr").options["precision"] == "auto"
     method = load_method("resshift_demo", random_weights=True)
     assert method.sampler.precision == "auto"
-    assert load_method("resshift_demo", random_weights=True, dtype={"decode": "fp16"}).sampler.precision == {
+    assert load_method("resshift_demo", random_weights=True, precision={"decode": "fp16"}).sampler.precision == {
         "decode": "fp16"
     }
-    with pytest.raises(ConfigError, match="dtype"):
-        load_method("resshift_demo", random_weights=True, dtype="int8")
+    with pytest.raises(ConfigError, match="precision"):
+        load_method("resshift_demo", random_weights=True, precision="int8")
 
 
 def test_mixed_precision_keeps_every_code_and_stays_within_the_goal(nets, diffusion):

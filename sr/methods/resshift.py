@@ -13,7 +13,7 @@ One class, configured by its YAML::
       steps_mode: one_step        # one_step | ddim | stochastic
       chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
       chop_stride: 448
-      dtype: auto                 # sr.sampler precision: auto (sr.sampler.AUTO_PRECISION) | fp32 | bf16 |
+      precision: auto             # sr.sampler precision: auto (sr.sampler.AUTO_PRECISION) | fp32 | bf16 |
                                   # fp16 | mixed | {unet: fp32, encode: fp32, decode: fp16}
 
 Inference goes through :class:`sr.sampler.ResShiftSampler` (pad, bicubic x4, encode, prior,
@@ -140,7 +140,7 @@ class ResShiftFamily(SRMethod):
         chop_bs: int = 1,
         pad_multiple: int = 64,
         seed: int = 12345,
-        dtype: str | dict[str, str] = "auto",
+        precision: str | dict[str, str] = "auto",
         channels_last: bool = False,
         compile: bool | str = False,
         upsr: dict[str, Any] | None = None,
@@ -151,9 +151,9 @@ class ResShiftFamily(SRMethod):
         from sr.sampler import ResShiftSampler, compile_mode, resolve_precision
 
         try:
-            resolve_precision(dtype, "cpu")
+            resolve_precision(precision, "cpu")
         except ValueError as exc:
-            raise ConfigError(f"method {name!r}: dtype: {exc}") from None
+            raise ConfigError(f"method {name!r}: precision: {exc}") from None
         if isinstance(compile, str):
             try:
                 compile_mode(compile, "cuda")
@@ -233,7 +233,7 @@ class ResShiftFamily(SRMethod):
             chop_bs=chop_bs,
             pad_multiple=pad_multiple,
             seed=seed,
-            precision=dtype,
+            precision=precision,
             channels_last=channels_last,
             compile=compile,
         )
