@@ -39,6 +39,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,18 @@ STAGE_COLUMNS = ["stage", "wall_ms", "calls", "share"]
 
 
 def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the suite once in this process and time it by stage; the run folder is ``--stages-out`` (kept, so a
+    second call measures a cached run) or a temporary one (removed afterwards)."""
+    if args.stages_out:
+        return _run_stages(args, args.stages_out)
+    with tempfile.TemporaryDirectory(prefix="perf_stages_") as out:
+        return _run_stages(args, out)
+
+
+def _run_stages(args: cli.argparse.Namespace, out: str) -> list[dict[str, Any]]:
     from benchmarks.run import build_parser, execute, resolve_plan
 
     T.sync_cuda(args.device.startswith("cuda"))
-    out = args.stages_out or f"/tmp/perf_stages_{os.getpid()}"
     run_args = ["--suite", args.suite, "--out", out, OPT_DEVICE, args.device, "--quiet"]
     if args.methods:
         run_args += ["--methods", ",".join(args.methods)]
@@ -255,7 +264,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
     rows.append({"stage": "total", "wall_ms": round(1e3 * wall), "calls": "", "share": 1.0})
     slowest = max(rows[:-1], key=lambda r: r["wall_ms"])
     print(
-        f"demo suite {args.suite}: {len(methods)} methods x {len(datasets)} data sets, cache {out}, "
+        f"demo suite {args.suite}: {len(methods)} methods x {len(datasets)} data sets, run folder {out}, "
         f"load {load}; slowest stage: {slowest['stage']}"
     )
     return rows
@@ -382,7 +391,9 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--stages", action="store_true", help="time the demo suite by stage instead")
     p.add_argument("--suite", default="demo")
     p.add_argument("--limit", type=cli.positive_int, default=None, help="--stages: samples per data set")
-    p.add_argument("--stages-out", default=None, help="--stages: run directory (default: a fresh /tmp dir)")
+    p.add_argument(
+        "--stages-out", default=None, help="--stages: run directory, kept (default: a temporary one, removed after)"
+    )
     p.add_argument(
         "--allocator-ab",
         type=cli.non_negative_int,

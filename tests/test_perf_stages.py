@@ -2,6 +2,8 @@
 runner's sequential and overlapped frame pipelines in child processes. Timings are printed, never asserted."""
 
 import csv
+import os
+from pathlib import Path
 
 from conftest import noise_frames
 
@@ -38,3 +40,15 @@ def test_prefetch_ab_runs_both_pipelines_in_child_processes(tmp_path, capsys):
     assert [r["prefetch"] for r in rows] == ["0", "2"] and all(r["status"] == "ok" for r in rows)
     assert all(int(r["wall_ms"]) > 0 and int(r["user_ms"]) > 0 for r in rows)
     assert "median ratio prefetch 0 / prefetch 2 over 2 runs: wall_ms" in capsys.readouterr().out
+
+
+def test_stages_without_a_run_folder_leave_no_folder_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    suite = _suite(tmp_path)
+    assert perf.main(["--stages", "--suite", str(suite), "--device", "cpu", "--out", str(tmp_path / "s.csv")]) == 0
+    assert {r["stage"] for r in _rows(tmp_path / "s.csv")} >= {"sr", "total"}
+    assert not list(scratch.glob("perf_stages_*")) and not list(Path("/tmp").glob(f"perf_stages_{os.getpid()}*"))
