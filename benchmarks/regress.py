@@ -17,8 +17,9 @@ from reports.tables import load_results
 from sr import cli
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_yaml
+from sr.vocab import COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
 
-KEY = ["dataset", "method", "task", "metric", "class"]
+KEY = [COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS]
 
 
 def load_tolerances(path: str | Path | None = None) -> tuple[dict[str, float], set[str]]:
@@ -31,8 +32,8 @@ def compare(
     baseline: pd.DataFrame, results: pd.DataFrame, tolerances: dict[str, float], lower_is_better: set[str]
 ) -> pd.DataFrame:
     """One row per baseline value: baseline, result, change and status (ok | better | REGRESSION)."""
-    base = baseline[baseline["value"].notna() & (baseline["metric"] != "error")].set_index(KEY)["value"]
-    res = results.set_index(KEY)["value"]
+    base = baseline[baseline[COL_VALUE].notna() & (baseline[COL_METRIC] != "error")].set_index(KEY)[COL_VALUE]
+    res = results.set_index(KEY)[COL_VALUE]
     res = res[~res.index.duplicated()]
     report = []
     for key, b in base.items():

@@ -29,7 +29,17 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
 from sr.registry import list_methods
-from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS, OPT_REFERENCE, RESULT_COLUMNS
+from sr.vocab import (
+    COL_DATASET,
+    COL_ERROR,
+    COL_METHOD,
+    COL_METRIC,
+    COL_SUITE,
+    OPT_PREFETCH,
+    OPT_RANDOM_WEIGHTS,
+    OPT_REFERENCE,
+    RESULT_COLUMNS,
+)
 
 EXECUTORS = ("local", "ray")
 
@@ -317,7 +327,7 @@ def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -
     methods: dict[str, dict] = {}
     task_identities: dict[str, dict] = {}
     task_specs: dict[str, dict] = {}
-    wanted = set(results["method"].astype(str)) if len(results) else set()
+    wanted = set(results[COL_METHOD].astype(str)) if len(results) else set()
     for job in sorted((settings.out / "jobs").glob("*.json")):
         try:
             ident = json.loads(job.read_text())
@@ -353,9 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     check_task_classes(datasets, settings)
     results = execute(datasets, methods, settings, args.executor, args.ray_address)
     path, _ = write_results(results, settings, started, [(d, m) for d in datasets for m in methods])
-    unavailable = results[results.metric == "unavailable"]
+    unavailable = results[results[COL_METRIC] == "unavailable"]
     for _, row in unavailable.iterrows():
-        print(f"skipped {row.dataset}/{row.method}: {row.error}", file=sys.stderr)
+        print(f"skipped {row[COL_DATASET]}/{row[COL_METHOD]}: {row[COL_ERROR]}", file=sys.stderr)
     print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
     if not args.no_report:
         from reports.build import build_reports

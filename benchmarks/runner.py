@@ -45,6 +45,7 @@ from sr.base import SRMethod
 from sr.errors import UserError
 from sr.registry import load_method
 from sr.vocab import (
+    CLASS_ALL,
     COL_CLASS,
     COL_DATASET,
     COL_ERROR,
@@ -207,9 +208,11 @@ def _write_per_image(
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "method", "task", "image", "metric", "class", "value", "n"])
+    writer.writerow([COL_DATASET, COL_METHOD, COL_TASK, "image", COL_METRIC, COL_CLASS, COL_VALUE, COL_N])
     for r in rows:
-        writer.writerow([dataset_name, method_name, task_name, r["image"], r["metric"], r["class"], r["value"], r["n"]])
+        writer.writerow(
+            [dataset_name, method_name, task_name, r["image"], r[COL_METRIC], r[COL_CLASS], r[COL_VALUE], r[COL_N]]
+        )
     name = f"{dataset_name}__{method_name}__{task_name}.csv".replace("/", "_")
     atomic_write_text(settings.out / "per_image" / name, buffer.getvalue())
 
@@ -220,7 +223,13 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     data_flags: tuple[str, ...] = ()  # the data set's caveats (e.g. fewer frames than asked) go on every row
 
     def add(
-        task: str, metric: str, value: float, cls: str = "all", n: int = 0, flags: tuple[str, ...] = (), error: str = ""
+        task: str,
+        metric: str,
+        value: float,
+        cls: str = CLASS_ALL,
+        n: int = 0,
+        flags: tuple[str, ...] = (),
+        error: str = "",
     ) -> None:
         rows.append(
             {
@@ -413,7 +422,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             n=len(values),
             flags=method.flags + metric_flags.get(metric_name, ()),
         )
-        sample_evidence.values[("quality", metric_name, "all")] = np.array([values.get(i, math.nan) for i in ids])
+        sample_evidence.values[("quality", metric_name, CLASS_ALL)] = np.array([values.get(i, math.nan) for i in ids])
     for metric_name, error in metric_errors.items():
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
 
@@ -453,7 +462,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                     task_rows, state = task.evaluate_with_state(items, task.dataset_classes(dataset), workdir)
                 cached = {
                     "rows": [
-                        {"metric": r.metric, "class": r.cls, "value": r.value, "n": r.n, "image": r.image}
+                        {COL_METRIC: r.metric, COL_CLASS: r.cls, COL_VALUE: r.value, COL_N: r.n, "image": r.image}
                         for r in task_rows
                     ],
                     "state": state,
@@ -484,10 +493,10 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if not r.get("image"):
                 add(
                     task_name,
-                    r["metric"],
-                    finite_or_nan(r["value"]),
-                    cls=r["class"],
-                    n=r["n"],
+                    r[COL_METRIC],
+                    finite_or_nan(r[COL_VALUE]),
+                    cls=r[COL_CLASS],
+                    n=r[COL_N],
                     flags=method.flags + task.flags,
                 )
     _write_job_identity(settings, dataset_name, method_name, identity, task_identities, task_specs)

@@ -25,7 +25,7 @@ import numpy as np
 
 from downstream.stats import N_RESAMPLES, percentile_interval, resample_indices
 from sr.atomic import atomic_path
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_CLASS, COL_METRIC, COL_TASK
 
 Key = tuple[str, str, str]  # (task, metric, class)
 #: the method every other one is compared with in significance.csv unless --reference says otherwise
@@ -121,5 +121,5 @@ def add_task_replicates(sample: Sample, task_name: str, replicates: dict[tuple[s
 def attach_intervals(rows: list[dict], sample: Sample) -> None:
     """Set ``ci_low`` / ``ci_high`` of every result row the sample has evidence for (NaN otherwise)."""
     for row in rows:
-        low, high = interval_of(sample, (row["task"], row["metric"], row["class"]))
+        low, high = interval_of(sample, (row[COL_TASK], row[COL_METRIC], row[COL_CLASS]))
         row[COL_CI_LOW], row[COL_CI_HIGH] = low, high

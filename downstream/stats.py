@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW
+
 N_RESAMPLES = 1000  # bootstrap draws per interval (percentile interval; p-values resolve down to 2 / 1001)
 CONFIDENCE = 0.95
 ALPHA = 1.0 - CONFIDENCE
@@ -84,7 +86,7 @@ def paired_comparison(
     """Difference method - reference from replicates computed on the same image lists: its interval and p-value."""
     d = np.asarray(method_replicates, dtype=np.float64) - np.asarray(reference_replicates, dtype=np.float64)
     low, high = percentile_interval(d)
-    return {"delta": float(delta), "ci_low": low, "ci_high": high, "p_value": bootstrap_p_value(d)}
+    return {"delta": float(delta), COL_CI_LOW: low, COL_CI_HIGH: high, "p_value": bootstrap_p_value(d)}
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

@@ -21,7 +21,7 @@ from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
 from reports.tables import method_flags, per_class_table, problems_table, quality_table, table_notes
 from reports.tasks import task_reports
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS, KEY_COLUMNS
+from sr.vocab import CLASS_ALL, COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS, KEY_COLUMNS
 
 MARK_NOTE = (
     "Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
@@ -91,7 +91,7 @@ def quality_interval_table(df: pd.DataFrame, samples: Samples) -> ReportTable | 
         df,
         quality_table,
         samples,
-        lambda col: ("quality", col[1], "all"),
+        lambda col: ("quality", col[1], CLASS_ALL),
         lambda col: specs[col[1]].higher_better if col[1] in specs else True,
         "quality",
         "Image quality (mean over images; reference metrics, then no-reference)",

@@ -39,7 +39,18 @@ from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results, marke
 from reports.tasks import task_reports
 from sr import cli
 from sr.cli import cli_entry
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_VALUE
+from sr.vocab import (
+    CLASS_ALL,
+    COL_CI_HIGH,
+    COL_CI_LOW,
+    COL_CLASS,
+    COL_DATASET,
+    COL_ERROR,
+    COL_METHOD,
+    COL_METRIC,
+    COL_TASK,
+    COL_VALUE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +64,26 @@ def radar_tables(
     out = {}
     if values not in df:
         return out
-    ok = df[df.value.notna() & (df.error == "")]
+    ok = df[df[COL_VALUE].notna() & (df[COL_ERROR] == "")]
     for task, (report, _) in task_reports(df, meta).items():
         per_class, overall = report.per_class, report.overall
-        axis = report.overall_label or overall or "all"
+        axis = report.overall_label or overall or CLASS_ALL
+        is_all = ok[COL_CLASS] == CLASS_ALL
         t = ok[
-            (ok.task == task)
-            & (((ok.metric == per_class) & (ok["class"] != "all")) | ((ok.metric == overall) & (ok["class"] == "all")))
+            (ok[COL_TASK] == task)
+            & (((ok[COL_METRIC] == per_class) & ~is_all) | ((ok[COL_METRIC] == overall) & is_all))
         ].copy()
         if t.empty:
             continue
-        t["cls"] = t["class"].where(t["class"] != "all", axis)
-        t = t[~t.method.str.startswith("difiisr_abl_")]  # ablation variants: Tables 3/4, not Figure 6
-        labels = {m: paper_label(m) for m in t.method.unique()}
+        t["cls"] = t[COL_CLASS].where(t[COL_CLASS] != CLASS_ALL, axis)
+        t = t[~t[COL_METHOD].str.startswith("difiisr_abl_")]  # ablation variants: Tables 3/4, not Figure 6
+        labels = {m: paper_label(m) for m in t[COL_METHOD].unique()}
         dup = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
         flags = method_flags(t)
-        t["label"] = t.method.map(
+        t["label"] = t[COL_METHOD].map(
             {m: marked(f"{lab} ({m})" if lab in dup else lab, flags.get(m, ())) for m, lab in labels.items()}
         )
-        for ds, part in t.groupby("dataset"):
+        for ds, part in t.groupby(COL_DATASET):
             table = part.pivot_table(index="label", columns="cls", values=values, aggfunc="first", dropna=False)
             classes = ([axis] if axis in table.columns else []) + [c for c in table.columns if c != axis]
             out[(task, ds)] = table[classes]

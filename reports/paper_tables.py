@@ -38,7 +38,21 @@ import pandas as pd
 
 from reports.report_table import html_table, latex_table, markdown_table
 from reports.tables import flag_notes, marked
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_RANDOM_WEIGHTS, split_flags
+from sr.vocab import (
+    CLASS_ALL,
+    COL_CI_HIGH,
+    COL_CI_LOW,
+    COL_CLASS,
+    COL_DATASET,
+    COL_ERROR,
+    COL_FLAGS,
+    COL_METHOD,
+    COL_METRIC,
+    COL_TASK,
+    COL_VALUE,
+    FLAG_RANDOM_WEIGHTS,
+    split_flags,
+)
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
 MISSING = "—"
@@ -191,16 +205,16 @@ def _ours_lookup(
     dict[tuple[str, str, str, str, str], tuple[float, float]],
 ]:
     """(dataset, method, task, metric, class) -> value, -> the row's flags, and -> its 95 % interval."""
-    ok = df[df.value.notna() & (df.error == "")]
-    keys = list(zip(*[ok[c].astype(str) for c in ("dataset", "method", "task", "metric", "class")]))
+    ok = df[df[COL_VALUE].notna() & (df[COL_ERROR] == "")]
+    keys = list(zip(*[ok[c].astype(str) for c in (COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS)]))
     bounds = (
         zip(ok[COL_CI_LOW], ok[COL_CI_HIGH])
         if {COL_CI_LOW, COL_CI_HIGH} <= set(ok.columns)
         else ((math.nan, math.nan) for _ in keys)
     )
     return (
-        {key: float(v) for key, v in zip(keys, ok["value"])},
-        {key: split_flags(f) for key, f in zip(keys, ok["flags"])},
+        {key: float(v) for key, v in zip(keys, ok[COL_VALUE])},
+        {key: split_flags(f) for key, f in zip(keys, ok[COL_FLAGS])},
         {key: (float(lo), float(hi)) for key, (lo, hi) in zip(keys, bounds)},
     )
 
@@ -233,7 +247,7 @@ class PaperTable:
 
                 by_method = pd.Series(s.to_numpy(), index=[self.methods[row] for row in s.index])
                 got = ranked_marks(
-                    by_method, self.samples, self.datasets[col.dataset], (col.task, col.metric, "all"), col.higher
+                    by_method, self.samples, self.datasets[col.dataset], (col.task, col.metric, CLASS_ALL), col.higher
                 )
                 out.update({(row, col.name): got[self.methods[row]] for row in s.index if self.methods[row] in got})
                 continue
@@ -294,7 +308,7 @@ def build_table(
     paper_rows = list(dict.fromkeys(paper["row"]))
     paper_value = {(r.row, r.column): r.number for r in paper.itertuples()}
     ours, ours_flags, ours_ci = _ours_lookup(df)
-    methods_in_results = list(dict.fromkeys(df["method"]))
+    methods_in_results = list(dict.fromkeys(df[COL_METHOD]))
 
     rows: list[tuple[str, str | None, str]] = []  # (label, paper row key or None, results method or '')
     if spec.ablation:
@@ -310,7 +324,7 @@ def build_table(
         has_data = {
             m
             for m in methods_in_results
-            if any((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all") in ours for c in spec.columns)
+            if any((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, CLASS_ALL) in ours for c in spec.columns)
         }
         for key in paper_rows:
             found = [m for m in by_label.get(key, []) if m in has_data] or by_label.get(key, [])[:1]
@@ -331,7 +345,7 @@ def build_table(
     row_flags = [
         set().union(
             *(
-                ours_flags.get((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, "all"), set())
+                ours_flags.get((datasets.get(c.dataset, c.dataset), m, c.task, c.metric, CLASS_ALL), set())
                 for c in spec.columns
             )
         )
@@ -347,10 +361,10 @@ def build_table(
         p, o = [], []
         for label, key, method in rows:
             p.append(paper_value.get((key, col.name), math.nan) if key is not None else math.nan)
-            v = ours.get((ds, method, col.task, col.metric, "all"), math.nan) if method else math.nan
+            v = ours.get((ds, method, col.task, col.metric, CLASS_ALL), math.nan) if method else math.nan
             o.append(v * col.scale)
             if method:
-                lo, hi = ours_ci.get((ds, method, col.task, col.metric, "all"), (math.nan, math.nan))
+                lo, hi = ours_ci.get((ds, method, col.task, col.metric, CLASS_ALL), (math.nan, math.nan))
                 intervals[(label, col.name)] = (lo * col.scale, hi * col.scale)
         data[(col.name, "paper")] = p
         data[(col.name, "ours")] = o

@@ -48,7 +48,7 @@ from downstream.tasks import TaskReport, task_report  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
-from sr.vocab import COL_FLAGS, COL_METHOD, split_flags  # noqa: E402
+from sr.vocab import COL_DATASET, COL_ERROR, COL_FLAGS, COL_METHOD, COL_TASK, COL_VALUE, split_flags  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -248,8 +248,8 @@ def choose_view(
 
 
 def _task_datasets(df: pd.DataFrame, task: str) -> set[str]:
-    ok = df[(df.task == task) & df.value.notna() & (df.error.astype(str) == "")]
-    return set(ok.dataset.astype(str))
+    ok = df[(df[COL_TASK] == task) & df[COL_VALUE].notna() & (df[COL_ERROR].astype(str) == "")]
+    return set(ok[COL_DATASET].astype(str))
 
 
 class _Tasks:

@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from sr.vocab import CLASS_ALL
+
 
 def radar_plot(
     table: pd.DataFrame,
@@ -26,7 +28,7 @@ def radar_plot(
 ) -> list[Path]:
     """``table``: rows = methods, columns = axes (classes; an "all" column is left out unless ``axes`` names
     it). ``low`` / ``high``: the interval bounds, same shape (optional). Writes PNG and SVG; returns the paths."""
-    axes = axes if axes is not None else [c for c in table.columns if c != "all"]
+    axes = axes if axes is not None else [c for c in table.columns if c != CLASS_ALL]
     if not axes:
         return []
     angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False).tolist()

@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from reports.report_table import ReportTable
-from sr.vocab import COL_DATASET, COL_METHOD, COL_SUITE
+from reports.tables import method_flags
+from sr.vocab import COL_DATASET, COL_FLAGS, COL_METHOD, COL_SUITE
 
 
 def load_run_json(run_dir: str | Path) -> dict[str, Any] | None:
@@ -36,10 +37,9 @@ def run_meta(run_dir: str | Path) -> dict[str, Any] | None:
 
 def result_flags(df: pd.DataFrame) -> dict[str, str]:
     """method -> the flags its result rows carry (e.g. random_weights)."""
-    if df is None or "flags" not in df:
+    if df is None or COL_FLAGS not in df:
         return {}
-    flagged = df[df["flags"].astype(str) != ""].groupby("method")["flags"]
-    return {m: ", ".join(sorted(set(";".join(s.astype(str)).split(";")) - {""})) for m, s in flagged}
+    return {m: ", ".join(sorted(flags)) for m, flags in method_flags(df).items() if flags}
 
 
 def _task_weights(ident: dict[str, Any]) -> str:

@@ -18,22 +18,33 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE, Sample, read_sample, replicates_of
 from downstream.stats import ALPHA, holm, paired_comparison
-from sr.vocab import COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
+from sr.vocab import (
+    COL_CI_HIGH,
+    COL_CI_LOW,
+    COL_CLASS,
+    COL_DATASET,
+    COL_ERROR,
+    COL_METHOD,
+    COL_METRIC,
+    COL_N,
+    COL_TASK,
+    COL_VALUE,
+)
 
 SIGNIFICANCE_COLUMNS = [
-    "dataset",
-    "method",
+    COL_DATASET,
+    COL_METHOD,
     "reference",
-    "task",
-    "metric",
-    "class",
+    COL_TASK,
+    COL_METRIC,
+    COL_CLASS,
     "delta",
-    "ci_low",
-    "ci_high",
+    COL_CI_LOW,
+    COL_CI_HIGH,
     "p_value",
     "p_holm",
     "significant",
-    "n",
+    COL_N,
 ]
 
 Samples = dict[tuple[str, str], Sample]  # (data set, method) -> its per-image evidence
@@ -58,7 +69,7 @@ def _sample(samples: Samples, dataset: str, method: str) -> Sample | None:
 
 def compare(a: Sample | None, b: Sample | None, key: tuple[str, str, str], delta: float) -> dict[str, float]:
     """Paired difference a - b of one row; NaN when either side has no evidence or the image lists differ."""
-    nan = {"delta": delta, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
+    nan = {"delta": delta, COL_CI_LOW: math.nan, COL_CI_HIGH: math.nan, "p_value": math.nan}
     if a is None or b is None or a.ids != b.ids or a.seed != b.seed:
         return nan
     ra, rb = replicates_of(a, key), replicates_of(b, key)
@@ -68,7 +79,7 @@ def compare(a: Sample | None, b: Sample | None, key: tuple[str, str, str], delta
 
 
 def _values(df: pd.DataFrame) -> pd.Series:
-    ok = df[df[COL_VALUE].notna() & (df["error"] == "")]
+    ok = df[df[COL_VALUE].notna() & (df[COL_ERROR] == "")]
     return ok.groupby([COL_DATASET, COL_TASK, COL_METRIC, COL_CLASS, COL_METHOD])[COL_VALUE].first()
 
 
@@ -90,14 +101,14 @@ def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFA
             )
             block.append(
                 {
-                    "dataset": dataset,
-                    "method": method,
+                    COL_DATASET: dataset,
+                    COL_METHOD: method,
                     "reference": reference,
-                    "task": task,
-                    "metric": metric,
-                    "class": cls,
+                    COL_TASK: task,
+                    COL_METRIC: metric,
+                    COL_CLASS: cls,
                     **result,
-                    "n": len(ref_sample.ids) if ref_sample is not None else 0,
+                    COL_N: len(ref_sample.ids) if ref_sample is not None else 0,
                 }
             )
         for row, p in zip(block, holm([r["p_value"] for r in block])):

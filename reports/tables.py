@@ -12,6 +12,7 @@ import pandas as pd
 
 from sr.errors import UserError
 from sr.vocab import (
+    CLASS_ALL,
     COL_CLASS,
     COL_DATASET,
     COL_ERROR,
@@ -150,7 +151,9 @@ def quality_table(df: pd.DataFrame, values: str = COL_VALUE) -> pd.DataFrame:
     """Rows: method; columns: (data set, metric), metrics ordered by kind; overall values only.
     ``values``: the column shown (``value``, or an interval bound ``ci_low`` / ``ci_high``)."""
     table = _pivot(
-        df[(df.task == "quality") & (df["class"] == "all") & df.value.notna()], ["dataset", "metric"], values
+        df[(df[COL_TASK] == "quality") & (df[COL_CLASS] == CLASS_ALL) & df[COL_VALUE].notna()],
+        [COL_DATASET, COL_METRIC],
+        values,
     )
     if table.empty:
         return table
@@ -162,7 +165,8 @@ def quality_table(df: pd.DataFrame, values: str = COL_VALUE) -> pd.DataFrame:
 def per_class_table(df: pd.DataFrame, task: str, metric: str, values: str = COL_VALUE) -> pd.DataFrame:
     """Rows: method; columns: (data set, class) for one task metric (e.g. detection mAP50-95).
     ``values``: the column shown (``value``, ``ci_low`` or ``ci_high``)."""
-    return _pivot(df[(df.task == task) & (df.metric == metric) & df.value.notna()], ["dataset", "class"], values)
+    rows = df[(df[COL_TASK] == task) & (df[COL_METRIC] == metric) & df[COL_VALUE].notna()]
+    return _pivot(rows, [COL_DATASET, COL_CLASS], values)
 
 
 def table_notes(table: pd.DataFrame) -> list[str]:

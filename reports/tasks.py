@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from downstream.tasks import ResultMetric, TaskReport, task_report
-from sr.vocab import CLASS_ALL
+from sr.vocab import CLASS_ALL, COL_CLASS, COL_ERROR, COL_METRIC, COL_TASK, COL_VALUE
 
 
 def task_reports(
@@ -20,17 +20,17 @@ def task_reports(
 ) -> dict[str, tuple[TaskReport, dict[str, ResultMetric]]]:
     """task -> (its report declaration, metric name -> its declaration) for every task with per-class values."""
     specs = (meta or {}).get("task_specs") or {}
-    ok = df[df.value.notna() & (df.error.astype(str) == "")]
+    ok = df[df[COL_VALUE].notna() & (df[COL_ERROR].astype(str) == "")]
     out = {}
-    for task in dict.fromkeys(ok.task.astype(str)):
+    for task in dict.fromkeys(ok[COL_TASK].astype(str)):
         metrics, report = task_report(specs.get(task))
         if report is None:
-            rows = ok[ok.task == task]
-            per_class = rows[rows["class"] != CLASS_ALL].metric
+            rows = ok[ok[COL_TASK] == task]
+            per_class = rows[rows[COL_CLASS] != CLASS_ALL][COL_METRIC]
             if per_class.empty:
                 continue
             metric = str(per_class.iloc[0])
-            has_all = ((rows.metric == metric) & (rows["class"] == CLASS_ALL)).any()
+            has_all = ((rows[COL_METRIC] == metric) & (rows[COL_CLASS] == CLASS_ALL)).any()
             report = TaskReport(per_class=metric, overall=metric if has_all else "")
         out[task] = (report, {m.name: m for m in metrics})
     return out

@@ -42,7 +42,7 @@ from downstream.sample import LABEL_BOXES
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
 from sr.errors import ConfigError
 from sr.runtime import DEVICE_AUTO
-from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
+from sr.vocab import CLASS_ALL, FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
 
 class DetectionTask(Task):
@@ -303,10 +303,10 @@ def rows_from_scores(scores: DetectionScores, class_names) -> list[MetricRow]:
     """MetricRows: mAP50-95 and mAP50 for "all" (n = images) and each class with ground truth (n = its images);
     APs / APm / APl for "all" where the split has boxes of that size (COCOeval's rule, 100 detections per image)."""
     rows = [
-        MetricRow("mAP50-95", scores.map50_95, "all", scores.images),
-        MetricRow("mAP50", scores.map50, "all", scores.images),
+        MetricRow("mAP50-95", scores.map50_95, CLASS_ALL, scores.images),
+        MetricRow("mAP50", scores.map50, CLASS_ALL, scores.images),
     ]
-    rows += [MetricRow(SIZE_METRICS[size], value, "all", scores.images) for size, value in scores.sizes.items()]
+    rows += [MetricRow(SIZE_METRICS[size], value, CLASS_ALL, scores.images) for size, value in scores.sizes.items()]
     for name in class_names:
         cs = scores.per_class.get(name)
         if cs is None:

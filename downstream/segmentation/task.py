@@ -39,7 +39,7 @@ from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAcc
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
 from sr.errors import ConfigError
 from sr.runtime import DEVICE_AUTO, resolve_device
-from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
+from sr.vocab import CLASS_ALL, FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 from sr.weights import random_where_missing, resolve_weights
 
 WHAT = "segmentation weights"  # names the option in resolve_weights' errors
@@ -305,12 +305,12 @@ def rows_from_scores(
         for i, (name, v) in enumerate(zip(class_names, res.iou))
         if i not in ignored and np.isfinite(v)
     ]
-    rows.append(MetricRow("mIoU", res.miou / 100.0, cls="all", n=n))
-    rows.append(MetricRow("aAcc", res.aacc / 100.0, cls="all", n=n))
+    rows.append(MetricRow("mIoU", res.miou / 100.0, cls=CLASS_ALL, n=n))
+    rows.append(MetricRow("aAcc", res.aacc / 100.0, cls=CLASS_ALL, n=n))
     if small is not None:
         st = small.scores()
         rows += [
-            MetricRow(metric, value, cls="all", n=n)
+            MetricRow(metric, value, cls=CLASS_ALL, n=n)
             for metric, value in (("nIoU", st.niou), ("Pd", st.pd), ("Fa", st.fa))
             if np.isfinite(value)
         ]
