@@ -38,6 +38,7 @@ from reports.significance import load_samples, significance_table
 from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results, marked, method_flags
 from reports.tasks import task_reports
 from sr import cli
+from sr.atomic import atomic_folder
 from sr.cli import cli_entry
 from sr.vocab import (
     CLASS_ALL,
@@ -101,12 +102,19 @@ def build_paper_report(
     device: str = "cpu",
     reference: str = DEFAULT_REFERENCE,
 ) -> Path:
-    """``reference``: the method the html report's significance table compares every other one with."""
+    """Write the paper's tables and figures (and report.html) of ``results_csv`` to ``out_dir``, all or nothing:
+    built in a new folder beside it and swapped in at the end (``sr.atomic.atomic_folder``), like the run's report.
+    ``reference``: the method the html report's significance table compares every other one with."""
     results_csv = Path(results_csv)
     df = load_results(results_csv)
-    out = Path(out_dir)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out_dir, "paper.md", "a paper report") as staging:
+        _build_paper(results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference)
+    return Path(out_dir)
+
+
+def _build_paper(results_csv, df, out: Path, datasets, html, qualitative, frame, crop, device, reference) -> None:
+    (out / "tables").mkdir()
+    (out / "figures").mkdir()
     samples = load_samples(results_csv.parent)
     tables = build_all(df, datasets, samples=samples or None)
     for t in tables:
@@ -162,7 +170,6 @@ def build_paper_report(
             skipped,
             results=run_tables(df, samples, meta, significance, reference),
         )
-    return out
 
 
 def _crop_arg(text: str | None) -> tuple[int, int, int, int] | None:

@@ -164,3 +164,30 @@ def test_dataset_map_and_cli(tmp_path):
         == 0
     )
     assert main(["--results", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_a_failed_rebuild_leaves_the_previous_paper_report_whole(tmp_path, monkeypatch):
+    """The paper report is built beside its folder and swapped in: a failure halfway (here the radar figures)
+    leaves the previous report as it was, and a folder of other files is never overwritten."""
+    import reports.paper as paper
+    from sr.errors import UserError
+
+    (tmp_path / "run").mkdir()
+    results = make_results(tmp_path / "run" / "results.csv")
+    out = build_paper_report(results, tmp_path / "paper", html=False, qualitative=False)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(paper, "radar_plot", broken)
+    with pytest.raises(OSError, match="disk full"):
+        build_paper_report(results, out, html=False, qualitative=False)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["paper", "run"]  # no half-built folder left beside it
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(UserError, match="not a paper report"):
+        build_paper_report(results, mine, html=False, qualitative=False)
+    assert (mine / "notes.txt").read_text() == "keep"
