@@ -297,8 +297,8 @@ def build_parser() -> cli.ArgumentParser:
         warmup=2,
         repeat=10,
         out_csv=False,
+        arch=True,
     )
-    p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CPU checks)")
     p.add_argument("--frames", default=None, help="folder of LR PNGs for the precision section (default: noise)")
     p.add_argument(
         "--codebooks", type=cli.names, default=["dense", "fitted", "uniform"], help="codebooks of the precision study"

@@ -372,7 +372,7 @@ def build_parser() -> cli.ArgumentParser:
         help=f"registered methods, comma-separated (default: {','.join(DEFAULT_METHODS)}; --stages: the suite's own)",
     )
     p.add_argument("--batch", type=_batches, default="1", help="batch sizes, comma-separated")
-    T.add_options(p, sizes_default="64x64", precisions_default="fp32", warmup=1, repeat=5)
+    T.add_options(p, sizes_default="64x64", precisions_default="fp32", warmup=1, repeat=5, arch=True)
     p.add_argument(
         "--variants",
         type=cli.names,
@@ -420,7 +420,7 @@ def build_parser() -> cli.ArgumentParser:
         default=None,
         metavar="PATH",
         help="time the official DifIISR sampler (a zirui0625/DifIISR checkout) next to ours: same weights, "
-        "LR and noise, at each --sizes; --precisions are the project's policies",
+        "LR and noise, at each --sizes and --arch; --precisions are the project's policies",
     )
     p.add_argument(
         "--tf32",
@@ -428,12 +428,6 @@ def build_parser() -> cli.ArgumentParser:
         default="on",
         help="--official-repo on CUDA: TF32 in fp32 convolutions (on: PyTorch's default; off: strict fp32, "
         "the outputs then compare at CPU precision; see sr.runtime.set_tf32)",
-    )
-    p.add_argument(
-        "--arch",
-        choices=("full", "small"),
-        default="full",
-        help="--official-repo: the official networks, or reduced widths (CI)",
     )
     p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)
     return p

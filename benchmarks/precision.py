@@ -316,8 +316,7 @@ def markdown(rows: list[dict[str, Any]], note: str) -> str:
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m benchmarks.precision", description=__doc__.split("\n\n")[0])
     p.add_device()
-    p.add_argument("--arch", choices=("full", "small"), default="full", help="small: reduced widths (CI)")
-    T.add_options(p, sizes_default="64x64", precisions_default=",".join(POLICIES), out_csv=False)
+    T.add_options(p, sizes_default="64x64", precisions_default=",".join(POLICIES), out_csv=False, arch=True)
     p.add_argument("--frames", default=None, help="folder of LR PNGs (first = studied, the rest fit the codebook)")
     p.add_argument("--fit-frames", type=cli.positive_int, default=6, help="held-out frames for the fitted codebook")
     p.add_argument("--codebooks", type=cli.names, default=list(CODEBOOKS), help=f"subset of {','.join(CODEBOOKS)}")

@@ -290,9 +290,12 @@ def add_options(
     warmup: int | None = None,
     repeat: int | None = None,
     out_csv: bool = True,
+    arch: bool = False,
 ) -> None:
     """The options every measurement tool spells alike: ``--sizes``, ``--precisions``, ``--warmup``,
-    ``--repeat``, ``--out`` (CSV). An argument left ``None`` (``out_csv=False``) leaves that option out."""
+    ``--repeat``, ``--out`` (CSV), ``--arch`` (the tools that build DifIISR with random weights,
+    ``benchmarks.official.build_difiisr``). An argument left ``None`` (``out_csv=False``, ``arch=False``)
+    leaves that option out."""
     if sizes_default is not None:
         p.add_argument("--sizes", type=sizes, default=sizes_default, help="LR frame sizes WxH, comma-separated")
     if precisions_default is not None:
@@ -309,6 +312,13 @@ def add_options(
         p.add_argument("--repeat", type=cli.positive_int, default=repeat, help="timed calls (median reported)")
     if out_csv:
         p.add_argument("--out", type=cli.out_file, default=None, help="CSV path")
+    if arch:
+        p.add_argument(
+            "--arch",
+            choices=("full", "small"),
+            default="full",
+            help="DifIISR networks: full (the official widths) or small (reduced widths, for CPU checks and CI)",
+        )
 
 
 def write_csv(rows: list[dict[str, Any]], path, columns: list[str]) -> None:

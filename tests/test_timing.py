@@ -100,6 +100,19 @@ def test_shared_options_parse_alike():
     assert (g.sizes, g.precisions) == (["64x64"], ["fp32"])
 
 
+def test_arch_is_one_option_in_every_tool_that_builds_difiisr():
+    from benchmarks import precision
+
+    def arch(tool):
+        (action,) = [a for a in tool.build_parser()._actions if "--arch" in a.option_strings]
+        return action.choices, action.default, action.help
+
+    assert arch(perf) == arch(gpu_check) == arch(precision)
+    assert arch(perf)[:2] == (("full", "small"), "full")
+    for tool in (perf, gpu_check, precision):
+        assert tool.build_parser().parse_args(["--arch", "small"]).arch == "small"
+
+
 @pytest.mark.parametrize(
     "tool, argv",
     [
