@@ -281,6 +281,8 @@ SIZED = {"precision", "compile", "official"}
 
 
 def build_parser() -> cli.ArgumentParser:
+    from benchmarks.precision import CODEBOOKS
+
     p = cli.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     p.add_device()
     p.add_argument(
@@ -289,7 +291,9 @@ def build_parser() -> cli.ArgumentParser:
         default=os.environ.get("OUT") or "gpu_check",
         help="folder for gpu_check.md / gpu_check.json (default: $OUT, else ./gpu_check)",
     )
-    p.add_argument("--sections", type=cli.names, default=list(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
+    p.add_argument(
+        "--sections", type=cli.names_from(SECTIONS), default=list(SECTIONS), help=f"subset of {','.join(SECTIONS)}"
+    )
     T.add_options(
         p,
         sizes_default="256x192",
@@ -301,7 +305,7 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument("--frames", default=None, help="folder of LR PNGs for the precision section (default: noise)")
     p.add_argument(
-        "--codebooks", type=cli.names, default=["dense", "fitted", "uniform"], help="codebooks of the precision study"
+        "--codebooks", type=cli.names_from(CODEBOOKS), default=list(CODEBOOKS), help="codebooks of the precision study"
     )
     p.add_argument("--fit-frames", type=cli.positive_int, default=4, help="held-out frames of the fitted codebook")
     p.add_argument(
@@ -330,14 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = build_parser().parse_args(argv)
-    unknown = set(args.sections) - set(SECTIONS)
-    if unknown:
-        raise cli.UsageError(f"--sections: unknown {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
-    from benchmarks.precision import CODEBOOKS
-
-    unknown = set(args.codebooks) - set(CODEBOOKS)
-    if unknown:
-        raise cli.UsageError(f"--codebooks: unknown {sorted(unknown)}; choose from {', '.join(CODEBOOKS)}")
     device = torch.device(args.device)
     report = Report(Path(args.out))
     started = time.perf_counter()

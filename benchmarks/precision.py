@@ -319,7 +319,9 @@ def build_parser() -> cli.ArgumentParser:
     T.add_options(p, sizes_default="64x64", precisions_default=",".join(POLICIES), out_csv=False, arch=True)
     p.add_argument("--frames", default=None, help="folder of LR PNGs (first = studied, the rest fit the codebook)")
     p.add_argument("--fit-frames", type=cli.positive_int, default=6, help="held-out frames for the fitted codebook")
-    p.add_argument("--codebooks", type=cli.names, default=list(CODEBOOKS), help=f"subset of {','.join(CODEBOOKS)}")
+    p.add_argument(
+        "--codebooks", type=cli.names_from(CODEBOOKS), default=list(CODEBOOKS), help=f"subset of {','.join(CODEBOOKS)}"
+    )
     p.add_argument(
         "--emulate",
         choices=("auto", "off"),
@@ -333,9 +335,6 @@ def build_parser() -> cli.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    bad = set(args.codebooks) - set(CODEBOOKS)
-    if bad:
-        raise cli.UsageError(f"--codebooks: unknown {sorted(bad)}; choose from {', '.join(CODEBOOKS)}")
     device = torch.device(args.device)
     emulate = args.emulate == "auto" and device.type == "cpu"
     method = build_difiisr(args.arch, device)

@@ -126,6 +126,20 @@ def names(text: str) -> list[str]:
     return items
 
 
+def names_from(choices) -> Callable[[str], list[str]]:
+    """A :func:`names` type whose every name must be one of ``choices`` (checked while parsing)."""
+    allowed = tuple(choices)
+
+    def parse(text: str) -> list[str]:
+        items = names(text)
+        unknown = [item for item in items if item not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {', '.join(allowed)}")
+        return items
+
+    return parse
+
+
 def dir_path(text: str) -> Path:
     """A directory path that may not exist yet but is not a file."""
     path = Path(text).expanduser()
