@@ -318,6 +318,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         lr = sample.lr if sample.lr is not None else reference[0, :, :: dataset.scale, :: dataset.scale] * 0
         return _Frame(sample, reference, sr_path, lr=lr[None].pin_memory() if pin else lr[None])
 
+    metric_keys: dict[str, str] = {}  # a metric's cache key: its identity and library versions, fixed in a job
+
     def score(sample_id: str, frame: _Frame, image: torch.Tensor) -> list[tuple]:
         """(metric name, metric or the error building it raised, cache path, entry, whether the entry is new)."""
         scores = []
@@ -328,8 +330,11 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 continue
             if metric.spec.reference and (frame.sample.hr is None or not at_hr_size):
                 continue
-            metric_key = value_key(metric.identity(), metric.libraries)
-            qpath = cache.quality_path(method_key, dataset_key, metric_key, sample_id, frame.sample.fingerprint)
+            if metric_name not in metric_keys:
+                metric_keys[metric_name] = value_key(metric.identity(), metric.libraries)
+            qpath = cache.quality_path(
+                method_key, dataset_key, metric_keys[metric_name], sample_id, frame.sample.fingerprint
+            )
             entry = cache.read_json(qpath)
             new = entry is None
             if new:
