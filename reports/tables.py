@@ -45,7 +45,17 @@ TEX_SYMBOLS = {
     "✓": "$\\surd$",
 }
 #: LaTeX for each mark (a .tex table holds no raw Unicode marks)
-TEX_MARKS = {"†": "$\\dagger$", "‡": "$\\ddagger$", "§": "\\S{}", "¶": "\\P{}", "°": "$^\\circ$"}
+TEX_MARKS = {
+    "†": "$\\dagger$",
+    "‡": "$\\ddagger$",
+    "§": "\\S{}",
+    "¶": "\\P{}",
+    "°": "$^\\circ$",
+    "∅": "$\\emptyset$",
+    "♮": "$\\natural$",
+    "≠": "$\\neq$",
+    "◊": "$\\lozenge$",
+}
 
 
 def load_results(path) -> pd.DataFrame:

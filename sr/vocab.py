@@ -21,6 +21,9 @@ COL_CI_LOW = "ci_low"  # 95 % bootstrap interval of the mean over images
 COL_CI_HIGH = "ci_high"
 COL_FLAGS = "flags"
 COL_ERROR = "error"
+#: the degradation that made the LR input (downstream degradations; "bicubic" is the paper's protocol)
+COL_DEGRADATION = "degradation"
+DEGRADATION_DEFAULT = "bicubic"
 
 #: the identifying columns of one result row
 KEY_COLUMNS = (COL_SUITE, COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS)
@@ -42,6 +45,14 @@ FLAG_NIQE_FALLBACK_PARAMS = "niqe_fallback_params"
 FLAG_SUBSET_SMALLER = "subset_smaller"
 #: an SR network whose training losses used random-weight feature networks (its file's metadata says so)
 FLAG_TRAINED_WITH_RANDOM_WEIGHTS = "trained_with_random_weights"
+#: the task model predicted nothing (or scored 0 on every method, hr included): the task row says nothing of SR
+FLAG_VOID_TASK = "void_task"
+#: a class present in the evaluation split but absent from the task model's training split
+FLAG_CLASS_ABSENT_IN_TRAINING = "class_absent_in_training"
+#: the SR output, degraded again with the data set's own operator, does not match its LR input (lr_psnr low)
+FLAG_LR_INCONSISTENT = "lr_inconsistent"
+#: a synthetic stand-in for a paper data set (benchmarks.reproduce --scale demo): not the paper's data
+FLAG_DEMO_STAND_IN = "demo_stand_in"
 
 #: table marks and footnotes of every flag (md, csv, tex and html use the same marks)
 FLAG_MARKS = {
@@ -50,6 +61,10 @@ FLAG_MARKS = {
     FLAG_NIQE_FALLBACK_PARAMS: "§",
     FLAG_SUBSET_SMALLER: "¶",
     FLAG_TRAINED_WITH_RANDOM_WEIGHTS: "°",
+    FLAG_VOID_TASK: "∅",
+    FLAG_CLASS_ABSENT_IN_TRAINING: "♮",
+    FLAG_LR_INCONSISTENT: "≠",
+    FLAG_DEMO_STAND_IN: "◊",
 }
 FLAG_NOTES = {
     FLAG_RANDOM_WEIGHTS: "made with random weights: a plumbing check, not a measurement",
@@ -59,6 +74,11 @@ FLAG_NOTES = {
     FLAG_SUBSET_SMALLER: "computed on fewer frames than the subset asked for",
     FLAG_TRAINED_WITH_RANDOM_WEIGHTS: "SR network trained with random-weight feature networks in its losses "
     "(a plumbing run, e.g. the committed demo weights)",
+    FLAG_VOID_TASK: "the task model predicted nothing (or scored 0 on every method, hr included): a model trained "
+    "from scratch on a small set often does; start from pretrained weights or train longer",
+    FLAG_CLASS_ABSENT_IN_TRAINING: "class absent from the task model's training split: excluded from 'all'",
+    FLAG_LR_INCONSISTENT: "SR output inconsistent with its LR input (lr_psnr below the threshold): never marked best",
+    FLAG_DEMO_STAND_IN: "synthetic demo data standing in for the paper's data set: not the paper's numbers",
 }
 #: the mark of a flag this module does not know (the notes then name the flag itself)
 FLAG_UNKNOWN_MARK = "*"
@@ -84,6 +104,14 @@ OPT_DEBUG = "--debug"
 OPT_REFERENCE = "--reference"
 #: benchmarks.run: frames loaded ahead of / PNGs written behind the SR step in background threads (0 = sequential)
 OPT_PREFETCH = "--prefetch"
+#: write into an existing folder the tool did not make, beside the user's files (never deleting them)
+OPT_OVERWRITE = "--overwrite"
+#: benchmarks.run: the degradation axis (NAME or NAME@SEVERITY, comma-separated)
+OPT_DEGRADATIONS = "--degradations"
+
+# ----- metric names that code (not only metrics.yaml) refers to ----------------------------------
+#: LR consistency: PSNR of the SR output degraded with the data set's own operator against the LR input
+METRIC_LR_PSNR = "lr_psnr"
 
 # ----- environment variables ---------------------------------------------------------------------
 ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"
