@@ -229,9 +229,9 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _run_stages(args: cli.argparse.Namespace, out: str) -> list[dict[str, Any]]:
+    from benchmarks.resources import Resources
     from benchmarks.run import build_parser, execute, resolve_plan
 
-    T.sync_cuda(args.device.startswith("cuda"))
     run_args = ["--suite", args.suite, "--out", out, OPT_DEVICE, args.device, "--quiet"]
     if args.methods:
         run_args += ["--methods", ",".join(args.methods)]
@@ -241,12 +241,12 @@ def _run_stages(args: cli.argparse.Namespace, out: str) -> list[dict[str, Any]]:
         run_args += [OPT_RANDOM_WEIGHTS]
     run_args += [OPT_PREFETCH, str(args.prefetch)]
     datasets, methods, settings = resolve_plan(build_parser().parse_args(run_args))
-    T.reset()
+    resources = Resources.for_settings(settings)  # its Stages time the run (CUDA synchronised on a GPU)
     load = load_1min()
     t0 = time.perf_counter()
-    execute(datasets, methods, settings)
+    execute(datasets, methods, settings, resources=resources)
     wall = time.perf_counter() - t0
-    tot = T.totals()
+    tot = resources.stages.totals()
     names = [s for s in STAGE_ORDER if s in tot] + sorted(set(tot) - set(STAGE_ORDER))
     rows = [
         {"stage": s, "wall_ms": round(1e3 * tot[s][0]), "calls": tot[s][1], "share": round(tot[s][0] / wall, 4)}

@@ -21,17 +21,20 @@ import sys
 from collections import Counter
 from typing import Any
 
-from benchmarks.runner import Settings, run_job
+from benchmarks.job.context import Settings
+from benchmarks.resources import Resources
+from benchmarks.runner import run_job
 from sr.errors import UserError
 
 log = logging.getLogger("benchmarks.ray_executor")
 
 
 def _job_on_node(dataset: str, method: str, settings: Settings) -> tuple[str, list[dict[str, Any]]]:
-    """``run_job`` on a Ray worker; returns the id of the node it ran on with the rows."""
+    """``run_job`` on a Ray worker, with a ``Resources`` of its own (objects are not shipped between processes);
+    returns the id of the node it ran on with the rows."""
     import ray
 
-    return ray.get_runtime_context().get_node_id(), run_job(dataset, method, settings)
+    return ray.get_runtime_context().get_node_id(), run_job(dataset, method, settings, Resources.for_settings(settings))
 
 
 def _init(ray, address: str | None) -> None:

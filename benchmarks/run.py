@@ -20,7 +20,9 @@ import pandas as pd
 
 from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.cache import RunCache
-from benchmarks.runner import Settings, run_job
+from benchmarks.job.context import Settings
+from benchmarks.resources import Resources
+from benchmarks.runner import run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
 from downstream.evidence import DEFAULT_REFERENCE
@@ -204,15 +206,13 @@ def _task_files(tasks: list[str] | None) -> tuple[list[str] | None, dict[str, st
     return [t for t in tasks if not t.endswith((".yaml", ".yml"))], explicit
 
 
-def check_task_classes(datasets: list[str], settings: Settings) -> None:
+def check_task_classes(datasets: list[str], settings: Settings, resources: Resources) -> None:
     """Before any work: a task model trained for other classes than a data set's is a one-line error (exit 2).
 
     Tasks or data sets that cannot be built are left to the runner, which reports them as rows."""
     from downstream.datasets import load_dataset
-    from downstream.tasks import load_task
     from sr.errors import UserError
 
-    common = {"device": settings.device, "weights_dir": settings.weights_dir, "random_weights": settings.random_weights}
     loaded = {}
     for name in datasets:
         try:
@@ -220,9 +220,8 @@ def check_task_classes(datasets: list[str], settings: Settings) -> None:
         except UserError:
             continue
     for config in settings.tasks.values():
-        try:
-            task = load_task(config, **common)
-        except UserError:
+        task = resources.task(config)  # built once for the run: the jobs get this same object
+        if isinstance(task, Exception):
             continue
         for dataset in loaded.values():
             if task.applicable(dataset):
@@ -230,8 +229,15 @@ def check_task_classes(datasets: list[str], settings: Settings) -> None:
 
 
 def execute(
-    datasets: list[str], methods: list[str], settings: Settings, executor: str = "local", ray_address: str | None = None
+    datasets: list[str],
+    methods: list[str],
+    settings: Settings,
+    executor: str = "local",
+    ray_address: str | None = None,
+    resources: Resources | None = None,
 ) -> pd.DataFrame:
+    """Every (data set, method) job; rows in data-set-major order. In process, the jobs run method by method with
+    one ``Resources`` for the run (``resources``, or a new one), so each SR method is built once."""
     jobs = [(d, m) for d in datasets for m in methods]
     RunCache(settings.out / "cache").sweep_stale_temporaries()
     if executor == "ray":
@@ -239,11 +245,13 @@ def execute(
 
         batches = run_jobs_on_ray(jobs, settings, ray_address)
     else:
-        batches = []
-        for i, (dataset, method) in enumerate(jobs, start=1):
+        resources = resources or Resources.for_settings(settings)
+        done = {}
+        for i, (dataset, method) in enumerate(sorted(jobs, key=lambda job: methods.index(job[1])), start=1):
             if settings.progress:
                 print(f"[{i}/{len(jobs)}] {dataset} / {method}", file=sys.stderr, flush=True)
-            batches.append(run_job(dataset, method, settings))
+            done[(dataset, method)] = run_job(dataset, method, settings, resources)
+        batches = [done[job] for job in jobs]
     rows = [row for batch in batches for row in batch]
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 
@@ -360,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.time()
     datasets, methods, settings = resolve_plan(args)
-    check_task_classes(datasets, settings)
-    results = execute(datasets, methods, settings, args.executor, args.ray_address)
+    resources = Resources.for_settings(settings)  # the run's SR methods, metrics and task networks
+    check_task_classes(datasets, settings, resources)
+    results = execute(datasets, methods, settings, args.executor, args.ray_address, resources)
     path, _ = write_results(results, settings, started, [(d, m) for d in datasets for m in methods])
     unavailable = results[results[COL_METRIC] == "unavailable"]
     for _, row in unavailable.iterrows():

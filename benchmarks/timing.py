@@ -1,6 +1,6 @@
 """Time and memory measurement shared by every tool in benchmarks/ (perf, official, gpu_check, train_cost,
-memory): the one timed-call loop, the CSV column names and units, the common options, the run of one
-configuration in a fresh child process (``run_child``), and wall time by stage.
+memory): the one timed-call loop, the CSV column names and units, the common options, and the run of one
+configuration in a fresh child process (``run_child``).
 
     from benchmarks import timing
     t = timing.time_calls(lambda: method.upscale(x), device, warmup=1, repeat=5)
@@ -8,12 +8,6 @@ configuration in a fresh child process (``run_child``), and wall time by stage.
 
 Units of every tool's output: times in milliseconds (columns ``*_ms``), memory in GiB (``*_gib``); the
 same concept has the same column name in every tool (the ``COL_*`` names below).
-
-``stage`` accumulates wall time by stage for the demo suite's stage table (``python -m benchmarks.perf
---stages``): ``with stage("sr"): output = method.upscale(...)``. Totals are per process and cheap (one
-``perf_counter`` pair per block); nested blocks of the same name are counted once (the outer one). CUDA
-work is synchronised at the block's end when ``sync_cuda(True)`` was called, so asynchronous kernels are
-charged to the stage that launched them.
 """
 
 from __future__ import annotations
@@ -29,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,51 +330,3 @@ def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------ stages
-_totals: dict[str, float] = defaultdict(float)
-_counts: dict[str, int] = defaultdict(int)
-_active: dict[str, int] = defaultdict(int)
-_sync = False
-
-
-def sync_cuda(enabled: bool = True) -> None:
-    global _sync
-    _sync = enabled
-
-
-def _synchronize() -> None:
-    if _sync:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-
-
-@contextlib.contextmanager
-def stage(name: str):
-    """Add the block's wall time to ``name``'s total."""
-    if _active[name]:
-        yield
-        return
-    _active[name] += 1
-    _synchronize()
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        _synchronize()
-        _totals[name] += time.perf_counter() - t0
-        _counts[name] += 1
-        _active[name] -= 1
-
-
-def totals() -> dict[str, tuple[float, int]]:
-    """``{stage: (seconds, blocks)}`` so far."""
-    return {k: (_totals[k], _counts[k]) for k in _totals}
-
-
-def reset() -> None:
-    _totals.clear()
-    _counts.clear()

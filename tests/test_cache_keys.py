@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 
 from benchmarks import cache as cache_module
-from benchmarks import runner
 from benchmarks.run import main as run_main
 from downstream.tasks import MetricRow, ResultMetric, Task, TaskReport
 from sr.base import SRMethod
@@ -93,9 +92,8 @@ def _task_yaml(root: Path, shift: float) -> Path:
 
 
 def _run(root: Path, offset: float = 0.0, shift: float = 0.0) -> dict[str, int]:
-    """Run (as a fresh process would: no metric or task object kept from an earlier run), then return every
+    """Run in this process (each run builds its own objects: the edited YAMLs are read again), then return every
     cache file (relative path) -> mtime_ns."""
-    runner._POOLS.clear()
     out = root / "run"
     _method_yaml(root, offset)
     argv = [

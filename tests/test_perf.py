@@ -424,14 +424,3 @@ def test_perf_measure_row_in_process():
         }
     )
     assert skipped["status"] == "skipped" and "precision" in skipped["note"]
-
-
-def test_stage_timer_counts_outer_block_once():
-    from benchmarks import timing
-
-    timing.reset()
-    with timing.stage("sr"), timing.stage("sr"):
-        time.sleep(0.01)
-    secs, calls = timing.totals()["sr"]
-    assert calls == 1 and secs >= 0.01
-    timing.reset()

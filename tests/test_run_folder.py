@@ -90,7 +90,7 @@ def test_report_refuses_a_folder_that_is_not_a_report(tmp_path, capsys):
 def test_output_index_quotes_odd_ids_and_reports_stay_inside_the_run(tmp_path):
     import csv
 
-    from benchmarks.runner import Settings, _write_output_index
+    from benchmarks.job.files import write_output_index
     from downstream.tasks import TaskItem
     from reports.qualitative import sr_index
 
@@ -99,7 +99,7 @@ def test_output_index_quotes_odd_ids_and_reports_stay_inside_the_run(tmp_path):
     (out / "sr").mkdir(parents=True)
     image = out / "sr" / "x.png"
     image.write_bytes(b"")
-    _write_output_index(Settings(suite="s", out=out), "d", "m", [TaskItem(id=odd, image=image)])
+    write_output_index(out, "d", "m", [TaskItem(id=odd, image=image)])
     index = out / "sr_outputs" / "d__m.csv"
     rows = list(csv.DictReader(open(index, newline="")))
     assert [r["id"] for r in rows] == [odd] and rows[0]["path"] == "sr/x.png"

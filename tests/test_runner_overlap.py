@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import noise_frames
 
-import benchmarks.runner as runner
+import benchmarks.job.frames as frames_part
 from benchmarks.run import main as run_main
 from downstream.datasets.folder import FolderDataset
 from downstream.imageio import read_image, stored_image, to_uint8, write_png
@@ -86,7 +86,9 @@ def test_a_rerun_from_the_cache_scores_the_stored_pngs_identically_without_super
     first = _run(frames, out, 2)
     shutil.rmtree(out / "cache" / "quality")
     calls = []
-    build = runner.load_method
+    import sr.registry
+
+    build = sr.registry.load_method
 
     def counting_build(*args, **kwargs):
         method = build(*args, **kwargs)
@@ -94,7 +96,7 @@ def test_a_rerun_from_the_cache_scores_the_stored_pngs_identically_without_super
         method.upscale = lambda *a, **k: calls.append(1) or upscale(*a, **k)
         return method
 
-    monkeypatch.setattr(runner, "load_method", counting_build)
+    monkeypatch.setattr(sr.registry, "load_method", counting_build)
     assert _run(frames, out, 2) == first
     assert calls == [] and (out / "cache" / "quality").is_dir()
 
@@ -111,7 +113,7 @@ def test_worker_exceptions_are_the_same_error_rows_and_a_failed_write_caches_not
             raise RuntimeError("disk hiccup")
         return load(self, sample_id, labels)
 
-    write = runner.write_png
+    write = frames_part.write_png
 
     def failing_write(path, arr):
         if Path(path).name.startswith("f4"):
@@ -119,7 +121,7 @@ def test_worker_exceptions_are_the_same_error_rows_and_a_failed_write_caches_not
         write(path, arr)
 
     monkeypatch.setattr(FolderDataset, "load", flaky_load)
-    monkeypatch.setattr(runner, "write_png", failing_write)
+    monkeypatch.setattr(frames_part, "write_png", failing_write)
     results = {depth: _run(frames, tmp_path / f"d{depth}", depth, methods="bicubic") for depth in (0, 2)}
     assert results[0] == results[2]
     errors = _table(tmp_path / "d2").query("metric == 'error'").set_index("class").error
@@ -136,7 +138,7 @@ def test_no_thread_outlives_a_job_even_when_it_is_interrupted(tmp_path, monkeypa
     assert _threads() == before and not _pipeline_threads()
 
     seen = []
-    score = runner.stored_image
+    score = frames_part.stored_image
 
     def interrupted(arr, channels="auto"):
         seen.append(_pipeline_threads())
@@ -144,7 +146,7 @@ def test_no_thread_outlives_a_job_even_when_it_is_interrupted(tmp_path, monkeypa
             raise KeyboardInterrupt
         return score(arr, channels=channels)
 
-    monkeypatch.setattr(runner, "stored_image", interrupted)
+    monkeypatch.setattr(frames_part, "stored_image", interrupted)
     args = ["--datasets", f"folder:{frames}", "--methods", "bicubic", "--out", str(tmp_path / "stop"), *QUICK]
     assert run_main(args) == 130  # the CLI's exit status for Ctrl-C
     assert len(seen) == 3
