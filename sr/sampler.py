@@ -1,10 +1,11 @@
-"""Inference pipeline of the ResShift family (ResShift, SinSR, DifIISR, HF-Diff): LR in, SR out.
+"""Inference pipeline of the ResShift family (ResShift, SinSR, DifIISR, HF-Diff, UPSR): LR in, SR out.
 
 Per tile it does what the official ``sample_func`` does (DifIISR ``sampler.py``, README 4.5 of the
 reference kit): LR [0,1] -> [-1,1]; reflect-pad bottom/right to a multiple of ``pad_multiple``;
 y = bicubic x4 (``F.interpolate``, no clamp); z_y = VQ encode; z_T = z_y + kappa sqrt(eta_{T-1})
 noise; one network call at t = T-1 (``one_step``) or the full deterministic DDIM / stochastic loop;
-VQ decode; crop; clamp to [-1,1]; back to [0,1].
+VQ decode; crop; clamp to [-1,1]; back to [0,1]. UPSR (``upsr``: :class:`UPSRConditioning`) conditions the
+network on its prior g(y) next to y and scales the noise by the uncertainty map in the same path.
 
 Large inputs are cut into LR tiles of ``chop_size`` with stride ``chop_stride`` (upstream
 ``ImageSpliterTh``: start positions every stride, the last one moved back to end at the border) and
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -51,7 +53,7 @@ PRECISIONS: dict[str, dict[str, torch.dtype | None]] = {
     # the quantiser's input exactly as fp32 computes it (no VQ code can flip), the decoder in fp16
     "mixed": {"unet": None, "encode": None, "decode": torch.float16},
 }
-#: device type -> policy of ``auto`` (fp32 where absent). Empty until ``benchmarks.gpu_check`` measures ``mixed``
+#: device type -> policy of ``auto`` (fp32 where absent). Empty until ``benchmarks.speed.gpu_check`` measures ``mixed``
 #: within the official fp16's deviation (max 0.04, mean 0.002) at 1024x768 on a GPU; docs/performance.md
 #: has the CPU study behind ``mixed`` and how to set this (``{"cuda": "mixed"}``).
 AUTO_PRECISION: dict[str, str] = {}
@@ -208,7 +210,11 @@ class ResShiftSampler:
         scale_factor: float = 1.0,
         channels_last: bool = False,
         compile: bool | str = False,
+        upsr: UPSRConditioning | None = None,
+        clip_denoised: bool | None = None,
     ):
+        """``upsr``: UPSR's conditioning (None: plain ResShift). ``clip_denoised``: clamp the x0 prediction of
+        each step to [-1, 1] (default: only without a first stage, as upstream ResShift does)."""
         if chop_stride > chop_size:
             raise ValueError(f"chop_stride ({chop_stride}) must not exceed chop_size ({chop_size})")
         if blend not in ("average", "smooth"):
@@ -218,6 +224,8 @@ class ResShiftSampler:
         self.steps_mode = steps_mode
         self.chop_size, self.chop_stride, self.chop_bs = chop_size, chop_stride, max(1, chop_bs)
         self.blend, self.pad_multiple, self.seed = blend, pad_multiple, seed
+        self.upsr = upsr
+        self.clip_denoised = vq is None if clip_denoised is None else clip_denoised
         self.sf = diffusion.sf
         self.channels_last = False
         self.compile: bool | str = False
@@ -318,7 +326,12 @@ class ResShiftSampler:
         of ``per_item`` batch entries (0: the whole batch at once)."""
         h, w = lr_pm1.shape[-2:]
         lq = reflect_pad_to_multiple(lr_pm1, self.pad_multiple)
-        z_y = self._encode(F.interpolate(lq, scale_factor=self.sf, mode="bicubic"))
+        y = F.interpolate(lq, scale_factor=self.sf, mode="bicubic")
+        z_y = self._encode(y)
+        condition, un_z = lq, None
+        if self.upsr is not None:
+            condition, un = self.upsr(lq, y)
+            un_z = self._encode(un)
         chunk = per_item or z_y.shape[0]
         if noise is None:
             noise = torch.cat(
@@ -327,14 +340,15 @@ class ResShiftSampler:
                     for i in range(0, z_y.shape[0], chunk)
                 ]
             )
-        z_T = self.diffusion.prior_sample(z_y, noise)
+        z_T = self.diffusion.prior_sample(z_y, noise, un_z)
         z_0 = self.diffusion.sample_loop(
             self._model,
             z_T,
             z_y,
             self.steps_mode,
-            model_kwargs={"lq": lq},
-            clip_denoised=self.first_stage is None,
+            model_kwargs={"lq": condition},
+            un=un_z,
+            clip_denoised=self.clip_denoised,
             generator=generator,
         )
         out = self._decode(z_0)[..., : h * self.sf, : w * self.sf]
@@ -386,48 +400,22 @@ def upsr_condition(
     return F.pixel_unshuffle(torch.cat([g_pm1, y_bic], dim=1), scale), un
 
 
-@torch.no_grad()
-def upsr_sample(
-    net: torch.nn.Module,
-    first_stage: torch.nn.Module,
-    diffusion: ResShiftDiffusion,
-    lr01: torch.Tensor,
-    prior: Any,
-    scale: int,
-    psi_max: float,
-    b: float,
-    pad_multiple: int = 16,
-    seed: int = 12345,
-    mode: str = "one_step",
-    clip_denoised: bool = True,
-    clamp_prior: bool = True,
-) -> torch.Tensor:
-    """UPSR inference on LR in [0,1] ([B,3,h,w]) -> SR in [0,1]: pad, g(y) and bicubic(y), uncertainty,
-    x_T = y + kappa sqrt(eta_T) un eps, reverse process (``mode``), decode, crop.
+@dataclass(frozen=True)
+class UPSRConditioning:
+    """UPSR's conditioning in :class:`ResShiftSampler`: the prior g(y) of the padded LR (any SR method), the
+    network input PixelUnshuffle(cat[g, y_bic]) and the uncertainty map that scales the noise.
 
-    The official ``sample_func`` uses ``clip_denoised=False`` and an unclamped g(y)
-    (``clamp_prior=False``); the demo models were trained and validated with both on (the defaults)."""
-    h, w = lr01.shape[-2:]
-    lq = reflect_pad_to_multiple(lr01 * 2 - 1, pad_multiple)
-    lq01 = lq * 0.5 + 0.5
-    # SRMethod.upscale clamps to [0,1]; _upscale is the raw network output (3-channel input here)
-    g01 = prior.upscale(lq01.cpu()) if clamp_prior else prior._upscale(lq01).float()
-    g = g01.to(lr01.device) * 2 - 1
-    y = F.interpolate(lq, scale_factor=scale, mode="bicubic")
-    cond, un = upsr_condition(g, y, scale, psi_max, b)
-    z_y, un_z = first_stage.encode(y), first_stage.encode(un)
-    gen = torch.Generator(device=lr01.device).manual_seed(seed)
-    noise = torch.randn(z_y.shape, generator=gen, device=lr01.device)
-    z_T = diffusion.prior_sample(z_y, noise, un_z)
-    z0 = diffusion.sample_loop(
-        lambda a, t, **k: net(a, t, **k),
-        z_T,
-        z_y,
-        mode,
-        model_kwargs={"lq": cond},
-        un=un_z,
-        generator=gen,
-        clip_denoised=clip_denoised,
-    )
-    out = first_stage.decode(z0)[..., : h * scale, : w * scale]
-    return (out.clamp(-1, 1) * 0.5 + 0.5).float()
+    The official ``sample_func`` uses ``clip_denoised=False`` and an unclamped g(y) (``clamp_prior=False``); the
+    demo models were trained and validated with both on."""
+
+    prior: Any
+    scale: int
+    psi_max: float = 0.1
+    b: float = 0.4
+    clamp_prior: bool = True
+
+    def __call__(self, lq_pm1: torch.Tensor, y_bic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lq01 = lq_pm1 * 0.5 + 0.5
+        # SRMethod.upscale clamps to [0,1]; _upscale is the raw network output (3-channel input here)
+        g01 = self.prior.upscale(lq01.cpu()) if self.clamp_prior else self.prior._upscale(lq01).float()
+        return upsr_condition(g01.to(lq_pm1.device) * 2 - 1, y_bic, self.scale, self.psi_max, self.b)

@@ -149,6 +149,22 @@ def test_objectives_train_two_steps(tmp_path, objective):
         assert "guid_sum_loss" in logs[1]
 
 
+def test_upsr_validation_samples_through_the_one_sampler_path(tmp_path):
+    """The trainer validates a UPSR model with ResShiftSampler and the objective's conditioning (g(y), uncertainty
+    noise, clamped x0), the path the upsr_demo method samples with."""
+    from sr.sampler import UPSRConditioning
+
+    unet = {**TINY_UNET, "in_channels": 48 + 96}
+    model = {"input_scaling": "upsr", "unet": unet}
+    path = tiny_config(tmp_path, objective={"kind": "upsr"}, iterations=1, model=model, random_weights=True)
+    trainer = Trainer(load_config(path), device="cpu")
+    sampler = trainer.sampler()
+    assert isinstance(sampler.upsr, UPSRConditioning) and sampler.clip_denoised
+    assert sampler.upsr.prior is trainer.objective.prior
+    scores = trainer.validate()
+    assert torch.isfinite(torch.tensor(scores["psnr"]))
+
+
 def _run(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
@@ -223,7 +239,7 @@ def test_injected_guidance_lowers_the_validation_guidance_loss(tmp_path):
     """In small: the shipped difiisr_demo config (FFT guidance injected, wrt x0)
     against the same run without guidance (difiisr_demo_none), same seed, data order, t and noise:
     the EMA model's one-step SR of the validation frames has the lower FFT loss. The full 5-seed
-    comparison (300 iterations, inject x_t / x0 / sum / none) is in benchmarks/demo/weights/README_sr_demo_models.md."""
+    comparison (300 iterations, inject x_t / x0 / sum / none) is in sr/weights/demo/README_sr_demo_models.md."""
     val = {}
     for name in ("difiisr_demo", "difiisr_demo_none"):
         cfg = load_config(

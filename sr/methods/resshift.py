@@ -148,7 +148,7 @@ class ResShiftFamily(SRMethod):
     ):
         super().__init__(name, scale, **common)
         from sr.models import build_diffusion, build_first_stage, build_unet
-        from sr.sampler import ResShiftSampler, compile_mode, resolve_precision
+        from sr.sampler import ResShiftSampler, UPSRConditioning, compile_mode, resolve_precision
 
         try:
             resolve_precision(precision, "cpu")
@@ -208,6 +208,7 @@ class ResShiftFamily(SRMethod):
         )
         self.upsr = dict(upsr) if upsr else None
         self._prior = None
+        conditioning, clip_denoised = None, None
         if unet_arch == "upsr" and not self.upsr:
             raise ConfigError(f"method {name!r}: unet arch 'upsr' needs the upsr options (prior_method, ...)")
         if self.upsr:
@@ -223,6 +224,14 @@ class ResShiftFamily(SRMethod):
                 random_weights=random_allowed,
                 **dict(self.upsr.get("prior_options") or {}),
             )
+            conditioning = UPSRConditioning(
+                self._prior,
+                scale,
+                psi_max=self.upsr.get("psi_max", 0.1),
+                b=self.upsr.get("b", 0.4),
+                clamp_prior=bool(self.upsr.get("clamp_prior", True)),
+            )
+            clip_denoised = bool(self.upsr.get("clip_denoised", True))
         self.sampler = ResShiftSampler(
             self.unet,
             self.first,
@@ -236,6 +245,8 @@ class ResShiftFamily(SRMethod):
             precision=precision,
             channels_last=channels_last,
             compile=compile,
+            upsr=conditioning,
+            clip_denoised=clip_denoised,
         )
 
     @property
@@ -262,27 +273,4 @@ class ResShiftFamily(SRMethod):
         return files
 
     def _upscale(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device)
-        if self.upsr:
-            return self._upscale_upsr(x)
-        return self.sampler(x).float().cpu()
-
-    @torch.inference_mode()
-    def _upscale_upsr(self, x: torch.Tensor) -> torch.Tensor:
-        from sr.sampler import upsr_sample
-
-        return upsr_sample(
-            self.unet,
-            self.first,
-            self.diffusion,
-            x,
-            self._prior,
-            self.scale,
-            self.upsr.get("psi_max", 0.1),
-            self.upsr.get("b", 0.4),
-            self.sampler.pad_multiple,
-            self.sampler.seed,
-            self.sampler.steps_mode,
-            clip_denoised=bool(self.upsr.get("clip_denoised", True)),
-            clamp_prior=bool(self.upsr.get("clamp_prior", True)),
-        ).cpu()
+        return self.sampler(x.to(self.device)).float().cpu()

@@ -310,21 +310,13 @@ class Trainer:
             chop_stride=10**6,
             pad_multiple=self.cfg.model.pad_multiple,
             seed=12345,
+            **self.objective.sampler_options(),
         )
 
     def validate(self) -> dict[str, float]:
         if not self.val:
             return {}
-        custom = getattr(self.objective, "sample", None)
-        if custom is not None:
-            net = build_unet(self.cfg.model.unet).to(self.device)
-            net.load_state_dict(self.ema.shadow)
-            net.eval()
-
-            def sampler(lr01):
-                return custom(net, lr01, self.cfg.model.pad_multiple, self.cfg.train.val_mode)
-        else:
-            sampler = self.sampler()
+        sampler = self.sampler()
         scores: dict[str, list[float]] = {"psnr": [], "val_fft": []}
         guidance = getattr(self.objective, "guidance", None)
         for lr, hr in self.val:

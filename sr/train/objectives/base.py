@@ -92,6 +92,10 @@ class Objective(nn.Module, ABC):
     def flags(self) -> tuple[str, ...]:
         return self.guidance.flags if self.guidance is not None else ()
 
+    def sampler_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`sr.sampler.ResShiftSampler` that sample a model trained this way."""
+        return {}
+
     # -- shared helpers -----------------------------------------------------------------------
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from sr.sampler import upsr_condition, upsr_sample
+from sr.sampler import UPSRConditioning, upsr_condition
 from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 
@@ -43,20 +43,9 @@ class UPSRObjective(Objective):
     def flags(self):
         return self.lpips.flags if self.lpips is not None else ()
 
-    def sample(self, net, lr01: torch.Tensor, pad_multiple: int, mode: str) -> torch.Tensor:
-        """Validation / inference path (the trainer calls it instead of the plain ResShift sampler)."""
-        return upsr_sample(
-            net,
-            self.ctx.first_stage,
-            self.ctx.diffusion,
-            lr01,
-            self.prior,
-            self.ctx.scale,
-            self.psi_max,
-            self.b_u,
-            pad_multiple,
-            mode=mode,
-        )
+    def sampler_options(self) -> dict:
+        """Validation samples with g(y), the uncertainty-scaled noise and clamped x0 predictions, as trained."""
+        return {"upsr": UPSRConditioning(self.prior, self.ctx.scale, self.psi_max, self.b_u), "clip_denoised": True}
 
     def forward(self, batch, step):
         d, lr, hr = self.ctx.diffusion, batch["lr"], batch["hr"]
