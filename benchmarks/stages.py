@@ -1,6 +1,6 @@
 """Wall time by stage of a run (frame loading, SR, IQA, PNG writing, each task, replicates): the runner's timer.
 
-One ``Stages`` object per run (``benchmarks.resources.Resources.stages``); ``python -m benchmarks.perf --stages``
+One ``Stages`` object per run (``benchmarks.resources.Resources.stages``); ``python -m benchmarks.speed.perf --stages``
 reads its totals for the stage table::
 
     stages = Stages(sync_cuda=True)

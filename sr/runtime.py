@@ -12,7 +12,7 @@ It does nothing on non-glibc platforms, when the user set glibc's own variables
 ``IRSR_MALLOC_TUNING=0``.
 
 TF32: ``set_tf32(False)`` gives strict fp32 on CUDA for comparisons with CPU goldens or other
-implementations (``benchmarks.perf --official-repo ... --tf32 off``); see its docstring.
+implementations (``benchmarks.speed.perf --official-repo ... --tf32 off``); see its docstring.
 
 Compile cache: ``compile_cache_dir()`` points inductor's on-disk cache at the project's cache
 folder (``$IRSR_CACHE_DIR`` or ``~/.cache/irsr``) unless ``TORCHINDUCTOR_CACHE_DIR`` is set, so a

@@ -16,7 +16,7 @@ from downstream.tasks import TaskItem, load_task
 from reports.tables import load_results
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW, FLAG_NIQE_FALLBACK_PARAMS, split_flags
 
-BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "demo" / "baseline.csv"
+BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "demo_baseline.csv"
 
 
 WEIGHT_FREE_METRICS = ("niqe", "piqe", "entropy", "sd", "ag", "sf", "ei")

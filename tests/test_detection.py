@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_WEIGHTS = REPO / "benchmarks" / "demo" / "weights" / "yolo_demo_synthir.pt"
+DEMO_WEIGHTS = REPO / "sr" / "weights" / "demo" / "yolo_demo_synthir.pt"
 M3FD = ("People", "Car", "Bus", "Motorcycle", "Lamp", "Truck")
 
 

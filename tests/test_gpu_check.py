@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmarks import gpu_check
-from benchmarks.gpu_check import main
+from benchmarks.speed import gpu_check
+from benchmarks.speed.gpu_check import main
 
 
 def test_gpu_check_cpu_path_writes_every_section(tmp_path):

@@ -70,3 +70,15 @@ def test_no_tracker_issue_numbers_in_code_or_tests():
         if pattern.search(line)
     ]
     assert not hits, hits
+
+
+def test_the_runner_imports_none_of_the_speed_tools():
+    """benchmarks/speed/ (perf, timing, gpu_check, ...) imports the runner, never the reverse: importing the runner's
+    modules (and what they import) loads no benchmarks.speed module."""
+    import subprocess
+    import sys
+
+    runner = ["benchmarks.run", "benchmarks.runner", "benchmarks.ray_executor", "benchmarks.regress"]
+    code = f"import sys\nfor m in {runner!r}: __import__(m)\nprint([m for m in sys.modules if 'speed' in m.split('.')])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

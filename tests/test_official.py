@@ -1,4 +1,4 @@
-"""``benchmarks.perf --official-repo``: the official DifIISR sampler (imported from
+"""``benchmarks.speed.perf --official-repo``: the official DifIISR sampler (imported from
 ../shared/reference/official_difiisr, never copied) and the project's ``difiisr`` on the same random
 dense weights, LR frame and noise give the same output in fp32 on CPU, 64x64 LR."""
 
@@ -10,8 +10,8 @@ import sys
 import pytest
 from conftest import shared_path
 
-from benchmarks.official import COLUMNS, official_config, official_imports
-from benchmarks.perf import main as perf_main
+from benchmarks.speed.official import COLUMNS, official_config, official_imports
+from benchmarks.speed.perf import main as perf_main
 
 TOL_FP32 = 1e-4  # max |official - project| of the [-1, 1] output, both fp32 on CPU
 

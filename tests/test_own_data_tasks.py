@@ -11,7 +11,7 @@ from downstream.errors import ClassMismatchError
 from downstream.segmentation.task import SegmentationTask
 from sr.vocab import FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
 
-DEMO = REPO / "benchmarks" / "demo" / "weights"  # trained task models bound to their classes (a random one fits any)
+DEMO = REPO / "sr" / "weights" / "demo"  # trained task models bound to their classes (a random one fits any)
 
 
 def _one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:

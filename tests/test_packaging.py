@@ -79,7 +79,7 @@ def test_main_job_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
     )
     wheel = next(wheels.glob("irsr_bench-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "irsr_configs/suites/demo.yaml" in names and "benchmarks/demo/weights/yolo_demo_synthir.pt" in names
+    assert "irsr_configs/suites/demo.yaml" in names and "sr/weights/demo/yolo_demo_synthir.pt" in names
     venv = tmp_path / "venv"  # the dependencies (torch, ...) from this interpreter; the project only from the wheel
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -393,7 +393,7 @@ def test_mixed_precision_on_cuda_within_documented_tolerance(nets, diffusion):
 
 
 def test_perf_measure_row_in_process():
-    from benchmarks.perf import COLUMNS, measure
+    from benchmarks.speed.perf import COLUMNS, measure
 
     row = measure(
         {

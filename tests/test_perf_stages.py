@@ -1,5 +1,5 @@
-"""``benchmarks.perf --stages``: the stage table of a run (frame loading and PNG writing included) and the A/B of the
-runner's sequential and overlapped frame pipelines in child processes. Timings are printed, never asserted."""
+"""``benchmarks.speed.perf --stages``: the stage table of a run (frame loading and PNG writing included) and the A/B
+of the runner's sequential and overlapped frame pipelines in child processes. Timings are printed, never asserted."""
 
 import csv
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import noise_frames
 
-from benchmarks import perf
+from benchmarks.speed import perf
 
 
 def _suite(tmp_path):

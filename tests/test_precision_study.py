@@ -1,5 +1,5 @@
 """The precision study's parts: the CPU emulation of CUDA autocast, the Voronoi margin, the decomposition of
-an output's deviation into code flips and decoder rounding (benchmarks/precision.py)."""
+an output's deviation into code flips and decoder rounding (benchmarks/speed/precision.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.official import build_difiisr
-from benchmarks.precision import (
+from benchmarks.speed.official import build_difiisr
+from benchmarks.speed.precision import (
     CudaAutocastOnCpu,
     boundary_distance,
     decode,

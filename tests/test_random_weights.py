@@ -22,7 +22,7 @@ from sr.registry import load_method
 from sr.vocab import FLAG_RANDOM_WEIGHTS, split_flags
 from sr.weights import sha256_of
 
-DEMO = REPO / "benchmarks" / "demo" / "weights"
+DEMO = REPO / "sr" / "weights" / "demo"
 
 
 def test_files_that_are_there_are_used_and_missing_ones_are_random():

@@ -6,7 +6,7 @@
   Every size from 1x1 up must work: the sampler mirror-pads to ``pad_multiple`` and falls back to
   replicate padding on a 1-pixel axis (:func:`sr.sampler.reflect_pad_to_multiple`). The input dtype
   changes nothing but the conversion to float32 (checked exactly on small frames).
-* Peak resident memory of one LR 512x384 frame in fresh processes (``benchmarks.memory``): 192-pixel
+* Peak resident memory of one LR 512x384 frame in fresh processes (``benchmarks.speed.memory``): 192-pixel
   LR tiles need well under the untiled call's memory (a ratio, not an absolute figure).
 """
 
@@ -74,7 +74,7 @@ def test_tiny_frames_pad_without_error(h, w):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS is read from /proc")
 def test_tiling_bounds_peak_memory_of_a_large_frame():
-    from benchmarks.memory import measure
+    from benchmarks.speed.memory import measure
 
     h, w = 384, 512
     tiled = measure(METHOD, h, w, "tiled192", chop=(192, 192), timeout=300)

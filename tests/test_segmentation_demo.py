@@ -9,7 +9,7 @@ from downstream.imageio import write_png
 from downstream.tasks import TaskItem, load_task
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "benchmarks" / "demo" / "weights" / "segformer_demo_synthir.pth"
+WEIGHTS = ROOT / "sr" / "weights" / "demo" / "segformer_demo_synthir.pth"
 
 
 def _items(dataset, method: str, out: Path) -> list[TaskItem]:

@@ -1,4 +1,4 @@
-"""The one timed-call loop of benchmarks/ (``benchmarks.timing.time_calls``) and what every measurement tool
+"""The one timed-call loop of benchmarks/ (``benchmarks.speed.timing.time_calls``) and what every measurement tool
 shares through it: option spellings, CSV column names, units (ms, GiB). Calls and synchronisations are
 counted and memory is measured; wall-clock is never asserted."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import gpu_check, memory, official, perf, timing, train_cost
+from benchmarks.speed import gpu_check, memory, official, perf, timing, train_cost
 
 
 def test_time_calls_runs_warmup_then_repeat_calls_and_times_only_the_repeats():
@@ -101,7 +101,7 @@ def test_shared_options_parse_alike():
 
 
 def test_arch_is_one_option_in_every_tool_that_builds_difiisr():
-    from benchmarks import precision
+    from benchmarks.speed import precision
 
     def arch(tool):
         (action,) = [a for a in tool.build_parser()._actions if "--arch" in a.option_strings]
@@ -136,7 +136,7 @@ def test_old_spellings_and_bad_values_are_one_error_line(tool, argv, capsys):
     assert len(err) == 1 and err[0].startswith("error:"), err
 
 
-# columns that spell a shared concept in another way or unit than benchmarks.timing's
+# columns that spell a shared concept in another way or unit than benchmarks.speed.timing's
 OLD_NAMES = {"dtype", "policy", "lr_size", "hr_size", "latency_s", "p90_s", "images_per_s", "peak_mem_mb", "peak_mb"}
 TOOL_COLUMNS = {
     "perf": perf.COLUMNS,

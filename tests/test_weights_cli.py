@@ -152,8 +152,7 @@ def test_every_real_entry_names_its_source_and_where_it_was_checked(capsys):
             assert W.path_of(name).is_file() and str(W.path_of(name).relative_to(W.PROJECT_ROOT)) in ent.source
     assert "1PhRvk1Dlp3CCrPkrxRfNbNZ3fNgviDVZ" in reg["difiisr"].url  # the file the DifIISR README links
     assert reg["difiisr_demo"].source == (
-        "committed as benchmarks/demo/weights/difiisr_demo.safetensors, "
-        "made by `python -m sr.train --config difiisr_demo`"
+        "committed as sr/weights/demo/difiisr_demo.safetensors, made by `python -m sr.train --config difiisr_demo`"
     )
     assert main(["list"]) == 0
     out = capsys.readouterr().out

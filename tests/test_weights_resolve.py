@@ -13,7 +13,7 @@ from sr.errors import MissingWeightsError, UserError
 from sr.vocab import ENV_WEIGHTS_DIR
 from sr.weights import path_of, resolve_weights
 
-DEMO = PROJECT_ROOT / "benchmarks" / "demo" / "weights"
+DEMO = PROJECT_ROOT / "sr" / "weights" / "demo"
 ENTRY = "segformer_b1_fmb"  # a registry entry whose file lives in the weights directory
 
 
@@ -55,7 +55,7 @@ def test_registry_names_use_the_argument_then_the_environment(places, tmp_path):
 
 def test_relative_paths_cwd_then_weights_dir_then_project_root(places, monkeypatch):
     cwd, wdir = places
-    rel = "benchmarks/demo/weights/yolo_demo_synthir.pt"
+    rel = "sr/weights/demo/yolo_demo_synthir.pt"
     assert resolve_weights(rel) == PROJECT_ROOT / rel
     in_wdir = _touch(wdir / rel)
     assert resolve_weights(rel) == in_wdir

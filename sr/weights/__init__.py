@@ -23,7 +23,7 @@ from sr.vocab import ENV_WEIGHTS_DIR, OPT_WEIGHTS_DIR
 
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "irsr" / "weights"
 BUNDLED_PREFIX = "demo/"  # entries whose file starts with this are shipped in the repository
-BUNDLED_DIR = PROJECT_ROOT / "benchmarks" / "demo" / "weights"
+BUNDLED_DIR = PROJECT_ROOT / "sr" / "weights" / "demo"
 _ENTRY_KEYS = {"file", "url", "sha256", "size", "licence", "notes", "used_by", "convert_from", "made_by", "checked"}
 
 
@@ -85,7 +85,7 @@ def path_of(name: str, weights_dir_override: str | os.PathLike | None = None) ->
     """Where the file of registry entry ``name`` is expected (it may not exist).
 
     Files named ``demo/...`` are the small demo models the project trains itself and commits under
-    ``benchmarks/demo/weights/``; every other file lives in the weights directory.
+    ``sr/weights/demo/``; every other file lives in the weights directory.
     """
     file = entry(name).file
     if file.startswith(BUNDLED_PREFIX):
@@ -117,7 +117,7 @@ def resolve_weights(
     2. a name in ``configs/weights.yaml``: its file (:func:`resolve`: in the weights directory, or committed
        for ``demo/`` entries), else a MissingWeightsError naming the file and where to get it;
     3. a relative path: in the weights directory (``weights_dir_override``, ``$IRSR_WEIGHTS_DIR``, the
-       default), then in the project root (configs name committed demo weights ``benchmarks/demo/...``).
+       default), then in the project root (configs name committed demo weights ``sr/weights/demo/...``).
     Anything else is one UserError naming ``what``, the file and every place searched.
     """
     spec = str(name_or_path)

@@ -1,14 +1,14 @@
 """Inference speed and memory of SR methods, against the project's own fp32 eager path in the same run.
 
-    python -m benchmarks.perf --methods difiisr,bicubic --sizes 64x64,256x192 --batch 1,4 \\
+    python -m benchmarks.speed.perf --methods difiisr,bicubic --sizes 64x64,256x192 --batch 1,4 \\
         --precisions fp32,bf16 --variants eager,channels_last,compile --device cpu --random-weights \\
         --warmup 1 --repeat 5 --out perf.csv
-    python -m benchmarks.perf --stages [--suite demo --methods ... --limit N --out stages.csv]
+    python -m benchmarks.speed.perf --stages [--suite demo --methods ... --limit N --out stages.csv]
 
 Every configuration (method x LR size WxH x batch x precision x variant) runs in a fresh child process:
-build, then ``benchmarks.timing.time_calls`` (``--warmup`` untimed calls, ``--repeat`` timed calls of
+build, then ``benchmarks.speed.timing.time_calls`` (``--warmup`` untimed calls, ``--repeat`` timed calls of
 ``method.upscale`` on a seeded random LR batch). Reported (units and column names of
-``benchmarks.timing``): latency median and p90 (ms), frames/s (batch / median), peak memory (GiB) and
+``benchmarks.speed.timing``): latency median and p90 (ms), frames/s (batch / median), peak memory (GiB) and
 ``speedup`` = median latency of the fp32 eager configuration of the same method/size/batch divided by
 this one's. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and, on CPU, the child's peak
 resident set growth (``VmHWM`` reset through ``/proc/self/clear_refs``, minus ``VmRSS`` at that
@@ -27,7 +27,7 @@ and ``write`` are only the time the SR thread waited for them.
 allocator tuning on and off (``IRSR_MALLOC_TUNING``), and prints each run's wall, system and user time,
 minor page faults and peak RSS plus the median ratios off/on; ``--stages --prefetch-ab N`` does the same
 with the frame pipeline sequential (``--prefetch 0``) and overlapped (``--prefetch``).
-``--official-repo PATH`` times the official DifIISR sampler next to the project's (``benchmarks/official.py``;
+``--official-repo PATH`` times the official DifIISR sampler next to the project's (``benchmarks/speed/official.py``;
 one child process per size); ``--tf32 off`` makes that comparison strict fp32 on CUDA (default on, PyTorch's
 own default).
 """
@@ -44,9 +44,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import timing as T
 from benchmarks.background import DEFAULT_PREFETCH
-from benchmarks.timing import load_1min, markdown, write_csv
+from benchmarks.speed import timing as T
+from benchmarks.speed.timing import load_1min, markdown, write_csv
 from sr import cli
 from sr.cli import cli_entry
 from sr.vocab import COL_METHOD, OPT_DEVICE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS
@@ -138,7 +138,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     load = load_1min()
-    row, status, note = T.run_child("benchmarks.perf", cfg, timeout)
+    row, status, note = T.run_child("benchmarks.speed.perf", cfg, timeout)
     if row is None:
         return {**cfg, T.COL_STATUS: status, T.COL_NOTE: note, T.COL_LOAD: load}
     return {**row, T.COL_LOAD: load}
@@ -178,7 +178,7 @@ def run_grid(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
-    """``benchmarks.official.side_by_side`` per size, each in a child process (the official packages are
+    """``benchmarks.speed.official.side_by_side`` per size, each in a child process (the official packages are
     imported by their top-level names; a child keeps them out of this process)."""
     rows = []
     for size in args.sizes:
@@ -195,11 +195,11 @@ def run_official(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
             }
         }
         if args.in_process:
-            from benchmarks.official import side_by_side
+            from benchmarks.speed.official import side_by_side
 
             rows += side_by_side(**cfg["official"])
             continue
-        side, status, note = T.run_child("benchmarks.perf", cfg, args.timeout)
+        side, status, note = T.run_child("benchmarks.speed.perf", cfg, args.timeout)
         if side is None:
             rows.append(
                 {"path": "all", T.COL_SIZE: size, T.COL_DEVICE: args.device, T.COL_STATUS: status, T.COL_NOTE: note}
@@ -308,7 +308,7 @@ def stages_ab(
         for i in range(pairs):
             for mode in list(modes) if i % 2 == 0 else list(modes)[::-1]:
                 env, extra = modes[mode]
-                cmd = [sys.executable, "-m", "benchmarks.perf", *_stage_argv(args), *extra]
+                cmd = [sys.executable, "-m", "benchmarks.speed.perf", *_stage_argv(args), *extra]
                 cmd += ["--stages-out", str(Path(tmp) / f"{i}_{mode}")]
                 load = load_1min()
                 with open(Path(tmp) / "stderr.txt", "w+") as err:
@@ -364,7 +364,7 @@ def prefetch_ab(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def build_parser() -> cli.ArgumentParser:
-    p = cli.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m benchmarks.speed.perf", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--methods",
         type=cli.names,
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         cfg = json.loads(args.child)
         if "official" in cfg:
-            from benchmarks.official import side_by_side
+            from benchmarks.speed.official import side_by_side
 
             print(json.dumps(side_by_side(**cfg["official"])), flush=True)
         else:
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"load average (1 min) {load_1min()}", flush=True)
     if args.official_repo:
-        from benchmarks.official import COLUMNS as OFFICIAL_COLUMNS
+        from benchmarks.speed.official import COLUMNS as OFFICIAL_COLUMNS
 
         rows = run_official(args)
         print(markdown(rows, OFFICIAL_COLUMNS))

@@ -1,15 +1,15 @@
 """Cost of one guided training step relative to an unguided one, measured in the same process.
 
-    python -m benchmarks.train_cost [--config difiisr_demo] [--warmup 1] [--repeat 10] [--rounds 3] \\
+    python -m benchmarks.speed.train_cost [--config difiisr_demo] [--warmup 1] [--repeat 10] [--rounds 3] \\
         [--terms fft] [--device cpu] [--out train_cost.csv]
 
 Builds the trainer of ``--config`` once per variant (none / sum / inject w.r.t. x_t, first and second
 order / inject w.r.t. the x0 prediction), runs ``--warmup`` untimed steps each, then times ``--repeat``
 optimiser steps per variant in each of ``--rounds`` interleaved rounds (so machine-load drift hits every
-variant alike; ``benchmarks.timing.time_calls``, CUDA-synchronised). Prints a table and writes ``--out``:
+variant alike; ``benchmarks.speed.timing.time_calls``, CUDA-synchronised). Prints a table and writes ``--out``:
 median and p90 step time (ms), the ratio of the median to ``none``'s, and on CUDA the peak memory above
 what was in use before the round (GiB; ``nan`` on CPU, where in one process a later round reuses the
-first one's buffers). Column names and units are ``benchmarks.timing``'s.
+first one's buffers). Column names and units are ``benchmarks.speed.timing``'s.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 
 import torch
 
-from benchmarks import timing as T
+from benchmarks.speed import timing as T
 from sr import cli
 from sr.cli import cli_entry
 from sr.train.config import load_config
@@ -53,7 +53,7 @@ def variants(terms: list[str]) -> dict[str, dict]:
 
 
 def build_parser() -> cli.ArgumentParser:
-    p = cli.ArgumentParser(prog="python -m benchmarks.train_cost", description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(prog="python -m benchmarks.speed.train_cost", description=__doc__.splitlines()[0])
     p.add_argument("--config", default="difiisr_demo")
     T.add_options(p, warmup=1, repeat=10)
     p.add_argument("--rounds", type=cli.positive_int, default=3, help="interleaved rounds of --repeat steps each")

@@ -1,6 +1,6 @@
 """The official DifIISR sampler side by side with the project's ``difiisr``: same weights, same LR, same noise.
 
-    python -m benchmarks.perf --official-repo PATH [--sizes 256x192] [--device cuda] [--precisions fp32,mixed]
+    python -m benchmarks.speed.perf --official-repo PATH [--sizes 256x192] [--device cuda] [--precisions fp32,mixed]
 
 ``PATH`` is a checkout of zirui0625/DifIISR (for tests: ``../shared/reference/official_difiisr``). It is
 imported from there, never copied. Its ``sampler.py`` builds on CUDA only and needs opencv, so the
@@ -16,7 +16,7 @@ only), the official sampler in fp32, and the project with each precision policy 
 latency median (ms), peak memory (GiB; CUDA only: in one process the CPU peak RSS of a later row would
 reuse an earlier row's buffers), max / mean absolute difference of the [-1, 1] output against the
 project's fp32 output, and the speedup over the official sampler as shipped (fp32 on CPU). Timed by
-``benchmarks.timing.time_calls``; column names and units are ``benchmarks.timing``'s.
+``benchmarks.speed.timing.time_calls``; column names and units are ``benchmarks.speed.timing``'s.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from benchmarks import timing as T
+from benchmarks.speed import timing as T
 from sr.errors import UserError
 
 COLUMNS = [

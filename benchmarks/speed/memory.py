@@ -1,17 +1,17 @@
 """Peak CPU memory of one huge frame through a diffusion SR method, tiled against untiled.
 
-    python -m benchmarks.memory                                  # 4096x3072 HR (LR 1024x768), difiisr_demo
-    python -m benchmarks.memory --sizes 512x384 --configs tiled128,untiled --out mem.csv
+    python -m benchmarks.speed.memory                                  # 4096x3072 HR (LR 1024x768), difiisr_demo
+    python -m benchmarks.speed.memory --sizes 512x384 --configs tiled128,untiled --out mem.csv
 
 Every configuration (method x LR size x config) runs in a fresh child process (``python -m
-benchmarks.memory --child JSON``): it imports torch and the harness, builds the method, makes a seeded
+benchmarks.speed.memory --child JSON``): it imports torch and the harness, builds the method, makes a seeded
 random LR frame ``[1, C, h, w]`` and calls ``method.upscale`` once through
-``benchmarks.timing.time_calls`` (no warm-up, one timed call, CPU peak on): it records the baseline
+``benchmarks.speed.timing.time_calls`` (no warm-up, one timed call, CPU peak on): it records the baseline
 resident set (``VmRSS``), resets the kernel's peak-RSS mark (``/proc/self/clear_refs`` ``5``) and
 calls. Reported ``peak_gib`` is ``VmHWM - baseline``: the memory the SR call itself needed on top of
 the imports, the weights and the input. (If the mark cannot be reset, ``peak_reset`` is false and the
 peak is still measured against the same baseline; the build is far smaller than an untiled huge frame.)
-Units and column names are ``benchmarks.timing``'s: memory in GiB, time in ms.
+Units and column names are ``benchmarks.speed.timing``'s: memory in GiB, time in ms.
 
 Configurations (``--configs``, comma separated):
 
@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import timing as T
+from benchmarks.speed import timing as T
 from sr import cli
 from sr.cli import cli_entry
 from sr.vocab import COL_METHOD
@@ -100,9 +100,9 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(cfg: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """One configuration in a fresh Python process (``benchmarks.timing.run_child``): the child's row, or the
+    """One configuration in a fresh Python process (``benchmarks.speed.timing.run_child``): the child's row, or the
     status and note of its failure."""
-    value, status, note = T.run_child("benchmarks.memory", cfg, timeout)
+    value, status, note = T.run_child("benchmarks.speed.memory", cfg, timeout)
     return {T.COL_STATUS: status, **value} if value is not None else {T.COL_STATUS: status, T.COL_NOTE: note}
 
 
@@ -142,7 +142,7 @@ def _available_gib() -> float:
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    p = cli.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(prog="python -m benchmarks.speed.memory", description=__doc__.splitlines()[0])
     p.add_argument("--methods", type=cli.names, default="difiisr_demo", help="registered methods, comma-separated")
     T.add_options(p, sizes_default="1024x768")  # 1024x768 LR = 4096x3072 HR at x4
     p.add_argument("--channels", type=int, default=1, choices=(1, 3))

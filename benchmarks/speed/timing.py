@@ -1,8 +1,8 @@
-"""Time and memory measurement shared by every tool in benchmarks/ (perf, official, gpu_check, train_cost,
+"""Time and memory measurement shared by every tool in benchmarks/speed/ (perf, official, gpu_check, train_cost,
 memory): the one timed-call loop, the CSV column names and units, the common options, and the run of one
 configuration in a fresh child process (``run_child``).
 
-    from benchmarks import timing
+    from benchmarks.speed import timing
     t = timing.time_calls(lambda: method.upscale(x), device, warmup=1, repeat=5)
     row = {timing.COL_LATENCY_MS: t.median_ms, timing.COL_PEAK_GIB: t.peak_gib}
 
@@ -287,7 +287,7 @@ def add_options(
 ) -> None:
     """The options every measurement tool spells alike: ``--sizes``, ``--precisions``, ``--warmup``,
     ``--repeat``, ``--out`` (CSV), ``--arch`` (the tools that build DifIISR with random weights,
-    ``benchmarks.official.build_difiisr``). An argument left ``None`` (``out_csv=False``, ``arch=False``)
+    ``benchmarks.speed.official.build_difiisr``). An argument left ``None`` (``out_csv=False``, ``arch=False``)
     leaves that option out."""
     if sizes_default is not None:
         p.add_argument("--sizes", type=sizes, default=sizes_default, help="LR frame sizes WxH, comma-separated")

@@ -1,6 +1,6 @@
 """One prepared GPU measurement run (estimated 8-10 minutes on an H100/H200), written as it goes to ``--out``.
 
-    python -m benchmarks.gpu_check --device cuda --official-repo ../shared/reference/official_difiisr \\
+    python -m benchmarks.speed.gpu_check --device cuda --official-repo ../shared/reference/official_difiisr \\
         --out "$OUT"
 
 Sections, each guarded (a failure becomes a row with the reason; the table is rewritten after every
@@ -10,25 +10,25 @@ section, so a run cut short still leaves what it measured):
 * ``precision``: one-step ``difiisr`` with random dense official-layout weights on one LR frame per
   ``--sizes`` entry (default 256x192 -> 1024x768; seeded noise, or the first of ``--frames``) for every
   policy of ``--precisions``: median latency, peak memory, the VQ encode / UNet / VQ decode split (median
-  per timed call), and per ``--codebooks`` entry ``benchmarks.precision``'s decomposition of the
+  per timed call), and per ``--codebooks`` entry ``benchmarks.speed.precision``'s decomposition of the
   deviation from fp32: max / mean difference of the [-1, 1] output, share of changed VQ codes, the
   difference on pixels whose code did not change, the decoder alone (fp32's codes) and the flips alone,
   and ``meets_goal`` (max <= 0.04 and mean <= 0.002). These rows decide ``sr.sampler.AUTO_PRECISION``.
 * ``compile``: ``torch.compile`` of ``--compile-precision`` (default ``mixed``): first-call build time,
   rebuild time from the inductor cache after ``torch._dynamo.reset()``, latency and difference against
   eager fp32, then the same with CUDA graphs (``compile="reduce-overhead"``).
-* ``official``: ``benchmarks.official.side_by_side`` (official sampler as shipped and fp32 next to the
+* ``official``: ``benchmarks.speed.official.side_by_side`` (official sampler as shipped and fp32 next to the
   project's policies), when ``--official-repo`` is given and einops/timm import.
 * ``stages``: frames/s of SR for every ResShift-family method and bicubic at M3FD (256x192 LR) and FMB
   (200x150 LR) shapes, of every quality metric at 1024x768 (needs pyiqa), and the projected paper grid
   (every registered method x M3FD test + FMB test) in device-hours for SR + quality metrics. Detection
   and segmentation are not timed here (they need ultralytics / mmsegmentation and their weights): run
-  ``python -m benchmarks.perf --stages --device cuda`` in a full environment for those.
+  ``python -m benchmarks.speed.perf --stages --device cuda`` in a full environment for those.
 
 The ``precision``, ``compile`` and ``official`` sections run once per ``--sizes`` entry. Every timing goes
-through ``benchmarks.timing.time_calls`` (``--warmup`` untimed calls, ``--repeat`` timed calls, CUDA
+through ``benchmarks.speed.timing.time_calls`` (``--warmup`` untimed calls, ``--repeat`` timed calls, CUDA
 synchronised); times in ms, memory in GiB (peak allocated above what was in use before the calls: CUDA
-only, ``nan`` on CPU), with ``benchmarks.timing``'s column names. Random weights everywhere: the numbers
+only, ``nan`` on CPU), with ``benchmarks.speed.timing``'s column names. Random weights everywhere: the numbers
 are speed and numerics, never quality. On CPU the same script runs at small sizes (``--sizes 64x64
 --arch small``) so CI can check it.
 """
@@ -44,7 +44,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import timing as T
+from benchmarks.speed import timing as T
 from sr import cli
 from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
@@ -64,7 +64,7 @@ class Report:
     def add(self, section: str, rows: list[dict[str, Any]]) -> None:
         self.sections.setdefault(section, []).extend(rows)
         atomic_write_text(self.out / "gpu_check.json", json.dumps(self.sections, indent=1, default=str))
-        lines = ["# benchmarks.gpu_check", ""]
+        lines = ["# benchmarks.speed.gpu_check", ""]
         for name, rs in self.sections.items():
             cols = list(dict.fromkeys(k for r in rs for k in r))
             shown = [{c: _fmt(r.get(c, "")) for c in cols} for r in rs]
@@ -95,10 +95,10 @@ def section_env(args, device) -> list[dict[str, Any]]:
 
 
 def section_precision(args, device, size: str) -> list[dict[str, Any]]:
-    """Latency per policy, then ``benchmarks.precision``'s decomposition of its deviation from fp32 per codebook
+    """Latency per policy, then ``benchmarks.speed.precision``'s decomposition of its deviation from fp32 per codebook
     (changed codes, the difference on unchanged codes, the decoder alone, the flips alone)."""
-    from benchmarks.official import build_difiisr
-    from benchmarks.precision import caveats, codebook_study, load_frames
+    from benchmarks.speed.official import build_difiisr
+    from benchmarks.speed.precision import caveats, codebook_study, load_frames
 
     method = build_difiisr(args.arch, device)
     sampler = method.sampler
@@ -128,7 +128,7 @@ def section_precision(args, device, size: str) -> list[dict[str, Any]]:
 def section_compile(args, device, size: str) -> list[dict[str, Any]]:
     import torch
 
-    from benchmarks.official import build_difiisr
+    from benchmarks.speed.official import build_difiisr
     from sr.runtime import compile_cache_dir
     from sr.sampler import resolve_precision
 
@@ -189,7 +189,7 @@ def section_official(args, device, size: str) -> list[dict[str, Any]]:
                 f"--target DIR einops timm; carry DIR and put it on PYTHONPATH)",
             }
         ]
-    from benchmarks.official import side_by_side
+    from benchmarks.speed.official import side_by_side
 
     return side_by_side(
         args.official_repo, size, str(device), tuple(args.precisions), args.arch, args.warmup, args.repeat
@@ -244,7 +244,7 @@ def section_stages(args, device) -> list[dict[str, Any]]:
             rows.append({"stage": "iqa", "what": name, T.COL_STATUS: "ok", T.COL_FRAMES_PER_S: 1 / lat})
     for task, pkg in (("detection", "ultralytics"), ("segmentation", "mmseg")):
         note = (
-            "not timed here: python -m benchmarks.perf --stages --device cuda"
+            "not timed here: python -m benchmarks.speed.perf --stages --device cuda"
             if importlib.util.find_spec(pkg)
             else f"{pkg} not installed"
         )
@@ -281,9 +281,9 @@ SIZED = {"precision", "compile", "official"}
 
 
 def build_parser() -> cli.ArgumentParser:
-    from benchmarks.precision import CODEBOOKS
+    from benchmarks.speed.precision import CODEBOOKS
 
-    p = cli.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m benchmarks.speed.gpu_check", description=__doc__.split("\n\n")[0])
     p.add_device()
     p.add_argument(
         "--out",

@@ -1,6 +1,6 @@
 """Where the half-precision deviation of one-step DifIISR comes from: VQ code flips or continuous error.
 
-    python -m benchmarks.precision --arch full --sizes 64x64 --codebooks dense,fitted,uniform \\
+    python -m benchmarks.speed.precision --arch full --sizes 64x64 --codebooks dense,fitted,uniform \\
         --frames ../shared/data/m3fd/lr_x4_difiisr --out DIR
 
 The VQ decoder quantises the UNet's x0 prediction (the quantiser's input) to the nearest of 8,192 codes,
@@ -12,7 +12,7 @@ code did not change, the decoder alone (the policy's decoder on fp32's codes) an
 policy's output against that), and the latent error against each position's distance to its Voronoi
 boundary (a code can flip only where the error exceeds it).
 
-Codebooks: ``dense`` is the conformance kit's 0.5 N(0, 1) rule (what ``benchmarks.official`` uses);
+Codebooks: ``dense`` is the conformance kit's 0.5 N(0, 1) rule (what ``benchmarks.speed.official`` uses);
 ``uniform`` the as-built U(-1/n, 1/n) (every code nearly equal: flips change nothing, but the decoder then
 normalises a near-constant input, which amplifies its rounding); ``fitted`` is Lloyd's k-means on the fp32
 quantiser inputs of held-out frames, so codes are spread like the latents they quantise, as a trained
@@ -36,8 +36,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
-from benchmarks import timing as T
-from benchmarks.official import WEIGHTS_CAVEAT, build_difiisr
+from benchmarks.speed import timing as T
+from benchmarks.speed.official import WEIGHTS_CAVEAT, build_difiisr
 from sr import cli
 from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
@@ -314,7 +314,7 @@ def markdown(rows: list[dict[str, Any]], note: str) -> str:
 
 
 def build_parser() -> cli.ArgumentParser:
-    p = cli.ArgumentParser(prog="python -m benchmarks.precision", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m benchmarks.speed.precision", description=__doc__.split("\n\n")[0])
     p.add_device()
     T.add_options(p, sizes_default="64x64", precisions_default=",".join(POLICIES), out_csv=False, arch=True)
     p.add_argument("--frames", default=None, help="folder of LR PNGs (first = studied, the rest fit the codebook)")
