@@ -31,16 +31,22 @@ log = logging.getLogger("benchmarks")
 
 
 class Resources:
-    def __init__(self, device: str = "cpu", weights_dir: str | None = None, random_weights: bool = False):
+    def __init__(
+        self,
+        device: str = "cpu",
+        weights_dir: str | None = None,
+        random_weights: bool = False,
+        stages: Stages | None = None,
+    ):
         self.common = {"device": device, "weights_dir": weights_dir, "random_weights": random_weights}
-        self.stages = Stages(sync_cuda=str(device).startswith("cuda"))
+        self.stages = stages or Stages()  # the run's wall time by stage (perf --stages synchronises CUDA in it)
         self._objects: dict[tuple, Any] = {}
         self._method: tuple[tuple, Any] | None = None
 
     @classmethod
-    def for_settings(cls, settings: Any) -> Resources:
+    def for_settings(cls, settings: Any, stages: Stages | None = None) -> Resources:
         """The pool of a run with ``settings`` (a ``benchmarks.job.context.Settings``)."""
-        return cls(settings.device, settings.weights_dir, settings.random_weights)
+        return cls(settings.device, settings.weights_dir, settings.random_weights, stages)
 
     def _key(self, kind: str, path: Path, config: dict[str, Any]) -> tuple:
         """(kind, resolved YAML path, digest of its content with ``base:`` resolved, digest of the run's options)."""

@@ -69,6 +69,7 @@ def test_stages_count_an_outer_block_once_and_each_run_has_its_own():
         time.sleep(0.01)
     seconds, calls = stages.totals()["sr"]
     assert calls == 1 and seconds >= 0.01 and other.totals() == {}
+    assert Resources().stages.sync_cuda is False  # a run never waits on CUDA for the timer; perf --stages asks
 
 
 # ------------------------------------------------------------------------------------------------- resources

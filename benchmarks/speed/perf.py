@@ -231,6 +231,7 @@ def run_stages(args: cli.argparse.Namespace) -> list[dict[str, Any]]:
 def _run_stages(args: cli.argparse.Namespace, out: str) -> list[dict[str, Any]]:
     from benchmarks.resources import Resources
     from benchmarks.run import build_parser, execute, resolve_plan
+    from benchmarks.stages import Stages
 
     run_args = ["--suite", args.suite, "--out", out, OPT_DEVICE, args.device, "--quiet"]
     if args.methods:
@@ -241,7 +242,7 @@ def _run_stages(args: cli.argparse.Namespace, out: str) -> list[dict[str, Any]]:
         run_args += [OPT_RANDOM_WEIGHTS]
     run_args += [OPT_PREFETCH, str(args.prefetch)]
     datasets, methods, settings = resolve_plan(build_parser().parse_args(run_args))
-    resources = Resources.for_settings(settings)  # its Stages time the run (CUDA synchronised on a GPU)
+    resources = Resources.for_settings(settings, Stages(sync_cuda=args.device.startswith("cuda")))
     load = load_1min()
     t0 = time.perf_counter()
     execute(datasets, methods, settings, resources=resources)
