@@ -152,12 +152,17 @@ class Registry:
     ) -> Any:
         """``factory(**fixed, **options, **untyped)`` of entry ``name``: ``options`` (from a config) are checked for
         unknown keys and types, ``untyped`` (from code: device, paths) for unknown keys only; ``fixed`` not at all."""
-        entry = self.get(name)
         options, untyped, fixed = dict(options or {}), dict(untyped or {}), dict(fixed or {})
-        where = f"options of {self.kind} {name!r}"
-        check_options(where, entry.factory, options, skip=tuple(fixed))
-        check_options(where, entry.factory, untyped, skip=tuple(fixed), typed=False)
+        entry = self.check(name, options, skip=tuple(fixed))
+        check_options(f"options of {self.kind} {name!r}", entry.factory, untyped, skip=tuple(fixed), typed=False)
         return entry.factory(**fixed, **options, **untyped)
+
+    def check(self, name: str, options: dict[str, Any] | None = None, *, skip: tuple[str, ...] = ()) -> Entry:
+        """Entry ``name`` after checking ``options`` (from a config) for unknown keys and types, without building
+        anything (``irsr validate``); ``skip``: parameters the caller fills itself."""
+        entry = self.get(name)
+        check_options(f"options of {self.kind} {name!r}", entry.factory, dict(options or {}), skip=skip)
+        return entry
 
 
 # ----------------------------------------------------------------------------------------------- SR methods
@@ -184,11 +189,13 @@ def list_methods() -> list[str]:
 
 
 def method_spec(name: str) -> MethodSpec:
+    """Method ``name`` (a name in configs/methods/ or the path of a method YAML, named by its stem) as its YAML says."""
     data = METHODS.config(name)
-    if data.get("name", name) != name:
-        raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {name}.yaml")
+    stem = METHODS.path(name).stem
+    if data.get("name", stem) != stem:
+        raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {stem}.yaml")
     return MethodSpec(
-        name=name,
+        name=stem,
         factory=data["factory"],
         scale=int(data["scale"]),
         paper_name=data.get("paper_name", name),
@@ -198,12 +205,18 @@ def method_spec(name: str) -> MethodSpec:
     )
 
 
+def check_method(name: str) -> MethodSpec:
+    """The spec of method ``name`` once its factory is an SRMethod subclass and its YAML options fit it."""
+    spec = method_spec(name)
+    factory = METHODS.check(name, spec.options, skip=("name", "scale")).factory
+    if not (isinstance(factory, type) and issubclass(factory, SRMethod)):
+        raise ConfigError(f"{METHODS.path(name)}: method factory {spec.factory!r} is not an SRMethod subclass")
+    return spec
+
+
 def load_method(name: str, **opts: Any) -> SRMethod:
     """Build method ``name`` with its YAML options overridden by ``opts``."""
-    spec = method_spec(name)
-    factory = METHODS.get(name).factory
-    if not (isinstance(factory, type) and issubclass(factory, SRMethod)):
-        raise ConfigError(f"method factory {spec.factory!r} is not an SRMethod subclass")
+    spec = check_method(name)
     scale = opts.pop("scale", spec.scale)
     if scale != spec.scale:
         raise ConfigError(f"method {name!r} is a x{spec.scale} method; scale {scale} was asked for")
