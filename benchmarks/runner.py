@@ -82,6 +82,8 @@ class Settings:
     prefetch: int = DEFAULT_PREFETCH
     #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
     dataset_files: dict[str, str] = field(default_factory=dict)
+    #: methods given as ``outputs:DIR[=NAME]``: the row name (``sr.registry.method_label``) -> the spec
+    method_specs: dict[str, str] = field(default_factory=dict)
 
 
 class _Pool:
@@ -258,7 +260,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         return rows
     try:
         method = load_method(
-            method_name,
+            settings.method_specs.get(method_name, method_name),
             device=settings.device,
             weights_dir=settings.weights_dir,
             random_weights=settings.random_weights,
@@ -286,6 +288,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     method_key = value_key(identity, method.libraries)
     dataset_key = key_of(dataset.identity())
     ids = all_ids[: settings.limit] if settings.limit else all_ids
+    for file_id, error in method.unmatched(all_ids):  # e.g. an outputs folder's files that are no frame
+        add("sr", "error", math.nan, cls=file_id, n=1, error=error)
     at_hr_size = method.scale == dataset.scale  # False for the "lr" row: no-reference metrics only, no tasks
     pool = _pool(settings)
     per_metric: dict[str, dict[str, float]] = defaultdict(dict)  # metric -> sample id -> value
@@ -347,7 +351,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         return scores
 
     def sample_error(sample_id: str, exc: Exception) -> None:
-        if isinstance(exc, DataError):
+        if isinstance(exc, UserError):  # a bad input file (DataError) or output file (sr.methods.outputs)
             add("sr", "error", math.nan, cls=sample_id, n=1, flags=method.flags, error=str(exc))
             return
         trace = "".join(traceback.format_exception(exc))
@@ -404,7 +408,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                     torch.manual_seed(_sample_seed(settings.seed, sample_id))
                     with torch.inference_mode(), stage("sr"):
                         lr = done.frame.lr.to(method.device, non_blocking=pin)
-                        output = method.upscale(lr, reference=done.frame.reference)
+                        output = method.upscale(lr, reference=done.frame.reference, ids=[sample_id])
                     data = to_uint8(output[0].permute(1, 2, 0).cpu().numpy())
                     done.write = writer.submit(write_png, done.frame.sr_path, data)
                     stored = stored_image(data, channels=done.frame.sample.channels)

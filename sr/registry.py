@@ -37,6 +37,7 @@ from typing import Any
 from sr.base import SRMethod
 from sr.config import check_options, config_names, find_config, import_factory, read_config
 from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.vocab import METHOD_OUTPUTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -214,13 +215,29 @@ def check_method(name: str) -> MethodSpec:
     return spec
 
 
+def method_label(name: str) -> str:
+    """The name a method's rows carry: NAME (or the folder's name) for ``outputs:DIR[=NAME]``, else ``name``."""
+    if name.startswith(METHOD_OUTPUTS_PREFIX):
+        from sr.methods.outputs import parse_outputs_spec
+
+        return parse_outputs_spec(name)[0]
+    return name
+
+
 def load_method(name: str, **opts: Any) -> SRMethod:
-    """Build method ``name`` with its YAML options overridden by ``opts``."""
+    """Build method ``name`` (or a folder of outputs, ``outputs:DIR[=NAME]``) with its YAML options overridden by
+    ``opts``."""
+    if name.startswith(METHOD_OUTPUTS_PREFIX):
+        from sr.methods.outputs import DEFAULT_SCALE, OutputFolder, parse_outputs_spec
+
+        label, folder = parse_outputs_spec(name)
+        return OutputFolder(label, opts.pop("scale", DEFAULT_SCALE), folder=folder, **opts)
     spec = check_method(name)
     scale = opts.pop("scale", spec.scale)
     if scale != spec.scale:
         raise ConfigError(f"method {name!r} is a x{spec.scale} method; scale {scale} was asked for")
     yaml_options = {k: v for k, v in spec.options.items() if k not in opts}
     method = METHODS.build(name, yaml_options, fixed={"name": name, "scale": spec.scale}, untyped=opts)
-    method.options = {k: v for k, v in {**yaml_options, **opts}.items() if k not in COMMON_OPTIONS}
+    # options the method set itself (e.g. a digest of the files it reads) are part of its identity too
+    method.options = {k: v for k, v in {**yaml_options, **opts}.items() if k not in COMMON_OPTIONS} | method.options
     return method
