@@ -34,6 +34,16 @@ def shared_path(*parts: str, what: str = "shared test file") -> Path:
     return path
 
 
+def project_sources(root: Path = REPO) -> list[Path]:
+    """The project's own Python modules: the files of the packages pyproject.toml lists (tests/test_packaging.py
+    checks that list against every folder with an ``__init__.py``), never everything under ``root``, which may hold
+    a virtual environment (``python -m venv .venv`` in the checkout), build leftovers or a user's files."""
+    import tomllib
+
+    packages = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    return sorted(p for package in packages for p in (root / package.replace(".", "/")).glob("*.py"))
+
+
 def noise_frames(folder: Path, count: int, height: int = 32, width: int = 40) -> Path:
     """``folder`` (created) with ``count`` seeded 8-bit noise frames ``f0.png``, ``f1.png``, ...: a tiny data set."""
     import numpy as np
