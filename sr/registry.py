@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sr import plugins
 from sr.base import SRMethod
 from sr.config import check_options, config_names, find_config, import_factory, read_config
 from sr.errors import ConfigError, UnknownNameError, check_keys
@@ -63,6 +64,7 @@ class Registry:
         required: Iterable[str] = (),
         populate: Callable[[Registry], None] | None = None,
         name_attr: str | None = None,
+        plugin_kind: str | None = None,
     ):
         self.kind = kind  # what a name is, in messages ("method", "guidance term", ...)
         self.locations = tuple(locations)  # packages whose modules register entries
@@ -74,6 +76,8 @@ class Registry:
         self.required = tuple(required)
         self._entries: dict[str, Entry] = {}
         self._imported = False
+        if plugin_kind is not None:  # sr.plugins.register(plugin_kind, ...) adds entries here, from any package
+            plugins.attach(plugin_kind, self)
 
     # -- Python entries ------------------------------------------------------------------------------------
     def register(self, name: str, **metadata: Any) -> Callable[[Any], Any]:
@@ -86,6 +90,11 @@ class Registry:
         return wrap
 
     def add(self, name: str, factory: Any, **metadata: Any) -> None:
+        if self.configs and name in config_names(self.configs):
+            raise ConfigError(
+                f"{self.kind} {name!r} is registered by {getattr(factory, '__module__', factory)} and "
+                f"is also {find_config(self.configs, name, self.kind)}; rename one"
+            )
         if name in self._entries and self._entries[name].factory is not factory:
             raise ConfigError(
                 f"{self.kind} {name!r} is registered twice ({self._entries[name].source} and "
@@ -106,6 +115,7 @@ class Registry:
             for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
                 if not info.name.startswith("_"):
                     importlib.import_module(f"{package}.{info.name}")
+        plugins.load_entry_points()  # outside packages' plug-ins (entry-point group irsr.plugins)
 
     # -- lookup --------------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -120,8 +130,23 @@ class Registry:
         """The YAML of entry ``name`` (a name in configs/<configs>/ or a .yaml path)."""
         return find_config(self.configs, name, self.kind)
 
+    def python_entry(self, name: str) -> Entry | None:
+        """The entry ``name`` registered from Python (a decorator, ``sr.plugins.register``), None for YAML ones."""
+        self._import_locations()
+        return self._entries.get(name)
+
+    def where(self, name: str) -> str:
+        """Where entry ``name`` is defined, for messages: its YAML, or the module that registered it."""
+        entry = self.python_entry(name)
+        return f"{self.kind} {name!r} of {entry.source}" if entry else str(self.path(name))
+
     def config(self, name: str) -> dict[str, Any]:
-        """The YAML of entry ``name`` with ``base:`` resolved and its keys checked."""
+        """The YAML of entry ``name`` with ``base:`` resolved and its keys checked (a Python entry: its metadata)."""
+        entry = self.python_entry(name)
+        if entry is not None:
+            if self.keys is not None:
+                check_keys(self.where(name), entry.metadata, self.keys)
+            return dict(entry.metadata)
         path = self.path(name)
         data = read_config(path)
         if self.keys is not None:
@@ -168,7 +193,11 @@ class Registry:
 
 # ----------------------------------------------------------------------------------------------- SR methods
 METHODS = Registry(
-    "method", configs="methods", keys={"name", "paper_name", "options", "family"}, required=("factory", "scale")
+    "method",
+    configs="methods",
+    keys={"name", "paper_name", "options", "family", "scale"},
+    required=("factory", "scale"),
+    plugin_kind="method",
 )
 COMMON_OPTIONS = ("device", "weights_dir", "random_weights")
 
@@ -190,7 +219,22 @@ def list_methods() -> list[str]:
 
 
 def method_spec(name: str) -> MethodSpec:
-    """Method ``name`` (a name in configs/methods/ or the path of a method YAML, named by its stem) as its YAML says."""
+    """Method ``name`` (a name in configs/methods/ or the path of a method YAML, named by its stem) as its YAML says;
+    a method registered from Python (``sr.plugins.register("method", ...)``) as its metadata says."""
+    entry = METHODS.python_entry(name)
+    if entry is not None:
+        data = METHODS.config(name)
+        if "scale" not in data:
+            raise ConfigError(f"{METHODS.where(name)}: register it with scale=N (its upscaling factor)")
+        return MethodSpec(
+            name=name,
+            factory=f"{entry.factory.__module__}:{entry.factory.__qualname__}",
+            scale=int(data["scale"]),
+            paper_name=data.get("paper_name", name),
+            description=data.get("description", ""),
+            family=data.get("family", ""),
+            options=dict(data.get("options") or {}),
+        )
     data = METHODS.config(name)
     stem = METHODS.path(name).stem
     if data.get("name", stem) != stem:
@@ -211,7 +255,7 @@ def check_method(name: str) -> MethodSpec:
     spec = method_spec(name)
     factory = METHODS.check(name, spec.options, skip=("name", "scale")).factory
     if not (isinstance(factory, type) and issubclass(factory, SRMethod)):
-        raise ConfigError(f"{METHODS.path(name)}: method factory {spec.factory!r} is not an SRMethod subclass")
+        raise ConfigError(f"{METHODS.where(name)}: method factory {spec.factory!r} is not an SRMethod subclass")
     return spec
 
 

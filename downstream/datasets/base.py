@@ -23,7 +23,9 @@ from sr.vocab import ENV_DATA_DIR, FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
 #: data-set kinds: the Dataset subclasses of this package's modules, by kind name
-DATASET_KINDS = Registry("data-set kind", locations=("downstream.datasets",), name_attr="kind")
+DATASET_KINDS = Registry(
+    "data-set kind", locations=("downstream.datasets",), name_attr="kind", plugin_kind="dataset-kind"
+)
 #: class decorator: ``@register_kind("folder")`` makes a Dataset subclass the data-set kind ``folder``
 register_kind = DATASET_KINDS.register
 _WARNED: set[tuple] = set()

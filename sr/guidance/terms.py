@@ -20,7 +20,7 @@ from sr.guidance.visual import FFTLoss, MSELoss, SSIMLoss
 from sr.registry import Registry
 
 #: guidance terms by ``kind``; metadata ``group``: visual (pixel statistics) or perceptual (feature networks)
-TERMS = Registry("guidance term")
+TERMS = Registry("guidance term", plugin_kind="guidance-term")
 for _kind, _group, _cls in (
     ("fft", "visual", FFTLoss),
     ("ssim", "visual", SSIMLoss),

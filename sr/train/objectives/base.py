@@ -22,7 +22,7 @@ from sr.guidance import Guidance, GuidanceLoss
 from sr.registry import Registry
 
 #: training objectives by ``objective.kind``: the Objective subclasses of this package's modules
-OBJECTIVES = Registry("objective", locations=("sr.train.objectives",), name_attr="kind")
+OBJECTIVES = Registry("objective", locations=("sr.train.objectives",), name_attr="kind", plugin_kind="objective")
 #: class decorator: ``@register("sinsr")`` makes an Objective subclass ``objective.kind: sinsr``
 register = OBJECTIVES.register
 
