@@ -3,9 +3,12 @@
 A :class:`Registry` maps a name to a factory (a class or function), the schema of its options (the factory's
 keyword parameters and their annotations) and free metadata. Entries come from two places:
 
-* Python: ``@REG.register("name", **metadata)`` on a class or function; ``locations`` names the packages whose
-  modules are imported on first use so that their decorators have run (no hand-kept list of modules), and
-  ``populate(registry)`` adds entries on first use (e.g. from one YAML file of many entries);
+* Python: :func:`sr.plugins.register` (``register(kind, "name", obj, **metadata)`` or its decorator form), the one
+  registration of every plug-in kind, from this project or from another package through the entry-point group
+  ``irsr.plugins`` (loaded on first use); a registry created with ``plugin_kind`` receives that kind's entries.
+  ``locations`` names the project's packages whose modules are imported on first use so that their registrations
+  have run (no hand-kept list of modules), and ``populate(registry)`` adds entries from one data file of many
+  entries (configs/metrics.yaml);
 * YAML: with ``configs="methods"`` every ``configs/methods/<name>.yaml`` (or an explicit ``.yaml`` path) is an
   entry: ``factory: module:attribute`` plus metadata and ``options``; ``base: other.yaml`` inherits.
 
@@ -21,8 +24,9 @@ Methods (this module's :data:`METHODS`): a method YAML is ::
     description: ...
     options: {resample: bicubic}
 
-Adding a method = one Python file with the class + one YAML. ``load_method(name, **opts)`` overrides the YAML
-options with ``opts``.
+Adding a method = one Python file with the class + one YAML (or, from another package, the class registered with
+``sr.plugins.register("method", name, cls, scale=4, ...)``; docs/extending.md). ``load_method(name, **opts)``
+overrides the YAML options with ``opts``.
 """
 
 from __future__ import annotations
@@ -79,16 +83,7 @@ class Registry:
         if plugin_kind is not None:  # sr.plugins.register(plugin_kind, ...) adds entries here, from any package
             plugins.attach(plugin_kind, self)
 
-    # -- Python entries ------------------------------------------------------------------------------------
-    def register(self, name: str, **metadata: Any) -> Callable[[Any], Any]:
-        """Decorator: register the class or function under ``name`` with ``metadata``."""
-
-        def wrap(factory: Any) -> Any:
-            self.add(name, factory, **metadata)
-            return factory
-
-        return wrap
-
+    # -- Python entries (added through sr.plugins.register) -------------------------------------------------
     def add(self, name: str, factory: Any, **metadata: Any) -> None:
         if self.configs and name in config_names(self.configs):
             raise ConfigError(

@@ -185,3 +185,39 @@ def test_the_plugins_are_found_from_installed_wheels(tmp_path):
     assert _check_all(python, work, None) == EXPECTED
     listing = subprocess.run([str(python.parent / "irsr"), "ls", "methods"], cwd=work, capture_output=True, text=True)
     assert listing.returncode == 0 and "twice_nearest" in listing.stdout.split()
+
+
+def test_register_holds_entries_until_the_kind_has_its_registry(monkeypatch):
+    """A plug-in module may be imported before the project module that owns its kind; unknown kinds are refused."""
+    from sr import plugins
+    from sr.errors import UnknownNameError
+    from sr.registry import Registry
+
+    monkeypatch.setattr(plugins, "_registries", {})
+    monkeypatch.setattr(plugins, "_pending", {})
+
+    @plugins.register("degradation", "smear", severity_levels=3)
+    def smear(x):
+        return x
+
+    late = Registry("degradation", plugin_kind="degradation")
+    assert late.get("smear").factory is smear and late.get("smear").metadata == {"severity_levels": 3}
+    plugins.register("degradation", "blur", len)  # after: straight into the registry
+    assert late.names() == ["blur", "smear"]
+    with pytest.raises(UnknownNameError, match="plug-in kind 'degredation'"):
+        plugins.register("degredation", "x", len)
+
+
+def test_a_broken_entry_point_is_one_error_naming_it(tmp_path):
+    site = tmp_path / "site"
+    (site / "broken_plugin").mkdir(parents=True)
+    (site / "broken_plugin" / "__init__.py").write_text("raise RuntimeError('half-installed')\n")
+    info = site / "broken_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[irsr.plugins]\nbroken = broken_plugin\n")
+    done = _python(sys.executable, ["-m", "benchmarks.irsr", "ls", "methods"], tmp_path, f"{site}{os.pathsep}{REPO}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "error: plug-in entry point 'broken' = 'broken_plugin' of broken-plugin failed to load: half-installed"
+    )
