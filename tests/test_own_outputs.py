@@ -144,3 +144,26 @@ def test_bad_outputs_specs_are_one_error_line(spec, needle, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and needle in err and "Traceback" not in err
+
+
+def test_tasks_score_the_outputs_like_the_method_that_made_them(tmp_path):
+    """A labelled data set and a task (the toy box-brightness task of test_task_plugin): its rows, per class, are
+    those of the built-in method whose images the outside script wrote."""
+    hr = _frames(tmp_path / "hr", 3)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for i in range(3):  # YOLO boxes (class cx cy w h, normalised): one of class A, one of class B per frame
+        (labels / f"f{i}.txt").write_text(f"0 0.25 0.25 0.4 0.4\n1 0.7 0.{6 + i} 0.3 0.3\n")
+    (tmp_path / "box_brightness.yaml").write_text("factory: test_task_plugin:BoxBrightness\noptions: {gain: 1.0}\n")
+    dataset = f"folder:{hr}?labels_dir={labels}&classes=[A,B]"
+    (tmp_path / "suite.yaml").write_text(
+        f"datasets: ['{dataset}']\nmetrics: [psnr]\ntasks: {{bright: {tmp_path / 'box_brightness.yaml'}}}\n"
+    )
+    mine = _outside_outputs(tmp_path, hr, "mine_out")
+    argv = ["run", "--suite", str(tmp_path / "suite.yaml"), "--methods", f"outputs:{mine}=mine,bicubic"]
+    assert irsr([*argv, "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet", "--no-report"]) == 0
+    results = pd.read_csv(tmp_path / "run" / "results.csv", keep_default_na=False, na_values=[""])
+    ours, theirs = _rows(results, "mine"), _rows(results, "bicubic")
+    bright = ours[ours["task"] == "bright"]
+    assert set(bright["class"]) == {"all", "A", "B"} and bright["error"].isna().all(), bright
+    pd.testing.assert_frame_equal(ours, theirs)
