@@ -177,7 +177,9 @@ def test_the_plugins_are_found_from_installed_wheels(tmp_path):
     python = install_project_wheel(tmp_path)
     wheels = tmp_path / "plugin_wheel"
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
-    subprocess.run([*build, str(PLUGIN)], check=True)
+    source = tmp_path / "plugin_source"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(PLUGIN, source)
+    subprocess.run([*build, str(source)], check=True)
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index"]
     subprocess.run([*install, str(next(wheels.glob("irsr_demo_plugin-*.whl")))], check=True)
     work = tmp_path / "elsewhere"
