@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from benchmarks.cache import key_of
@@ -48,9 +47,12 @@ class Resources:
         """The pool of a run with ``settings`` (a ``benchmarks.job.context.Settings``)."""
         return cls(settings.device, settings.weights_dir, settings.random_weights, stages)
 
-    def _key(self, kind: str, path: Path, config: dict[str, Any]) -> tuple:
-        """(kind, resolved YAML path, digest of its content with ``base:`` resolved, digest of the run's options)."""
-        return (kind, str(path.resolve()), key_of(config), key_of(self.common))
+    def _key(self, kind: str, registry: Any, name: str) -> tuple:
+        """(kind, resolved YAML path -- or the module of an entry registered from Python --, digest of its content
+        with ``base:`` resolved, digest of the run's options)."""
+        entry = registry.python_entry(name)
+        source = f"python:{entry.source}" if entry is not None else str(registry.path(name).resolve())
+        return (kind, source, key_of(registry.config(name)), key_of(self.common))
 
     def _build(self, kind: str, name: str, build: Callable[[], Any]) -> Any:
         try:
@@ -69,9 +71,13 @@ class Resources:
         """The SR method ``name`` (``sr.registry.load_method`` with the run's device and weights), or the exception
         building it raised; the last one built is kept."""
         from sr.registry import METHODS, load_method
+        from sr.vocab import METHOD_OUTPUTS_PREFIX
 
         try:
-            key = self._key("method", METHODS.path(name), METHODS.config(name))
+            if name.startswith(METHOD_OUTPUTS_PREFIX):  # a folder of outputs: keyed by its spec, read when built
+                key = ("method", name, key_of(self.common))
+            else:
+                key = self._key("method", METHODS, name)
         except UserError as exc:
             return exc
         if self._method is None or self._method[0] != key:
@@ -96,7 +102,7 @@ class Resources:
         from downstream.tasks import TASKS, load_task
 
         try:
-            key = self._key("task", TASKS.path(config), TASKS.config(config))
+            key = self._key("task", TASKS, config)
         except UserError as exc:
             return exc
         return self._kept(key, "task", config, lambda: load_task(config, **self.common))

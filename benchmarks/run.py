@@ -30,13 +30,14 @@ from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
-from sr.registry import list_methods
+from sr.registry import list_methods, method_label
 from sr.vocab import (
     COL_DATASET,
     COL_ERROR,
     COL_METHOD,
     COL_METRIC,
     COL_SUITE,
+    METHOD_OUTPUTS_PREFIX,
     OPT_PREFETCH,
     OPT_RANDOM_WEIGHTS,
     OPT_REFERENCE,
@@ -59,8 +60,9 @@ def build_parser() -> cli.ArgumentParser:
         "--methods",
         type=cli.names,
         default=None,
-        help="'all' or a comma-separated list of method names (default: the suite's list); "
-        f"registered: {', '.join(list_methods())}",
+        help="'all' or a comma-separated list of method names (default: the suite's list), or "
+        f"{METHOD_OUTPUTS_PREFIX}DIR[=NAME] for a folder of SR outputs made elsewhere, one image per frame named "
+        f"by its id (docs/own_outputs.md); registered: {', '.join(list_methods())}",
     )
     p.add_argument(
         "--datasets",
@@ -150,9 +152,13 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
 
     for name in metrics:
         METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
+    method_specs = {method_label(m): m for m in methods if m.startswith(METHOD_OUTPUTS_PREFIX)}
+    methods = [method_label(m) for m in methods]
     known_methods = set(list_methods())
     for name in methods:
-        if name not in known_methods:
+        if methods.count(name) > 1 or (name in method_specs and name in known_methods):
+            raise ConfigError(f"--methods: two methods would be named {name!r}; give the folder another =NAME")
+        if name not in known_methods and name not in method_specs:
             raise UnknownNameError("method", name, known_methods)
     if args.reference is not None and args.reference not in methods:
         raise UnknownNameError(f"{OPT_REFERENCE} method (not among the run's methods)", args.reference, methods)
@@ -170,6 +176,7 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
         progress=not args.quiet,
         prefetch=args.prefetch,
         dataset_files=dataset_files,
+        method_specs=method_specs,
     )
     return datasets, methods, settings
 

@@ -125,9 +125,24 @@ def _spec(path: Path, name: str, spec: dict[str, Any]) -> MetricSpec:
 
 
 @lru_cache(maxsize=1)
-def metric_specs() -> dict[str, MetricSpec]:
+def _yaml_specs() -> dict[str, MetricSpec]:
     path = CONFIG_DIR / "metrics.yaml"
     return {name: _spec(path, name, spec) for name, spec in read_yaml(path).items()}
+
+
+def metric_spec(name: str) -> MetricSpec:
+    """Metric ``name``: an entry of configs/metrics.yaml, or a function registered as a plug-in
+    (``sr.plugins.register("metric", name, fn, reference=..., higher_better=...)``; its keys are checked the same)."""
+    entry = METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
+    if entry.factory is QualityMetric:
+        return _yaml_specs()[name]
+    function = f"{entry.factory.__module__}:{entry.factory.__qualname__}"
+    return _spec(f"metric plug-in of {entry.source}", name, {**entry.metadata, "function": function})
+
+
+def metric_specs() -> dict[str, MetricSpec]:
+    """Every metric (:func:`metric_spec`) by name."""
+    return {name: metric_spec(name) for name in METRICS.names()}
 
 
 def resolve_metric_files(
@@ -164,7 +179,7 @@ def metric_provenance(
     """Per metric: kind, direction, the file of each role with its sha256, and the flags (for run.json)."""
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        spec = metric_specs()[name]
+        spec = metric_spec(name)
         record: dict[str, Any] = {"kind": spec.kind, "higher_better": spec.higher_better}
         try:
             files, flags = resolve_metric_files(spec, weights_dir, random_weights=random_weights)
@@ -180,12 +195,12 @@ def metric_provenance(
 
 
 def _add_metrics(registry: Registry) -> None:
-    for name, spec in metric_specs().items():
+    for name, spec in _yaml_specs().items():
         registry.add(name, QualityMetric, **{k: v for k, v in asdict(spec).items() if k != "name"})
 
 
-#: quality metrics by name (configs/metrics.yaml); each entry's metadata is its MetricSpec's fields
-METRICS = Registry("metric", populate=_add_metrics)
+#: quality metrics by name: configs/metrics.yaml (each entry's metadata is its MetricSpec's fields) and plug-ins
+METRICS = Registry("metric", populate=_add_metrics, plugin_kind="metric")
 
 
 def list_metrics() -> list[str]:
@@ -273,8 +288,7 @@ class QualityMetric:
         random_weights: bool = False,
         niqe_params: str | os.PathLike | None = None,
     ):
-        METRICS.get(name)  # an unknown name: UnknownNameError with "did you mean"
-        self.spec = metric_specs()[name]
+        self.spec = metric_spec(name)
         self.name = name
         self.device = torch.device(device)
         options = dict(self.spec.options)

@@ -158,16 +158,16 @@ def task_report(spec: Mapping[str, Any] | None) -> tuple[tuple[ResultMetric, ...
 
 
 #: task configs: ``configs/tasks/<name>.yaml`` (or a .yaml path) = ``factory`` (a Task subclass) + ``options``
-TASKS = Registry("task config", configs="tasks", keys={"options"}, required=("factory",))
+TASKS = Registry("task config", configs="tasks", keys={"options"}, required=("factory",), plugin_kind="task")
 
 
 def task_class(config: str) -> type[Task]:
     """The Task subclass that task config ``config`` builds (imported, not instantiated); the config's options
     are checked against it too, so a typo is a ConfigError before any work starts."""
     cls = TASKS.get(config).factory
-    path = TASKS.path(config)
+    path = TASKS.where(config)  # its YAML, or the module that registered it (sr.plugins)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise ConfigError(f"{path}: task factory {TASKS.config(config)['factory']!r} is not a Task subclass")
+        raise ConfigError(f"{path}: task factory {cls!r} is not a Task subclass")
     unknown = set(cls.labels) - set(LABEL_FIELDS)
     if unknown:
         raise ConfigError(

@@ -11,9 +11,10 @@ Each table below is a :class:`TableSpec`: which of our (data set, task, metric, 
 and which results rows a paper row is.
 
 * Method tables (main Tables 1 and 2, supplementary Table 1): a results method is a paper row when its
-  ``paper_name`` (``configs/methods/<name>.yaml``; :data:`FALLBACK_PAPER_NAMES` where there is no YAML) is
-  that row's name. Methods with results that the paper does not list are added below the paper's rows
-  (Table 2: only diffusion methods). The Low-Resolution row is the method ``lr`` (absent: "—").
+  ``paper_name`` (``configs/methods/<name>.yaml``, or a plug-in's metadata; a method without either, e.g. a
+  folder of outputs, is its own name) is that row's name. Methods with results that the paper does not list are
+  added below the paper's rows (Table 2: only methods whose ``family`` is ``diffusion``). The Low-Resolution row is
+  the method ``lr`` (absent: "—").
 * Ablation tables (main Tables 3 and 4, supplementary Tables 2 and 3): a paper row is one trained variant;
   :data:`ABLATION_METHODS` says which method name carries it (names of the ablation configs,
   ``difiisr_abl_<what>``; the full model is ``difiisr``). Columns: PSNR and CLIP-IQA on the
@@ -38,6 +39,7 @@ import pandas as pd
 
 from reports.report_table import html_table, latex_table, markdown_table
 from reports.tables import flag_notes, marked
+from sr.errors import UserError
 from sr.vocab import (
     CLASS_ALL,
     COL_CI_HIGH,
@@ -69,23 +71,8 @@ DEFAULT_DATASETS = {
     "segmentation": "fmb_test",
 }
 
-#: registry names without a method YAML (yet) -> the paper's name
-FALLBACK_PAPER_NAMES = {
-    "lr": "Low Resolution",
-    "hr": "High Resolution",
-    "sinsr": "SinSR",
-    "difiisr": "DifIISR",
-    "resshift_v1": "ResShift",
-    "resshift_v2": "ResShift",
-    "resshift_v3": "ResShift",
-    "corple": "CoRPLE",
-    "bidiffsr": "Bi-DiffSR",
-    "upsr": "UPSR",
-    "hfdiff": "HFDiff",
-}
 _ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
 REFERENCE_ROWS = ("Low Resolution", "High Resolution")
-DIFFUSION = {"ResShift", "SinSR", "Bi-DiffSR", "DifIISR", "UPSR", "HFDiff"}
 
 #: ablation row key (paper_numbers.csv ``row``) -> method name in the results
 ABLATION_METHODS = {
@@ -179,21 +166,21 @@ def paper_numbers(path: str | Path = PAPER_NUMBERS) -> pd.DataFrame:
 
 @lru_cache(maxsize=256)
 def paper_label(method: str) -> str:
-    """The paper's name of a results method: its YAML's ``paper_name``, else the fallback, else itself."""
-    try:
-        from sr.registry import method_spec
+    """The paper's name of a results method: its YAML's (or plug-in's) ``paper_name``, else the method itself."""
+    from sr.registry import method_spec
 
+    try:
         return method_spec(method).paper_name or method
-    except Exception:
-        return FALLBACK_PAPER_NAMES.get(method, method)
+    except UserError:  # no such method here (a folder of outputs, a plug-in not installed)
+        return method
 
 
 def _method_family(method: str) -> str:
-    try:
-        from sr.registry import method_spec
+    from sr.registry import method_spec
 
+    try:
         return method_spec(method).family
-    except Exception:
+    except UserError:
         return ""
 
 
@@ -337,7 +324,7 @@ def build_table(
                 label = paper_label(m)
                 if label in paper_rows or m not in has_data or m in _ABLATION_ONLY or m.startswith("difiisr_abl_"):
                     continue
-                if spec.extra_rows == "diffusion" and label not in DIFFUSION and _method_family(m) != "diffusion":
+                if spec.extra_rows == "diffusion" and _method_family(m) != "diffusion":
                     continue
                 rows.append((_row_label(label, m, len(by_label.get(label, [])) > 1), None, m))
 

@@ -25,6 +25,7 @@ class SRMethod(ABC):
     rgb_only: ClassVar[bool] = False
     has_weights: ClassVar[bool] = True  # False for methods without learned weights (interpolation, reference rows)
     reads_lr: ClassVar[bool] = True  # False for the reference row: it scores even on a frame with no LR file
+    reads_ids: ClassVar[bool] = False  # True: the output depends on the frames' ids (sr.methods.outputs)
     libraries: ClassVar[tuple[str, ...]] = ("torch",)  # distributions that compute the output (in its cache key)
 
     def __init__(
@@ -59,8 +60,11 @@ class SRMethod(ABC):
         return False
 
     # -- the interface ------------------------------------------------------------------------
-    def upscale(self, x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        """Super-resolve ``x`` (float32 [B,C,h,w] in [0,1], C in {1,3}) by ``self.scale``."""
+    def upscale(
+        self, x: torch.Tensor, reference: torch.Tensor | None = None, ids: list[str] | None = None
+    ) -> torch.Tensor:
+        """Super-resolve ``x`` (float32 [B,C,h,w] in [0,1], C in {1,3}) by ``self.scale``; ``ids``: the frames' ids
+        (the runner passes them; only methods with ``reads_ids`` use them)."""
         if not isinstance(x, torch.Tensor) or x.ndim != 4:
             raise ValueError(f"{self.name}: expected a 4-D tensor [B,C,h,w], got {getattr(x, 'shape', type(x))}")
         if x.shape[1] not in (1, 3):
@@ -69,7 +73,11 @@ class SRMethod(ABC):
             raise ValueError(f"{self.name}: expected a floating tensor in [0,1], got {x.dtype}")
         x = x.to(torch.float32).clamp(0.0, 1.0)
         channels = x.shape[1]
-        if self.needs_reference():
+        if self.reads_ids:
+            if ids is None or len(ids) != x.shape[0]:
+                raise ValueError(f"{self.name}: needs one frame id per image (ids={ids!r})")
+            y = self._upscale_ids(x, list(ids))
+        elif self.needs_reference():
             y = self._upscale_with_reference(x, reference)
         elif self.rgb_only and channels == 1:
             y = self._upscale(x.expand(-1, 3, -1, -1).contiguous()).mean(dim=1, keepdim=True)
@@ -86,6 +94,14 @@ class SRMethod(ABC):
 
     def _upscale_with_reference(self, x: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} does not use a reference image")
+
+    def _upscale_ids(self, x: torch.Tensor, ids: list[str]) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} does not read frame ids")
+
+    def unmatched(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(id, error) of what this method holds for no frame of a data set with frame ``ids`` (an outputs folder's
+        extra files); the runner makes each an error row."""
+        return []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, scale={self.scale}, device={self.device})"

@@ -14,6 +14,8 @@ Shared options are spelled through :mod:`sr.vocab` (``OPT_DEVICE``, ``OPT_WEIGHT
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import functools
 import os
 import sys
@@ -36,6 +38,20 @@ class UsageError(UserError):
     """A command-line argument is missing, unknown or has a bad value."""
 
 
+#: how the running command was invoked when that is not ``python -m MODULE`` (``irsr run``): its usage lines say so
+_INVOKED_AS: contextvars.ContextVar[str | None] = contextvars.ContextVar("irsr_invoked_as", default=None)
+
+
+@contextlib.contextmanager
+def invoked_as(prog: str):
+    """Within the block, a parser whose ``prog`` is ``python -m ...`` (an entry point's own) is named ``prog``."""
+    token = _INVOKED_AS.set(prog)
+    try:
+        yield
+    finally:
+        _INVOKED_AS.reset(token)
+
+
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` only where the help text does not state a default and X is not None."""
 
@@ -54,6 +70,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, debug_option: bool = True, **kwargs):
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         kwargs.setdefault("allow_abbrev", False)
+        if _INVOKED_AS.get() and str(kwargs.get("prog") or "").startswith("python -m "):
+            kwargs["prog"] = _INVOKED_AS.get()
         super().__init__(*args, **kwargs)
         if debug_option:
             self.add_argument(

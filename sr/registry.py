@@ -3,9 +3,12 @@
 A :class:`Registry` maps a name to a factory (a class or function), the schema of its options (the factory's
 keyword parameters and their annotations) and free metadata. Entries come from two places:
 
-* Python: ``@REG.register("name", **metadata)`` on a class or function; ``locations`` names the packages whose
-  modules are imported on first use so that their decorators have run (no hand-kept list of modules), and
-  ``populate(registry)`` adds entries on first use (e.g. from one YAML file of many entries);
+* Python: :func:`sr.plugins.register` (``register(kind, "name", obj, **metadata)`` or its decorator form), the one
+  registration of every plug-in kind, from this project or from another package through the entry-point group
+  ``irsr.plugins`` (loaded on first use); a registry created with ``plugin_kind`` receives that kind's entries.
+  ``locations`` names the project's packages whose modules are imported on first use so that their registrations
+  have run (no hand-kept list of modules), and ``populate(registry)`` adds entries from one data file of many
+  entries (configs/metrics.yaml);
 * YAML: with ``configs="methods"`` every ``configs/methods/<name>.yaml`` (or an explicit ``.yaml`` path) is an
   entry: ``factory: module:attribute`` plus metadata and ``options``; ``base: other.yaml`` inherits.
 
@@ -21,8 +24,9 @@ Methods (this module's :data:`METHODS`): a method YAML is ::
     description: ...
     options: {resample: bicubic}
 
-Adding a method = one Python file with the class + one YAML. ``load_method(name, **opts)`` overrides the YAML
-options with ``opts``.
+Adding a method = one Python file with the class + one YAML (or, from another package, the class registered with
+``sr.plugins.register("method", name, cls, scale=4, ...)``; docs/extending.md). ``load_method(name, **opts)``
+overrides the YAML options with ``opts``.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sr import plugins
 from sr.base import SRMethod
 from sr.config import check_options, config_names, find_config, import_factory, read_config
 from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.vocab import METHOD_OUTPUTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class Registry:
         required: Iterable[str] = (),
         populate: Callable[[Registry], None] | None = None,
         name_attr: str | None = None,
+        plugin_kind: str | None = None,
     ):
         self.kind = kind  # what a name is, in messages ("method", "guidance term", ...)
         self.locations = tuple(locations)  # packages whose modules register entries
@@ -73,18 +80,16 @@ class Registry:
         self.required = tuple(required)
         self._entries: dict[str, Entry] = {}
         self._imported = False
+        if plugin_kind is not None:  # sr.plugins.register(plugin_kind, ...) adds entries here, from any package
+            plugins.attach(plugin_kind, self)
 
-    # -- Python entries ------------------------------------------------------------------------------------
-    def register(self, name: str, **metadata: Any) -> Callable[[Any], Any]:
-        """Decorator: register the class or function under ``name`` with ``metadata``."""
-
-        def wrap(factory: Any) -> Any:
-            self.add(name, factory, **metadata)
-            return factory
-
-        return wrap
-
+    # -- Python entries (added through sr.plugins.register) -------------------------------------------------
     def add(self, name: str, factory: Any, **metadata: Any) -> None:
+        if self.configs and name in config_names(self.configs):
+            raise ConfigError(
+                f"{self.kind} {name!r} is registered by {getattr(factory, '__module__', factory)} and "
+                f"is also {find_config(self.configs, name, self.kind)}; rename one"
+            )
         if name in self._entries and self._entries[name].factory is not factory:
             raise ConfigError(
                 f"{self.kind} {name!r} is registered twice ({self._entries[name].source} and "
@@ -105,6 +110,7 @@ class Registry:
             for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
                 if not info.name.startswith("_"):
                     importlib.import_module(f"{package}.{info.name}")
+        plugins.load_entry_points()  # outside packages' plug-ins (entry-point group irsr.plugins)
 
     # -- lookup --------------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -119,8 +125,23 @@ class Registry:
         """The YAML of entry ``name`` (a name in configs/<configs>/ or a .yaml path)."""
         return find_config(self.configs, name, self.kind)
 
+    def python_entry(self, name: str) -> Entry | None:
+        """The entry ``name`` registered from Python (a decorator, ``sr.plugins.register``), None for YAML ones."""
+        self._import_locations()
+        return self._entries.get(name)
+
+    def where(self, name: str) -> str:
+        """Where entry ``name`` is defined, for messages: its YAML, or the module that registered it."""
+        entry = self.python_entry(name)
+        return f"{self.kind} {name!r} of {entry.source}" if entry else str(self.path(name))
+
     def config(self, name: str) -> dict[str, Any]:
-        """The YAML of entry ``name`` with ``base:`` resolved and its keys checked."""
+        """The YAML of entry ``name`` with ``base:`` resolved and its keys checked (a Python entry: its metadata)."""
+        entry = self.python_entry(name)
+        if entry is not None:
+            if self.keys is not None:
+                check_keys(self.where(name), entry.metadata, self.keys)
+            return dict(entry.metadata)
         path = self.path(name)
         data = read_config(path)
         if self.keys is not None:
@@ -152,17 +173,26 @@ class Registry:
     ) -> Any:
         """``factory(**fixed, **options, **untyped)`` of entry ``name``: ``options`` (from a config) are checked for
         unknown keys and types, ``untyped`` (from code: device, paths) for unknown keys only; ``fixed`` not at all."""
-        entry = self.get(name)
         options, untyped, fixed = dict(options or {}), dict(untyped or {}), dict(fixed or {})
-        where = f"options of {self.kind} {name!r}"
-        check_options(where, entry.factory, options, skip=tuple(fixed))
-        check_options(where, entry.factory, untyped, skip=tuple(fixed), typed=False)
+        entry = self.check(name, options, skip=tuple(fixed))
+        check_options(f"options of {self.kind} {name!r}", entry.factory, untyped, skip=tuple(fixed), typed=False)
         return entry.factory(**fixed, **options, **untyped)
+
+    def check(self, name: str, options: dict[str, Any] | None = None, *, skip: tuple[str, ...] = ()) -> Entry:
+        """Entry ``name`` after checking ``options`` (from a config) for unknown keys and types, without building
+        anything (``irsr validate``); ``skip``: parameters the caller fills itself."""
+        entry = self.get(name)
+        check_options(f"options of {self.kind} {name!r}", entry.factory, dict(options or {}), skip=skip)
+        return entry
 
 
 # ----------------------------------------------------------------------------------------------- SR methods
 METHODS = Registry(
-    "method", configs="methods", keys={"name", "paper_name", "options", "family"}, required=("factory", "scale")
+    "method",
+    configs="methods",
+    keys={"name", "paper_name", "options", "family", "scale"},
+    required=("factory", "scale"),
+    plugin_kind="method",
 )
 COMMON_OPTIONS = ("device", "weights_dir", "random_weights")
 
@@ -184,11 +214,28 @@ def list_methods() -> list[str]:
 
 
 def method_spec(name: str) -> MethodSpec:
+    """Method ``name`` (a name in configs/methods/ or the path of a method YAML, named by its stem) as its YAML says;
+    a method registered from Python (``sr.plugins.register("method", ...)``) as its metadata says."""
+    entry = METHODS.python_entry(name)
+    if entry is not None:
+        data = METHODS.config(name)
+        if "scale" not in data:
+            raise ConfigError(f"{METHODS.where(name)}: register it with scale=N (its upscaling factor)")
+        return MethodSpec(
+            name=name,
+            factory=f"{entry.factory.__module__}:{entry.factory.__qualname__}",
+            scale=int(data["scale"]),
+            paper_name=data.get("paper_name", name),
+            description=data.get("description", ""),
+            family=data.get("family", ""),
+            options=dict(data.get("options") or {}),
+        )
     data = METHODS.config(name)
-    if data.get("name", name) != name:
-        raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {name}.yaml")
+    stem = METHODS.path(name).stem
+    if data.get("name", stem) != stem:
+        raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {stem}.yaml")
     return MethodSpec(
-        name=name,
+        name=stem,
         factory=data["factory"],
         scale=int(data["scale"]),
         paper_name=data.get("paper_name", name),
@@ -198,16 +245,38 @@ def method_spec(name: str) -> MethodSpec:
     )
 
 
-def load_method(name: str, **opts: Any) -> SRMethod:
-    """Build method ``name`` with its YAML options overridden by ``opts``."""
+def check_method(name: str) -> MethodSpec:
+    """The spec of method ``name`` once its factory is an SRMethod subclass and its YAML options fit it."""
     spec = method_spec(name)
-    factory = METHODS.get(name).factory
+    factory = METHODS.check(name, spec.options, skip=("name", "scale")).factory
     if not (isinstance(factory, type) and issubclass(factory, SRMethod)):
-        raise ConfigError(f"method factory {spec.factory!r} is not an SRMethod subclass")
+        raise ConfigError(f"{METHODS.where(name)}: method factory {spec.factory!r} is not an SRMethod subclass")
+    return spec
+
+
+def method_label(name: str) -> str:
+    """The name a method's rows carry: NAME (or the folder's name) for ``outputs:DIR[=NAME]``, else ``name``."""
+    if name.startswith(METHOD_OUTPUTS_PREFIX):
+        from sr.methods.outputs import parse_outputs_spec
+
+        return parse_outputs_spec(name)[0]
+    return name
+
+
+def load_method(name: str, **opts: Any) -> SRMethod:
+    """Build method ``name`` (or a folder of outputs, ``outputs:DIR[=NAME]``) with its YAML options overridden by
+    ``opts``."""
+    if name.startswith(METHOD_OUTPUTS_PREFIX):
+        from sr.methods.outputs import DEFAULT_SCALE, OutputFolder, parse_outputs_spec
+
+        label, folder = parse_outputs_spec(name)
+        return OutputFolder(label, opts.pop("scale", DEFAULT_SCALE), folder=folder, **opts)
+    spec = check_method(name)
     scale = opts.pop("scale", spec.scale)
     if scale != spec.scale:
         raise ConfigError(f"method {name!r} is a x{spec.scale} method; scale {scale} was asked for")
     yaml_options = {k: v for k, v in spec.options.items() if k not in opts}
     method = METHODS.build(name, yaml_options, fixed={"name": name, "scale": spec.scale}, untyped=opts)
-    method.options = {k: v for k, v in {**yaml_options, **opts}.items() if k not in COMMON_OPTIONS}
+    # options the method set itself (e.g. a digest of the files it reads) are part of its identity too
+    method.options = {k: v for k, v in {**yaml_options, **opts}.items() if k not in COMMON_OPTIONS} | method.options
     return method

@@ -108,6 +108,8 @@ OPT_PREFETCH = "--prefetch"
 OPT_OVERWRITE = "--overwrite"
 #: benchmarks.run: the degradation axis (NAME or NAME@SEVERITY, comma-separated)
 OPT_DEGRADATIONS = "--degradations"
+#: benchmarks.run --methods outputs:DIR[=NAME]: score a folder of SR outputs made elsewhere (sr.methods.outputs)
+METHOD_OUTPUTS_PREFIX = "outputs:"
 
 # ----- metric names that code (not only metrics.yaml) refers to ----------------------------------
 #: LR consistency: PSNR of the SR output degraded with the data set's own operator against the LR input

@@ -34,6 +34,45 @@ def shared_path(*parts: str, what: str = "shared test file") -> Path:
     return path
 
 
+def project_sources(root: Path = REPO) -> list[Path]:
+    """The project's own Python modules: the files of the packages pyproject.toml lists (tests/test_packaging.py
+    checks that list against every folder with an ``__init__.py``), never everything under ``root``, which may hold
+    a virtual environment (``python -m venv .venv`` in the checkout), build leftovers or a user's files."""
+    import tomllib
+
+    packages = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    return sorted(p for package in packages for p in (root / package.replace(".", "/")).glob("*.py"))
+
+
+def install_project_wheel(tmp_path: Path) -> Path:
+    """Build the project's wheel from the checkout's files (tracked and new, no build leftovers) and install it in a
+    fresh virtual environment under ``tmp_path`` (the dependencies from this interpreter's site-packages, the project
+    only from the wheel); returns that environment's python."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "source"
+    listed = ["git", "ls-files", "-co", "--exclude-standard"]
+    for f in subprocess.run(listed, cwd=REPO, capture_output=True, text=True, check=True).stdout.split():
+        if (REPO / f).is_file():
+            (source / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, source / f)
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
+    subprocess.run([*build, str(source)], check=True)
+    wheel = next(wheels.glob("irsr_bench-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "irsr_configs/suites/demo.yaml" in names and "sr/weights/demo/yolo_demo_synthir.pt" in names
+    assert any(n.endswith("entry_points.txt") for n in names)  # the irsr console script
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    return python
+
+
 def noise_frames(folder: Path, count: int, height: int = 32, width: int = 40) -> Path:
     """``folder`` (created) with ``count`` seeded 8-bit noise frames ``f0.png``, ``f1.png``, ...: a tiny data set."""
     import numpy as np

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import project_sources
 
 from sr import cli
 
@@ -160,8 +161,8 @@ def test_every_entry_point_uses_the_convention():
     import ast
 
     offenders = []
-    for path in REPO.glob("*/**/*.py"):
-        if path.parts[len(REPO.parts)] == "tests" or path == REPO / "sr" / "cli.py":
+    for path in project_sources():
+        if path == REPO / "sr" / "cli.py":
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

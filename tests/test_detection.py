@@ -110,7 +110,9 @@ def _as_preds(gts, conf=None):
 
 
 def test_ground_truth_as_predictions_scores_one_per_class():
-    from downstream.detection.metrics import coco_score, score
+    from coco_oracle import coco_score
+
+    from downstream.detection.metrics import score
 
     gts = _gt_cases()
     scores = score(_as_preds(gts), gts, M3FD)
@@ -135,7 +137,9 @@ def _assert_same(a, b):
 
 @pytest.mark.parametrize("case", ["shifted", "missing", "extra_and_wrong_class", "scaled"])
 def test_hand_made_predictions_give_pycocotools_value(case):
-    from downstream.detection.metrics import coco_score, score
+    from coco_oracle import coco_score
+
+    from downstream.detection.metrics import score
 
     gts = _gt_cases()
     preds = _as_preds(gts)
@@ -161,7 +165,9 @@ def test_hand_made_predictions_give_pycocotools_value(case):
 
 
 def test_random_predictions_match_pycocotools():
-    from downstream.detection.metrics import coco_score, score
+    from coco_oracle import coco_score
+
+    from downstream.detection.metrics import score
 
     rng = np.random.default_rng(0)
     gts, preds = [], []
@@ -293,9 +299,9 @@ needs_demo = pytest.mark.skipif(not DEMO_WEIGHTS.is_file(), reason=f"demo detect
 
 @needs_demo
 def test_harness_equals_ultralytics_validator_and_pycocotools(tmp_path, no_network):
+    from coco_oracle import coco_score
     from ultralytics.models.yolo.detect import DetectionValidator
 
-    from downstream.detection.metrics import coco_score
     from downstream.detection.task import DetectionTask
 
     hr_items, _ = _frames(range(100000, 100008), tmp_path / "frames")

@@ -22,6 +22,14 @@ ALLOWED = {
     "sr/runtime.py": {"_state": "the process's glibc allocator tuning status (mallopt applies once per process)"},
     "downstream/detection/offline.py": {"ATTEMPTS": "strings: the downloads ultralytics tried, for the tests"},
     "downstream/datasets/base.py": {"_WARNED": "(name, sizes) of the short-data-set warnings already logged"},
+    # the plug-in registry is process-wide by design, like Python's own import system: what is registered (classes,
+    # functions) and which entry-point groups were scanned, never a built model
+    "sr/plugins.py": {
+        "_loaded": "entry-point names already loaded",
+        "_pending": "registrations waiting for their kind's registry",
+        "_registries": "the registry of each plug-in kind",
+        "_scanned": "entry-point groups already scanned",
+    },
 }
 
 

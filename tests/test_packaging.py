@@ -4,16 +4,15 @@ in a fresh environment, outside the checkout (configs and demo weights come from
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tomllib
-import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import install_project_wheel
 
 from reports.tables import load_results
+from sr.registry import list_methods
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("sr", "downstream", "benchmarks", "reports")
@@ -54,36 +53,8 @@ def test_every_package_and_data_file_is_declared():
 
 @pytest.mark.slow
 def test_main_job_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
-    source = tmp_path / "source"  # the checkout's files (tracked and new), without build leftovers
-    for f in subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split():
-        if (REPO / f).is_file():
-            (source / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, source / f)
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(source),
-        ],
-        check=True,
-    )
-    wheel = next(wheels.glob("irsr_bench-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "irsr_configs/suites/demo.yaml" in names and "sr/weights/demo/yolo_demo_synthir.pt" in names
-    venv = tmp_path / "venv"  # the dependencies (torch, ...) from this interpreter; the project only from the wheel
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    python = install_project_wheel(tmp_path)
+    venv = python.parents[1]
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "IRSR_CONFIG_DIR")}
@@ -97,6 +68,13 @@ def test_main_job_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
         check=True,
     ).stdout.split()
     assert all(Path(p).is_relative_to(venv) for p in where), where
+    # the console script: every method with its weights status (no weights directory: only the shipped demo ones)
+    listing = subprocess.run(
+        [python.parent / "irsr", "ls", "methods"], cwd=work, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    status = {line.split()[0]: line.split()[1] for line in listing.splitlines() if line[:1].isalnum()}
+    assert set(status) == set(list_methods()), listing
+    assert status["difiisr_demo"] == "ok" and status["difiisr"] == "missing" and status["bicubic"] == "none"
     run = subprocess.run(
         [python, "-m", "benchmarks.run", "--methods", "all", "--limit", "2", "--out", "run", "--quiet"],
         cwd=work,

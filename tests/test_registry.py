@@ -85,10 +85,10 @@ def test_kinds_come_from_their_package_and_entries_carry_metadata():
 def test_registering_a_name_twice_is_an_error():
     reg = Registry("widget")
 
-    @reg.register("a", colour="red")
     def make_a(size: int = 1) -> tuple[str, int]:
         return "a", size
 
+    reg.add("a", make_a, colour="red")
     assert reg.build("a", {"size": 3}) == ("a", 3) and reg.get("a").metadata == {"colour": "red"}
     with pytest.raises(ConfigError, match="size = 'big' has the wrong type"):
         reg.build("a", {"size": "big"})

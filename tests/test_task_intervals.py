@@ -3,8 +3,8 @@ the metric from scratch on those lists, by an evaluator outside our aggregation 
 
 import numpy as np
 import pytest
+from coco_oracle import coco_score
 
-from downstream.detection.metrics import coco_score
 from downstream.detection.task import DetectionTask
 from downstream.sample import IGNORE_INDEX
 from downstream.segmentation.metrics import mmseg_iou_metric

@@ -8,12 +8,12 @@ import re
 
 import pytest
 import torch
+from conftest import REPO, project_sources
 
 from downstream.detection.offline import ultralytics_offline
 from downstream.detection.train import main as detection_main
 from downstream.detection.yolo import ultralytics_device, ultralytics_spelling
 from downstream.segmentation.train import main as segmentation_main
-from sr.config import PROJECT_ROOT
 from sr.errors import ConfigError
 from sr.runtime import resolve_device
 from sr.vocab import OPT_DEVICE
@@ -69,15 +69,15 @@ def test_a_bad_device_is_a_usage_error(trainer, bad, capsys, tmp_path):
 def test_no_entry_point_spells_its_own_device_option():
     """``--device`` exists only through ``sr.cli.ArgumentParser.add_device`` (one spelling, one default)."""
     offenders = []
-    for path in PROJECT_ROOT.glob("*/**/*.py"):
-        if path.parts[len(PROJECT_ROOT.parts)] == "tests" or path == PROJECT_ROOT / "sr" / "cli.py":
+    for path in project_sources():
+        if path == REPO / "sr" / "cli.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
                 spelled = {a.value for a in node.args if isinstance(a, ast.Constant)}
                 spelled |= {a.id for a in node.args if isinstance(a, ast.Name)}
                 if spelled & {"--device", "OPT_DEVICE"}:
-                    offenders.append(str(path.relative_to(PROJECT_ROOT)))
+                    offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
 
 
@@ -94,11 +94,7 @@ def test_one_device_rule():
     """``auto`` becomes CUDA-when-present in sr.runtime.resolve_device only; every entry point, task and trainer
     goes through it."""
     rule = re.compile(r"""["']cuda["'] if torch\.cuda\.is_available\(\) else ["']cpu["']""")
-    holders = [
-        str(path.relative_to(PROJECT_ROOT))
-        for path in PROJECT_ROOT.glob("*/**/*.py")
-        if path.parts[len(PROJECT_ROOT.parts)] != "tests" and rule.search(path.read_text())
-    ]
+    holders = [str(path.relative_to(REPO)) for path in project_sources() if rule.search(path.read_text())]
     assert holders == ["sr/runtime.py"]
     with pytest.raises(ConfigError, match="cuda:N"):
         resolve_device("foo")

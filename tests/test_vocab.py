@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from conftest import project_sources
+
 from sr.vocab import CLASS_ALL, COL_CLASS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,8 +55,8 @@ def test_the_scan_finds_each_re_spelling():
 
 def test_production_code_spells_the_class_column_through_vocab():
     offenders = []
-    for path in REPO.glob("*/**/*.py"):
-        if path.parts[len(REPO.parts)] == "tests" or path == REPO / "sr" / "vocab.py":
+    for path in project_sources():
+        if path == REPO / "sr" / "vocab.py":
             continue
         offenders += [f"{path.relative_to(REPO)}:{o}" for o in _offenders(path.read_text())]
     assert offenders == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class Settings:
     prefetch: int = DEFAULT_PREFETCH
     #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
     dataset_files: dict[str, str] = field(default_factory=dict)
+    #: methods given as ``outputs:DIR[=NAME]``: the row name (``sr.registry.method_label``) -> the spec
+    method_specs: dict[str, str] = field(default_factory=dict)
 
 
 class JobRows:
@@ -147,7 +150,7 @@ def open_job(rows: JobRows, settings: Settings, resources: Resources) -> JobCont
     """The job's data set and method (``JobUnavailable`` when either cannot be had), its frame ids (``--limit``),
     its data flags set on ``rows`` and its cache keys."""
     dataset, all_ids = _open_dataset(rows.dataset_name, settings)
-    method = resources.method(rows.method_name)
+    method = resources.method(settings.method_specs.get(rows.method_name, rows.method_name))
     if isinstance(method, Exception):
         raise JobUnavailable(str(method) if isinstance(method, UserError) else f"{type(method).__name__}: {method}")
     rows.data_flags = dataset.flags
@@ -160,6 +163,8 @@ def open_job(rows: JobRows, settings: Settings, resources: Resources) -> JobCont
             FLAG_SUBSET_SMALLER,
         )
         rows.data_flags = tuple({*rows.data_flags, FLAG_SUBSET_SMALLER})
+    for file_id, error in method.unmatched(all_ids):  # e.g. an outputs folder's files that are no frame
+        rows.add("sr", "error", math.nan, cls=file_id, n=1, error=error)
     identity = method_identity(method)
     return JobContext(
         settings=settings,

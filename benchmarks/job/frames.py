@@ -25,6 +25,7 @@ from benchmarks.job.context import JobContext
 from downstream.errors import DataError, LabelError
 from downstream.imageio import on_png_grid, read_image, stored_image, to_uint8, write_png
 from downstream.tasks import TaskItem
+from sr.errors import UserError
 
 log = logging.getLogger("benchmarks")
 
@@ -109,7 +110,7 @@ class FramePipeline:
         torch.manual_seed(sample_seed(job.settings.seed, sample_id))
         with torch.inference_mode(), job.resources.stages("sr"):
             lr = frame.lr.to(job.method.device, non_blocking=self.pin)
-            output = job.method.upscale(lr, reference=frame.reference)
+            output = job.method.upscale(lr, reference=frame.reference, ids=[sample_id])
         data = to_uint8(output[0].permute(1, 2, 0).cpu().numpy())
         write = writer.submit(write_png, frame.sr_path, data)
         return stored_image(data, channels=frame.sample.channels), write
@@ -160,7 +161,7 @@ class FramePipeline:
 
     def _error_row(self, sample_id: str, exc: Exception) -> None:
         job = self.job
-        if isinstance(exc, DataError):
+        if isinstance(exc, UserError):  # a bad input file (DataError) or output file (sr.methods.outputs)
             error = str(exc)
         else:
             trace = "".join(traceback.format_exception(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,15 +18,19 @@ import torch
 
 from downstream.errors import DataError
 from downstream.sample import Sample
+from sr import plugins
 from sr.degrade import degrade, modcrop
 from sr.registry import Registry
 from sr.vocab import ENV_DATA_DIR, FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
 #: data-set kinds: the Dataset subclasses of this package's modules, by kind name
-DATASET_KINDS = Registry("data-set kind", locations=("downstream.datasets",), name_attr="kind")
+DATASET_KINDS = Registry(
+    "data-set kind", locations=("downstream.datasets",), name_attr="kind", plugin_kind="dataset-kind"
+)
 #: class decorator: ``@register_kind("folder")`` makes a Dataset subclass the data-set kind ``folder``
-register_kind = DATASET_KINDS.register
+#: (``sr.plugins.register("dataset-kind", ...)``, the one registration of every plug-in kind)
+register_kind = functools.partial(plugins.register, "dataset-kind")
 _WARNED: set[tuple] = set()
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "irsr" / "data"
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sr import plugins
 from sr.config import accepted_options
 from sr.errors import ConfigError
 from sr.guidance.perceptual import LPIPSLoss, SAMLoss, SobelEdgeLoss, VGGLoss
@@ -20,7 +21,7 @@ from sr.guidance.visual import FFTLoss, MSELoss, SSIMLoss
 from sr.registry import Registry
 
 #: guidance terms by ``kind``; metadata ``group``: visual (pixel statistics) or perceptual (feature networks)
-TERMS = Registry("guidance term")
+TERMS = Registry("guidance term", plugin_kind="guidance-term")
 for _kind, _group, _cls in (
     ("fft", "visual", FFTLoss),
     ("ssim", "visual", SSIMLoss),
@@ -30,7 +31,7 @@ for _kind, _group, _cls in (
     ("lpips", "perceptual", LPIPSLoss),
     ("edge", "perceptual", SobelEdgeLoss),
 ):
-    TERMS.add(_kind, _cls, group=_group)
+    plugins.register("guidance-term", _kind, _cls, group=_group)
 MODES = ("inject", "sum")
 _COMMON = ("weights_dir", "random_weights")
 

@@ -99,7 +99,7 @@ class TrainConfig:
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": LoopConfig}
-_TOP = {"name", "out_dir", "objective", "weights_dir", "random_weights", "base", "description", *_SECTIONS}
+TOP_KEYS = {"name", "out_dir", "objective", "weights_dir", "random_weights", "base", "description", *_SECTIONS}
 
 
 #: the smallest value of numeric fields (a value below it is a mistake, not "off")
@@ -153,11 +153,11 @@ def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
     """Read, merge (``base:``), apply dotted ``overrides`` ({"train.iterations": 10}) and type-check."""
     path = TRAIN_CONFIGS.path(str(name_or_path)).resolve()
     data = read_config(path)
-    check_keys(str(path), data, _TOP)
+    check_keys(str(path), data, TOP_KEYS)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")
-        check_keys(f"--set {dotted}", {parents[0] if parents else last: None}, _TOP - {"base"})
+        check_keys(f"--set {dotted}", {parents[0] if parents else last: None}, TOP_KEYS - {"base"})
         for key in parents:
             node = node.setdefault(key, {}) if isinstance(node, dict) else None
         if not isinstance(node, dict):

@@ -8,6 +8,7 @@ checkpoints; objectives own only the maths of their loss (diffusion maths comes 
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -16,15 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr import plugins
 from sr.diffusion import ResShiftDiffusion
 from sr.errors import ConfigError, check_keys
 from sr.guidance import Guidance, GuidanceLoss
 from sr.registry import Registry
 
 #: training objectives by ``objective.kind``: the Objective subclasses of this package's modules
-OBJECTIVES = Registry("objective", locations=("sr.train.objectives",), name_attr="kind")
+OBJECTIVES = Registry("objective", locations=("sr.train.objectives",), name_attr="kind", plugin_kind="objective")
 #: class decorator: ``@register("sinsr")`` makes an Objective subclass ``objective.kind: sinsr``
-register = OBJECTIVES.register
+register = functools.partial(plugins.register, "objective")  # sr.plugins: one registration for every kind
 
 
 @dataclass
