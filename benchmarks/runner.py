@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from benchmarks.background import DEFAULT_PREFETCH, ahead, worker
 from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
-from benchmarks.timing import stage
+from benchmarks.timing import SUBSTAGE_IQA, stage
 from downstream.datasets import load_dataset
 from downstream.errors import DataError, LabelError
 from downstream.evidence import (
@@ -339,7 +339,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             new = entry is None
             if new:
                 try:
-                    with stage("iqa"):
+                    with stage("iqa"), stage(f"{SUBSTAGE_IQA}{metric_name}"):  # the total, and per metric
                         entry = {"value": float(metric(image[None], frame.reference)[0])}
                 except Exception as exc:
                     entry = {"error": f"{type(exc).__name__}: {exc}"}

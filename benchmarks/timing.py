@@ -359,6 +359,10 @@ def _synchronize() -> None:
             torch.cuda.synchronize()
 
 
+#: the prefix of the quality-metric stage's per-metric parts (``iqa:musiq``): within ``iqa``, not added to it again
+SUBSTAGE_IQA = "iqa:"
+
+
 @contextlib.contextmanager
 def stage(name: str):
     """Add the block's wall time to ``name``'s total."""
