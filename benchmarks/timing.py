@@ -341,6 +341,7 @@ def markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------------ stages
 _totals: dict[str, float] = defaultdict(float)
+_cpu: dict[str, float] = defaultdict(float)  # process CPU time (all threads) during the stage's blocks
 _counts: dict[str, int] = defaultdict(int)
 _active: dict[str, int] = defaultdict(int)
 _sync = False
@@ -371,12 +372,13 @@ def stage(name: str):
         return
     _active[name] += 1
     _synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         _synchronize()
         _totals[name] += time.perf_counter() - t0
+        _cpu[name] += time.process_time() - c0
         _counts[name] += 1
         _active[name] -= 1
 
@@ -386,6 +388,13 @@ def totals() -> dict[str, tuple[float, int]]:
     return {k: (_totals[k], _counts[k]) for k in _totals}
 
 
+def cpu_totals() -> dict[str, float]:
+    """``{stage: process CPU seconds during its blocks}`` so far (every thread of the process, so background
+    threads running meanwhile count too): on a machine shared with other jobs it varies far less than wall time."""
+    return dict(_cpu)
+
+
 def reset() -> None:
     _totals.clear()
+    _cpu.clear()
     _counts.clear()

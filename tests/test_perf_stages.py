@@ -34,6 +34,8 @@ def test_stages_table_has_the_frame_pipeline_stages(tmp_path, capsys):
     assert rows["iqa:psnr"]["calls"] == rows["iqa:sd"]["calls"] == "6" and rows["iqa"]["calls"] == "12"
     top = [r for name, r in rows.items() if ":" not in name and name != "total"]
     assert abs(sum(int(r["wall_ms"]) for r in top) - int(rows["total"]["wall_ms"])) <= len(top)
+    assert abs(sum(int(r["cpu_ms"]) for r in top) - int(rows["total"]["cpu_ms"])) <= len(top)
+    assert int(rows["total"]["cpu_ms"]) > 0 and all(int(r["cpu_ms"]) >= 0 for r in rows.values())
 
 
 def test_prefetch_ab_runs_both_pipelines_in_child_processes(tmp_path, capsys):

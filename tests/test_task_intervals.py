@@ -201,3 +201,50 @@ def test_segmentation_replicates_from_image_weights_equal_recomputing_each_list(
     draws = ids[resample_indices(len(ids), 80, seed=1)]
     draws[::4, 1] = "not_in_state"
     _assert_same_replicates(SegmentationTask.replicates(state, draws), segmentation_replicates(state, draws))
+
+
+def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run):
+    """On the README main job's own cached task states and drawn lists: the replicates the run stored (vectorised)
+    equal recomputing each drawn list from scratch (the previous implementation), and so do the intervals in
+    results.csv (to 1e-9)."""
+    import gzip
+    import json
+
+    import pandas as pd
+
+    from downstream.evidence import read_sample, sample_path
+
+    sample = read_sample(sample_path(demo_run, "synthir_demo", "bicubic"))
+    draws = np.asarray(sample.ids, dtype=str)[sample.index_lists()]
+    checked = {}
+    for entry in sorted((demo_run / "cache" / "task").rglob("*.json.gz")):
+        if entry.name.endswith(".replicates.json.gz"):
+            continue
+        state = json.loads(gzip.decompress(entry.read_bytes()))["state"]
+        kind = "detection" if "pred" in next(iter(state["images"].values())) else "segmentation"
+        if kind in checked or list(state["images"]) != sample.ids:
+            continue
+        task, oracle = {
+            "detection": (DetectionTask, detection_replicates),
+            "segmentation": (SegmentationTask, segmentation_replicates),
+        }[kind]
+        old = oracle(state, draws)
+        stored = next(entry.parent.glob(entry.name.replace(".json.gz", "__*.replicates.json.gz")))
+        saved = {(m, c): np.asarray(v, np.float64) for m, c, v in json.loads(gzip.decompress(stored.read_bytes()))}
+        for new in (task.replicates(state, draws), saved):
+            assert set(new) == set(old)
+            for key in old:
+                np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-9, equal_nan=True, err_msg=str(key))
+        checked[kind] = (old, task.replicates(state, np.asarray(sample.ids, dtype=str)[None]))
+    assert set(checked) == {"detection", "segmentation"}
+    # the intervals in results.csv of the method whose rows these states are (found by its value on all images)
+    df = pd.read_csv(demo_run / "results.csv", keep_default_na=False, na_values=[""])
+    for kind, (old, whole) in checked.items():
+        metric = "mAP50-95" if kind == "detection" else "mIoU"
+        overall = df[(df.task == kind) & (df.metric == metric) & (df["class"] == "all")]
+        methods = overall[np.isclose(overall.value, whole[(metric, "all")][0], rtol=0, atol=1e-12)].method
+        assert len(methods) >= 1
+        rows = df[(df.task == kind) & df.method.isin(methods) & df.ci_low.notna()]
+        assert len(rows) >= 3
+        for method, m, cls, low, high in zip(rows.method, rows.metric, rows["class"], rows.ci_low, rows.ci_high):
+            assert (low, high) == pytest.approx(percentile_interval(old[(m, cls)]), abs=1e-9), (method, m, cls)
