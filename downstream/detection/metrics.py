@@ -102,7 +102,12 @@ def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int, counted: np.ndarray | N
 
 
 def draw_coco_ap(
-    tp: np.ndarray, conf: np.ndarray, image: np.ndarray, n_gt: np.ndarray, draws: np.ndarray, counted=None
+    tp: np.ndarray,
+    conf: np.ndarray,
+    image: np.ndarray,
+    n_gt: np.ndarray,
+    draws: np.ndarray,
+    counted: np.ndarray | None = None,
 ) -> np.ndarray:
     """(R, T) :func:`coco_ap` of one class on each of R drawn image lists at once (NaN where a list has no ground
     truth), equal to concatenating the drawn images' detections (repeats included) and calling :func:`coco_ap`.
@@ -145,7 +150,7 @@ def draw_coco_ap(
             out[rows, t] = 0.0
             continue
         tps = np.cumsum(w[:, image[tp_at]], axis=1)  # (r, J)
-        ahead = np.zeros((len(n_gt), len(tp_at) + 1))  # [image, j]: its false positives ranked after TP j - 1
+        ahead = np.zeros((len(n_gt), len(tp_at) + 1))  # [image, j]: its false positives between TP j - 1 and TP j
         np.add.at(ahead, (image[fp_at], np.searchsorted(tp_at, fp_at)), 1.0)
         fps = w @ np.cumsum(ahead, axis=1)[:, : len(tp_at)]
         rc = tps / n_drawn
