@@ -36,6 +36,16 @@ def resample_indices(n: int, n_resamples: int = N_RESAMPLES, seed: int = DEFAULT
     return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
 
 
+def resample_weights(indices: np.ndarray, n: int) -> np.ndarray:
+    """[R, n] int64: how often each of ``n`` images occurs in each drawn list (rows of ``indices``; -1 entries are
+    left out). A statistic that is a sum over images (confusion matrices, detection counts) of a drawn list is the
+    weighted sum with its row, so all lists are computed at once."""
+    indices = np.asarray(indices, dtype=np.int64).reshape(len(indices), -1)
+    weights = np.zeros((len(indices), n + 1), dtype=np.int64)  # the last column collects the left-out entries
+    np.add.at(weights, (np.arange(len(indices))[:, None], indices), 1)
+    return weights[:, :n]
+
+
 def percentile_interval(replicates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The central ``confidence`` interval of bootstrap replicates (NaN replicates ignored; NaN if none)."""
     r = np.asarray(replicates, dtype=np.float64)

@@ -148,6 +148,20 @@ class Task(ABC):
         }
 
 
+def draw_positions(ids: list[str], draws: Any) -> Any:
+    """(R, m) int64 array: the position in ``ids`` of each drawn id of ``draws`` (:meth:`Task.replicates`), -1 for an
+    id not in ``ids`` (left out of its draw)."""
+    import numpy as np
+
+    draws = np.asarray(draws, dtype=str).reshape(len(draws), -1)
+    names = np.asarray(ids, dtype=str).reshape(-1)
+    order = np.argsort(names, kind="stable")
+    at = np.minimum(np.searchsorted(names[order], draws), max(len(names) - 1, 0))
+    if not len(names):
+        return np.full(draws.shape, -1, np.int64)
+    return np.where(names[order][at] == draws, order[at], -1).astype(np.int64)
+
+
 def task_report(spec: Mapping[str, Any] | None) -> tuple[tuple[ResultMetric, ...], TaskReport | None]:
     """The metrics and report of a task from its recorded :meth:`Task.spec` (None: nothing declared)."""
     if not spec:

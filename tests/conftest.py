@@ -8,6 +8,7 @@ Every test that reads ../shared (the conformance kit, real infrared samples) get
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,34 @@ def noise_frames(folder: Path, count: int, height: int = 32, width: int = 40) ->
 def shared_data() -> Path:
     """``../shared/data`` (real infrared samples); skipped (or failed under IRSR_REQUIRE_SHARED=1) when absent."""
     return shared_path("data", what="real-data samples")
+
+
+_CONNECT = socket.socket.connect
+
+
+def _connect_offline(sock, address):
+    """Internet sockets refuse to connect (local AF_UNIX sockets, which libraries use between processes, work)."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(f"network access to {address!r} attempted during the demo run (the test forbids it)")
+    return _CONNECT(sock, address)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The README's main command (``benchmarks.run --methods all``, demo suite, report included) run ONCE per test
+    session, on a machine without network (sockets refuse to connect). Tests that only read its folder share it;
+    a test that changes a file of it must work on a copy."""
+    from benchmarks.run import main as run_main
+
+    out = tmp_path_factory.mktemp("demo")
+    root = tmp_path_factory.mktemp("demo_home")
+    with pytest.MonkeyPatch.context() as mp:  # session scope: the per-test isolation below is not active yet
+        mp.setenv(ENV_WEIGHTS_DIR, str(root / "weights"))
+        mp.setenv(ENV_DATA_DIR, str(root / "data"))
+        mp.setenv("YOLO_OFFLINE", "1")
+        mp.setattr(socket.socket, "connect", _connect_offline)
+        assert run_main(["--methods", "all", "--out", str(out), "--quiet"]) == 0
+    return out
 
 
 @pytest.fixture(autouse=True)

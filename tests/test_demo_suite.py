@@ -1,7 +1,6 @@
 """The main job on the embedded demo suite, checked against the committed baseline (what CI guards)."""
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +19,6 @@ BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "demo_baseline.c
 
 
 WEIGHT_FREE_METRICS = ("niqe", "piqe", "entropy", "sd", "ag", "sf", "ei")
-
-
-_CONNECT = socket.socket.connect
-
-
-def _connect_offline(sock, address):
-    """Internet sockets refuse to connect (local AF_UNIX sockets, which libraries use between processes, work)."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        raise OSError(f"network access to {address!r} attempted during the demo run (the test forbids it)")
-    return _CONNECT(sock, address)
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """The README's main command on the demo suite, on a machine without network (sockets refuse to connect)."""
-    out = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _connect_offline)
-        assert run_main(["--methods", "all", "--out", str(out), "--quiet"]) == 0
-    return out
 
 
 def test_demo_results_do_not_regress_against_the_committed_baseline(demo_run):

@@ -191,3 +191,24 @@ def test_single_channel_is_scored_as_three_equal_channels():
     a, b = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
     assert float(psnr(a, b)) == pytest.approx(float(psnr(a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1))))
     assert set(list_metrics()) >= {"psnr", "ssim", "lpips", "niqe", "clipiqa", "musiq"}
+
+
+def test_entropy_is_pyiqas_bit_for_bit():
+    """The harness's entropy counts the histogram with bincount instead of pyiqa's one-hot sum: the same values,
+    exactly, on gray and colour frames, 8-bit grids and arbitrary floats, batches, and the demo's SR outputs."""
+    from downstream.datasets import load_dataset
+
+    ours, theirs = QualityMetric("entropy"), pyiqa.create_metric("entropy", device="cpu")
+    rng = torch.Generator().manual_seed(3)
+    frames = [
+        torch.rand(1, 1, 240, 320, generator=rng),
+        (torch.rand(2, 3, 37, 53, generator=rng) * 255).round() / 255,
+        torch.rand(1, 3, 64, 64, generator=rng) ** 4,
+        torch.zeros(1, 1, 16, 16),
+        torch.ones(1, 3, 16, 16),
+    ]
+    dataset = load_dataset("synthir_demo")
+    frames += [dataset.load(i).hr[None].float() for i in dataset.ids()[:3]]
+    for x in frames:
+        expected = theirs(x if x.shape[1] == 3 else x.expand(-1, 3, -1, -1))
+        assert torch.equal(ours(x), expected.float().reshape(-1)), x.shape

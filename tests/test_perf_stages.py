@@ -13,7 +13,7 @@ from benchmarks.speed import perf
 def _suite(tmp_path):
     frames = noise_frames(tmp_path / "frames", 3)
     suite = tmp_path / "tiny.yaml"
-    suite.write_text(f"datasets: ['folder:{frames}']\nmethods: [bicubic, nearest]\nmetrics: [psnr]\ntasks: {{}}\n")
+    suite.write_text(f"datasets: ['folder:{frames}']\nmethods: [bicubic, nearest]\nmetrics: [psnr, sd]\ntasks: {{}}\n")
     return suite
 
 
@@ -29,6 +29,13 @@ def test_stages_table_has_the_frame_pipeline_stages(tmp_path, capsys):
     rows = {r["stage"]: r for r in _rows(out)}
     assert {"load", "sr", "iqa", "write", "total"} <= set(rows)
     assert rows["load"]["calls"] == rows["sr"]["calls"] == rows["write"]["calls"] == "6"  # 2 methods x 3 frames
+    # per metric, inside the quality-metric stage: their calls add up to its calls, and "other" does not count
+    # them twice (the top-level stages and "other" add up to the total)
+    assert rows["iqa:psnr"]["calls"] == rows["iqa:sd"]["calls"] == "6" and rows["iqa"]["calls"] == "12"
+    top = [r for name, r in rows.items() if ":" not in name and name != "total"]
+    assert abs(sum(int(r["wall_ms"]) for r in top) - int(rows["total"]["wall_ms"])) <= len(top)
+    assert abs(sum(int(r["cpu_ms"]) for r in top) - int(rows["total"]["cpu_ms"])) <= len(top)
+    assert int(rows["total"]["cpu_ms"]) > 0 and all(int(r["cpu_ms"]) >= 0 for r in rows.values())
 
 
 def test_prefetch_ab_runs_both_pipelines_in_child_processes(tmp_path, capsys):

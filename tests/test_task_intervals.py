@@ -127,3 +127,124 @@ def test_small_target_replicates_equal_accumulating_the_drawn_frames():
             small.update(*frames[i])
         for row in rows_from_scores(acc, names, (), small):
             assert reps[(row.metric, row.cls)][r] == pytest.approx(row.value, abs=1e-12), (row.metric, row.cls)
+
+
+# --------------------------------------------------- the vectorised replicates equal the per-list recomputation
+
+from bootstrap_oracle import detection_replicates, segmentation_replicates  # noqa: E402
+
+
+def _assert_same_replicates(new: dict, old: dict) -> None:
+    assert list(new) and set(new) == set(old)
+    for key in old:
+        np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-12, equal_nan=True, err_msg=str(key))
+        assert np.array_equal(np.isnan(new[key]), np.isnan(old[key])), key
+        assert percentile_interval(new[key]) == pytest.approx(percentile_interval(old[key]), abs=1e-12)
+
+
+def _tied(state: dict) -> dict:
+    """The same detections with confidences rounded to 0.1: many ties, some between a true and a false positive
+    (where the curve depends on the order of the drawn images)."""
+    images = {}
+    for image_id, v in state["images"].items():
+        pred = np.asarray(v["pred"]).reshape(-1, 6).copy()
+        pred[:, 4] = np.round(pred[:, 4], 1)
+        images[image_id] = {"pred": pred.tolist(), "gt": v["gt"]}
+    return {**state, "images": images}
+
+
+@pytest.mark.parametrize("variant", ["distinct", "tied", "ultralytics", "left_out"])
+def test_detection_replicates_from_image_weights_equal_recomputing_each_list(variant, monkeypatch):
+    import downstream.detection.metrics as metrics
+
+    seen = []
+    check = metrics._order_dependent_ties
+    monkeypatch.setattr(metrics, "_order_dependent_ties", lambda *a: seen.append(check(*a)) or seen[-1])
+    state = _detections(n_images=11, seed=3)
+    if variant == "tied":
+        state = _tied(state)
+    if variant == "ultralytics":
+        state["ap_method"] = "ultralytics"
+    ids = np.array(list(state["images"]))
+    draws = ids[resample_indices(len(ids), 60, seed=9)]
+    if variant == "left_out":  # ids the state lacks are left out of their draw
+        draws[::3, 0] = "not_in_state"
+    _assert_same_replicates(DetectionTask.replicates(state, draws), detection_replicates(state, draws))
+    assert any(seen) == (variant == "tied") and not all(seen)  # the order-dependent path ran where ties ask for it
+
+
+def test_detection_with_no_detection_or_no_ground_truth_in_a_draw():
+    state = _detections(n_images=6, seed=4)
+    first = next(iter(state["images"]))
+    state["images"][first] = {"pred": [], "gt": state["images"][first]["gt"]}  # ground truth, nothing detected
+    state["images"]["empty"] = {"pred": [[1.0, 1.0, 30.0, 30.0, 0.9, 0.0]], "gt": []}  # a false positive only
+    ids = np.array(list(state["images"]))
+    draws = np.array([[first] * 4, ["empty"] * 4, [first, "empty", first, "empty"], list(ids[:4])])
+    new, old = DetectionTask.replicates(state, draws), detection_replicates(state, draws)
+    _assert_same_replicates(new, old)
+    assert new[("mAP50-95", "all")][1] == 0.0  # no ground truth drawn: COCO's 0, as the task reports it
+
+
+@pytest.mark.parametrize("ignored", [(), (0,)])
+def test_segmentation_replicates_from_image_weights_equal_recomputing_each_list(ignored):
+    rng = np.random.default_rng(6)
+    k = 5
+    images = {}
+    for i in range(9):
+        matrix = rng.integers(0, 50, (k, k))
+        matrix[3] = 0  # class 3 never labelled; predicted in some images only
+        if i % 2:
+            matrix[:, 3] = 0
+        images[f"i{i}"] = {"confusion": matrix.tolist()}
+    state = {"classes": [f"c{c}" for c in range(k)], "ignored": list(ignored), "images": images}
+    ids = np.array(list(images))
+    draws = ids[resample_indices(len(ids), 80, seed=1)]
+    draws[::4, 1] = "not_in_state"
+    _assert_same_replicates(SegmentationTask.replicates(state, draws), segmentation_replicates(state, draws))
+
+
+def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run):
+    """On the README main job's own cached task states and drawn lists: the replicates the run stored (vectorised)
+    equal recomputing each drawn list from scratch (the previous implementation), and so do the intervals in
+    results.csv (to 1e-9)."""
+    import gzip
+    import json
+
+    import pandas as pd
+
+    from downstream.evidence import read_sample, sample_path
+
+    sample = read_sample(sample_path(demo_run, "synthir_demo", "bicubic"))
+    draws = np.asarray(sample.ids, dtype=str)[sample.index_lists()]
+    checked = {}
+    for entry in sorted((demo_run / "cache" / "task").rglob("*.json.gz")):
+        if entry.name.endswith(".replicates.json.gz"):
+            continue
+        state = json.loads(gzip.decompress(entry.read_bytes()))["state"]
+        kind = "detection" if "pred" in next(iter(state["images"].values())) else "segmentation"
+        if kind in checked or list(state["images"]) != sample.ids:
+            continue
+        task, oracle = {
+            "detection": (DetectionTask, detection_replicates),
+            "segmentation": (SegmentationTask, segmentation_replicates),
+        }[kind]
+        old = oracle(state, draws)
+        stored = next(entry.parent.glob(entry.name.replace(".json.gz", "__*.replicates.json.gz")))
+        saved = {(m, c): np.asarray(v, np.float64) for m, c, v in json.loads(gzip.decompress(stored.read_bytes()))}
+        for new in (task.replicates(state, draws), saved):
+            assert set(new) == set(old)
+            for key in old:
+                np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-9, equal_nan=True, err_msg=str(key))
+        checked[kind] = (old, task.replicates(state, np.asarray(sample.ids, dtype=str)[None]))
+    assert set(checked) == {"detection", "segmentation"}
+    # the intervals in results.csv of the method whose rows these states are (found by its value on all images)
+    df = pd.read_csv(demo_run / "results.csv", keep_default_na=False, na_values=[""])
+    for kind, (old, whole) in checked.items():
+        metric = "mAP50-95" if kind == "detection" else "mIoU"
+        overall = df[(df.task == kind) & (df.metric == metric) & (df["class"] == "all")]
+        methods = overall[np.isclose(overall.value, whole[(metric, "all")][0], rtol=0, atol=1e-12)].method
+        assert len(methods) >= 1
+        rows = df[(df.task == kind) & df.method.isin(methods) & df.ci_low.notna()]
+        assert len(rows) >= 3
+        for method, m, cls, low, high in zip(rows.method, rows.metric, rows["class"], rows.ci_low, rows.ci_high):
+            assert (low, high) == pytest.approx(percentile_interval(old[(m, cls)]), abs=1e-9), (method, m, cls)

@@ -15,6 +15,7 @@ import torch
 from benchmarks.cache import value_key
 from benchmarks.job.context import JobContext
 from benchmarks.job.frames import Frame
+from benchmarks.stages import SUBSTAGE_IQA
 from downstream.evidence import Sample
 from sr.vocab import CLASS_ALL
 
@@ -63,7 +64,8 @@ class QualityScoring:
             new = entry is None
             if new:
                 try:
-                    with job.resources.stages("iqa"):
+                    stages = job.resources.stages
+                    with stages("iqa"), stages(f"{SUBSTAGE_IQA}{metric_name}"):  # the total, and per metric
                         entry = {"value": float(metric(image[None], frame.reference)[0])}
                 except Exception as exc:
                     entry = {"error": f"{type(exc).__name__}: {exc}"}

@@ -25,6 +25,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from downstream.stats import resample_weights
+
 
 @dataclass
 class ClassScore:
@@ -99,6 +101,84 @@ def coco_ap(tp: np.ndarray, conf: np.ndarray, n_gt: int, counted: np.ndarray | N
     return q.mean(axis=0)
 
 
+def draw_coco_ap(
+    tp: np.ndarray,
+    conf: np.ndarray,
+    image: np.ndarray,
+    n_gt: np.ndarray,
+    draws: np.ndarray,
+    counted: np.ndarray | None = None,
+) -> np.ndarray:
+    """(R, T) :func:`coco_ap` of one class on each of R drawn image lists at once (NaN where a list has no ground
+    truth), equal to concatenating the drawn images' detections (repeats included) and calling :func:`coco_ap`.
+
+    ``tp`` / ``counted``: (D, T) per detection of the pooled images; ``conf``: (D,); ``image``: (D,) the index of
+    each detection's image; ``n_gt``: (n,) ground truths per image; ``draws``: (R, m) image indices per list, -1
+    for an entry left out. A list is a vector of image weights (how often each image was drawn). Sorted by
+    confidence, the precision envelope sampled at the 101 recalls only depends on the points at true positives:
+    recall rises only there, a false positive lowers the precision of the point before it, and inside a run of
+    true positives (the copies of one, or equal confidences) precision rises. So at threshold t, per true positive
+    j: TP(j) = the drawn weights of the true positives up to j (a cumulative sum), FP(j) = the drawn weights of the
+    false positives ranked before j (weights @ per-image counts), all lists at once. Detections of equal
+    confidence where one is a true and another a false positive at some threshold make the curve depend on the
+    order of the drawn images: then each list is accumulated in its order with :func:`coco_ap`.
+    """
+    n_thr = tp.shape[1]
+    weights = resample_weights(draws, len(n_gt))
+    gt_drawn = weights @ np.asarray(n_gt, np.int64)
+    out = np.full((len(draws), n_thr), np.nan)
+    rows = np.flatnonzero(gt_drawn > 0)
+    if not len(rows):
+        return out
+    order = np.argsort(-np.asarray(conf, np.float64), kind="mergesort")
+    tp = np.asarray(tp, bool)[order]
+    counted = np.ones_like(tp) if counted is None else np.asarray(counted, bool)[order]
+    conf, image = np.asarray(conf, np.float64)[order], np.asarray(image, np.int64)[order]
+    is_tp, is_fp = tp & counted, ~tp & counted
+    if _order_dependent_ties(conf, is_tp, is_fp):
+        for r in rows:
+            picked = draws[r][draws[r] >= 0]
+            dets = np.concatenate([np.flatnonzero(image == i) for i in picked])
+            out[r] = coco_ap(tp[dets], conf[dets], int(gt_drawn[r]), counted[dets])
+        return out
+    w = weights[rows].astype(np.float64)
+    n_drawn = gt_drawn[rows].astype(np.float64)[:, None]
+    n_rec = len(RECALL_THRESHOLDS)
+    for t in range(n_thr):
+        tp_at, fp_at = np.flatnonzero(is_tp[:, t]), np.flatnonzero(is_fp[:, t])
+        if not len(tp_at):
+            out[rows, t] = 0.0
+            continue
+        tps = np.cumsum(w[:, image[tp_at]], axis=1)  # (r, J)
+        ahead = np.zeros((len(n_gt), len(tp_at) + 1))  # [image, j]: its false positives between TP j - 1 and TP j
+        np.add.at(ahead, (image[fp_at], np.searchsorted(tp_at, fp_at)), 1.0)
+        fps = w @ np.cumsum(ahead, axis=1)[:, : len(tp_at)]
+        rc = tps / n_drawn
+        pr = tps / np.maximum(tps + fps, np.spacing(1))
+        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+        # the first point with recall >= threshold k: the number of points with at most k thresholds <= recall
+        below = np.searchsorted(RECALL_THRESHOLDS, rc, side="right")  # (r, J), rising along J
+        key = (np.arange(len(rows))[:, None] * (n_rec + 1) + below).ravel()
+        first = np.cumsum(np.bincount(key, minlength=len(rows) * (n_rec + 1)).reshape(len(rows), -1), axis=1)
+        padded = np.concatenate([pr, np.zeros((len(rows), 1))], axis=1)  # past the last point: precision 0
+        q = np.take_along_axis(padded, first[:, :n_rec], axis=1)  # (r, 101)
+        out[rows, t] = np.ascontiguousarray(q.T).mean(axis=0)  # summed over recalls in coco_ap's order
+    return out
+
+
+def _order_dependent_ties(conf: np.ndarray, is_tp: np.ndarray, is_fp: np.ndarray) -> bool:
+    """Whether detections of equal confidence (``conf`` sorted) include a true and a false positive at one
+    threshold: only then does the precision-recall curve depend on the order of the images."""
+    if not np.any(conf[1:] == conf[:-1]):
+        return False
+    group = np.r_[0, np.cumsum(conf[1:] != conf[:-1])]
+    seen_tp = np.zeros((group[-1] + 1, is_tp.shape[1]), bool)
+    seen_fp = np.zeros_like(seen_tp)
+    np.logical_or.at(seen_tp, group, is_tp)
+    np.logical_or.at(seen_fp, group, is_fp)
+    return bool((seen_tp & seen_fp).any())
+
+
 def score(
     preds: list[np.ndarray], gts: list[np.ndarray], names: list[str] | tuple[str, ...], ap_method: str = "coco"
 ) -> DetectionScores:
@@ -162,6 +242,53 @@ def score_images(
         len(cat["target_cls"]),
         per_class,
     )
+
+
+def draw_class_ap(per_image: list[dict[str, np.ndarray]], draws: np.ndarray, num_classes: int) -> np.ndarray:
+    """(R, K, T) AP per class and IoU threshold of :func:`score_images` (``ap_method="coco"``) on each drawn list
+    of images (``draws``: (R, m) indices into ``per_image``, -1 left out); NaN where a class has no ground truth."""
+    out = np.full((len(draws), num_classes, len(IOU_THRESHOLDS)), np.nan)
+    tp = np.concatenate([im["tp"] for im in per_image]).reshape(-1, len(IOU_THRESHOLDS)) if per_image else None
+    if tp is None:
+        return out
+    conf = np.concatenate([im["conf"] for im in per_image])
+    pred_cls = np.concatenate([im["pred_cls"] for im in per_image])
+    image = np.repeat(np.arange(len(per_image)), [len(im["conf"]) for im in per_image])
+    for c in range(num_classes):
+        sel = pred_cls == c
+        n_gt = np.array([np.sum(im["target_cls"] == c) for im in per_image])
+        out[:, c] = draw_coco_ap(tp[sel], conf[sel], image[sel], n_gt, draws)
+    return out
+
+
+def draw_size_ap(per_image: list[dict], draws: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+    """:func:`size_ap_images` on each drawn list at once: area range -> (R,) AP50-95, NaN where a list has no
+    counted ground truth in the range (``draws`` as in :func:`draw_class_ap`)."""
+    out = {}
+    for size in AREA_RANGES:
+        per_class = []
+        for c in range(num_classes):
+            parts = [im[(size, c)] for im in per_image]
+            conf = np.concatenate([part[0] for part in parts])
+            m = np.concatenate([part[1] for part in parts], axis=1)
+            ig = np.concatenate([part[2] for part in parts], axis=1)
+            image = np.repeat(np.arange(len(parts)), [len(part[0]) for part in parts])
+            n_gt = np.array([part[3] for part in parts])
+            per_class.append(draw_coco_ap(m.T, conf, image, n_gt, draws, counted=~ig.T).mean(axis=1))
+        out[size] = mean_present(np.stack(per_class, axis=1))
+    return out
+
+
+def mean_present(values: np.ndarray) -> np.ndarray:
+    """(R,) mean of each row of (R, K) over its finite entries (NaN where none), summed in the order np.mean sums
+    a row holding only those entries, so that it equals the mean of a list of the present values."""
+    out = np.full(len(values), np.nan)
+    present = np.isfinite(values)
+    for mask in np.unique(present, axis=0):
+        rows = np.flatnonzero((present == mask).all(axis=1))
+        if mask.any():
+            out[rows] = values[rows][:, mask].mean(axis=1)
+    return out
 
 
 def _iou_matrix(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:

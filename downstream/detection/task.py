@@ -39,7 +39,7 @@ from downstream.detection.metrics import (
 )
 from downstream.errors import ClassMismatchError, DataError
 from downstream.sample import LABEL_BOXES
-from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
+from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport, draw_positions
 from sr.errors import ConfigError
 from sr.runtime import DEVICE_AUTO
 from sr.vocab import CLASS_ALL, FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
@@ -248,34 +248,47 @@ class DetectionTask(Task):
 
     @classmethod
     def replicates(cls, state: dict[str, Any], draws: Any) -> dict[tuple[str, str], Any]:
-        """The rows recomputed from the cached detections of each drawn image list: each image is matched once,
-        every draw re-accumulates the matches (COCO AP / ultralytics DetMetrics, and per-size AP)."""
+        """The rows recomputed from the cached detections of each drawn image list: each image is matched once;
+        COCO AP of all lists at once from image weights (``metrics.draw_class_ap``, ``draw_size_ap``), ultralytics'
+        DetMetrics list by list (its own accumulation is the definition of ``ap_method="ultralytics"``)."""
         import numpy as np
 
         from downstream.detection.metrics import (
+            draw_class_ap,
+            draw_size_ap,
             image_stats,
+            mean_present,
             score_images,
-            size_ap_images,
             size_image_stats,
         )
 
         names = tuple(state["classes"])
-        ids = list(state["images"])
         pairs = [
             (np.asarray(v["pred"], np.float64).reshape(-1, 6), np.asarray(v["gt"], np.float64).reshape(-1, 5))
             for v in state["images"].values()
         ]
         stats = [image_stats(pred, gt) for pred, gt in pairs]
         sizes = [size_image_stats(pred, gt, len(names)) for pred, gt in pairs]  # COCO's 100 per image, as evaluated
-        position = {image_id: k for k, image_id in enumerate(ids)}
-        out: dict[tuple[str, str], Any] = {}
-        for r, draw in enumerate(draws):
-            picked = [position[i] for i in draw if i in position]
-            scores = score_images([stats[k] for k in picked], names, state["ap_method"])
-            scores.sizes = size_ap_images([sizes[k] for k in picked], len(names))
-            for row in rows_from_scores(scores, names):
-                out.setdefault((row.metric, row.cls), np.full(len(draws), np.nan))[r] = row.value
-        return out
+        picked = draw_positions(list(state["images"]), draws)
+        size_ap = draw_size_ap(sizes, picked, len(names))
+        if state["ap_method"] == "ultralytics":
+            out: dict[tuple[str, str], Any] = {}
+            for r, draw in enumerate(picked):
+                scores = score_images([stats[k] for k in draw[draw >= 0]], names, state["ap_method"])
+                scores.sizes = {size: float(v[r]) for size, v in size_ap.items() if np.isfinite(v[r])}
+                for row in rows_from_scores(scores, names):
+                    out.setdefault((row.metric, row.cls), np.full(len(picked), np.nan))[r] = row.value
+            return out
+        ap = draw_class_ap(stats, picked, len(names))  # (R, K, T)
+        columns = {
+            ("mAP50-95", CLASS_ALL): np.nan_to_num(mean_present(ap.reshape(len(ap), -1)), nan=0.0),
+            ("mAP50", CLASS_ALL): np.nan_to_num(mean_present(ap[:, :, 0]), nan=0.0),
+            **{(SIZE_METRICS[size], CLASS_ALL): v for size, v in size_ap.items()},
+        }
+        for c, name in enumerate(names):
+            columns[("mAP50-95", name)] = ap[:, c].mean(axis=1)
+            columns[("mAP50", name)] = ap[:, c, 0]
+        return {key: v for key, v in columns.items() if np.isfinite(v).any()}
 
     def figure(
         self, images: dict[str, Path], crop: Box, truth: Mapping[str, Any], class_names: tuple[str, ...], workdir: Path

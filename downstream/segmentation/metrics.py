@@ -11,6 +11,7 @@ as mmseg reports them, but not rounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,24 +40,29 @@ def confusion_matrix(
 
 @dataclass(frozen=True)
 class SegScores:
-    iou: np.ndarray  # (K,) percent, NaN where a class is neither labelled nor predicted
-    acc: np.ndarray  # (K,) per-class pixel accuracy, percent, NaN where a class is not labelled
-    miou: float
-    aacc: float
+    iou: np.ndarray  # (..., K) percent, NaN where a class is neither labelled nor predicted
+    acc: np.ndarray  # (..., K) per-class pixel accuracy, percent, NaN where a class is not labelled
+    miou: Any  # float (one matrix) or (...,) array (a stack of them)
+    aacc: Any
 
 
 def scores(conf: np.ndarray) -> SegScores:
-    """IoU per class, per-class accuracy, mIoU and aAcc (percent) from a confusion matrix."""
+    """IoU per class, per-class accuracy, mIoU and aAcc (percent) from a confusion matrix, or from each of a stack
+    of them ((..., K, K): e.g. the summed matrices of many drawn image lists at once)."""
     conf = np.asarray(conf, dtype=np.float64)
-    intersect = np.diag(conf)
-    area_label = conf.sum(axis=1)
-    area_pred = conf.sum(axis=0)
+    intersect = np.diagonal(conf, axis1=-2, axis2=-1)
+    area_label = conf.sum(axis=-1)
+    area_pred = conf.sum(axis=-2)
     union = area_label + area_pred - intersect
+    total = area_label.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, intersect / union, np.nan) * 100.0
         acc = np.where(area_label > 0, intersect / area_label, np.nan) * 100.0
-        aacc = float(intersect.sum() / area_label.sum() * 100.0) if area_label.sum() > 0 else float("nan")
-    miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+        aacc = np.where(total > 0, intersect.sum(axis=-1) / total * 100.0, np.nan)
+    present = np.isfinite(iou).any(axis=-1)
+    miou = np.where(present, np.nansum(iou, axis=-1) / np.maximum(np.isfinite(iou).sum(axis=-1), 1), np.nan)
+    if conf.ndim == 2:
+        return SegScores(iou=iou, acc=acc, miou=float(miou), aacc=float(aacc))
     return SegScores(iou=iou, acc=acc, miou=miou, aacc=aacc)
 
 
@@ -75,15 +81,6 @@ class ConfusionAccumulator:
         self.matrix += matrix
         self.images += 1
         return matrix
-
-    @classmethod
-    def from_images(cls, matrices: np.ndarray) -> ConfusionAccumulator:
-        """The accumulator of a list of images given by their (n, K, K) confusion matrices (repeats allowed)."""
-        matrices = np.asarray(matrices, dtype=np.int64)
-        acc = cls(matrices.shape[-1])
-        acc.matrix = matrices.sum(axis=0) if len(matrices) else acc.matrix
-        acc.images = len(matrices)
-        return acc
 
     def scores(self) -> SegScores:
         return scores(self.matrix)

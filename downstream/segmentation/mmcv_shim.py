@@ -60,10 +60,22 @@ def install() -> bool:
     return True
 
 
+#: libraries mmengine imports at import time only to register optional extras the project never uses (the
+#: bitsandbytes optimizers: its import costs seconds, and it tries to fetch kernels); hidden while mmseg loads
+_SKIPPED_AT_IMPORT = ("bitsandbytes",)
+
+
 def import_mmseg():
     """Install the shim, import mmseg's models and make 'mmseg' the default registry scope."""
     install()
-    import mmseg.models  # noqa: F401  (registers MixVisionTransformer, SegformerHead, EncoderDecoder)
+    hidden = [name for name in _SKIPPED_AT_IMPORT if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None: "import bitsandbytes" raises ImportError, which mmengine skips
+    try:
+        import mmseg.models  # noqa: F401  (registers MixVisionTransformer, SegformerHead, EncoderDecoder)
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
     from mmengine.registry import init_default_scope
 
     init_default_scope("mmseg")

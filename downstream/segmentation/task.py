@@ -35,8 +35,9 @@ import torch
 from downstream.errors import ClassMismatchError
 from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
-from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator
-from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport
+from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator, scores
+from downstream.stats import resample_weights
+from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport, draw_positions
 from sr.errors import ConfigError
 from sr.runtime import DEVICE_AUTO, resolve_device
 from sr.vocab import CLASS_ALL, FLAG_RANDOM_WEIGHTS, FLAG_SCRATCH_INIT
@@ -243,21 +244,35 @@ class SegmentationTask(Task):
 
     @classmethod
     def replicates(cls, state: dict[str, Any], draws: Any) -> dict[tuple[str, str], np.ndarray]:
-        """The rows recomputed from the summed confusion matrices (and small-target counts) of each draw."""
+        """The rows on each drawn list at once: a list is a vector of image weights (how often each image was drawn),
+        its confusion matrix (and small-target counts) the weighted sum of the images' (array work, no loop)."""
         names, ignored = tuple(state["classes"]), tuple(state["ignored"])
         images = state["images"]
-        position = {image_id: k for k, image_id in enumerate(images)}
-        matrices = np.array([v["confusion"] for v in images.values()], dtype=np.int64).reshape(
-            -1, len(names), len(names)
-        )
+        picked = draw_positions(list(images), draws)
+        weights = resample_weights(picked, len(images))
+        matrices = np.array([v["confusion"] for v in images.values()], dtype=np.int64).reshape(len(images), -1)
+        res = scores((weights @ matrices).reshape(len(picked), len(names), len(names)))
+        out = {
+            ("IoU", name): res.iou[:, i] / 100.0
+            for i, name in enumerate(names)
+            if i not in ignored and np.isfinite(res.iou[:, i]).any()
+        }
+        out[("mIoU", CLASS_ALL)] = res.miou / 100.0
+        out[("aAcc", CLASS_ALL)] = res.aacc / 100.0
         small = [v.get("small_target") for v in images.values()]
-        out: dict[tuple[str, str], np.ndarray] = {}
-        for r, draw in enumerate(draws):
-            picked = [position[i] for i in draw if i in position]
-            acc = ConfusionAccumulator.from_images(matrices[picked])
-            target = SmallTargetAccumulator.merged([small[k] for k in picked]) if small and small[0] else None
-            for row in rows_from_scores(acc, names, ignored, target):
-                out.setdefault((row.metric, row.cls), np.full(len(draws), np.nan))[r] = row.value
+        if small and small[0]:
+            counts = {k: weights @ np.array([st[k] for st in small], np.int64) for k in SmallTargetAccumulator._COUNTS}
+            per_image = weights @ np.array([sum(st["per_image"]) for st in small], np.float64)
+            per_image_n = weights @ np.array([len(st["per_image"]) for st in small], np.int64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for metric, num, den in (
+                    ("nIoU", per_image, per_image_n),
+                    ("Pd", counts["detected"], counts["targets"]),
+                    ("Fa", counts["false_pixels"], counts["pixels"]),
+                ):
+                    value = np.where(den > 0, num / den, np.nan)
+                    if np.isfinite(value).any():
+                        out[(metric, CLASS_ALL)] = value
         return out
 
     def figure(
