@@ -54,7 +54,7 @@ from downstream.datasets.prepared import (
 from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
 from downstream.detection.data import yolo_lines
 from downstream.errors import DataError, LabelError
-from downstream.imageio import IMAGE_SUFFIXES
+from downstream.imageio import IMAGE_SUFFIXES, image_size
 from downstream.labels import read_voc_xml, read_yolo_txt
 from sr import cli
 from sr.cli import cli_entry
@@ -90,11 +90,7 @@ def _find_dir(src: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from None
+    return image_size(path, DataError)
 
 
 def _images_by_split(image_dir: Path) -> dict[str | None, dict[str, Path]]:

@@ -55,8 +55,8 @@ from downstream.datasets.prepared import (
     write_dataset_yaml,
 )
 from downstream.datasets.splits import SPLIT_SEED, deterministic_splits
-from downstream.errors import DataError
-from downstream.imageio import IMAGE_SUFFIXES
+from downstream.errors import DataError, LabelError
+from downstream.imageio import IMAGE_SUFFIXES, image_size, open_image
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
@@ -118,8 +118,7 @@ def label_to_ids(
 ) -> np.ndarray:
     """A label image (ids as gray / palette indices / gray RGB, or colours via ``palette``) -> uint8 ids."""
     try:
-        with Image.open(path) as img:
-            img.load()
+        with open_image(path, LabelError) as img:
             mode = img.mode
             if mode in ("L", "P", "I", "I;16"):
                 ids = np.asarray(img).astype(np.int64)
@@ -174,8 +173,7 @@ def prepare_fmb(
     for split in SPLITS:
         for stem, ir_path, lab_path in pairs[split]:
             ids = label_to_ids(lab_path, palette)
-            with Image.open(ir_path) as img:
-                size = img.size
+            size = image_size(ir_path, DataError)
             if ids.shape != (size[1], size[0]):
                 raise DataError(
                     f"{lab_path}: label is {ids.shape[1]}x{ids.shape[0]}, infrared frame "
@@ -282,9 +280,8 @@ def prepare_masks(
     converted, pixels, modes = {}, Counter(), Counter()
     for sid, path in frames.items():
         ids = mask_to_ids(mask_files[sid], len(names), palette)
-        with Image.open(path) as img:
-            size = img.size
-        with Image.open(mask_files[sid]) as m:
+        size = image_size(path, DataError)
+        with open_image(mask_files[sid], LabelError) as m:
             modes[m.mode] += 1
         if ids.shape != (size[1], size[0]):
             raise DataError(
