@@ -32,6 +32,7 @@ from downstream.datasets.folder import FolderDataset
 from downstream.errors import DataError
 from sr.atomic import atomic_folder
 from sr.errors import UserError
+from sr.safeparse import read_yaml_file
 
 DATASET_FILE = "dataset.yaml"
 #: the ``root`` every prepare writes: the dataset.yaml's own folder (``dataset_config`` resolves it there)
@@ -123,10 +124,7 @@ def read_class_file(path: str | os.PathLike) -> list[str]:
     if not path.is_file():
         raise UserError(f"class file {path} does not exist")
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path}: invalid YAML: {exc}") from None
+        raw = read_yaml_file(path)
         raw = raw.get("names", raw) if isinstance(raw, dict) else raw
         if isinstance(raw, dict):  # ultralytics' data.yaml: names: {0: a, 1: b}
             raw = [raw[k] for k in sorted(raw, key=int)]

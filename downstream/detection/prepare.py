@@ -29,7 +29,6 @@ Output: the ``prepared`` layout (``downstream.datasets.prepared``) with ``OUT/da
 
 from __future__ import annotations
 
-import json
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -59,6 +58,7 @@ from downstream.labels import read_voc_xml, read_yolo_txt
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.safeparse import read_json_file
 
 FORMATS = ("m3fd", "yolo", "voc", "coco")
 _IMAGE_DIRS = ("ir", "infrared", "thermal", "images", "jpegimages")
@@ -238,7 +238,7 @@ def collect_coco(
     parsed = []
     for path in files:
         try:
-            data = json.loads(path.read_text())
+            data = read_json_file(path, "COCO file")
             cats = {int(c["id"]): str(c["name"]) for c in data["categories"]}
             data["images"], data["annotations"]
         except (ValueError, KeyError, TypeError) as exc:

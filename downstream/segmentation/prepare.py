@@ -34,7 +34,6 @@ a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
@@ -105,8 +104,9 @@ def _find_pairs(src: Path, images: str, labels: str) -> dict[str, list[tuple[str
 
 def read_palette(path: str | os.PathLike) -> dict[tuple[int, int, int], int]:
     from sr.config import read_yaml
+    from sr.safeparse import read_json_file
 
-    raw = read_yaml(path) if str(path).endswith((".yaml", ".yml")) else json.loads(Path(path).read_text())
+    raw = read_yaml(path) if str(path).endswith((".yaml", ".yml")) else read_json_file(path, "palette")
     try:
         return {tuple(int(c) for c in str(k).split(",")): int(v) for k, v in raw.items()}
     except (ValueError, AttributeError):

@@ -9,11 +9,10 @@ import json
 import sys
 import time
 
-import yaml
-
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.safeparse import load_yaml
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -44,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise UserError(f"--set {item!r}: the value is not valid YAML ({exc.problem})") from None
+        overrides[key.strip()] = load_yaml(value, f"--set {item!r}")
     if args.out:
         overrides["out_dir"] = str(args.out)
     if args.weights_dir:
