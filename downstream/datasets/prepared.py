@@ -30,8 +30,8 @@ import yaml
 from downstream.datasets.base import register_kind, resolve_root
 from downstream.datasets.folder import FolderDataset
 from downstream.errors import DataError
-from sr.atomic import atomic_folder
 from sr.errors import UserError
+from sr.ownership import check_apart, owned_folder
 from sr.safeparse import read_yaml_file
 
 DATASET_FILE = "dataset.yaml"
@@ -93,10 +93,14 @@ def place_file(src: Path, dst: Path, link: bool) -> None:
     shutil.copyfile(src, dst)
 
 
-def staged_output(out: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
-    """A folder beside ``out`` that becomes ``out`` when the block succeeds (``sr.atomic.atomic_folder``); an
-    existing ``out`` is replaced only when it holds a previous prepare's ``dataset.yaml``."""
-    return atomic_folder(out, DATASET_FILE, "a prepared data set")
+def staged_output(
+    out: str | os.PathLike, sources: tuple = (), *, overwrite: bool = False
+) -> contextlib.AbstractContextManager[Path]:
+    """A folder beside ``out`` that becomes ``out`` when the block succeeds (``sr.ownership.owned_folder``): an
+    existing ``out`` is replaced only when a previous prepare made it (its manifest, not a ``dataset.yaml``);
+    ``out`` equal to, inside or containing one of ``sources`` (the data read from) is refused."""
+    check_apart(out, sources)
+    return owned_folder(out, "prepared data set", overwrite=overwrite)
 
 
 def write_dataset_yaml(

@@ -58,6 +58,7 @@ from downstream.labels import read_voc_xml, read_yolo_txt
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.ownership import add_overwrite_option
 from sr.safeparse import read_json_file
 
 FORMATS = ("m3fd", "yolo", "voc", "coco")
@@ -294,6 +295,10 @@ def collect_coco(
     return frames, names, None
 
 
+def _listed(paths) -> list:
+    return list(paths) if isinstance(paths, list) else [paths]
+
+
 COLLECTORS = {"yolo": collect_yolo, "voc": collect_voc, "coco": collect_coco}
 
 
@@ -353,6 +358,7 @@ def prepare_detection(
     split_dir: Path | None = None,
     seed: int = SPLIT_SEED,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Prepare a ``yolo`` / ``voc`` / ``coco`` source into the ``prepared`` layout; returns a summary."""
     src = Path(src)
@@ -372,7 +378,7 @@ def prepare_detection(
     source_counts = Counter(source_classes[int(c)] for f in frames for c in f.boxes[:, 0])
     counts: Counter = Counter()
     out = Path(out)
-    with staged_output(out) as stage:
+    with staged_output(out, (src, images, *_listed(annotations), classes, class_map), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "labels").mkdir()
         for f in frames:
@@ -433,6 +439,7 @@ def prepare_m3fd(
     split_dir: Path | None = None,
     seed: int = SPLIT_SEED,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """The official M3FD download -> ``ir/``, ``labels/``, ``meta/`` (what ``configs/datasets/m3fd_*.yaml`` read)."""
     src = Path(src)
@@ -480,7 +487,7 @@ def prepare_m3fd(
         rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
     counts = Counter(M3FD_CLASSES[int(c)] for f in frames for c in f.boxes[:, 0])
     out = Path(out)
-    with staged_output(out) as stage:
+    with staged_output(out, (src, images, annotations, classes), overwrite=overwrite) as stage:
         for sub in ("ir", "labels", "meta"):
             (stage / sub).mkdir()
         for f in frames:
@@ -549,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
+    add_overwrite_option(parser)
     opts = parser.parse_args(argv)
     paths = {k: Path(v) if v else None for k, v in vars(opts).items() if k in ("images", "classes", "map", "splits")}
     annotations = [Path(a) for a in opts.annotations or ()]
@@ -570,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             split_dir=paths["splits"],
             seed=opts.seed,
             link=opts.link,
+            overwrite=opts.overwrite,
         )
     else:
         if not opts.out:
@@ -586,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
             split_dir=paths["splits"],
             seed=opts.seed,
             link=opts.link,
+            overwrite=opts.overwrite,
         )
     print(
         f"prepared {out}: {summary['frames']} frames, {summary['boxes']} boxes {summary['per_class']}, "

@@ -59,6 +59,7 @@ from downstream.imageio import IMAGE_SUFFIXES, image_size, open_image
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.ownership import add_overwrite_option
 
 FMB_NUM_CLASSES = 15
 SPLITS = ("train", "test")
@@ -161,6 +162,7 @@ def prepare_fmb(
     labels: str = "Label",
     palette: dict[tuple[int, int, int], int] | None = None,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, int]:
     """Write the harness layout of FMB under ``out``; returns the number of frames per split."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
@@ -181,7 +183,7 @@ def prepare_fmb(
                 )
             converted.append((split, f"{split}_{stem}" if prefix else stem, ir_path, ids))
     lists: dict[str, list[str]] = {s: [] for s in SPLITS}
-    with staged_output(out) as stage:
+    with staged_output(out, (src,), overwrite=overwrite) as stage:
         (stage / "Infrared").mkdir()
         (stage / "Label").mkdir()
         for split, new_id, ir_path, ids in converted:
@@ -254,6 +256,7 @@ def prepare_masks(
     split_dir: str | os.PathLike | None = None,
     seed: int = SPLIT_SEED,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Image + mask folders -> the ``prepared`` layout with ``dataset.yaml``; returns a summary."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
@@ -299,7 +302,7 @@ def prepare_masks(
         all_splits = deterministic_splits(list(frames), seed)
         splits = {s: all_splits[s] for s in SPLIT_NAMES}
         rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
-    with staged_output(out) as stage:
+    with staged_output(out, (src, images, masks, classes), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "masks").mkdir()
         for sid, path in frames.items():
@@ -353,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", help="masks: folder with train.txt, val.txt, test.txt")
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"masks: split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
+    add_overwrite_option(parser)
     args = parser.parse_args(argv)
     palette = read_palette(args.palette) if args.palette else None
     if args.format == "fmb":
         counts = prepare_fmb(
-            args.src, args.out, images=args.images or "Infrared", labels=args.labels, palette=palette, link=args.link
+            args.src,
+            args.out,
+            images=args.images or "Infrared",
+            labels=args.labels,
+            palette=palette,
+            link=args.link,
+            overwrite=args.overwrite,
         )
         print(f"FMB prepared in {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     else:
@@ -371,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             split_dir=args.splits,
             seed=args.seed,
             link=args.link,
+            overwrite=args.overwrite,
         )
         print(
             f"prepared {args.out}: {summary['frames']} frames, classes {summary['classes']}, pixels "
