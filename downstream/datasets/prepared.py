@@ -30,6 +30,7 @@ import yaml
 from downstream.datasets.base import register_kind, resolve_root
 from downstream.datasets.folder import FolderDataset
 from downstream.errors import DataError
+from downstream.labels import check_class_name
 from sr.errors import UserError
 from sr.ownership import check_apart, owned_folder
 from sr.safeparse import read_yaml_file
@@ -134,9 +135,10 @@ def read_class_file(path: str | os.PathLike) -> list[str]:
             raw = [raw[k] for k in sorted(raw, key=int)]
         if not isinstance(raw, list):
             raise UserError(f"{path}: expected a list of class names or a 'names:' mapping")
-        names = [str(n).strip() for n in raw]
+        names = [check_class_name(str(n).strip(), f"{path}: entry {i + 1}") for i, n in enumerate(raw)]
     else:
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        lines = enumerate(path.read_text().split("\n"), start=1)  # split("\n"): a \r or \v inside a name stays in it
+        names = [check_class_name(t.strip(), f"{path}:{i}") for i, t in lines if t.strip()]
     if not names:
         raise UserError(f"class file {path} lists no classes")
     dupes = sorted({n for n in names if names.count(n) > 1})

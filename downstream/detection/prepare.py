@@ -54,7 +54,7 @@ from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
 from downstream.detection.data import yolo_lines
 from downstream.errors import DataError, LabelError
 from downstream.imageio import IMAGE_SUFFIXES, image_size
-from downstream.labels import read_voc_xml, read_yolo_txt
+from downstream.labels import check_class_name, check_inside, check_relative, read_voc_xml, read_yolo_txt
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
@@ -163,7 +163,7 @@ def _voc_names(files: list[Path]) -> list[str]:
         except ET.ParseError as exc:
             raise LabelError(f"{path}: invalid XML ({exc})") from None
         for obj in root.iter("object"):
-            names.setdefault((obj.findtext("name") or "").strip(), None)
+            names.setdefault(check_class_name((obj.findtext("name") or "").strip(), str(path)), None)
     return list(names)
 
 
@@ -240,7 +240,10 @@ def collect_coco(
     for path in files:
         try:
             data = read_json_file(path, "COCO file")
-            cats = {int(c["id"]): str(c["name"]) for c in data["categories"]}
+            cats = {
+                int(c["id"]): check_class_name(str(c["name"]), f"{path}: category {c['id']}")
+                for c in data["categories"]
+            }
             data["images"], data["annotations"]
         except (ValueError, KeyError, TypeError) as exc:
             raise LabelError(f"{path}: not a COCO detection file ({type(exc).__name__}: {exc})") from None
@@ -276,7 +279,7 @@ def collect_coco(
             per_image[a["image_id"]].append([index[int(a["category_id"])], x, y, x + w, y + h])
         roots = [Path(images)] if images else [path.parent, src, path.parent / "images", src / "images"]
         for img in data["images"]:
-            rel = Path(str(img["file_name"]))
+            rel = check_relative(str(img["file_name"]), f"{path}: image {img.get('id')!r}")
             found = next((r / c for r in roots for c in (rel, Path(rel.name)) if (r / c).is_file()), None)
             if found is None:
                 raise DataError(
@@ -378,10 +381,14 @@ def prepare_detection(
     source_counts = Counter(source_classes[int(c)] for f in frames for c in f.boxes[:, 0])
     counts: Counter = Counter()
     out = Path(out)
-    with staged_output(out, (src, images, *_listed(annotations), classes, class_map), overwrite=overwrite) as stage:
+    anns = [a for a in _listed(annotations) if a is not None]
+    with staged_output(out, (src, images, *anns, classes, class_map), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "labels").mkdir()
         for f in frames:
+            check_inside(
+                f.image, (src, images, *(a if a.is_dir() else a.parent for a in map(Path, anns))), str(f.image)
+            )
             boxes = f.boxes.copy()
             if len(boxes):
                 boxes[:, 0] = lookup[boxes[:, 0].astype(int)]
