@@ -129,6 +129,10 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         self.out = Path(cfg.out_dir)
         self.is_main = self.rank == 0
+        # a user's folder is refused before any work; only TRAIN_ENTRIES are written or cleaned in it
+        self.owned = (
+            claim_folder(self.out, "training run", TRAIN_ENTRIES, overwrite=overwrite) if self.is_main else None
+        )
         seed = cfg.train.seed
         torch.manual_seed(seed + self.rank)
         np.random.seed(seed + self.rank)
@@ -187,12 +191,13 @@ class Trainer:
             self.load(self.out / "ckpt" / "last.pt")
         self._tb = None
         if self.is_main:
-            owned = claim_folder(self.out, "training run", TRAIN_ENTRIES, overwrite=overwrite)
             if self.step == 0:  # a fresh run does not append to an earlier run's log
                 (self.out / "log.csv").unlink(missing_ok=True)
             else:
                 self.trim_log()
-            owned.sweep_temporaries(max_age_s=0)  # one trainer per out_dir: a temporary of ours is a killed write's
+            self.owned.sweep_temporaries(
+                max_age_s=0
+            )  # one trainer per out_dir: a temporary of ours is a killed write's
             atomic_write_text(self.out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             if cfg.train.tensorboard:
                 try:
