@@ -7,6 +7,7 @@ from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
@@ -34,7 +35,7 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     run_dir = Path(results_csv).parent
     samples, meta = load_samples(run_dir), run_meta(run_dir)
     significance = significance_table(df, samples, reference)
-    significance.to_csv(out / "significance.csv", index=False)
+    csv_frame(significance).to_csv(out / "significance.csv", index=False)
     tables = run_tables(df, samples, meta, significance, reference)
     for table in tables:
         if table.files:

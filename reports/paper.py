@@ -30,6 +30,7 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
@@ -161,7 +162,9 @@ def _build_paper(results_csv, df, out: Path, datasets, html, qualitative, frame,
         from reports.html import write_html_report
 
         significance = significance_table(df, samples, reference)
-        significance.to_csv(out / "significance.csv", index=False)  # the page's significance section points here
+        csv_frame(significance).to_csv(
+            out / "significance.csv", index=False
+        )  # the page's significance section points here
         write_html_report(
             out / "report.html",
             df,
