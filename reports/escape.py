@@ -4,8 +4,8 @@ Names come from the user's data set and are data, never markup: a class named ``
 ``=HYPERLINK(...)``, ``^^5cinput`` or ``$x^$`` must read as those characters in every report.
 
 * :func:`md_text`: markdown (and the html a markdown viewer renders): ``& < >`` as entities, the characters that
-  make tables, code or links (``\\ | * ` [ ]``) backslash-escaped, line breaks and other control characters as
-  spaces (``_`` inside a name is left as it is: it makes no markup there);
+  make tables, code or links (``\\ | ` [ ]``) backslash-escaped, line breaks and other control characters as
+  spaces (``*`` and ``_`` are left as they are: at worst emphasis, and ``*`` is one of our own flag marks);
 * :func:`tex_text`: LaTeX, all ten special characters (``& % $ # _ { } ~ ^ \\``) in their text form, control
   characters as spaces (``^^5c`` is then plain text: ``^`` no longer starts TeX's hex notation);
 * :func:`csv_cell`: a text cell of a CSV meant for spreadsheets (the report tables): a leading ``= + - @``, tab or
@@ -21,7 +21,7 @@ import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_MD_MARKUP = re.compile(r"([\\|*`\[\]])")
+_MD_MARKUP = re.compile(r"([\\|`\[\]])")
 _TEX = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
