@@ -12,11 +12,13 @@ strictly.
 
 Third-party ultralytics ``.pt`` files (e.g. the COCO ``yolov5su.pt``) are pickles of whole model objects. They are
 read with ``weights_only=True`` plus an allowlist that admits only module *classes* (``torch.nn.modules.*``,
-``ultralytics.nn.modules.*``, ``ultralytics.nn.tasks.DetectionModel``) and ultralytics' plain namespace: the
-unpickler can then only create those objects and fill their attributes, never call arbitrary functions. A file
-that needs anything else is refused unless ``trust_pickle=True`` is given *and* the file's sha256 matches the
-registry entry (or the user passes it deliberately via ``python -m downstream.detection.yolo convert
---trust-pickle``). Training runs convert ultralytics' own checkpoints to our format at the end.
+``ultralytics.nn.modules.*``, ``ultralytics.nn.tasks.DetectionModel``) and ultralytics' plain namespace, each read
+as an inert record: no constructor is called with the file's arguments. The model is then rebuilt from the record's
+model yaml (checked by ``downstream.detection.model_yaml``: an allowlist of layer classes and argument types) and
+its tensors are loaded strictly. A file that needs anything else is refused unless ``trust_pickle=True`` is given
+*and* the file's sha256 matches the registry entry (or the user passes it deliberately via ``python -m
+downstream.detection.yolo convert --trust-pickle``). Training runs convert ultralytics' own checkpoints to our
+format at the end.
 """
 
 from __future__ import annotations
