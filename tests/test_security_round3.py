@@ -1,4 +1,4 @@
-"""Security round 3 (issue 23): a hostile data set, config or weights file runs nothing, deletes nothing, hangs
+"""Security round 3: a hostile data set, config or weights file runs nothing, deletes nothing, hangs
 nothing and injects nothing.
 
 Every case builds its hostile input fresh in a temporary folder, runs the documented command in process (its
