@@ -501,10 +501,15 @@ def _md_rows(text: str) -> list[list[str]]:
 
 
 def _md_intact(report: Path) -> bool:
-    """Every row of every markdown table has as many cells as its header (no pipe or newline split a row)."""
+    """Every markdown table is one header line, the separator line, then rows with as many cells as the header (a
+    pipe or a line break in a name split nothing: a second header line would make the table not render at all)."""
     text = (report / "report.md").read_text()
-    tables = [t for t in text.split("\n\n") if t.startswith("|")]
-    return bool(tables) and all(len({len(r) for r in _md_rows(t)}) == 1 for t in tables)
+    tables = [_md_rows(t) for t in text.split("\n\n") if t.startswith("|")]
+    separator = re.compile(r"\s*:?-+:?\s*")
+    return bool(tables) and all(
+        len(rows) > 1 and all(separator.fullmatch(c) for c in rows[1]) and len({len(r) for r in rows}) == 1
+        for rows in tables
+    )
 
 
 def _csv_cells(report: Path) -> list[str]:
