@@ -1,4 +1,4 @@
-"""sr.ownership.owned_folder: a folder of ours is replaced whole or not at all, and a failed swap restores the old one."""
+"""sr.ownership.owned_folder: a folder of ours is replaced whole or not at all; a failed swap restores the old one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 import pytest
 
 import sr.atomic
-from sr.ownership import MANIFEST, owned_folder
 from sr.errors import UserError
+from sr.ownership import MANIFEST, owned_folder
 
 MARKER = "done.txt"
 KIND = "output"
