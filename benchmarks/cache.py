@@ -15,7 +15,9 @@ value (each method, metric and task names them in ``libraries``: torch for SR, p
 metrics, ultralytics for detection, mmsegmentation/mmengine for segmentation). Changing any of them
 recomputes what depends on it and nothing else (a sample's files enter by their fingerprint); a rerun
 after a crash recomputes only what is missing. Every file is written atomically (complete or absent),
-so concurrent runners on one directory cannot corrupt it. Task entries are gzip-compressed JSON (a
+so concurrent runners on one directory cannot corrupt it. Each JSON entry carries the sha256 of its key (its path
+below the cache root) and its content: a truncated, edited or moved entry is recomputed with a warning, never used
+(what this does and does not protect against: docs/security.md). Task entries are gzip-compressed JSON (a
 detector's per-image detections at confidence 0.001 shrink about 3.6x; every value is kept exactly).
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import math
 import zlib
 from functools import cache
@@ -33,9 +36,15 @@ from typing import Any
 
 from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
 
+ENTRY_FORMAT = "irsr-cache-entry-1"
+#: the folders under the cache root that hold JSON entries (an entry's key starts at one of them)
+ENTRY_ROOTS = ("quality", "task")
+_log = logging.getLogger(__name__)
+
 #: bump when a change of this project alters cached values without changing an option, a file or a version
-#: (2: references scored on the 8-bit output grid; 3: task entries hold {"rows", "state"} for the intervals)
-CACHE_SCHEMA = 3
+#: (2: references scored on the 8-bit output grid; 3: task entries hold {"rows", "state"} for the intervals;
+#: 4: JSON entries carry the digest of their key and content)
+CACHE_SCHEMA = 4
 PROJECT = "irsr-bench"
 
 
@@ -107,21 +116,54 @@ class RunCache:
 
     @staticmethod
     def read_json(path: Path) -> Any | None:
-        """The entry at ``path`` (gzip-compressed when it ends in .gz); None when it is absent or unreadable."""
+        """The entry at ``path`` (gzip-compressed when it ends in .gz); None when it is absent, or unreadable,
+        truncated or not matching its digest (then with a warning: the value is recomputed, never used)."""
         try:
             data = path.read_bytes()
-            return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
-        except (OSError, EOFError, ValueError, zlib.error):
+        except OSError:
             return None
+        try:
+            entry = json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+            content = entry["data"] if isinstance(entry, dict) and entry.get("format") == ENTRY_FORMAT else None
+            ok = content is not None and entry.get("digest") == entry_digest(path, canonical(content))
+        except (EOFError, ValueError, zlib.error, RecursionError, TypeError, KeyError):
+            ok = False
+        if not ok:
+            _log.warning("cache entry %s is truncated or does not match its digest: recomputing it", path)
+            return None
+        return content
 
     @staticmethod
     def write_json(path: Path, data: Any) -> None:
-        text = json.dumps(data, sort_keys=True, allow_nan=True)
+        """Write ``data`` at ``path`` atomically, in an envelope with the digest of its key and content."""
+        body = canonical(data)
+        digest = entry_digest(path, body)
+        text = f'{{"data":{body},"digest":"{digest}","format":"{ENTRY_FORMAT}"}}'
         if path.suffix != ".gz":
             atomic_write_text(path, text)
             return
         with atomic_path(path) as tmp:
             tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
+
+
+def entry_key(path: Path) -> str:
+    """The key of a cache entry: its path below the cache root (``quality/<method>/<data set>/<metric>/<file>``),
+    which names what was computed (see the module doc). A copied entry under another key fails its digest."""
+    parts = path.parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in ENTRY_ROOTS:
+            return "/".join(parts[i:])
+    return path.name
+
+
+def canonical(data: Any) -> str:
+    """The one JSON text of ``data`` the digest covers (sorted keys, no spaces; tuples read back as lists)."""
+    return json.dumps(data, sort_keys=True, allow_nan=True, separators=(",", ":"))
+
+
+def entry_digest(path: Path, body: str) -> str:
+    """sha256 of an entry's key and its content's canonical JSON text."""
+    return hashlib.sha256(f"{entry_key(path)}\n{body}".encode()).hexdigest()
 
 
 def finite_or_nan(value: Any) -> float:

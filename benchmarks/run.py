@@ -30,6 +30,7 @@ from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
+from sr.ownership import add_overwrite_option, claim_folder
 from sr.registry import list_methods, method_label
 from sr.vocab import (
     COL_DATASET,
@@ -45,6 +46,12 @@ from sr.vocab import (
 )
 
 EXECUTORS = ("local", "ray")
+
+#: what a run writes in its --out folder (sr.ownership: only these are ever replaced or cleaned there)
+RUN_ENTRIES = (
+    *("cache/", "sr_outputs/", "jobs/", "per_image/", "work/", "report/"),
+    *("results.csv", "run.json", ".results.lock"),
+)
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -83,6 +90,7 @@ def build_parser() -> cli.ArgumentParser:
         "--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)"
     )
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
+    add_overwrite_option(p)
     p.add_device()
     p.add_weights_dir()
     p.add_argument(
@@ -163,6 +171,7 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
     if args.reference is not None and args.reference not in methods:
         raise UnknownNameError(f"{OPT_REFERENCE} method (not among the run's methods)", args.reference, methods)
     out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
+    claim_folder(out, "run", RUN_ENTRIES, overwrite=args.overwrite)  # a user's folder is refused, never written
     settings = Settings(
         suite=suite.name,
         out=out.resolve(),

@@ -85,17 +85,13 @@ def max_pixels() -> int:
     return value
 
 
-@contextlib.contextmanager
-def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[Image.Image]:
-    """``PIL.Image.open`` + ``load`` where every failure is ``error`` naming the file.
-
-    Decoders raise many types (OSError, ValueError, SyntaxError; plugins registered lazily by other
-    packages, e.g. ultralytics' HEIF hook, raise ImportError), so everything is caught here, once.
-    """
+def _open_capped(path: Path, error: type[DataError]) -> Image.Image:
+    """``PIL.Image.open`` (the header only) with the pixel cap applied before anything is decoded; every failure
+    is ``error`` naming the file (a decompression bomb is a clear error, never PIL's own exception)."""
     try:
         if path.stat().st_size == 0:
             raise error(f"{path}: empty file (0 bytes)")
-        img = Image.open(path)  # reads the header only
+        img = Image.open(path)
         width, height = img.size
         if width * height > max_pixels():
             img.close()
@@ -103,14 +99,37 @@ def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[
                 f"{path}: {width}x{height} is {width * height / 1e6:.1f} million pixels, over the limit of "
                 f"{max_pixels() / 1e6:g} million per frame (raise it with {ENV_MAX_PIXELS})"
             )
-        img.load()
+        return img
     except DataError:
         raise
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
+    except Image.DecompressionBombError as exc:  # PIL's own cap (2x MAX_IMAGE_PIXELS) refused it at the header
+        raise error(f"{path}: {exc}; over the limit of {max_pixels() / 1e6:g} million pixels per frame") from None
     except Exception as exc:
         if isinstance(exc, UnidentifiedImageError) or isinstance(exc.__context__, UnidentifiedImageError):
             raise error(f"{path}: not an image PIL can identify (wrong extension or corrupt header)") from None
+        raise error(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
+
+
+def image_size(path: str | os.PathLike, error: type[DataError] = ImageReadError) -> tuple[int, int]:
+    """(width, height) from the header, within the pixel cap; failures are ``error`` naming the file."""
+    with _open_capped(Path(path), error) as img:
+        return img.size
+
+
+@contextlib.contextmanager
+def open_image(path: Path, error: type[DataError] = ImageReadError) -> Iterator[Image.Image]:
+    """``PIL.Image.open`` + ``load`` where every failure is ``error`` naming the file.
+
+    Decoders raise many types (OSError, ValueError, SyntaxError; plugins registered lazily by other
+    packages, e.g. ultralytics' HEIF hook, raise ImportError), so everything is caught here, once.
+    """
+    img = _open_capped(Path(path), error)
+    try:
+        img.load()
+    except Exception as exc:
+        img.close()
         raise error(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
     with img:
         yield img

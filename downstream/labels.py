@@ -5,14 +5,20 @@ Conventions (documented in the README):
 * a box that extends past the image is clipped to it; a box with zero or negative width/height in
   the file, a non-numeric field, a wrong field count or an unknown class is a LabelError naming the
   file and line; a box that clips to nothing (entirely outside the image) is dropped;
+* a value that is not finite (``nan``, ``inf``) is a LabelError naming the file and line;
 * an empty label file means "no objects" (valid);
+* class names are data: one with a control character (a line break, an escape sequence) is a LabelError naming
+  the file and line (:func:`check_class_name`); a path an annotation names must stay inside the folders it
+  belongs to (:func:`check_inside`): absolute paths, ``..`` and symlinks that lead out are refused;
 * a mask must have the image's size; values outside the known ids (and not the ignore value) are a
   LabelError listing them.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,6 +27,37 @@ import numpy as np
 from downstream.errors import LabelError
 from downstream.imageio import open_image
 from downstream.sample import IGNORE_INDEX
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_class_name(name: str, where: str) -> str:
+    """``name`` when it is a usable class name; a LabelError naming ``where`` (file:line) otherwise."""
+    if not name or _CONTROL.search(name):
+        what = "is empty" if not name else "contains a control character (line break, tab, escape, ...)"
+        raise LabelError(f"{where}: class name {name!r} {what}; class names are written into every report")
+    return name
+
+
+def check_inside(path: str | os.PathLike, roots, where: str) -> Path:
+    """``path`` resolved (symlinks followed) when it lies inside one of ``roots``; a LabelError naming ``where``
+    otherwise (an annotation or a symlink must not pull a file from elsewhere on the disk)."""
+    resolved = Path(path).resolve()
+    folders = [Path(r).resolve() for r in roots if r is not None]
+    if not any(resolved.is_relative_to(folder) for folder in folders):
+        raise LabelError(
+            f"{where}: {path} leads outside the source ({', '.join(map(str, folders))}); refused: annotations may "
+            "only name files inside the data set"
+        )
+    return resolved
+
+
+def check_relative(name: str, where: str) -> Path:
+    """A file name from an annotation as a relative path without ``..``; a LabelError naming ``where`` otherwise."""
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise LabelError(f"{where}: file name {name!r} is absolute or climbs out with '..'; refused")
+    return rel
 
 
 def _finish_boxes(rows: list[list[float]], width: int, height: int) -> np.ndarray:
@@ -48,6 +85,8 @@ def read_yolo_txt(path: str | os.PathLike, width: int, height: int, num_classes:
             xc, yc, bw, bh = map(float, fields[1:])
         except ValueError:
             raise LabelError(f"{path}:{lineno}: non-numeric field in {line.strip()!r}") from None
+        if not all(math.isfinite(v) for v in (xc, yc, bw, bh)) or not math.isfinite(float(fields[0])):
+            raise LabelError(f"{path}:{lineno}: non-finite value in {line.strip()!r} (nan / inf are not coordinates)")
         if not 0 <= cls < num_classes or float(fields[0]) != cls:
             raise LabelError(f"{path}:{lineno}: class id {fields[0]} outside 0..{num_classes - 1}")
         if bw <= 0 or bh <= 0:
@@ -78,6 +117,8 @@ def read_voc_xml(
             x1, y1, x2, y2 = (float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
         except (AttributeError, TypeError, ValueError):
             raise LabelError(f"{path}: object {name!r} has a missing or non-numeric bndbox") from None
+        if not all(map(math.isfinite, (x1, y1, x2, y2))):
+            raise LabelError(f"{path}: object {name!r} has a non-finite bndbox ({x1},{y1},{x2},{y2})")
         if x2 <= x1 or y2 <= y1:
             raise LabelError(f"{path}: object {name!r} has non-positive size ({x1},{y1},{x2},{y2})")
         rows.append([lookup[name.lower()], x1, y1, x2, y2])

@@ -11,6 +11,7 @@ from reports.tables import load_results
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UnknownNameError
+from sr.ownership import add_overwrite_option, check_apart
 from sr.vocab import COL_METHOD, OPT_REFERENCE
 
 
@@ -27,12 +28,14 @@ def main(argv: list[str] | None = None) -> int:
         help="method every other one is compared with in significance.csv (paired bootstrap over images; "
         f"default: {DEFAULT_REFERENCE})",
     )
+    add_overwrite_option(p)
     args = p.parse_args(argv)
     if args.reference is not None:
         methods = sorted(set(load_results(args.results)[COL_METHOD].astype(str)))
         if args.reference not in methods:
             raise UnknownNameError(f"{OPT_REFERENCE} method (not in {args.results})", args.reference, methods)
-    out = build_reports(args.results, args.out, reference=args.reference or DEFAULT_REFERENCE)
+    check_apart(args.out, [args.results])
+    out = build_reports(args.results, args.out, reference=args.reference or DEFAULT_REFERENCE, overwrite=args.overwrite)
     print(out)
     return 0
 

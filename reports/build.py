@@ -7,22 +7,26 @@ from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
 from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results
 from reports.tasks import task_reports
-from sr.atomic import atomic_folder
+from sr.ownership import owned_folder
 
 
-def build_reports(results_csv: str | Path, out_dir: str | Path, reference: str = DEFAULT_REFERENCE) -> Path:
+def build_reports(
+    results_csv: str | Path, out_dir: str | Path, reference: str = DEFAULT_REFERENCE, *, overwrite: bool = False
+) -> Path:
     """Write the report of ``results_csv`` to ``out_dir``, all or nothing: it is built in a new folder beside
-    ``out_dir`` and swapped in at the end (``sr.atomic.atomic_folder``), so a failure (a full disk) leaves the
+    ``out_dir`` and swapped in at the end (``sr.ownership.owned_folder``: only a folder this tool made is replaced;
+    ``overwrite`` writes beside a user's files), so a failure (a full disk) leaves the
     previous report whole instead of a mix of new tables and an old or cut ``report.md``. ``reference``: the
     method every other one is compared with in ``significance.csv``."""
     df = load_results(results_csv)
-    with atomic_folder(out_dir, "report.md", "a report folder") as staging:
+    with owned_folder(out_dir, "report", overwrite=overwrite) as staging:
         _build(results_csv, df, staging, reference)
     return Path(out_dir)
 
@@ -31,7 +35,7 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     run_dir = Path(results_csv).parent
     samples, meta = load_samples(run_dir), run_meta(run_dir)
     significance = significance_table(df, samples, reference)
-    significance.to_csv(out / "significance.csv", index=False)
+    csv_frame(significance).to_csv(out / "significance.csv", index=False)
     tables = run_tables(df, samples, meta, significance, reference)
     for table in tables:
         if table.files:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
@@ -38,8 +39,8 @@ from reports.significance import load_samples, significance_table
 from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results, marked, method_flags
 from reports.tasks import task_reports
 from sr import cli
-from sr.atomic import atomic_folder
 from sr.cli import cli_entry
+from sr.ownership import add_overwrite_option, check_apart, owned_folder
 from sr.vocab import (
     CLASS_ALL,
     COL_CI_HIGH,
@@ -101,13 +102,14 @@ def build_paper_report(
     crop: tuple[int, int, int, int] | None = None,
     device: str = "cpu",
     reference: str = DEFAULT_REFERENCE,
+    overwrite: bool = False,
 ) -> Path:
     """Write the paper's tables and figures (and report.html) of ``results_csv`` to ``out_dir``, all or nothing:
-    built in a new folder beside it and swapped in at the end (``sr.atomic.atomic_folder``), like the run's report.
+    built in a new folder beside it and swapped in at the end (``sr.ownership.owned_folder``), like the run's report.
     ``reference``: the method the html report's significance table compares every other one with."""
     results_csv = Path(results_csv)
     df = load_results(results_csv)
-    with atomic_folder(out_dir, "paper.md", "a paper report") as staging:
+    with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging:
         _build_paper(results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference)
     return Path(out_dir)
 
@@ -160,7 +162,9 @@ def _build_paper(results_csv, df, out: Path, datasets, html, qualitative, frame,
         from reports.html import write_html_report
 
         significance = significance_table(df, samples, reference)
-        significance.to_csv(out / "significance.csv", index=False)  # the page's significance section points here
+        csv_frame(significance).to_csv(
+            out / "significance.csv", index=False
+        )  # the page's significance section points here
         write_html_report(
             out / "report.html",
             df,
@@ -224,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         "of the frame, side max(96, min(H, W) // 3); the centre crop without boxes)",
     )
     p.add_device()
+    add_overwrite_option(p)
     args = p.parse_args(argv)
+    check_apart(args.out, [args.results])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     out = build_paper_report(
         args.results,
@@ -235,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         frame=args.frame,
         crop=_crop_arg(args.crop),
         device=args.device,
+        overwrite=args.overwrite,
     )
     print(out)
     return 0

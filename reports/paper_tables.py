@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from reports.escape import csv_frame
 from reports.report_table import html_table, latex_table, markdown_table
 from reports.tables import flag_notes, marked
 from sr.errors import UserError
@@ -411,7 +412,7 @@ def write_paper_table(table: PaperTable, out_dir: str | Path) -> list[Path]:
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
     flat = table.values.copy()
     flat.columns = [f"{c}|{s}" for c, s in flat.columns]
-    flat.to_csv(paths[0], float_format="%.6g")
+    csv_frame(flat).to_csv(paths[0], float_format="%.6g")
     paths[1].write_text(markdown_table(table.spec.title, table.formatted("md"), _notes(table)), encoding="utf-8")
     paths[2].write_text(
         latex_table(table.spec.title, table.spec.key, table.formatted("tex"), _notes(table)), encoding="utf-8"

@@ -45,10 +45,13 @@ from PIL import Image  # noqa: E402
 
 from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
+from reports.escape import plain_text_figures  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
 from sr.vocab import COL_DATASET, COL_ERROR, COL_FLAGS, COL_METHOD, COL_TASK, COL_VALUE, split_flags  # noqa: E402
+
+plain_text_figures()  # method and class names in the figures are data: no mathtext
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reports.escape import plain_text_figures
 from sr.vocab import CLASS_ALL
+
+plain_text_figures()  # names on the axes are data: no mathtext
 
 
 def radar_plot(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.escape import csv_frame, md_text
 from reports.tables import tex_marks, tex_text
 
 #: how a best / second-best cell is written in each format (second best: italic, as the legend says)
@@ -34,8 +35,8 @@ def _missing(v) -> bool:
 
 
 def _escape(text: str, style: str) -> str:
-    """Text as a cell of ``style``: html-escaped, LaTeX-escaped, or with markdown's cell separator escaped."""
-    return html.escape(text) if style == "html" else tex_text(text) if style == "tex" else text.replace("|", "\\|")
+    """Text as a cell of ``style``: html-escaped, LaTeX-escaped or markdown-escaped (:mod:`reports.escape`)."""
+    return html.escape(text) if style == "html" else tex_text(text) if style == "tex" else md_text(text)
 
 
 @dataclass
@@ -107,7 +108,7 @@ class ReportTable:
         stem = Path(folder) / self.key
         stem.parent.mkdir(parents=True, exist_ok=True)
         paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
-        self.values.to_csv(paths[0], float_format="%.4f", index=self.index)
+        csv_frame(self.values).to_csv(paths[0], float_format="%.4f", index=self.index)
         paths[1].write_text(self.markdown(), encoding="utf-8")
         paths[2].write_text(self.latex(), encoding="utf-8")
         return paths

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reports import escape
 from sr.errors import UserError
 from sr.vocab import (
     CLASS_ALL,
@@ -112,19 +113,9 @@ def marked(label: str, flags) -> str:
 
 
 def tex_text(text) -> str:
-    """Plain ``text`` as LaTeX: special characters escaped, flag marks and other symbols in their LaTeX form."""
-    text = (
-        str(text)
-        .replace("\\", "\\textbackslash{}")
-        .replace("&", "\\&")
-        .replace("%", "\\%")
-        .replace("_", "\\_")
-        .replace("#", "\\#")
-        .replace("$", "\\$")
-        .replace("<", "\\textless{}")
-        .replace(">", "\\textgreater{}")
-    )
-    return tex_marks(text)
+    """Plain ``text`` as LaTeX: special characters escaped (:func:`reports.escape.tex_text`), flag marks and other
+    symbols in their LaTeX form."""
+    return tex_marks(escape.tex_text(text))
 
 
 def tex_marks(latex: str) -> str:

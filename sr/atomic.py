@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 
 @contextlib.contextmanager
@@ -26,7 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; give the usual mode
+        os.chmod(tmp_path, 0o666 & ~UMASK)  # mkstemp makes owner-only files; give the usual mode
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -37,32 +37,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-@contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike, marker: str, kind: str) -> Iterator[Path]:
-    """Yield a new folder beside ``path`` to build in; when the block succeeds it becomes ``path``.
-
-    A failure inside the block removes the new folder and leaves ``path`` as it was. An existing ``path`` is
-    replaced only when it is an empty folder or holds ``marker`` (a previous output of this ``kind``, e.g.
-    ``report.md``), never a user's folder of other files: that is a UserError naming it. The swap is two
-    renames (old aside, new in); when the second fails the old folder is renamed back, and removed only after
-    the new one is in place.
-    """
-    from sr.errors import UserError
-
-    path = Path(path).expanduser().absolute()
-    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / marker).is_file())):
-        raise UserError(f"{path} exists and is not {kind} (no {marker}): choose a new folder or empty it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
-    try:
-        yield new
-        os.chmod(new, 0o777 & ~_UMASK)  # mkdtemp makes an owner-only folder; give the usual mode
-        _swap_in(new, path)
-    finally:
-        shutil.rmtree(new, ignore_errors=True)
-
-
-def _swap_in(new: Path, path: Path) -> None:
+def swap_in(new: Path, path: Path) -> None:
     """Rename ``new`` onto ``path``, moving an existing ``path`` aside first and back if that rename fails."""
     if not path.exists():
         os.rename(new, path)
@@ -92,7 +67,9 @@ def _swap_in(new: Path, path: Path) -> None:
 
 def sweep_temporaries(root: str | os.PathLike, max_age_s: float = 3600.0) -> int:
     """Delete the temporaries (``.<name>.XXXX.tmp``) of writes a killed process never finished, when older
-    than ``max_age_s`` (so a concurrent writer's write in progress is not touched); returns how many."""
+    than ``max_age_s`` (so a concurrent writer's write in progress is not touched); returns how many. ``root``
+    must be a folder wholly of ours (the run's cache); in a folder that may hold a user's files use
+    :meth:`sr.ownership.Owned.sweep_temporaries`."""
     removed = 0
     cutoff = time.time() - max_age_s
     for tmp in Path(root).rglob(".*.tmp"):

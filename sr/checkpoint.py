@@ -35,11 +35,13 @@ class CheckpointError(UserError):
     """A checkpoint file is missing, unreadable, unsafe, or does not fit the architecture."""
 
 
-def load_checkpoint(path: str | os.PathLike, safe_globals: Sequence[type] = ()) -> dict:
+def load_checkpoint(path: str | os.PathLike, safe_globals: Sequence[type | tuple[type, str]] = ()) -> dict:
     """Read a checkpoint without executing code: safetensors, else ``torch.load(weights_only=True)``.
 
-    ``safe_globals`` admits extra classes to the weights-only unpickler (e.g. ultralytics module
-    classes, whose checkpoints pickle whole models); they are constructed, never called.
+    ``safe_globals`` admits extra globals to the weights-only unpickler, as ``(stand-in, "module.Name")`` pairs
+    (the unpickler makes the stand-in wherever the file names the global: ultralytics checkpoints pickle whole
+    models, read as inert records) or as classes. The tensor records of a zip checkpoint are checked against the
+    file's size before anything is read (:func:`check_records`).
     """
     path = Path(path)
     if not path.is_file():
@@ -53,6 +55,7 @@ def load_checkpoint(path: str | os.PathLike, safe_globals: Sequence[type] = ()) 
             raise CheckpointError(f"cannot read safetensors checkpoint {path}: {exc}") from exc
     if path.stat().st_size == 0:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty (0 bytes; an interrupted copy?)")
+    check_records(path)
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -60,6 +63,28 @@ def load_checkpoint(path: str | os.PathLike, safe_globals: Sequence[type] = ()) 
         raise CheckpointError(refusal_message(path, exc)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {_reason(exc)}") from exc
+
+
+def check_records(path: Path) -> None:
+    """A zip checkpoint's records must be stored uncompressed and fit in the file: what torch allocates for
+    them is then bounded by the file's own size (a compressed record could inflate to any size)."""
+    if not zipfile.is_zipfile(path):
+        return
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {_reason(exc)}") from None
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > size or total > size:
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: record {info.filename!r} claims {info.file_size} bytes "
+                f"({'compressed' if info.compress_type != zipfile.ZIP_STORED else 'stored'}) in a file of {size} "
+                "bytes; torch writes every record uncompressed"
+            )
 
 
 def _reason(exc: BaseException) -> str:

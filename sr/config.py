@@ -13,9 +13,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sr.errors import ConfigError, UnknownNameError, check_keys
+from sr.safeparse import read_yaml_file
 from sr.vocab import ENV_CONFIG_DIR
 
 #: what a config name may be: a file stem in its folder (no path separators, no leading dot)
@@ -45,16 +44,12 @@ CONFIG_DIR = _config_dir()
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a syntax error is a ConfigError naming the file."""
+    """Read a YAML mapping (with the bounds of :mod:`sr.safeparse`); a missing file, a syntax error or a breached
+    bound is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:  # one line: where and what (the full text quotes the file over several lines)
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    data = read_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -772,6 +772,10 @@ for _name, _args, _needle in [
 @case("command line", "sr.train --resume with a last.pt without 'model', then a zero-byte last.pt")
 def _(ctx):
     out = ctx.tmp("train")
+    from sr.ownership import claim_folder
+    from sr.train.trainer import TRAIN_ENTRIES
+
+    claim_folder(out, "training run", TRAIN_ENTRIES)  # a folder of an earlier training run (sr.ownership)
     (out / "ckpt").mkdir()
     torch.save({"ema": {}, "step": 1}, out / "ckpt" / "last.pt")
     a = ctx.run("-m", "sr.train", "--config", "resshift_demo", "--out", str(out), "--resume", *_TINY)

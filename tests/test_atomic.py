@@ -1,4 +1,4 @@
-"""sr.atomic.atomic_folder: a folder is replaced whole or not at all, and a failed swap restores the old one."""
+"""sr.ownership.owned_folder: a folder of ours is replaced whole or not at all; a failed swap restores the old one."""
 
 from __future__ import annotations
 
@@ -8,37 +8,44 @@ import os
 import pytest
 
 import sr.atomic
-from sr.atomic import atomic_folder
 from sr.errors import UserError
+from sr.ownership import MANIFEST, owned_folder
 
 MARKER = "done.txt"
+KIND = "output"
 
 
 def _contents(folder):
-    return {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_text()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
 
 
 def _previous(tmp_path):
+    """A folder an earlier owned_folder made (its manifest lists its files)."""
     out = tmp_path / "out"
-    (out / "sub").mkdir(parents=True)
-    (out / MARKER).write_text("old")
-    (out / "sub" / "a.txt").write_text("old a")
+    with owned_folder(out, KIND) as new:
+        (new / "sub").mkdir(parents=True)
+        (new / MARKER).write_text("old")
+        (new / "sub" / "a.txt").write_text("old a")
     return out
 
 
 def test_success_replaces_the_contents_and_leaves_no_temporary(tmp_path):
     out = _previous(tmp_path)
-    with atomic_folder(out, MARKER, "an output folder") as new:
+    with owned_folder(out, KIND) as new:
         assert new.parent == out.parent and new != out
         (new / MARKER).write_text("new")
         (new / "b.txt").write_text("new b")
     assert _contents(out) == {MARKER: "new", "b.txt": "new b"}
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    assert out.stat().st_mode & 0o777 == 0o777 & ~sr.atomic._UMASK  # not mkdtemp's owner-only mode
+    assert out.stat().st_mode & 0o777 == 0o777 & ~sr.atomic.UMASK  # not mkdtemp's owner-only mode
 
 
 def test_a_new_folder_is_created(tmp_path):
-    with atomic_folder(tmp_path / "a" / "b", MARKER, "an output folder") as new:
+    with owned_folder(tmp_path / "a" / "b", KIND) as new:
         (new / MARKER).write_text("x")
     assert _contents(tmp_path / "a" / "b") == {MARKER: "x"}
 
@@ -46,7 +53,7 @@ def test_a_new_folder_is_created(tmp_path):
 def test_a_failure_while_building_leaves_the_old_folder_untouched(tmp_path):
     out = _previous(tmp_path)
     before = _contents(out)
-    with pytest.raises(RuntimeError, match="half way"), atomic_folder(out, MARKER, "an output folder") as new:
+    with pytest.raises(RuntimeError, match="half way"), owned_folder(out, KIND) as new:
         (new / MARKER).write_text("new")
         raise RuntimeError("half way")
     assert _contents(out) == before
@@ -66,7 +73,7 @@ def test_a_failed_final_rename_restores_the_old_folder(tmp_path, monkeypatch):
         return rename(src, dst)
 
     monkeypatch.setattr(sr.atomic.os, "rename", failing_rename)
-    with pytest.raises(OSError) as info, atomic_folder(out, MARKER, "an output folder") as new:
+    with pytest.raises(OSError) as info, owned_folder(out, KIND) as new:
         (new / MARKER).write_text("new")
     assert info.value.filename == str(out)
     assert "could not rename the new folder into place" in str(info.value) and "left in place" in str(info.value)
@@ -86,7 +93,7 @@ def test_a_failed_restore_names_where_the_old_folder_is(tmp_path, monkeypatch):
         return rename(src, dst)
 
     monkeypatch.setattr(sr.atomic.os, "rename", failing_rename)
-    with pytest.raises(OSError) as info, atomic_folder(out, MARKER, "an output folder"):
+    with pytest.raises(OSError) as info, owned_folder(out, KIND):
         pass
     (aside,) = tmp_path.glob(".out.old-*")
     assert f"kept as {aside / 'out'}" in str(info.value)
@@ -97,8 +104,9 @@ def test_a_folder_of_other_files_is_refused_and_kept(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    with pytest.raises(UserError, match=f"{mine} exists and is not an output folder \\(no {MARKER}\\)"):
-        with atomic_folder(mine, MARKER, "an output folder"):
+    (mine / MARKER).write_text("a file named like ours proves nothing")
+    with pytest.raises(UserError, match=f"{mine} exists and was not made by this tool"):
+        with owned_folder(mine, KIND):
             pytest.fail("the block must not run")
-    assert _contents(mine) == {"notes.txt": "keep me"}
+    assert _contents(mine) == {"notes.txt": "keep me", MARKER: "a file named like ours proves nothing"}
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]

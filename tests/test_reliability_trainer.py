@@ -33,7 +33,7 @@ ITERATIONS = 45
 SAVE_EVERY = 3
 KILLS = 5  # 1 during start-up (imports, data), the others at random training steps
 SEED = 20250309
-FINAL = {"config.yaml", "log.csv", "ckpt/last.pt", "ema.safetensors", "model.safetensors"}
+FINAL = {"config.yaml", "log.csv", "ckpt/last.pt", "ema.safetensors", "model.safetensors", ".irsr-owned.json"}
 
 
 def _config(tmp_path: Path) -> Path:

@@ -3,6 +3,7 @@ standard library's html.parser), and the per-table md / tex / csv files (same ti
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -54,8 +55,9 @@ def _md_tables(text: str) -> dict[str, list[list[str]]]:
         if line.startswith(("## ", "### ")):
             title = line.split(" ", 1)[1].replace("`", "")
             tables[title] = []
-        elif title and line.startswith("|"):
-            tables[title].append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif title and line.startswith("|"):  # cells as a markdown viewer shows them (reports.escape.md_text undone)
+            cells = line.strip().strip("|").split("|")
+            tables[title].append([html.unescape(re.sub(r"\\([\\`\[\]])", r"\1", c.strip())) for c in cells])
     return {t: rows[2:] for t, rows in tables.items()}  # header and separator rows dropped
 
 

@@ -188,6 +188,6 @@ def test_a_failed_rebuild_leaves_the_previous_paper_report_whole(tmp_path, monke
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
-    with pytest.raises(UserError, match="not a paper report"):
+    with pytest.raises(UserError, match="was not made by this tool as a paper report"):
         build_paper_report(results, mine, html=False, qualitative=False)
     assert (mine / "notes.txt").read_text() == "keep"

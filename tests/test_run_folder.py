@@ -83,7 +83,7 @@ def test_report_refuses_a_folder_that_is_not_a_report(tmp_path, capsys):
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     assert main(["--results", str(out / "results.csv"), "--out", str(mine)]) == 2
-    assert "not a report folder" in capsys.readouterr().err
+    assert "was not made by this tool" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "keep me"
 
 

@@ -48,6 +48,7 @@ from benchmarks.speed import timing as T
 from sr import cli
 from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
+from sr.ownership import add_overwrite_option, claim_folder
 
 PAPER_FRAMES = {"m3fd": 840 + 40, "fmb": 280}  # M3FD test = 20 % of 4,200 (+ Set5/15/20); FMB official test list
 STAGE_SHAPES = {"m3fd": (192, 256), "fmb": (150, 200)}  # LR (h, w): 1024x768 and 800x600 outputs
@@ -291,6 +292,7 @@ def build_parser() -> cli.ArgumentParser:
         default=os.environ.get("OUT") or "gpu_check",
         help="folder for gpu_check.md / gpu_check.json (default: $OUT, else ./gpu_check)",
     )
+    add_overwrite_option(p)
     p.add_argument(
         "--sections", type=cli.names_from(SECTIONS), default=list(SECTIONS), help=f"subset of {','.join(SECTIONS)}"
     )
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = build_parser().parse_args(argv)
+    claim_folder(args.out, "gpu check", ("gpu_check.json", "gpu_check.md"), overwrite=args.overwrite)
     device = torch.device(args.device)
     report = Report(Path(args.out))
     started = time.perf_counter()

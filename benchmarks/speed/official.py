@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import yaml
 
 from benchmarks.speed import timing as T
 from sr.errors import UserError
+from sr.safeparse import read_yaml_file
 
 COLUMNS = [
     "path",
@@ -96,7 +96,7 @@ def official_config(repo: Path, arch: str) -> dict[str, Any]:
     path = repo / CONFIG
     if not path.is_file():
         raise UserError(f"--official-repo {repo}: {CONFIG} not found (expected a checkout of zirui0625/DifIISR)")
-    cfg = yaml.safe_load(path.read_text())
+    cfg = read_yaml_file(path)
     if arch == "small":
         cfg["model"]["params"].update(SMALL["unet"])
         cfg["autoencoder"]["params"]["ddconfig"].update(SMALL["vq"])

@@ -41,6 +41,7 @@ from benchmarks.speed.official import WEIGHTS_CAVEAT, build_difiisr
 from sr import cli
 from sr.atomic import atomic_write_text
 from sr.cli import cli_entry
+from sr.ownership import add_overwrite_option, claim_folder
 
 LOW = (torch.bfloat16, torch.float16)
 _A = torch.ops.aten
@@ -329,6 +330,7 @@ def build_parser() -> cli.ArgumentParser:
         help="CUDA autocast numerics on CPU (auto: with --device cpu; off: CPU autocast's own, very slow kernels)",
     )
     p.add_argument("--out", type=cli.out_dir, default=None, help="folder for precision.json / precision.md")
+    add_overwrite_option(p)
     return p
 
 
@@ -337,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     device = torch.device(args.device)
     emulate = args.emulate == "auto" and device.type == "cpu"
+    if args.out:  # refused before any work when it is a user's folder
+        claim_folder(args.out, "precision study", ("precision.json", "precision.md"), overwrite=args.overwrite)
     method = build_difiisr(args.arch, device)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
@@ -345,7 +349,6 @@ def main(argv: list[str] | None = None) -> int:
     note = caveats(emulate, real_frames=args.frames is not None)
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "precision.json", json.dumps({"note": note, "rows": rows}, indent=1))
         atomic_write_text(out / "precision.md", markdown(rows, note))
     print(markdown(rows, note))

@@ -34,7 +34,7 @@ def dataset_config(name: str) -> dict[str, Any]:
     if ":" in name and not name.endswith((".yaml", ".yml")):
         from urllib.parse import parse_qsl
 
-        import yaml
+        from sr.safeparse import load_yaml
 
         kind, rest = name.split(":", 1)
         DATASET_KINDS.get(kind)  # an unknown kind: UnknownNameError with hints
@@ -48,8 +48,8 @@ def dataset_config(name: str) -> dict[str, Any]:
             raise ConfigError(f"data set {name!r}: options after '?' must be key=value&key=value ({exc})") from None
         for key, value in pairs:
             try:
-                options[key] = yaml.safe_load(value)
-            except yaml.YAMLError:
+                options[key] = load_yaml(value, f"data set {name!r} option {key}")
+            except ConfigError:
                 options[key] = value
         return {"kind": kind, "root": root, **options}
     cfg = DATASETS.config(name)

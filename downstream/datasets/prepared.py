@@ -30,8 +30,10 @@ import yaml
 from downstream.datasets.base import register_kind, resolve_root
 from downstream.datasets.folder import FolderDataset
 from downstream.errors import DataError
-from sr.atomic import atomic_folder
+from downstream.labels import check_class_name
 from sr.errors import UserError
+from sr.ownership import check_apart, owned_folder
+from sr.safeparse import read_yaml_file
 
 DATASET_FILE = "dataset.yaml"
 #: the ``root`` every prepare writes: the dataset.yaml's own folder (``dataset_config`` resolves it there)
@@ -92,10 +94,14 @@ def place_file(src: Path, dst: Path, link: bool) -> None:
     shutil.copyfile(src, dst)
 
 
-def staged_output(out: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
-    """A folder beside ``out`` that becomes ``out`` when the block succeeds (``sr.atomic.atomic_folder``); an
-    existing ``out`` is replaced only when it holds a previous prepare's ``dataset.yaml``."""
-    return atomic_folder(out, DATASET_FILE, "a prepared data set")
+def staged_output(
+    out: str | os.PathLike, sources: tuple = (), *, overwrite: bool = False
+) -> contextlib.AbstractContextManager[Path]:
+    """A folder beside ``out`` that becomes ``out`` when the block succeeds (``sr.ownership.owned_folder``): an
+    existing ``out`` is replaced only when a previous prepare made it (its manifest, not a ``dataset.yaml``);
+    ``out`` equal to, inside or containing one of ``sources`` (the data read from) is refused."""
+    check_apart(out, sources)
+    return owned_folder(out, "prepared data set", overwrite=overwrite)
 
 
 def write_dataset_yaml(
@@ -123,18 +129,16 @@ def read_class_file(path: str | os.PathLike) -> list[str]:
     if not path.is_file():
         raise UserError(f"class file {path} does not exist")
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path}: invalid YAML: {exc}") from None
+        raw = read_yaml_file(path)
         raw = raw.get("names", raw) if isinstance(raw, dict) else raw
         if isinstance(raw, dict):  # ultralytics' data.yaml: names: {0: a, 1: b}
             raw = [raw[k] for k in sorted(raw, key=int)]
         if not isinstance(raw, list):
             raise UserError(f"{path}: expected a list of class names or a 'names:' mapping")
-        names = [str(n).strip() for n in raw]
+        names = [check_class_name(str(n).strip(), f"{path}: entry {i + 1}") for i, n in enumerate(raw)]
     else:
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        lines = enumerate(path.read_text().split("\n"), start=1)  # split("\n"): a \r or \v inside a name stays in it
+        names = [check_class_name(t.strip(), f"{path}:{i}") for i, t in lines if t.strip()]
     if not names:
         raise UserError(f"class file {path} lists no classes")
     dupes = sorted({n for n in names if names.count(n) > 1})

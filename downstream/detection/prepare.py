@@ -29,7 +29,6 @@ Output: the ``prepared`` layout (``downstream.datasets.prepared``) with ``OUT/da
 
 from __future__ import annotations
 
-import json
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -54,11 +53,13 @@ from downstream.datasets.prepared import (
 from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
 from downstream.detection.data import yolo_lines
 from downstream.errors import DataError, LabelError
-from downstream.imageio import IMAGE_SUFFIXES
-from downstream.labels import read_voc_xml, read_yolo_txt
+from downstream.imageio import IMAGE_SUFFIXES, image_size
+from downstream.labels import check_class_name, check_inside, check_relative, read_voc_xml, read_yolo_txt
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.ownership import add_overwrite_option
+from sr.safeparse import read_json_file
 
 FORMATS = ("m3fd", "yolo", "voc", "coco")
 _IMAGE_DIRS = ("ir", "infrared", "thermal", "images", "jpegimages")
@@ -90,11 +91,7 @@ def _find_dir(src: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from None
+    return image_size(path, DataError)
 
 
 def _images_by_split(image_dir: Path) -> dict[str | None, dict[str, Path]]:
@@ -166,7 +163,7 @@ def _voc_names(files: list[Path]) -> list[str]:
         except ET.ParseError as exc:
             raise LabelError(f"{path}: invalid XML ({exc})") from None
         for obj in root.iter("object"):
-            names.setdefault((obj.findtext("name") or "").strip(), None)
+            names.setdefault(check_class_name((obj.findtext("name") or "").strip(), str(path)), None)
     return list(names)
 
 
@@ -242,8 +239,11 @@ def collect_coco(
     parsed = []
     for path in files:
         try:
-            data = json.loads(path.read_text())
-            cats = {int(c["id"]): str(c["name"]) for c in data["categories"]}
+            data = read_json_file(path, "COCO file")
+            cats = {
+                int(c["id"]): check_class_name(str(c["name"]), f"{path}: category {c['id']}")
+                for c in data["categories"]
+            }
             data["images"], data["annotations"]
         except (ValueError, KeyError, TypeError) as exc:
             raise LabelError(f"{path}: not a COCO detection file ({type(exc).__name__}: {exc})") from None
@@ -279,7 +279,7 @@ def collect_coco(
             per_image[a["image_id"]].append([index[int(a["category_id"])], x, y, x + w, y + h])
         roots = [Path(images)] if images else [path.parent, src, path.parent / "images", src / "images"]
         for img in data["images"]:
-            rel = Path(str(img["file_name"]))
+            rel = check_relative(str(img["file_name"]), f"{path}: image {img.get('id')!r}")
             found = next((r / c for r in roots for c in (rel, Path(rel.name)) if (r / c).is_file()), None)
             if found is None:
                 raise DataError(
@@ -296,6 +296,10 @@ def collect_coco(
                 frame.notes.append(f"{path.name}: {crowd} iscrowd annotations left out")
             frames.append(frame)
     return frames, names, None
+
+
+def _listed(paths) -> list:
+    return list(paths) if isinstance(paths, list) else [paths]
 
 
 COLLECTORS = {"yolo": collect_yolo, "voc": collect_voc, "coco": collect_coco}
@@ -357,6 +361,7 @@ def prepare_detection(
     split_dir: Path | None = None,
     seed: int = SPLIT_SEED,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Prepare a ``yolo`` / ``voc`` / ``coco`` source into the ``prepared`` layout; returns a summary."""
     src = Path(src)
@@ -376,10 +381,14 @@ def prepare_detection(
     source_counts = Counter(source_classes[int(c)] for f in frames for c in f.boxes[:, 0])
     counts: Counter = Counter()
     out = Path(out)
-    with staged_output(out) as stage:
+    anns = [a for a in _listed(annotations) if a is not None]
+    with staged_output(out, (src, images, *anns, classes, class_map), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "labels").mkdir()
         for f in frames:
+            check_inside(
+                f.image, (src, images, *(a if a.is_dir() else a.parent for a in map(Path, anns))), str(f.image)
+            )
             boxes = f.boxes.copy()
             if len(boxes):
                 boxes[:, 0] = lookup[boxes[:, 0].astype(int)]
@@ -437,6 +446,7 @@ def prepare_m3fd(
     split_dir: Path | None = None,
     seed: int = SPLIT_SEED,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """The official M3FD download -> ``ir/``, ``labels/``, ``meta/`` (what ``configs/datasets/m3fd_*.yaml`` read)."""
     src = Path(src)
@@ -484,7 +494,7 @@ def prepare_m3fd(
         rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
     counts = Counter(M3FD_CLASSES[int(c)] for f in frames for c in f.boxes[:, 0])
     out = Path(out)
-    with staged_output(out) as stage:
+    with staged_output(out, (src, images, annotations, classes), overwrite=overwrite) as stage:
         for sub in ("ir", "labels", "meta"):
             (stage / sub).mkdir()
         for f in frames:
@@ -553,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
+    add_overwrite_option(parser)
     opts = parser.parse_args(argv)
     paths = {k: Path(v) if v else None for k, v in vars(opts).items() if k in ("images", "classes", "map", "splits")}
     annotations = [Path(a) for a in opts.annotations or ()]
@@ -574,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             split_dir=paths["splits"],
             seed=opts.seed,
             link=opts.link,
+            overwrite=opts.overwrite,
         )
     else:
         if not opts.out:
@@ -590,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
             split_dir=paths["splits"],
             seed=opts.seed,
             link=opts.link,
+            overwrite=opts.overwrite,
         )
     print(
         f"prepared {out}: {summary['frames']} frames, {summary['boxes']} boxes {summary['per_class']}, "

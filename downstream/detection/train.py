@@ -43,6 +43,7 @@ from downstream.sample import LABEL_BOXES
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UserError, check_keys
+from sr.ownership import add_overwrite_option, check_apart, claim_folder
 from sr.registry import Registry
 
 _KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
@@ -283,11 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="allow an unrestricted unpickle of the init checkpoint (trusted files only)",
     )
+    add_overwrite_option(parser)
     opts = parser.parse_args(argv)
     if opts.dataset:
         if not opts.out:
             raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
         run_dir = Path(opts.out)
+        check_apart(run_dir, [Path(opts.dataset).parent])  # the run folder is not the data set's
+        claim_folder(run_dir, "detection training run", (WEIGHTS_FILE, TASK_FILE, "work/"), overwrite=opts.overwrite)
         cfg = dataset_config(
             opts.dataset,
             model=opts.model,

@@ -12,11 +12,13 @@ strictly.
 
 Third-party ultralytics ``.pt`` files (e.g. the COCO ``yolov5su.pt``) are pickles of whole model objects. They are
 read with ``weights_only=True`` plus an allowlist that admits only module *classes* (``torch.nn.modules.*``,
-``ultralytics.nn.modules.*``, ``ultralytics.nn.tasks.DetectionModel``) and ultralytics' plain namespace: the
-unpickler can then only create those objects and fill their attributes, never call arbitrary functions. A file
-that needs anything else is refused unless ``trust_pickle=True`` is given *and* the file's sha256 matches the
-registry entry (or the user passes it deliberately via ``python -m downstream.detection.yolo convert
---trust-pickle``). Training runs convert ultralytics' own checkpoints to our format at the end.
+``ultralytics.nn.modules.*``, ``ultralytics.nn.tasks.DetectionModel``) and ultralytics' plain namespace, each read
+as an inert record: no constructor is called with the file's arguments. The model is then rebuilt from the record's
+model yaml (checked by ``downstream.detection.model_yaml``: an allowlist of layer classes and argument types) and
+its tensors are loaded strictly. A file that needs anything else is refused unless ``trust_pickle=True`` is given
+*and* the file's sha256 matches the registry entry (or the user passes it deliberately via ``python -m
+downstream.detection.yolo convert --trust-pickle``). Training runs convert ultralytics' own checkpoints to our
+format at the end.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from downstream.detection.model_yaml import check_model_description
 from downstream.detection.offline import ultralytics_offline
 from sr import cli
 from sr.checkpoint import CheckpointError, load_checkpoint, load_trusted_pickle
@@ -45,6 +48,7 @@ FORMAT = "irsr-yolo"
 WHAT = "detector weights"  # names the option in sr.weights.resolve_weights' errors
 VERSION = 1
 _ALLOWED_PREFIXES = ("torch.nn.modules.", "ultralytics.nn.modules.")
+_SHIPPED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\.yaml")
 _ALLOWED_NAMES = {
     "ultralytics.nn.tasks.DetectionModel",
     "ultralytics.utils.IterableSimpleNamespace",
@@ -55,14 +59,38 @@ _ALLOWED_NAMES = {
 # --------------------------------------------------------------------------------------------- model + weights
 
 
+def model_description(cfg: str | dict, source: str = "the model option") -> dict:
+    """The checked model yaml dict of ``cfg``: a dict as it is, or the name of a model yaml shipped with ultralytics
+    (``yolov5s.yaml``; a path is refused: model descriptions are data checked by :func:`check_model_description`)."""
+    if isinstance(cfg, str):
+        if not _SHIPPED_NAME.fullmatch(cfg):
+            raise ConfigError(
+                f"{source}: model {cfg!r} must be the name of a model yaml shipped with ultralytics (e.g. "
+                "yolov5s.yaml) or a model description mapping"
+            )
+        from ultralytics.nn.tasks import yaml_model_load
+
+        try:
+            cfg = yaml_model_load(cfg)
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: ultralytics ships no model yaml named {cfg!r}") from None
+    return check_model_description(deepcopy(cfg), source)
+
+
 def build_model(
-    cfg: str | dict, nc: int, names: list[str] | tuple[str, ...] | None = None, *, verbose: bool = False
+    cfg: str | dict,
+    nc: int,
+    names: list[str] | tuple[str, ...] | None = None,
+    *,
+    verbose: bool = False,
+    source: str = "the model option",
 ) -> torch.nn.Module:
-    """A fresh DetectionModel from an ultralytics model yaml name (``yolov5s.yaml``) or a yaml dict."""
+    """A fresh DetectionModel from an ultralytics model yaml name (``yolov5s.yaml``, one of the files shipped with
+    ultralytics) or a yaml dict; either is checked by :func:`check_model_description` first."""
     ultralytics_offline()
     from ultralytics.nn.tasks import DetectionModel
 
-    model = DetectionModel(deepcopy(cfg) if isinstance(cfg, dict) else str(cfg), nc=nc, verbose=verbose)
+    model = DetectionModel(model_description(cfg, source), nc=nc, verbose=verbose)
     names = list(names) if names is not None else [str(i) for i in range(nc)]
     if len(names) != nc:
         raise ConfigError(f"{len(names)} class names for a model with nc={nc}")
@@ -126,7 +154,7 @@ def load_weights(path: str | Path) -> tuple[torch.nn.Module, dict]:
             f"{path}: not a '{FORMAT}' weights file (an ultralytics checkpoint? convert it with "
             "python -m downstream.detection.yolo convert)"
         )
-    model = build_model(payload["yaml"], nc=len(payload["names"]), names=payload["names"])
+    model = build_model(payload["yaml"], nc=len(payload["names"]), names=payload["names"], source=str(path))
     _match_cls_branch_width(model, payload["state_dict"])
     model.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}, strict=True
@@ -163,60 +191,113 @@ def _match_cls_branch_width(model: torch.nn.Module, state: dict) -> None:
         setattr(head, attr, src)
 
 
-def _allowed_global(qualname: str):
+def _allowed_global(qualname: str) -> bool:
+    """Whether a checkpoint may name ``qualname``: a torch / ultralytics network module class or ultralytics' plain
+    namespaces (it is then read as a :class:`_Recorded` stand-in, never constructed)."""
     if not (qualname.startswith(_ALLOWED_PREFIXES) or qualname in _ALLOWED_NAMES):
-        return None
+        return False
     module, _, name = qualname.rpartition(".")
     try:
         obj = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
-        return None
-    if not isinstance(obj, type):
-        return None
-    if qualname in _ALLOWED_NAMES or issubclass(obj, torch.nn.Module):
-        return obj
-    return None
+        return False
+    return isinstance(obj, type) and (qualname in _ALLOWED_NAMES or issubclass(obj, torch.nn.Module))
+
+
+class _Recorded:
+    """What the unpickler makes of an allowed class: nothing is constructed or called with the file's arguments (a
+    REDUCE or NEWOBJ gets an empty record); BUILD stores the pickled attributes (``_modules``, ``_parameters``,
+    ``_buffers``, ``yaml``, ``names``) as plain data, from which :func:`_state_of` collects the tensors."""
+
+    qualname = ""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+def _recorded(qualname: str) -> type:
+    return type(f"Recorded[{qualname}]", (_Recorded,), {"qualname": qualname})
+
+
+def _state_of(obj: _Recorded, prefix: str = "", depth: int = 0) -> dict[str, torch.Tensor]:
+    """The state dict a module record holds (parameters and persistent buffers, by the module tree's names)."""
+    if depth > 64:
+        raise ValueError("module tree deeper than 64 levels")
+    attrs = vars(obj)
+    state = {}
+    skip = attrs.get("_non_persistent_buffers_set") or set()
+    for group in ("_parameters", "_buffers"):
+        for name, value in (attrs.get(group) or {}).items():
+            if isinstance(value, torch.Tensor) and not (group == "_buffers" and name in skip):
+                state[f"{prefix}{name}"] = value
+    for name, child in (attrs.get("_modules") or {}).items():
+        if isinstance(child, _Recorded):
+            state.update(_state_of(child, f"{prefix}{name}.", depth + 1))
+    return state
 
 
 def load_ultralytics_checkpoint(
     path: str | Path, *, trust_pickle: bool = False, sha256: str | None = None
 ) -> torch.nn.Module:
-    """The model (EMA if present) of an ultralytics ``.pt`` checkpoint, read with the class allowlist.
+    """The model (EMA if present) of an ultralytics ``.pt`` checkpoint, rebuilt from its layer description.
 
-    ``trust_pickle=True`` falls back to an unrestricted unpickle for files that need other globals, and only when
-    the file's bytes hash to ``sha256`` (the registry's, or one the user states): see
-    :func:`sr.checkpoint.load_trusted_pickle`.
+    The pickle is read with ``weights_only=True``; every global it names must pass the class allowlist and is read
+    as a :class:`_Recorded` stand-in, so no constructor runs with arguments from the file (``Linear(30000, 30000)``,
+    ``TorchVision('resnet18', 'DEFAULT')``). The model is then built from its ``yaml`` (checked by
+    :func:`check_model_description`) and the recorded tensors are loaded strictly. ``trust_pickle=True`` falls back
+    to an unrestricted unpickle for files that need other globals, and only when the file's bytes hash to
+    ``sha256`` (the registry's, or one the user states): see :func:`sr.checkpoint.load_trusted_pickle`.
     """
     ultralytics_offline()
     path = Path(path)
-    allowed: list[type] = []
-    for _ in range(200):
-        try:
-            ckpt = load_checkpoint(path, safe_globals=allowed)
-            break
-        except CheckpointError as exc:  # the unpickler's message names the first global it refused
-            match = re.search(r"GLOBAL ([\w\.]+)|the global '([\w\.]+)'", str(exc.__cause__ or exc))
-            name = next((g for g in match.groups() if g), None) if match else None
-            obj = _allowed_global(name) if name else None
-            if obj is not None and obj not in allowed:
-                allowed.append(obj)
-                continue
-            if trust_pickle:
-                ckpt = load_trusted_pickle(path, sha256)
-                break
-            what = name or str(exc).splitlines()[0]
-            raise UserError(
-                f"{path}: refusing to unpickle {what!r} (only torch/ultralytics module classes are "
-                "allowed). If you trust this file, convert it once: python -m "
-                f"downstream.detection.yolo convert --trust-pickle --sha256 <the sha256 you trust> "
-                f"{path} OUT.pt (the hash is checked before anything is unpickled)"
-            ) from None
-    model = ckpt
+    try:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except (ValueError, RuntimeError, OSError):
+        needed = []  # not a zip archive: load_checkpoint names the problem
+    refused = [name for name in needed if not _allowed_global(name)]
+    if refused and trust_pickle:
+        model = load_trusted_pickle(path, sha256)
+        if isinstance(model, dict):
+            model = model.get("ema") if model.get("ema") is not None else model.get("model")
+        if not isinstance(model, torch.nn.Module):
+            raise UserError(f"{path}: no ultralytics model inside")
+        return model.float().eval()
+    if refused:
+        raise UserError(
+            f"{path}: refusing to unpickle {refused[0]!r} (only torch/ultralytics module classes are "
+            "allowed). If you trust this file, convert it once: python -m "
+            f"downstream.detection.yolo convert --trust-pickle --sha256 <the sha256 you trust> "
+            f"{path} OUT.pt (the hash is checked before anything is unpickled)"
+        )
+    ckpt = load_checkpoint(path, safe_globals=[(_recorded(name), name) for name in needed])
+    record = ckpt
     if isinstance(ckpt, dict):
-        model = ckpt.get("ema") if ckpt.get("ema") is not None else ckpt.get("model")
-    if not isinstance(model, torch.nn.Module) or not hasattr(model, "yaml"):
+        record = ckpt.get("ema") if ckpt.get("ema") is not None else ckpt.get("model")
+    attrs = vars(record) if isinstance(record, _Recorded) else {}
+    if getattr(record, "qualname", "") != "ultralytics.nn.tasks.DetectionModel" or "yaml" not in attrs:
         raise UserError(f"{path}: no ultralytics model inside (keys: {list(ckpt) if isinstance(ckpt, dict) else '-'})")
+    try:
+        state = _state_of(record)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    names = attrs.get("names")
+    names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names or [])
+    if not names or not all(isinstance(n, str) for n in names):
+        raise UserError(f"{path}: the model's class names are missing or not strings")
+    model = build_model(attrs["yaml"], nc=len(names), names=names, source=str(path))
+    _match_cls_branch_width(model, state)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"{path}: the weights do not fit the model it describes ({_first_line(exc)})") from None
     return model.float().eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def load_detector(

@@ -34,7 +34,6 @@ a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
@@ -55,11 +54,12 @@ from downstream.datasets.prepared import (
     write_dataset_yaml,
 )
 from downstream.datasets.splits import SPLIT_SEED, deterministic_splits
-from downstream.errors import DataError
-from downstream.imageio import IMAGE_SUFFIXES
+from downstream.errors import DataError, LabelError
+from downstream.imageio import IMAGE_SUFFIXES, image_size, open_image
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.ownership import add_overwrite_option
 
 FMB_NUM_CLASSES = 15
 SPLITS = ("train", "test")
@@ -105,8 +105,9 @@ def _find_pairs(src: Path, images: str, labels: str) -> dict[str, list[tuple[str
 
 def read_palette(path: str | os.PathLike) -> dict[tuple[int, int, int], int]:
     from sr.config import read_yaml
+    from sr.safeparse import read_json_file
 
-    raw = read_yaml(path) if str(path).endswith((".yaml", ".yml")) else json.loads(Path(path).read_text())
+    raw = read_yaml(path) if str(path).endswith((".yaml", ".yml")) else read_json_file(path, "palette")
     try:
         return {tuple(int(c) for c in str(k).split(",")): int(v) for k, v in raw.items()}
     except (ValueError, AttributeError):
@@ -118,8 +119,7 @@ def label_to_ids(
 ) -> np.ndarray:
     """A label image (ids as gray / palette indices / gray RGB, or colours via ``palette``) -> uint8 ids."""
     try:
-        with Image.open(path) as img:
-            img.load()
+        with open_image(path, LabelError) as img:
             mode = img.mode
             if mode in ("L", "P", "I", "I;16"):
                 ids = np.asarray(img).astype(np.int64)
@@ -162,6 +162,7 @@ def prepare_fmb(
     labels: str = "Label",
     palette: dict[tuple[int, int, int], int] | None = None,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, int]:
     """Write the harness layout of FMB under ``out``; returns the number of frames per split."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
@@ -174,8 +175,7 @@ def prepare_fmb(
     for split in SPLITS:
         for stem, ir_path, lab_path in pairs[split]:
             ids = label_to_ids(lab_path, palette)
-            with Image.open(ir_path) as img:
-                size = img.size
+            size = image_size(ir_path, DataError)
             if ids.shape != (size[1], size[0]):
                 raise DataError(
                     f"{lab_path}: label is {ids.shape[1]}x{ids.shape[0]}, infrared frame "
@@ -183,7 +183,7 @@ def prepare_fmb(
                 )
             converted.append((split, f"{split}_{stem}" if prefix else stem, ir_path, ids))
     lists: dict[str, list[str]] = {s: [] for s in SPLITS}
-    with staged_output(out) as stage:
+    with staged_output(out, (src,), overwrite=overwrite) as stage:
         (stage / "Infrared").mkdir()
         (stage / "Label").mkdir()
         for split, new_id, ir_path, ids in converted:
@@ -256,6 +256,7 @@ def prepare_masks(
     split_dir: str | os.PathLike | None = None,
     seed: int = SPLIT_SEED,
     link: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Image + mask folders -> the ``prepared`` layout with ``dataset.yaml``; returns a summary."""
     src, out = Path(src).expanduser(), Path(out).expanduser()
@@ -282,9 +283,8 @@ def prepare_masks(
     converted, pixels, modes = {}, Counter(), Counter()
     for sid, path in frames.items():
         ids = mask_to_ids(mask_files[sid], len(names), palette)
-        with Image.open(path) as img:
-            size = img.size
-        with Image.open(mask_files[sid]) as m:
+        size = image_size(path, DataError)
+        with open_image(mask_files[sid], LabelError) as m:
             modes[m.mode] += 1
         if ids.shape != (size[1], size[0]):
             raise DataError(
@@ -302,7 +302,7 @@ def prepare_masks(
         all_splits = deterministic_splits(list(frames), seed)
         splits = {s: all_splits[s] for s in SPLIT_NAMES}
         rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
-    with staged_output(out) as stage:
+    with staged_output(out, (src, images, masks, classes), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "masks").mkdir()
         for sid, path in frames.items():
@@ -356,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", help="masks: folder with train.txt, val.txt, test.txt")
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"masks: split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
+    add_overwrite_option(parser)
     args = parser.parse_args(argv)
     palette = read_palette(args.palette) if args.palette else None
     if args.format == "fmb":
         counts = prepare_fmb(
-            args.src, args.out, images=args.images or "Infrared", labels=args.labels, palette=palette, link=args.link
+            args.src,
+            args.out,
+            images=args.images or "Infrared",
+            labels=args.labels,
+            palette=palette,
+            link=args.link,
+            overwrite=args.overwrite,
         )
         print(f"FMB prepared in {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     else:
@@ -374,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             split_dir=args.splits,
             seed=args.seed,
             link=args.link,
+            overwrite=args.overwrite,
         )
         print(
             f"prepared {args.out}: {summary['frames']} frames, classes {summary['classes']}, pixels "

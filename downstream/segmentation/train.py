@@ -61,6 +61,7 @@ from sr.checkpoint import load_checkpoint
 from sr.cli import cli_entry
 from sr.config import check_values, schema_of
 from sr.errors import ConfigError, UserError, check_keys
+from sr.ownership import add_overwrite_option, check_apart, claim_folder
 from sr.registry import Registry
 
 DEFAULT_TRAIN = dict(
@@ -525,10 +526,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)"
     )
+    add_overwrite_option(parser)
     args = parser.parse_args(argv)
     if args.dataset:
         if not args.out:
             raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
+        check_apart(args.out, [Path(args.dataset).parent])  # the run folder is not the data set's
+        entries = (WEIGHTS_FILE, TASK_FILE, "last.pth", "final.pth", "train_log.jsonl")
+        claim_folder(args.out, "segmentation training run", entries, overwrite=args.overwrite)
         cfg = dataset_config(
             args.dataset,
             Path(args.out),

@@ -47,6 +47,7 @@ from sr import weights as weights_registry
 from sr.base import SRMethod
 from sr.config import CONFIG_DIR
 from sr.errors import ConfigError, MissingWeightsError, UserError
+from sr.safeparse import load_yaml
 from sr.vocab import ENV_EXTERNAL_WORK_DIR
 
 DOCS = "docs/external_methods.md"
@@ -92,10 +93,7 @@ def fill_config(template: str, values: dict[str, Any]) -> str:
                 node = node.replace(token, str(values[key]))
         return node
 
-    try:
-        parsed = yaml.safe_load(fill(template, tokens))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config template is not valid YAML: {exc}") from None
+    parsed = load_yaml(fill(template, tokens), "config template")
     return yaml.safe_dump(walk(parsed), sort_keys=False, allow_unicode=True)
 
 

@@ -9,11 +9,11 @@ import json
 import sys
 import time
 
-import yaml
-
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.ownership import add_overwrite_option
+from sr.safeparse import load_yaml
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--config", required=True, help="a YAML path or a name in configs/train/")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt/last.pt if present")
     p.add_argument("--out", type=cli.dir_path, help="run folder (overrides the config's out_dir)")
+    add_overwrite_option(p)
     p.add_device()
     p.add_weights_dir()
     p.add_argument(
@@ -44,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise UserError(f"--set {item!r}: the value is not valid YAML ({exc.problem})") from None
+        overrides[key.strip()] = load_yaml(value, f"--set {item!r}")
     if args.out:
         overrides["out_dir"] = str(args.out)
     if args.weights_dir:
@@ -55,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, overrides)
     cli.check_writable_dir(cfg.out_dir)
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, resume=args.resume, device=args.device)
+    trainer = Trainer(cfg, resume=args.resume, device=args.device, overwrite=args.overwrite)
     val = trainer.fit()
     if trainer.is_main:
         print(

@@ -12,7 +12,8 @@ run resumed from its last checkpoint continues bit for bit as if uninterrupted (
 Outputs under ``out_dir``: ``ckpt/last.pt`` (full state), ``ema.safetensors`` and ``model.safetensors``
 (final weights), ``log.csv`` (one row per logged step and per validation; a resumed run first cuts it
 back to the checkpoint's step), ``tb/`` (TensorBoard, when installed), ``config.yaml`` (the resolved
-config). A resumed run also deletes the temporaries of writes the kill interrupted.
+config). A resumed run also deletes the temporaries of writes the kill interrupted. The folder is claimed with
+:func:`sr.ownership.claim_folder`: a user's folder is refused, and only the entries below are ever written there.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
+from sr.atomic import atomic_path, atomic_write_text
 from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
 from sr.models import build_diffusion, build_first_stage, build_unet
+from sr.ownership import claim_folder
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
 from sr.train.objectives.base import ObjectiveContext, build_objective
@@ -92,6 +94,10 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
+#: what a training run writes in its out_dir (sr.ownership: only these are replaced or cleaned there)
+TRAIN_ENTRIES = ("ckpt/", "tb/", "log.csv", "config.yaml", "ema.safetensors", "model.safetensors")
+
+
 class EMA:
     def __init__(self, model: torch.nn.Module, rate: float):
         self.rate = rate
@@ -107,7 +113,7 @@ class EMA:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False, device: str | None = None):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, device: str | None = None, overwrite: bool = False):
         self.cfg = cfg
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
@@ -123,6 +129,10 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         self.out = Path(cfg.out_dir)
         self.is_main = self.rank == 0
+        # a user's folder is refused before any work; only TRAIN_ENTRIES are written or cleaned in it
+        self.owned = (
+            claim_folder(self.out, "training run", TRAIN_ENTRIES, overwrite=overwrite) if self.is_main else None
+        )
         seed = cfg.train.seed
         torch.manual_seed(seed + self.rank)
         np.random.seed(seed + self.rank)
@@ -181,12 +191,13 @@ class Trainer:
             self.load(self.out / "ckpt" / "last.pt")
         self._tb = None
         if self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
             if self.step == 0:  # a fresh run does not append to an earlier run's log
                 (self.out / "log.csv").unlink(missing_ok=True)
             else:
                 self.trim_log()
-            sweep_temporaries(self.out, max_age_s=0)  # one trainer per out_dir: any temporary is a killed write's
+            self.owned.sweep_temporaries(
+                max_age_s=0
+            )  # one trainer per out_dir: a temporary of ours is a killed write's
             atomic_write_text(self.out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             if cfg.train.tensorboard:
                 try:

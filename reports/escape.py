@@ -1,0 +1,82 @@
+"""Escaping of text from the data (class, method, data-set and file names) for every output format, in one place.
+
+Names come from the user's data set and are data, never markup: a class named ``<script>``, ``a|b``, a newline,
+``=HYPERLINK(...)``, ``^^5cinput`` or ``$x^$`` must read as those characters in every report.
+
+* :func:`md_text`: markdown (and the html a markdown viewer renders): ``& < >`` as entities, the characters that
+  make tables, code or links (``\\ | ` [ ]``) backslash-escaped, line breaks and other control characters as
+  spaces (``*`` and ``_`` are left as they are: at worst emphasis, and ``*`` is one of our own flag marks);
+* :func:`tex_text`: LaTeX, all ten special characters (``& % $ # _ { } ~ ^ \\``) in their text form, control
+  characters as spaces (``^^5c`` is then plain text: ``^`` no longer starts TeX's hex notation);
+* :func:`csv_cell`: a text cell of a CSV meant for spreadsheets (the report tables): a leading ``= + - @``, tab or
+  carriage return is neutralised with a leading ``'`` so no formula runs. ``results.csv`` is the run's data, written
+  as it is (documented in docs/security.md): open it as data, not in a spreadsheet that evaluates formulas;
+* matplotlib: :func:`plain_text_figures` switches off mathtext for every figure (``text.parse_math``), so ``$`` in
+  a name is a dollar sign, not a formula that fails to parse.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_MARKUP = re.compile(r"([\\|`\[\]])")
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+_TEX_CHARS = re.compile("|".join(re.escape(c) for c in _TEX))
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def md_text(text) -> str:
+    """``text`` as literal markdown inline text (see the module doc)."""
+    text = _CONTROL.sub(" ", str(text))
+    text = "".join(_MD_ENTITIES.get(c, c) for c in text)
+    return _MD_MARKUP.sub(r"\\\1", text)
+
+
+def tex_text(text) -> str:
+    """``text`` as literal LaTeX text (see the module doc); one pass, so an escape is never escaped again."""
+    return _TEX_CHARS.sub(lambda m: _TEX[m.group()], _CONTROL.sub(" ", str(text)))
+
+
+def csv_cell(value):
+    """A CSV cell for a spreadsheet: text with a formula lead gets a ``'`` in front; other values unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEAD):
+        return "'" + value
+    return value
+
+
+def csv_frame(frame):
+    """A copy of a DataFrame with every text cell, row label and column label through :func:`csv_cell`."""
+    import pandas as pd
+
+    out = frame.map(csv_cell) if hasattr(frame, "map") else frame.applymap(csv_cell)
+
+    def labels(index):
+        if isinstance(index, pd.MultiIndex):
+            return pd.MultiIndex.from_tuples([tuple(csv_cell(p) for p in t) for t in index], names=index.names)
+        return pd.Index([csv_cell(v) for v in index], name=index.name)
+
+    out.index = labels(out.index)
+    out.columns = labels(out.columns)
+    return out
+
+
+def plain_text_figures() -> None:
+    """No mathtext in any figure: text from data is drawn as it is (``$x^$`` is not a formula)."""
+    import matplotlib
+
+    matplotlib.rcParams["text.parse_math"] = False
