@@ -28,12 +28,14 @@ from benchmarks.background import DEFAULT_PREFETCH, ahead, worker
 from benchmarks.cache import RunCache, finite_or_nan, key_of, value_key
 from benchmarks.timing import stage
 from downstream.datasets import load_dataset
+from downstream.degradations import degraded
 from downstream.errors import DataError, LabelError
 from downstream.evidence import (
     Sample,
     add_task_replicates,
     attach_intervals,
     dataset_seed,
+    job_dataset,
     sample_path,
     task_replicates,
     write_sample,
@@ -48,6 +50,7 @@ from sr.vocab import (
     CLASS_ALL,
     COL_CLASS,
     COL_DATASET,
+    COL_DEGRADATION,
     COL_ERROR,
     COL_FLAGS,
     COL_METHOD,
@@ -56,6 +59,7 @@ from sr.vocab import (
     COL_SUITE,
     COL_TASK,
     COL_VALUE,
+    DEGRADATION_DEFAULT,
     FLAG_SUBSET_SMALLER,
     join_flags,
 )
@@ -82,6 +86,8 @@ class Settings:
     prefetch: int = DEFAULT_PREFETCH
     #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
     dataset_files: dict[str, str] = field(default_factory=dict)
+    #: the degradation axis: every (data set, method) job runs under each (downstream.degradations labels)
+    degradations: tuple[str, ...] = (DEGRADATION_DEFAULT,)
 
 
 class _Pool:
@@ -217,9 +223,13 @@ def _write_per_image(
     atomic_write_text(settings.out / "per_image" / name, buffer.getvalue())
 
 
-def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dict[str, Any]]:
-    """Run one (data set, method) pair; returns its result rows (see sr.vocab.RESULT_COLUMNS)."""
+def run_job(
+    dataset_name: str, method_name: str, settings: Settings, degradation: str = DEGRADATION_DEFAULT
+) -> list[dict[str, Any]]:
+    """Run one (data set, method) pair with the data set's LR made by ``degradation`` (downstream.degradations);
+    returns its result rows (see sr.vocab.RESULT_COLUMNS)."""
     rows: list[dict[str, Any]] = []
+    files = job_dataset(dataset_name, degradation)  # the data set's part of the job's file names
     data_flags: tuple[str, ...] = ()  # the data set's caveats (e.g. fewer frames than asked) go on every row
 
     def add(
@@ -235,6 +245,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             {
                 COL_SUITE: settings.suite,
                 COL_DATASET: dataset_name,
+                COL_DEGRADATION: degradation,
                 COL_METHOD: method_name,
                 COL_TASK: task,
                 COL_METRIC: metric,
@@ -247,7 +258,9 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         )
 
     try:
-        dataset = load_dataset(settings.dataset_files.get(dataset_name, dataset_name))
+        dataset = degraded(
+            load_dataset(settings.dataset_files.get(dataset_name, dataset_name)), degradation, settings.seed
+        )
         all_ids = dataset.ids()
     except UserError as exc:
         add("sr", "unavailable", math.nan, error=str(exc))
@@ -431,7 +444,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     for metric_name, error in metric_errors.items():
         add("quality", metric_name, math.nan, flags=method.flags, error=error)
 
-    _write_output_index(settings, dataset_name, method_name, items)
+    _write_output_index(settings, files, method_name, items)
     items_key = key_of(fingerprints)
     draws_key = key_of(sample_evidence.draws_identity())
     task_identities: dict[str, dict[str, Any]] = {}
@@ -493,7 +506,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
         cached = cached["rows"]
         per_image = [r for r in cached if r.get("image")]
         if per_image:
-            _write_per_image(settings, dataset_name, method_name, task_name, per_image)
+            _write_per_image(settings, files, method_name, task_name, per_image)
         for r in cached:
             if not r.get("image"):
                 add(
@@ -504,7 +517,7 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                     n=r[COL_N],
                     flags=method.flags + task.flags,
                 )
-    _write_job_identity(settings, dataset_name, method_name, identity, task_identities, task_specs)
-    write_sample(sample_path(settings.out, dataset_name, method_name), sample_evidence)
+    _write_job_identity(settings, files, method_name, identity, task_identities, task_specs)
+    write_sample(sample_path(settings.out, files, method_name), sample_evidence)
     attach_intervals(rows, sample_evidence)
     return rows
