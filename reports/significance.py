@@ -57,7 +57,7 @@ def load_samples(run_dir: str | Path) -> Samples:
     """Every ``samples/*.npz`` of a run directory (unreadable files are skipped: their rows get no interval)."""
     out: Samples = {}
     for path in sorted((Path(run_dir) / "samples").glob("*.npz")):
-        dataset, _, method = path.stem.partition("__")
+        dataset, _, method = path.stem.rpartition("__")  # a data-set file name may hold "__" (folder:/x)
         try:
             out[(dataset, method)] = read_sample(path)
         except (OSError, ValueError, KeyError):
