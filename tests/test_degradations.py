@@ -188,3 +188,11 @@ def test_dataset_identity_includes_the_degradations_parameters():
     a, b = one.load(one.ids()[0]), five.load(one.ids()[0])
     assert torch.equal(a.hr, b.hr) and not torch.equal(a.lr, b.lr)
     assert torch.equal(base.load(base.ids()[0]).lr, paper_bicubic(a.hr, 4))
+
+
+def test_perf_reports_each_degradation_as_a_ratio_to_bicubic():
+    from benchmarks.degradation_perf import degradation_times
+
+    rows = degradation_times(["noise@3", "sensor@2"], ["32x24"], warmup=0, repeat=2)
+    assert [r["degradation"] for r in rows] == ["bicubic", "noise@3", "sensor@2"]
+    assert rows[0]["ratio"] == 1.0 and all(r["latency_ms"] > 0 and r["ratio"] > 0 for r in rows)
