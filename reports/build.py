@@ -35,7 +35,7 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     significance = significance_table(df, samples, reference)  # every degradation
     significance.to_csv(out / "significance.csv", index=False)
     if set(df[COL_DEGRADATION]) != {DEGRADATION_DEFAULT}:  # a degradation axis: the robustness report
-        write_robustness(df, out)
+        write_robustness(df, out, meta)
     df = default_degradation_rows(df)  # the report's tables are the paper's protocol (bicubic) only
     significance = significance[significance[COL_DEGRADATION] == DEGRADATION_DEFAULT]
     tables = run_tables(df, samples, meta, significance, reference)

@@ -53,10 +53,12 @@ def _order(labels) -> list[str]:
     return sorted(set(labels), key=lambda x: (x != DEGRADATION_DEFAULT, split_label(x)[0], split_label(x)[1] or 0))
 
 
-def _direction(task: str, metric: str) -> tuple[bool, bool]:
-    """(higher is better, bounded in [0, 1]) of a row: quality metrics from metrics.yaml, task rows are fractions."""
+def _direction(task: str, metric: str, declared: dict) -> tuple[bool, bool]:
+    """(higher is better, bounded in [0, 1]) of a row: quality metrics from metrics.yaml; task rows are fractions
+    in [0, 1] whose direction the task declares (``Task.spec``, in run.json; higher-better when undeclared)."""
     if task != "quality":
-        return True, True
+        spec = declared.get(task, (None, {}))[1].get(metric)
+        return (spec.higher_better if spec is not None else True), True
     from downstream.metrics import metric_specs
 
     spec = metric_specs().get(metric)
@@ -101,8 +103,14 @@ def _summary(values: pd.DataFrame, higher: bool, bounded: bool, baseline: str) -
     return out
 
 
-def robustness_tables(df: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> list[tuple[str, ReportTable]]:
-    """(data set, table) per data set, task and metric with rows under more than one degradation."""
+def robustness_tables(
+    df: pd.DataFrame, meta: dict | None = None, baseline: str = DEFAULT_BASELINE
+) -> list[tuple[str, ReportTable]]:
+    """(data set, table) per data set, task and metric with rows under more than one degradation; ``meta``: the
+    run's run.json (the tasks' metric declarations)."""
+    from reports.tasks import task_reports
+
+    declared = task_reports(df, meta)
     rows = _rows(fill_degradation(df.copy()))
     out = []
     for (dataset, task, metric), group in rows.groupby([COL_DATASET, COL_TASK, COL_METRIC], sort=False):
@@ -116,7 +124,7 @@ def robustness_tables(df: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> lis
             )
 
         values = pivot(COL_VALUE)
-        higher, bounded = _direction(task, metric)
+        higher, bounded = _direction(task, metric, declared)
         summary = _summary(values, higher, bounded, baseline)
         values = pd.concat([values, summary], axis=1)
         low = pivot(COL_CI_LOW) if COL_CI_LOW in group else None
@@ -203,9 +211,9 @@ def robustness_plot(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     return path
 
 
-def write_robustness(df: pd.DataFrame, out: Path, baseline: str = DEFAULT_BASELINE) -> Path:
-    """``out/robustness.md`` and ``out/robustness_<data set>.png``."""
-    tables = robustness_tables(df, baseline)
+def write_robustness(df: pd.DataFrame, out: Path, meta: dict | None = None, baseline: str = DEFAULT_BASELINE) -> Path:
+    """``out/robustness.md`` and ``out/robustness_<data set>.png``; ``meta``: the run's run.json."""
+    tables = robustness_tables(df, meta, baseline)
     lines = [
         "# Robustness to degradations",
         "",

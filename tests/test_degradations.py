@@ -196,3 +196,13 @@ def test_perf_reports_each_degradation_as_a_ratio_to_bicubic():
     rows = degradation_times(["noise@3", "sensor@2"], ["32x24"], warmup=0, repeat=2)
     assert [r["degradation"] for r in rows] == ["bicubic", "noise@3", "sensor@2"]
     assert rows[0]["ratio"] == 1.0 and all(r["latency_ms"] > 0 and r["ratio"] > 0 for r in rows)
+
+
+def test_a_data_sets_own_degradation_is_never_silently_replaced():
+    from downstream.datasets import load_dataset
+    from downstream.degradations import degraded
+
+    noisy = load_dataset("synthir_demo", degradation="noise@2")
+    assert degraded(noisy, "noise@2") is noisy and degraded(noisy, "noise@2", seed=3).degradation_seed == 3
+    with pytest.raises(ConfigError, match="--degradations noise@2"):
+        degraded(noisy, "bicubic")

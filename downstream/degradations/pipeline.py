@@ -215,6 +215,11 @@ def degraded(dataset, degradation: str, seed: int = 0):
     label = resolve(degradation).label
     if label == dataset.degradation and (label == DEGRADATION_DEFAULT or dataset.degradation_seed == seed):
         return dataset
+    if dataset.degradation not in (DEGRADATION_DEFAULT, label):  # its YAML says how its LR is made: never silently replaced
+        raise ConfigError(
+            f"data set {dataset.name!r} is defined with degradation {dataset.degradation!r}; run it with "
+            f"--degradations {dataset.degradation} (or remove 'degradation:' from its YAML to use the run's axis)"
+        )
     out = copy.copy(dataset)
     out.degradation, out.degradation_seed = label, int(seed)
     return out
