@@ -215,7 +215,7 @@ def degraded(dataset, degradation: str, seed: int = 0):
     label = resolve(degradation).label
     if label == dataset.degradation and (label == DEGRADATION_DEFAULT or dataset.degradation_seed == seed):
         return dataset
-    if dataset.degradation not in (DEGRADATION_DEFAULT, label):  # its YAML says how its LR is made: never silently replaced
+    if dataset.degradation not in (DEGRADATION_DEFAULT, label):  # its YAML says how its LR is made: kept
         raise ConfigError(
             f"data set {dataset.name!r} is defined with degradation {dataset.degradation!r}; run it with "
             f"--degradations {dataset.degradation} (or remove 'degradation:' from its YAML to use the run's axis)"
