@@ -206,3 +206,21 @@ def test_a_data_sets_own_degradation_is_never_silently_replaced():
     assert degraded(noisy, "noise@2") is noisy and degraded(noisy, "noise@2", seed=3).degradation_seed == 3
     with pytest.raises(ConfigError, match="--degradations noise@2"):
         degraded(noisy, "bicubic")
+
+
+def test_training_draws_a_degradation_per_patch_from_the_same_definitions():
+    from sr.train.config import DataConfig
+    from sr.train.data import PairedPatches
+
+    cfg = DataConfig(dataset="synthir_val", max_images=2, patch_size=32, batch_size=6, degradations=["sensor@3"])
+    mix = PairedPatches(cfg)
+    a, b = mix.batch(torch.Generator().manual_seed(0)), mix.batch(torch.Generator().manual_seed(0))
+    assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"])  # exact given the run's generator
+    hr = (a["hr"][0] + 1) / 2
+    assert not torch.equal((a["lr"][0] + 1) / 2, paper_bicubic(hr, 4))
+    assert ((a["lr"] + 1) / 2 * 255 - ((a["lr"] + 1) / 2 * 255).round()).abs().max() < 1e-3  # agc: 8-bit output
+    plain = PairedPatches(DataConfig(dataset="synthir_val", max_images=2, patch_size=32, batch_size=6))
+    clean = plain.batch(torch.Generator().manual_seed(0))
+    assert torch.equal((clean["lr"][0] + 1) / 2, paper_bicubic((clean["hr"][0] + 1) / 2, 4))
+    with pytest.raises(ConfigError, match="1-5"):
+        PairedPatches(DataConfig(dataset="synthir_val", max_images=2, patch_size=32, degradations=["noise@6"]))
