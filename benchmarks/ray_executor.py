@@ -29,12 +29,13 @@ from sr.errors import UserError
 log = logging.getLogger("benchmarks.ray_executor")
 
 
-def _job_on_node(dataset: str, method: str, settings: Settings) -> tuple[str, list[dict[str, Any]]]:
+def _job_on_node(dataset: str, method: str, settings: Settings, degradation: str) -> tuple[str, list[dict[str, Any]]]:
     """``run_job`` on a Ray worker, with a ``Resources`` of its own (objects are not shipped between processes);
     returns the id of the node it ran on with the rows."""
     import ray
 
-    return ray.get_runtime_context().get_node_id(), run_job(dataset, method, settings, Resources.for_settings(settings))
+    resources = Resources.for_settings(settings)
+    return ray.get_runtime_context().get_node_id(), run_job(dataset, method, settings, resources, degradation)
 
 
 def _init(ray, address: str | None) -> None:
@@ -51,7 +52,7 @@ def _init(ray, address: str | None) -> None:
 
 
 def run_jobs_on_ray(
-    jobs: list[tuple[str, str]], settings: Settings, address: str | None = None, num_cpus_per_job: float = 1.0
+    jobs: list[tuple[str, str, str]], settings: Settings, address: str | None = None, num_cpus_per_job: float = 1.0
 ) -> list[list[dict[str, Any]]]:
     try:
         import ray
@@ -66,12 +67,14 @@ def run_jobs_on_ray(
     try:
         remote_job = ray.remote(num_cpus=num_cpus_per_job, scheduling_strategy="SPREAD")(_job_on_node)
         quiet = Settings(**{**settings.__dict__, "progress": False})
-        done = ray.get([remote_job.remote(dataset, method, quiet) for dataset, method in jobs])
+        done = ray.get(
+            [remote_job.remote(dataset, method, quiet, degradation) for dataset, method, degradation in jobs]
+        )
     finally:
         if started_here:
             ray.shutdown()
-    for (dataset, method), (node, _) in zip(jobs, done, strict=True):
-        log.info("job %s / %s ran on node %s", dataset, method, node)
+    for (dataset, method, degradation), (node, _) in zip(jobs, done, strict=True):
+        log.info("job %s / %s / %s ran on node %s", dataset, method, degradation, node)
     nodes = Counter(node for node, _ in done)
     if settings.progress:
         print(f"ray: {len(jobs)} jobs on {len(nodes)} node(s)", file=sys.stderr)

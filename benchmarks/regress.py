@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.tables import load_results
+from reports.tables import fill_degradation, load_results
 from sr import cli
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_yaml
-from sr.vocab import COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
+from sr.vocab import COL_CLASS, COL_DATASET, COL_DEGRADATION, COL_METHOD, COL_METRIC, COL_TASK, COL_VALUE
 
-KEY = [COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS]
+KEY = [COL_DATASET, COL_DEGRADATION, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS]
 
 
 def load_tolerances(path: str | Path | None = None) -> tuple[dict[str, float], set[str]]:
@@ -32,12 +32,13 @@ def compare(
     baseline: pd.DataFrame, results: pd.DataFrame, tolerances: dict[str, float], lower_is_better: set[str]
 ) -> pd.DataFrame:
     """One row per baseline value: baseline, result, change and status (ok | better | REGRESSION)."""
+    baseline, results = fill_degradation(baseline.copy()), fill_degradation(results.copy())
     base = baseline[baseline[COL_VALUE].notna() & (baseline[COL_METRIC] != "error")].set_index(KEY)[COL_VALUE]
     res = results.set_index(KEY)[COL_VALUE]
     res = res[~res.index.duplicated()]
     report = []
     for key, b in base.items():
-        metric = key[3]
+        metric = key[KEY.index(COL_METRIC)]
         tol = tolerances.get(metric, 0.0)
         r = res.get(key, math.nan)
         sign = -1.0 if metric in lower_is_better else 1.0

@@ -34,11 +34,13 @@ from sr.ownership import add_overwrite_option, claim_folder
 from sr.registry import list_methods, method_label
 from sr.vocab import (
     COL_DATASET,
+    COL_DEGRADATION,
     COL_ERROR,
     COL_METHOD,
     COL_METRIC,
     COL_SUITE,
     METHOD_OUTPUTS_PREFIX,
+    OPT_DEGRADATIONS,
     OPT_PREFETCH,
     OPT_RANDOM_WEIGHTS,
     OPT_REFERENCE,
@@ -87,6 +89,15 @@ def build_parser() -> cli.ArgumentParser:
         "a train --dataset run; the task column is the task's own name) (default: all the suite has)",
     )
     p.add_argument(
+        OPT_DEGRADATIONS,
+        type=_degradation_list,
+        default=None,
+        metavar="LIST",
+        help="the degradation axis: comma-separated NAME or NAME@SEVERITY (1-5) from configs/degradations/, e.g. "
+        "bicubic,noise@3,stripe@5,sensor@2; every data set runs under each and results.csv's 'degradation' column "
+        "says which (default: the suite's, else bicubic, the paper's)",
+    )
+    p.add_argument(
         "--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)"
     )
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
@@ -127,6 +138,15 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _degradation_list(text: str) -> list[str]:
+    from downstream.degradations import parse_list
+
+    try:
+        return parse_list(text)
+    except UserError as exc:
+        raise cli.argparse.ArgumentTypeError(str(exc)) from None
 
 
 def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
@@ -186,6 +206,7 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
         prefetch=args.prefetch,
         dataset_files=dataset_files,
         method_specs=method_specs,
+        degradations=tuple(args.degradations or suite.degradations),
     )
     return datasets, methods, settings
 
@@ -252,9 +273,9 @@ def execute(
     ray_address: str | None = None,
     resources: Resources | None = None,
 ) -> pd.DataFrame:
-    """Every (data set, method) job; rows in data-set-major order. In process, the jobs run method by method with
-    one ``Resources`` for the run (``resources``, or a new one), so each SR method is built once."""
-    jobs = [(d, m) for d in datasets for m in methods]
+    """Every (data set, degradation, method) job; rows in data-set-major order. In process, the jobs run method by
+    method with one ``Resources`` for the run (``resources``, or a new one), so each SR method is built once."""
+    jobs = [(d, m, g) for d in datasets for g in settings.degradations for m in methods]
     RunCache(settings.out / "cache").sweep_stale_temporaries()
     if executor == "ray":
         from benchmarks.ray_executor import run_jobs_on_ray
@@ -263,10 +284,10 @@ def execute(
     else:
         resources = resources or Resources.for_settings(settings)
         done = {}
-        for i, (dataset, method) in enumerate(sorted(jobs, key=lambda job: methods.index(job[1])), start=1):
+        for i, (dataset, method, degradation) in enumerate(sorted(jobs, key=lambda job: methods.index(job[1])), 1):
             if settings.progress:
-                print(f"[{i}/{len(jobs)}] {dataset} / {method}", file=sys.stderr, flush=True)
-            done[(dataset, method)] = run_job(dataset, method, settings, resources)
+                print(f"[{i}/{len(jobs)}] {dataset} / {degradation} / {method}", file=sys.stderr, flush=True)
+            done[(dataset, method, degradation)] = run_job(dataset, method, settings, resources, degradation)
         batches = [done[job] for job in jobs]
     rows = [row for batch in batches for row in batch]
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
@@ -283,9 +304,10 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str]]) -> pd.DataFrame:
+def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str, str]]) -> pd.DataFrame:
     """``results`` plus the rows of ``path`` (an earlier or concurrent run into the same folder) whose
-    (suite, data set, method) job is not one of ``jobs``: runs sharing --out add up instead of replacing."""
+    (suite, data set, method, degradation) job is not one of ``jobs``: runs sharing --out add up instead of
+    replacing (rows of a results.csv from before the degradation axis are bicubic's)."""
     if not path.is_file():
         return results
     from reports.tables import load_results
@@ -297,8 +319,13 @@ def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str]]) -
             f"cannot merge this run's rows into {path}: {exc}. Move the file away, or use another --out"
         ) from None
     keep = [
-        (s, d, m) not in jobs
-        for s, d, m in zip(old[COL_SUITE].astype(str), old[COL_DATASET].astype(str), old[COL_METHOD].astype(str))
+        job not in jobs
+        for job in zip(
+            old[COL_SUITE].astype(str),
+            old[COL_DATASET].astype(str),
+            old[COL_METHOD].astype(str),
+            old[COL_DEGRADATION].astype(str),
+        )
     ]
     kept = old[keep]
     if kept.empty:
@@ -308,17 +335,19 @@ def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str]]) -
 
 
 def write_results(
-    results: pd.DataFrame, settings: Settings, started: float, jobs: list[tuple[str, str]] | None = None
+    results: pd.DataFrame, settings: Settings, started: float, jobs: list[tuple[str, str, str]] | None = None
 ) -> tuple[Path, pd.DataFrame]:
     """Write ``<out>/results.csv`` (and run.json) under a lock on the folder: the rows of this run's ``jobs``
-    (data set, method) replace their earlier rows, the rows of other jobs already there are kept. Returns the
-    path and the table written."""
+    (data set, method, degradation) replace their earlier rows, the rows of other jobs already there are kept.
+    Returns the path and the table written."""
     settings.out.mkdir(parents=True, exist_ok=True)
     path = settings.out / "results.csv"
     if jobs is None:
-        jobs = list(zip(results[COL_DATASET].astype(str), results[COL_METHOD].astype(str)))
+        jobs = list(
+            zip(results[COL_DATASET].astype(str), results[COL_METHOD].astype(str), results[COL_DEGRADATION].astype(str))
+        )
     with _locked(settings.out / ".results.lock"):
-        results = _union(path, results, {(settings.suite, d, m) for d, m in jobs})
+        results = _union(path, results, {(settings.suite, d, m, g) for d, m, g in jobs})
         with atomic_path(path) as tmp:
             results.to_csv(tmp, index=False)
         _write_run_json(results, settings, started)
@@ -387,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     resources = Resources.for_settings(settings)  # the run's SR methods, metrics and task networks
     check_task_classes(datasets, settings, resources)
     results = execute(datasets, methods, settings, args.executor, args.ray_address, resources)
-    path, _ = write_results(results, settings, started, [(d, m) for d in datasets for m in methods])
+    jobs = [(d, m, g) for d in datasets for m in methods for g in settings.degradations]
+    path, _ = write_results(results, settings, started, jobs)
     unavailable = results[results[COL_METRIC] == "unavailable"]
     for _, row in unavailable.iterrows():
         print(f"skipped {row[COL_DATASET]}/{row[COL_METHOD]}: {row[COL_ERROR]}", file=sys.stderr)

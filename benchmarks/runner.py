@@ -21,12 +21,19 @@ from benchmarks.job.quality import QualityScoring
 from benchmarks.job.tasks import TaskEvaluation, label_fields
 from benchmarks.resources import Resources
 from downstream.evidence import Sample, attach_intervals, dataset_seed, sample_path, write_sample
+from sr.vocab import DEGRADATION_DEFAULT
 
 
-def run_job(dataset_name: str, method_name: str, settings: Settings, resources: Resources) -> list[dict[str, Any]]:
-    """Run one (data set, method) pair with the run's ``resources``; returns its result rows (see
-    sr.vocab.RESULT_COLUMNS)."""
-    rows = JobRows(settings.suite, dataset_name, method_name)
+def run_job(
+    dataset_name: str,
+    method_name: str,
+    settings: Settings,
+    resources: Resources,
+    degradation: str = DEGRADATION_DEFAULT,
+) -> list[dict[str, Any]]:
+    """Run one (data set, method) pair with the data set's LR made by ``degradation`` (downstream.degradations) and
+    the run's ``resources``; returns its result rows (see sr.vocab.RESULT_COLUMNS)."""
+    rows = JobRows(settings.suite, dataset_name, method_name, degradation)
     try:
         job = open_job(rows, settings, resources)
     except JobUnavailable as exc:
@@ -37,10 +44,12 @@ def run_job(dataset_name: str, method_name: str, settings: Settings, resources: 
     frames = FramePipeline(job, label_fields(tasks)).run(quality)
     evidence = Sample(ids=list(job.ids), seed=dataset_seed(settings.seed, dataset_name))
     quality.summarise(evidence)
-    write_output_index(settings.out, dataset_name, method_name, frames.items)
+    write_output_index(settings.out, rows.files_name, method_name, frames.items)
     evaluation = TaskEvaluation(job, tasks, frames, evidence)
     evaluation.run()
-    write_job_identity(settings.out, dataset_name, method_name, job.identity, evaluation.identities, evaluation.specs)
-    write_sample(sample_path(settings.out, dataset_name, method_name), evidence)
+    write_job_identity(
+        settings.out, rows.files_name, method_name, job.identity, evaluation.identities, evaluation.specs
+    )
+    write_sample(sample_path(settings.out, rows.files_name, method_name), evidence)
     attach_intervals(rows.rows, evidence)
     return rows.rows

@@ -7,6 +7,7 @@
     methods: all                 # or a list of method names
     metrics: [psnr, ssim, lpips, niqe, clipiqa, musiq]
     tasks: {detection: detection_demo, segmentation: segmentation_demo}   # task -> configs/tasks/<name>.yaml
+    degradations: [bicubic, noise@3]   # optional: the degradation axis (configs/degradations/; default: bicubic)
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 from sr.config import check_options
 from sr.errors import ConfigError
 from sr.registry import Registry
+from sr.vocab import DEGRADATION_DEFAULT
 
 DEFAULT_SUITE = "demo"
 #: suite YAMLs in configs/suites/ (``base:`` inherits from another suite)
-SUITES = Registry("suite", configs="suites", keys={"datasets", "methods", "metrics", "tasks"})
+SUITES = Registry("suite", configs="suites", keys={"datasets", "methods", "metrics", "tasks", "degradations"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Suite:
     metrics: tuple[str, ...]
     tasks: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    degradations: tuple[str, ...] = (DEGRADATION_DEFAULT,)
 
 
 def list_suites() -> list[str]:
@@ -52,4 +55,18 @@ def load_suite(name: str) -> Suite:
         metrics=tuple(data.get("metrics") or ()),
         tasks=dict(data.get("tasks") or {}),
         description=data.get("description", ""),
+        degradations=tuple(_degradations(path, data.get("degradations"))),
     )
+
+
+def _degradations(path, value) -> list[str]:
+    """The suite's ``degradations:`` (a list or a comma string of ``name`` / ``name@severity``), each checked."""
+    from downstream.degradations import parse_list
+
+    if value is None:
+        return [DEGRADATION_DEFAULT]
+    text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+    try:
+        return parse_list(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: degradations: {exc}") from None

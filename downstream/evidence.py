@@ -25,7 +25,7 @@ import numpy as np
 
 from downstream.stats import N_RESAMPLES, percentile_interval, resample_indices
 from sr.atomic import atomic_path
-from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_CLASS, COL_METRIC, COL_TASK
+from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_CLASS, COL_METRIC, COL_TASK, DEGRADATION_DEFAULT
 
 Key = tuple[str, str, str]  # (task, metric, class)
 #: the method every other one is compared with in significance.csv unless --reference says otherwise
@@ -98,6 +98,12 @@ def read_sample(path: Path) -> Sample:
             if kind in (_VALUES, _REPLICATES) and len(parts) == 3:
                 getattr(sample, kind)[parts] = data[name]
     return sample
+
+
+def job_dataset(dataset: str, degradation: str) -> str:
+    """The data set's part of a job's file names (samples, per-image values, SR index): its name under the default
+    degradation (the names runs had before the degradation axis), ``<data set>@<degradation>`` otherwise."""
+    return dataset if degradation == DEGRADATION_DEFAULT else f"{dataset}@{degradation}"
 
 
 def sample_path(out: Path, dataset: str, method: str) -> Path:

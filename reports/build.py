@@ -10,11 +10,13 @@ from reports import runinfo
 from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
+from reports.robustness import write_robustness
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
-from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results
+from reports.tables import FLAGS_LEAD, default_degradation_rows, flag_notes, flags_in, load_results
 from reports.tasks import task_reports
 from sr.ownership import owned_folder
+from sr.vocab import COL_DEGRADATION, DEGRADATION_DEFAULT
 
 
 def build_reports(
@@ -34,8 +36,12 @@ def build_reports(
 def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     run_dir = Path(results_csv).parent
     samples, meta = load_samples(run_dir), run_meta(run_dir)
-    significance = significance_table(df, samples, reference)
+    significance = significance_table(df, samples, reference)  # every degradation
     csv_frame(significance).to_csv(out / "significance.csv", index=False)
+    if set(df[COL_DEGRADATION]) != {DEGRADATION_DEFAULT}:  # a degradation axis: the robustness report
+        write_robustness(df, out, meta)
+    df = default_degradation_rows(df)  # the report's tables are the paper's protocol (bicubic) only
+    significance = significance[significance[COL_DEGRADATION] == DEGRADATION_DEFAULT]
     tables = run_tables(df, samples, meta, significance, reference)
     for table in tables:
         if table.files:

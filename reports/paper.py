@@ -36,7 +36,15 @@ from reports.paper_tables import build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
-from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results, marked, method_flags
+from reports.tables import (
+    FLAGS_LEAD,
+    default_degradation_rows,
+    flag_notes,
+    flags_in,
+    load_results,
+    marked,
+    method_flags,
+)
 from reports.tasks import task_reports
 from sr import cli
 from sr.cli import cli_entry
@@ -108,7 +116,7 @@ def build_paper_report(
     built in a new folder beside it and swapped in at the end (``sr.ownership.owned_folder``), like the run's report.
     ``reference``: the method the html report's significance table compares every other one with."""
     results_csv = Path(results_csv)
-    df = load_results(results_csv)
+    df = default_degradation_rows(load_results(results_csv))  # the paper's protocol: bicubic rows only
     with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging:
         _build_paper(results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference)
     return Path(out_dir)

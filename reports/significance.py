@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from downstream.evidence import DEFAULT_REFERENCE, Sample, read_sample, replicates_of
+from downstream.evidence import DEFAULT_REFERENCE, Sample, job_dataset, read_sample, replicates_of
 from downstream.stats import ALPHA, holm, paired_comparison
+from reports.tables import fill_degradation
 from sr.vocab import (
     COL_CI_HIGH,
     COL_CI_LOW,
     COL_CLASS,
     COL_DATASET,
+    COL_DEGRADATION,
     COL_ERROR,
     COL_METHOD,
     COL_METRIC,
@@ -33,6 +35,7 @@ from sr.vocab import (
 
 SIGNIFICANCE_COLUMNS = [
     COL_DATASET,
+    COL_DEGRADATION,
     COL_METHOD,
     "reference",
     COL_TASK,
@@ -54,7 +57,7 @@ def load_samples(run_dir: str | Path) -> Samples:
     """Every ``samples/*.npz`` of a run directory (unreadable files are skipped: their rows get no interval)."""
     out: Samples = {}
     for path in sorted((Path(run_dir) / "samples").glob("*.npz")):
-        dataset, _, method = path.stem.partition("__")
+        dataset, _, method = path.stem.rpartition("__")  # a data-set file name may hold "__" (folder:/x)
         try:
             out[(dataset, method)] = read_sample(path)
         except (OSError, ValueError, KeyError):
@@ -79,29 +82,32 @@ def compare(a: Sample | None, b: Sample | None, key: tuple[str, str, str], delta
 
 
 def _values(df: pd.DataFrame) -> pd.Series:
-    ok = df[df[COL_VALUE].notna() & (df[COL_ERROR] == "")]
-    return ok.groupby([COL_DATASET, COL_TASK, COL_METRIC, COL_CLASS, COL_METHOD])[COL_VALUE].first()
+    ok = fill_degradation(df[df[COL_VALUE].notna() & (df[COL_ERROR] == "")].copy())
+    return ok.groupby([COL_DATASET, COL_DEGRADATION, COL_TASK, COL_METRIC, COL_CLASS, COL_METHOD])[COL_VALUE].first()
 
 
 def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
-    """One row per (data set, method != reference, task, metric, class) with a value for both."""
+    """One row per (data set, degradation, method != reference, task, metric, class) with a value for both: methods
+    are compared under the same degradation only."""
     values = _values(df)
     rows = []
-    for (dataset, task, metric, cls), group in values.groupby(level=[0, 1, 2, 3]):
-        by_method = group.droplevel([0, 1, 2, 3])
+    for (dataset, degradation, task, metric, cls), group in values.groupby(level=[0, 1, 2, 3, 4]):
+        by_method = group.droplevel([0, 1, 2, 3, 4])
         if reference not in by_method.index:
             continue
-        ref_sample = _sample(samples, dataset, reference)
+        job = job_dataset(dataset, degradation)  # the samples of a degraded job are filed under this name
+        ref_sample = _sample(samples, job, reference)
         block = []
         for method, value in by_method.items():
             if method == reference:
                 continue
             result = compare(
-                _sample(samples, dataset, method), ref_sample, (task, metric, cls), float(value - by_method[reference])
+                _sample(samples, job, method), ref_sample, (task, metric, cls), float(value - by_method[reference])
             )
             block.append(
                 {
                     COL_DATASET: dataset,
+                    COL_DEGRADATION: degradation,
                     COL_METHOD: method,
                     "reference": reference,
                     COL_TASK: task,

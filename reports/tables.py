@@ -16,12 +16,14 @@ from sr.vocab import (
     CLASS_ALL,
     COL_CLASS,
     COL_DATASET,
+    COL_DEGRADATION,
     COL_ERROR,
     COL_FLAGS,
     COL_METHOD,
     COL_METRIC,
     COL_TASK,
     COL_VALUE,
+    DEGRADATION_DEFAULT,
     FLAG_MARKS,
     FLAG_NOTES,
     FLAG_UNKNOWN_MARK,
@@ -63,17 +65,36 @@ def load_results(path) -> pd.DataFrame:
     """A results.csv of benchmarks.run; a file that is not one is a UserError naming it and what is wrong."""
     try:
         df = pd.read_csv(
-            path, keep_default_na=False, na_values=[""], dtype={COL_FLAGS: str, COL_ERROR: str, COL_CLASS: str}
+            path,
+            keep_default_na=False,
+            na_values=[""],
+            dtype={COL_FLAGS: str, COL_ERROR: str, COL_CLASS: str, COL_DEGRADATION: str},
         )
     except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors
         raise UserError(f"{path} is not a results CSV: {str(exc).strip().splitlines()[0]}") from None
-    missing = [c for c in (*KEY_COLUMNS, COL_VALUE) if c not in df.columns]
+    missing = [c for c in (*KEY_COLUMNS, COL_VALUE) if c not in df.columns and c != COL_DEGRADATION]
     if missing:
         raise UserError(f"{path} is not a results CSV of benchmarks.run: it lacks the column(s) {', '.join(missing)}")
     for column in (COL_FLAGS, COL_ERROR):
         df[column] = df[column].fillna("") if column in df.columns else ""
+    fill_degradation(df)
     df[COL_VALUE] = pd.to_numeric(df[COL_VALUE], errors="coerce")
     return df
+
+
+def fill_degradation(df: pd.DataFrame) -> pd.DataFrame:
+    """Give rows without a degradation (a results.csv from before the degradation axis) the paper's bicubic, in
+    place; returns ``df``."""
+    df[COL_DEGRADATION] = (
+        df[COL_DEGRADATION].fillna(DEGRADATION_DEFAULT) if COL_DEGRADATION in df else DEGRADATION_DEFAULT
+    )
+    df[COL_DEGRADATION] = df[COL_DEGRADATION].astype(str)
+    return df
+
+
+def default_degradation_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's bicubic degradation: what every table but the robustness report shows."""
+    return df[df[COL_DEGRADATION] == DEGRADATION_DEFAULT]
 
 
 def _ordered(flags) -> list[str]:

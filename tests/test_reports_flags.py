@@ -19,6 +19,7 @@ from reports.tables import TEX_MARKS, load_results
 from sr.vocab import (
     COL_CI_HIGH,
     COL_CI_LOW,
+    COL_DEGRADATION,
     COL_FLAGS,
     FLAG_MARKS,
     FLAG_NOTES,
@@ -52,7 +53,8 @@ def _make_results(path: Path) -> Path:
             rows.append(("s", "ds", method, "quality", metric, "all", 20.0 + i, 3, flag, ""))
         for cls in ("all", "car", "person"):
             rows.append(("s", "ds", method, "detection", "mAP50-95", cls, 0.1 * i, 3, flag, ""))
-    columns = [c for c in RESULT_COLUMNS if c not in (COL_CI_LOW, COL_CI_HIGH)]  # no intervals: no samples either
+    # no intervals: no samples either; no degradation column: read as bicubic, like a results.csv of older runs
+    columns = [c for c in RESULT_COLUMNS if c not in (COL_CI_LOW, COL_CI_HIGH, COL_DEGRADATION)]
     pd.DataFrame(rows, columns=columns).reindex(columns=list(RESULT_COLUMNS)).to_csv(path, index=False)
     return path
 
@@ -149,7 +151,7 @@ def test_rows_made_with_random_weights_are_never_marked_best():
         flags = FLAG_RANDOM_WEIGHTS if method == "random_net" else ""
         rows.append(["demo", "synthir_demo", method, "quality", "psnr", "all", values.mean(), len(ids)])
         rows[-1] += [values.mean() - 1, values.mean() + 1, flags, ""]
-    df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    df = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != COL_DEGRADATION])
     table = quality_interval_table(df, samples).cells("md")
     cells = {str(label): str(v) for label, v in table.iloc[:, 0].items()}
     random_cell = next(v for k, v in cells.items() if k.startswith("random_net"))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from downstream.evidence import Sample, sample_path, write_sample
 from reports.build import build_reports
-from sr.vocab import FLAG_MARKS, FLAG_NOTES, FLAG_RANDOM_WEIGHTS, RESULT_COLUMNS
+from sr.vocab import COL_DEGRADATION, FLAG_MARKS, FLAG_NOTES, FLAG_RANDOM_WEIGHTS, RESULT_COLUMNS
 
 IDS = [f"f{i:02d}" for i in range(24)]
 SHIFT = {"bicubic": 0.0, "lanczos": 1.5, "nearest": -2.0, "rnd": 9.0, "hr": 20.0}  # rnd: random weights
@@ -41,7 +41,10 @@ def _make_run(run):
             rows.append(["s", "ds", method, "detection", "mAP50-95", cls, value, 5, value - 0.05, value + 0.05])
             rows[-1] += [flags, ""]
     rows.append(["s", "ds", "dat", "sr", "unavailable", "all", np.nan, 0, np.nan, np.nan, "", PROBLEM])
-    pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run / "results.csv", index=False)
+    # rows without the degradation column (read as bicubic)
+    pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != COL_DEGRADATION]).to_csv(
+        run / "results.csv", index=False
+    )
     methods = {"bicubic": {}, "rnd": {"weights": {"net": "0f" * 32}, "flags": [FLAG_RANDOM_WEIGHTS]}}
     (run / "run.json").write_text(json.dumps({"suite": "s", "seed": 5, "versions": {"torch": "2"}, "methods": methods}))
     return run / "results.csv"

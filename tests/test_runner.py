@@ -45,6 +45,7 @@ def test_run_writes_long_format_results_and_report(tmp_path):
     assert list(df.columns) == [
         "suite",
         "dataset",
+        "degradation",
         "method",
         "task",
         "metric",

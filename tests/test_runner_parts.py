@@ -217,7 +217,7 @@ def test_quality_scoring_caches_entries_only_when_committed_and_summarises_them(
         half.new and half.entry == {"value": 0.25} and not half.path.exists() and isinstance(broken.metric, Exception)
     )
     scoring.commit("f0", [half, broken])
-    assert json.loads(half.path.read_text()) == {"value": 0.25}
+    assert job.cache.read_json(half.path) == {"value": 0.25}  # through the digest check
     assert scoring.score("f0", frame, image)[0].new is False  # read back from the cache
     failed = scoring.score("f1", type("F", (), {"sample": job.dataset.load("f1"), "reference": None})(), image[..., :1])
     scoring.commit("f1", failed)

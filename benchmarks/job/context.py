@@ -13,12 +13,15 @@ from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.cache import RunCache, key_of, value_key
 from benchmarks.resources import Resources
 from downstream.datasets import load_dataset
+from downstream.degradations import degraded
+from downstream.evidence import job_dataset
 from sr.base import SRMethod
 from sr.errors import UserError
 from sr.vocab import (
     CLASS_ALL,
     COL_CLASS,
     COL_DATASET,
+    COL_DEGRADATION,
     COL_ERROR,
     COL_FLAGS,
     COL_METHOD,
@@ -27,6 +30,7 @@ from sr.vocab import (
     COL_SUITE,
     COL_TASK,
     COL_VALUE,
+    DEGRADATION_DEFAULT,
     FLAG_SUBSET_SMALLER,
     join_flags,
 )
@@ -53,6 +57,8 @@ class Settings:
     prefetch: int = DEFAULT_PREFETCH
     #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
     dataset_files: dict[str, str] = field(default_factory=dict)
+    #: the degradation axis: every (data set, method) job runs under each (downstream.degradations labels)
+    degradations: tuple[str, ...] = (DEGRADATION_DEFAULT,)
     #: methods given as ``outputs:DIR[=NAME]``: the row name (``sr.registry.method_label``) -> the spec
     method_specs: dict[str, str] = field(default_factory=dict)
 
@@ -61,8 +67,11 @@ class JobRows:
     """The result rows of one job (see sr.vocab.RESULT_COLUMNS); ``data_flags`` (the data set's caveats, e.g.
     fewer frames than asked) go on every row added after they are set."""
 
-    def __init__(self, suite: str, dataset_name: str, method_name: str):
+    def __init__(self, suite: str, dataset_name: str, method_name: str, degradation: str = DEGRADATION_DEFAULT):
         self.suite, self.dataset_name, self.method_name = suite, dataset_name, method_name
+        self.degradation = degradation
+        #: the data set's part of the job's file names (``<data set>@<degradation>`` off the default degradation)
+        self.files_name = job_dataset(dataset_name, degradation)
         self.rows: list[dict[str, Any]] = []
         self.data_flags: tuple[str, ...] = ()
 
@@ -80,6 +89,7 @@ class JobRows:
             {
                 COL_SUITE: self.suite,
                 COL_DATASET: self.dataset_name,
+                COL_DEGRADATION: self.degradation,
                 COL_METHOD: self.method_name,
                 COL_TASK: task,
                 COL_METRIC: metric,
@@ -130,14 +140,19 @@ class JobContext:
         return self.rows.method_name
 
     @property
+    def files_name(self) -> str:
+        return self.rows.files_name
+
+    @property
     def at_hr_size(self) -> bool:
         """False for the "lr" row: no-reference metrics only, no tasks."""
         return self.method.scale == self.dataset.scale
 
 
-def _open_dataset(dataset_name: str, settings: Settings) -> tuple[Any, list[str]]:
+def _open_dataset(dataset_name: str, degradation: str, settings: Settings) -> tuple[Any, list[str]]:
     try:
-        dataset = load_dataset(settings.dataset_files.get(dataset_name, dataset_name))
+        source = load_dataset(settings.dataset_files.get(dataset_name, dataset_name))
+        dataset = degraded(source, degradation, settings.seed)  # its LR made by the job's degradation
         return dataset, dataset.ids()
     except UserError as exc:
         raise JobUnavailable(str(exc)) from None
@@ -149,7 +164,7 @@ def _open_dataset(dataset_name: str, settings: Settings) -> tuple[Any, list[str]
 def open_job(rows: JobRows, settings: Settings, resources: Resources) -> JobContext:
     """The job's data set and method (``JobUnavailable`` when either cannot be had), its frame ids (``--limit``),
     its data flags set on ``rows`` and its cache keys."""
-    dataset, all_ids = _open_dataset(rows.dataset_name, settings)
+    dataset, all_ids = _open_dataset(rows.dataset_name, rows.degradation, settings)
     method = resources.method(settings.method_specs.get(rows.method_name, rows.method_name))
     if isinstance(method, Exception):
         raise JobUnavailable(str(method) if isinstance(method, UserError) else f"{type(method).__name__}: {method}")

@@ -122,7 +122,7 @@ class TaskEvaluation:
         job = self.job
         per_image = [r for r in rows if r.get("image")]
         if per_image:
-            write_per_image(job.settings.out, job.dataset_name, job.method_name, task_name, per_image)
+            write_per_image(job.settings.out, job.files_name, job.method_name, task_name, per_image)
         for r in rows:
             if not r.get("image"):
                 job.rows.add(

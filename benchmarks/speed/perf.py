@@ -49,7 +49,7 @@ from benchmarks.speed import timing as T
 from benchmarks.speed.timing import load_1min, markdown, write_csv
 from sr import cli
 from sr.cli import cli_entry
-from sr.vocab import COL_METHOD, OPT_DEVICE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS
+from sr.vocab import COL_METHOD, OPT_DEGRADATIONS, OPT_DEVICE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS
 
 COLUMNS = [
     COL_METHOD,
@@ -442,6 +442,13 @@ def build_parser() -> cli.ArgumentParser:
         help="--official-repo on CUDA: TF32 in fp32 convolutions (on: PyTorch's default; off: strict fp32, "
         "the outputs then compare at CPU precision; see sr.runtime.set_tf32)",
     )
+    p.add_argument(
+        OPT_DEGRADATIONS,
+        default=None,
+        metavar="LIST",
+        help="instead: time these degradations per frame at each --sizes (LR; HR = x4) as a ratio to the bicubic "
+        "path (benchmarks/speed/degradation_perf.py)",
+    )
     p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)
     return p
 
@@ -473,6 +480,15 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(rows, args.out, STAGE_COLUMNS)
         return 0
     print(f"load average (1 min) {load_1min()}", flush=True)
+    if args.degradations:
+        from benchmarks.speed.degradation_perf import COLUMNS as DEGRADATION_COLUMNS
+        from benchmarks.speed.degradation_perf import degradation_times
+        from downstream.degradations import parse_list
+
+        rows = degradation_times(parse_list(args.degradations), args.sizes, warmup=args.warmup, repeat=args.repeat)
+        print(markdown(rows, DEGRADATION_COLUMNS))
+        write_csv(rows, args.out, DEGRADATION_COLUMNS)
+        return 0
     if args.official_repo:
         from benchmarks.speed.official import COLUMNS as OFFICIAL_COLUMNS
 

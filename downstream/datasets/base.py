@@ -21,7 +21,7 @@ from downstream.sample import Sample
 from sr import plugins
 from sr.degrade import degrade, modcrop
 from sr.registry import Registry
-from sr.vocab import ENV_DATA_DIR, FLAG_SUBSET_SMALLER
+from sr.vocab import DEGRADATION_DEFAULT, ENV_DATA_DIR, FLAG_SUBSET_SMALLER
 
 log = logging.getLogger(__name__)
 #: data-set kinds: the Dataset subclasses of this package's modules, by kind name
@@ -66,7 +66,8 @@ class Dataset(ABC):
     def __init__(self, name: str, *, scale: int = 4, degradation: str = "bicubic", channels: int | str = "auto"):
         self.name = name
         self.scale = int(scale)
-        self.degradation = degradation
+        self.degradation = degradation  # a downstream.degradations label: "bicubic" (the paper's), "noise@3", ...
+        self.degradation_seed = 0  # the seed of its random draws (set with downstream.degradations.degraded)
         self.channels = channels
         self.options: dict[str, Any] = {}  # filled by the registry
 
@@ -110,10 +111,15 @@ class Dataset(ABC):
             "kind": self.kind,
             "name": self.name,
             "scale": self.scale,
-            "degradation": self.degradation,
+            "degradation": self._degradation_identity(),
             "channels": self.channels,
             "options": json.loads(json.dumps(self.options, default=str)),
         }
+
+    def _degradation_identity(self):
+        from downstream.degradations.pipeline import identity
+
+        return identity(self.degradation, self.degradation_seed)
 
     # -- helpers for subclasses --------------------------------------------------------------
     def make_sample(
@@ -129,7 +135,8 @@ class Dataset(ABC):
         lr_missing: str = "",
     ) -> Sample:
         """Build a Sample from (H, W, C) float arrays: modcrop HR, degrade it when no LR is given -- unless
-        ``lr_missing`` says a paired LR file is missing: then the sample has no LR (never a made-up one)."""
+        ``lr_missing`` says a paired LR file is missing: then the sample has no LR (never a made-up one). Under a
+        degradation other than bicubic, LR is always made from HR with it (``downstream.degradations``)."""
         if hr is not None and min(hr.shape[:2]) < self.scale:
             raise DataError(
                 f"{source}: frame {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {self.scale} (an "
@@ -138,7 +145,17 @@ class Dataset(ABC):
         hr_t = None if hr is None else modcrop(torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1), self.scale)
         if mask is not None and hr_t is not None:
             mask = mask[: hr_t.shape[1], : hr_t.shape[2]]
-        if lr is not None:
+        if self.degradation != DEGRADATION_DEFAULT:  # the degradation axis: LR made from HR, never the data set's LR
+            from downstream.degradations import degrade as degrade_with
+
+            if hr_t is None:
+                raise DataError(
+                    f"{source}: degradation {self.degradation!r} needs the HR frame; this sample has only LR"
+                )
+            lr_t = degrade_with(
+                hr_t, self.degradation, scale=self.scale, seed=self.degradation_seed, sample_id=sample_id
+            )
+        elif lr is not None:
             lr_t = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)
             if hr_t is not None:
                 expected = (hr_t.shape[1] // self.scale, hr_t.shape[2] // self.scale)
@@ -152,7 +169,7 @@ class Dataset(ABC):
         elif lr_missing and hr_t is not None:
             lr_t = None
         elif hr_t is not None:
-            lr_t = degrade(hr_t, self.scale, self.degradation)
+            lr_t = degrade(hr_t, self.scale)
         else:
             raise DataError(f"{source}: a sample needs an HR or an LR image")
         return Sample(

@@ -35,6 +35,10 @@ class DataConfig:
     batch_size: int = 8  # per process and micro-batch
     scale: int = 4
     degradation: str = "bicubic"
+    #: a randomised mix: each training patch draws one of these (NAME or NAME@SEVERITY of configs/degradations/)
+    #: and a seed from the run's generator, and is degraded by ``degrader``; empty: ``degradation`` for every patch
+    degradations: list[str] = field(default_factory=list)
+    degrader: str = "downstream.degradations:degrade"  # (hr, label, scale=, seed=) -> LR, module:function
     flips: bool = True  # random horizontal/vertical flips
     rot90: bool = False
     loader: str = "downstream.datasets:load_dataset"  # name -> FrameSource (sr.train.data), module:function

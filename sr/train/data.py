@@ -1,5 +1,7 @@
 """Paired training patches from any harness data set: HR frames cached in memory, random aligned
-crops and flips, LR made on the fly with the harness degradation (``sr.degrade``).
+crops and flips, LR made on the fly with the harness degradation (``sr.degrade``), or with one drawn per patch
+from ``data.degradations`` (a randomised mix of the benchmark's own degradation definitions, through
+``data.degrader``).
 
 The frames come through :class:`FrameSource`, the interface sr defines for data sets: ``data.loader`` names a
 function (``module:function``; default the harness's ``downstream.datasets:load_dataset``) that turns a data-set
@@ -63,6 +65,9 @@ class PairedPatches:
         small = [f.shape for f in self.frames if min(f.shape[-2:]) < cfg.patch_size]
         if small:
             raise ConfigError(f"data.patch_size {cfg.patch_size} is larger than frames of shape {small[0]}")
+        self.degrader = import_factory(cfg.degrader, "data.degrader") if cfg.degradations else None
+        for label in cfg.degradations:  # every name and severity checked before the first step
+            self.degrader(torch.zeros(3, cfg.scale, cfg.scale), label, scale=cfg.scale)
 
     def crop(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, s = self.cfg, self.cfg.scale
@@ -80,6 +85,10 @@ class PairedPatches:
         if cfg.rot90:
             patch = torch.rot90(patch, int(torch.randint(4, (1,), generator=g)), dims=(-2, -1))
         patch = patch.contiguous()
+        if self.degrader is not None:  # the mix: label and seed drawn from the run's generator (exact resume)
+            label = cfg.degradations[int(torch.randint(len(cfg.degradations), (1,), generator=g))]
+            seed = int(torch.randint(2**31 - 1, (1,), generator=g))
+            return self.degrader(patch, label, scale=s, seed=seed), patch
         return degrade(patch, s, cfg.degradation), patch
 
     def batch(self, g: torch.Generator, size: int | None = None) -> dict[str, torch.Tensor]:
