@@ -39,6 +39,7 @@ from downstream.evidence import (
     write_sample,
 )
 from downstream.imageio import on_png_grid, read_image, stored_image, to_uint8, write_png
+from downstream.lr_consistency import flag_lr_inconsistent, lr_inputs
 from downstream.tasks import TaskItem, load_task
 from sr.atomic import atomic_write_text
 from sr.base import SRMethod
@@ -330,6 +331,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
                 continue
             if metric.spec.reference and (frame.sample.hr is None or not at_hr_size):
                 continue
+            if metric.spec.lr_input and (frame.sample.lr is None or not at_hr_size):
+                continue
             if metric_name not in metric_keys:
                 metric_keys[metric_name] = value_key(metric.identity(), metric.libraries)
             qpath = cache.quality_path(
@@ -340,7 +343,8 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
             if new:
                 try:
                     with stage("iqa"):
-                        entry = {"value": float(metric(image[None], frame.reference)[0])}
+                        extra = lr_inputs(metric, frame.sample, dataset)
+                        entry = {"value": float(metric(image[None], frame.reference, **extra)[0])}
                 except Exception as exc:
                     entry = {"error": f"{type(exc).__name__}: {exc}"}
             scores.append((metric_name, metric, qpath, entry, new))
@@ -507,4 +511,4 @@ def run_job(dataset_name: str, method_name: str, settings: Settings) -> list[dic
     _write_job_identity(settings, dataset_name, method_name, identity, task_identities, task_specs)
     write_sample(sample_path(settings.out, dataset_name, method_name), sample_evidence)
     attach_intervals(rows, sample_evidence)
-    return rows
+    return flag_lr_inconsistent(rows)
