@@ -56,6 +56,7 @@ import torch
 import torch.nn.functional as F
 
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
+from downstream.tasks import task_yaml_path
 from sr import cli
 from sr.checkpoint import load_checkpoint
 from sr.cli import cli_entry
@@ -487,7 +488,7 @@ def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
         f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})",
         "factory": "downstream.segmentation.task:SegmentationTask",
         "options": {
-            "weights": str(Path(cfg["output"]["export"]).absolute()),
+            "weights": task_yaml_path(run_dir, Path(cfg["output"]["export"])),
             "variant": variant,
             "mode": "whole",
             "classes": list(cfg["classes"]),
