@@ -17,6 +17,8 @@ from pathlib import Path
 
 from downstream.errors import DataError
 
+UNLABELLED_READ_AS = "(read as 'no objects')"
+
 
 def _key(rel: Path) -> str:
     return rel.with_suffix("").as_posix().lower()
@@ -60,7 +62,7 @@ class Pairing:
         notes = []
         if self.unlabelled:
             notes.append(
-                f"{len(self.unlabelled)} image(s) have no label file in {label_dir} (read as 'no objects'), "
+                f"{len(self.unlabelled)} image(s) have no label file in {label_dir} {UNLABELLED_READ_AS}, "
                 f"e.g. {', '.join(self.unlabelled[:5])}"
             )
         if self.orphans:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from downstream.datasets.discover import Pairing, pair_files
+from downstream.datasets.discover import UNLABELLED_READ_AS, Pairing, pair_files
 from downstream.datasets.m3fd import M3FD_CLASSES
 from downstream.datasets.prepared import (
     DATASET_FILE,
@@ -418,7 +418,7 @@ def prepare_detection(
     unlabelled_ids = sorted(f.id for f in frames if not f.labelled)
     if require_labels and unlabelled_ids:
         where = sorted({n for f in frames for n in f.notes if "no label file" in n})
-        raise DataError(f"--require-labels: {'; '.join(where)}")
+        raise DataError(f"--require-labels: {'; '.join(where)}".replace(f" {UNLABELLED_READ_AS}", ""))
     mapping, names = (
         read_class_map(class_map, source_classes)
         if class_map
