@@ -64,7 +64,7 @@ def test_void_rows_carry_the_mark_and_the_footnote_in_the_report(tmp_path):
 
 @pytest.mark.slow  # about 20 s on a shared 2-core CPU: a real benchmark run and its report
 def test_lr_inconsistent_outputs_are_flagged_and_never_bold(tmp_path):
-    """The demo DifIISR network on the synthetic demo set: its outputs lead AG / SF / EI (sharper than bicubic or
+    """The demo DifIISR network on the synthetic demo set: its outputs lead AG and EI (sharper than bicubic or
     nearest) but degrade back to its LR at under 30 dB, against over 40 dB for interpolation."""
     out = tmp_path / "run"
     argv = ["--datasets", "synthir_demo", "--methods", "bicubic,nearest,difiisr_demo", "--metrics", "lr_psnr,ag,ei"]
