@@ -65,6 +65,6 @@ def _paper_report(results_csv, out_dir: Path, reference: str) -> None:
     try:
         from reports.paper import build_paper_report
 
-        build_paper_report(results_csv, out_dir, reference=reference)
+        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None)
     except Exception as exc:  # the basic report above is written already
         logging.getLogger(__name__).warning("paper report not written: %s: %s", type(exc).__name__, exc)
