@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from downstream.datasets.discover import UNLABELLED_READ_AS, Pairing, pair_files
 from downstream.datasets.m3fd import M3FD_CLASSES
@@ -126,6 +127,12 @@ def _pairing_notes(pairings: dict[str | None, Pairing], ann_dir: Path) -> list[s
     return notes
 
 
+def _counted(items, desc: str):
+    """``items`` with a tqdm count on stderr (shown on a terminal, like the runner's; silent when redirected)."""
+    items = list(items)
+    return tqdm(items, desc=desc, unit="frame", file=sys.stderr, disable=None, leave=False)
+
+
 def _image_dir(src: Path, images: Path | None) -> Path:
     image_dir = Path(images) if images else _find_dir(src, _IMAGE_DIRS)
     if image_dir is None or not image_dir.is_dir():
@@ -171,7 +178,7 @@ def collect_yolo(
     notes = _pairing_notes(pairings, ann_dir)
     frames = []
     for split, pairing in pairings.items():
-        for sid, path in pairing.frames.items():
+        for sid, path in _counted(pairing.frames.items(), "read yolo labels"):
             label = pairing.labels.get(sid)
             width, height = _image_size(path)
             boxes = read_yolo_txt(label, width, height, len(names)) if label else np.zeros((0, 5), np.float32)
@@ -224,7 +231,7 @@ def collect_voc(
     notes = _pairing_notes(pairings, ann_dir)
     frames = []
     for split, pairing in pairings.items():
-        for sid, path in pairing.frames.items():
+        for sid, path in _counted(pairing.frames.items(), "read voc labels"):
             label = pairing.labels.get(sid)
             width, height = _image_size(path)
             boxes = (
@@ -435,7 +442,7 @@ def prepare_detection(
     with staged_output(out) as stage:
         (stage / "images").mkdir()
         (stage / "labels").mkdir()
-        for f in frames:
+        for f in tqdm(frames, desc=f"prepare {fmt}", unit="frame", file=sys.stderr, disable=None):
             boxes = f.boxes.copy()
             if len(boxes):
                 boxes[:, 0] = lookup[boxes[:, 0].astype(int)]

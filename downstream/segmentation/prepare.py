@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from PIL import Image
+from tqdm import tqdm
 
 from downstream.datasets.discover import frame_id, pair_files
 from downstream.datasets.prepared import (
@@ -281,7 +282,7 @@ def prepare_masks(
             f"(masks are paired with images by file name)"
         )
     converted, pixels, modes = {}, Counter(), Counter()
-    for sid, path in frames.items():
+    for sid, path in tqdm(frames.items(), desc="prepare masks", unit="frame", file=sys.stderr, disable=None):
         ids = mask_to_ids(mask_files[sid], len(names), palette)
         with Image.open(path) as img:
             size = img.size
