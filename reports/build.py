@@ -11,6 +11,7 @@ from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
+from reports.significance_figure import metric_direction, significance_figures
 from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results
 from reports.tasks import task_reports
 from sr.atomic import atomic_folder
@@ -53,6 +54,10 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     if notes:
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     lines += [table.markdown() for table in tables]
+    pictures = significance_figures(significance, out, reference, metric_direction(meta, df))
+    if pictures:
+        lines += ["## Significance pictures", "", "Every row, per class included: `significance.csv`.", ""]
+        lines += [f"![{caption}]({png.name})\n\n*{caption}*\n" for caption, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _paper_report(results_csv, out / "paper", reference)

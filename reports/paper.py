@@ -35,6 +35,7 @@ from reports.paper_tables import PAPER_SUITES, build_all, paper_label, write_pap
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
+from reports.significance_figure import metric_direction, significance_figures
 from reports.tables import FLAGS_LEAD, flag_notes, flags_in, load_results, marked, method_flags
 from reports.tasks import task_reports
 from sr import cli
@@ -175,7 +176,9 @@ def _build_paper(
             out / "report.html",
             df,
             tables,
-            figures + no_reference_radars(df, out / "figures"),
+            figures
+            + no_reference_radars(df, out / "figures")
+            + significance_figures(significance, out / "figures", reference, metric_direction(meta, df)),
             results_csv,
             skipped,
             results=run_tables(df, samples, meta, significance, reference),
