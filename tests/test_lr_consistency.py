@@ -91,3 +91,18 @@ def test_rows_of_an_inconsistent_method_are_flagged_per_data_set():
     ]
     flagged = pd.DataFrame(flag_lr_inconsistent(rows))
     assert [FLAG_LR_INCONSISTENT in split_flags(f) for f in flagged["flags"]] == [True, True, False, False]
+
+
+def test_lr_psnr_runs_on_a_folder_of_real_lr_frames_without_hr(shared_data, tmp_path):
+    """DifIISR's own M3FD LR files (no HR given): lr_psnr is computed for every frame, PSNR (needs HR) is not."""
+    from benchmarks.run import main as run_main
+    from reports.tables import load_results
+
+    folder = shared_data / "m3fd" / "lr_x4_difiisr"
+    argv = ["--datasets", f"folder:{folder}?lr_only=true&limit=3", "--methods", "bicubic", "--tasks", "quality"]
+    out = tmp_path / "run"
+    argv += ["--metrics", "lr_psnr,psnr", "--out", str(out), "--device", "cpu", "--quiet", "--no-report"]
+    assert run_main(argv) == 0
+    df = load_results(out / "results.csv")
+    assert list(df["metric"]) == [METRIC_LR_PSNR] and int(df["n"].iloc[0]) == 3 and (df["error"] == "").all()
+    assert float(df["value"].iloc[0]) > LR_PSNR_THRESHOLD
