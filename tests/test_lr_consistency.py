@@ -1,4 +1,4 @@
-"""LR consistency (issue 28, point 6): ``lr_psnr`` degrades the SR output with the data set's own operator and
+"""LR consistency: ``lr_psnr`` degrades the SR output with the data set's own operator and
 compares it with the LR input; outputs unrelated to their input are flagged ``lr_inconsistent`` and never marked
 best. Oracles: a hand-computed case, scikit-image's PSNR, and the operator that made the LR (``hr`` reproduces it).
 """

@@ -1,4 +1,4 @@
-"""A warning wherever a number is void (issue 28, points 2 and 6): a task that hits nothing on every method is
+"""A warning wherever a number is void: a task that hits nothing on every method is
 flagged ``void_task`` on every row; outputs inconsistent with their LR input are flagged ``lr_inconsistent`` and
 never marked best, even where they lead a no-reference column."""
 

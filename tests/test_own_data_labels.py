@@ -1,4 +1,4 @@
-"""No label lost in silence (issue 28, points 1, 3 and 7's --skip-missing): label files pair with their images
+"""No label lost in silence: label files pair with their images
 case-insensitively and by relative path in nested folders; images without labels and labels without images are
 counted and reported; ``--require-labels`` and ``prepare coco --skip-missing``.
 

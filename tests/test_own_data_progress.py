@@ -1,4 +1,4 @@
-"""Progress on every long step (issue 28, point 4): prepare counts frames, segmentation training shows iterations
+"""Progress on every long step: prepare counts frames, segmentation training shows iterations
 with their rate and ETA, detection training passes ultralytics' own per-epoch output through."""
 
 from __future__ import annotations

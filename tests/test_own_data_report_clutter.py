@@ -1,4 +1,4 @@
-"""Report clutter (issue 28, point 7): one error row per (data set, metric) that cannot run, paper tables only for
+"""Report clutter: one error row per (data set, metric) that cannot run, paper tables only for
 the paper suites or when asked, class columns in the data set's order, no negative radial ticks on an all-zero
 radar, no 'an older run?' warning on a quality-only run."""
 

@@ -1,4 +1,4 @@
-"""A significance picture per data set and task, and HTML tables that fit the page (issue 28, point 8)."""
+"""A significance picture per data set and task, and HTML tables that fit the page."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Task files (issue 28, point 5): the task YAML can set what the command line sets (``random_weights``
+"""Task files: the task YAML can set what the command line sets (``random_weights``
 included), and ``task.yaml`` names its weights relative to itself, so a run folder can be moved."""
 
 from __future__ import annotations
