@@ -26,6 +26,7 @@ from benchmarks.runner import run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
 from downstream.datasets import dataset_label
 from downstream.evidence import DEFAULT_REFERENCE
+from downstream.task_flags import flag_void_tasks
 from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
@@ -347,7 +348,7 @@ def write_results(
             zip(results[COL_DATASET].astype(str), results[COL_METHOD].astype(str), results[COL_DEGRADATION].astype(str))
         )
     with _locked(settings.out / ".results.lock"):
-        results = _union(path, results, {(settings.suite, d, m, g) for d, m, g in jobs})
+        results = flag_void_tasks(_union(path, results, {(settings.suite, d, m, g) for d, m, g in jobs}))
         with atomic_path(path) as tmp:
             results.to_csv(tmp, index=False)
         _write_run_json(results, settings, started)

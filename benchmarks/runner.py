@@ -21,6 +21,7 @@ from benchmarks.job.quality import QualityScoring
 from benchmarks.job.tasks import TaskEvaluation, label_fields
 from benchmarks.resources import Resources
 from downstream.evidence import Sample, attach_intervals, dataset_seed, sample_path, write_sample
+from downstream.lr_consistency import flag_lr_inconsistent
 from sr.vocab import DEGRADATION_DEFAULT
 
 
@@ -52,4 +53,4 @@ def run_job(
     )
     write_sample(sample_path(settings.out, rows.files_name, method_name), evidence)
     attach_intervals(rows.rows, evidence)
-    return rows.rows
+    return flag_lr_inconsistent(rows.rows)

@@ -52,7 +52,18 @@ from sr.errors import ConfigError, MissingWeightsError, UserError, check_keys
 from sr.registry import Registry
 from sr.vocab import FLAG_MARKS, FLAG_RANDOM_WEIGHTS
 
-_SPEC_KEYS = {"pyiqa", "function", "options", "reference", "higher_better", "range", "min_size", "files", "fallback"}
+_SPEC_KEYS = {
+    "pyiqa",
+    "function",
+    "options",
+    "reference",
+    "lr_input",
+    "higher_better",
+    "range",
+    "min_size",
+    "files",
+    "fallback",
+}
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 KIND_REFERENCE = "reference"
 KIND_NO_REFERENCE = "no-reference"
@@ -86,6 +97,7 @@ class MetricSpec:
     fallback_files: dict[str, str] = field(default_factory=dict)  # role -> file name in BUNDLED_DIR
     fallback_flag: str = ""
     min_size: tuple[int, int] = (1, 1)  # smallest frame (H, W) the metric is defined on
+    lr_input: bool = False  # compares the output with the LR input through the degradation operator (lr_psnr)
 
     @property
     def kind(self) -> str:
@@ -121,6 +133,7 @@ def _spec(path: Path, name: str, spec: dict[str, Any]) -> MetricSpec:
         fallback_files=fallback_files,
         fallback_flag=flag if fallback_files else "",
         min_size=tuple(int(v) for v in spec.get("min_size") or (1, 1)),
+        lr_input=bool(spec.get("lr_input", False)),
     )
 
 
@@ -373,11 +386,23 @@ class QualityMetric:
         }
 
     @torch.inference_mode()
-    def __call__(self, image: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-image scores, shape [B]."""
+    def __call__(
+        self,
+        image: torch.Tensor,
+        reference: torch.Tensor | None = None,
+        *,
+        lr: torch.Tensor | None = None,
+        operator: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Per-image scores, shape [B]. An ``lr_input`` metric takes the LR input and the operator that made it
+        (``downstream.lr_consistency.degradation_operator``) instead of a reference."""
         (min_h, min_w), (h, w) = self.spec.min_size, image.shape[-2:]
         if h < min_h or w < min_w:
             raise ValueError(f"metric {self.name} needs frames of at least {min_h}x{min_w} pixels, got {h}x{w}")
+        if self.spec.lr_input:
+            if lr is None or operator is None:
+                raise ValueError(f"metric {self.name} needs the LR input and the operator that made it")
+            return self.model(image.to(self.device), lr.to(self.device), operator).detach().float().reshape(-1).cpu()
         image = _three_channels(image).to(self.device)
         if self.spec.reference:
             if reference is None:

@@ -202,8 +202,38 @@ def load_task(config: str, **common: Any) -> Task:
     """Build the task described by task config ``config`` (``factory`` + ``options``).
 
     ``common`` carries runner-wide settings every task accepts: ``device``, ``weights_dir``,
-    ``random_weights``.
+    ``random_weights``. The task YAML may set them too: ``random_weights: true`` there holds whatever the command
+    line says (either asks for it), ``device`` / ``weights_dir`` there apply where the caller passes none. A
+    ``weights`` path in a task YAML (one with a ``/`` or a weights-file suffix) names a file beside the YAML when
+    there is one (``RUN/task.yaml`` says ``weights: detector.pt``), so a run folder can be moved or shared.
     """
     task_class(config)
-    options = {k: v for k, v in (TASKS.config(config).get("options") or {}).items() if k not in common}
+    yaml_options = dict(TASKS.config(config).get("options") or {})
+    common = dict(common)
+    if yaml_options.get("random_weights"):
+        common["random_weights"] = True
+    for key in ("device", "weights_dir"):
+        if common.get(key) is None and yaml_options.get(key) is not None:
+            common[key] = yaml_options[key]
+    weights = yaml_options.get("weights")
+    if isinstance(weights, str) and _is_path(weights) and not Path(weights).expanduser().is_absolute():
+        beside = TASKS.path(config).parent.absolute() / weights
+        if beside.is_file():  # else as before: a path from the working directory / repository (configs/tasks)
+            yaml_options["weights"] = str(beside)
+    options = {k: v for k, v in yaml_options.items() if k not in common}
     return TASKS.build(config, options, untyped=common)
+
+
+#: suffixes of weights files (a task YAML's ``weights`` with one of them is a path, not a registry name)
+WEIGHTS_SUFFIXES = (".pt", ".pth", ".safetensors", ".ckpt", ".bin")
+
+
+def _is_path(value: str) -> bool:
+    return "/" in value or Path(value).suffix.lower() in WEIGHTS_SUFFIXES
+
+
+def task_yaml_path(run_dir: Path, weights: Path) -> str:
+    """How ``RUN/task.yaml`` names ``weights``: relative to ``run_dir`` when inside it (the folder can move),
+    else absolute."""
+    weights, run_dir = Path(weights).absolute(), Path(run_dir).absolute()
+    return weights.relative_to(run_dir).as_posix() if weights.is_relative_to(run_dir) else str(weights)

@@ -13,6 +13,7 @@ from reports.radar import radar_plot
 from reports.robustness import write_robustness
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
+from reports.significance_figure import metric_direction, significance_figures
 from reports.tables import FLAGS_LEAD, default_degradation_rows, flag_notes, flags_in, load_results
 from reports.tasks import task_reports
 from sr.ownership import owned_folder
@@ -63,6 +64,10 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     if notes:
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     lines += [table.markdown() for table in tables]
+    pictures = significance_figures(significance, out, reference, metric_direction(meta, df))
+    if pictures:
+        lines += ["## Significance pictures", "", "Every row, per class included: `significance.csv`.", ""]
+        lines += [f"![{caption}]({png.name})\n\n*{caption}*\n" for caption, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _paper_report(results_csv, out / "paper", reference)
@@ -75,6 +80,6 @@ def _paper_report(results_csv, out_dir: Path, reference: str) -> None:
     try:
         from reports.paper import build_paper_report
 
-        build_paper_report(results_csv, out_dir, reference=reference)
+        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None)
     except Exception as exc:  # the basic report above is written already
         logging.getLogger(__name__).warning("paper report not written: %s: %s", type(exc).__name__, exc)

@@ -30,8 +30,9 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:1600px}
 h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}
 h3{font-size:15px;margin:20px 0 6px}
-table{border-collapse:collapse;font-size:12px;margin:4px 0}
-th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;font-size:12px;margin:4px 0;display:block;max-width:100%;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:normal;overflow-wrap:break-word}
+td{min-width:4em} td:last-child{max-width:60em}
 thead th{background:#f0f0f0;text-align:center} tbody th{text-align:left;background:#fafafa}
 th.ours{background:#e6f0ff} th.d{background:#f7f7f7}
 tr.random{background:#fff1e0}
@@ -49,6 +50,8 @@ window.addEventListener('load', function () {
   var state = bad ? ('images-broken:' + bad + '/' + imgs.length) : ('images-ok:' + imgs.length);
   document.title = state;
   document.body.setAttribute('data-images', state);
+  var root = document.documentElement;  /* wide tables wrap or scroll inside the page, never widen it */
+  document.body.setAttribute('data-fits', root.scrollWidth <= root.clientWidth ? 'yes' : 'no:' + root.scrollWidth);
 });
 """
 

@@ -19,9 +19,19 @@ from downstream.tasks import ResultMetric
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
-from reports.tables import method_flags, per_class_table, problems_table, quality_table, table_notes
+from reports.tables import flags_in, method_flags, per_class_table, problems_table, quality_table, table_notes
 from reports.tasks import task_reports
-from sr.vocab import CLASS_ALL, COL_CI_HIGH, COL_CI_LOW, COL_METHOD, COL_VALUE, FLAG_RANDOM_WEIGHTS, KEY_COLUMNS
+from sr.vocab import (
+    CLASS_ALL,
+    COL_CI_HIGH,
+    COL_CI_LOW,
+    COL_DATASET,
+    COL_METHOD,
+    COL_VALUE,
+    FLAG_LR_INCONSISTENT,
+    FLAG_RANDOM_WEIGHTS,
+    KEY_COLUMNS,
+)
 
 MARK_NOTE = (
     "Bold: best, italic: second best in the column, each marked only where its paired bootstrap difference "
@@ -73,9 +83,16 @@ def interval_table(
         for label in values.index
         if _ranked(methods.get(label, str(label))) and methods.get(label, str(label)) not in random
     ]
+    inconsistent = {  # (data set, method) whose outputs do not match their LR input: never marked best
+        (str(d), str(m))
+        for (d, m), rows in df.groupby([COL_DATASET, COL_METHOD])
+        if FLAG_LR_INCONSISTENT in flags_in(rows)
+    }
     marks = {}
     for column in values.columns:
-        ranked = values[column][rankable]
+        ranked = values[column][
+            [label for label in rankable if (str(column[0]), methods.get(label, str(label))) not in inconsistent]
+        ]
         by_method = pd.Series(ranked.to_numpy(), index=[methods.get(label, str(label)) for label in ranked.index])
         got = ranked_marks(by_method, samples, column[0], key_of(column), higher_better_of(column))
         label_of = {m: label for label, m in methods.items()}

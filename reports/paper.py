@@ -32,10 +32,11 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
-from reports.paper_tables import build_all, paper_label, write_paper_table
+from reports.paper_tables import PAPER_SUITES, build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
+from reports.significance_figure import metric_direction, significance_figures
 from reports.tables import (
     FLAGS_LEAD,
     default_degradation_rows,
@@ -58,6 +59,7 @@ from sr.vocab import (
     COL_ERROR,
     COL_METHOD,
     COL_METRIC,
+    COL_SUITE,
     COL_TASK,
     COL_VALUE,
 )
@@ -111,22 +113,31 @@ def build_paper_report(
     device: str = "cpu",
     reference: str = DEFAULT_REFERENCE,
     overwrite: bool = False,
+    paper_tables: bool | None = True,
 ) -> Path:
     """Write the paper's tables and figures (and report.html) of ``results_csv`` to ``out_dir``, all or nothing:
     built in a new folder beside it and swapped in at the end (``sr.ownership.owned_folder``), like the run's report.
-    ``reference``: the method the html report's significance table compares every other one with."""
+    ``reference``: the method the html report's significance table compares every other one with.
+    ``paper_tables``: write Tables 1-4 and the supplementary ones (True), none (False), or only for results of a
+    paper suite (None, what a run's own report does: another suite's rows would fill them with dashes)."""
     results_csv = Path(results_csv)
     df = default_degradation_rows(load_results(results_csv))  # the paper's protocol: bicubic rows only
+    if paper_tables is None:
+        paper_tables = bool(set(df[COL_SUITE].astype(str)) & set(PAPER_SUITES))
     with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging:
-        _build_paper(results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference)
+        _build_paper(
+            results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference, paper_tables
+        )
     return Path(out_dir)
 
 
-def _build_paper(results_csv, df, out: Path, datasets, html, qualitative, frame, crop, device, reference) -> None:
+def _build_paper(
+    results_csv, df, out: Path, datasets, html, qualitative, frame, crop, device, reference, paper_tables
+) -> None:
     (out / "tables").mkdir()
     (out / "figures").mkdir()
     samples = load_samples(results_csv.parent)
-    tables = build_all(df, datasets, samples=samples or None)
+    tables = build_all(df, datasets, samples=samples or None) if paper_tables else []
     for t in tables:
         write_paper_table(t, out / "tables")
     figures: list[tuple[str, Path]] = []
@@ -177,7 +188,9 @@ def _build_paper(results_csv, df, out: Path, datasets, html, qualitative, frame,
             out / "report.html",
             df,
             tables,
-            figures + no_reference_radars(df, out / "figures"),
+            figures
+            + no_reference_radars(df, out / "figures")
+            + significance_figures(significance, out / "figures", reference, metric_direction(meta, df)),
             results_csv,
             skipped,
             results=run_tables(df, samples, meta, significance, reference),

@@ -58,6 +58,8 @@ from sr.vocab import (
 )
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
+#: the suites (configs/suites) whose results the paper's tables are made of; a run's report writes them only for these
+PAPER_SUITES = ("paper", "paper_supp")
 MISSING = "—"
 
 #: paper data set label -> results data set name (``--dataset LABEL=NAME`` overrides)

@@ -313,7 +313,7 @@ def qualitative_figures(
         meta, meta_reason = None, f"run.json unreadable: {exc}"
     else:
         meta_reason = f"no run.json in {run_dir}" if meta is None else ""
-    if meta is not None and not meta.get("tasks"):
+    if meta is not None and "tasks" not in meta:  # an empty "tasks" is a quality-only run: nothing is missing
         meta_reason = "run.json records no task configs (an older run?)"
     tasks = _Tasks(meta or {}, device)
     meta_reason_said = False

@@ -48,6 +48,7 @@ def radar_plot(
             ax.fill(closed, values + values[:1], alpha=0.05)
     ax.set_xticks(angles)
     ax.set_xticklabels([str(a) for a in axes])
+    ax.set_ylim(*_radial_limits(table[axes], high))
     ax.set_title(title, pad=20)
     ax.legend(loc="upper right", bbox_to_anchor=(1.35, 1.1), fontsize=8)
     stem = Path(stem)
@@ -57,6 +58,18 @@ def radar_plot(
         fig.savefig(p, bbox_inches="tight", dpi=120)
     plt.close(fig)
     return paths
+
+
+def _radial_limits(values: pd.DataFrame, high: pd.DataFrame | None) -> tuple[float, float]:
+    """From 0 (or the lowest value, if negative) to the highest value or interval bound; 0 to 1 when every value
+    is 0 (matplotlib would centre an all-zero plot on 0 with negative ticks)."""
+    data = values.to_numpy(dtype=float)
+    if high is not None:
+        data = np.concatenate([data.ravel(), high.reindex(columns=values.columns).to_numpy(dtype=float).ravel()])
+    data = data[np.isfinite(data)]
+    bottom = min(0.0, float(data.min())) if data.size else 0.0
+    top = float(data.max()) if data.size else 0.0
+    return bottom, top * 1.05 if top > bottom else bottom + 1.0
 
 
 def _band(low, high, method, axes) -> tuple[list[float], list[float]] | None:

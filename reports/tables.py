@@ -188,7 +188,16 @@ def per_class_table(df: pd.DataFrame, task: str, metric: str, values: str = COL_
     """Rows: method; columns: (data set, class) for one task metric (e.g. detection mAP50-95).
     ``values``: the column shown (``value``, ``ci_low`` or ``ci_high``)."""
     rows = df[(df[COL_TASK] == task) & (df[COL_METRIC] == metric) & df[COL_VALUE].notna()]
-    return _pivot(rows, [COL_DATASET, COL_CLASS], values)
+    table = _pivot(rows, [COL_DATASET, COL_CLASS], values)
+    if table.empty:
+        return table
+    # each data set's classes in the data set's own order (the order the task wrote its rows), not alphabetical
+    order = list(dict.fromkeys(zip(rows[COL_DATASET], rows[COL_CLASS])))
+    columns = [c for d in dict.fromkeys(table.columns.get_level_values(0)) for c in order if c[0] == d]
+    attrs = dict(table.attrs)
+    table = table.loc[:, [c for c in columns if c in table.columns]]
+    table.attrs.update(attrs)
+    return table
 
 
 def table_notes(table: pd.DataFrame) -> list[str]:
@@ -197,6 +206,10 @@ def table_notes(table: pd.DataFrame) -> list[str]:
 
 
 def problems_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Every row that carries an error: unavailable methods, unreadable samples, missing weights."""
-    p = df[df[COL_ERROR] != ""][[COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS, COL_ERROR]]
-    return p.drop_duplicates().reset_index(drop=True)
+    """Every error: unavailable methods, unreadable samples, missing weights. One row per (data set, task, metric,
+    class, error): a metric that cannot run (its weights are missing) is one row naming every method it cost."""
+    columns = [COL_DATASET, COL_METHOD, COL_TASK, COL_METRIC, COL_CLASS, COL_ERROR]
+    p = df[df[COL_ERROR] != ""][columns].drop_duplicates()
+    keys = [COL_DATASET, COL_TASK, COL_METRIC, COL_CLASS, COL_ERROR]
+    methods = p.groupby(keys, sort=False)[COL_METHOD].agg(lambda m: ", ".join(dict.fromkeys(m.astype(str))))
+    return methods.reset_index()[columns] if len(p) else p.reset_index(drop=True)

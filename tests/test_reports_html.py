@@ -49,7 +49,9 @@ def test_html_report_is_self_contained(tmp_path):
     page = (out / "report.html").read_text()
     assert "src='http" not in page and 'src="http' not in page and "href=" not in page
     srcs = re.findall(r"<img src='([^']*)'", page)
-    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # fig6 x2 + fig3
+    pictures = len(list((out / "figures").glob("significance_*.png")))  # one per data set and task
+    assert pictures and len(srcs) == 3 + pictures  # fig6 x2 + fig3 + the significance pictures
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
     for heading in (
         "Table 1.",
         "Table 2.",
@@ -100,8 +102,9 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
         return proc.stdout
 
     dom = chromium("--dump-dom")
-    assert 'data-images="images-ok:3"' in dom, re.findall(r"data-images=\"[^\"]*\"", dom)
-    assert "<title>images-ok:3</title>" in dom
+    images = 3 + len(list((out / "figures").glob("significance_*.png")))  # fig6 x2 + fig3 + significance pictures
+    assert f'data-images="images-ok:{images}"' in dom, re.findall(r"data-images=\"[^\"]*\"", dom)
+    assert f"<title>images-ok:{images}</title>" in dom
     chromium(f"--screenshot={shot}", "--window-size=1280,2000")
     with Image.open(shot) as im:
         assert im.size == (1280, 2000)

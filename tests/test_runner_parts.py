@@ -188,8 +188,9 @@ class Half:
 
     name, libraries, flags = "half", (), ("half_flag",)
 
-    class spec:  # noqa: N801 - the attribute QualityScoring reads
+    class spec:  # noqa: N801 - the attributes QualityScoring reads
         reference = False
+        lr_input = False
 
     def identity(self):
         return {"name": self.name}

@@ -17,6 +17,7 @@ from benchmarks.job.context import JobContext
 from benchmarks.job.frames import Frame
 from benchmarks.stages import SUBSTAGE_IQA
 from downstream.evidence import Sample
+from downstream.lr_consistency import lr_inputs
 from sr.vocab import CLASS_ALL
 
 
@@ -57,6 +58,8 @@ class QualityScoring:
                 continue
             if metric.spec.reference and (frame.sample.hr is None or not job.at_hr_size):
                 continue
+            if metric.spec.lr_input and (frame.sample.lr is None or not job.at_hr_size):
+                continue
             path = job.cache.quality_path(
                 job.method_key, job.dataset_key, self._key(metric), sample_id, frame.sample.fingerprint
             )
@@ -66,7 +69,8 @@ class QualityScoring:
                 try:
                     stages = job.resources.stages
                     with stages("iqa"), stages(f"{SUBSTAGE_IQA}{metric_name}"):  # the total, and per metric
-                        entry = {"value": float(metric(image[None], frame.reference)[0])}
+                        extra = lr_inputs(metric, frame.sample, job.dataset)
+                        entry = {"value": float(metric(image[None], frame.reference, **extra)[0])}
                 except Exception as exc:
                     entry = {"error": f"{type(exc).__name__}: {exc}"}
             scores.append(Score(metric_name, metric, path, entry, new))

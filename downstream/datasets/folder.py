@@ -9,7 +9,8 @@ default: every image in ``root``),
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
 ``voc_skip`` (VOC class names whose boxes are left out, e.g. HIT-UAV's ``[DontCare]``), ``high_bit_rule`` for 16-bit
 frames (see downstream.imageio), ``channels``, ``limit`` (the first N frames; fewer than N flags the rows
-``subset_smaller``). Ad hoc: ``folder:/path/to/frames?limit=20&channels=1`` (options as a query, values read as
+``subset_smaller``), ``lr_only`` (``root`` holds real LR frames and there is no HR: no-reference metrics and
+``lr_psnr`` only). Ad hoc: ``folder:/path/to/frames?limit=20&channels=1`` (options as a query, values read as
 YAML), or a data-set YAML anywhere (``--datasets path/to/my_set.yaml``) with ``kind: folder``.
 """
 
@@ -49,9 +50,13 @@ class FolderDataset(Dataset):
         mask_palette: dict[str, int] | None = None,
         high_bit_rule: Any = "agc",
         limit: int | None = None,
+        lr_only: bool = False,
         **common: Any,
     ):
         super().__init__(name, **common)
+        self.lr_only = bool(lr_only)  # root holds real LR frames, no HR: no-reference metrics and lr_psnr only
+        if self.lr_only and (lr_dir or labels_dir or voc_dir or masks_dir):
+            raise DataError(f"data set {name!r}: lr_only takes LR frames in 'root' only (no lr_dir, labels or masks)")
         self.root = resolve_root(root)
         if not self.root.is_dir():
             what = "is not a readable folder" if os.path.lexists(self.root) else "does not exist"
@@ -117,6 +122,9 @@ class FolderDataset(Dataset):
                 f"{sample_id!r}; rename or remove all but one"
             )
         hr_path = self._files[sample_id]
+        if self.lr_only:
+            lr = read_image(hr_path, self.channels, self.high_bit_rule)
+            return self.make_sample(sample_id, None, lr, source=str(hr_path), fingerprint=file_fingerprint(hr_path))
         hr = read_image(hr_path, self.channels, self.high_bit_rule)
         lr_path = self.lr_dir / self.lr_template.format(id=sample_id) if self.lr_dir else None
         lr_missing = (

@@ -37,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
+from downstream.datasets.discover import UNLABELLED_READ_AS, Pairing, pair_files
 from downstream.datasets.m3fd import M3FD_CLASSES
 from downstream.datasets.prepared import (
     DATASET_FILE,
@@ -77,6 +79,7 @@ class Frame:
     boxes: np.ndarray  # (N, 5) cls, x1, y1, x2, y2 in pixels
     split: str | None = None
     notes: list[str] = field(default_factory=list)
+    labelled: bool = True  # False: no label file was found for this image (its boxes are empty)
 
 
 def _find_dir(src: Path, names: tuple[str, ...]) -> Path | None:
@@ -94,16 +97,37 @@ def _image_size(path: Path) -> tuple[int, int]:
     return image_size(path, DataError)
 
 
-def _images_by_split(image_dir: Path) -> dict[str | None, dict[str, Path]]:
-    """``{split: {id: path}}``: split sub-folders (train / val / test) when the folder has them, else ``None``."""
-
-    def scan(folder: Path) -> dict[str, Path]:
-        return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
-
+def _split_folders(image_dir: Path) -> dict[str | None, Path]:
+    """``{split: folder}``: the split sub-folders (train / val / test) when the folder has them and no frames of
+    its own, else ``{None: image_dir}``."""
     subs = {p.name.lower(): p for p in image_dir.iterdir() if p.is_dir() and p.name.lower() in SPLIT_NAMES}
-    if subs and not scan(image_dir):
-        return {name: scan(folder) for name, folder in subs.items()}
-    return {None: scan(image_dir)}
+    own = any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in image_dir.iterdir())
+    return subs if subs and not own else {None: image_dir}
+
+
+def _pairings(image_dir: Path, ann_dir: Path, label_suffixes: tuple[str, ...]) -> dict[str | None, Pairing]:
+    """Per split: the frames under ``image_dir`` (recursively) paired with their labels under ``ann_dir`` (its
+    split sub-folder when it has one) by relative path, case-insensitively (``downstream.datasets.discover``)."""
+    out = {}
+    for split, folder in _split_folders(image_dir).items():
+        labels = ann_dir / split if split and (ann_dir / split).is_dir() else ann_dir
+        out[split] = pair_files(folder, IMAGE_SUFFIXES, labels, label_suffixes)
+    if not any(p.frames for p in out.values()):
+        raise DataError(f"no images found in {image_dir} (searched recursively for {', '.join(IMAGE_SUFFIXES)})")
+    return out
+
+
+def _pairing_notes(pairings: dict[str | None, Pairing], ann_dir: Path) -> list[str]:
+    notes = []
+    for split, pairing in pairings.items():
+        notes += [f"{split}: {n}" if split else n for n in pairing.report(ann_dir / split if split else ann_dir)]
+    return notes
+
+
+def _counted(items, desc: str):
+    """``items`` with a tqdm count on stderr (shown on a terminal, like the runner's; silent when redirected)."""
+    items = list(items)
+    return tqdm(items, desc=desc, unit="frame", file=sys.stderr, disable=None, leave=False)
 
 
 def _image_dir(src: Path, images: Path | None) -> Path:
@@ -144,14 +168,18 @@ def collect_yolo(
             f"{ann_dir}, {ann_dir.parent} or {src} (classes*.txt, *.names); pass --classes FILE"
         )
     names = read_class_file(class_file) if class_file else list(M3FD_CLASSES)
+    pairings = _pairings(image_dir, ann_dir, (".txt",))
+    ignore = {class_file.resolve()} if class_file else set()
+    for pairing in pairings.values():
+        pairing.orphans = [p for p in pairing.orphans if p.resolve() not in ignore]
+    notes = _pairing_notes(pairings, ann_dir)
     frames = []
-    for split, files in _images_by_split(image_dir).items():
-        labels = ann_dir / split if split and (ann_dir / split).is_dir() else ann_dir
-        for sid, path in files.items():
-            label = labels / f"{sid}.txt"
+    for split, pairing in pairings.items():
+        for sid, path in _counted(pairing.frames.items(), "read yolo labels"):
+            label = pairing.labels.get(sid)
             width, height = _image_size(path)
-            boxes = read_yolo_txt(label, width, height, len(names)) if label.is_file() else np.zeros((0, 5), np.float32)
-            frames.append(Frame(sid, path, boxes, split))
+            boxes = read_yolo_txt(label, width, height, len(names)) if label else np.zeros((0, 5), np.float32)
+            frames.append(Frame(sid, path, boxes, split, list(notes), labelled=label is not None))
     return frames, names, class_file
 
 
@@ -184,9 +212,9 @@ def collect_voc(
     ann_dir = Path(annotations) if annotations else _find_dir(src, _VOC_DIRS)
     if ann_dir is None or not ann_dir.is_dir():
         raise UserError(f"no VOC annotation folder in {src} (looked for {', '.join(_VOC_DIRS)}); pass --annotations")
-    xml_files = sorted(ann_dir.glob("*.xml"))
+    xml_files = sorted(p for p in ann_dir.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
     if not xml_files:
-        raise UserError(f"no .xml files in {ann_dir}")
+        raise UserError(f"no .xml files in {ann_dir} (searched recursively)")
     seen = _voc_names(xml_files)
     if classes:
         names = read_class_file(classes)
@@ -196,15 +224,19 @@ def collect_voc(
     else:
         names = seen
     source_split = _voc_splits(src)
+    pairings = _pairings(image_dir, ann_dir, (".xml",))
+    notes = _pairing_notes(pairings, ann_dir)
     frames = []
-    for split, files in _images_by_split(image_dir).items():
-        for sid, path in files.items():
-            label = ann_dir / f"{sid}.xml"
-            if not label.is_file():
-                raise DataError(f"{label}: annotation missing for image {path}")
+    for split, pairing in pairings.items():
+        for sid, path in _counted(pairing.frames.items(), "read voc labels"):
+            label = pairing.labels.get(sid)
             width, height = _image_size(path)
-            boxes = read_voc_xml(label, {n: i for i, n in enumerate(names)}, width, height)
-            frames.append(Frame(sid, path, boxes, split or source_split.get(sid)))
+            boxes = (
+                read_voc_xml(label, {n: i for i, n in enumerate(names)}, width, height)
+                if label
+                else np.zeros((0, 5), np.float32)
+            )
+            frames.append(Frame(sid, path, boxes, split or source_split.get(sid), list(notes), labelled=bool(label)))
     return frames, names, Path(classes) if classes else None
 
 
@@ -217,12 +249,18 @@ def _split_of_name(path: Path) -> str | None:
 
 
 def collect_coco(
-    src: Path, images: Path | None, annotations: Path | list[Path] | None, classes: Path | None
+    src: Path,
+    images: Path | None,
+    annotations: Path | list[Path] | None,
+    classes: Path | None,
+    *,
+    skip_missing: bool = False,
 ) -> tuple[list[Frame], list[str], Path | None]:
     """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous).
 
     ``annotations``: JSON files or folders of them (default: ``src``); a file's images are looked up under
-    ``images``, else beside the file, under ``src`` and their ``images/`` folders."""
+    ``images``, else beside the file, under ``src`` and their ``images/`` folders. An image that is not found is
+    an error, or with ``skip_missing`` left out and counted (a note on every frame, in the summary and the YAML)."""
     if classes:
         raise UserError(
             "--classes does not apply to COCO: the class names are the JSON's categories "
@@ -258,6 +296,7 @@ def collect_coco(
     index = {cid: i for i, cid in enumerate(order)}
     splits = {path: _split_of_name(path) for path, _ in parsed} if len(parsed) > 1 else {parsed[0][0]: None}
     frames = []
+    skipped: dict[Path, list[str]] = {}
     for path, data in parsed:
         per_image: dict = {img["id"]: [] for img in data["images"]}
         crowd = 0
@@ -281,6 +320,9 @@ def collect_coco(
         for img in data["images"]:
             rel = check_relative(str(img["file_name"]), f"{path}: image {img.get('id')!r}")
             found = next((r / c for r in roots for c in (rel, Path(rel.name)) if (r / c).is_file()), None)
+            if found is None and skip_missing:
+                skipped.setdefault(path, []).append(str(rel))
+                continue
             if found is None:
                 raise DataError(
                     f"{path}: image {str(rel)!r} not found under {', '.join(map(str, roots))}; pass --images DIR"
@@ -295,6 +337,12 @@ def collect_coco(
             if crowd:
                 frame.notes.append(f"{path.name}: {crowd} iscrowd annotations left out")
             frames.append(frame)
+    notes = [
+        f"{path.name}: {len(rels)} image(s) not found, skipped (--skip-missing), e.g. {', '.join(rels[:3])}"
+        for path, rels in skipped.items()
+    ]
+    for frame in frames:
+        frame.notes += notes
     return frames, names, None
 
 
@@ -362,14 +410,27 @@ def prepare_detection(
     seed: int = SPLIT_SEED,
     link: bool = False,
     overwrite: bool = False,
+    require_labels: bool = False,
+    skip_missing: bool = False,
 ) -> dict:
-    """Prepare a ``yolo`` / ``voc`` / ``coco`` source into the ``prepared`` layout; returns a summary."""
+    """Prepare a ``yolo`` / ``voc`` / ``coco`` source into the ``prepared`` layout; returns a summary.
+
+    Images without a label file are counted per split (summary ``unlabelled``, the YAML's provenance and notes);
+    ``require_labels`` makes them an error. ``skip_missing`` (coco) leaves out images the JSON names but the
+    folder lacks, counted in the notes."""
     src = Path(src)
     if not src.is_dir():
         raise UserError(f"--src {src} is not a folder")
-    frames, source_classes, class_file = COLLECTORS[fmt](src, images, annotations, classes)
+    if skip_missing and fmt != "coco":
+        raise UserError(f"--skip-missing applies to coco (images a JSON file names), not to {fmt}")
+    extra = {"skip_missing": skip_missing} if fmt == "coco" else {}
+    frames, source_classes, class_file = COLLECTORS[fmt](src, images, annotations, classes, **extra)
     if not frames:
         raise UserError(f"no images found in {src}")
+    unlabelled_ids = sorted(f.id for f in frames if not f.labelled)
+    if require_labels and unlabelled_ids:
+        where = sorted({n for f in frames for n in f.notes if "no label file" in n})
+        raise DataError(f"--require-labels: {'; '.join(where)}".replace(f" {UNLABELLED_READ_AS}", ""))
     mapping, names = (
         read_class_map(class_map, source_classes)
         if class_map
@@ -378,6 +439,8 @@ def prepare_detection(
     lookup = np.array([names.index(mapping[n]) if mapping[n] is not None else -1 for n in source_classes])
     _unique_ids(frames)
     splits, rule = _split_lists(frames, split_dir, seed)
+    missing = set(unlabelled_ids)
+    unlabelled = {name: sum(1 for i in ids if i in missing) for name, ids in splits.items()}
     source_counts = Counter(source_classes[int(c)] for f in frames for c in f.boxes[:, 0])
     counts: Counter = Counter()
     out = Path(out)
@@ -385,7 +448,7 @@ def prepare_detection(
     with staged_output(out, (src, images, *anns, classes, class_map), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "labels").mkdir()
-        for f in frames:
+        for f in tqdm(frames, desc=f"prepare {fmt}", unit="frame", file=sys.stderr, disable=None):
             check_inside(
                 f.image, (src, images, *(a if a.is_dir() else a.parent for a in map(Path, anns))), str(f.image)
             )
@@ -409,6 +472,7 @@ def prepare_detection(
             "source_boxes": dict(source_counts),
             "boxes": dict(counts),
             "split_sizes": {k: len(v) for k, v in splits.items()},
+            "unlabelled_images": unlabelled,
             "notes": sorted({n for f in frames for n in f.notes}),
         }
         write_dataset_yaml(
@@ -425,6 +489,8 @@ def prepare_detection(
         "classes": names,
         "splits": {k: len(v) for k, v in splits.items()},
         "rule": rule,
+        "unlabelled": unlabelled,
+        "notes": provenance["notes"],
     }
 
 
@@ -447,6 +513,7 @@ def prepare_m3fd(
     seed: int = SPLIT_SEED,
     link: bool = False,
     overwrite: bool = False,
+    require_labels: bool = False,
 ) -> dict:
     """The official M3FD download -> ``ir/``, ``labels/``, ``meta/`` (what ``configs/datasets/m3fd_*.yaml`` read)."""
     src = Path(src)
@@ -461,10 +528,11 @@ def prepare_m3fd(
     if any(p.suffix.lower() == ".xml" for p in ann_dir.iterdir()):
         image_dir = _image_dir(src, images)
         frames = []
-        for sid, path in _images_by_split(image_dir).get(None, {}).items():
-            label = ann_dir / f"{sid}.xml"
-            if not label.is_file():
-                raise DataError(f"{label}: annotation missing for image {path}")
+        pairing = pair_files(image_dir, IMAGE_SUFFIXES, ann_dir, (".xml",))
+        if pairing.unlabelled:
+            raise DataError(f"{ann_dir}: {pairing.report(ann_dir)[0]}; M3FD labels every frame")
+        for sid, path in pairing.frames.items():
+            label = pairing.labels[sid]
             width, height = _image_size(path)
             frames.append(
                 Frame(sid, path, read_voc_xml(label, {c: i for i, c in enumerate(M3FD_CLASSES)}, width, height))
@@ -479,6 +547,9 @@ def prepare_m3fd(
                 f"--src {src} --out OUT"
             )
         fmt = "YOLO txt"
+        unlabelled = [f.id for f in frames if not f.labelled]
+        if unlabelled and require_labels:
+            raise DataError(f"--require-labels: {frames[0].notes[0]}")
     if not frames:
         raise UserError(f"no images in {src}")
     ids = sorted(f.id for f in frames)
@@ -564,6 +635,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help=f"split seed (default {SPLIT_SEED})")
     parser.add_argument("--link", action="store_true", help="hard-link the frames instead of copying them")
     add_overwrite_option(parser)
+    parser.add_argument(
+        "--require-labels",
+        action="store_true",
+        help="an image without a label file is an error (default: read as 'no objects', counted and reported)",
+    )
+    parser.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="coco: leave out images the JSON names but the folder lacks, and count them (default: an error)",
+    )
     opts = parser.parse_args(argv)
     paths = {k: Path(v) if v else None for k, v in vars(opts).items() if k in ("images", "classes", "map", "splits")}
     annotations = [Path(a) for a in opts.annotations or ()]
@@ -573,8 +654,10 @@ def main(argv: list[str] | None = None) -> int:
     if opts.format == "m3fd":
         from downstream.datasets.base import resolve_root
 
-        if paths["map"]:
-            raise UserError("--map does not apply to m3fd (its six classes are fixed); use prepare yolo/voc/coco")
+        if paths["map"] or opts.skip_missing:
+            raise UserError(
+                f"{'--map' if paths['map'] else '--skip-missing'} does not apply to m3fd; use prepare yolo/voc/coco"
+            )
         out = Path(opts.out) if opts.out else resolve_root("m3fd")
         summary = prepare_m3fd(
             Path(opts.src),
@@ -586,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=opts.seed,
             link=opts.link,
             overwrite=opts.overwrite,
+            require_labels=opts.require_labels,
         )
     else:
         if not opts.out:
@@ -603,11 +687,17 @@ def main(argv: list[str] | None = None) -> int:
             seed=opts.seed,
             link=opts.link,
             overwrite=opts.overwrite,
+            require_labels=opts.require_labels,
+            skip_missing=opts.skip_missing,
         )
     print(
         f"prepared {out}: {summary['frames']} frames, {summary['boxes']} boxes {summary['per_class']}, "
         f"classes {summary['classes']}, splits {summary['splits']} ({summary['rule']})"
     )
+    if any(summary.get("unlabelled", {}).values()):
+        print(f"images without a label file (read as 'no objects'), per split: {summary['unlabelled']}")
+    for note in summary.get("notes", ()):
+        print(f"note: {note}")
     print(f"use it: --datasets {out / 'dataset.yaml'}")
     return 0
 

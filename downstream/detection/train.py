@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from downstream.sample import LABEL_BOXES
+from downstream.tasks import task_yaml_path
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UserError, check_keys
@@ -231,7 +232,7 @@ def write_task_yaml(run_dir: Path, weights: Path, cfg: dict[str, Any], dataset: 
 
     scratch = cfg["init"] is None
     options = {
-        "weights": str(weights.absolute()),
+        "weights": task_yaml_path(run_dir, weights),
         "model": cfg["model"],
         "imgsz": int(cfg["train"]["imgsz"]),
         "classes": list(cfg["classes"]),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import re
 import sys
 from copy import deepcopy
@@ -375,6 +376,29 @@ def _process_threads_kept():
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def _ultralytics_logging(verbose: bool):
+    """ultralytics' own per-epoch output (its progress bars and validation lines) while training: the offline setup
+    (``YOLO_VERBOSE=False``, for the runner, which has its own progress) silences its logger; a ``verbose`` training
+    turns it back on for its duration."""
+    import ultralytics.utils as uutils
+
+    logger = uutils.LOGGER
+    saved = (uutils.VERBOSE, logger.level, [h.level for h in logger.handlers])
+    if verbose:
+        uutils.VERBOSE = True
+        logger.setLevel(logging.INFO)
+        for handler in logger.handlers:
+            handler.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        uutils.VERBOSE, level, handler_levels = saved
+        logger.setLevel(level)
+        for handler, handler_level in zip(logger.handlers, handler_levels):
+            handler.setLevel(handler_level)
+
+
 def train(
     model_cfg: str | dict,
     data_yaml: str | Path,
@@ -398,7 +422,7 @@ def train(
         "device": ultralytics_device(args.get("device")),
     }
     Trainer.init_model = init
-    with _process_threads_kept():
+    with _process_threads_kept(), _ultralytics_logging(bool(overrides["verbose"])):
         trainer = Trainer(overrides=overrides)
         if isinstance(model_cfg, dict):
             trainer.model = build_model(

@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 from PIL import Image
+from tqdm import tqdm
 
+from downstream.datasets.discover import frame_id, pair_files
 from downstream.datasets.prepared import (
     DATASET_FILE,
     ROOT_HERE,
@@ -231,18 +233,18 @@ def mask_to_ids(path: Path, num_classes: int, palette: dict[tuple[int, int, int]
     return raw
 
 
-def _pair_masks(frames: dict[str, Path], masks: dict[str, Path]) -> dict[str, Path]:
-    """image id -> its mask: the mask of the same stem, else the one mask named ``<id>_<suffix>`` (SIRST-v2's
-    ``Misc_1_pixels0.png``)."""
-    paired = {}
-    for sid in frames:
-        if sid in masks:
-            paired[sid] = masks[sid]
-            continue
-        candidates = [m for stem, m in masks.items() if stem.startswith(f"{sid}_")]
+def _pair_masks(image_dir: Path, mask_dir: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """(image id -> frame, image id -> its mask), searched recursively: the mask of the same relative path
+    without suffix, any case (``downstream.datasets.discover``), else the one mask named ``<id>_<suffix>``
+    (SIRST-v2's ``Misc_1_pixels0.png``)."""
+    pairing = pair_files(image_dir, IMAGE_SUFFIXES, mask_dir, IMAGE_SUFFIXES)
+    paired = dict(pairing.labels)
+    rest = {frame_id(mask_dir, m).lower(): m for m in pairing.orphans}
+    for sid in pairing.unlabelled:
+        candidates = [m for key, m in rest.items() if key.startswith(f"{sid.lower()}_")]
         if len(candidates) == 1:
             paired[sid] = candidates[0]
-    return paired
+    return pairing.frames, paired
 
 
 def prepare_masks(
@@ -271,9 +273,9 @@ def prepare_masks(
     names = read_class_file(classes) if classes else list(BINARY_CLASSES)
     if len(names) < 2:
         raise UserError(f"--classes {classes}: a segmentation needs at least two classes (e.g. background, target)")
-    frames, mask_files = _images(image_dir), _pair_masks(_images(image_dir), _images(mask_dir))
+    frames, mask_files = _pair_masks(image_dir, mask_dir)
     if not frames:
-        raise UserError(f"no images in {image_dir}")
+        raise UserError(f"no images in {image_dir} (searched recursively)")
     missing = sorted(set(frames) - set(mask_files))
     if missing:
         raise DataError(
@@ -281,7 +283,7 @@ def prepare_masks(
             f"(masks are paired with images by file name)"
         )
     converted, pixels, modes = {}, Counter(), Counter()
-    for sid, path in frames.items():
+    for sid, path in tqdm(frames.items(), desc="prepare masks", unit="frame", file=sys.stderr, disable=None):
         ids = mask_to_ids(mask_files[sid], len(names), palette)
         size = image_size(path, DataError)
         with open_image(mask_files[sid], LabelError) as m:

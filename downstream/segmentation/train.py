@@ -54,8 +54,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
+from downstream.tasks import task_yaml_path
 from sr import cli
 from sr.checkpoint import load_checkpoint
 from sr.cli import cli_entry
@@ -367,7 +369,9 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
     log_path = out_dir / "train_log.jsonl"
     t0, seen, running = time.time(), 0, 0.0
     it = start
-    with open(log_path, "a") as log:
+    # one line per iteration with its rate and ETA (stderr), besides the JSON records every log_every iterations
+    progress = tqdm(total=stop, initial=it, desc="segmentation.train", unit="it", file=sys.stderr, mininterval=1.0)
+    with open(log_path, "a") as log, progress:
         if start == 0:
             log.write(
                 json.dumps(
@@ -397,6 +401,8 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
             it += 1
             seen += 1
             running += float(loss.detach())
+            progress.update(1)
+            progress.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
             if it % int(ocfg["log_every"]) == 0 or it == stop:
                 rec = {"iter": it, "loss": running / max(seen, 1), "lr": lr, "elapsed_s": round(time.time() - t0, 1)}
                 print(json.dumps(rec), flush=True)
@@ -488,7 +494,7 @@ def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
         f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})",
         "factory": "downstream.segmentation.task:SegmentationTask",
         "options": {
-            "weights": str(Path(cfg["output"]["export"]).absolute()),
+            "weights": task_yaml_path(run_dir, Path(cfg["output"]["export"])),
             "variant": variant,
             "mode": "whole",
             "classes": list(cfg["classes"]),
