@@ -15,8 +15,9 @@ and which results rows a paper row is.
   that row's name. Methods with results that the paper does not list are added below the paper's rows
   (Table 2: only diffusion methods). The Low-Resolution row is the method ``lr`` (absent: "—").
 * Ablation tables (main Tables 3 and 4, supplementary Tables 2 and 3): a paper row is one trained variant;
-  :data:`ABLATION_METHODS` says which method name carries it (names of the ablation configs,
-  ``difiisr_abl_<what>``; the full model is ``difiisr``). Columns: PSNR and CLIP-IQA on the
+  :data:`ABLATION_METHODS` says which method carries it (the finished training runs of the ablation configs in
+  ``configs/train/``, registered as methods by themselves; the full model is the ``difiisr_full`` run, else the
+  released ``difiisr``). Columns: PSNR and CLIP-IQA on the
   ``ablation`` data set, mAP (= detection ``mAP50-95`` × 100) on the ``detection`` data set and mIoU
   (= segmentation ``mIoU`` × 100) on the ``segmentation`` data set; the paper does not say which split
   its ablations use, we take M3FD test / FMB test (:data:`DEFAULT_DATASETS`, change with ``--dataset``).
@@ -83,29 +84,32 @@ FALLBACK_PAPER_NAMES = {
     "upsr": "UPSR",
     "hfdiff": "HFDiff",
 }
-_ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
+ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
 REFERENCE_ROWS = ("Low Resolution", "High Resolution")
 DIFFUSION = {"ResShift", "SinSR", "Bi-DiffSR", "DifIISR", "UPSR", "HFDiff"}
 
-#: ablation row key (paper_numbers.csv ``row``) -> method name in the results
-ABLATION_METHODS = {
-    "none": "difiisr_abl_none",  # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
-    "visual": "difiisr_abl_visual",  # visual guidance only (= Tab. 4 "Visual Base")
-    "perceptual": "difiisr_abl_perceptual",  # perceptual guidance only (= "Perceptual Base")
-    "both": "difiisr",
-    "ours": "difiisr",  # the full model
-    "perceptual_base": "difiisr_abl_perceptual",
-    "perceptual+visual_sum": "difiisr_abl_perceptual_visual_sum",  # visual loss added to the loss (Σ L)
-    "perceptual+visual_grad": "difiisr",
-    "visual_base": "difiisr_abl_visual",
-    "visual+task_sum": "difiisr_abl_visual_task_sum",  # perceptual (task) loss added (Σ L)
-    "visual+task_grad": "difiisr",
-    "ssim": "difiisr_abl_visual_ssim",
-    "mse": "difiisr_abl_visual_mse",  # supp. Tab. 2
-    "lpips": "difiisr_abl_perceptual_lpips",
-    "edge": "difiisr_abl_perceptual_edge",  # supp. Tab. 3
+#: ablation row key (paper_numbers.csv ``row``) -> the methods that carry it, first found wins: the training runs of
+#: configs/train/ (a finished run is a method named after its folder, sr.train.run_method), for the full model the
+#: trained difiisr_full run, else the released weights (``difiisr``)
+FULL_MODEL = ("difiisr_full", "difiisr")
+ABLATION_METHODS: dict[str, tuple[str, ...]] = {
+    "none": ("difiisr_t3_none",),  # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
+    "visual": ("difiisr_t3_visual",),  # visual guidance only (= Tab. 4 "Visual Base")
+    "perceptual": ("difiisr_t3_perceptual",),  # perceptual guidance only (= "Perceptual Base")
+    "both": FULL_MODEL,
+    "ours": FULL_MODEL,
+    "perceptual_base": ("difiisr_t3_perceptual",),
+    "perceptual+visual_sum": ("difiisr_t4_perceptual_base_visual_sum",),  # visual loss added to the loss (Σ L)
+    "perceptual+visual_grad": FULL_MODEL,
+    "visual_base": ("difiisr_t3_visual",),
+    "visual+task_sum": ("difiisr_t4_visual_base_task_sum",),  # perceptual (task) loss added (Σ L)
+    "visual+task_grad": FULL_MODEL,
+    "ssim": ("difiisr_s2_ssim",),  # supp. Tab. 2 (default reading: no perceptual guidance; docs/reproduce.md)
+    "mse": ("difiisr_s2_mse",),
+    "lpips": ("difiisr_s3_lpips",),  # supp. Tab. 3 (default reading: no visual guidance)
+    "edge": ("difiisr_s3_edge",),
 }
-_ABLATION_ONLY.update(m for m in ABLATION_METHODS.values() if m != "difiisr")
+ABLATION_ONLY.update(m for ms in ABLATION_METHODS.values() for m in ms if m != "difiisr")
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     ablation: bool = False
     extra_rows: str = "all"  # method tables: which results methods not in the paper to add ("all", "diffusion", "none")
+    reference: tuple[str, ...] = ()  # reference rows (paper names) shown after the paper's rows though it lacks them
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -157,6 +162,8 @@ TABLES: tuple[TableSpec, ...] = (
             for c in (_q(ds, "psnr", "PSNR", decimals=3), _q(ds, "ssim", "SSIM"), _q(ds, "lpips", "LPIPS", False))
         ),
         extra_rows="diffusion",
+        reference=("Low Resolution",),
+        notes=("Low Resolution (not in the paper's table): the LR image interpolated to the HR size (method `lr`).",),
     ),
     TableSpec(
         "supp_table1", "Supplementary Table 1. No-reference metrics on TNO and RoadScene", _NR("TNO") + _NR("RoadScene")
@@ -314,9 +321,8 @@ def build_table(
     if spec.ablation:
         labels = dict(zip(paper["row"], paper["row_label"]))
         for key in paper_rows:
-            method = ABLATION_METHODS.get(key, "")
-            present = method in methods_in_results
-            rows.append((_row_label(labels[key], method, False), key, method if present else ""))
+            method = next((m for m in ABLATION_METHODS.get(key, ()) if m in methods_in_results), "")
+            rows.append((_row_label(labels[key], method, False), key, method))
     else:
         by_label: dict[str, list[str]] = {}
         for m in methods_in_results:
@@ -332,10 +338,13 @@ def build_table(
                 rows.append((key, key, ""))
             for m in found:
                 rows.append((_row_label(key, m, len(found) > 1), key, m))
+        for label in spec.reference:
+            for m in [m for m in by_label.get(label, []) if m in has_data][:1]:
+                rows.append((label, label, m))
         if spec.extra_rows != "none":
             for m in methods_in_results:
                 label = paper_label(m)
-                if label in paper_rows or m not in has_data or m in _ABLATION_ONLY or m.startswith("difiisr_abl_"):
+                if label in paper_rows or m not in has_data or m in ABLATION_ONLY:
                     continue
                 if spec.extra_rows == "diffusion" and label not in DIFFUSION and _method_family(m) != "diffusion":
                     continue
