@@ -12,8 +12,9 @@ A training config names how its run is sampled in a ``method`` section::
 steps mode than its objective trains (a one-step SinSR student sampled in 15 steps, a ResShift network trained at
 random t sampled in one step) unless ``mismatch`` says why. At the end of training :func:`write_run_method` writes
 ``<run>/method.yaml``: the ``like`` method's YAML with the run's network (``model.unet``, first stage, schedule,
-input scaling, padding) and weights (``ema.safetensors``, relative to the folder) and ``weights_sha256``; the method is named after the run folder. The method
-registry finds such folders under ``$IRSR_RUNS_DIR`` (:mod:`sr.registry`), so ``--methods <run name>`` evaluates it.
+input scaling, padding) and weights (``ema.safetensors``, relative to the folder) and ``weights_sha256``; the method
+is named after the run folder. The method registry finds such folders under ``$IRSR_RUNS_DIR`` (:mod:`sr.registry`),
+so ``--methods <run name>`` evaluates it.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def write_run_method(cfg, out: str | Path, step: int) -> Path | None:
         return None
     out = Path(out)
     spec = method_spec(cfg.method["like"])
+    mismatch = cfg.method.get("mismatch")
     entry = {
         "name": out.resolve().name,  # the registry finds a run method by its folder's name
         "factory": spec.factory,
@@ -92,7 +94,7 @@ def write_run_method(cfg, out: str | Path, step: int) -> Path | None:
         "paper_name": cfg.method.get("paper_name") or f"{spec.paper_name} ({cfg.name})",
         "description": f"trained by python -m sr.train --config {cfg.source} ({step} iterations); sampled as "
         f"{cfg.method['like']} samples"
-        + (f"; sampler differs from the objective on purpose: {cfg.method['mismatch']}" if cfg.method.get("mismatch") else ""),
+        + (f"; sampler differs from the objective on purpose: {mismatch}" if mismatch else ""),
         "options": method_options(cfg),
         "weights_sha256": {"unet": file_sha256(out / RUN_WEIGHTS_FILE)},
     }

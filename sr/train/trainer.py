@@ -10,7 +10,8 @@ AMP scaler, the RNG states of torch / CUDA / numpy / python and the data generat
 run resumed from its last checkpoint continues bit for bit as if uninterrupted (CPU, fixed seed).
 
 Outputs under ``out_dir``: ``ckpt/last.pt`` (full state), ``ema.safetensors`` and ``model.safetensors``
-(final weights), ``method.yaml`` (the run as a method: :mod:`sr.train.run_method`), ``log.csv`` (one row per logged step and per validation; a resumed run first cuts it
+(final weights), ``method.yaml`` (the run as a method: :mod:`sr.train.run_method`),
+``log.csv`` (one row per logged step and per validation; a resumed run first cuts it
 back to the checkpoint's step), ``tb/`` (TensorBoard, when installed), ``config.yaml`` (the resolved
 config). A resumed run also deletes the temporaries of writes the kill interrupted.
 """
