@@ -169,7 +169,9 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
         argv = ["--config", str(folder / "resolved.yaml"), "--out", str(folder), "--resume", "--device", args.device]
         if args.weights_dir:
             argv += ["--weights-dir", str(args.weights_dir)]
-        print(f"[reproduce] training {run} ({plan[run]['train']['iterations']} iterations)", flush=True)
+        step = _checkpoint_step(folder)
+        resume = f", resuming at step {step}" if step else ""
+        print(f"[reproduce] training {run} ({plan[run]['train']['iterations']} iterations{resume})", flush=True)
         if gpus > 1:  # one process per GPU (DDP), as the training docs say
             import subprocess
 
