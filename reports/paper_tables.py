@@ -239,6 +239,7 @@ class PaperTable:
     flags: set[str] = field(default_factory=set)  # every flag of a number shown (the notes explain each mark)
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (row, column): ours' CI
     samples: Any = None  # the run's per-image samples (reports.significance): gate ours' marks by significance
+    empty: dict[str, str] = field(default_factory=dict)  # column with no number of ours -> why (a results error)
 
     def marks(self, source: str) -> dict[tuple[str, str], str]:
         """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours'). With ``samples``, ours' marks are
@@ -378,6 +379,14 @@ def build_table(
         data[(col.name, "paper")] = p
         data[(col.name, "ours")] = o
         data[(col.name, "Δ")] = [b - a for a, b in zip(p, o)]
+    errors = df[(df[COL_ERROR] != "") & (df[COL_CLASS].astype(str) == CLASS_ALL)]
+    why = dict(zip(zip(errors[COL_DATASET].astype(str), errors[COL_METRIC].astype(str)), errors[COL_ERROR]))
+    empty = {
+        col.name: why[(datasets.get(col.dataset, col.dataset), col.metric)]
+        for col in spec.columns
+        if all(math.isnan(v) for v in data[(col.name, "ours")])
+        and (datasets.get(col.dataset, col.dataset), col.metric) in why
+    }
     index = pd.Index([r[0] for r in rows], name="method")
     values = pd.DataFrame(data, index=index)
     values.columns = pd.MultiIndex.from_tuples(values.columns)
@@ -393,6 +402,7 @@ def build_table(
         set().union(*row_flags),
         intervals,
         samples,
+        empty,
     )
 
 
@@ -419,6 +429,7 @@ def _notes(table: PaperTable) -> list[str]:
             + "."
         )
     notes += flag_notes(table.flags)
+    notes += [f"{col}: no number of ours: {why}" for col, why in table.empty.items()]
     pn = paper_numbers()
     for r in pn[(pn.table == table.spec.key) & (pn.note != "")].itertuples():
         notes.append(f"Paper {r.row_label} / {r.column} ({r.source}): {r.note}.")
