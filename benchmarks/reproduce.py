@@ -259,10 +259,26 @@ def evaluation_jobs(scale: str, tables: list[str], runs: list[str]) -> dict[str,
     return jobs
 
 
-def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args) -> Path:
+def with_channels(datasets: list[str], channels: int | None, folder: Path) -> list[str]:
+    """The data sets read with ``channels`` (3: the outputs scored in 3 channels, as the official evaluation does):
+    ``folder/<name>.yaml`` = the data set's YAML (``base:``) with ``channels`` set, rows still named ``<name>``."""
+    if not channels:
+        return datasets
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in datasets:
+        path = folder / f"{name}.yaml"
+        entry = {"base": str(CONFIG_DIR / "datasets" / f"{name}.yaml"), "name": name, "channels": channels}
+        atomic_write_text(path, yaml.safe_dump(entry, sort_keys=False))
+        out.append(str(path))
+    return out
+
+
+def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, channels: int | None = None) -> Path:
     from benchmarks.run import main as run_main
 
     for suite, (datasets, methods) in jobs.items():
+        datasets = with_channels(datasets, channels, run_dir.parent / "datasets")
         argv = ["--suite", suite, "--datasets", ",".join(datasets), "--methods", ",".join(methods)]
         argv += ["--out", str(run_dir), "--no-report", "--device", args.device, "--executor", args.executor]
         if args.ray_address:
@@ -271,7 +287,8 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args) 
             argv += ["--weights-dir", str(args.weights_dir)]
         if args.quiet:
             argv.append("--quiet")
-        print(f"[reproduce] evaluating {len(methods)} methods on {', '.join(datasets)} (suite {suite})", flush=True)
+        names = ", ".join(Path(d).stem for d in datasets)
+        print(f"[reproduce] evaluating {len(methods)} methods on {names} (suite {suite})", flush=True)
         code = run_main(argv)
         if code != 0:
             raise UserError(f"the evaluation (python -m benchmarks.run {' '.join(argv)}) failed (exit {code})")
@@ -297,7 +314,8 @@ def claim(out: Path, argv: list[str]) -> None:
         raise UserError(f"{out} holds files that benchmarks.reproduce did not make (no {MANIFEST}); use another --out")
     cli.check_writable_dir(out)
     if not manifest.is_file():
-        entry = {"command": "python -m benchmarks.reproduce " + " ".join(argv), "made": ["train", "run", "report"]}
+        made = ["train", "run", "report", "datasets"]
+        entry = {"command": "python -m benchmarks.reproduce " + " ".join(argv), "made": made}
         atomic_write_text(manifest, json.dumps(entry, indent=2))
 
 
@@ -324,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[ENV_RUNS_DIR] = os.pathsep.join(filter(None, [str(train_dir), os.environ.get(ENV_RUNS_DIR, "")]))
     train_runs(plan, train_dir, args)
     jobs = evaluation_jobs(args.scale, tables, list(plan))
-    results = evaluate(jobs, out / "run", args)
     sc = scale_config(args.scale)
+    results = evaluate(jobs, out / "run", args, sc.get("channels"))
     if sc.get("stand_in"):
         flag_stand_in(results, {d for datasets, _ in jobs.values() for d in datasets})
     from reports.paper import build_paper_report

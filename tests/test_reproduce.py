@@ -233,3 +233,17 @@ def test_killed_reproduction_resumes_without_repeating_work(tmp_path):
     assert all(p.stat().st_mtime_ns == m for p, m in pngs.items())  # cached SR outputs not recomputed
     t3 = pd.read_csv(tmp_path / "report" / "paper" / "tables" / "main_table3.csv", index_col=0)
     assert t3["PSNR|ours"].notna().all() and t3["mAP|ours"].notna().all()
+
+
+def test_paper_scale_scores_three_channels_under_the_data_sets_own_names(tmp_path):
+    """At paper scale the data sets are read with channels: 3 (the official evaluation scores 3-channel outputs):
+    a YAML per data set that inherits the suite's and keeps its row name."""
+    from benchmarks.reproduce import scale_config, with_channels
+    from downstream.datasets import dataset_config, dataset_label
+
+    assert scale_config("paper")["channels"] == 3 and not scale_config("demo").get("channels")
+    paths = with_channels(["m3fd_set5", "fmb_test"], 3, tmp_path)
+    assert [dataset_label(p) for p in paths] == ["m3fd_set5", "fmb_test"]
+    cfg = dataset_config(paths[0])
+    assert cfg["channels"] == 3 and cfg["split"] == dataset_config("m3fd_set5")["split"]
+    assert with_channels(["synthir_demo"], None, tmp_path) == ["synthir_demo"]
