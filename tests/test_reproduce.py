@@ -173,12 +173,13 @@ def test_reproduce_demo_fills_every_ours_cell(tmp_path):
     computable = set(lr[lr.value.notna()].metric)
     assert {"psnr", "ssim", "niqe", "piqe"} <= computable  # LR at HR size: full-reference metrics too
     for table, metrics in ((t1, {"clipiqa", "musiq"}), (t2, {"psnr", "ssim", "lpips"})):
+        (low,) = [row for row in table.index if row.startswith("Low Resolution")]  # label + flag marks (◊)
         for col in table.columns:
             name = col.split("/")[-1].split("|")[0].lower().replace("-", "")
             if col.endswith("|ours") and name in metrics & computable:
-                assert pd.notna(table.loc["Low Resolution", col]), col
-    assert t2.loc["Low Resolution"].filter(like="PSNR|ours").notna().all()
-    assert df.flags.map(lambda f: FLAG_DEMO_STAND_IN in split_flags(f)).all()
+                assert pd.notna(table.loc[low, col]), col
+    assert t2.loc[low].filter(like="PSNR|ours").notna().all() and t2.loc[low].filter(like="SSIM|ours").notna().all()
+    assert df["flags"].map(lambda f: FLAG_DEMO_STAND_IN in split_flags(f)).all()
 
     again = _reproduce(tmp_path, "--iterations", "5")
     log2, _ = again.communicate()
