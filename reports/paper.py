@@ -32,7 +32,7 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
-from reports.paper_tables import PAPER_SUITES, build_all, paper_label, write_paper_table
+from reports.paper_tables import ABLATION_ONLY, PAPER_SUITES, build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
@@ -88,7 +88,7 @@ def radar_tables(
         if t.empty:
             continue
         t["cls"] = t[COL_CLASS].where(t[COL_CLASS] != CLASS_ALL, axis)
-        t = t[~t[COL_METHOD].str.startswith("difiisr_abl_")]  # ablation variants: Tables 3/4, not Figure 6
+        t = t[~t[COL_METHOD].isin(ABLATION_ONLY)]  # ablation variants: Tables 3/4, not Figure 6
         labels = {m: paper_label(m) for m in t[COL_METHOD].unique()}
         dup = {lab for lab in labels.values() if list(labels.values()).count(lab) > 1}
         flags = method_flags(t)

@@ -16,8 +16,9 @@ and which results rows a paper row is.
   added below the paper's rows (Table 2: only methods whose ``family`` is ``diffusion``). The Low-Resolution row is
   the method ``lr`` (absent: "—").
 * Ablation tables (main Tables 3 and 4, supplementary Tables 2 and 3): a paper row is one trained variant;
-  :data:`ABLATION_METHODS` says which method name carries it (names of the ablation configs,
-  ``difiisr_abl_<what>``; the full model is ``difiisr``). Columns: PSNR and CLIP-IQA on the
+  :data:`ABLATION_METHODS` says which method carries it (the finished training runs of the ablation configs in
+  ``configs/train/``, registered as methods by themselves; the full model is the ``difiisr_full`` run, else the
+  released ``difiisr``). Columns: PSNR and CLIP-IQA on the
   ``ablation`` data set, mAP (= detection ``mAP50-95`` × 100) on the ``detection`` data set and mIoU
   (= segmentation ``mIoU`` × 100) on the ``segmentation`` data set; the paper does not say which split
   its ablations use, we take M3FD test / FMB test (:data:`DEFAULT_DATASETS`, change with ``--dataset``).
@@ -74,28 +75,31 @@ DEFAULT_DATASETS = {
     "segmentation": "fmb_test",
 }
 
-_ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
+ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
 REFERENCE_ROWS = ("Low Resolution", "High Resolution")
 
-#: ablation row key (paper_numbers.csv ``row``) -> method name in the results
-ABLATION_METHODS = {
-    "none": "difiisr_abl_none",  # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
-    "visual": "difiisr_abl_visual",  # visual guidance only (= Tab. 4 "Visual Base")
-    "perceptual": "difiisr_abl_perceptual",  # perceptual guidance only (= "Perceptual Base")
-    "both": "difiisr",
-    "ours": "difiisr",  # the full model
-    "perceptual_base": "difiisr_abl_perceptual",
-    "perceptual+visual_sum": "difiisr_abl_perceptual_visual_sum",  # visual loss added to the loss (Σ L)
-    "perceptual+visual_grad": "difiisr",
-    "visual_base": "difiisr_abl_visual",
-    "visual+task_sum": "difiisr_abl_visual_task_sum",  # perceptual (task) loss added (Σ L)
-    "visual+task_grad": "difiisr",
-    "ssim": "difiisr_abl_visual_ssim",
-    "mse": "difiisr_abl_visual_mse",  # supp. Tab. 2
-    "lpips": "difiisr_abl_perceptual_lpips",
-    "edge": "difiisr_abl_perceptual_edge",  # supp. Tab. 3
+#: ablation row key (paper_numbers.csv ``row``) -> the methods that carry it, first found wins: the training runs of
+#: configs/train/ (a finished run is a method named after its folder, sr.train.run_method), for the full model the
+#: trained difiisr_full run, else the released weights (``difiisr``)
+FULL_MODEL = ("difiisr_full", "difiisr")
+ABLATION_METHODS: dict[str, tuple[str, ...]] = {
+    "none": ("difiisr_t3_none",),  # no guidance (Tab. 3 row 1, supp. Tab. 2/3 "-")
+    "visual": ("difiisr_t3_visual",),  # visual guidance only (= Tab. 4 "Visual Base")
+    "perceptual": ("difiisr_t3_perceptual",),  # perceptual guidance only (= "Perceptual Base")
+    "both": FULL_MODEL,
+    "ours": FULL_MODEL,
+    "perceptual_base": ("difiisr_t3_perceptual",),
+    "perceptual+visual_sum": ("difiisr_t4_perceptual_base_visual_sum",),  # visual loss added to the loss (Σ L)
+    "perceptual+visual_grad": FULL_MODEL,
+    "visual_base": ("difiisr_t3_visual",),
+    "visual+task_sum": ("difiisr_t4_visual_base_task_sum",),  # perceptual (task) loss added (Σ L)
+    "visual+task_grad": FULL_MODEL,
+    "ssim": ("difiisr_s2_ssim",),  # supp. Tab. 2 (default reading: no perceptual guidance; docs/reproduce.md)
+    "mse": ("difiisr_s2_mse",),
+    "lpips": ("difiisr_s3_lpips",),  # supp. Tab. 3 (default reading: no visual guidance)
+    "edge": ("difiisr_s3_edge",),
 }
-_ABLATION_ONLY.update(m for m in ABLATION_METHODS.values() if m != "difiisr")
+ABLATION_ONLY.update(m for ms in ABLATION_METHODS.values() for m in ms if m != "difiisr")
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     ablation: bool = False
     extra_rows: str = "all"  # method tables: which results methods not in the paper to add ("all", "diffusion", "none")
+    reference: tuple[str, ...] = ()  # reference rows (paper names) shown after the paper's rows though it lacks them
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -147,6 +152,8 @@ TABLES: tuple[TableSpec, ...] = (
             for c in (_q(ds, "psnr", "PSNR", decimals=3), _q(ds, "ssim", "SSIM"), _q(ds, "lpips", "LPIPS", False))
         ),
         extra_rows="diffusion",
+        reference=("Low Resolution",),
+        notes=("Low Resolution (not in the paper's table): the LR image interpolated to the HR size (method `lr`).",),
     ),
     TableSpec(
         "supp_table1", "Supplementary Table 1. No-reference metrics on TNO and RoadScene", _NR("TNO") + _NR("RoadScene")
@@ -222,6 +229,7 @@ class PaperTable:
     flags: set[str] = field(default_factory=set)  # every flag of a number shown (the notes explain each mark)
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (row, column): ours' CI
     samples: Any = None  # the run's per-image samples (reports.significance): gate ours' marks by significance
+    empty: dict[str, str] = field(default_factory=dict)  # column with no number of ours -> why (a results error)
 
     def marks(self, source: str) -> dict[tuple[str, str], str]:
         """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours'). With ``samples``, ours' marks are
@@ -283,30 +291,18 @@ def _row_label(label: str, method: str, duplicate: bool) -> str:
     return f"{label} ({method})" if duplicate else label
 
 
-def build_table(
-    spec: TableSpec,
-    df: pd.DataFrame,
-    datasets: dict[str, str] | None = None,
-    numbers: pd.DataFrame | None = None,
-    samples: Any = None,
-) -> PaperTable:
-    """``samples``: the run's per-image samples (``reports.significance.load_samples``), for significance-gated
-    marks of our numbers; without them the marks go by rank alone."""
-    datasets = {**DEFAULT_DATASETS, **(datasets or {})}
-    numbers = paper_numbers() if numbers is None else numbers
-    paper = numbers[numbers.table == spec.key]
+def _table_rows(
+    spec: TableSpec, paper: pd.DataFrame, methods_in_results: list[str], datasets: dict[str, str], ours: dict
+) -> list[tuple[str, str | None, str]]:
+    """The table's rows as (label, paper row key or None, results method or ''): the paper's rows in its order
+    (an ablation row by the runs that carry it), then the reference rows and the extra methods of the results."""
     paper_rows = list(dict.fromkeys(paper["row"]))
-    paper_value = {(r.row, r.column): r.number for r in paper.itertuples()}
-    ours, ours_flags, ours_ci = _ours_lookup(df)
-    methods_in_results = list(dict.fromkeys(df[COL_METHOD]))
-
     rows: list[tuple[str, str | None, str]] = []  # (label, paper row key or None, results method or '')
     if spec.ablation:
         labels = dict(zip(paper["row"], paper["row_label"]))
         for key in paper_rows:
-            method = ABLATION_METHODS.get(key, "")
-            present = method in methods_in_results
-            rows.append((_row_label(labels[key], method, False), key, method if present else ""))
+            method = next((m for m in ABLATION_METHODS.get(key, ()) if m in methods_in_results), "")
+            rows.append((_row_label(labels[key], method, False), key, method))
     else:
         by_label: dict[str, list[str]] = {}
         for m in methods_in_results:
@@ -322,14 +318,38 @@ def build_table(
                 rows.append((key, key, ""))
             for m in found:
                 rows.append((_row_label(key, m, len(found) > 1), key, m))
+        for label in spec.reference:
+            for m in [m for m in by_label.get(label, []) if m in has_data][:1]:
+                rows.append((label, label, m))
         if spec.extra_rows != "none":
             for m in methods_in_results:
                 label = paper_label(m)
-                if label in paper_rows or m not in has_data or m in _ABLATION_ONLY or m.startswith("difiisr_abl_"):
+                if label in paper_rows or m not in has_data or m in ABLATION_ONLY:
                     continue
                 if spec.extra_rows == "diffusion" and _method_family(m) != "diffusion":
                     continue
                 rows.append((_row_label(label, m, len(by_label.get(label, [])) > 1), None, m))
+
+    return rows
+
+
+def build_table(
+    spec: TableSpec,
+    df: pd.DataFrame,
+    datasets: dict[str, str] | None = None,
+    numbers: pd.DataFrame | None = None,
+    samples: Any = None,
+) -> PaperTable:
+    """``samples``: the run's per-image samples (``reports.significance.load_samples``), for significance-gated
+    marks of our numbers; without them the marks go by rank alone."""
+    datasets = {**DEFAULT_DATASETS, **(datasets or {})}
+    numbers = paper_numbers() if numbers is None else numbers
+    paper = numbers[numbers.table == spec.key]
+    paper_value = {(r.row, r.column): r.number for r in paper.itertuples()}
+    ours, ours_flags, ours_ci = _ours_lookup(df)
+    methods_in_results = list(dict.fromkeys(df[COL_METHOD]))
+
+    rows = _table_rows(spec, paper, methods_in_results, datasets, ours)
 
     # each row label carries the marks of the flags of the numbers it shows
     row_flags = [
@@ -359,6 +379,14 @@ def build_table(
         data[(col.name, "paper")] = p
         data[(col.name, "ours")] = o
         data[(col.name, "Δ")] = [b - a for a, b in zip(p, o)]
+    errors = df[(df[COL_ERROR] != "") & (df[COL_CLASS].astype(str) == CLASS_ALL)]
+    why = dict(zip(zip(errors[COL_DATASET].astype(str), errors[COL_METRIC].astype(str)), errors[COL_ERROR]))
+    empty = {
+        col.name: why[(datasets.get(col.dataset, col.dataset), col.metric)]
+        for col in spec.columns
+        if all(math.isnan(v) for v in data[(col.name, "ours")])
+        and (datasets.get(col.dataset, col.dataset), col.metric) in why
+    }
     index = pd.Index([r[0] for r in rows], name="method")
     values = pd.DataFrame(data, index=index)
     values.columns = pd.MultiIndex.from_tuples(values.columns)
@@ -374,6 +402,7 @@ def build_table(
         set().union(*row_flags),
         intervals,
         samples,
+        empty,
     )
 
 
@@ -400,6 +429,7 @@ def _notes(table: PaperTable) -> list[str]:
             + "."
         )
     notes += flag_notes(table.flags)
+    notes += [f"{col}: no number of ours: {why}" for col, why in table.empty.items()]
     pn = paper_numbers()
     for r in pn[(pn.table == table.spec.key) & (pn.note != "")].itertuples():
         notes.append(f"Paper {r.row_label} / {r.column} ({r.source}): {r.note}.")

@@ -32,6 +32,7 @@ overrides the YAML options with ``opts``.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from sr import plugins
 from sr.base import SRMethod
 from sr.config import check_options, config_names, find_config, import_factory, read_config
 from sr.errors import ConfigError, UnknownNameError, check_keys
-from sr.vocab import METHOD_OUTPUTS_PREFIX
+from sr.vocab import ENV_RUNS_DIR, METHOD_OUTPUTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -187,10 +188,48 @@ class Registry:
 
 
 # ----------------------------------------------------------------------------------------------- SR methods
-METHODS = Registry(
+#: the file that makes a finished training run folder a method (written by sr.train.run_method)
+RUN_METHOD_FILE = "method.yaml"
+
+
+def runs_dirs() -> list[Path]:
+    """Folders whose sub-folders holding a ``method.yaml`` are methods: ``$IRSR_RUNS_DIR`` (os.pathsep-separated)."""
+    return [Path(p).expanduser() for p in os.environ.get(ENV_RUNS_DIR, "").split(os.pathsep) if p]
+
+
+def run_method_file(name: str) -> Path | None:
+    """``<runs dir>/<name>/method.yaml`` of the first runs directory that has it (None when none has)."""
+    if not name or "/" in name or name.startswith("."):
+        return None
+    for root in runs_dirs():
+        path = root / name / RUN_METHOD_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+class MethodRegistry(Registry):
+    """Method YAMLs of configs/methods/ plus the finished training runs under :func:`runs_dirs` (a config name
+    wins over a run of the same name)."""
+
+    def names(self) -> list[str]:
+        runs = {p.parent.name for root in runs_dirs() for p in root.glob(f"*/{RUN_METHOD_FILE}")}
+        return sorted(set(super().names()) | runs)
+
+    def path(self, name: str) -> Path:
+        try:
+            return super().path(name)
+        except UnknownNameError:
+            found = run_method_file(str(name))
+            if found is None:
+                raise UnknownNameError(self.kind, str(name), self.names()) from None
+            return found
+
+
+METHODS = MethodRegistry(
     "method",
     configs="methods",
-    keys={"name", "paper_name", "options", "family", "scale"},
+    keys={"name", "paper_name", "options", "family", "scale", "weights_sha256"},
     required=("factory", "scale"),
     plugin_kind="method",
 )
@@ -231,9 +270,13 @@ def method_spec(name: str) -> MethodSpec:
             options=dict(data.get("options") or {}),
         )
     data = METHODS.config(name)
-    stem = METHODS.path(name).stem
+    path = METHODS.path(name)
+    stem = path.parent.name if path.name == RUN_METHOD_FILE else path.stem  # a run method: its folder's name
     if data.get("name", stem) != stem:
-        raise ConfigError(f"{METHODS.path(name)}: 'name' is {data['name']!r} but the file is {stem}.yaml")
+        raise ConfigError(f"{path}: 'name' is {data['name']!r} but the file is {stem}.yaml")
+    options = dict(data.get("options") or {})
+    if path.name == RUN_METHOD_FILE:
+        options = _run_weights(path, data, options)
     return MethodSpec(
         name=stem,
         factory=data["factory"],
@@ -241,8 +284,29 @@ def method_spec(name: str) -> MethodSpec:
         paper_name=data.get("paper_name", name),
         description=data.get("description", ""),
         family=data.get("family", ""),
-        options=dict(data.get("options") or {}),
+        options=options,
     )
+
+
+def _run_weights(path: Path, data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """A run method's weights: files named relative to its folder, which must stay inside it and still have the
+    sha256 its ``weights_sha256`` recorded (the training wrote both); a ConfigError naming the file otherwise."""
+    from sr.weights import sha256_of
+
+    weights = dict(options.get("weights") or {})
+    recorded = data.get("weights_sha256") or {}
+    folder = path.parent.resolve()
+    for role, digest in recorded.items():
+        file = (folder / str(weights.get(role, ""))).resolve()
+        if folder not in file.parents or not file.is_file():
+            raise ConfigError(f"{path}: weights.{role} = {weights.get(role)!r} is not a file inside {folder}")
+        if sha256_of(file) != digest:
+            raise ConfigError(
+                f"{path}: {file.name} does not have the sha256 the training recorded ({digest[:12]}...): the run "
+                f"folder was changed after training; train it again"
+            )
+        weights[role] = str(file)
+    return {**options, "weights": weights}
 
 
 def check_method(name: str) -> MethodSpec:

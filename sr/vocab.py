@@ -119,6 +119,8 @@ METRIC_LR_PSNR = "lr_psnr"
 ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"
 ENV_DATA_DIR = "IRSR_DATA_DIR"
 ENV_CONFIG_DIR = "IRSR_CONFIG_DIR"
+#: folders of finished training runs, each a method (sr.registry.runs_dirs; os.pathsep-separated)
+ENV_RUNS_DIR = "IRSR_RUNS_DIR"
 ENV_CACHE_DIR = "IRSR_CACHE_DIR"
 ENV_EXTERNAL_WORK_DIR = "IRSR_EXTERNAL_WORK_DIR"
 #: the most pixels one decoded image may have (downstream.imageio; checked from the header, before decoding)

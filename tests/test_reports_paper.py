@@ -60,7 +60,7 @@ def test_paper_numbers_are_complete():
         assert set(pn[pn.table == spec.key].column) == {c.name for c in spec.columns}
 
 
-METHODS = ["hr", "esrgan", "sinsr", "difiisr", "bicubic", "difiisr_abl_none", "difiisr_abl_visual"]
+METHODS = ["hr", "esrgan", "sinsr", "difiisr", "bicubic", "difiisr_t3_none", "difiisr_t3_visual"]
 DETECTION_CLASSES = ["People", "Car", "Bus", "Lamp", "Motorcycle", "Truck"]
 
 
@@ -114,7 +114,7 @@ def test_tables_and_figure6_from_results_csv_alone(tmp_path):
     assert list(t1.index[:2]) == ["Low Resolution", "ESRGAN †"]
     assert math.isnan(t1.loc["Low Resolution", "Set5/CLIP-IQA|ours"])
     assert t1.loc["Low Resolution", "Set5/CLIP-IQA|paper"] == 0.2167
-    assert "Bicubic" in t1.index and "difiisr_abl_none" not in t1.index
+    assert "Bicubic" in t1.index and "difiisr_t3_none" not in t1.index
     ours = 0.3 + 0.01 * METHODS.index("difiisr")
     assert t1.loc["DifIISR", "Set5/CLIP-IQA|ours"] == pytest.approx(ours)
     assert t1.loc["DifIISR", "Set5/CLIP-IQA|Δ"] == pytest.approx(ours - 0.6144)
@@ -130,10 +130,10 @@ def test_tables_and_figure6_from_results_csv_alone(tmp_path):
     assert "**0.2704**" in (out / "tables" / "main_table2.md").read_text()
     # ablations: rows -> methods, mAP / mIoU in percent
     t3 = pd.read_csv(out / "tables" / "main_table3.csv", index_col=0)
-    k = METHODS.index("difiisr_abl_visual")
+    k = METHODS.index("difiisr_t3_visual")
     assert t3.iloc[1]["mAP|ours"] == pytest.approx(100 * (0.30 + 0.01 * k))
     assert t3.iloc[3]["mIoU|ours"] == pytest.approx(100 * (0.40 + 0.01 * METHODS.index("difiisr")))
-    assert math.isnan(t3.iloc[2]["PSNR|ours"])  # difiisr_abl_perceptual not run
+    assert math.isnan(t3.iloc[2]["PSNR|ours"])  # difiisr_t3_perceptual not run
     assert t3.iloc[2]["mIoU|paper"] == 42.2
     text = (out / "paper.md").read_text()
     assert "Table 4" in text and "Supplementary Table 3" in text and "fig6_detection_m3fd_test.png" in text
@@ -191,3 +191,37 @@ def test_a_failed_rebuild_leaves_the_previous_paper_report_whole(tmp_path, monke
     with pytest.raises(UserError, match="was not made by this tool as a paper report"):
         build_paper_report(results, mine, html=False, qualitative=False)
     assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_low_resolution_row_in_table2_is_the_interpolated_lr_and_never_marked(tmp_path):
+    """Table 2 has no Low Resolution row in the paper; ours shows method ``lr`` (LR bicubic-interpolated to HR size,
+    so reference metrics exist) after the paper's rows, as a reference row left out of best / second."""
+    rows = []
+    for m, psnr in (("difiisr", 30.0), ("sinsr", 29.0), ("lr", 35.0)):
+        for ds in ("m3fd_set5", "m3fd_set15", "m3fd_set20"):
+            for metric, v in (("psnr", psnr), ("ssim", 0.8), ("lpips", 0.3), ("clipiqa", 0.2), ("musiq", 20.0)):
+                rows.append(
+                    dict(
+                        suite="paper",
+                        dataset=ds,
+                        method=m,
+                        task="quality",
+                        metric=metric,
+                        **{"class": "all"},
+                        value=v,
+                        n=5,
+                        flags="",
+                        error="",
+                    )
+                )
+    (tmp_path / "run").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "run" / "results.csv", index=False)
+    out = build_paper_report(tmp_path / "run" / "results.csv", tmp_path / "paper", html=False, qualitative=False)
+    t2 = pd.read_csv(out / "tables" / "main_table2.csv", index_col=0)
+    assert list(t2.index) == ["ResShift", "SinSR", "Bi-DiffSR", "DifIISR", "Low Resolution"]
+    assert t2.loc["Low Resolution", "Set5/PSNR|ours"] == pytest.approx(35.0)
+    assert math.isnan(t2.loc["Low Resolution", "Set5/PSNR|paper"])
+    md = (out / "tables" / "main_table2.md").read_text()
+    assert "**35.000**" not in md and "**30.000**" in md  # best among the methods, the reference row left out
+    t1 = pd.read_csv(out / "tables" / "main_table1.csv", index_col=0)
+    assert t1.loc["Low Resolution", "Set5/CLIP-IQA|ours"] == pytest.approx(0.2)

@@ -1,4 +1,4 @@
-"""Interpolation baselines (PIL resampling) and the ``lr`` / ``hr`` reference rows.
+"""Interpolation baselines (PIL resampling) and the ``lr_native`` / ``hr`` reference rows (``lr`` is PIL bicubic).
 
 PIL is applied per channel. Inputs that are exactly 8-bit (every value k/255, as frames read from
 8-bit PNGs are) go through PIL's 8-bit path, so the result equals ``Image.resize`` on the 8-bit
@@ -62,8 +62,9 @@ class PILResize(SRMethod):
 
 
 class LowResolution(SRMethod):
-    """Returns the LR input unchanged (scale 1): the "Low Resolution" row, scored by no-reference
-    metrics only (the runner skips full-reference metrics and tasks for outputs not at HR size)."""
+    """Returns the LR input unchanged (scale 1): the ``lr_native`` row, scored by no-reference metrics only (the
+    runner skips full-reference metrics and tasks for outputs not at HR size). The paper's "Low Resolution" row is
+    the LR interpolated to HR size (``lr``: bicubic)."""
 
     has_weights = False
 

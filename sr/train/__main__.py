@@ -38,6 +38,7 @@ def build_parser() -> cli.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from sr.train.config import load_config
+    from sr.train.run_method import check_sampling
     from sr.train.trainer import Trainer
 
     overrides = {}
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.weights_dir:
         overrides["weights_dir"] = str(args.weights_dir)
     cfg = load_config(args.config, overrides)
+    check_sampling(cfg)  # before the run folder is made: the run must be sampled as its objective trains it
     cli.check_writable_dir(cfg.out_dir)
     t0 = time.perf_counter()
     trainer = Trainer(cfg, resume=args.resume, device=args.device, overwrite=args.overwrite)

@@ -79,7 +79,7 @@ class LoopConfig:
     log_every: int = 10
     val_every: int = 0  # 0: only at the end
     save_every: int = 0  # 0: only at the end
-    val_mode: str = "one_step"  # one_step | ddim | stochastic
+    val_mode: str | None = None  # one_step | ddim | stochastic; None: as the run's method samples (else one_step)
     tensorboard: bool = True  # when the package is installed
     progress: bool = True
     threads: int | None = None  # torch.set_num_threads on CPU
@@ -97,13 +97,28 @@ class TrainConfig:
     weights_dir: str | None = None
     random_weights: bool = False  # feature networks (VGG/SAM/...) untrained: results flagged
     source: str = ""
+    #: how the finished run is sampled as a method (sr.train.run_method): ``like`` (a method YAML: factory and
+    #: sampler options), ``options`` (overrides, e.g. steps_mode), ``mismatch`` (why a sampler that differs from
+    #: the objective's is intended; without it such a config is refused)
+    method: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": LoopConfig}
-TOP_KEYS = {"name", "out_dir", "objective", "weights_dir", "random_weights", "base", "description", *_SECTIONS}
+TOP_KEYS = {
+    "name",
+    "out_dir",
+    "objective",
+    "weights_dir",
+    "random_weights",
+    "base",
+    "description",
+    "method",
+    *_SECTIONS,
+}
+_METHOD_KEYS = {"like", "options", "mismatch", "paper_name"}
 
 
 #: the smallest value of numeric fields (a value below it is a mistake, not "off")
@@ -134,7 +149,7 @@ _CHOICES = {
     "model.input_scaling": ("latent", "upsr"),
     "optim.schedule": ("constant", "cosine", "step"),
     "train.amp": ("bf16", "fp16", "none"),
-    "train.val_mode": ("one_step", "ddim", "stochastic"),
+    "train.val_mode": ("one_step", "ddim", "stochastic", None),
 }
 
 
@@ -181,6 +196,13 @@ def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
     objective = data.get("objective")
     if not isinstance(objective, dict) or "kind" not in objective:
         raise ConfigError(f"{path}: 'objective' must be a mapping with a 'kind'")
+    method = data.get("method")
+    if method is not None:
+        if not isinstance(method, dict) or not isinstance(method.get("like"), str):
+            raise ConfigError(f"{path}: 'method' must be a mapping with 'like' (the method YAML the run is sampled as)")
+        check_keys(f"{path}: method", method, _METHOD_KEYS)
+        if not isinstance(method.get("options") or {}, dict):
+            raise ConfigError(f"{path}: method.options must be a mapping")
     name = data.get("name", path.stem)
     out_dir = data.get("out_dir", f"runs/{name}")
     for key, value in (("name", name), ("out_dir", out_dir), ("weights_dir", data.get("weights_dir") or "")):
@@ -193,5 +215,6 @@ def load_config(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         weights_dir=data.get("weights_dir"),
         random_weights=bool(data.get("random_weights", False)),
         source=str(path),
+        method=dict(method) if method is not None else None,
         **sections,
     )

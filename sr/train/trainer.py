@@ -10,7 +10,8 @@ AMP scaler, the RNG states of torch / CUDA / numpy / python and the data generat
 run resumed from its last checkpoint continues bit for bit as if uninterrupted (CPU, fixed seed).
 
 Outputs under ``out_dir``: ``ckpt/last.pt`` (full state), ``ema.safetensors`` and ``model.safetensors``
-(final weights), ``log.csv`` (one row per logged step and per validation; a resumed run first cuts it
+(final weights), ``method.yaml`` (the run as a method: :mod:`sr.train.run_method`),
+``log.csv`` (one row per logged step and per validation; a resumed run first cuts it
 back to the checkpoint's step), ``tb/`` (TensorBoard, when installed), ``config.yaml`` (the resolved
 config). A resumed run also deletes the temporaries of writes the kill interrupted. The folder is claimed with
 :func:`sr.ownership.claim_folder`: a user's folder is refused, and only the entries below are ever written there.
@@ -38,9 +39,11 @@ from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
 from sr.models import build_diffusion, build_first_stage, build_unet
 from sr.ownership import claim_folder
+from sr.registry import RUN_METHOD_FILE
 from sr.train.config import TrainConfig
 from sr.train.data import PairedPatches, validation_pairs
 from sr.train.objectives.base import ObjectiveContext, build_objective
+from sr.train.run_method import check_sampling, sampling_mode, write_run_method
 from sr.vocab import join_flags
 from sr.weights import resolve_weights
 
@@ -95,7 +98,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 #: what a training run writes in its out_dir (sr.ownership: only these are replaced or cleaned there)
-TRAIN_ENTRIES = ("ckpt/", "tb/", "log.csv", "config.yaml", "ema.safetensors", "model.safetensors")
+TRAIN_ENTRIES = ("ckpt/", "tb/", "log.csv", "config.yaml", "ema.safetensors", "model.safetensors", RUN_METHOD_FILE)
 
 
 class EMA:
@@ -114,7 +117,9 @@ class EMA:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, device: str | None = None, overwrite: bool = False):
+        check_sampling(cfg)  # before any work: the run must be sampled as its objective trains it
         self.cfg = cfg
+        self.val_mode = cfg.train.val_mode or sampling_mode(cfg) or "one_step"
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -261,6 +266,7 @@ class Trainer:
         for fname, sd in (("ema.safetensors", self.ema.shadow), ("model.safetensors", self.model.state_dict())):
             with atomic_path(self.out / fname) as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in sd.items()}, str(tmp), metadata=meta)
+        write_run_method(self.cfg, self.out, self.step)  # the run folder becomes a method (when the config says how)
 
     # -- logging ----------------------------------------------------------------------------
     def trim_log(self) -> None:
@@ -316,7 +322,7 @@ class Trainer:
             net,
             self.first_stage,
             self.diffusion,
-            steps_mode=self.cfg.train.val_mode,
+            steps_mode=self.val_mode,
             chop_size=10**6,
             chop_stride=10**6,
             pad_multiple=self.cfg.model.pad_multiple,

@@ -63,6 +63,13 @@ def build_guidance(spec: dict[str, Any] | None, ctx: ObjectiveContext) -> Guidan
 
 class Objective(nn.Module, ABC):
     kind: ClassVar[str] = ""
+    #: the sampler steps modes (``steps_mode`` of sr.sampler) that sample a network as this objective trains it
+    sampling: ClassVar[tuple[str, ...]] = ("ddim", "stochastic")
+
+    @classmethod
+    def sampling_modes(cls, options: dict[str, Any]) -> tuple[str, ...]:
+        """The steps modes that sample what this objective, with ``options`` (its config keys), trains."""
+        return cls.sampling
 
     def __init__(self, ctx: ObjectiveContext):
         super().__init__()

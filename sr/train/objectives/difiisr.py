@@ -27,6 +27,12 @@ _BASES = {"resshift": ResShiftObjective, "sinsr": SinSRObjective}
 
 @register("difiisr")
 class DifIISRObjective(Objective):
+    @classmethod
+    def sampling_modes(cls, options):
+        """As its base objective trains (``resshift``: multi-step; ``sinsr``: one step)."""
+        base = _BASES.get(options.get("base", "resshift"))
+        return base.sampling_modes(dict(options.get("base_options") or {})) if base else cls.sampling
+
     def __init__(
         self,
         ctx: ObjectiveContext,

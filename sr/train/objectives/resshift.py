@@ -14,6 +14,12 @@ from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
 
 @register("resshift")
 class ResShiftObjective(Objective):
+    @classmethod
+    def sampling_modes(cls, options):
+        """Uniform t trains every step of the reverse chain (sampled in T steps); ``timesteps: last`` trains the
+        t=T-1 call alone (sampled in one step)."""
+        return ("one_step",) if options.get("timesteps") == "last" else cls.sampling
+
     def __init__(
         self,
         ctx: ObjectiveContext,

@@ -26,6 +26,8 @@ from sr.weights import resolve_weights
 
 @register("sinsr")
 class SinSRObjective(Objective):
+    sampling = ("one_step",)  # the student is trained at t=T-1 from the prior: one network call
+
     def __init__(
         self,
         ctx: ObjectiveContext,
