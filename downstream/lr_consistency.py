@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from downstream.degradations import degrade
+from downstream.degradations.pipeline import Spec
 from sr.vocab import (
     CLASS_ALL,
     COL_CLASS,
@@ -47,7 +48,7 @@ _MSE_FLOOR = 1e-10
 
 
 def degradation_operator(
-    scale: int, degradation: str = DEGRADATION_DEFAULT, seed: int = 0, sample_id: str = ""
+    scale: int, degradation: str | Spec = DEGRADATION_DEFAULT, seed: int = 0, sample_id: str = ""
 ) -> Operator:
     """The operator that made a data set's LR frames from its HR frames (``downstream.degradations.degrade`` with
     the data set's degradation, seed and the sample's id, so a noisy degradation draws the same noise), batched."""
@@ -64,7 +65,7 @@ def lr_inputs(metric, sample, dataset) -> dict:
     """The keyword inputs of an ``lr_input`` metric for one sample of ``dataset`` (none for other metrics)."""
     if not metric.spec.lr_input:
         return {}
-    operator = degradation_operator(dataset.scale, dataset.degradation, dataset.degradation_seed, sample.id)
+    operator = degradation_operator(dataset.scale, dataset.degradation_spec(), dataset.degradation_seed, sample.id)
     return {"lr": sample.lr[None], "operator": operator}
 
 

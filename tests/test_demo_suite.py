@@ -90,8 +90,9 @@ def test_every_value_has_a_bootstrap_interval_and_hr_beats_bicubic_significantly
     means = valued[valued.task == "quality"]
     assert ((means[COL_CI_LOW] <= means.value + 1e-9) & (means.value <= means[COL_CI_HIGH] + 1e-9)).all()
     sig = pd.read_csv(demo_run / "report" / "significance.csv", keep_default_na=False, na_values=[""])
-    assert list(sig.columns[:12]) == [
+    assert list(sig.columns[:13]) == [
         "dataset",
+        "degradation",
         "method",
         "reference",
         "task",

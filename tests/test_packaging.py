@@ -42,8 +42,11 @@ def test_every_package_and_data_file_is_declared():
     for f in _tracked(*PACKAGES, "configs"):
         if f.endswith(".py") or "/__pycache__/" in f:
             continue
-        top, rest = f.split("/", 1)
-        package = "irsr_configs" if top == "configs" else top
+        if f.startswith("configs/"):
+            package, rest = "irsr_configs", f.split("/", 1)[1]
+        else:  # the innermost declared package holding the file (sr.weights for sr/weights/demo/...)
+            package = max((p for p in cfg["packages"] if f.startswith(p.replace(".", "/") + "/")), key=len)
+            rest = f[len(package) + 1 :]
         if not any(
             Path(rest).match(pattern) and rest.count("/") == pattern.count("/") for pattern in data.get(package, ())
         ):

@@ -47,8 +47,8 @@ def test_figures_4_and_5_in_paper_report_and_html(demo_run, tmp_path):
     for caption in ("Figure 4 (synthir_demo", "Figure 5 (synthir_demo"):
         assert caption in page
     srcs = re.findall(r"<img src='([^']*)'", page)
-    # fig3, fig4, fig5, fig6 x2 and the no-reference quality radar
-    assert len(srcs) == 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    # fig3, fig4, fig5, fig6 x2, the no-reference quality radar and a significance picture per task (3)
+    assert len(srcs) == 9 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "No-reference quality (synthir_demo)" in page
     # the run metadata: versions, seed, device, task weights sha256, per-method weights table
     meta = json.loads((demo_run / "run.json").read_text())

@@ -477,10 +477,10 @@ def _(ctx):
 def _results(run: Path, name: str) -> Path:
     rows = []
     for i, method in enumerate(("bicubic", "lanczos")):
-        rows.append(["s", "ds", method, "quality", "psnr", "all", 30.0 + i, 4, 29.0 + i, 31.0 + i, "", ""])
+        rows.append(["s", "ds", "bicubic", method, "quality", "psnr", "all", 30.0 + i, 4, 29.0 + i, 31.0 + i, "", ""])
         for j, cls in enumerate(("all", name, "car")):
             v = 0.3 + 0.1 * i + 0.05 * j
-            rows.append(["s", "ds", method, "detection", "mAP50-95", cls, v, 4, v - 0.05, v + 0.05, "", ""])
+            rows.append(["s", "ds", "bicubic", method, "detection", "mAP50-95", cls, v, 4, v - 0.05, v + 0.05, "", ""])
     run.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run / "results.csv", index=False)
     return run / "results.csv"

@@ -207,11 +207,10 @@ def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run
     """On the README main job's own cached task states and drawn lists: the replicates the run stored (vectorised)
     equal recomputing each drawn list from scratch (the previous implementation), and so do the intervals in
     results.csv (to 1e-9)."""
-    import gzip
-    import json
 
     import pandas as pd
 
+    from benchmarks.cache import RunCache
     from downstream.evidence import read_sample, sample_path
 
     sample = read_sample(sample_path(demo_run, "synthir_demo", "bicubic"))
@@ -220,7 +219,7 @@ def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run
     for entry in sorted((demo_run / "cache" / "task").rglob("*.json.gz")):
         if entry.name.endswith(".replicates.json.gz"):
             continue
-        state = json.loads(gzip.decompress(entry.read_bytes()))["state"]
+        state = RunCache.read_json(entry)["state"]  # through the entry's digest check
         kind = "detection" if "pred" in next(iter(state["images"].values())) else "segmentation"
         if kind in checked or list(state["images"]) != sample.ids:
             continue
@@ -230,7 +229,7 @@ def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run
         }[kind]
         old = oracle(state, draws)
         stored = next(entry.parent.glob(entry.name.replace(".json.gz", "__*.replicates.json.gz")))
-        saved = {(m, c): np.asarray(v, np.float64) for m, c, v in json.loads(gzip.decompress(stored.read_bytes()))}
+        saved = {(m, c): np.asarray(v, np.float64) for m, c, v in RunCache.read_json(stored)}
         for new in (task.replicates(state, draws), saved):
             assert set(new) == set(old)
             for key in old:

@@ -116,6 +116,16 @@ class Dataset(ABC):
             "options": json.loads(json.dumps(self.options, default=str)),
         }
 
+    def degradation_spec(self):
+        """The data set's degradation resolved (``downstream.degradations.resolve``: YAML reads and option checks,
+        tens of ms for a composite), once per data set object and label rather than per frame."""
+        from downstream.degradations.pipeline import resolve
+
+        cached = self.__dict__.get("_degradation_spec")
+        if cached is None or cached[0] != self.degradation:
+            cached = self._degradation_spec = (self.degradation, resolve(self.degradation))
+        return cached[1]
+
     def _degradation_identity(self):
         from downstream.degradations.pipeline import identity
 
@@ -153,7 +163,7 @@ class Dataset(ABC):
                     f"{source}: degradation {self.degradation!r} needs the HR frame; this sample has only LR"
                 )
             lr_t = degrade_with(
-                hr_t, self.degradation, scale=self.scale, seed=self.degradation_seed, sample_id=sample_id
+                hr_t, self.degradation_spec(), scale=self.scale, seed=self.degradation_seed, sample_id=sample_id
             )
         elif lr is not None:
             lr_t = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)

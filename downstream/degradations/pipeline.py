@@ -19,7 +19,6 @@ The output is rounded to the input's grid (8- or 16-bit) or to 8 bits after ``ag
 from __future__ import annotations
 
 import copy
-import functools
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +125,6 @@ def _step(name: str, severity: int | None, label: str) -> Step:
     return Step(name, data["stage"], data["factory"], params)
 
 
-@functools.lru_cache(maxsize=256)
 def resolve(label: str) -> Spec:
     """``noise@3`` / ``bicubic`` -> its Spec; a ConfigError naming the problem for an unknown name or severity."""
     label = str(label).strip()
