@@ -200,7 +200,11 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
         data = dict(plan[todo[0]])
         data["train"] = {**data["train"], "tensorboard": False, "val_every": 0, "save_every": 0}
         path.write_text(yaml.safe_dump(data))
-        overrides = {"out_dir": scratch, **({"weights_dir": str(args.weights_dir)} if args.weights_dir else {})}
+        # the run folder must not exist yet: the trainer claims only folders it makes (sr.ownership)
+        overrides = {
+            "out_dir": str(Path(scratch) / "run"),
+            **({"weights_dir": str(args.weights_dir)} if args.weights_dir else {}),
+        }
         trainer = Trainer(load_config(path, overrides), device=args.device)
         for _ in range(warm):
             trainer.train_step()

@@ -248,3 +248,17 @@ def test_paper_scale_scores_three_channels_under_the_data_sets_own_names(tmp_pat
     cfg = dataset_config(paths[0])
     assert cfg["channels"] == 3 and cfg["split"] == dataset_config("m3fd_set5")["split"]
     assert with_channels(["synthir_demo"], None, tmp_path) == ["synthir_demo"]
+
+
+def test_the_device_hours_estimate_trains_in_a_folder_the_trainer_may_claim(tmp_path, capsys):
+    """The estimate times a few iterations of the first run in a scratch run folder; that folder must be one the
+    trainer makes itself (it refuses an existing folder it did not make: the estimate used to hand it mkdtemp's)."""
+    import argparse
+
+    from benchmarks.reproduce import estimate, needed_runs, resolved_config
+
+    run, config = next(iter(needed_runs(["main_table3"]).items()))
+    plan = {run: resolved_config("demo", run, config, 5)}
+    args = argparse.Namespace(weights_dir=None, device="cpu")
+    hours = estimate(plan, [run], tmp_path, args)
+    assert hours > 0 and "hours" in capsys.readouterr().out.lower()
