@@ -145,6 +145,9 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
     """Train (or resume, or reuse) every run of ``plan``; returns the names trained now."""
     import torch
 
+    from sr.ownership import claim_folder
+    from sr.train.trainer import TRAIN_KIND
+
     todo = []
     for run, data in plan.items():
         folder = train_dir / run
@@ -158,7 +161,9 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
                 f"{folder} holds run {run} trained with another config ({saved}); use another --out or remove that "
                 "run folder"
             )
-        folder.mkdir(parents=True, exist_ok=True)
+        # the run folder is claimed as a training run (its config beside what the trainer will write), so the
+        # trainer, which refuses folders it did not make, takes it over
+        claim_folder(folder, TRAIN_KIND, (saved.name,))
         atomic_write_text(saved, text)
         todo.append(run)
     if todo and not args.no_estimate:

@@ -98,6 +98,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 #: what a training run writes in its out_dir (sr.ownership: only these are replaced or cleaned there)
+#: the ownership kind of a training run folder (sr.ownership): a command that prepares one claims it as this
+TRAIN_KIND = "training run"
 TRAIN_ENTRIES = ("ckpt/", "tb/", "log.csv", "config.yaml", "ema.safetensors", "model.safetensors", RUN_METHOD_FILE)
 
 
@@ -135,9 +137,7 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         self.is_main = self.rank == 0
         # a user's folder is refused before any work; only TRAIN_ENTRIES are written or cleaned in it
-        self.owned = (
-            claim_folder(self.out, "training run", TRAIN_ENTRIES, overwrite=overwrite) if self.is_main else None
-        )
+        self.owned = claim_folder(self.out, TRAIN_KIND, TRAIN_ENTRIES, overwrite=overwrite) if self.is_main else None
         seed = cfg.train.seed
         torch.manual_seed(seed + self.rank)
         np.random.seed(seed + self.rank)
