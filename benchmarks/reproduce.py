@@ -34,7 +34,16 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_config, read_yaml
 from sr.errors import UserError
-from sr.vocab import COL_DATASET, COL_FLAGS, ENV_RUNS_DIR, FLAG_DEMO_STAND_IN, join_flags, split_flags
+from sr.vocab import (
+    COL_DATASET,
+    COL_FLAGS,
+    ENV_RUNS_DIR,
+    FLAG_DEMO_STAND_IN,
+    OPT_DEVICE,
+    OPT_WEIGHTS_DIR,
+    join_flags,
+    split_flags,
+)
 
 SCALES = ("demo", "paper")
 MANIFEST = "reproduce.json"
@@ -166,9 +175,9 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
     gpus = torch.cuda.device_count() if args.device in ("auto", "cuda") else 0
     for run in todo:
         folder = train_dir / run
-        argv = ["--config", str(folder / "resolved.yaml"), "--out", str(folder), "--resume", "--device", args.device]
+        argv = ["--config", str(folder / "resolved.yaml"), "--out", str(folder), "--resume", OPT_DEVICE, args.device]
         if args.weights_dir:
-            argv += ["--weights-dir", str(args.weights_dir)]
+            argv += [OPT_WEIGHTS_DIR, str(args.weights_dir)]
         step = _checkpoint_step(folder)
         resume = f", resuming at step {step}" if step else ""
         print(f"[reproduce] training {run} ({plan[run]['train']['iterations']} iterations{resume})", flush=True)
@@ -280,11 +289,11 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, 
     for suite, (datasets, methods) in jobs.items():
         datasets = with_channels(datasets, channels, run_dir.parent / "datasets")
         argv = ["--suite", suite, "--datasets", ",".join(datasets), "--methods", ",".join(methods)]
-        argv += ["--out", str(run_dir), "--no-report", "--device", args.device, "--executor", args.executor]
+        argv += ["--out", str(run_dir), "--no-report", OPT_DEVICE, args.device, "--executor", args.executor]
         if args.ray_address:
             argv += ["--ray-address", args.ray_address]
         if args.weights_dir:
-            argv += ["--weights-dir", str(args.weights_dir)]
+            argv += [OPT_WEIGHTS_DIR, str(args.weights_dir)]
         if args.quiet:
             argv.append("--quiet")
         names = ", ".join(Path(d).stem for d in datasets)
