@@ -14,12 +14,12 @@ to end.
    demo scale the synthetic suite stands in for the paper's data sets and every row is flagged ``demo_stand_in``.
 4. **Report**: ``DIR/report/paper/`` (:func:`reports.paper.build_paper_report`), every table as paper | ours | Δ.
 
-``DIR/reproduce.json`` records the command and what it made; a folder with files but without it is refused.
+``DIR`` is claimed like every output folder (``sr.ownership.claim_folder``, kind ``reproduction``: its manifest
+records the command and what it made); a folder with files but without it is refused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -34,6 +34,7 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_config, read_yaml
 from sr.errors import UserError
+from sr.ownership import claim_folder
 from sr.vocab import (
     COL_DATASET,
     COL_FLAGS,
@@ -46,7 +47,8 @@ from sr.vocab import (
 )
 
 SCALES = ("demo", "paper")
-MANIFEST = "reproduce.json"
+#: what ``DIR`` holds: the trainings, the run, the report, the per-data-set YAMLs (``with_channels``)
+ENTRIES = ("train/", "run/", "report/", "datasets/")
 #: the other reading of supplementary Tables 2/3 (docs/reproduce.md): the swapped guidance with the other one kept
 KEEP_OTHER = {
     "difiisr_s2_ssim": "difiisr_s2_ssim_keep_perceptual",
@@ -315,19 +317,6 @@ def flag_stand_in(results_csv: Path, datasets: set[str]) -> None:
         df.to_csv(tmp, index=False)
 
 
-# --------------------------------------------------------------------------------------------------------- folder
-def claim(out: Path, argv: list[str]) -> None:
-    """``out`` is this command's: new, empty, or holding its manifest; a folder with other files is refused."""
-    manifest = out / MANIFEST
-    if out.is_dir() and any(out.iterdir()) and not manifest.is_file():
-        raise UserError(f"{out} holds files that benchmarks.reproduce did not make (no {MANIFEST}); use another --out")
-    cli.check_writable_dir(out)
-    if not manifest.is_file():
-        made = ["train", "run", "report", "datasets"]
-        entry = {"command": "python -m benchmarks.reproduce " + " ".join(argv), "made": made}
-        atomic_write_text(manifest, json.dumps(entry, indent=2))
-
-
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -340,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     from sr.train.config import load_config
     from sr.train.run_method import check_sampling
 
-    claim(out, argv)
+    claim_folder(cli.check_writable_dir(out), "reproduction", ENTRIES)  # a folder of the user's is refused
     train_dir = out / "train"
     train_dir.mkdir(exist_ok=True)
     for data in plan.values():  # every config checked (types, sampler vs objective) before any training

@@ -137,11 +137,12 @@ def test_plan_maps_every_ablation_row_to_one_training_run_at_both_scales():
 
 def test_reproduce_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     from benchmarks.reproduce import main
+    from sr.ownership import MANIFEST
 
     (tmp_path / "mine.txt").write_text("user data")
     assert main(["--scale", "demo", "--out", str(tmp_path), "--only", "main_table3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "reproduce.json" in err[0]
+    assert len(err) == 1 and MANIFEST in err[0] and "was not made by this tool" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
 
 
