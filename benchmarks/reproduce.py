@@ -202,6 +202,7 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
     device-hours every remaining training needs at that speed; returns the hours."""
     import torch
 
+    from benchmarks.speed.timing import time_calls
     from sr.train.config import load_config
     from sr.train.trainer import Trainer
 
@@ -213,12 +214,7 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
         path.write_text(yaml.safe_dump(data))
         overrides = {"out_dir": scratch, **({"weights_dir": str(args.weights_dir)} if args.weights_dir else {})}
         trainer = Trainer(load_config(path, overrides), device=args.device)
-        for _ in range(warm):
-            trainer.train_step()
-        t0 = time.perf_counter()
-        for _ in range(timed):
-            trainer.train_step()
-        per_iteration = (time.perf_counter() - t0) / timed
+        per_iteration = time_calls(trainer.train_step, trainer.device, warmup=warm, repeat=timed).median_ms / 1e3
         device = str(trainer.device)
         del trainer
     remaining = 0
@@ -229,7 +225,7 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
     gpus = max(1, torch.cuda.device_count()) if device.startswith("cuda") else 1
     print(
         f"[reproduce] estimate: {len(todo)} training run(s), {remaining} iterations left, {per_iteration:.3f} s per "
-        f"iteration measured on {device} ({todo[0]}, {timed} timed iterations) = {hours:.2f} device-hours"
+        f"iteration measured on {device} ({todo[0]}, median of {timed} timed iterations) = {hours:.2f} device-hours"
         + (f" ({hours / gpus:.2f} h on {gpus} GPUs)" if gpus > 1 else ""),
         flush=True,
     )
