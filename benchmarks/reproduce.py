@@ -304,9 +304,9 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, 
 
 def flag_stand_in(results_csv: Path, datasets: set[str]) -> None:
     """Add the ``demo_stand_in`` flag to every row of ``datasets`` (idempotent; written atomically)."""
-    import pandas as pd
+    from reports.tables import load_results
 
-    df = pd.read_csv(results_csv, keep_default_na=False, na_values=[""], dtype={COL_FLAGS: str})
+    df = load_results(results_csv)  # read as every consumer reads it (class names stay text: "01" is not 1)
     rows = df[COL_DATASET].isin(datasets)
     df.loc[rows, COL_FLAGS] = [join_flags(split_flags(f) | {FLAG_DEMO_STAND_IN}) for f in df.loc[rows, COL_FLAGS]]
     with atomic_path(results_csv) as tmp:

@@ -154,6 +154,24 @@ def _reproduce(out: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
+def test_stand_in_flag_keeps_every_other_cell_as_written(tmp_path):
+    """flag_stand_in rewrites results.csv: only the flags of the stand-in data set change (a class named "01" stays
+    "01", an empty error stays empty)."""
+    from benchmarks.reproduce import flag_stand_in
+
+    csv = tmp_path / "results.csv"
+    head = "suite,dataset,degradation,method,task,metric,class,value,n,ci_low,ci_high,flags,error"
+    csv.write_text(
+        f"{head}\ndemo,synthir_demo,bicubic,hr,detection,AP,01,0.5,3,,,scratch_init,\n"
+        "demo,other,bicubic,hr,detection,AP,02,0.25,3,,,,\n"
+    )
+    flag_stand_in(csv, {"synthir_demo"})
+    lines = csv.read_text().splitlines()
+    assert lines[0] == head
+    assert lines[1] == f"demo,synthir_demo,bicubic,hr,detection,AP,01,0.5,3,,,{FLAG_DEMO_STAND_IN};scratch_init,"
+    assert lines[2] == "demo,other,bicubic,hr,detection,AP,02,0.25,3,,,,"
+
+
 def test_reproduce_demo_fills_every_ours_cell(tmp_path):
     """--scale demo --iterations 5: PSNR|ours, mAP|ours and mIoU|ours of main Tables 3/4 and supp. Tables 2/3 all
     filled, Low Resolution filled in Tables 1 and 2 for every metric computable offline, rows flagged demo_stand_in.
