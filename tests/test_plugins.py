@@ -234,6 +234,27 @@ def test_a_registered_degradation_runs_in_the_degradation_pipeline():
         resolve.cache_clear()
 
 
+def test_a_registered_task_with_a_weights_file_option_loads():
+    """A task plug-in has no YAML to find a relative weights file beside: its weights option is passed as it is."""
+    from downstream.tasks import TASKS, Task, load_task
+    from sr import plugins
+
+    class Weighted(Task):
+        name = "weighted"
+
+        def __init__(self, *, weights: str = "", device: str = "cpu", weights_dir=None, random_weights=False):
+            self.weights = weights
+
+        def evaluate(self, items, class_names, workdir):
+            return []
+
+    plugins.register("task", "weighted_plugin", Weighted, options={"weights": "detector.pt"})
+    try:
+        assert load_task("weighted_plugin", device="cpu").weights == "detector.pt"
+    finally:
+        TASKS._entries.pop("weighted_plugin", None)
+
+
 def test_a_broken_entry_point_is_one_error_naming_it(tmp_path):
     site = tmp_path / "site"
     (site / "broken_plugin").mkdir(parents=True)
