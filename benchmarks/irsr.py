@@ -30,7 +30,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("perf",): ("benchmarks.speed.perf", "time SR methods stage by stage"),
     ("regress",): ("benchmarks.regress", "compare a run's task metrics with a baseline"),
     ("ls",): ("benchmarks.catalog", "list methods (with weights status), data sets, metrics, tasks, suites"),
-    ("validate",): ("benchmarks.validate", "check a method, data set, task or suite YAML without running it"),
+    ("validate",): ("benchmarks.validate", "check a method, data set, task, suite, training or degradation YAML"),
 }
 
 

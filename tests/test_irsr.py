@@ -96,7 +96,9 @@ def test_ls_lists_every_entry(kind, capsys):
 
 
 SHIPPED = sorted(
-    p for folder in ("methods", "datasets", "tasks", "suites", "train") for p in (CONFIG_DIR / folder).glob("*.yaml")
+    p
+    for folder in ("methods", "datasets", "tasks", "suites", "train", "degradations")
+    for p in (CONFIG_DIR / folder).glob("*.yaml")
 )
 
 
@@ -117,6 +119,8 @@ BROKEN = {
     "suite metric": ("suites", "demo.yaml", ("[psnr,", "[psnrr,"), "psnrr"),
     "train key": ("train", "resshift_demo.yaml", ("out_dir:", "outdir:"), "outdir"),
     "not YAML": ("methods", "bicubic.yaml", ("name: bicubic", "name: [bicubic"), "invalid YAML"),
+    "degradation parameter": ("degradations", "noise.yaml", ("3: {sigma: 1.0}", "3: {sigmaa: 1.0}"), "sigmaa"),
+    "degradation stage": ("degradations", "noise.yaml", ("stage: counts", "stage: count"), "'count'"),
 }
 
 
