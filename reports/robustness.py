@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.escape import plain_text_figures
 from reports.report_table import ReportTable
 from reports.tables import fill_degradation
 from sr.vocab import (
@@ -161,6 +162,7 @@ def robustness_plot(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plain_text_figures()  # method and degradation names in the panels are data: no mathtext
     rows = _rows(fill_degradation(df.copy()))
     rows = rows[rows[COL_DATASET] == dataset]
     names = sorted({split_label(g)[0] for g in rows[COL_DEGRADATION] if split_label(g)[1] is not None})

@@ -70,3 +70,16 @@ def test_wide_tables_fit_the_page_in_headless_chromium(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'data-fits="yes"' in proc.stdout, proc.stdout[:500]
+
+
+def test_every_figure_module_draws_names_as_plain_text():
+    """Each module that draws names from the data switches off mathtext itself (reports.escape.plain_text_figures),
+    not only when another module that does happened to be imported first: checked in a fresh interpreter each."""
+    import sys
+
+    from conftest import REPO
+
+    for module in ("reports.significance_figure", "reports.radar", "reports.qualitative"):
+        code = f"import matplotlib, {module}\nprint(matplotlib.rcParams['text.parse_math'])"
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "False", module
