@@ -116,7 +116,7 @@ def _degradation(path: str) -> str:
     labels = [f"{path}{SEPARATOR}{s}" for s in SEVERITIES] if DEGRADATIONS.config(path).get("severities") else [path]
     steps = [resolve(label) for label in labels][-1].steps  # every severity resolved, its operators' options checked
     severities = "severities 1-5" if len(labels) > 1 else "no severities"
-    return f"degradation ({severities}; steps {', '.join(s.name for s in steps)})"
+    return f"degradation ({severities}; steps {', '.join(Path(s.name).stem for s in steps)})"
 
 
 CHECKS = {
