@@ -2,7 +2,7 @@
 
 ``benchmarks.run`` makes one ``Resources`` per run (a Ray worker one per call it runs) and hands it to every job:
 
-    resources = Resources(settings)
+    resources = Resources.for_settings(settings)
     method = resources.method("difiisr")        # the SRMethod, or the exception building it raised
     metric = resources.metric("psnr")           # a downstream.metrics.QualityMetric, or an exception
     task = resources.task("detection_demo")     # a downstream.tasks.Task, or an exception
