@@ -34,7 +34,7 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_config, read_yaml
 from sr.errors import UserError
-from sr.ownership import claim_folder
+from sr.ownership import add_overwrite_option, claim_folder
 from sr.vocab import (
     COL_DATASET,
     COL_FLAGS,
@@ -91,6 +91,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true", help="do not time a few iterations for the estimate")
     p.add_device()
     p.add_weights_dir()
+    add_overwrite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     from sr.train.config import load_config
     from sr.train.run_method import check_sampling
 
-    claim_folder(cli.check_writable_dir(out), "reproduction", ENTRIES)  # a folder of the user's is refused
+    claim_folder(cli.check_writable_dir(out), "reproduction", ENTRIES, overwrite=args.overwrite)
     train_dir = out / "train"
     train_dir.mkdir(exist_ok=True)
     for data in plan.values():  # every config checked (types, sampler vs objective) before any training
