@@ -72,14 +72,14 @@ def test_wide_tables_fit_the_page_in_headless_chromium(tmp_path):
     assert 'data-fits="yes"' in proc.stdout, proc.stdout[:500]
 
 
-def test_every_figure_module_draws_names_as_plain_text():
-    """Each module that draws names from the data switches off mathtext itself (reports.escape.plain_text_figures),
-    not only when another module that does happened to be imported first: checked in a fresh interpreter each."""
-    import sys
+def test_every_figure_module_draws_names_as_plain_text(monkeypatch):
+    """Each module that draws names from the data switches off mathtext itself when imported
+    (reports.escape.plain_text_figures), not only when another module that does was imported first."""
+    import importlib
 
-    from conftest import REPO
+    import matplotlib
 
-    for module in ("reports.significance_figure", "reports.radar", "reports.qualitative"):
-        code = f"import matplotlib, {module}\nprint(matplotlib.rcParams['text.parse_math'])"
-        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-        assert done.stdout.strip() == "False", module
+    for name in ("reports.significance_figure", "reports.radar"):
+        monkeypatch.setitem(matplotlib.rcParams, "text.parse_math", True)
+        importlib.reload(importlib.import_module(name))
+        assert matplotlib.rcParams["text.parse_math"] is False, name
