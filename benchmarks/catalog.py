@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from sr import cli
 from sr.cli import cli_entry
-from sr.errors import MissingWeightsError, UserError
+from sr.errors import UserError
 
 KINDS = ("methods", "datasets", "metrics", "tasks", "suites")
 
@@ -30,9 +30,7 @@ def weights_status(weights, weights_dir=None) -> tuple[str, list[str]]:
     for role, name in entries:
         try:
             resolve_weights(name, weights_dir, what=f"weights {role}")
-        except MissingWeightsError as exc:
-            missing.append(str(exc))
-        except UserError as exc:
+        except UserError as exc:  # MissingWeightsError, or a name the registry does not know
             missing.append(str(exc))
     return ("missing" if missing else "ok"), missing
 

@@ -3,13 +3,12 @@
 ``irsr COMMAND [SUBCOMMAND] ARGS...`` runs the entry point that :data:`COMMANDS` names for it with ``ARGS``: the
 module's own ``main(argv)`` and therefore its own parser, so ``irsr run --limit 2`` and
 ``python -m benchmarks.run --limit 2`` are parsed by the same code (only the usage line says ``irsr run``).
-Adding a command is one line of :data:`COMMANDS`; a line whose module is not installed is left out.
+Adding a command is one line of :data:`COMMANDS`.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from argparse import RawDescriptionHelpFormatter
 
@@ -31,13 +30,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("perf",): ("benchmarks.speed.perf", "time SR methods stage by stage"),
     ("regress",): ("benchmarks.regress", "compare a run's task metrics with a baseline"),
     ("ls",): ("benchmarks.catalog", "list methods (with weights status), data sets, metrics, tasks, suites"),
-    ("validate",): ("benchmarks.validate", "check a method, data set, task or suite YAML without running it"),
+    ("validate",): ("benchmarks.validate", "check a method, data set, task, suite, training or degradation YAML"),
 }
-
-
-def available() -> dict[tuple[str, ...], tuple[str, str]]:
-    """The commands whose module is installed (a command added by a later change may not be)."""
-    return {words: entry for words, entry in COMMANDS.items() if importlib.util.find_spec(entry[0]) is not None}
 
 
 def _listing(commands: dict[tuple[str, ...], tuple[str, str]]) -> str:
@@ -47,24 +41,22 @@ def _listing(commands: dict[tuple[str, ...], tuple[str, str]]) -> str:
 
 
 def build_parser() -> cli.ArgumentParser:
-    commands = available()
     p = cli.ArgumentParser(
         prog="irsr",
         description="Infrared super-resolution benchmark: every command of the project.",
-        epilog=_listing(commands),
+        epilog=_listing(COMMANDS),
         formatter_class=RawDescriptionHelpFormatter,
     )
-    p.add_argument("command", choices=sorted({words[0] for words in commands}), metavar="COMMAND")
+    p.add_argument("command", choices=sorted({words[0] for words in COMMANDS}), metavar="COMMAND")
     return p
 
 
 def resolve(words: list[str]) -> tuple[tuple[str, ...], list[str]]:
     """The command named by the first words of ``words`` and the arguments after it; a UsageError otherwise."""
-    commands = available()
     for n in (2, 1):
-        if tuple(words[:n]) in commands:
+        if tuple(words[:n]) in COMMANDS:
             return tuple(words[:n]), words[n:]
-    group = sorted(w[1] for w in commands if len(w) == 2 and w[0] == words[0])
+    group = sorted(w[1] for w in COMMANDS if len(w) == 2 and w[0] == words[0])
     given = f"'{words[1]}'" if len(words) > 1 else "nothing"
     raise cli.UsageError(f"irsr {words[0]}: expected one of {', '.join(group)}, got {given}")
 

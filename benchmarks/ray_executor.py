@@ -1,4 +1,4 @@
-"""``--executor ray``: fan the (data set, method) jobs out to a Ray cluster.
+"""``--executor ray``: fan the (data set, method, degradation) jobs out to a Ray cluster.
 
 Each job runs ``benchmarks.runner.run_job`` on a worker and writes into the same run cache as the
 in-process executor; the rows come back to the driver, which writes results.csv exactly as the

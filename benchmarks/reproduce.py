@@ -14,12 +14,12 @@ to end.
    demo scale the synthetic suite stands in for the paper's data sets and every row is flagged ``demo_stand_in``.
 4. **Report**: ``DIR/report/paper/`` (:func:`reports.paper.build_paper_report`), every table as paper | ours | Δ.
 
-``DIR/reproduce.json`` records the command and what it made; a folder with files but without it is refused.
+``DIR`` is claimed like every output folder (``sr.ownership.claim_folder``, kind ``reproduction``: its manifest
+records the command and what it made); a folder with files but without it is refused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -34,10 +34,21 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_config, read_yaml
 from sr.errors import UserError
-from sr.vocab import COL_DATASET, COL_FLAGS, ENV_RUNS_DIR, FLAG_DEMO_STAND_IN, join_flags, split_flags
+from sr.ownership import add_overwrite_option, claim_folder
+from sr.vocab import (
+    COL_DATASET,
+    COL_FLAGS,
+    ENV_RUNS_DIR,
+    FLAG_DEMO_STAND_IN,
+    OPT_DEVICE,
+    OPT_WEIGHTS_DIR,
+    join_flags,
+    split_flags,
+)
 
 SCALES = ("demo", "paper")
-MANIFEST = "reproduce.json"
+#: what ``DIR`` holds: the trainings, the run, the report, the per-data-set YAMLs (``with_channels``)
+ENTRIES = ("train/", "run/", "report/", "datasets/")
 #: the other reading of supplementary Tables 2/3 (docs/reproduce.md): the swapped guidance with the other one kept
 KEEP_OTHER = {
     "difiisr_s2_ssim": "difiisr_s2_ssim_keep_perceptual",
@@ -80,6 +91,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true", help="do not time a few iterations for the estimate")
     p.add_device()
     p.add_weights_dir()
+    add_overwrite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -171,9 +183,9 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
     gpus = torch.cuda.device_count() if args.device in ("auto", "cuda") else 0
     for run in todo:
         folder = train_dir / run
-        argv = ["--config", str(folder / "resolved.yaml"), "--out", str(folder), "--resume", "--device", args.device]
+        argv = ["--config", str(folder / "resolved.yaml"), "--out", str(folder), "--resume", OPT_DEVICE, args.device]
         if args.weights_dir:
-            argv += ["--weights-dir", str(args.weights_dir)]
+            argv += [OPT_WEIGHTS_DIR, str(args.weights_dir)]
         step = _checkpoint_step(folder)
         resume = f", resuming at step {step}" if step else ""
         print(f"[reproduce] training {run} ({plan[run]['train']['iterations']} iterations{resume})", flush=True)
@@ -196,6 +208,7 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
     device-hours every remaining training needs at that speed; returns the hours."""
     import torch
 
+    from benchmarks.speed.timing import time_calls
     from sr.train.config import load_config
     from sr.train.trainer import Trainer
 
@@ -211,12 +224,7 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
             **({"weights_dir": str(args.weights_dir)} if args.weights_dir else {}),
         }
         trainer = Trainer(load_config(path, overrides), device=args.device)
-        for _ in range(warm):
-            trainer.train_step()
-        t0 = time.perf_counter()
-        for _ in range(timed):
-            trainer.train_step()
-        per_iteration = (time.perf_counter() - t0) / timed
+        per_iteration = time_calls(trainer.train_step, trainer.device, warmup=warm, repeat=timed).median_ms / 1e3
         device = str(trainer.device)
         del trainer
     remaining = 0
@@ -227,7 +235,7 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
     gpus = max(1, torch.cuda.device_count()) if device.startswith("cuda") else 1
     print(
         f"[reproduce] estimate: {len(todo)} training run(s), {remaining} iterations left, {per_iteration:.3f} s per "
-        f"iteration measured on {device} ({todo[0]}, {timed} timed iterations) = {hours:.2f} device-hours"
+        f"iteration measured on {device} ({todo[0]}, median of {timed} timed iterations) = {hours:.2f} device-hours"
         + (f" ({hours / gpus:.2f} h on {gpus} GPUs)" if gpus > 1 else ""),
         flush=True,
     )
@@ -289,11 +297,11 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, 
     for suite, (datasets, methods) in jobs.items():
         datasets = with_channels(datasets, channels, run_dir.parent / "datasets")
         argv = ["--suite", suite, "--datasets", ",".join(datasets), "--methods", ",".join(methods)]
-        argv += ["--out", str(run_dir), "--no-report", "--device", args.device, "--executor", args.executor]
+        argv += ["--out", str(run_dir), "--no-report", OPT_DEVICE, args.device, "--executor", args.executor]
         if args.ray_address:
             argv += ["--ray-address", args.ray_address]
         if args.weights_dir:
-            argv += ["--weights-dir", str(args.weights_dir)]
+            argv += [OPT_WEIGHTS_DIR, str(args.weights_dir)]
         if args.quiet:
             argv.append("--quiet")
         names = ", ".join(Path(d).stem for d in datasets)
@@ -306,26 +314,13 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, 
 
 def flag_stand_in(results_csv: Path, datasets: set[str]) -> None:
     """Add the ``demo_stand_in`` flag to every row of ``datasets`` (idempotent; written atomically)."""
-    import pandas as pd
+    from reports.tables import load_results
 
-    df = pd.read_csv(results_csv, keep_default_na=False, na_values=[""], dtype={COL_FLAGS: str})
+    df = load_results(results_csv)  # read as every consumer reads it (class names stay text: "01" is not 1)
     rows = df[COL_DATASET].isin(datasets)
     df.loc[rows, COL_FLAGS] = [join_flags(split_flags(f) | {FLAG_DEMO_STAND_IN}) for f in df.loc[rows, COL_FLAGS]]
     with atomic_path(results_csv) as tmp:
         df.to_csv(tmp, index=False)
-
-
-# --------------------------------------------------------------------------------------------------------- folder
-def claim(out: Path, argv: list[str]) -> None:
-    """``out`` is this command's: new, empty, or holding its manifest; a folder with other files is refused."""
-    manifest = out / MANIFEST
-    if out.is_dir() and any(out.iterdir()) and not manifest.is_file():
-        raise UserError(f"{out} holds files that benchmarks.reproduce did not make (no {MANIFEST}); use another --out")
-    cli.check_writable_dir(out)
-    if not manifest.is_file():
-        made = ["train", "run", "report", "datasets"]
-        entry = {"command": "python -m benchmarks.reproduce " + " ".join(argv), "made": made}
-        atomic_write_text(manifest, json.dumps(entry, indent=2))
 
 
 @cli_entry
@@ -340,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     from sr.train.config import load_config
     from sr.train.run_method import check_sampling
 
-    claim(out, argv)
+    claim_folder(cli.check_writable_dir(out), "reproduction", ENTRIES, overwrite=args.overwrite)
     train_dir = out / "train"
     train_dir.mkdir(exist_ok=True)
     for data in plan.values():  # every config checked (types, sampler vs objective) before any training

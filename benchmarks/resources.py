@@ -2,7 +2,7 @@
 
 ``benchmarks.run`` makes one ``Resources`` per run (a Ray worker one per call it runs) and hands it to every job:
 
-    resources = Resources(settings)
+    resources = Resources.for_settings(settings)
     method = resources.method("difiisr")        # the SRMethod, or the exception building it raised
     metric = resources.metric("psnr")           # a downstream.metrics.QualityMetric, or an exception
     task = resources.task("detection_demo")     # a downstream.tasks.Task, or an exception
@@ -86,8 +86,8 @@ class Resources:
         return self._method[1]
 
     def metric(self, name: str) -> Any:
-        """Quality metric ``name`` (an entry of configs/metrics.yaml, keyed by its content), or the exception
-        building it raised."""
+        """Quality metric ``name`` (an entry of configs/metrics.yaml or a metric plug-in, keyed by its content or
+        metadata), or the exception building it raised."""
         from downstream.metrics import METRICS, QualityMetric
 
         try:
@@ -97,8 +97,8 @@ class Resources:
         return self._kept(key, "metric", name, lambda: QualityMetric(name, **self.common))
 
     def task(self, config: str) -> Any:
-        """The task of task config ``config`` (a name in configs/tasks/ or a YAML path), or the exception building
-        it raised."""
+        """The task of task config ``config`` (a name in configs/tasks/, a YAML path or a task plug-in), or the
+        exception building it raised."""
         from downstream.tasks import TASKS, load_task
 
         try:

@@ -249,7 +249,6 @@ def check_task_classes(datasets: list[str], settings: Settings, resources: Resou
 
     Tasks or data sets that cannot be built are left to the runner, which reports them as rows."""
     from downstream.datasets import load_dataset
-    from sr.errors import UserError
 
     loaded = {}
     for name in datasets:
@@ -421,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     path, _ = write_results(results, settings, started, jobs)
     unavailable = results[results[COL_METRIC] == "unavailable"]
     for _, row in unavailable.iterrows():
-        print(f"skipped {row[COL_DATASET]}/{row[COL_METHOD]}: {row[COL_ERROR]}", file=sys.stderr)
+        job = f"{row[COL_DATASET]} / {row[COL_DEGRADATION]} / {row[COL_METHOD]}"  # as the progress lines name it
+        print(f"skipped {job}: {row[COL_ERROR]}", file=sys.stderr)
     print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
     if not args.no_report:
         from reports.build import build_reports

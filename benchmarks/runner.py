@@ -1,4 +1,4 @@
-"""One benchmark job = one (data set, method) pair: super-resolve, score, run the tasks.
+"""One benchmark job = one (data set, method, degradation): super-resolve, score, run the tasks.
 
 ``run_job`` is what every executor calls (in process, or on a Ray worker); it returns result rows and leaves every
 SR output and metric value in the run cache, so a rerun recomputes only what is missing. Failures are rows, not
@@ -32,7 +32,7 @@ def run_job(
     resources: Resources,
     degradation: str = DEGRADATION_DEFAULT,
 ) -> list[dict[str, Any]]:
-    """Run one (data set, method) pair with the data set's LR made by ``degradation`` (downstream.degradations) and
+    """Run one (data set, method) job with the data set's LR made by ``degradation`` (downstream.degradations) and
     the run's ``resources``; returns its result rows (see sr.vocab.RESULT_COLUMNS)."""
     rows = JobRows(settings.suite, dataset_name, method_name, degradation)
     try:

@@ -1,13 +1,15 @@
-"""``irsr validate FILE``: check a method, data set, task, suite or training YAML without running it.
+"""``irsr validate FILE``: check a method, data set, task, suite, training or degradation YAML without running it.
 
 The file goes through the loader that a run would use, up to the point where work would start: its keys, its
 factory (imported, not called), its options against the factory's parameters and their types, and the names it
-refers to (a suite's data sets, methods, metrics and tasks). Nothing is built, read from a data folder or
+refers to (a suite's data sets, methods, metrics, tasks and degradations; a degradation's every severity, as a
+run would resolve it). Nothing is built, read from a data folder or
 downloaded, so weights or data that are not on this machine are no error here (``irsr ls`` shows those). A
 valid file prints one ``ok:`` line (exit 0); a broken one one ``error:`` line (exit 2).
 
 What the file is comes from ``--kind``, else from the folder it is in (``configs/methods/`` ...), else from its
-keys: ``scale`` (method), ``kind`` (data set), ``datasets`` (suite), ``objective`` (training), ``factory`` (task).
+keys: ``scale`` (method), ``kind`` (data set), ``datasets`` (suite), ``objective`` (training), ``stage``
+(degradation), ``factory`` (task).
 """
 
 from __future__ import annotations
@@ -21,9 +23,23 @@ from sr.config import read_config
 from sr.errors import ConfigError, check_keys
 
 #: kind -> the configs/ folder of that kind
-FOLDERS = {"method": "methods", "dataset": "datasets", "task": "tasks", "suite": "suites", "train": "train"}
+FOLDERS = {
+    "method": "methods",
+    "dataset": "datasets",
+    "task": "tasks",
+    "suite": "suites",
+    "train": "train",
+    "degradation": "degradations",
+}
 #: the first key of a YAML (in this order) that tells its kind when its folder does not
-KEYS = (("scale", "method"), ("kind", "dataset"), ("datasets", "suite"), ("objective", "train"), ("factory", "task"))
+KEYS = (
+    ("scale", "method"),
+    ("kind", "dataset"),
+    ("datasets", "suite"),
+    ("objective", "train"),
+    ("stage", "degradation"),
+    ("factory", "task"),
+)
 
 
 def kind_of(path: Path, data: dict) -> str:
@@ -93,7 +109,24 @@ def _train(path: str) -> str:
     return f"training config {cfg.name} (objective {cfg.objective['kind']})"
 
 
-CHECKS = {"method": _method, "dataset": _dataset, "task": _task, "suite": _suite, "train": _train}
+def _degradation(path: str) -> str:
+    from downstream.degradations import DEGRADATIONS, resolve
+    from downstream.degradations.pipeline import SEPARATOR, SEVERITIES
+
+    labels = [f"{path}{SEPARATOR}{s}" for s in SEVERITIES] if DEGRADATIONS.config(path).get("severities") else [path]
+    steps = [resolve(label) for label in labels][-1].steps  # every severity resolved, its operators' options checked
+    severities = "severities 1-5" if len(labels) > 1 else "no severities"
+    return f"degradation ({severities}; steps {', '.join(Path(s.name).stem for s in steps)})"
+
+
+CHECKS = {
+    "method": _method,
+    "dataset": _dataset,
+    "task": _task,
+    "suite": _suite,
+    "train": _train,
+    "degradation": _degradation,
+}
 
 
 def validate(path: Path, kind: str | None = None) -> str:

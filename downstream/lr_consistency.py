@@ -9,8 +9,8 @@ protocol, the same draw of noise and fixed-pattern noise for the others) and com
 
 It needs no HR frame, so it also scores folders of real LR frames. An output unrelated to its input (a network
 that returns a grey frame, or a frame of another scene) scores low whatever its no-reference scores say; every row
-of such a (data set, method) is flagged ``lr_inconsistent`` (``sr.vocab.FLAG_LR_INCONSISTENT``) and never marked
-best. The threshold, ``LR_PSNR_THRESHOLD``, and how it was measured are in docs/own_data.md.
+of such a (data set, degradation, method) is flagged ``lr_inconsistent`` (``sr.vocab.FLAG_LR_INCONSISTENT``) and
+never marked best. The threshold, ``LR_PSNR_THRESHOLD``, and how it was measured are in docs/own_data.md.
 
 The operator is an input (any callable ``[B,C,H,W] -> [B,C,H/s,W/s]``), so a data set degraded otherwise (blur,
 noise, another kernel) passes the operator that made its LR.
@@ -29,6 +29,7 @@ from sr.vocab import (
     CLASS_ALL,
     COL_CLASS,
     COL_DATASET,
+    COL_DEGRADATION,
     COL_FLAGS,
     COL_METHOD,
     COL_METRIC,
@@ -84,10 +85,11 @@ def lr_psnr(image: torch.Tensor, lr: torch.Tensor, operator: Operator) -> torch.
 
 
 def flag_lr_inconsistent(rows: list[dict], threshold: float = LR_PSNR_THRESHOLD) -> list[dict]:
-    """Add ``lr_inconsistent`` to every row of each (data set, method) whose mean lr_psnr (class ``all``) is below
-    ``threshold``; rows are dicts with the result columns."""
+    """Add ``lr_inconsistent`` to every row of each (data set, degradation, method) whose mean lr_psnr (class
+    ``all``) is below ``threshold``; rows are dicts with the result columns."""
+    keys = (COL_DATASET, COL_DEGRADATION, COL_METHOD)
     low = {
-        (r[COL_DATASET], r[COL_METHOD])
+        tuple(r[k] for k in keys)
         for r in rows
         if r[COL_METRIC] == METRIC_LR_PSNR
         and r[COL_CLASS] == CLASS_ALL
@@ -95,6 +97,6 @@ def flag_lr_inconsistent(rows: list[dict], threshold: float = LR_PSNR_THRESHOLD)
         and r[COL_VALUE] < threshold
     }
     for r in rows:
-        if (r[COL_DATASET], r[COL_METHOD]) in low:
+        if tuple(r[k] for k in keys) in low:
             r[COL_FLAGS] = join_flags(split_flags(r[COL_FLAGS]) | {FLAG_LR_INCONSISTENT})
     return rows

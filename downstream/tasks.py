@@ -216,8 +216,9 @@ def load_task(config: str, **common: Any) -> Task:
         if common.get(key) is None and yaml_options.get(key) is not None:
             common[key] = yaml_options[key]
     weights = yaml_options.get("weights")
-    if isinstance(weights, str) and _is_path(weights) and not Path(weights).expanduser().is_absolute():
-        beside = TASKS.path(config).parent.absolute() / weights
+    task_yaml = None if TASKS.python_entry(config) else TASKS.path(config)  # a plug-in task has no YAML
+    if task_yaml and isinstance(weights, str) and _is_path(weights) and not Path(weights).expanduser().is_absolute():
+        beside = task_yaml.parent.absolute() / weights
         if beside.is_file():  # else as before: a path from the working directory / repository (configs/tasks)
             yaml_options["weights"] = str(beside)
     options = {k: v for k, v in yaml_options.items() if k not in common}

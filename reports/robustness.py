@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.escape import plain_text_figures
 from reports.report_table import ReportTable
 from reports.tables import fill_degradation
 from sr.vocab import (
@@ -53,18 +54,14 @@ def _order(labels) -> list[str]:
     return sorted(set(labels), key=lambda x: (x != DEGRADATION_DEFAULT, split_label(x)[0], split_label(x)[1] or 0))
 
 
-def _direction(task: str, metric: str, declared: dict) -> tuple[bool, bool]:
-    """(higher is better, bounded in [0, 1]) of a row: quality metrics from metrics.yaml; task rows are fractions
-    in [0, 1] whose direction the task declares (``Task.spec``, in run.json; higher-better when undeclared)."""
+def _bounded(task: str, metric: str) -> bool:
+    """Whether a row's values lie in [0, 1]: task rows are fractions; quality metrics as metrics.yaml says."""
     if task != "quality":
-        spec = declared.get(task, (None, {}))[1].get(metric)
-        return (spec.higher_better if spec is not None else True), True
+        return True
     from downstream.metrics import metric_specs
 
     spec = metric_specs().get(metric)
-    if spec is None:
-        return True, False
-    return spec.higher_better, tuple(spec.range) == (0, 1)
+    return spec is not None and tuple(spec.range) == (0, 1)
 
 
 def _rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -108,9 +105,9 @@ def robustness_tables(
 ) -> list[tuple[str, ReportTable]]:
     """(data set, table) per data set, task and metric with rows under more than one degradation; ``meta``: the
     run's run.json (the tasks' metric declarations)."""
-    from reports.tasks import task_reports
+    from reports.significance_figure import metric_direction
 
-    declared = task_reports(df, meta)
+    higher_better = metric_direction(meta, df)  # the tasks' declarations in run.json, metrics.yaml for quality
     rows = _rows(fill_degradation(df.copy()))
     out = []
     for (dataset, task, metric), group in rows.groupby([COL_DATASET, COL_TASK, COL_METRIC], sort=False):
@@ -124,7 +121,7 @@ def robustness_tables(
             )
 
         values = pivot(COL_VALUE)
-        higher, bounded = _direction(task, metric, declared)
+        higher, bounded = higher_better(task, metric), _bounded(task, metric)
         summary = _summary(values, higher, bounded, baseline)
         values = pd.concat([values, summary], axis=1)
         low = pivot(COL_CI_LOW) if COL_CI_LOW in group else None
@@ -165,6 +162,7 @@ def robustness_plot(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plain_text_figures()  # method and degradation names in the panels are data: no mathtext
     rows = _rows(fill_degradation(df.copy()))
     rows = rows[rows[COL_DATASET] == dataset]
     names = sorted({split_label(g)[0] for g in rows[COL_DEGRADATION] if split_label(g)[1] is not None})

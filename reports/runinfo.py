@@ -8,7 +8,6 @@ the ``Run`` section's tables of both, which report.md, paper.md (``markdown``) a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,21 @@ import pandas as pd
 
 from reports.report_table import ReportTable
 from reports.tables import method_flags
+from sr.errors import ConfigError
+from sr.safeparse import read_json_file
 from sr.vocab import COL_DATASET, COL_FLAGS, COL_METHOD, COL_SUITE
 
 
 def load_run_json(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run.json beside a results.csv (None when there is none); a ValueError when it cannot be read, is not
+    JSON or breaks the bounds of ``sr.safeparse`` (a results folder handed to the report may be anyone's)."""
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         return None
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = read_json_file(path, "run.json")
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     return meta if isinstance(meta, dict) else None
 
 

@@ -19,7 +19,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reports.escape import plain_text_figures
 from sr.vocab import CLASS_ALL, COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK
+
+plain_text_figures()  # method, data-set and task names in the pictures are data: no mathtext
 
 
 def _safe(text: str) -> str:

@@ -36,7 +36,7 @@ KINDS = {
     "task": "a Task subclass (downstream.tasks; metadata: options, description)",
     "objective": "an Objective subclass (sr.train.objectives.base)",
     "guidance-term": "an nn.Module loss class (sr.guidance.terms; metadata: group)",
-    "degradation": "a degradation (the degradation registry of downstream)",
+    "degradation": "an operator fn(x, rng, *, scale, bits, **params) (downstream.degradations; metadata: stage, ...)",
 }
 
 _registries: dict[str, Registry] = {}

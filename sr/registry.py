@@ -281,7 +281,7 @@ def method_spec(name: str) -> MethodSpec:
         name=stem,
         factory=data["factory"],
         scale=int(data["scale"]),
-        paper_name=data.get("paper_name", name),
+        paper_name=data.get("paper_name", stem),
         description=data.get("description", ""),
         family=data.get("family", ""),
         options=options,

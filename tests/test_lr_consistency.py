@@ -78,8 +78,8 @@ def test_another_operator_can_be_passed():
 
 
 def test_rows_of_an_inconsistent_method_are_flagged_per_data_set():
-    def row(dataset, method, metric, value):
-        values = {"suite": "s", "dataset": dataset, "degradation": "bicubic", "method": method, "task": "quality"}
+    def row(dataset, method, metric, value, degradation="bicubic"):
+        values = {"suite": "s", "dataset": dataset, "degradation": degradation, "method": method, "task": "quality"}
         values |= {"metric": metric, "class": "all", "value": value, "n": 4, "flags": "", "error": ""}
         return {c: values.get(c, np.nan) for c in RESULT_COLUMNS}
 
@@ -88,9 +88,10 @@ def test_rows_of_an_inconsistent_method_are_flagged_per_data_set():
         row("a", "demo", "niqe", 3.0),
         row("a", "bicubic", METRIC_LR_PSNR, 40.0),
         row("b", "demo", METRIC_LR_PSNR, 40.0),
+        row("a", "demo", METRIC_LR_PSNR, 40.0, degradation="noise@3"),
     ]
     flagged = pd.DataFrame(flag_lr_inconsistent(rows))
-    assert [FLAG_LR_INCONSISTENT in split_flags(f) for f in flagged["flags"]] == [True, True, False, False]
+    assert [FLAG_LR_INCONSISTENT in split_flags(f) for f in flagged["flags"]] == [True, True, False, False, False]
 
 
 def test_lr_psnr_runs_on_a_folder_of_real_lr_frames_without_hr(shared_data, tmp_path):

@@ -70,3 +70,16 @@ def test_wide_tables_fit_the_page_in_headless_chromium(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'data-fits="yes"' in proc.stdout, proc.stdout[:500]
+
+
+def test_every_figure_module_draws_names_as_plain_text(monkeypatch):
+    """Each module that draws names from the data switches off mathtext itself when imported
+    (reports.escape.plain_text_figures), not only when another module that does was imported first."""
+    import importlib
+
+    import matplotlib
+
+    for name in ("reports.significance_figure", "reports.radar"):
+        monkeypatch.setitem(matplotlib.rcParams, "text.parse_math", True)
+        importlib.reload(importlib.import_module(name))
+        assert matplotlib.rcParams["text.parse_math"] is False, name

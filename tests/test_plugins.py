@@ -210,6 +210,51 @@ def test_register_holds_entries_until_the_kind_has_its_registry(monkeypatch):
         plugins.register("degredation", "x", len)
 
 
+def test_a_registered_degradation_runs_in_the_degradation_pipeline():
+    """register("degradation", ...) reaches downstream.degradations' registry: with a severity it is resolved and
+    run after the paper's bicubic (a constant 100 DN frame stays 100 DN under bicubic; +2 DN per severity)."""
+    import torch
+
+    from downstream.degradations import DEGRADATIONS, degrade, list_degradations, resolve
+    from sr import plugins
+
+    def offset(x, rng, *, scale, bits, dn):
+        return x + dn / 255
+
+    plugins.register(
+        "degradation", "offset", offset, stage="counts", severities={s: {"dn": 2.0 * s} for s in range(1, 6)}
+    )
+    try:
+        assert "offset" in list_degradations()
+        assert [s.name for s in resolve("offset@3").steps] == ["bicubic", "offset"]
+        lr = degrade(torch.full((1, 16, 16), 100 / 255), "offset@3", scale=4)
+        assert lr.shape == (1, 4, 4) and torch.equal(lr, torch.full((1, 4, 4), 106 / 255, dtype=torch.float32))
+    finally:
+        DEGRADATIONS._entries.pop("offset", None)
+        resolve.cache_clear()
+
+
+def test_a_registered_task_with_a_weights_file_option_loads():
+    """A task plug-in has no YAML to find a relative weights file beside: its weights option is passed as it is."""
+    from downstream.tasks import TASKS, Task, load_task
+    from sr import plugins
+
+    class Weighted(Task):
+        name = "weighted"
+
+        def __init__(self, *, weights: str = "", device: str = "cpu", weights_dir=None, random_weights=False):
+            self.weights = weights
+
+        def evaluate(self, items, class_names, workdir):
+            return []
+
+    plugins.register("task", "weighted_plugin", Weighted, options={"weights": "detector.pt"})
+    try:
+        assert load_task("weighted_plugin", device="cpu").weights == "detector.pt"
+    finally:
+        TASKS._entries.pop("weighted_plugin", None)
+
+
 def test_a_broken_entry_point_is_one_error_naming_it(tmp_path):
     site = tmp_path / "site"
     (site / "broken_plugin").mkdir(parents=True)

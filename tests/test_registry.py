@@ -73,6 +73,16 @@ def test_yaml_entries_inherit_with_base(tmp_path):
         load_suite(str(tmp_path / "loop_a.yaml"))
 
 
+def test_a_method_yaml_path_is_named_by_its_stem_everywhere(tmp_path):
+    """A method given as a YAML path: its name and (without paper_name) its paper name are the stem, not the path."""
+    from sr.registry import method_spec
+
+    path = tmp_path / "my_bicubic.yaml"
+    path.write_text("factory: sr.methods.interpolation:PILResize\nscale: 4\noptions: {resample: bicubic}\n")
+    spec = method_spec(str(path))
+    assert (spec.name, spec.paper_name) == ("my_bicubic", "my_bicubic")
+
+
 def test_kinds_come_from_their_package_and_entries_carry_metadata():
     assert set(DATASET_KINDS.names()) >= {"folder", "m3fd", "fmb", "synthir", "prepared"}
     assert set(OBJECTIVES.names()) == {"resshift", "sinsr", "difiisr", "hfdiff", "upsr"}

@@ -154,3 +154,14 @@ def test_report_md_html_and_table_files_show_the_same_tables(tmp_path):
     assert f"\\textbf{{{best}}}" in tex and f"\\textit{{{second}}}" in tex
     csv = pd.read_csv(out / "quality.csv", header=[0, 1], index_col=0)
     assert f"{csv.loc['lanczos', ('ds', 'psnr')]:.4f}" == best
+
+
+def test_a_run_json_nested_too_deep_is_reported_unreadable_not_a_crash(tmp_path):
+    """run.json beside a results.csv handed to the report is read within sr.safeparse's bounds, like any user JSON."""
+    from reports.runinfo import info_tables
+    from sr.safeparse import MAX_JSON_DEPTH
+
+    (tmp_path / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    df = pd.DataFrame([{c: "x" for c in RESULT_COLUMNS}])
+    run = info_tables(tmp_path / "results.csv", df)[0]
+    assert run.text.startswith("run.json unreadable: ") and f"limit of {MAX_JSON_DEPTH}" in run.text

@@ -137,11 +137,12 @@ def test_plan_maps_every_ablation_row_to_one_training_run_at_both_scales():
 
 def test_reproduce_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     from benchmarks.reproduce import main
+    from sr.ownership import MANIFEST
 
     (tmp_path / "mine.txt").write_text("user data")
     assert main(["--scale", "demo", "--out", str(tmp_path), "--only", "main_table3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "reproduce.json" in err[0]
+    assert len(err) == 1 and MANIFEST in err[0] and "was not made by this tool" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
 
 
@@ -149,6 +150,24 @@ def _reproduce(out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "benchmarks.reproduce", "--scale", "demo", "--out", str(out), "--quiet", *extra]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_stand_in_flag_keeps_every_other_cell_as_written(tmp_path):
+    """flag_stand_in rewrites results.csv: only the flags of the stand-in data set change (a class named "01" stays
+    "01", an empty error stays empty)."""
+    from benchmarks.reproduce import flag_stand_in
+
+    csv = tmp_path / "results.csv"
+    head = "suite,dataset,degradation,method,task,metric,class,value,n,ci_low,ci_high,flags,error"
+    csv.write_text(
+        f"{head}\ndemo,synthir_demo,bicubic,hr,detection,AP,01,0.5,3,,,scratch_init,\n"
+        "demo,other,bicubic,hr,detection,AP,02,0.25,3,,,,\n"
+    )
+    flag_stand_in(csv, {"synthir_demo"})
+    lines = csv.read_text().splitlines()
+    assert lines[0] == head
+    assert lines[1] == f"demo,synthir_demo,bicubic,hr,detection,AP,01,0.5,3,,,{FLAG_DEMO_STAND_IN};scratch_init,"
+    assert lines[2] == "demo,other,bicubic,hr,detection,AP,02,0.25,3,,,,"
 
 
 @pytest.mark.slow

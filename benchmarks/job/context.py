@@ -41,7 +41,7 @@ log = logging.getLogger("benchmarks")
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a job needs besides its (data set, method) pair; picklable for remote executors."""
+    """Everything a job needs besides its (data set, method, degradation); picklable for remote executors."""
 
     suite: str
     out: Path
@@ -57,7 +57,7 @@ class Settings:
     prefetch: int = DEFAULT_PREFETCH
     #: data sets given as YAML paths: the row name (``dataset_label``) -> the path
     dataset_files: dict[str, str] = field(default_factory=dict)
-    #: the degradation axis: every (data set, method) job runs under each (downstream.degradations labels)
+    #: the degradation axis: every (data set, method) pair runs under each (downstream.degradations labels)
     degradations: tuple[str, ...] = (DEGRADATION_DEFAULT,)
     #: methods given as ``outputs:DIR[=NAME]``: the row name (``sr.registry.method_label``) -> the spec
     method_specs: dict[str, str] = field(default_factory=dict)
@@ -118,7 +118,7 @@ def method_identity(method: SRMethod) -> dict[str, Any]:
 
 @dataclass
 class JobContext:
-    """One (data set, method) job opened: what every part of it reads, and the rows it adds."""
+    """One (data set, method, degradation) job opened: what every part of it reads, and the rows it adds."""
 
     settings: Settings
     resources: Resources

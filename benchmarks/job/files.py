@@ -24,7 +24,7 @@ def write_output_index(out: Path, dataset_name: str, method_name: str, items: li
     relative to the run folder, fields quoted by the csv module (ids may hold commas or newlines)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["dataset", "method", "id", "path"])
+    writer.writerow([COL_DATASET, COL_METHOD, "id", "path"])
     writer.writerows([dataset_name, method_name, item.id, item.image.relative_to(out).as_posix()] for item in items)
     atomic_write_text(out / "sr_outputs" / _name(dataset_name, method_name, suffix=".csv"), buf.getvalue())
 

@@ -1,9 +1,11 @@
-"""The time a degradation adds per frame, as a ratio to the paper's bicubic path (``benchmarks.perf --degradations``).
+"""The time a degradation adds per frame, as a ratio to the paper's bicubic path
+(``benchmarks.speed.perf --degradations``).
 
 For each LR size WxH the HR frame is an 8-bit random frame of ``scale`` times that size (one channel, as infrared
-frames are); each degradation label is timed with ``benchmarks.timing.time_calls`` (``downstream.degradations.degrade``
-on that frame, a new sample id per call so random draws are not cached anywhere) and reported as the median
-milliseconds per frame and ``ratio`` = that / the bicubic median of the same size, measured in the same process.
+frames are); each degradation label is timed with ``benchmarks.speed.timing.time_calls``
+(``downstream.degradations.degrade`` on that frame, a new sample id per call so random draws are not cached anywhere)
+and reported as the median milliseconds per frame and ``ratio`` = that / the bicubic median of the same size, measured
+in the same process.
 """
 
 from __future__ import annotations

@@ -63,7 +63,9 @@ class Dataset(ABC):
     #: label field of the samples (``downstream.sample.LABEL_FIELDS``) -> its class names, for the labels it has
     label_classes: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
-    def __init__(self, name: str, *, scale: int = 4, degradation: str = "bicubic", channels: int | str = "auto"):
+    def __init__(
+        self, name: str, *, scale: int = 4, degradation: str = DEGRADATION_DEFAULT, channels: int | str = "auto"
+    ):
         self.name = name
         self.scale = int(scale)
         self.degradation = degradation  # a downstream.degradations label: "bicubic" (the paper's), "noise@3", ...

@@ -39,6 +39,7 @@ DEGRADATIONS = Registry(
     configs="degradations",
     keys={"severities", "sources", "stage", "units", "output_bits", "notes"},
     required=("stage",),
+    plugin_kind="degradation",  # sr.plugins.register("degradation", name, fn, stage=..., severities=...)
 )
 SEVERITIES = (1, 2, 3, 4, 5)
 STAGES = ("optics", "sampling", "counts", "output")

@@ -19,6 +19,7 @@ import yaml
 from PIL import Image
 
 from downstream.errors import DataError
+from downstream.imageio import image_size
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -49,14 +50,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)  # a hard link keeps the path under images/ (ultralytics derives labels/ from it)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from None
 
 
 def _fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from downstream.datasets.discover import UNLABELLED_READ_AS, Pairing, pair_files
@@ -55,7 +54,7 @@ from downstream.datasets.prepared import (
 from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
 from downstream.detection.data import yolo_lines
 from downstream.errors import DataError, LabelError
-from downstream.imageio import IMAGE_SUFFIXES, image_size
+from downstream.imageio import IMAGE_SUFFIXES, image_size, open_image
 from downstream.labels import check_class_name, check_inside, check_relative, read_voc_xml, read_yolo_txt
 from sr import cli
 from sr.cli import cli_entry
@@ -498,7 +497,7 @@ def _place_png(src: Path, dst: Path, link: bool) -> None:
     if src.suffix.lower() == ".png":
         place_file(src, dst, link)
     else:
-        with Image.open(src) as img:
+        with open_image(src) as img:  # the pixel cap and one error naming the file, as every image read
             img.save(dst, format="PNG")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sr.config import CONFIG_DIR, matches_type, read_config, type_name
 from sr.errors import ConfigError, check_keys
 from sr.registry import Registry
+from sr.vocab import DEGRADATION_DEFAULT
 
 TRAIN_CONFIG_DIR = CONFIG_DIR / "train"
 #: training configs: configs/train/<name>.yaml or a YAML path (sections checked by :func:`load_config`)
@@ -34,7 +35,7 @@ class DataConfig:
     patch_size: int = 64  # HR crop; the LR patch is patch_size / scale
     batch_size: int = 8  # per process and micro-batch
     scale: int = 4
-    degradation: str = "bicubic"
+    degradation: str = DEGRADATION_DEFAULT
     #: a randomised mix: each training patch draws one of these (NAME or NAME@SEVERITY of configs/degradations/)
     #: and a seed from the run's generator, and is degraded by ``degrader``; empty: ``degradation`` for every patch
     degradations: list[str] = field(default_factory=list)
