@@ -157,7 +157,6 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
     """Train (or resume, or reuse) every run of ``plan``; returns the names trained now."""
     import torch
 
-    from sr.ownership import claim_folder
     from sr.train.trainer import TRAIN_KIND
 
     todo = []

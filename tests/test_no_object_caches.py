@@ -17,7 +17,6 @@ CACHES = {"cache", "lru_cache"}
 #: what a cached function may return: values, never objects with state (a new type here needs a reason)
 DATA_TYPES = {"dict", "list", "tuple", "str", "int", "float", "bool", "None", "Path", "pd", "DataFrame"}
 DATA_TYPES |= {"WeightsEntry", "MetricSpec"}  # frozen dataclasses of a YAML entry's fields
-DATA_TYPES |= {"Spec"}  # downstream.degradations: a frozen dataclass of a degradation YAML's steps (operator functions)
 #: module state that is not an object cache: file -> name -> why
 ALLOWED = {
     "sr/runtime.py": {"_state": "the process's glibc allocator tuning status (mallopt applies once per process)"},
