@@ -14,12 +14,15 @@ to end.
    demo scale the synthetic suite stands in for the paper's data sets and every row is flagged ``demo_stand_in``.
 4. **Report**: ``DIR/report/paper/`` (:func:`reports.paper.build_paper_report`), every table as paper | ours | Δ.
 
-``DIR/reproduce.json`` records the command and what it made; a folder with files but without it is refused.
+The main job also measures the efficiency table of its methods (``--efficiency``: parameters, FLOPs, latency, peak
+memory; ``DIR/run/efficiency.csv``), which the paper report renders beside the papers' own numbers.
+
+``DIR`` is claimed the way every command claims its output folder (:mod:`sr.ownership`: its manifest lists
+``train/``, ``run/``, ``report/`` and ``datasets/``); a folder of someone else's files is refused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -34,10 +37,20 @@ from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.config import CONFIG_DIR, read_config, read_yaml
 from sr.errors import UserError
-from sr.vocab import COL_DATASET, COL_FLAGS, ENV_RUNS_DIR, FLAG_DEMO_STAND_IN, join_flags, split_flags
+from sr.ownership import add_overwrite_option, claim_folder
+from sr.vocab import (
+    COL_DATASET,
+    COL_FLAGS,
+    ENV_RUNS_DIR,
+    FLAG_DEMO_STAND_IN,
+    OPT_EFFICIENCY,
+    join_flags,
+    split_flags,
+)
 
 SCALES = ("demo", "paper")
-MANIFEST = "reproduce.json"
+#: what the command writes in its --out folder (sr.ownership: only these are ever replaced there)
+REPRODUCE_ENTRIES = ("train/", "run/", "report/", "datasets/")
 #: the other reading of supplementary Tables 2/3 (docs/reproduce.md): the swapped guidance with the other one kept
 KEEP_OTHER = {
     "difiisr_s2_ssim": "difiisr_s2_ssim_keep_perceptual",
@@ -80,6 +93,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true", help="do not time a few iterations for the estimate")
     p.add_device()
     p.add_weights_dir()
+    add_overwrite_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -281,6 +295,7 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, 
         datasets = with_channels(datasets, channels, run_dir.parent / "datasets")
         argv = ["--suite", suite, "--datasets", ",".join(datasets), "--methods", ",".join(methods)]
         argv += ["--out", str(run_dir), "--no-report", "--device", args.device, "--executor", args.executor]
+        argv.append(OPT_EFFICIENCY)
         if args.ray_address:
             argv += ["--ray-address", args.ray_address]
         if args.weights_dir:
@@ -306,19 +321,6 @@ def flag_stand_in(results_csv: Path, datasets: set[str]) -> None:
         df.to_csv(tmp, index=False)
 
 
-# --------------------------------------------------------------------------------------------------------- folder
-def claim(out: Path, argv: list[str]) -> None:
-    """``out`` is this command's: new, empty, or holding its manifest; a folder with other files is refused."""
-    manifest = out / MANIFEST
-    if out.is_dir() and any(out.iterdir()) and not manifest.is_file():
-        raise UserError(f"{out} holds files that benchmarks.reproduce did not make (no {MANIFEST}); use another --out")
-    cli.check_writable_dir(out)
-    if not manifest.is_file():
-        made = ["train", "run", "report", "datasets"]
-        entry = {"command": "python -m benchmarks.reproduce " + " ".join(argv), "made": made}
-        atomic_write_text(manifest, json.dumps(entry, indent=2))
-
-
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -331,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     from sr.train.config import load_config
     from sr.train.run_method import check_sampling
 
-    claim(out, argv)
+    cli.check_writable_dir(out)
+    claim_folder(out, "reproduction", REPRODUCE_ENTRIES, overwrite=args.overwrite)
     train_dir = out / "train"
     train_dir.mkdir(exist_ok=True)
     for data in plan.values():  # every config checked (types, sampler vs objective) before any training

@@ -30,6 +30,7 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.efficiency import efficiency_table
 from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import ABLATION_ONLY, PAPER_SUITES, build_all, paper_label, write_paper_table
@@ -171,6 +172,10 @@ def _build_paper(
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     for t in tables:
         lines += [(out / "tables" / f"{t.spec.key}.md").read_text(encoding="utf-8"), ""]
+    efficiency = efficiency_table(results_csv.parent)  # measured by the run (--efficiency), rendered here
+    if efficiency is not None:
+        efficiency.write(out / "tables")
+        lines += [efficiency.markdown(), ""]
     for caption, png in figures:
         lines += [f"### {caption}", "", f"![{caption}]({png.relative_to(out).as_posix()})", ""]
     if skipped:
@@ -193,7 +198,7 @@ def _build_paper(
             + significance_figures(significance, out / "figures", reference, metric_direction(meta, df)),
             results_csv,
             skipped,
-            results=run_tables(df, samples, meta, significance, reference),
+            results=run_tables(df, samples, meta, significance, reference) + ([efficiency] if efficiency else []),
         )
 
 
