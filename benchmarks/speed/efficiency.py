@@ -95,10 +95,7 @@ def parameter_count(modules: list) -> int:
 
 
 def child(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Runs inside the fresh process: build the method, count parameters and FLOPs, time the calls."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Runs inside the fresh process: build the method as a run does, then :func:`measure_method`."""
     import sr
     from sr.errors import UserError
 
@@ -111,28 +108,32 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
         )
     except UserError as exc:
         return {T.COL_STATUS: "error", T.COL_NOTE: str(exc).splitlines()[0][:300]}
+    size = (int(cfg["w"]), int(cfg["h"]))
+    return measure_method(method, size, int(cfg["channels"]), int(cfg["warmup"]), int(cfg["repeat"]))
+
+
+def measure_method(method, size: tuple[int, int], channels: int = 1, warmup: int = 1, repeat: int = 3) -> dict:
+    """Parameters, FLOPs of one call, latency and peak memory of a built SR method on a seeded random LR frame
+    ``[1, channels, h, w]`` (``size`` = (w, h)); the efficiency row's measured columns."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
     if method.needs_reference() or method.reads_ids:
         return {T.COL_STATUS: "skipped", T.COL_NOTE: "not a computation on the LR frame (reference row / outputs)"}
-    h, w, c = int(cfg["h"]), int(cfg["w"]), int(cfg["channels"])
-    x = torch.rand(1, c, h, w, generator=torch.Generator().manual_seed(0)).to(method.device)
+    w, h = size
+    x = torch.rand(1, channels, h, w, generator=torch.Generator().manual_seed(0)).to(method.device)
     with torch.inference_mode():
         counter = FlopCounterMode(display=False)
         with counter:
             method.upscale(x)
-        t = T.time_calls(
-            lambda: method.upscale(x),
-            method.device,
-            warmup=int(cfg["warmup"]),
-            repeat=int(cfg["repeat"]),
-            cpu_peak=True,
-        )
+        t = T.time_calls(lambda: method.upscale(x), method.device, warmup=warmup, repeat=repeat, cpu_peak=True)
     return {
         T.COL_STATUS: "ok",
         T.COL_SIZE_OUT: f"{w * method.scale}x{h * method.scale}",
         T.COL_THREADS: torch.get_num_threads(),
-        COL_PARAMS_M: round(parameter_count(networks(method)) / 1e6, 4),
-        COL_GFLOPS: round(counter.get_total_flops() / 1e9, 4),
-        T.COL_LATENCY_MS: round(t.median_ms, 2),
+        COL_PARAMS_M: parameter_count(networks(method)) / 1e6,
+        COL_GFLOPS: counter.get_total_flops() / 1e9,
+        T.COL_LATENCY_MS: round(t.median_ms, 3),
         T.COL_PEAK_GIB: round(t.peak_gib, 4),
         T.COL_REPEATS: len(t.times_ms),
         COL_FLAGS: join_flags(method.flags),
