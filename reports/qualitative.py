@@ -457,9 +457,10 @@ def figure3_combined(
     """The paper's Figure 3 as one figure: per row label (Set5, Set15, Set20) one frame of its data set, the methods
     every row's data set has as columns. A row's frame is its data set's Figure 3 frame unless an earlier row shows
     it already (nested subsets, or one data set standing in for all three): then the frame with most boxes among
-    the others (:func:`choose_view` ``avoid``). Nothing when no row's data set has SR images."""
+    the others (:func:`choose_view` ``avoid``). Nothing when fewer than two rows' data sets have SR images (the one
+    data set's own Figure 3 is that figure)."""
     present = [(name, ds) for name, ds in rows.items() if ds in shown]
-    if not present:
+    if len(present) < 2:
         return []
     methods = [m for m in shown[present[0][1]][1] if all(m in shown[ds][1] for _, ds in present)]
     used: set[str] = set()
