@@ -19,7 +19,7 @@ PAPER_EFFICIENCY = Path(__file__).with_name("paper_efficiency.csv")
 HEADERS = (
     "Method",
     "Source",
-    "Size (LR -> SR)",
+    "Size (LR → SR)",
     "Device",
     "Params (M)",
     "GFLOPs",
@@ -52,7 +52,7 @@ def _number(text: str, digits: int) -> str:
 
 def _measured_row(row: pd.Series, label: str) -> list[str]:
     ok = row["status"] == "ok"
-    size = f"{row['size']} -> {row['size_out']}" if row["size_out"] else row["size"]
+    size = f"{row['size']} → {row['size_out']}" if row["size_out"] else row["size"]
     note = "" if ok else f"{row['status']}: {row['note']}".rstrip(": ")
     if ok and row["repeats"]:
         note = f"median of {row['repeats']} calls, {row['threads']} threads"

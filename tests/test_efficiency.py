@@ -115,7 +115,7 @@ def test_the_table_renders_measurements_with_the_papers_numbers_beside(tmp_path)
     v = table.values
     sinsr = v[v["Method"].str.startswith("SinSR")]
     assert list(sinsr["Source"]) == ["measured (this run)", "SinSR: HF-Diff Table 5", "SinSR-1: UPSR supp. Table 7"]
-    assert sinsr.iloc[0]["Params (M)"] == "173.91" and sinsr.iloc[0]["Size (LR -> SR)"] == "64x64 -> 256x256"
+    assert sinsr.iloc[0]["Params (M)"] == "173.91" and sinsr.iloc[0]["Size (LR → SR)"] == "64x64 → 256x256"
     assert sinsr.iloc[2]["Params (M)"] == "174" and sinsr.iloc[2]["Latency (ms)"] == "141"
     assert "4.03 GB" in sinsr.iloc[2]["Peak memory (GiB)"] and sinsr.iloc[0]["Method"].endswith("†")
     missing = v[v["Source"] == "measured (this run)"].iloc[1]
@@ -143,5 +143,5 @@ def test_the_run_step_writes_the_csv_and_every_report_shows_it(tmp_path):
     assert "Efficiency" in (out / "report" / "report.md").read_text()
     assert (out / "report" / "efficiency.csv").is_file()
     build_paper_report(out / "results.csv", tmp_path / "paper", qualitative=False)
-    assert "80x60 -> 320x240" in (tmp_path / "paper" / "paper.md").read_text()
+    assert "80x60 → 320x240" in (tmp_path / "paper" / "paper.md").read_text()
     assert "Efficiency" in (tmp_path / "paper" / "report.html").read_text()

@@ -34,7 +34,15 @@ from typing import Any
 from benchmarks.speed import timing as T
 from sr import cli
 from sr.cli import cli_entry
-from sr.vocab import COL_FLAGS, COL_GFLOPS, COL_METHOD, COL_PARAMS_M, EFFICIENCY_COLUMNS, join_flags
+from sr.vocab import (
+    COL_FLAGS,
+    COL_GFLOPS,
+    COL_METHOD,
+    COL_PARAMS_M,
+    EFFICIENCY_COLUMNS,
+    OPT_RANDOM_WEIGHTS,
+    join_flags,
+)
 
 COL_CONFIG = "config"  # digest of the method's definition (factory, scale, options): a reused row must match it
 
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     T.add_options(p, sizes_default="256x256", warmup=1, repeat=3)  # LR 256x256 -> 1024x1024 at x4
     p.add_device()
     p.add_weights_dir()
-    p.add_argument("--random-weights", action="store_true", help="build methods whose weights are missing at random")
+    p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true", help="build methods whose weights are missing at random")
     p.add_argument("--channels", type=int, default=1, choices=(1, 3), help="channels of the LR frame")
     p.add_argument("--timeout", type=float, default=None, help="seconds per (method, size) child")
     p.add_argument("--child", help=cli.argparse.SUPPRESS)
