@@ -65,9 +65,38 @@ def test_networks_of_a_method_that_holds_another(monkeypatch):
     assert parameter_count(networks(outer)) == 2 * 160
 
 
-def test_measured_in_fresh_processes_merged_and_reused(tmp_path, monkeypatch):
-    """Each (method, size) runs in a child process; the CSV has exactly the shared columns; a second call reuses the
-    ok rows of the same method definition and device (no child), keeps other rows and re-measures a new size."""
+def test_rows_are_merged_and_an_ok_row_of_the_same_definition_is_reused(tmp_path, monkeypatch):
+    """A second call reuses the ok rows of the same method definition, size and device (nothing measured), measures
+    a new size and an earlier error again, and keeps the rows it was not asked about; the CSV has the shared
+    columns. (The measurement itself is stubbed here; the fresh-process path is the slow test below.)"""
+    import benchmarks.speed.efficiency as eff
+
+    calls = []
+
+    def fake(method, size, cfg, timeout):
+        calls.append((method, size))
+        status = "error" if method == "sinsr" else "ok"
+        return {"method": method, "size": size, "status": status, COL_PARAMS_M: 1.0, "latency_ms": 2.0}
+
+    monkeypatch.setattr(eff, "measure", fake)
+    out = tmp_path / EFFICIENCY_FILE
+    eff.measure_all(["bicubic", "sinsr", "nearest"], ["16x12"], "cpu", out=out)
+    with open(out, newline="") as fh:
+        reader = csv.DictReader(fh)
+        first = list(reader)
+    assert tuple(reader.fieldnames) == EFFICIENCY_COLUMNS and len(first) == 3
+    assert all(r["config"] == eff.method_digest(r["method"]) and r["device"].startswith("cpu (") for r in first)
+    calls.clear()
+    eff.measure_all(["bicubic", "sinsr"], ["16x12", "8x8"], "cpu", out=out)
+    assert calls == [("bicubic", "8x8"), ("sinsr", "16x12"), ("sinsr", "8x8")]
+    with open(out, newline="") as fh:
+        keys = sorted((r["method"], r["size"]) for r in csv.DictReader(fh))
+    assert keys == sorted([(m, s) for m in ("bicubic", "sinsr") for s in ("16x12", "8x8")] + [("nearest", "16x12")])
+
+
+@pytest.mark.slow
+def test_each_size_is_measured_in_a_fresh_process(tmp_path):
+    """The real path: a child process per (method, size); a method that cannot be built is a row saying why."""
     import benchmarks.speed.efficiency as eff
 
     out = tmp_path / EFFICIENCY_FILE
@@ -76,19 +105,9 @@ def test_measured_in_fresh_processes_merged_and_reused(tmp_path, monkeypatch):
     assert [r["status"] for r in rows] == ["ok", "error"]
     assert "no_weights" in rows[1]["note"]  # the missing file's directory, as the method's build error says
     with open(out, newline="") as fh:
-        reader = csv.DictReader(fh)
-        written = list(reader)
-    assert tuple(reader.fieldnames) == EFFICIENCY_COLUMNS
+        written = list(csv.DictReader(fh))
     assert written[0]["size_out"] == "64x48" and float(written[0][COL_PARAMS_M]) == 0
     assert written[0]["device"].startswith("cpu (") and "threads" in written[0]["device"]
-
-    calls = []
-    real = eff.measure
-    monkeypatch.setattr(eff, "measure", lambda *a, **k: calls.append(a[:2]) or real(*a, **k))
-    eff.measure_all(["bicubic"], ["16x12", "8x8"], "cpu", out=out, warmup=0, repeat=1)
-    assert calls == [("bicubic", "8x8")]
-    keys = [(r["method"], r["size"]) for r in csv.DictReader(open(out, newline=""))]
-    assert sorted(keys) == [("bicubic", "16x12"), ("bicubic", "8x8"), ("sinsr", "16x12")]
 
 
 def _efficiency_csv(path: Path, rows: list[dict]) -> None:
@@ -128,6 +147,7 @@ def test_the_table_renders_measurements_with_the_papers_numbers_beside(tmp_path)
         efficiency_table(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_run_step_writes_the_csv_and_every_report_shows_it(tmp_path):
     """benchmarks.run --efficiency measures the run's methods at the CPU size and the data set's LR size (demo:
     80x60) into efficiency.csv; report.md, the per-table files and the paper report render it."""
