@@ -14,8 +14,11 @@ to end.
    demo scale the synthetic suite stands in for the paper's data sets and every row is flagged ``demo_stand_in``.
 4. **Report**: ``DIR/report/paper/`` (:func:`reports.paper.build_paper_report`), every table as paper | ours | Δ.
 
-``DIR`` is claimed like every output folder (``sr.ownership.claim_folder``, kind ``reproduction``: its manifest
-records the command and what it made); a folder with files but without it is refused.
+The main job also measures the efficiency table of its methods (``--efficiency``: parameters, FLOPs, latency, peak
+memory; ``DIR/run/efficiency.csv``), which the paper report renders beside the papers' own numbers.
+
+``DIR`` is claimed the way every command claims its output folder (:mod:`sr.ownership`: its manifest lists
+``train/``, ``run/``, ``report/`` and ``datasets/``); a folder of someone else's files is refused.
 """
 
 from __future__ import annotations
@@ -41,14 +44,15 @@ from sr.vocab import (
     ENV_RUNS_DIR,
     FLAG_DEMO_STAND_IN,
     OPT_DEVICE,
+    OPT_EFFICIENCY,
     OPT_WEIGHTS_DIR,
     join_flags,
     split_flags,
 )
 
 SCALES = ("demo", "paper")
-#: what ``DIR`` holds: the trainings, the run, the report, the per-data-set YAMLs (``with_channels``)
-ENTRIES = ("train/", "run/", "report/", "datasets/")
+#: what the command writes in its --out folder (sr.ownership: only these are ever replaced there)
+REPRODUCE_ENTRIES = ("train/", "run/", "report/", "datasets/")
 #: the other reading of supplementary Tables 2/3 (docs/reproduce.md): the swapped guidance with the other one kept
 KEEP_OTHER = {
     "difiisr_s2_ssim": "difiisr_s2_ssim_keep_perceptual",
@@ -297,6 +301,7 @@ def evaluate(jobs: dict[str, tuple[list[str], list[str]]], run_dir: Path, args, 
         datasets = with_channels(datasets, channels, run_dir.parent / "datasets")
         argv = ["--suite", suite, "--datasets", ",".join(datasets), "--methods", ",".join(methods)]
         argv += ["--out", str(run_dir), "--no-report", OPT_DEVICE, args.device, "--executor", args.executor]
+        argv.append(OPT_EFFICIENCY)
         if args.ray_address:
             argv += ["--ray-address", args.ray_address]
         if args.weights_dir:
@@ -334,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     from sr.train.config import load_config
     from sr.train.run_method import check_sampling
 
-    claim_folder(cli.check_writable_dir(out), "reproduction", ENTRIES, overwrite=args.overwrite)
+    claim_folder(cli.check_writable_dir(out), "reproduction", REPRODUCE_ENTRIES, overwrite=args.overwrite)
     train_dir = out / "train"
     train_dir.mkdir(exist_ok=True)
     for data in plan.values():  # every config checked (types, sampler vs objective) before any training

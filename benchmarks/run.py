@@ -40,8 +40,10 @@ from sr.vocab import (
     COL_METHOD,
     COL_METRIC,
     COL_SUITE,
+    EFFICIENCY_FILE,
     METHOD_OUTPUTS_PREFIX,
     OPT_DEGRADATIONS,
+    OPT_EFFICIENCY,
     OPT_PREFETCH,
     OPT_RANDOM_WEIGHTS,
     OPT_REFERENCE,
@@ -53,8 +55,12 @@ EXECUTORS = ("local", "ray")
 #: what a run writes in its --out folder (sr.ownership: only these are ever replaced or cleaned there)
 RUN_ENTRIES = (
     *("cache/", "sr_outputs/", "jobs/", "per_image/", "work/", "report/"),
-    *("results.csv", "run.json", ".results.lock"),
+    *("results.csv", "run.json", ".results.lock", EFFICIENCY_FILE),
 )
+#: LR frame size of the efficiency table besides each data set's own (x4: 1024x1024 output); on CPU a smaller one,
+#: and data sets' sizes only up to EFFICIENCY_CPU_MAX_PIXELS (the big networks take minutes per call there)
+EFFICIENCY_SIZE = {"cuda": "256x256", "cpu": "64x64"}
+EFFICIENCY_CPU_MAX_PIXELS = 128 * 128
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -131,6 +137,13 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument("--ray-address", default=None, help="Ray cluster address (ray://host:port); default: local Ray")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report at the end")
+    p.add_argument(
+        OPT_EFFICIENCY,
+        action="store_true",
+        help=f"also measure every method's parameters, FLOPs, latency and peak memory into {EFFICIENCY_FILE} (the "
+        f"report's efficiency table): LR {EFFICIENCY_SIZE['cuda']} (x4: 1024x1024) and each data set's LR size on "
+        f"CUDA; on CPU LR {EFFICIENCY_SIZE['cpu']} and the data sets' sizes up to {EFFICIENCY_CPU_MAX_PIXELS} pixels",
+    )
     p.add_argument(
         OPT_REFERENCE,
         default=None,
@@ -407,6 +420,51 @@ def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -
     atomic_write_text(settings.out / "run.json", json.dumps(meta, indent=2, default=str))
 
 
+def efficiency_sizes(datasets: list[str], settings: Settings) -> list[str]:
+    """LR sizes ``WxH`` of the efficiency table: :data:`EFFICIENCY_SIZE` of the device, then each data set's (its first
+    frame's LR size; on CPU only up to :data:`EFFICIENCY_CPU_MAX_PIXELS`, the others named on stderr)."""
+    from downstream.datasets import load_dataset
+
+    cuda = settings.device.startswith("cuda")
+    sizes = [EFFICIENCY_SIZE["cuda" if cuda else "cpu"]]
+    for name in datasets:
+        try:
+            dataset = load_dataset(settings.dataset_files.get(name, name))
+            lr = dataset.load(dataset.ids()[0], labels=False).lr
+        except (UserError, IndexError):
+            continue  # the run's rows already say why the data set cannot be read
+        if lr is None:
+            continue
+        h, w = int(lr.shape[-2]), int(lr.shape[-1])
+        if not cuda and h * w > EFFICIENCY_CPU_MAX_PIXELS:
+            print(f"efficiency: {name}'s LR size {w}x{h} not measured on CPU (too slow there)", file=sys.stderr)
+            continue
+        sizes.append(f"{w}x{h}")
+    return list(dict.fromkeys(sizes))
+
+
+def measure_efficiency(datasets: list[str], methods: list[str], settings: Settings) -> Path:
+    """The run's efficiency step: ``python -m benchmarks.speed.efficiency`` on the run's registered methods, in a child
+    process (the runner loads none of the speed tools), merged into ``<out>/efficiency.csv``."""
+    import os
+    import subprocess
+
+    path = settings.out / EFFICIENCY_FILE
+    registered = [m for m in methods if m not in settings.method_specs]  # a folder of outputs computes nothing
+    cmd = [sys.executable, "-m", "benchmarks.speed.efficiency", "--methods", ",".join(registered)]
+    cmd += ["--sizes", ",".join(efficiency_sizes(datasets, settings)), "--device", settings.device, "--out", str(path)]
+    if settings.weights_dir:
+        cmd += ["--weights-dir", settings.weights_dir]
+    if settings.random_weights:
+        cmd.append(OPT_RANDOM_WEIGHTS)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    code = subprocess.call(cmd, env=env, stdout=sys.stderr)
+    if not path.is_file():
+        raise UserError(f"the efficiency step ({' '.join(cmd[1:])}) wrote no {path.name} (exit {code})")
+    return path
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -423,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         job = f"{row[COL_DATASET]} / {row[COL_DEGRADATION]} / {row[COL_METHOD]}"  # as the progress lines name it
         print(f"skipped {job}: {row[COL_ERROR]}", file=sys.stderr)
     print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
+    if args.efficiency:
+        print(f"efficiency: {measure_efficiency(datasets, methods, settings)}")
     if not args.no_report:
         from reports.build import build_reports
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.efficiency import efficiency_table
 from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
@@ -44,6 +45,9 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     df = default_degradation_rows(df)  # the report's tables are the paper's protocol (bicubic) only
     significance = significance[significance[COL_DEGRADATION] == DEGRADATION_DEFAULT]
     tables = run_tables(df, samples, meta, significance, reference)
+    efficiency = efficiency_table(run_dir)  # measured by the run (--efficiency), rendered here
+    if efficiency is not None:
+        tables.append(efficiency)
     for table in tables:
         if table.files:
             table.write(out)

@@ -30,9 +30,19 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
+from reports.efficiency import efficiency_table
 from reports.escape import csv_frame
 from reports.intervals import no_reference_radars, run_tables
-from reports.paper_tables import ABLATION_ONLY, PAPER_SUITES, build_all, paper_label, write_paper_table
+from reports.paper_tables import (
+    ABLATION_ONLY,
+    DEFAULT_DATASETS,
+    FIGURE3_SETS,
+    FIGURE6_CLASSES,
+    PAPER_SUITES,
+    build_all,
+    paper_label,
+    write_paper_table,
+)
 from reports.radar import radar_plot
 from reports.runinfo import run_meta
 from reports.significance import load_samples, significance_table
@@ -102,6 +112,19 @@ def radar_tables(
     return out
 
 
+def figure6_axes(task: str, columns: list[str]) -> list[str]:
+    """The radar's axes as the paper's Figure 6 draws them: the overall metric (``columns[0]``, see
+    :func:`radar_tables`) and the paper's three classes of ``task`` (:data:`FIGURE6_CLASSES`), matched without regard
+    to case, in the paper's order; every column when the data set has none of them (other classes than the paper's)."""
+    by_name = {str(c).lower(): c for c in columns[1:]}
+    picked = [by_name[c.lower()] for c in FIGURE6_CLASSES.get(task, ()) if c.lower() in by_name]
+    return columns[:1] + picked if picked else columns
+
+
+def _axes_of(table: pd.DataFrame | None, axes: list[str]) -> pd.DataFrame | None:
+    return None if table is None else table[[a for a in axes if a in table.columns]]
+
+
 def build_paper_report(
     results_csv: str | Path,
     out_dir: str | Path,
@@ -146,12 +169,13 @@ def _build_paper(
     lows, highs = radar_tables(df, meta, COL_CI_LOW), radar_tables(df, meta, COL_CI_HIGH)
     for (task, ds), table in radar_tables(df, meta).items():
         metric = reports[task][0].per_class
+        axes = figure6_axes(task, list(table.columns))
         paths = radar_plot(
-            table,
+            table[axes],
             f"Figure 6: {task} {metric} per class ({ds})",
             out / "figures" / f"fig6_{task}_{ds}",
-            low=lows.get((task, ds)),
-            high=highs.get((task, ds)),
+            low=_axes_of(lows.get((task, ds)), axes),
+            high=_axes_of(highs.get((task, ds)), axes),
         )
         if paths:
             figures.append((f"Figure 6 ({task}, {ds}): {metric} per class and overall", paths[0]))
@@ -159,8 +183,15 @@ def _build_paper(
     if qualitative:
         from reports.qualitative import qualitative_figures
 
+        mapping = {**DEFAULT_DATASETS, **(datasets or {})}
         made, skipped = qualitative_figures(
-            results_csv.parent, df, out / "figures", frame=frame, crop=crop, device=device
+            results_csv.parent,
+            df,
+            out / "figures",
+            frame=frame,
+            crop=crop,
+            device=device,
+            figure3={label: mapping[label] for label in FIGURE3_SETS},
         )
         figures += made
     for reason in skipped:
@@ -171,6 +202,10 @@ def _build_paper(
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     for t in tables:
         lines += [(out / "tables" / f"{t.spec.key}.md").read_text(encoding="utf-8"), ""]
+    efficiency = efficiency_table(results_csv.parent)  # measured by the run (--efficiency), rendered here
+    if efficiency is not None:
+        efficiency.write(out / "tables")
+        lines += [efficiency.markdown(), ""]
     for caption, png in figures:
         lines += [f"### {caption}", "", f"![{caption}]({png.relative_to(out).as_posix()})", ""]
     if skipped:
@@ -193,7 +228,7 @@ def _build_paper(
             + significance_figures(significance, out / "figures", reference, metric_direction(meta, df)),
             results_csv,
             skipped,
-            results=run_tables(df, samples, meta, significance, reference),
+            results=run_tables(df, samples, meta, significance, reference) + ([efficiency] if efficiency else []),
         )
 
 

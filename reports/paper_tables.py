@@ -75,6 +75,14 @@ DEFAULT_DATASETS = {
     "segmentation": "fmb_test",
 }
 
+#: the paper data sets of Figure 3, one frame of each in one figure ("one image from each of the three datasets")
+FIGURE3_SETS = ("Set5", "Set15", "Set20")
+#: Figure 6's axes as the paper draws them: the overall metric and three classes per task. Segmentation: "the three
+#: primary segmentation classes" truck, car and human (FMB person), as its text names them; detection: its text names
+#: truck only, the other two taken to be the same classes as segmentation's (M3FD People, Car). Class names of other
+#: data sets: every class is drawn.
+FIGURE6_CLASSES = {"detection": ("People", "Car", "Truck"), "segmentation": ("person", "car", "truck")}
+
 ABLATION_ONLY: set[str] = set()  # filled below: ablation variants stay out of the method tables
 REFERENCE_ROWS = ("Low Resolution", "High Resolution")
 

@@ -117,9 +117,10 @@ def cluster_crop(boxes: np.ndarray | None, shape: tuple[int, int], crop_size: in
     return x0, y0, x0 + side, y0 + side
 
 
-def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: str, stem: Path) -> list[Path]:
-    """One panel per (label, image): the same crop of each (an int: centre square of that side; a box x1, y1, x2,
-    y2; None: whole image), nearest-neighbour, PNG + SVG."""
+def _cropped(images: list[tuple[str, Path]], crop: int | Box | None) -> list[tuple[str, np.ndarray]]:
+    """(label, the same crop of each image): an int is the centre square of that side, a box x1, y1, x2, y2 in the
+    largest (HR-size) image's pixels, None the whole image; a smaller image (the LR row) is nearest-upsampled to the
+    HR frame first."""
     loaded = []
     for label, p in images:
         with Image.open(p) as im:
@@ -130,18 +131,46 @@ def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: st
     x0, y0, x1, y1 = _crop_box(ref_shape, crop) if isinstance(crop, int) else crop
     if x1 <= x0 or y1 <= y0 or x0 < 0 or y0 < 0 or x1 > ref_shape[1] or y1 > ref_shape[0]:
         raise ValueError(f"crop {(x0, y0, x1, y1)} is not inside the {ref_shape[1]}x{ref_shape[0]} frame")
-    n = len(loaded)
-    cols = min(n, 6 if (x1 - x0) <= 200 else 4)
+    out = []
+    for label, arr in loaded:
+        if arr.shape[:2] != ref_shape:
+            arr = np.asarray(Image.fromarray(arr).resize(ref_shape[::-1], Image.NEAREST))
+        out.append((label, arr[y0:y1, x0:x1]))
+    return out
+
+
+def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: str, stem: Path) -> list[Path]:
+    """One panel per (label, image): the same crop of each (:func:`_cropped`), nearest-neighbour, PNG + SVG."""
+    panels = _cropped(images, crop)
+    n = len(panels)
+    h, w = panels[0][1].shape[:2]
+    cols = min(n, 6 if w <= 200 else 4)
     rows = (n + cols - 1) // cols
-    aspect = (y1 - y0) / (x1 - x0)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * aspect * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * h / w * rows + 0.5), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (label, arr) in zip(axes.ravel(), loaded):
-        if arr.shape[:2] != ref_shape:  # e.g. the LR row: nearest-upsampled to the HR frame for display
-            arr = np.asarray(Image.fromarray(arr).resize(ref_shape[::-1], Image.NEAREST))
-        ax.imshow(arr[y0:y1, x0:x1], interpolation="nearest")
+    for ax, (label, arr) in zip(axes.ravel(), panels):
+        ax.imshow(arr, interpolation="nearest")
         ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def image_rows(rows: list[tuple[str, list[tuple[str, Path]], Box]], title: str, stem: Path) -> list[Path]:
+    """One row per (row label, [(label, image)], crop), one column per label (the same labels in every row): the
+    paper's Figure 3, one frame of each data set with every method beside it. PNG + SVG."""
+    panels = [(name, _cropped(images, crop)) for name, images, crop in rows]
+    cols = max(len(p) for _, p in panels)
+    fig, axes = plt.subplots(len(panels), cols, figsize=(2.2 * cols, 2.3 * len(panels) + 0.5), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, (name, row) in enumerate(panels):
+        for c, (label, arr) in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(arr, interpolation="nearest")
+            ax.set_title(label if r == 0 else "", fontsize=9)
+        axes[r, 0].text(-0.05, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, stem)
@@ -203,10 +232,12 @@ def choose_view(
     frame: str | None = None,
     crop: Box | None = None,
     source: str | None = None,
+    avoid: set[str] | frozenset[str] = frozenset(),
 ) -> View:
     """Frame and crop for data set ``ds`` (see the module doc); ``shape_of(frame)`` -> (H, W) of its HR image.
     ``source`` is what to load the data set from when it is not ``ds`` (a data-set YAML path, run.json's
-    ``dataset_files``)."""
+    ``dataset_files``). ``avoid``: frames not to choose (already shown), unless there is no other."""
+    frames = [f for f in frames if f not in avoid] or frames
     dataset = _load_dataset(source or ds)
     samples: dict[str, Any] = {}
 
@@ -297,8 +328,11 @@ def qualitative_figures(
     frame: str | None = None,
     crop: Box | None = None,
     device: str = "cpu",
+    figure3: dict[str, str] | None = None,
 ) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Figures 3, 4, 5 per data set; returns ([(caption, png)], [reasons for what was skipped])."""
+    """Figures 3, 4, 5 per data set; returns ([(caption, png)], [reasons for what was skipped]). ``figure3``: row
+    label -> data set of the paper's Figure 3 as one figure (Set5, Set15, Set20: one frame of each, every method
+    beside it; :func:`figure3_combined`)."""
     from reports.runinfo import load_run_json
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -328,6 +362,7 @@ def qualitative_figures(
     # the method's own caveats: the flags on every one of its rows (task / metric flags are the tables')
     caveats = {str(m): set.intersection(*map(split_flags, rows[COL_FLAGS])) for m, rows in df.groupby(COL_METHOD)}
     index = index[index.path.map(lambda p: Path(p).is_file())]
+    shown: dict[str, tuple] = {}  # data set -> what its Figure 3 showed (for the combined one)
     for ds, part in index.groupby("dataset", sort=True):
         methods = list(dict.fromkeys(part.method))
         common = set.intersection(*(set(part[part.method == m].id) for m in methods))
@@ -360,6 +395,7 @@ def qualitative_figures(
             source=((meta or {}).get("dataset_files") or {}).get(ds),
         )
         label = {m: marked(paper_label(m), caveats.get(m, ())) for m in order}
+        shown[ds] = (view, order, label, path_of, shape_of, sorted(common))
         name = f"{ds}_{view.frame}".replace("/", "_")
         images = [(label[m], path_of(m, view.frame)) for m in order]
         try:
@@ -407,7 +443,38 @@ def qualitative_figures(
             )
     if meta_reason and not meta_reason_said:
         skipped.append(f"Figures {all_numbers}: {meta_reason}; the task models are not known")
+    if figure3:
+        try:
+            made += figure3_combined(figure3, shown, out_dir, crop_size, crop, meta)
+        except (OSError, ValueError) as exc:
+            skipped.append(f"Figure 3 (combined): {exc}")
     return made, skipped
+
+
+def figure3_combined(
+    rows: dict[str, str], shown: dict[str, tuple], out_dir: Path, crop_size: int, crop: Box | None, meta: dict | None
+) -> list[tuple[str, Path]]:
+    """The paper's Figure 3 as one figure: per row label (Set5, Set15, Set20) one frame of its data set, the methods
+    every row's data set has as columns. A row's frame is its data set's Figure 3 frame unless an earlier row shows
+    it already (nested subsets, or one data set standing in for all three): then the frame with most boxes among
+    the others (:func:`choose_view` ``avoid``). Nothing when fewer than two rows' data sets have SR images (the one
+    data set's own Figure 3 is that figure)."""
+    present = [(name, ds) for name, ds in rows.items() if ds in shown]
+    if len(present) < 2:
+        return []
+    methods = [m for m in shown[present[0][1]][1] if all(m in shown[ds][1] for _, ds in present)]
+    used: set[str] = set()
+    grid, parts = [], []
+    for name, ds in present:
+        view, _, label, path_of, shape_of, frames = shown[ds]
+        if view.frame in used:
+            source = ((meta or {}).get("dataset_files") or {}).get(ds)
+            view = choose_view(ds, frames, shape_of, crop_size, None, crop, source=source, avoid=used)
+        used.add(view.frame)
+        grid.append((f"{name}: {view.frame}", [(label[m], path_of(m, view.frame)) for m in methods], view.crop))
+        parts.append(f"{name} = {ds} frame {view.frame} ({view.how})")
+    paths = image_rows(grid, "Figure 3: " + ", ".join(n for n, _ in present), out_dir / "fig3_combined")
+    return [(f"Figure 3: one frame of each of {', '.join(n for n, _ in present)}; " + "; ".join(parts), paths[0])]
 
 
 def _size(path: Path) -> tuple[int, int]:

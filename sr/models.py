@@ -18,7 +18,7 @@ from torch import nn
 from sr.checkpoint import load_into
 from sr.diffusion import DIFIISR_T15, RESSHIFT_V3_T4, UPSR_T5, ResShiftDiffusion, ScheduleConfig
 from sr.errors import ConfigError, UnknownNameError, check_keys
-from sr.nn import UNetModelSwin, VQModelTorch
+from sr.nn import UNetModelSwin, UPSRUNetModelSwin, VQModelTorch
 from sr.weights import resolve_weights
 
 SCHEDULES = {"difiisr_t15": DIFIISR_T15, "resshift_v3_t4": RESSHIFT_V3_T4, "upsr_t5": UPSR_T5}
@@ -69,11 +69,29 @@ def build_diffusion(
     )
 
 
-def build_unet(kwargs: dict[str, Any]) -> UNetModelSwin:
+#: ``unet.arch``: the Swin-UNet of ResShift / SinSR / DifIISR / HF-Diff (the default), or UPSR's network_g (the
+#: same UNet with a full-resolution RGB head: its output is pixel-unshuffled back into the state, see
+#: :func:`unet_output_unshuffle`)
+UNET_ARCHS = {"swin": UNetModelSwin, "upsr": UPSRUNetModelSwin}
+
+
+def build_unet(kwargs: dict[str, Any], what: str = "model.unet") -> UNetModelSwin:
+    """The denoiser of ``kwargs`` (its constructor's keywords plus an optional ``arch`` of :data:`UNET_ARCHS`), shared
+    by the methods and the trainer; a bad keyword is a ConfigError naming ``what``."""
+    kwargs = dict(kwargs)
+    arch = kwargs.pop("arch", "swin")
+    if arch not in UNET_ARCHS:
+        raise ConfigError(f"{what}.arch must be one of {', '.join(UNET_ARCHS)}, got {arch!r}")
     try:
-        return UNetModelSwin(**kwargs)
+        return UNET_ARCHS[arch](**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"model.unet: {exc}") from None
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def unet_output_unshuffle(kwargs: dict[str, Any], scale: int) -> int:
+    """The pixel-unshuffle factor that maps the denoiser's output into the diffusion state: ``scale`` for UPSR's
+    full-resolution head, else 1 (``build_diffusion(model_output_unshuffle=...)``)."""
+    return scale if kwargs.get("arch", "swin") == "upsr" else 1
 
 
 def build_first_stage(

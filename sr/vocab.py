@@ -108,12 +108,26 @@ OPT_PREFETCH = "--prefetch"
 OPT_OVERWRITE = "--overwrite"
 #: benchmarks.run: the degradation axis (NAME or NAME@SEVERITY, comma-separated)
 OPT_DEGRADATIONS = "--degradations"
+#: benchmarks.run (and benchmarks.reproduce): measure the methods' efficiency table into the run folder
+OPT_EFFICIENCY = "--efficiency"
 #: benchmarks.run --methods outputs:DIR[=NAME]: score a folder of SR outputs made elsewhere (sr.methods.outputs)
 METHOD_OUTPUTS_PREFIX = "outputs:"
 
 # ----- metric names that code (not only metrics.yaml) refers to ----------------------------------
 #: LR consistency: PSNR of the SR output degraded with the data set's own operator against the LR input
 METRIC_LR_PSNR = "lr_psnr"
+
+# -- the efficiency table: benchmarks.speed.efficiency writes <run>/efficiency.csv, the reports render it ----------
+EFFICIENCY_FILE = "efficiency.csv"
+COL_PARAMS_M = "params_m"  # millions of parameters of the method's networks (every network its upscale runs)
+COL_GFLOPS = "gflops"  # torch.utils.flop_counter.FlopCounterMode total of one upscale call / 1e9 (multiply-add = 2)
+#: efficiency.csv's columns in order; size / size_out (LR / SR WxH), latency_ms (median), peak_gib, threads, repeats,
+#: status and note are benchmarks.speed.timing's columns of the same name
+EFFICIENCY_COLUMNS = (
+    COL_METHOD,
+    *("size", "size_out", "device", "threads", COL_PARAMS_M, COL_GFLOPS, "latency_ms", "peak_gib", "repeats"),
+    *(COL_FLAGS, "status", "note", "config"),
+)
 
 # ----- environment variables ---------------------------------------------------------------------
 ENV_WEIGHTS_DIR = "IRSR_WEIGHTS_DIR"

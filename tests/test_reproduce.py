@@ -16,6 +16,7 @@ import yaml
 from test_train import tiny_config
 
 from sr.errors import ConfigError
+from sr.ownership import MANIFEST, read_manifest
 from sr.train.config import TRAIN_CONFIG_DIR, load_config
 from sr.train.run_method import check_sampling, sampling_mode
 from sr.vocab import ENV_RUNS_DIR, FLAG_DEMO_STAND_IN, split_flags
@@ -137,13 +138,35 @@ def test_plan_maps_every_ablation_row_to_one_training_run_at_both_scales():
 
 def test_reproduce_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     from benchmarks.reproduce import main
-    from sr.ownership import MANIFEST
 
     (tmp_path / "mine.txt").write_text("user data")
     assert main(["--scale", "demo", "--out", str(tmp_path), "--only", "main_table3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and MANIFEST in err[0] and "was not made by this tool" in err[0]
+    assert len(err) == 1 and err[0].startswith("error:") and MANIFEST in err[0] and "--overwrite" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+
+
+def test_reproduce_claims_its_folder_through_the_ownership_manifest(tmp_path, monkeypatch):
+    """The folder's claim is sr.ownership's manifest (kind ``reproduction``, listing the folders it fills), the one
+    mechanism of every command; a second start finds it its own. Stopped right after the claim (no training)."""
+    import benchmarks.reproduce as reproduce
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_a, **_k):
+        raise Stop
+
+    monkeypatch.setattr(reproduce, "train_runs", stop)
+    monkeypatch.delenv(ENV_RUNS_DIR, raising=False)  # main() puts the folder on it: restored after the test
+    out = tmp_path / "R"
+    for _ in range(2):
+        with pytest.raises(Stop):
+            reproduce.main(["--scale", "demo", "--out", str(out), "--only", "main_table3", "--no-estimate"])
+    owned = read_manifest(out)
+    assert owned is not None and owned.kind == "reproduction"
+    assert owned.entries == set(reproduce.REPRODUCE_ENTRIES)
+    assert not (out / "reproduce.json").exists()
 
 
 def _reproduce(out: Path, *extra: str) -> subprocess.Popen:

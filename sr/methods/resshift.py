@@ -88,7 +88,6 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
         num_feat=128,
     ),
 }
-UNET_ARCHS = ("swin", "upsr")
 UPSR_OPTIONS = {"prior_method", "prior_options", "psi_max", "b", "clip_denoised", "clamp_prior"}
 VQ_PRESETS: dict[str, dict[str, Any]] = {
     "vq_f4": dict(
@@ -147,7 +146,7 @@ class ResShiftFamily(SRMethod):
         **common,
     ):
         super().__init__(name, scale, **common)
-        from sr.models import build_diffusion, build_first_stage, build_unet
+        from sr.models import build_diffusion, build_first_stage, build_unet, unet_output_unshuffle
         from sr.sampler import ResShiftSampler, UPSRConditioning, compile_mode, resolve_precision
 
         try:
@@ -178,18 +177,8 @@ class ResShiftFamily(SRMethod):
                 self._files[role] = resolve_weights(weights[role], self.weights_dir, what=what)
         self.random_weights = bool(random_roles)
         unet_kwargs = dict(_preset(unet, UNET_PRESETS, f"method {name!r} unet"))
-        unet_arch = unet_kwargs.pop("arch", "swin")
-        if unet_arch not in UNET_ARCHS:
-            raise ConfigError(f"method {name!r}: unet.arch must be one of {', '.join(UNET_ARCHS)}, got {unet_arch!r}")
-        if unet_arch == "upsr":
-            from sr.nn import UPSRUNetModelSwin
-
-            try:
-                self.unet = UPSRUNetModelSwin(**unet_kwargs)
-            except TypeError as exc:
-                raise ConfigError(f"method {name!r} unet: {exc}") from None
-        else:
-            self.unet = build_unet(unet_kwargs)
+        unet_arch = unet_kwargs.get("arch", "swin")
+        self.unet = build_unet(unet_kwargs, f"method {name!r} unet")
         if "unet" in self._files:
             load_into(self.unet, self._files["unet"], f"{type(self.unet).__name__} ({name})", keys=_UNET_KEYS)
         vq_cfg = _preset(vq, VQ_PRESETS, f"method {name!r} vq") if first_stage == "vq" else None
@@ -204,7 +193,7 @@ class ResShiftFamily(SRMethod):
         self.unet.eval().requires_grad_(False).to(self.device)
         self.first.to(self.device)
         self.diffusion = build_diffusion(
-            schedule, input_scaling, scale, model_output_unshuffle=scale if unet_arch == "upsr" else 1
+            schedule, input_scaling, scale, model_output_unshuffle=unet_output_unshuffle(unet_kwargs, scale)
         )
         self.upsr = dict(upsr) if upsr else None
         self._prior = None

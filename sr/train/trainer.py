@@ -37,7 +37,7 @@ from tqdm import tqdm
 from sr.atomic import atomic_path, atomic_write_text
 from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
-from sr.models import build_diffusion, build_first_stage, build_unet
+from sr.models import build_diffusion, build_first_stage, build_unet, unet_output_unshuffle
 from sr.ownership import claim_folder
 from sr.registry import RUN_METHOD_FILE
 from sr.train.config import TrainConfig
@@ -145,7 +145,9 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed * 1000 + self.rank)
 
         m = cfg.model
-        self.diffusion = build_diffusion(m.schedule, m.input_scaling, cfg.data.scale)
+        self.diffusion = build_diffusion(
+            m.schedule, m.input_scaling, cfg.data.scale, unet_output_unshuffle(m.unet, cfg.data.scale)
+        )
         self.first_stage = build_first_stage(
             m.first_stage, m.vq, m.vq_weights, cfg.data.scale, cfg.weights_dir, cfg.random_weights
         ).to(self.device)

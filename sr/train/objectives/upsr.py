@@ -13,6 +13,7 @@ The run's model config must use ``input_scaling: upsr`` and ``in_channels = 16*3
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from sr.sampler import UPSRConditioning, upsr_condition
 from sr.train.objectives.base import Objective, ObjectiveContext, mse, register
@@ -31,7 +32,10 @@ class UPSRObjective(Objective):
         super().__init__(ctx)
         from sr.registry import load_method
 
-        self.prior = load_method(prior_method, device="cpu")
+        # g(y) on the run's device, its weights from the run's weights directory (UPSR's prior: atd_real)
+        self.prior = load_method(
+            prior_method, device=str(ctx.device), weights_dir=ctx.weights_dir, random_weights=ctx.random_weights
+        )
         self.psi_max, self.b_u, self.lpips_weight = float(psi_max), float(b_u), float(lpips_weight)
         self.lpips = None
         if self.lpips_weight > 0:
@@ -41,7 +45,7 @@ class UPSRObjective(Objective):
 
     @property
     def flags(self):
-        return self.lpips.flags if self.lpips is not None else ()
+        return tuple(dict.fromkeys([*self.prior.flags, *(self.lpips.flags if self.lpips is not None else ())]))
 
     def sampler_options(self) -> dict:
         """Validation samples with g(y), the uncertainty-scaled noise and clamped x0 predictions, as trained."""
@@ -50,13 +54,15 @@ class UPSRObjective(Objective):
     def forward(self, batch, step):
         d, lr, hr = self.ctx.diffusion, batch["lr"], batch["hr"]
         with torch.no_grad():
-            g = self.prior.upscale((lr * 0.5 + 0.5).cpu()).to(lr.device) * 2 - 1
+            g = self.prior.upscale((lr * 0.5 + 0.5).to(self.prior.device)).to(lr.device) * 2 - 1
         y_bic = self.upsample(lr)
         cond, un = upsr_condition(g, y_bic, self.ctx.scale, self.psi_max, self.b_u)
         z0, z_y, un_z = self.encode(hr), self.encode(y_bic), self.encode(un)
         t = torch.randint(0, d.num_timesteps, (z0.shape[0],), device=z0.device)
         x_t = d.q_sample(z0, z_y, t, torch.randn_like(z0), un=un_z)
         pred = self.net(self.ctx.model, x_t, t, cond)
+        if d.model_output_unshuffle > 1:  # UPSR's full-resolution head: into the state (MSE as the official's)
+            pred = F.pixel_unshuffle(pred, d.model_output_unshuffle)
         loss = mse(pred, z0)
         logs = {"mse": float(loss.detach()), "un_mean": float(un.mean())}
         if self.lpips is not None:
