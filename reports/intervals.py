@@ -19,7 +19,15 @@ from downstream.tasks import ResultMetric
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
-from reports.tables import flags_in, method_flags, per_class_table, problems_table, quality_table, table_notes
+from reports.tables import (
+    flags_in,
+    method_flags,
+    per_class_table,
+    problems_table,
+    quality_table,
+    table_notes,
+    unmarked_class,
+)
 from reports.tasks import task_reports
 from sr.vocab import (
     CLASS_ALL,
@@ -124,7 +132,7 @@ def per_class_interval_table(
         df,
         lambda d, values: per_class_table(d, task, metric, values),
         samples,
-        lambda col: (task, metric, col[1]),
+        lambda col: (task, metric, unmarked_class(col[1])),
         lambda col: higher,
         f"{task}_per_class",
         f"{task.capitalize()}: {metric} per class{direction}",

@@ -253,3 +253,21 @@ def test_the_run_flags_the_class_rows_in_results_csv(tmp_path):
     res = res[res["metric"] == "mAP50-95"]
     flagged = {row["class"]: FLAG_CLASS_ABSENT_IN_TRAINING in split_flags(row["flags"]) for _, row in res.iterrows()}
     assert flagged == {CLASS_ALL: False, "a": False, "b": False, ABSENT: True}
+
+
+def test_the_per_class_table_marks_the_absent_class_column_not_the_methods():
+    from reports.tables import per_class_table, table_notes, unmarked_class
+    from sr.vocab import FLAG_MARKS, FLAG_NOTES, RESULT_COLUMNS
+
+    rows = []
+    for method in ("bicubic", "hr"):
+        for cls, value in ((CLASS_ALL, 0.5), ("a", 0.6), ("b", 0.4), (ABSENT, 0.0)):
+            flags = FLAG_CLASS_ABSENT_IN_TRAINING if cls == ABSENT else ""
+            values = ("s", "mine", "bicubic", method, "detection", "mAP50-95", cls, value, 4, np.nan, np.nan, flags, "")
+            rows.append(dict(zip(RESULT_COLUMNS, values, strict=True)))
+    table = per_class_table(pd.DataFrame(rows), "detection", "mAP50-95")
+    mark = FLAG_MARKS[FLAG_CLASS_ABSENT_IN_TRAINING]
+    assert list(table.columns) == [("mine", CLASS_ALL), ("mine", "a"), ("mine", "b"), ("mine", f"{ABSENT} {mark}")]
+    assert sorted(table.index) == ["bicubic", "hr"]  # the methods carry no mark: the class does
+    assert unmarked_class(table.columns[-1][1]) == ABSENT and unmarked_class("a") == "a"
+    assert any(FLAG_NOTES[FLAG_CLASS_ABSENT_IN_TRAINING] in note for note in table_notes(table))

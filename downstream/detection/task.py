@@ -310,7 +310,7 @@ class DetectionTask(Task):
                     out.setdefault((row.metric, row.cls), np.full(len(picked), np.nan))[r] = row.value
             return out
         ap = draw_class_ap(stats, picked, len(names))  # (R, K, T)
-        counted = np.delete(ap, skip, axis=1)  # the classes of the "all" rows
+        counted = np.delete(ap, np.asarray(skip, np.int64), axis=1)  # the classes of the "all" rows
         columns = {
             ("mAP50-95", CLASS_ALL): np.nan_to_num(mean_present(counted.reshape(len(ap), -1)), nan=0.0),
             ("mAP50", CLASS_ALL): np.nan_to_num(mean_present(counted[:, :, 0]), nan=0.0),
