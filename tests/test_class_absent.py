@@ -60,7 +60,7 @@ def _evaluate(tmp_path, monkeypatch, images, **options):
     items = []
     for image_id, (_, gt) in images.items():
         path = tmp_path / "frames" / f"{image_id}.png"
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.zeros((448, 448), np.uint8)).save(path)
         items.append(TaskItem(image_id, path, {"boxes": gt.astype(np.float32)}))
     captured = [
@@ -155,19 +155,20 @@ def test_segmentation_leaves_a_class_absent_from_training_out_of_miou(tmp_path, 
 
     _, per_class = mmseg_iou_metric([p for p, _ in frames.values()], [lab for _, lab in frames.values()], names)
     rows, state = evaluate(train_counts=counts)
-    assert rows[("mIoU", CLASS_ALL)].value == pytest.approx(np.mean(np.delete(per_class["IoU"], 2)), abs=1e-9)
+    # mmseg's IoUs are float32: agreement to 1e-6
+    assert rows[("mIoU", CLASS_ALL)].value == pytest.approx(np.mean(np.delete(per_class["IoU"], 2)), abs=1e-6)
     assert rows[("mIoU", CLASS_ALL)].value != pytest.approx(np.mean(per_class["IoU"]), abs=1e-3)
     assert rows[("IoU", "c2")].flags == (FLAG_CLASS_ABSENT_IN_TRAINING,) and rows[("IoU", "c1")].flags == ()
     assert rows[("mIoU", CLASS_ALL)].flags == ()
     ids = np.array(list(frames))
-    draws = ids[resample_indices(len(ids), 20, seed=1)]
+    draws = ids[resample_indices(len(ids), 8, seed=1)]
     reps = SegmentationTask.replicates(state, draws)
     for r, draw in enumerate(draws):
         _, ref = mmseg_iou_metric([frames[i][0] for i in draw], [frames[i][1] for i in draw], names)
-        assert reps[("mIoU", CLASS_ALL)][r] == pytest.approx(np.nanmean(np.delete(ref["IoU"], 2)), abs=1e-9)
+        assert reps[("mIoU", CLASS_ALL)][r] == pytest.approx(np.nanmean(np.delete(ref["IoU"], 2)), abs=1e-6)
 
     rows, _ = evaluate(train_counts=counts, keep_absent_classes=True)
-    assert rows[("mIoU", CLASS_ALL)].value == pytest.approx(np.mean(per_class["IoU"]), abs=1e-9)
+    assert rows[("mIoU", CLASS_ALL)].value == pytest.approx(np.mean(per_class["IoU"]), abs=1e-6)
     assert rows[("mIoU", CLASS_ALL)].flags == rows[("IoU", "c2")].flags == (FLAG_CLASS_ABSENT_IN_TRAINING,)
     rows, _ = evaluate()
     assert all(not r.flags for r in rows.values())
