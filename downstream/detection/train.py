@@ -114,8 +114,8 @@ def run(
     weights_dir: str | None,
     scratch: bool = False,
     trust_pickle: bool = False,
-) -> tuple[Path, dict[str, int]]:
-    """Train; returns the weights file and the training split's boxes per class (also in the weights' meta)."""
+) -> Path:
+    """Train; returns the weights file (its meta records the data, with the training split's boxes per class)."""
     from downstream.detection.data import write_data_yaml, write_split_from_arrays
     from downstream.detection.yolo import load_detector, load_weights, save_weights, train, validate
     from sr.weights import sha256_of
@@ -182,7 +182,14 @@ def run(
         f"wrote {out} (val mAP50-95 {metrics.box.map:.4f}, mAP50 {metrics.box.map50:.4f}, "
         f"{seconds / 60:.1f} min of training)"
     )
-    return out, summary["train"]["boxes_per_class"]
+    return out
+
+
+def trained_boxes_per_class(weights: Path) -> dict[str, int]:
+    """The training split's boxes per class that :func:`run` recorded in the weights file's meta."""
+    from downstream.detection.yolo import load_weights
+
+    return dict(load_weights(weights)[1]["meta"]["data"]["train"]["boxes_per_class"])
 
 
 def _count_boxes(arrays, counts: np.ndarray):
@@ -332,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=opts.limit,
             weights_dir=opts.weights_dir,
         )
-        weights, train_counts = run(
+        weights = run(
             cfg,
             opts.model,
             work=Path(opts.work) if opts.work else run_dir / "work",
@@ -344,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if opts.scratch:
             cfg["init"] = None
+        train_counts = trained_boxes_per_class(weights)
         task_yaml = write_task_yaml(run_dir, weights, cfg, opts.dataset, train_counts, opts.keep_absent_classes)
         print(f"wrote {task_yaml}")
         return 0
