@@ -1,4 +1,4 @@
-"""A class present in the evaluation split but absent from the task model's training split (issue 28): its rows are
+"""A class present in the evaluation split but absent from the task model's training split: its rows are
 flagged ``class_absent_in_training``, it is left out of the ``all`` rows (value and bootstrap replicates alike, equal
 to pycocotools / mmseg recomputed without the class), ``keep_absent_classes`` keeps it there (flagged), and unknown
 training counts flag nothing. The counts come from the trainers (task.yaml's ``train_counts``)."""
