@@ -6,13 +6,25 @@ row. A detector trained from scratch on a few frames typically finds nothing at 
 ``0.0000 [0.0000, 0.0000]`` with p = 1 everywhere, which ranks nothing. Every row of such a (suite, data set,
 task) carries ``void_task`` (``sr.vocab.FLAG_VOID_TASK``; its note says what to do: a pretrained start, more
 epochs). The rule needs every method's rows, so it is applied to the whole results table when it is written.
+
+A class absent from the task model's training split (``class_absent_in_training``,
+``sr.vocab.FLAG_CLASS_ABSENT_IN_TRAINING``) is a property of the task alone: the trainers
+(``downstream.detection.train`` / ``downstream.segmentation.train --dataset``) record the training split's boxes /
+labelled pixels per class in ``RUN/task.yaml`` (option ``train_counts``), and the task flags the per-class rows of
+the classes counted 0 there and leaves them out of its ``all`` rows (mAP, APs/APm/APl, mIoU; value and bootstrap
+replicates alike). ``keep_absent_classes: true`` keeps them in ``all``, which then carries the flag too. A task
+config without ``train_counts`` (the committed demo configs) says nothing: the counts are unknown, nothing is flagged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from sr.errors import ConfigError
 from sr.vocab import (
     CLASS_ALL,
     COL_CLASS,
@@ -23,6 +35,7 @@ from sr.vocab import (
     COL_SUITE,
     COL_TASK,
     COL_VALUE,
+    FLAG_CLASS_ABSENT_IN_TRAINING,
     FLAG_VOID_TASK,
     join_flags,
     split_flags,
@@ -51,3 +64,32 @@ def flag_void_tasks(results: pd.DataFrame) -> pd.DataFrame:
         for cell, k in zip(results[COL_FLAGS], zip(*(results[c] for c in keys)))
     ]
     return results
+
+
+def check_train_counts(counts: Any, what: str) -> dict[str, int] | None:
+    """The ``train_counts`` option of task ``what`` as {class name: count >= 0}; None (unknown) stays None."""
+    if counts is None:
+        return None
+    if not isinstance(counts, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in counts.items()
+    ):
+        raise ConfigError(
+            f"{what} task: 'train_counts' must map class names to counts >= 0 (written by the trainer), got {counts!r}"
+        )
+    return dict(counts)
+
+
+def absent_in_training(class_names, counts: Mapping[str, int] | None) -> tuple[str, ...]:
+    """The classes of ``class_names`` that the training split had none of (a class the counts do not name had
+    none either: the trainers record every class); () when the counts are unknown."""
+    if counts is None:
+        return ()
+    return tuple(name for name in class_names if not counts.get(name, 0))
+
+
+def absent_flags(cls: str, absent: tuple[str, ...], keep: bool) -> tuple[str, ...]:
+    """The flags of a task row of class ``cls`` (``all`` or a class name), ``absent`` the classes with a row that
+    training had none of: such a class's row is flagged, and the ``all`` row too when it keeps them (``keep``)."""
+    if cls == CLASS_ALL:
+        return (FLAG_CLASS_ABSENT_IN_TRAINING,) if keep and absent else ()
+    return (FLAG_CLASS_ABSENT_IN_TRAINING,) if cls in absent else ()

@@ -57,6 +57,7 @@ class MetricRow:
     cls: str = CLASS_ALL  # class name, or "all" for the overall value
     n: int = 0  # number of images the value is computed over
     image: str = ""  # a per-image value: the sample id (kept out of results.csv)
+    flags: tuple[str, ...] = ()  # this row's own flags (e.g. a class absent from training), besides the task's
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,15 @@ from downstream.tasks import ResultMetric
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
-from reports.tables import flags_in, method_flags, per_class_table, problems_table, quality_table, table_notes
+from reports.tables import (
+    flags_in,
+    method_flags,
+    per_class_table,
+    problems_table,
+    quality_table,
+    table_notes,
+    unmarked_class,
+)
 from reports.tasks import task_reports
 from sr.vocab import (
     CLASS_ALL,
@@ -30,7 +38,6 @@ from sr.vocab import (
     COL_VALUE,
     FLAG_LR_INCONSISTENT,
     FLAG_RANDOM_WEIGHTS,
-    KEY_COLUMNS,
 )
 
 MARK_NOTE = (
@@ -125,7 +132,7 @@ def per_class_interval_table(
         df,
         lambda d, values: per_class_table(d, task, metric, values),
         samples,
-        lambda col: (task, metric, col[1]),
+        lambda col: (task, metric, unmarked_class(col[1])),
         lambda col: higher,
         f"{task}_per_class",
         f"{task.capitalize()}: {metric} per class{direction}",
@@ -185,24 +192,25 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
 
 
 def significance_report(sig: pd.DataFrame, reference: str) -> ReportTable:
-    """The significant differences to ``reference`` (every row, significant or not, is in significance.csv)."""
+    """The paired differences to ``reference`` in a sentence: the differences themselves are drawn, one picture per
+    data set and task (``reports.significance_figure``), and every row, significant or not, is in significance.csv
+    (a table of them ran to 130 rows on the demo)."""
     text = (
         f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
-        "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
-        "`significance.csv`."
+        "p-value, Holm-corrected across the methods of each data set / task / metric / class."
     )
     if not sig.empty:
-        count = int(sig.significant.sum())
-        text += f" {count} of {len(sig)} differences are significant (p_holm < 0.05){':' if count else '.'}"
-    cols = [*KEY_COLUMNS[1:], "delta", COL_CI_LOW, COL_CI_HIGH, "p_holm"]
-    shown = sig[sig.significant][cols].reset_index(drop=True) if not sig.empty else pd.DataFrame(columns=cols)
+        text += f" {int(sig.significant.sum())} of {len(sig)} differences are significant (p_holm < 0.05)."
     return ReportTable(
         "significance",
         f"Significance against `{reference}`",
-        shown,
+        pd.DataFrame(),
         text=text,
-        number_format=".4g",
         index=False,
         files=False,
-        empty=f"No comparisons (no `{reference}` rows, or no per-image samples in the run)." if sig.empty else "",
+        empty=f"No comparisons (no `{reference}` rows, or no per-image samples in the run)."
+        if sig.empty
+        else "One picture per data set and task (methods x metrics, the difference coloured, * = significant) "
+        "under *Significance pictures* (report.md) and *Figures* (report.html); every row, per class included: "
+        "`significance.csv`.",
     )

@@ -54,6 +54,7 @@ from sr.vocab import (
     COL_METRIC,
     COL_TASK,
     COL_VALUE,
+    FLAG_LR_INCONSISTENT,
     FLAG_RANDOM_WEIGHTS,
     split_flags,
 )
@@ -238,13 +239,17 @@ class PaperTable:
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (row, column): ours' CI
     samples: Any = None  # the run's per-image samples (reports.significance): gate ours' marks by significance
     empty: dict[str, str] = field(default_factory=dict)  # column with no number of ours -> why (a results error)
+    #: (row, column) of ours whose SR outputs do not match their LR input (lr_inconsistent): never marked best
+    inconsistent: set[tuple[str, str]] = field(default_factory=set)
 
     def marks(self, source: str) -> dict[tuple[str, str], str]:
         """(row, column) -> 'best' | 'second' for ``source`` ('paper' or 'ours'). With ``samples``, ours' marks are
         given only where the paired difference to the next-ranked row is significant (``ranked_marks``)."""
         out: dict[tuple[str, str], str] = {}
         for col in self.spec.columns:
-            skip = self.reference_rows | (self.random_rows if source == "ours" else set())
+            skip = self.reference_rows
+            if source == "ours":
+                skip = skip | self.random_rows | {row for row, name in self.inconsistent if name == col.name}
             s = self.values[(col.name, source)].drop(labels=list(skip), errors="ignore").dropna()
             if s.empty:
                 continue
@@ -400,6 +405,14 @@ def build_table(
     values.columns = pd.MultiIndex.from_tuples(values.columns)
     reference = {label for label, key, _ in rows if key in REFERENCE_ROWS}
     rnd = {label for (label, _, _), f in zip(rows, row_flags) if FLAG_RANDOM_WEIGHTS in f}
+    inconsistent = {  # as in the run's tables: an output unrelated to its input wins nothing
+        (label, col.name)
+        for col in spec.columns
+        for label, _, m in rows
+        if m
+        and FLAG_LR_INCONSISTENT
+        in ours_flags.get((datasets.get(col.dataset, col.dataset), m, col.task, col.metric, CLASS_ALL), set())
+    }
     return PaperTable(
         spec,
         values,
@@ -411,6 +424,7 @@ def build_table(
         intervals,
         samples,
         empty,
+        inconsistent,
     )
 
 

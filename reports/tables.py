@@ -24,10 +24,12 @@ from sr.vocab import (
     COL_TASK,
     COL_VALUE,
     DEGRADATION_DEFAULT,
+    FLAG_CLASS_ABSENT_IN_TRAINING,
     FLAG_MARKS,
     FLAG_NOTES,
     FLAG_UNKNOWN_MARK,
     KEY_COLUMNS,
+    join_flags,
     split_flags,
 )
 
@@ -188,6 +190,16 @@ def per_class_table(df: pd.DataFrame, task: str, metric: str, values: str = COL_
     """Rows: method; columns: (data set, class) for one task metric (e.g. detection mAP50-95).
     ``values``: the column shown (``value``, ``ci_low`` or ``ci_high``)."""
     rows = df[(df[COL_TASK] == task) & (df[COL_METRIC] == metric) & df[COL_VALUE].notna()]
+    # a class absent from the task model's training split is a property of the column, not of the methods: its
+    # mark goes on the class (``unmarked_class`` reads the class back), the methods' labels stay clean
+    absent = {
+        (d, c)
+        for d, c, f in zip(rows[COL_DATASET], rows[COL_CLASS], rows[COL_FLAGS])
+        if FLAG_CLASS_ABSENT_IN_TRAINING in split_flags(f)
+    }
+    if absent:
+        kept = [join_flags(split_flags(f) - {FLAG_CLASS_ABSENT_IN_TRAINING}) for f in rows[COL_FLAGS]]
+        rows = rows.assign(**{COL_FLAGS: kept})
     table = _pivot(rows, [COL_DATASET, COL_CLASS], values)
     if table.empty:
         return table
@@ -196,8 +208,18 @@ def per_class_table(df: pd.DataFrame, task: str, metric: str, values: str = COL_
     columns = [c for d in dict.fromkeys(table.columns.get_level_values(0)) for c in order if c[0] == d]
     attrs = dict(table.attrs)
     table = table.loc[:, [c for c in columns if c in table.columns]]
+    if absent:
+        table.columns = pd.MultiIndex.from_tuples(
+            [(d, marked(str(c), {FLAG_CLASS_ABSENT_IN_TRAINING}) if (d, c) in absent else c) for d, c in table.columns]
+        )
+        attrs["flags"] = sorted({*attrs.get("flags", ()), FLAG_CLASS_ABSENT_IN_TRAINING})
     table.attrs.update(attrs)
     return table
+
+
+def unmarked_class(column: str) -> str:
+    """The class of a ``per_class_table`` column (without the mark of a class absent from training)."""
+    return str(column).removesuffix(f" {FLAG_MARKS[FLAG_CLASS_ABSENT_IN_TRAINING]}")
 
 
 def table_notes(table: pd.DataFrame) -> list[str]:

@@ -76,7 +76,8 @@ FLAG_NOTES = {
     "(a plumbing run, e.g. the committed demo weights)",
     FLAG_VOID_TASK: "the task model predicted nothing (or scored 0 on every method, hr included): a model trained "
     "from scratch on a small set often does; start from pretrained weights or train longer",
-    FLAG_CLASS_ABSENT_IN_TRAINING: "class absent from the task model's training split: excluded from 'all'",
+    FLAG_CLASS_ABSENT_IN_TRAINING: "class absent from the task model's training split: excluded from 'all' "
+    "(an 'all' row with this mark still includes it: the task's keep_absent_classes option)",
     FLAG_LR_INCONSISTENT: "SR output inconsistent with its LR input (lr_psnr below the threshold): never marked best",
     FLAG_DEMO_STAND_IN: "synthetic demo data standing in for the paper's data set: not the paper's numbers",
 }

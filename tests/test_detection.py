@@ -435,6 +435,12 @@ def test_finetune_from_coco_style_checkpoint_and_evaluate_offline(tmp_path, no_n
     assert unrestricted == []
     model, header = load_weights(out)
     assert header["meta"]["init"]["init"].endswith("coco.pt") and header["names"] == list(M3FD)
+    # the training split's boxes per class are in the meta (train --dataset writes them to task.yaml: train_counts)
+    from downstream.datasets.synthir import render_scene
+
+    boxes = np.concatenate([render_scene(seed, 96, 128).boxes for seed in range(6)])
+    expected = {name: int((boxes[:, 0] == c).sum()) for c, name in enumerate(M3FD)}
+    assert train_mod.trained_boxes_per_class(out) == expected and sum(expected.values()) > 0
     # the backbone came from the init checkpoint (the 80-class head did not fit and was trained from scratch)
     first = "model.0.conv.weight"
     trained, start = model.state_dict()[first], coco.state_dict()[first].float()

@@ -85,3 +85,26 @@ def test_lr_inconsistent_outputs_are_flagged_and_never_bold(tmp_path):
 @pytest.fixture(autouse=True)
 def _offline_reports(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+def test_paper_tables_never_mark_an_lr_inconsistent_row_best():
+    """As the run's tables: the method leading a paper column with outputs unrelated to its LR input is not bold;
+    the next one is, and the mark and note of the flag are shown."""
+    from reports.paper_tables import TABLES, build_table
+
+    rows = []
+    for method, clipiqa, flags in (("difiisr", 0.9, FLAG_LR_INCONSISTENT), ("sinsr", 0.5, ""), ("resshift", 0.4, "")):
+        rows += [
+            _row("mine", method, "quality", "clipiqa", "all", clipiqa, flags),
+            _row("mine", method, "quality", "musiq", "all", 30.0 + clipiqa, flags),
+        ]
+    df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    df["error"] = ""
+    table = build_table(TABLES[0], df, {"Set5": "mine"})
+    label = {m: label for label, m in table.methods.items()}
+    marks = table.marks("ours")
+    for column in ("Set5/CLIP-IQA", "Set5/MUSIQ"):
+        assert (label["difiisr"], column) not in marks
+        assert marks[(label["sinsr"], column)] == "best" and marks[(label["resshift"], column)] == "second"
+    assert FLAG_MARKS[FLAG_LR_INCONSISTENT] in label["difiisr"]
+    assert marks.get((label["difiisr"], "Set5/CLIP-IQA")) is None and table.marks("paper")  # the paper's own marks stay

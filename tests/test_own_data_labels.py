@@ -179,3 +179,43 @@ def test_real_m3fd_labels_with_renamed_and_missing_files(shared_data, tmp_path, 
     assert _prepared_boxes(tmp_path / "o", names) == expected
     prov = yaml.safe_load((tmp_path / "o" / "dataset.yaml").read_text())["provenance"]
     assert sum(prov["unlabelled_images"].values()) == 1 and labels[1].stem in " ".join(prov["notes"])
+
+
+def _folder_yaml(root: Path, images: Path, labels: Path, **extra) -> Path:
+    spec = {"name": "mine", "kind": "folder", "root": str(images), "labels_dir": str(labels), "classes": NAMES, **extra}
+    (root / "mine.yaml").write_text(yaml.safe_dump(spec))
+    return root / "mine.yaml"
+
+
+def test_folder_kind_pairs_any_case_counts_missing_labels_and_require_labels_refuses(tmp_path, caplog):
+    """The ``folder`` data-set kind (no prepare step): ``X.TXT`` is frame x's label (the old code read it as no
+    objects), a missing label is counted in a warning worded as prepare's notes, an orphan label is reported,
+    and ``require_labels: true`` makes the missing one an error naming the folder."""
+    import logging
+
+    import pytest
+
+    from downstream.datasets import load_dataset
+    from downstream.errors import DataError
+
+    rng = np.random.default_rng(3)
+    images, labels = tmp_path / "ir", tmp_path / "labels"
+    for i in range(4):
+        _frame(images / f"f{i}.png", rng)
+    _label(labels / "F0.TXT", [(1, 0.5, 0.5, 0.2, 0.3), (2, 0.3, 0.3, 0.1, 0.1)])
+    _label(labels / "f1.txt", [(0, 0.5, 0.5, 0.2, 0.3)])
+    _label(labels / "f2.txt", [])  # labelled, no objects: not counted
+    _label(labels / "ghost.txt", [(0, 0.5, 0.5, 0.1, 0.1)])  # no image
+    with caplog.at_level(logging.WARNING):
+        ds = load_dataset(str(_folder_yaml(tmp_path, images, labels)))
+        boxes = {i: ds.load(i).boxes for i in ds.ids()}
+    assert [len(boxes[i]) for i in ("f0", "f1", "f2", "f3")] == [2, 1, 0, 0]
+    assert sorted(boxes["f0"][:, 0].tolist()) == [1.0, 2.0]
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "1 image(s) have no label file in" in warned and str(labels) in warned and "f3" in warned
+    assert "(read as 'no objects')" in warned and "1 label file(s)" in warned and "ghost.txt" in warned
+    with pytest.raises(DataError, match="require_labels") as exc:
+        load_dataset(str(_folder_yaml(tmp_path, images, labels, require_labels=True)))
+    assert str(labels) in str(exc.value) and "f3" in str(exc.value)
+    _label(labels / "f3.txt", [(0, 0.5, 0.5, 0.2, 0.3)])
+    assert len(load_dataset(str(_folder_yaml(tmp_path, images, labels, require_labels=True))).ids()) == 4

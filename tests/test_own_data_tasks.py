@@ -94,6 +94,9 @@ def test_segmenter_training_uses_a_pretrained_backbone_when_its_file_is_there(tm
     assert main([*args, "--out", str(tmp_path / "scratch")]) == 0
     spec = yaml.safe_load((tmp_path / "scratch" / "task.yaml").read_text())
     assert spec["options"]["scratch_init"] is True and spec["options"]["classes"] == ["background", "target"]
+    counts = spec["options"]["train_counts"]  # labelled pixels per class of the training frames (32 x 32 each)
+    assert set(counts) == {"background", "target"} and counts["target"] > 0 and sum(counts.values()) % (32 * 32) == 0
+    assert spec["options"]["keep_absent_classes"] is False
 
     backbone = build_segformer("mit_b0", 2).backbone.state_dict()
     path = registry.path_of("mit_b0_imagenet")

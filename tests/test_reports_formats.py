@@ -122,7 +122,6 @@ def test_report_md_html_and_table_files_show_the_same_tables(tmp_path):
     titles = [
         "Image quality (mean over images; reference metrics, then no-reference)",
         "Detection: mAP50-95 per class",
-        "Significance against bicubic",
         "Not computed, and why",
         "Run",
         "Method weights (sha256)",
@@ -140,11 +139,14 @@ def test_report_md_html_and_table_files_show_the_same_tables(tmp_path):
     assert re.fullmatch(r"\*\*\d+\.\d{4}\*\* \[\d+\.\d{4}, \d+\.\d{4}\]", psnr["lanczos"])
     detection = {row[0]: row[1:] for row in md[titles[1]]}
     assert all(re.fullmatch(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", c) for c in detection["nearest"])  # no samples
-    assert md[titles[3]] == [["ds", "dat", "sr", "unavailable", "all", PROBLEM]]
+    assert md[titles[2]] == [["ds", "dat", "sr", "unavailable", "all", PROBLEM]]
+    # significance: a sentence and the pictures, no table of rows (every row is in significance.csv)
+    assert "## Significance against `bicubic`" in report_md and not md.get("Significance against bicubic")
+    assert "`significance.csv`" in report_md and "## Significance pictures" in report_md
     assert FLAG_NOTES[FLAG_RANDOM_WEIGHTS] in report_md
     assert ["seed", "5"] in md["Run"] and ["rnd", "net", f"{'0f' * 32} [{FLAG_RANDOM_WEIGHTS}]"] in md[titles[-1]]
 
-    for stem, title in (("quality", titles[0]), ("detection_per_class", titles[1]), ("problems", titles[3])):
+    for stem, title in (("quality", titles[0]), ("detection_per_class", titles[1]), ("problems", titles[2])):
         own = (out / f"{stem}.md").read_text(encoding="utf-8")
         assert own.startswith(f"## {title}\n") and own in report_md  # the file is the report's section
         tex = (out / f"{stem}.tex").read_text(encoding="utf-8")

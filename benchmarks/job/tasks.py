@@ -16,7 +16,7 @@ from benchmarks.job.files import write_per_image
 from benchmarks.job.frames import Frames
 from downstream.evidence import Sample, add_task_replicates, task_replicates
 from sr.errors import UserError
-from sr.vocab import COL_CLASS, COL_METRIC, COL_N, COL_VALUE
+from sr.vocab import COL_CLASS, COL_FLAGS, COL_METRIC, COL_N, COL_VALUE
 
 log = logging.getLogger("benchmarks")
 
@@ -98,6 +98,7 @@ class TaskEvaluation:
             return None
         rows = [
             {COL_METRIC: r.metric, COL_CLASS: r.cls, COL_VALUE: r.value, COL_N: r.n, "image": r.image}
+            | ({COL_FLAGS: list(r.flags)} if r.flags else {})
             for r in task_rows
         ]
         cached = {"rows": rows, "state": state}
@@ -131,5 +132,5 @@ class TaskEvaluation:
                     finite_or_nan(r[COL_VALUE]),
                     cls=r[COL_CLASS],
                     n=r[COL_N],
-                    flags=job.method.flags + task.flags,
+                    flags=job.method.flags + task.flags + tuple(r.get(COL_FLAGS) or ()),
                 )

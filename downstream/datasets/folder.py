@@ -5,7 +5,9 @@ Options (YAML or ``load_dataset(..., key=value)``):
 by the degradation; a frame whose LR file is missing has no LR: methods that read LR get an error row
 for it, the ``hr`` reference row still scores), ``list_file`` (a text file of ids or file names;
 default: every image in ``root``),
-``labels_dir`` (YOLO txt per id) or ``voc_dir`` (VOC XML per id) with ``classes``,
+``labels_dir`` (YOLO txt per id, paired case-insensitively: ``X.TXT`` is frame ``x``'s; a frame without one has no
+objects, counted in a warning worded as the prepare commands' notes, and ``require_labels: true`` makes it an error)
+or ``voc_dir`` (VOC XML per id) with ``classes``,
 ``masks_dir`` + ``mask_template`` with ``seg_classes`` and ``mask_values`` (raw value -> id map),
 ``voc_skip`` (VOC class names whose boxes are left out, e.g. HIT-UAV's ``[DontCare]``), ``high_bit_rule`` for 16-bit
 frames (see downstream.imageio), ``channels``, ``limit`` (the first N frames; fewer than N flags the rows
@@ -22,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from downstream.datasets.base import Dataset, file_fingerprint, register_kind, resolve_root
+from downstream.datasets.base import Dataset, file_fingerprint, log, register_kind, resolve_root
+from downstream.datasets.discover import UNLABELLED_READ_AS, Pairing, files_by_key
 from downstream.errors import DataError
 from downstream.imageio import IMAGE_SUFFIXES, read_image
 from downstream.labels import read_mask, read_voc_xml, read_yolo_txt
@@ -51,6 +54,7 @@ class FolderDataset(Dataset):
         high_bit_rule: Any = "agc",
         limit: int | None = None,
         lr_only: bool = False,
+        require_labels: bool = False,
         **common: Any,
     ):
         super().__init__(name, **common)
@@ -90,6 +94,7 @@ class FolderDataset(Dataset):
         self._files = self._scan()
         if self.limit:
             self._files = dict(list(self._files.items())[: self.limit])
+        self._labels = self._pair_labels(bool(require_labels)) if self.labels_dir else {}
 
     def _scan(self) -> dict[str, Path]:
         files: dict[str, Path] = {}
@@ -111,6 +116,29 @@ class FolderDataset(Dataset):
             wanted = [Path(line.strip()).stem for line in self.list_file.read_text().splitlines() if line.strip()]
             files = {i: files.get(i, self.root / f"{i}.png") for i in wanted}
         return files
+
+    def _pair_labels(self, require: bool) -> dict[str, Path]:
+        """id -> its YOLO label file (``downstream.datasets.discover``'s rule: by stem, any case); frames without
+        one are counted in a warning (once per data set and count), or an error with ``require``; label files
+        of no image in ``root`` (whatever the split list) are reported in the same warning."""
+        if not self.labels_dir.is_dir():
+            raise DataError(f"data set {self.name!r}: labels folder {self.labels_dir} does not exist")
+        found = files_by_key(self.labels_dir, (".txt",))
+        images = _image_keys(self.root)
+        pairing = Pairing(
+            frames=self._files,
+            labels={i: found[i.lower()] for i in self._files if i.lower() in found},
+            unlabelled=[i for i in self._files if i.lower() not in found],
+            orphans=sorted(path for key, path in found.items() if key not in images),
+        )
+        notes = pairing.report(self.labels_dir)
+        if require and pairing.unlabelled:
+            raise DataError(f"data set {self.name!r}: require_labels: {notes[0]}".replace(f" {UNLABELLED_READ_AS}", ""))
+        key = (self.name, str(self.labels_dir), len(pairing.unlabelled), len(pairing.orphans))
+        if notes and key not in _WARNED:
+            _WARNED.add(key)
+            log.warning("data set %r: %s", self.name, "; ".join(notes))
+        return pairing.labels
 
     def ids(self) -> list[str]:
         return list(self._files)
@@ -139,10 +167,10 @@ class FolderDataset(Dataset):
         height, width = hr.shape[:2]
         boxes, label_path = None, None
         if labels and self.labels_dir is not None:
-            label_path = self.labels_dir / f"{sample_id}.txt"
+            label_path = self._labels.get(sample_id)  # none: no objects (counted and warned about when scanned)
             boxes = (
                 read_yolo_txt(label_path, width, height, len(self.label_classes[LABEL_BOXES]))
-                if label_path.exists()
+                if label_path is not None
                 else np.zeros((0, 5), np.float32)
             )
         elif labels and self.voc_dir is not None:
@@ -173,6 +201,15 @@ class FolderDataset(Dataset):
             fingerprint=file_fingerprint(hr_path, lr_path, label_path, mask_path),
             lr_missing=lr_missing,
         )
+
+
+#: (data set, labels folder, unlabelled, orphans) already warned about
+_WARNED: set[tuple] = set()
+
+
+def _image_keys(folder: Path) -> set[str]:
+    """The lower-cased stems of the images in ``folder`` (not recursive, as ``root`` is read)."""
+    return {p.stem.lower() for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 def _holds_images(folder: Path) -> bool:

@@ -19,6 +19,7 @@ Classes with no ground-truth instance have no AP (they are left out of ``per_cla
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -261,13 +262,17 @@ def draw_class_ap(per_image: list[dict[str, np.ndarray]], draws: np.ndarray, num
     return out
 
 
-def draw_size_ap(per_image: list[dict], draws: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+def draw_size_ap(
+    per_image: list[dict], draws: np.ndarray, num_classes: int, skip: Collection[int] = ()
+) -> dict[str, np.ndarray]:
     """:func:`size_ap_images` on each drawn list at once: area range -> (R,) AP50-95, NaN where a list has no
-    counted ground truth in the range (``draws`` as in :func:`draw_class_ap`)."""
+    counted ground truth in the range (``draws`` as in :func:`draw_class_ap`; ``skip`` as in :func:`size_ap`)."""
     out = {}
     for size in AREA_RANGES:
         per_class = []
         for c in range(num_classes):
+            if c in skip:
+                continue
             parts = [im[(size, c)] for im in per_image]
             conf = np.concatenate([part[0] for part in parts])
             m = np.concatenate([part[1] for part in parts], axis=1)
@@ -275,7 +280,7 @@ def draw_size_ap(per_image: list[dict], draws: np.ndarray, num_classes: int) -> 
             image = np.repeat(np.arange(len(parts)), [len(part[0]) for part in parts])
             n_gt = np.array([part[3] for part in parts])
             per_class.append(draw_coco_ap(m.T, conf, image, n_gt, draws, counted=~ig.T).mean(axis=1))
-        out[size] = mean_present(np.stack(per_class, axis=1))
+        out[size] = mean_present(np.stack(per_class, axis=1)) if per_class else np.full(len(draws), np.nan)
     return out
 
 
@@ -289,6 +294,21 @@ def mean_present(values: np.ndarray) -> np.ndarray:
         if mask.any():
             out[rows] = values[rows][:, mask].mean(axis=1)
     return out
+
+
+def without_classes(scores: DetectionScores, names: Collection[str]) -> DetectionScores:
+    """``scores`` with its overall mAP50-95 / mAP50 recomputed as the mean over the classes not in ``names``
+    (the mean of the per-class APs, which is how both AP methods average: a class absent from the detector's
+    training split left out); 0 when no class is left, as :func:`score_images` reports a split without boxes."""
+    kept = [cs for name, cs in scores.per_class.items() if name not in names]
+    return DetectionScores(
+        float(np.mean([cs.map50_95 for cs in kept])) if kept else 0.0,
+        float(np.mean([cs.map50 for cs in kept])) if kept else 0.0,
+        scores.images,
+        scores.instances,
+        scores.per_class,
+        scores.sizes,
+    )
 
 
 def _iou_matrix(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -334,11 +354,18 @@ def _match_in_range(dt: np.ndarray, gt: np.ndarray, area: tuple[float, float]) -
     return matched, ignored, int((~g_ig).sum())
 
 
-def size_ap(preds: list[np.ndarray], gts: list[np.ndarray], num_classes: int, max_dets: int = 100) -> dict[str, float]:
+def size_ap(
+    preds: list[np.ndarray],
+    gts: list[np.ndarray],
+    num_classes: int,
+    max_dets: int = 100,
+    skip: Collection[int] = (),
+) -> dict[str, float]:
     """AP50-95 per COCO area range (COCOeval's APs / APm / APl): the mean over classes with a counted ground
-    truth in the range of the 101-point AP at each IoU threshold; ranges without one are left out."""
+    truth in the range of the 101-point AP at each IoU threshold; ranges without one are left out. Class ids in
+    ``skip`` are left out of the mean (a class absent from the detector's training split)."""
     return size_ap_images(
-        [size_image_stats(pred, gt, num_classes, max_dets) for pred, gt in zip(preds, gts)], num_classes
+        [size_image_stats(pred, gt, num_classes, max_dets) for pred, gt in zip(preds, gts)], num_classes, skip
     )
 
 
@@ -358,12 +385,14 @@ def size_image_stats(
     return out
 
 
-def size_ap_images(per_image: list[dict], num_classes: int) -> dict[str, float]:
+def size_ap_images(per_image: list[dict], num_classes: int, skip: Collection[int] = ()) -> dict[str, float]:
     """:func:`size_ap` from per-image :func:`size_image_stats` (a resampled list may repeat an image)."""
     out = {}
     for size in AREA_RANGES:
         aps = []
         for c in range(num_classes):
+            if c in skip:
+                continue
             parts = [im[(size, c)] for im in per_image]
             n_gt = sum(part[3] for part in parts)
             if n_gt == 0:

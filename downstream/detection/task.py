@@ -13,7 +13,11 @@ Configs: ``configs/tasks/detection_m3fd.yaml`` (the paper's YOLOv5-s fine-tuned 
                   DetMetrics, i.e. ``model.val()``; trapezoid rule, a perfect detector scores 0.995);
 ``random_weights``  a randomly initialised detector (seeded; tests only; every row is flagged);
 ``classes``       the detector's class names (written by ``train --dataset``; checked against the data set's);
-``scratch_init``  the detector was trained from scratch (no pretrained start): every row gets that flag.
+``scratch_init``  the detector was trained from scratch (no pretrained start): every row gets that flag;
+``train_counts``  boxes per class in the detector's training split (written by ``train --dataset``): a class counted
+                  0 is flagged ``class_absent_in_training`` on its rows and left out of the ``all`` rows (mAP50-95,
+                  mAP50, APs / APm / APl; value and bootstrap replicates); unknown (no key) flags nothing;
+``keep_absent_classes``  keep such classes in ``all`` (then flagged too; ``train --keep-absent-classes``).
 
 Rows: mAP50-95 / mAP50 overall and per class, and APs / APm / APl (COCO's small / medium / large areas,
 ``metrics.size_ap``, equal to pycocotools') overall.
@@ -36,9 +40,11 @@ from downstream.detection.metrics import (
     score,
     scores_from_metrics,
     size_ap,
+    without_classes,
 )
 from downstream.errors import ClassMismatchError, DataError
 from downstream.sample import LABEL_BOXES
+from downstream.task_flags import absent_flags, absent_in_training, check_train_counts
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport, draw_positions
 from sr.errors import ConfigError
 from sr.runtime import DEVICE_AUTO
@@ -81,6 +87,8 @@ class DetectionTask(Task):
         seed: int = 0,
         trust_pickle: bool = False,
         scratch_init: bool = False,
+        train_counts: dict[str, int] | None = None,
+        keep_absent_classes: bool = False,
     ):
         if ap_method not in AP_METHODS:
             raise ConfigError(f"detection task: ap_method must be one of {AP_METHODS}, got {ap_method!r}")
@@ -100,6 +108,8 @@ class DetectionTask(Task):
         self.weights_dir, self.random_weights, self.ap_method = weights_dir, random_weights, ap_method
         self.model_cfg, self.classes, self.seed, self.trust_pickle = model, classes, int(seed), trust_pickle
         self.scratch_init = bool(scratch_init)
+        self.train_counts = check_train_counts(train_counts, "detection")
+        self.keep_absent_classes = bool(keep_absent_classes)
         self._model = None
         self._random_models: dict[tuple[str, ...], Any] = {}  # random detectors, one per class list (data set)
         self._weights_path: Path | None = None
@@ -148,7 +158,7 @@ class DetectionTask(Task):
 
             path = resolve_weights(self.weights, self.weights_dir, what=WHAT)
             weights = {"name": str(self.weights), "sha256": sha256_of(path)}
-        return {
+        ident = {
             "name": self.name,
             "weights": weights,
             "imgsz": self.imgsz,
@@ -159,6 +169,9 @@ class DetectionTask(Task):
             "rect": True,
             "half": False,
         }
+        if self.train_counts is not None:  # unknown counts change nothing (earlier cache entries stay valid)
+            ident.update(train_counts=self.train_counts, keep_absent_classes=self.keep_absent_classes)
+        return ident
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -228,7 +241,12 @@ class DetectionTask(Task):
             scores = scores_from_metrics(metrics, names, n_images=len(captured))
         else:  # COCOeval on the predictions in pixels of the SR image (what ultralytics exports to COCO JSON)
             scores = score([c.pred for c in captured], [c.gt for c in captured], names, "coco")
-        scores.sizes = size_ap([c.pred for c in captured], [c.gt for c in captured], len(names))
+        # classes the training split had none of leave the "all" rows (unless kept)
+        excluded = () if self.keep_absent_classes else absent_in_training(names, self.train_counts)
+        if set(excluded) & set(scores.per_class):
+            scores = without_classes(scores, excluded)
+        skip = [names.index(name) for name in excluded]
+        scores.sizes = size_ap([c.pred for c in captured], [c.gt for c in captured], len(names), skip=skip)
         return scores, metrics, captured
 
     def evaluate(self, items: list[TaskItem], class_names: tuple[str, ...], workdir: Path) -> list[MetricRow]:
@@ -243,8 +261,15 @@ class DetectionTask(Task):
         for c in captured:  # the validator's files are data.safe_name(index, id): index -> the item's id
             index = int(Path(c.im_file).stem.split("_", 1)[0])
             images[items[index].id] = {"pred": c.pred.tolist(), "gt": c.gt.tolist()}
-        state = {"classes": list(class_names), "ap_method": self.ap_method, "images": images}
-        return rows_from_scores(scores, class_names), state
+        absent = absent_in_training(class_names, self.train_counts)
+        state = {
+            "classes": list(class_names),
+            "ap_method": self.ap_method,
+            "images": images,
+            "absent": list(absent),  # classes the training split had none of
+            "keep_absent": self.keep_absent_classes,
+        }
+        return rows_from_scores(scores, class_names, absent, self.keep_absent_classes), state
 
     @classmethod
     def replicates(cls, state: dict[str, Any], draws: Any) -> dict[tuple[str, str], Any]:
@@ -263,6 +288,9 @@ class DetectionTask(Task):
         )
 
         names = tuple(state["classes"])
+        absent, keep = tuple(state.get("absent", ())), bool(state.get("keep_absent"))
+        excluded = () if keep else absent
+        skip = [names.index(name) for name in excluded]
         pairs = [
             (np.asarray(v["pred"], np.float64).reshape(-1, 6), np.asarray(v["gt"], np.float64).reshape(-1, 5))
             for v in state["images"].values()
@@ -270,19 +298,22 @@ class DetectionTask(Task):
         stats = [image_stats(pred, gt) for pred, gt in pairs]
         sizes = [size_image_stats(pred, gt, len(names)) for pred, gt in pairs]  # COCO's 100 per image, as evaluated
         picked = draw_positions(list(state["images"]), draws)
-        size_ap = draw_size_ap(sizes, picked, len(names))
+        size_ap = draw_size_ap(sizes, picked, len(names), skip)
         if state["ap_method"] == "ultralytics":
             out: dict[tuple[str, str], Any] = {}
             for r, draw in enumerate(picked):
                 scores = score_images([stats[k] for k in draw[draw >= 0]], names, state["ap_method"])
+                if set(excluded) & set(scores.per_class):
+                    scores = without_classes(scores, excluded)
                 scores.sizes = {size: float(v[r]) for size, v in size_ap.items() if np.isfinite(v[r])}
-                for row in rows_from_scores(scores, names):
+                for row in rows_from_scores(scores, names, absent, keep):
                     out.setdefault((row.metric, row.cls), np.full(len(picked), np.nan))[r] = row.value
             return out
         ap = draw_class_ap(stats, picked, len(names))  # (R, K, T)
+        counted = np.delete(ap, np.asarray(skip, np.int64), axis=1)  # the classes of the "all" rows
         columns = {
-            ("mAP50-95", CLASS_ALL): np.nan_to_num(mean_present(ap.reshape(len(ap), -1)), nan=0.0),
-            ("mAP50", CLASS_ALL): np.nan_to_num(mean_present(ap[:, :, 0]), nan=0.0),
+            ("mAP50-95", CLASS_ALL): np.nan_to_num(mean_present(counted.reshape(len(ap), -1)), nan=0.0),
+            ("mAP50", CLASS_ALL): np.nan_to_num(mean_present(counted[:, :, 0]), nan=0.0),
             **{(SIZE_METRICS[size], CLASS_ALL): v for size, v in size_ap.items()},
         }
         for c, name in enumerate(names):
@@ -312,19 +343,32 @@ class DetectionTask(Task):
 SIZE_METRICS = {"small": "APs", "medium": "APm", "large": "APl"}
 
 
-def rows_from_scores(scores: DetectionScores, class_names) -> list[MetricRow]:
+def rows_from_scores(
+    scores: DetectionScores, class_names, absent: tuple[str, ...] = (), keep_absent: bool = False
+) -> list[MetricRow]:
     """MetricRows: mAP50-95 and mAP50 for "all" (n = images) and each class with ground truth (n = its images);
-    APs / APm / APl for "all" where the split has boxes of that size (COCOeval's rule, 100 detections per image)."""
+    APs / APm / APl for "all" where the split has boxes of that size (COCOeval's rule, 100 detections per image).
+    Rows of the ``absent`` classes (none in the training split) are flagged, the "all" rows too if ``keep_absent``
+    (``scores`` already holds "all" with or without them)."""
+    absent = tuple(name for name in absent if name in scores.per_class)  # those with a row
+    flags = absent_flags(CLASS_ALL, absent, keep_absent)
     rows = [
-        MetricRow("mAP50-95", scores.map50_95, CLASS_ALL, scores.images),
-        MetricRow("mAP50", scores.map50, CLASS_ALL, scores.images),
+        MetricRow("mAP50-95", scores.map50_95, CLASS_ALL, scores.images, flags=flags),
+        MetricRow("mAP50", scores.map50, CLASS_ALL, scores.images, flags=flags),
     ]
-    rows += [MetricRow(SIZE_METRICS[size], value, CLASS_ALL, scores.images) for size, value in scores.sizes.items()]
+    rows += [
+        MetricRow(SIZE_METRICS[size], value, CLASS_ALL, scores.images, flags=flags)
+        for size, value in scores.sizes.items()
+    ]
     for name in class_names:
         cs = scores.per_class.get(name)
         if cs is None:
             continue  # no ground-truth instance: AP undefined (ultralytics and COCOeval leave it out too)
-        rows += [MetricRow("mAP50-95", cs.map50_95, name, cs.images), MetricRow("mAP50", cs.map50, name, cs.images)]
+        flags = absent_flags(name, absent, keep_absent)
+        rows += [
+            MetricRow("mAP50-95", cs.map50_95, name, cs.images, flags=flags),
+            MetricRow("mAP50", cs.map50, name, cs.images, flags=flags),
+        ]
     return [r for r in rows if not (isinstance(r.value, float) and math.isnan(r.value))]
 
 

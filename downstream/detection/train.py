@@ -10,7 +10,9 @@ when val is empty) with the data set's own classes, and writes ``RUN/detector.pt
 config bound to those weights and classes, for ``python -m benchmarks.run --tasks RUN/task.yaml``. The start is
 ultralytics' COCO model of the same size (``yolov5nu_coco`` / ``yolov5su_coco``) when its file is in the weights
 directory, random weights otherwise; a scratch start is recorded in task.yaml (``scratch_init: true``) and every
-result row made with the detector carries the ``scratch_init`` flag.
+result row made with the detector carries the ``scratch_init`` flag. task.yaml also records the training split's
+boxes per class (``train_counts``): a class with none there is flagged ``class_absent_in_training`` in the results
+and left out of the ``all`` rows, unless ``--keep-absent-classes`` keeps it there (flagged).
 
 ``NAME`` is ``configs/detection/<NAME>.yaml`` (or a path to a YAML). Keys:
 
@@ -38,6 +40,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from downstream.sample import LABEL_BOXES
 from downstream.tasks import task_yaml_path
@@ -111,6 +115,7 @@ def run(
     scratch: bool = False,
     trust_pickle: bool = False,
 ) -> Path:
+    """Train; returns the weights file (its meta records the data, with the training split's boxes per class)."""
     from downstream.detection.data import write_data_yaml, write_split_from_arrays
     from downstream.detection.yolo import load_detector, load_weights, save_weights, train, validate
     from sr.weights import sha256_of
@@ -121,10 +126,11 @@ def run(
     summary = {}
     for split in ("train", "val"):
         arrays, info = _source_arrays(cfg["data"][split], classes)
-        n = write_split_from_arrays(data_root, split, arrays)
+        boxes = np.zeros(len(classes), np.int64)
+        n = write_split_from_arrays(data_root, split, _count_boxes(arrays, boxes))
         if n == 0:
             raise UserError(f"the {split} source of {name} has no frames")
-        summary[split] = {**info, "frames": n}
+        summary[split] = {**info, "frames": n, "boxes_per_class": dict(zip(classes, boxes.tolist()))}
     data_yaml = write_data_yaml(data_root, classes, {"train": "train", "val": "val"})
 
     init_model, init_info = None, None
@@ -179,6 +185,22 @@ def run(
     return out
 
 
+def trained_boxes_per_class(weights: Path) -> dict[str, int]:
+    """The training split's boxes per class that :func:`run` recorded in the weights file's meta."""
+    from downstream.detection.yolo import load_weights
+
+    return dict(load_weights(weights)[1]["meta"]["data"]["train"]["boxes_per_class"])
+
+
+def _count_boxes(arrays, counts: np.ndarray):
+    """``arrays`` passed through, adding each frame's boxes per class id to ``counts`` (the split's class counts,
+    recorded in the weights' meta and in RUN/task.yaml's ``train_counts``)."""
+    for sample_id, image, boxes in arrays:
+        if boxes is not None and len(boxes):
+            counts += np.bincount(np.asarray(boxes)[:, 0].astype(np.int64), minlength=len(counts))[: len(counts)]
+        yield sample_id, image, boxes
+
+
 def dataset_config(
     dataset: str, *, model: str, epochs: int, imgsz: int, batch: int, limit: int | None, weights_dir: str | None
 ) -> dict[str, Any]:
@@ -226,8 +248,16 @@ def dataset_config(
     }
 
 
-def write_task_yaml(run_dir: Path, weights: Path, cfg: dict[str, Any], dataset: str) -> Path:
-    """``RUN/task.yaml``: a detection task config bound to ``weights`` and the data set's classes."""
+def write_task_yaml(
+    run_dir: Path,
+    weights: Path,
+    cfg: dict[str, Any],
+    dataset: str,
+    train_counts: dict[str, int],
+    keep_absent_classes: bool = False,
+) -> Path:
+    """``RUN/task.yaml``: a detection task config bound to ``weights`` and the data set's classes, with the training
+    split's boxes per class (``train_counts``: a class with none is flagged and left out of ``all``)."""
     import yaml
 
     scratch = cfg["init"] is None
@@ -242,6 +272,8 @@ def write_task_yaml(run_dir: Path, weights: Path, cfg: dict[str, Any], dataset: 
         "batch": 16,
         "ap_method": "coco",
         "scratch_init": scratch,
+        "train_counts": {name: int(n) for name, n in train_counts.items()},
+        "keep_absent_classes": bool(keep_absent_classes),
     }
     spec = {
         "description": f"{Path(cfg['model']).stem} trained on {dataset} by python -m downstream.detection.train "
@@ -285,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="allow an unrestricted unpickle of the init checkpoint (trusted files only)",
     )
+    parser.add_argument(
+        "--keep-absent-classes",
+        action="store_true",
+        help="--dataset: keep classes without a training box in the 'all' rows (flagged; default: left out)",
+    )
     add_overwrite_option(parser)
     opts = parser.parse_args(argv)
     if opts.dataset:
@@ -314,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if opts.scratch:
             cfg["init"] = None
-        print(f"wrote {write_task_yaml(run_dir, weights, cfg, opts.dataset)}")
+        train_counts = trained_boxes_per_class(weights)
+        task_yaml = write_task_yaml(run_dir, weights, cfg, opts.dataset, train_counts, opts.keep_absent_classes)
+        print(f"wrote {task_yaml}")
         return 0
     cfg, name = load_config(opts.config)
     if opts.epochs:

@@ -59,11 +59,20 @@ def scores(conf: np.ndarray) -> SegScores:
         iou = np.where(union > 0, intersect / union, np.nan) * 100.0
         acc = np.where(area_label > 0, intersect / area_label, np.nan) * 100.0
         aacc = np.where(total > 0, intersect.sum(axis=-1) / total * 100.0, np.nan)
-    present = np.isfinite(iou).any(axis=-1)
-    miou = np.where(present, np.nansum(iou, axis=-1) / np.maximum(np.isfinite(iou).sum(axis=-1), 1), np.nan)
+    miou = mean_iou(iou)
     if conf.ndim == 2:
         return SegScores(iou=iou, acc=acc, miou=float(miou), aacc=float(aacc))
     return SegScores(iou=iou, acc=acc, miou=miou, aacc=aacc)
+
+
+def mean_iou(iou: np.ndarray, skip: list[int] | tuple[int, ...] = ()) -> np.ndarray:
+    """mIoU (mmseg's: the mean over the classes whose IoU is defined) of IoUs ``(..., K)``; class ids in ``skip``
+    left out (a class absent from the model's training split); NaN where no class is left."""
+    iou = np.asarray(iou, dtype=np.float64)
+    if len(skip):
+        iou = np.delete(iou, list(skip), axis=-1)
+    present = np.isfinite(iou).any(axis=-1)
+    return np.where(present, np.nansum(iou, axis=-1) / np.maximum(np.isfinite(iou).sum(axis=-1), 1), np.nan)
 
 
 class ConfusionAccumulator:

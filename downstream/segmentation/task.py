@@ -16,6 +16,10 @@ Options (``configs/tasks/segmentation_*.yaml`` ``options`` plus the runner's com
 ``save_predictions`` writes each predicted id map as ``<workdir>/pred/<id>.png``
 ``classes``        the model's class names (written by ``train --dataset``), checked against the data set's
 ``scratch_init``   the model was trained without a pretrained backbone: every row gets that flag
+``train_counts``   labelled pixels per class in the model's training split (written by ``train --dataset``): a
+                   class counted 0 is flagged ``class_absent_in_training`` on its IoU row and left out of mIoU
+                   (value and bootstrap replicates); unknown (no key) flags nothing
+``keep_absent_classes`` keep such classes in mIoU (then flagged too; ``train --keep-absent-classes``)
 
 Rows: metric ``IoU`` with ``cls`` = class name (classes neither labelled nor predicted in the whole
 split have no row: they are NaN and left out of mIoU, as in mmseg), ``mIoU`` and ``aAcc`` with
@@ -35,8 +39,9 @@ import torch
 from downstream.errors import ClassMismatchError
 from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
-from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator, scores
+from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator, mean_iou, scores
 from downstream.stats import resample_weights
+from downstream.task_flags import absent_flags, absent_in_training, check_train_counts
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport, draw_positions
 from sr.errors import ConfigError
 from sr.runtime import DEVICE_AUTO, resolve_device
@@ -93,6 +98,8 @@ class SegmentationTask(Task):
         description: str | None = None,
         classes: list[str] | None = None,
         scratch_init: bool = False,
+        train_counts: dict[str, int] | None = None,
+        keep_absent_classes: bool = False,
     ):
         from downstream.segmentation.model import VARIANTS
 
@@ -120,6 +127,8 @@ class SegmentationTask(Task):
         self.classes = tuple(classes) if classes else None
         self.num_classes = len(self.classes) if self.classes else num_classes
         self.scratch_init = bool(scratch_init)
+        self.train_counts = check_train_counts(train_counts, "segmentation")
+        self.keep_absent_classes = bool(keep_absent_classes)
         self._model: torch.nn.Module | None = None
         self._model_classes: int | None = None
         self._weights_path: Path | None = None
@@ -163,6 +172,8 @@ class SegmentationTask(Task):
         }
         if self.mode == "slide":
             ident.update(crop_size=list(self.crop_size), stride=list(self.stride))
+        if self.train_counts is not None:  # unknown counts change nothing (earlier cache entries stay valid)
+            ident.update(train_counts=self.train_counts, keep_absent_classes=self.keep_absent_classes)
         return ident
 
     def model(self, num_classes: int) -> torch.nn.Module:
@@ -239,8 +250,15 @@ class SegmentationTask(Task):
                 Image.fromarray(pred, mode="L").save(pred_dir / f"{item.id}.png")
         if small is not None:
             small = SmallTargetAccumulator.merged([v["small_target"] for v in per_image.values()])
-        state = {"classes": list(class_names), "ignored": list(ignored), "images": per_image}
-        return rows_from_scores(acc, class_names, ignored, small), state
+        absent = absent_in_training(class_names, self.train_counts)
+        state = {
+            "classes": list(class_names),
+            "ignored": list(ignored),
+            "images": per_image,
+            "absent": list(absent),  # classes the training split had no pixel of
+            "keep_absent": self.keep_absent_classes,
+        }
+        return rows_from_scores(acc, class_names, ignored, small, absent, self.keep_absent_classes), state
 
     @classmethod
     def replicates(cls, state: dict[str, Any], draws: Any) -> dict[tuple[str, str], np.ndarray]:
@@ -257,7 +275,8 @@ class SegmentationTask(Task):
             for i, name in enumerate(names)
             if i not in ignored and np.isfinite(res.iou[:, i]).any()
         }
-        out[("mIoU", CLASS_ALL)] = res.miou / 100.0
+        excluded = () if state.get("keep_absent") else state.get("absent", ())
+        out[("mIoU", CLASS_ALL)] = mean_iou(res.iou, [names.index(name) for name in excluded]) / 100.0
         out[("aAcc", CLASS_ALL)] = res.aacc / 100.0
         small = [v.get("small_target") for v in images.values()]
         if small and small[0]:
@@ -306,21 +325,27 @@ def rows_from_scores(
     class_names: tuple[str, ...],
     ignored: tuple[int, ...] = (),
     small: SmallTargetAccumulator | None = None,
+    absent: tuple[str, ...] = (),
+    keep_absent: bool = False,
 ) -> list[MetricRow]:
     """Result rows: IoU per (counted, non-NaN) class, then mIoU and aAcc over ``cls='all'``.
 
     Rows hold fractions in [0, 1], like detection's mAP rows (``metrics.scores`` keeps mmseg's percent). With a
     small-target accumulator (binary target masks) also ``nIoU``, ``Pd`` and ``Fa`` (a fraction of pixels; papers
-    print it x 1e6) over ``cls='all'``; the target's ``IoU`` row is the literature's IoU.
+    print it x 1e6) over ``cls='all'``; the target's ``IoU`` row is the literature's IoU. The ``absent`` classes
+    (none in the training split) are flagged and left out of mIoU, unless ``keep_absent`` (then mIoU is flagged too).
     """
     res = acc.scores()
     n = acc.images
+    counted = [i for i, v in enumerate(res.iou) if i not in ignored and np.isfinite(v)]  # the classes with a row
+    absent = tuple(name for name in absent if class_names.index(name) in counted)
     rows = [
-        MetricRow("IoU", float(v) / 100.0, cls=name, n=n)
-        for i, (name, v) in enumerate(zip(class_names, res.iou))
-        if i not in ignored and np.isfinite(v)
+        MetricRow("IoU", float(res.iou[i]) / 100.0, cls=name, n=n, flags=absent_flags(name, absent, keep_absent))
+        for i, name in ((i, class_names[i]) for i in counted)
     ]
-    rows.append(MetricRow("mIoU", res.miou / 100.0, cls=CLASS_ALL, n=n))
+    skip = [] if keep_absent else [class_names.index(name) for name in absent]
+    miou = float(mean_iou(res.iou, skip)) / 100.0
+    rows.append(MetricRow("mIoU", miou, cls=CLASS_ALL, n=n, flags=absent_flags(CLASS_ALL, absent, keep_absent)))
     rows.append(MetricRow("aAcc", res.aacc / 100.0, cls=CLASS_ALL, n=n))
     if small is not None:
         st = small.scores()

@@ -34,6 +34,8 @@ trains on the data set's ``train`` split (HR frames) with its own classes and wr
 ``python -m benchmarks.run --tasks RUN/task.yaml``. The MiT backbone starts from its ImageNet weights
 (``mit_b0_imagenet`` / ``mit_b1_imagenet``) when the file is in the weights directory, from random weights
 otherwise; a scratch start is recorded in task.yaml (``scratch_init: true``) and flags every row made with it.
+task.yaml also records the training split's labelled pixels per class (``train_counts``): a class with none there is
+flagged ``class_absent_in_training`` and left out of mIoU, unless ``--keep-absent-classes`` keeps it (flagged).
 
 Outputs in ``output.dir``: ``last.pth`` (resume state: model, optimizer, iteration, torch RNG; tensors and
 plain Python values only, readable with ``weights_only=True``), ``final.pth`` (plain model state
@@ -482,8 +484,24 @@ def dataset_config(
     }
 
 
-def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
-    """``RUN/task.yaml``: a segmentation task config bound to the exported weights and the data set's classes."""
+def class_pixel_counts(data: dict[str, Any], ignore_classes: list[str]) -> dict[str, int]:
+    """Labelled pixels per class of the training frames ``data`` (a config's ``data``; ignored classes count 0):
+    RUN/task.yaml's ``train_counts``, from which the task flags a class the model never saw."""
+    source = FrameSource(data, None, ignore_classes, cache=False)
+    counts = np.zeros(len(source.class_names), np.int64)
+    for i in range(len(source)):
+        label = source[i][1].numpy().ravel()
+        label = label[(label >= 0) & (label < len(counts))]  # IGNORE_INDEX (255) is no class
+        counts += np.bincount(label, minlength=len(counts))
+    return dict(zip(source.class_names, counts.tolist()))
+
+
+def write_task_yaml(
+    run_dir: Path, cfg: dict[str, Any], dataset: str, train_counts: dict[str, int], keep_absent_classes: bool = False
+) -> Path:
+    """``RUN/task.yaml``: a segmentation task config bound to the exported weights and the data set's classes, with
+    the training split's labelled pixels per class (``train_counts``: a class with none is flagged and left out of
+    mIoU unless ``keep_absent_classes``)."""
     import yaml
 
     scratch = cfg["model"]["pretrained"] is None
@@ -499,6 +517,8 @@ def write_task_yaml(run_dir: Path, cfg: dict[str, Any], dataset: str) -> Path:
             "mode": "whole",
             "classes": list(cfg["classes"]),
             "scratch_init": scratch,
+            "train_counts": {name: int(n) for name, n in train_counts.items()},
+            "keep_absent_classes": bool(keep_absent_classes),
         },
     }
     path = run_dir / TASK_FILE
@@ -532,6 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)"
     )
+    parser.add_argument(
+        "--keep-absent-classes",
+        action="store_true",
+        help="--dataset: keep classes without a training pixel in mIoU (flagged; default: left out)",
+    )
     add_overwrite_option(parser)
     args = parser.parse_args(argv)
     if args.dataset:
@@ -553,7 +578,9 @@ def main(argv: list[str] | None = None) -> int:
         task_cfg = {k: v for k, v in cfg.items() if k != "classes"}
         train(task_cfg, resume=not args.no_resume, max_iters=args.max_iters)
         if Path(cfg["output"]["export"]).is_file():
-            print(f"wrote {write_task_yaml(Path(args.out), cfg, args.dataset)}")
+            counts = class_pixel_counts(task_cfg["data"], task_cfg["ignore_classes"])
+            task_yaml = write_task_yaml(Path(args.out), cfg, args.dataset, counts, args.keep_absent_classes)
+            print(f"wrote {task_yaml}")
         return 0
     cfg = load_config(args.config)
     if args.out:
