@@ -13,10 +13,10 @@ LR frames this project makes from clean synthetic HR frames (``synthir_demo``) u
   ignores scene edges, which are not aligned over the whole frame; in DN;
 * ``span``: 0.5-99.5 percentile span of the histogram in DN, and ``clip``: the fraction of pixels at 0 or 255;
 * ``edge``: blur as the Gaussian sigma (LR pixels) of the sharpest edges: at near-vertical (near-horizontal) edge
-  pixels (a local maximum of the gradient, a monotone step of at least 20 DN over +-5 pixels) sigma = step /
-  (sqrt(2 pi) x the central-difference slope), the model of a Gaussian-blurred step; the frame's value is the 10th
-  percentile over its edge pixels (the sharpest edges carry the camera's own PSF; scene edges are softer), NaN
-  with fewer than 20 edge pixels. Even a perfect step reads about 0.8 (the slope of a sampled step);
+  pixels (a local maximum of the central-difference slope, a monotone step of at least 20 DN over +-5 pixels) the
+  sigma of a Gaussian-blurred step with that slope / step ratio (``slope / step = erf(1 / (sigma sqrt 2)) / 2``,
+  a sampled ideal step reads 0); the frame's value is the 10th percentile over its edge pixels (the sharpest edges
+  carry the camera's own PSF; scene edges are softer: an upper bound), NaN with fewer than 20 edge pixels;
 * ``shading``: low-frequency radial fall-off: a least-squares fit of ``c + a x + b y + k r^2`` (r = 1 at the
   corners) to the medians of a 16 x 16 grid of blocks; the fall-off is ``-k / c`` (positive: darker corners, as
   vignetting), a scene's own layout counts too (an upper bound);
@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.ndimage import convolve, maximum_filter, median_filter, minimum_filter
+from scipy.special import erfinv
 
 from sr import cli
 from sr.cli import cli_entry
@@ -76,8 +77,10 @@ def edge_sigma(
     """Gaussian blur sigma (pixels) of the sharpest edges of a gray frame in DN: at each near-vertical edge pixel
     (and, on the transposed frame, near-horizontal) that is a local maximum of the central-difference slope along x
     and whose +-``half`` profile is one monotone step (total variation at most 1.2 x the step) of at least
-    ``min_step`` DN, sigma = step / (sqrt(2 pi) slope); the ``percentile`` over those pixels; NaN when fewer than
-    ``min_points``."""
+    ``min_step`` DN, the sigma of a point-sampled Gaussian-blurred step centred on that pixel with that slope:
+    slope / step = erf(1 / (sigma sqrt 2)) / 2 (an ideal step reads 0); the ``percentile`` over those pixels (edges
+    off a pixel centre read wider); profiles whose centre slope holds less than 30 % of the step (sigma > 2.6, or an
+    outlier at the window's end) are not edges; NaN when fewer than ``min_points``."""
     sigmas = []
     for f in (frame, frame.T):
         h, w = f.shape
@@ -97,7 +100,9 @@ def edge_sigma(
         step = np.abs(profiles[:, -1] - profiles[:, 0])
         monotone = np.abs(np.diff(profiles, axis=1)).sum(axis=1) <= 1.2 * step
         good = (step >= min_step) & monotone
-        sigmas.append(step[good] / (np.sqrt(2 * np.pi) * ax[ys[good], xs[good]]))
+        ratio = np.minimum(2 * ax[ys, xs] / np.maximum(step, 1e-12), 1 - 1e-12)
+        good &= ratio >= 0.3  # the slope concentrated at the centre: sigma <= 2.6 (wider is not one edge here)
+        sigmas.append(1 / (np.sqrt(2) * erfinv(ratio[good])))
     values = np.concatenate(sigmas) if sigmas else np.empty(0)
     return float(np.percentile(values, percentile)) if values.size >= min_points else float("nan")
 
