@@ -12,11 +12,15 @@ Names come from the user's data set and are data, never markup: a class named ``
   carriage return is neutralised with a leading ``'`` so no formula runs. ``results.csv`` is the run's data, written
   as it is (documented in docs/security.md): open it as data, not in a spreadsheet that evaluates formulas;
 * matplotlib: :func:`plain_text_figures` switches off mathtext for every figure (``text.parse_math``), so ``$`` in
-  a name is a dollar sign, not a formula that fails to parse.
+  a name is a dollar sign, not a formula that fails to parse;
+* :func:`file_part`: a name as part of a file name that a markdown link can point to: letters, digits, ``. _ -``
+  only, anything else (``/ : ( )``, spaces, ``..``) as ``_``, plus a digest of the name whenever it changed, so two
+  names never share a file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -38,6 +42,7 @@ _TEX = {
 }
 _TEX_CHARS = re.compile("|".join(re.escape(c) for c in _TEX))
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}|^\.")
 
 
 def md_text(text) -> str:
@@ -80,3 +85,13 @@ def plain_text_figures() -> None:
     import matplotlib
 
     matplotlib.rcParams["text.parse_math"] = False
+
+
+def file_part(text) -> str:
+    """``text`` as a file-name part (see the module doc): unchanged when already safe, else the safe characters
+    and the first 8 hex digits of its sha256."""
+    text = str(text)
+    safe = _FILE_UNSAFE.sub("_", text)
+    if safe == text and text:
+        return text
+    return f"{safe}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.escape import plain_text_figures
+from reports.escape import file_part, md_text, plain_text_figures
 from reports.report_table import ReportTable
 from reports.tables import fill_degradation
 from sr.vocab import (
@@ -128,20 +128,22 @@ def robustness_tables(
         high = pivot(COL_CI_HIGH) if COL_CI_HIGH in group else None
         direction = "higher is better" if higher else "lower is better"
         text = (
-            f"{task} `{metric}` ({direction}) per degradation, 95 % interval in brackets; `<name> mean`: mean over "
-            f"that degradation's severities; `drop`: clean minus the mean over degradations, signed so that "
-            f"positive is worse."
+            f"{md_text(task)} {md_text(metric)} ({direction}) per degradation, 95 % interval in brackets; "
+            f"`<name> mean`: mean over that degradation's severities; `drop`: clean minus the mean over degradations, "
+            f"signed so that positive is worse."
         )
         if "mCE" in values:
-            text += f" `mCE` / `relative mCE`: ImageNet-C's corruption errors relative to the method `{baseline}`."
+            text += (
+                f" `mCE` / `relative mCE`: ImageNet-C's corruption errors relative to the method {md_text(baseline)}."
+            )
         elif bounded:
-            text += f" No mCE: the baseline method `{baseline}` has no rows here."
+            text += f" No mCE: the baseline method {md_text(baseline)} has no rows here."
         out.append(
             (
                 str(dataset),
                 ReportTable(
                     f"robustness_{dataset}_{task}_{metric}",
-                    f"{dataset}: {task} {metric}",
+                    f"{md_text(dataset)}: {md_text(task)} {md_text(metric)}",
                     values,
                     low=low,
                     high=high,
@@ -162,7 +164,8 @@ def robustness_plot(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plain_text_figures()  # method and degradation names in the panels are data: no mathtext
+    plain_text_figures()  # method, task and metric names in the panels are data: no mathtext
+
     rows = _rows(fill_degradation(df.copy()))
     rows = rows[rows[COL_DATASET] == dataset]
     names = sorted({split_label(g)[0] for g in rows[COL_DEGRADATION] if split_label(g)[1] is not None})
@@ -220,11 +223,10 @@ def write_robustness(df: pd.DataFrame, out: Path, meta: dict | None = None, base
         "",
     ]
     for dataset in dict.fromkeys(d for d, _ in tables):
-        file = f"robustness_{dataset}.png".replace("/", "_").replace(":", "_")
-        png = robustness_plot(df, dataset, out / file)
-        lines += [f"## `{dataset}`", ""]
+        png = robustness_plot(df, dataset, out / f"robustness_{file_part(dataset)}.png")
+        lines += [f"## {md_text(dataset)}", ""]
         if png is not None:
-            lines += [f"![{dataset}]({png.name})", ""]
+            lines += [f"![{md_text(dataset)}]({png.name})", ""]
         lines += [t.markdown() for d, t in tables if d == dataset]
     if not tables:
         lines.append("No metric has rows under more than one degradation.")

@@ -220,7 +220,9 @@ def test_every_shipped_training_config_loads():
         assert cfg.objective["kind"] in OBJECTIVES, path
 
 
-@pytest.mark.parametrize("name", ["resshift_demo", "sinsr_demo", "difiisr_demo", "upsr_demo", "hfdiff_demo"])
+@pytest.mark.parametrize(
+    "name", ["resshift_demo", "sinsr_demo", "difiisr_demo", "difiisr_demo_sensor", "upsr_demo", "hfdiff_demo"]
+)
 def test_demo_weights_load_in_their_methods(name):
     from sr import weights
     from sr.registry import load_method
@@ -311,3 +313,11 @@ def test_torchrun_two_cpu_ranks(tmp_path):
         if line.split(",")[1:3] == ["train", "loss"]
     ]
     assert steps == ["1", "2", "3"]  # one row per step: only rank 0 logs
+
+
+def test_sensor_trained_demo_weights_match_their_recorded_sha256():
+    """The committed sensor-trained demo model is the file the registry records (size and sha256, hashed now)."""
+    from sr import weights
+
+    status, detail = weights.verify("difiisr_demo_sensor", full=True)
+    assert status == "ok", detail
