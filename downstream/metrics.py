@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from sr import weights as weights_registry
 from sr.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, load_into
@@ -296,6 +297,96 @@ def _build_entropy(options: dict[str, Any], files: dict[str, Path] | None, weigh
     return metric
 
 
+class _SSIM(torch.nn.Module):
+    """pyiqa's ``ssim`` (``pyiqa.archs.ssim_arch``: Y channel rounded to 8 bits, float64, 11x11 Gaussian window,
+    'valid' filtering) split in two: :meth:`reference_side` is what depends on the reference frame alone (its Y,
+    filtered mean and filtered mean square), so a run computes it once per reference frame (:class:`ReferenceMemo`)
+    instead of once per method; :meth:`compare` does the rest, filtering the image's three products in one
+    convolution call. The same torch operations on the same values in the same order as pyiqa's, so the same scores
+    bit for bit (``tests/test_metrics.py`` compares with pyiqa's own on synthetic, demo and real frames)."""
+
+    def __init__(self, channels=3, downsample=False, test_y_channel=True, color_space="yiq", crop_border=0.0):
+        super().__init__()
+        self.downsample, self.test_y_channel, self.color_space = downsample, test_y_channel, color_space
+        self.crop_border, self.data_range = crop_border, 255
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        from pyiqa.archs.func_util import preprocess_rgb
+
+        if self.crop_border != 0:
+            b = self.crop_border
+            x = x[..., b:-b, b:-b]
+        x = preprocess_rgb(x, self.test_y_channel, self.data_range, self.color_space).to(torch.float64)
+        f = max(1, round(min(x.size()[-2:]) / 256))
+        return F.avg_pool2d(x, kernel_size=f) if f > 1 and self.downsample else x
+
+    def _window(self, x: torch.Tensor) -> torch.Tensor:
+        from pyiqa.matlab_utils import fspecial
+
+        return fspecial(11, 1.5, x.shape[1]).to(x)
+
+    def reference_side(self, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(Y, its filtered mean mu2, its filtered variance sigma2_sq) of a reference frame."""
+        y = self._prepare(reference)
+        win = self._window(y)
+        mu2 = F.conv2d(y, win, stride=1, padding=0, groups=y.shape[1])
+        sigma2_sq = F.conv2d(y * y, win, stride=1, padding=0, groups=y.shape[1]) - mu2.pow(2)
+        return y, mu2, sigma2_sq
+
+    def compare(self, image: torch.Tensor, side: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """SSIM of ``image`` against the reference whose :meth:`reference_side` is ``side``, one score per image."""
+        y, mu2, sigma2_sq = side
+        x = self._prepare(image)
+        if x.shape != y.shape:
+            raise ValueError(f"ssim: image {tuple(x.shape)} vs reference {tuple(y.shape)} after preprocessing")
+        c1, c2 = (0.01 * self.data_range) ** 2, (0.03 * self.data_range) ** 2
+        n = x.shape[0]
+        filtered = F.conv2d(torch.cat([x, x * x, x * y]), self._window(x), stride=1, padding=0, groups=x.shape[1])
+        mu1, x_sq, xy = filtered[:n], filtered[n : 2 * n], filtered[2 * n :]
+        mu1_sq, mu2_sq = mu1.pow(2), mu2.pow(2)
+        mu1_mu2 = mu1 * mu2
+        sigma1_sq = x_sq - mu1_sq
+        sigma12 = xy - mu1_mu2
+        cs_map = F.relu((2 * sigma12 + c2) / (sigma1_sq + sigma2_sq + c2))
+        ssim_map = ((2 * mu1_mu2 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
+        return ssim_map.mean([1, 2, 3])
+
+    def forward(self, image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return self.compare(image, self.reference_side(reference))
+
+
+def _build_ssim(options: dict[str, Any], files: dict[str, Path] | None, weights_dir) -> torch.nn.Module:
+    metric = _pyiqa("ssim", options)
+    metric.net = _SSIM(**options)
+    return metric
+
+
+#: bytes of reference-side tensors a run keeps (ReferenceMemo); beyond it a frame's are computed per method again
+REFERENCE_MEMO_BYTES = 1 << 30
+
+
+class ReferenceMemo:
+    """What a reference metric derives from a reference frame alone (SSIM's filtered Y statistics), kept for the
+    run: every method of a data set is scored against the same reference frames. Keyed by (metric name, the key the
+    caller gives the frame: the run uses its cache key of the data set and the frame's id and file fingerprint);
+    holds at most ``max_bytes`` of tensors, later frames are computed every time (same values, no saving). One per
+    run, on ``benchmarks.resources.Resources`` (no module state)."""
+
+    def __init__(self, max_bytes: int = REFERENCE_MEMO_BYTES):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._entries: dict[tuple, tuple[torch.Tensor, ...]] = {}
+
+    def get(self, key: tuple, compute: Callable[[], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        if key in self._entries:
+            return self._entries[key]
+        value = compute()
+        size = sum(t.numel() * t.element_size() for t in value)
+        if self.bytes + size <= self.max_bytes:
+            self._entries[key] = value
+            self.bytes += size
+        return value
+
+
 def _tensor_tree(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     """A module whose ``state_dict()`` is ``state`` (dotted keys become nested modules; no code of its own)."""
     root = torch.nn.Module()
@@ -315,6 +406,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Path] | None, Any], tor
     "musiq": _build_musiq,
     "clipiqa": _build_clipiqa,
     "entropy": _build_entropy,
+    "ssim": _build_ssim,
 }
 
 
@@ -393,9 +485,13 @@ class QualityMetric:
         *,
         lr: torch.Tensor | None = None,
         operator: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        memo: ReferenceMemo | None = None,
+        reference_key: tuple | None = None,
     ) -> torch.Tensor:
         """Per-image scores, shape [B]. An ``lr_input`` metric takes the LR input and the operator that made it
-        (``downstream.lr_consistency.degradation_operator``) instead of a reference."""
+        (``downstream.lr_consistency.degradation_operator``) instead of a reference. With ``memo`` and
+        ``reference_key`` (what identifies ``reference`` within the run), what the metric derives from the reference
+        alone is computed once per key (SSIM; the same scores)."""
         (min_h, min_w), (h, w) = self.spec.min_size, image.shape[-2:]
         if h < min_h or w < min_w:
             raise ValueError(f"metric {self.name} needs frames of at least {min_h}x{min_w} pixels, got {h}x{w}")
@@ -412,7 +508,17 @@ class QualityMetric:
                 raise ValueError(
                     f"metric {self.name}: image {tuple(image.shape)} vs reference {tuple(reference.shape)}"
                 )
-            score = self.model(image, reference)
+            net = getattr(self.model, "net", None)
+            if isinstance(net, _SSIM) and memo is not None and reference_key is not None:
+                self.model.is_valid_input(image)  # pyiqa's input checks, as its forward makes them
+
+                def side() -> tuple[torch.Tensor, ...]:
+                    self.model.is_valid_input(reference)
+                    return net.reference_side(reference)
+
+                score = net.compare(image, memo.get((self.name, *reference_key), side))
+            else:
+                score = self.model(image, reference)
         else:
             score = self.model(image)
         return score.detach().float().reshape(-1).cpu()
