@@ -331,4 +331,4 @@ def test_runner_computes_ssims_reference_side_once_per_frame(tmp_path, monkeypat
     assert len(sides) == 3
     df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
     hr = df[(df.method == "hr") & (df.metric == "ssim") & (df["class"] == "all")]
-    assert hr.value.iloc[0] == 1.0 and (df[df.metric == "ssim"].error.fillna("") == "").all()
+    assert hr.value.iloc[0] == 1.0 and df[df.metric == "ssim"].error.isna().all()
