@@ -268,11 +268,11 @@ def test_ssim_is_pyiqas_to_1e12():
 
 
 def test_ssim_is_pyiqas_to_1e12_on_real_frames(shared_data):
-    """The same on the real M3FD frames (1024x768): each HR frame against its official LR file upscaled with PIL
-    bicubic."""
+    """The same on a real M3FD frame (1024x768; one, to keep the default suite fast: pyiqa's float64 direct
+    convolutions take seconds there): the HR frame against its official LR file upscaled with PIL bicubic."""
     m3fd = shared_data / "m3fd"
     pairs = []
-    for lr_path in sorted((m3fd / "lr_x4_difiisr").glob("*x4.png"))[:3]:
+    for lr_path in sorted((m3fd / "lr_x4_difiisr").glob("*x4.png"))[:1]:
         hr = _rgb(m3fd / "ir" / f"{lr_path.stem[:-2]}.png")
         lr = Image.open(lr_path).convert("RGB")
         up = np.asarray(lr.resize((lr.width * 4, lr.height * 4), Image.BICUBIC), dtype=np.float32) / 255.0
