@@ -477,6 +477,12 @@ class QualityMetric:
         self.model = model.to(self.device).eval()
 
     @property
+    def memoizes_reference(self) -> bool:
+        """Whether the metric computes part of its work from the reference alone, which a call can take from a
+        :class:`ReferenceMemo` (``memo`` / ``reference_key``)."""
+        return isinstance(getattr(self.model, "net", None), _SSIM)
+
+    @property
     def flags(self) -> tuple[str, ...]:
         return tuple(sorted(set(self._flags) | ({FLAG_RANDOM_WEIGHTS} if self.random_weights else set())))
 
@@ -528,7 +534,7 @@ class QualityMetric:
                     f"metric {self.name}: image {tuple(image.shape)} vs reference {tuple(reference.shape)}"
                 )
             net = getattr(self.model, "net", None)
-            if isinstance(net, _SSIM) and memo is not None and reference_key is not None:
+            if self.memoizes_reference and memo is not None and reference_key is not None:
                 self.model.is_valid_input(image)  # pyiqa's input checks, as its forward makes them
 
                 def side() -> tuple[torch.Tensor, ...]:
