@@ -40,6 +40,9 @@ class Resources:
         self.common = {"device": device, "weights_dir": weights_dir, "random_weights": random_weights}
         self.stages = stages or Stages()  # the run's wall time by stage (perf --stages synchronises CUDA in it)
         self._objects: dict[tuple, Any] = {}
+        from downstream.metrics import ReferenceMemo
+
+        self.references = ReferenceMemo()  # reference-side metric tensors (SSIM's), shared by the run's methods
         self._method: tuple[tuple, Any] | None = None
 
     @classmethod

@@ -9,6 +9,7 @@ import pyiqa
 import pytest
 import scipy.io
 import torch
+from conftest import noise_frames
 from PIL import Image
 
 from benchmarks.run import main as run_main
@@ -212,3 +213,137 @@ def test_entropy_is_pyiqas_bit_for_bit():
     for x in frames:
         expected = theirs(x if x.shape[1] == 3 else x.expand(-1, 3, -1, -1))
         assert torch.equal(ours(x), expected.float().reshape(-1)), x.shape
+
+
+def _ssim_pairs():
+    """(image, reference) pairs: gray and colour, batched, off the 8-bit grid, the smallest window, constant frames,
+    and the demo's HR frames against a blurred and a shifted copy of themselves."""
+    from downstream.datasets import load_dataset
+
+    rng = torch.Generator().manual_seed(5)
+    hr = torch.rand(2, 3, 37, 53, generator=rng)
+    pairs = [
+        (torch.rand(1, 1, 240, 320, generator=rng), torch.rand(1, 1, 240, 320, generator=rng)),
+        ((hr + 0.1 * torch.rand(hr.shape, generator=rng)).clamp(0, 1), hr),
+        (torch.rand(1, 3, 11, 11, generator=rng) ** 3, torch.rand(1, 3, 11, 11, generator=rng)),
+        (torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16)),
+        (torch.ones(1, 3, 16, 16), torch.ones(1, 3, 16, 16)),
+    ]
+    dataset = load_dataset("synthir_demo")
+    for i in dataset.ids()[:3]:
+        ref = dataset.load(i).hr[None].float()
+        blurred = torch.nn.functional.avg_pool2d(ref, 3, stride=1, padding=1, count_include_pad=False)
+        pairs += [(blurred, ref), (ref.roll(2, dims=-1), ref)]
+    return pairs
+
+
+def _ssim_equals_pyiqa(pairs):
+    """Each pair scored by pyiqa's SSIM and by the harness's network (float64): within 1e-12. The metric (float32
+    output, as the runner stores it) gives its network's value, with a ReferenceMemo too (asked twice, so the second
+    call reads the memo), and the float32 of pyiqa's value to one float32 rounding step."""
+    from downstream.metrics import ReferenceMemo
+
+    theirs = pyiqa.create_metric("ssim", device="cpu", **OFFICIAL["ssim"])
+    ours = QualityMetric("ssim")
+    memo = ReferenceMemo()
+    worst = 0.0
+    for k, (x, ref) in enumerate(pairs):
+        x3, ref3 = (t if t.shape[1] == 3 else t.expand(-1, 3, -1, -1) for t in (x, ref))
+        expected = theirs(x3, ref3)
+        net = ours.model(x3, ref3)
+        assert expected.dtype == net.dtype == torch.float64
+        worst = max(worst, float((net - expected).abs().max()))
+        assert torch.equal(ours(x, ref), net.float()), k
+        for _ in range(2):
+            assert torch.equal(ours(x, ref, memo=memo, reference_key=(k,)), net.float()), (k, x.shape)
+        assert torch.allclose(net.float(), expected.float(), rtol=2**-23, atol=0), k
+    assert worst <= 1e-12
+    assert memo.bytes > 0
+
+
+def test_ssim_is_pyiqas_to_1e12():
+    """The harness's SSIM (FFT filtering, reference side computed once per frame) gives pyiqa's values to 1e-12,
+    with and without the memo, on synthetic and demo frames."""
+    _ssim_equals_pyiqa(_ssim_pairs())
+
+
+def test_ssim_is_pyiqas_to_1e12_on_real_frames(shared_data):
+    """The same on a real M3FD frame (1024x768; one, to keep the default suite fast: pyiqa's float64 direct
+    convolutions take seconds there): the HR frame against its official LR file upscaled with PIL bicubic."""
+    m3fd = shared_data / "m3fd"
+    pairs = []
+    for lr_path in sorted((m3fd / "lr_x4_difiisr").glob("*x4.png"))[:1]:
+        hr = _rgb(m3fd / "ir" / f"{lr_path.stem[:-2]}.png")
+        lr = Image.open(lr_path).convert("RGB")
+        up = np.asarray(lr.resize((lr.width * 4, lr.height * 4), Image.BICUBIC), dtype=np.float32) / 255.0
+        pairs.append((torch.from_numpy(up).permute(2, 0, 1)[None], hr))
+    assert pairs
+    _ssim_equals_pyiqa(pairs)
+
+
+def test_ssim_other_pyiqa_options_are_pyiqas():
+    """pyiqa's SSIM options the configuration does not use (downsampling, border crop, all channels, YIQ) give
+    pyiqa's values too (1e-12)."""
+    from pyiqa.archs.ssim_arch import SSIM
+
+    from downstream.metrics import _SSIM
+
+    rng = torch.Generator().manual_seed(7)
+    ref = torch.rand(1, 3, 520, 400, generator=rng)
+    x = (ref + 0.2 * torch.rand(ref.shape, generator=rng)).clamp(0, 1)
+    for options in (
+        dict(downsample=True),
+        dict(crop_border=4, color_space="ycbcr"),
+        dict(test_y_channel=False),
+        dict(),
+    ):
+        assert float((_SSIM(**options)(x, ref) - SSIM(**options)(x, ref)).abs().max()) <= 1e-12, options
+
+
+def test_ssim_cache_identity_names_its_implementation():
+    """Values of the harness's SSIM are not pyiqa's bit for bit: its cache identity says so (no value cached by
+    pyiqa's SSIM is read back as this one's)."""
+    from downstream.metrics import _SSIM
+
+    assert QualityMetric("ssim").identity()["implementation"] == _SSIM.IMPLEMENTATION
+    assert "implementation" not in QualityMetric("psnr").identity()
+
+
+def test_reference_memo_computes_a_frame_once_and_keeps_within_its_budget():
+    from downstream.metrics import ReferenceMemo
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return (torch.zeros(16, dtype=torch.float64),)  # 128 bytes
+
+    memo = ReferenceMemo(max_bytes=200)
+    first = memo.get(("a",), compute)
+    assert memo.get(("a",), compute) is first and len(calls) == 1 and memo.bytes == 128
+    memo.get(("b",), compute)
+    memo.get(("b",), compute)  # over the budget: not kept, computed again
+    assert len(calls) == 3 and memo.bytes == 128
+
+
+def test_runner_computes_ssims_reference_side_once_per_frame(tmp_path, monkeypatch):
+    """Three methods of one data set: the reference side of SSIM is computed once per frame, not once per method
+    (the values are pyiqa's: the tests above and ``_check_real_pairs``)."""
+    from downstream.metrics import _SSIM
+
+    frames = noise_frames(tmp_path / "frames", 3, height=48, width=64)
+    sides = []
+    original = _SSIM.reference_side
+
+    def counted(self, reference):
+        sides.append(reference.shape)
+        return original(self, reference)
+
+    monkeypatch.setattr(_SSIM, "reference_side", counted)
+    out = tmp_path / "run"
+    argv = ["--datasets", f"folder:{frames}", "--methods", "bicubic,nearest,hr", "--tasks", "quality"]
+    assert run_main([*argv, "--metrics", "ssim", "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert len(sides) == 3
+    df = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])
+    hr = df[(df.method == "hr") & (df.metric == "ssim") & (df["class"] == "all")]
+    assert hr.value.iloc[0] == 1.0 and df[df.metric == "ssim"].error.isna().all()

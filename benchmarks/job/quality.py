@@ -70,6 +70,9 @@ class QualityScoring:
                     stages = job.resources.stages
                     with stages("iqa"), stages(f"{SUBSTAGE_IQA}{metric_name}"):  # the total, and per metric
                         extra = lr_inputs(metric, frame.sample, job.dataset)
+                        if getattr(metric, "memoizes_reference", False):  # its reference side once per run
+                            extra["memo"] = job.resources.references
+                            extra["reference_key"] = (job.dataset_key, sample_id, frame.sample.fingerprint)
                         entry = {"value": float(metric(image[None], frame.reference, **extra)[0])}
                 except Exception as exc:
                     entry = {"error": f"{type(exc).__name__}: {exc}"}
