@@ -69,44 +69,7 @@ def build_parser() -> cli.ArgumentParser:
         description="Super-resolve every data set of a suite with every method, score the outputs with "
         "quality metrics and downstream tasks, and write results.csv plus a report.",
     )
-    p.add_argument(
-        "--suite", default=DEFAULT_SUITE, help=f"suite YAML in configs/suites/ (available: {', '.join(list_suites())})"
-    )
-    p.add_argument(
-        "--methods",
-        type=cli.names,
-        default=None,
-        help="'all' or a comma-separated list of method names (default: the suite's list), or "
-        f"{METHOD_OUTPUTS_PREFIX}DIR[=NAME] for a folder of SR outputs made elsewhere, one image per frame named "
-        f"by its id (docs/own_outputs.md); registered: {', '.join(list_methods())}",
-    )
-    p.add_argument(
-        "--datasets",
-        type=cli.names,
-        default=None,
-        help="comma-separated data sets (configs/datasets/ names, "
-        "data-set YAML paths such as OUT/dataset.yaml of a prepare command, or kind:path, e.g. "
-        "folder:/data/frames); default: the suite's",
-    )
-    p.add_argument(
-        "--tasks",
-        type=cli.names,
-        default=None,
-        help="comma-separated subset of 'quality' and the suite's tasks, and task YAMLs (RUN/task.yaml of "
-        "a train --dataset run; the task column is the task's own name) (default: all the suite has)",
-    )
-    p.add_argument(
-        OPT_DEGRADATIONS,
-        type=_degradation_list,
-        default=None,
-        metavar="LIST",
-        help="the degradation axis: comma-separated NAME or NAME@SEVERITY (1-5) from configs/degradations/, e.g. "
-        "bicubic,noise@3,stripe@5,sensor@2; every data set runs under each and results.csv's 'degradation' column "
-        "says which (default: the suite's, else bicubic, the paper's)",
-    )
-    p.add_argument(
-        "--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)"
-    )
+    _add_selection_options(p)
     p.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     add_overwrite_option(p)
     p.add_device()
@@ -152,6 +115,48 @@ def build_parser() -> cli.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _add_selection_options(p: cli.ArgumentParser) -> None:
+    """What runs: the suite, methods, data sets, tasks, degradations and metrics."""
+    p.add_argument(
+        "--suite", default=DEFAULT_SUITE, help=f"suite YAML in configs/suites/ (available: {', '.join(list_suites())})"
+    )
+    p.add_argument(
+        "--methods",
+        type=cli.names,
+        default=None,
+        help="'all' or a comma-separated list of method names (default: the suite's list), or "
+        f"{METHOD_OUTPUTS_PREFIX}DIR[=NAME] for a folder of SR outputs made elsewhere, one image per frame named "
+        f"by its id (docs/own_outputs.md); registered: {', '.join(list_methods())}",
+    )
+    p.add_argument(
+        "--datasets",
+        type=cli.names,
+        default=None,
+        help="comma-separated data sets (configs/datasets/ names, "
+        "data-set YAML paths such as OUT/dataset.yaml of a prepare command, or kind:path, e.g. "
+        "folder:/data/frames); default: the suite's",
+    )
+    p.add_argument(
+        "--tasks",
+        type=cli.names,
+        default=None,
+        help="comma-separated subset of 'quality' and the suite's tasks, and task YAMLs (RUN/task.yaml of "
+        "a train --dataset run; the task column is the task's own name) (default: all the suite has)",
+    )
+    p.add_argument(
+        OPT_DEGRADATIONS,
+        type=_degradation_list,
+        default=None,
+        metavar="LIST",
+        help="the degradation axis: comma-separated NAME or NAME@SEVERITY (1-5) from configs/degradations/, e.g. "
+        "bicubic,noise@3,stripe@5,sensor@2; every data set runs under each and results.csv's 'degradation' column "
+        "says which (default: the suite's, else bicubic, the paper's)",
+    )
+    p.add_argument(
+        "--metrics", type=cli.names, default=None, help="comma-separated quality metrics (default: the suite's)"
+    )
 
 
 def _degradation_list(text: str) -> list[str]:

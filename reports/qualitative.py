@@ -320,6 +320,123 @@ class _Tasks:
         return self._built[task]
 
 
+def _run_meta(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """run.json and, when the task models cannot be known from it, the reason ("" when they can)."""
+    from reports.runinfo import load_run_json
+
+    try:
+        meta = load_run_json(run_dir)
+    except ValueError as exc:
+        meta, meta_reason = None, f"run.json unreadable: {exc}"
+    else:
+        meta_reason = f"no run.json in {run_dir}" if meta is None else ""
+    if meta is not None and "tasks" not in meta:  # an empty "tasks" is a quality-only run: nothing is missing
+        meta_reason = "run.json records no task configs (an older run?)"
+    return meta, meta_reason
+
+
+class _Figures:
+    """The figures of one run: what every data set's figures share, and what was made or skipped."""
+
+    def __init__(self, run_dir: Path, df: pd.DataFrame, out_dir: Path, device: str):
+        self.meta, self.meta_reason = _run_meta(run_dir)
+        meta = self.meta or {}
+        self.out_dir = out_dir
+        self.tasks = _Tasks(meta, device)
+        self.meta_reason_said = False
+        # task -> figure number, for the run's tasks that draw one (the report spec recorded in run.json)
+        specs = meta.get("task_specs") or {}
+        self.figure_tasks = [t for t in meta.get("tasks") or {} if (task_report(specs.get(t))[1] or _NO).figure]
+        self.numbers = {t: 4 + i for i, t in enumerate(self.figure_tasks)}
+        self.task_sets = {t: _task_datasets(df, t) for t in self.figure_tasks}
+        with_tasks = task_reports(df, self.meta)  # tasks with per-class results (all of them without run.json)
+        self.task_datasets = set().union(*(_task_datasets(df, t) for t in with_tasks))
+        self.all_numbers = "/".join(str(4 + i) for i in range(len(self.figure_tasks or with_tasks)))
+        # the method's own caveats: the flags on every one of its rows (task / metric flags are the tables')
+        self.caveats = {
+            str(m): set.intersection(*map(split_flags, rows[COL_FLAGS])) for m, rows in df.groupby(COL_METHOD)
+        }
+        self.made: list[tuple[str, Path]] = []
+        self.skipped: list[str] = []
+        self.shown: dict[str, tuple] = {}  # data set -> what its Figure 3 showed (for the combined one)
+
+    def dataset(self, ds: str, part: pd.DataFrame, crop_size: int, frame: str | None, crop: Box | None) -> None:
+        """Figure 3 and the task figures of one data set (``part``: its rows of the SR image index)."""
+        methods = list(dict.fromkeys(part.method))
+        common = set.intersection(*(set(part[part.method == m].id) for m in methods))
+        if not common:
+            self.skipped.append(f"Figures 3/4/5 ({ds}): no frame that every method has")
+            return
+        if frame is not None and frame not in common:
+            self.skipped.append(
+                f"Figures 3/4/5 ({ds}): frame {frame!r} is not one every method has "
+                f"(e.g. {', '.join(sorted(common)[:3])})"
+            )
+            return
+        order = sorted(methods, key=lambda m: (m != "lr", m == "hr", m))[:MAX_METHODS]
+        ref = "hr" if "hr" in order else order[-1]
+
+        def path_of(m, f):
+            return Path(part[(part.method == m) & (part.id == f)].path.iloc[0])
+
+        def shape_of(f):
+            with Image.open(path_of(ref, f)) as im:
+                return im.height, im.width
+
+        source = ((self.meta or {}).get("dataset_files") or {}).get(ds)
+        view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop, source=source)
+        label = {m: marked(paper_label(m), self.caveats.get(m, ())) for m in order}
+        self.shown[ds] = (view, order, label, path_of, shape_of, sorted(common))
+        name = f"{ds}_{view.frame}".replace("/", "_")
+        images = [(label[m], path_of(m, view.frame)) for m in order]
+        try:
+            paths = image_grid(images, view.crop, f"Figure 3: {ds} / {view.frame}", self.out_dir / f"fig3_{name}")
+        except (OSError, ValueError) as exc:
+            self.skipped.append(f"Figure 3 ({ds}): {exc}")
+            return
+        self.made.append((f"Figure 3 ({ds}, frame {view.frame}): the same crop for every method; {view.how}", paths[0]))
+        # Figures 4/5: HR-size outputs only (the tasks score nothing else)
+        ref_size = _size(path_of(ref, view.frame))
+        same = [m for m in order if _size(path_of(m, view.frame)) == ref_size]
+        left_out = [m for m in order if m not in same]
+        note = f"; left out (not HR size): {', '.join(left_out)}" if left_out else ""
+        if self.meta_reason:
+            if ds in self.task_datasets:
+                self.skipped.append(
+                    f"Figures {self.all_numbers} ({ds}): {self.meta_reason}; the task models are not known"
+                )
+                self.meta_reason_said = True
+            return
+        imgs = {label[m]: path_of(m, view.frame) for m in same}
+        for task in self.figure_tasks:
+            if ds in self.task_sets[task]:
+                self.task_figure(task, ds, view, name, imgs, note)
+
+    def task_figure(self, task: str, ds: str, view: View, name: str, imgs: dict[str, Path], note: str) -> None:
+        """One task's figure of one data set (``imgs``: label -> the HR-size SR image of the view's frame)."""
+        fig_no = self.numbers[task]
+        t, reason, changed = self.tasks.get(task)
+        if t is None:
+            self.skipped.append(f"Figure {fig_no} ({ds}): {reason}")
+            return
+        stem = self.out_dir / f"fig{fig_no}_{name}"
+        try:
+            classes = None if view.dataset is None else t.dataset_classes(view.dataset)
+            picture = t.figure(imgs, view.crop, view.truth or {}, classes or (), stem.parent / (stem.name + "_parts"))
+            paths = _picture(picture, f"Figure {fig_no}: {task}, {ds} / {view.frame}", stem)
+        except Exception as exc:
+            log.warning("Figure %d (%s) failed", fig_no, ds, exc_info=True)
+            self.skipped.append(f"Figure {fig_no} ({ds}): {type(exc).__name__}: {exc}")
+            return
+        self.made.append(
+            (
+                f"Figure {fig_no} ({ds}, frame {view.frame}): {t.report.figure} of {self.meta['tasks'][task]} on "
+                f"the same crop for every method; {view.how}{note}{changed}",
+                paths[0],
+            )
+        )
+
+
 def qualitative_figures(
     run_dir: str | Path,
     df: pd.DataFrame,
@@ -333,122 +450,22 @@ def qualitative_figures(
     """Figures 3, 4, 5 per data set; returns ([(caption, png)], [reasons for what was skipped]). ``figure3``: row
     label -> data set of the paper's Figure 3 as one figure (Set5, Set15, Set20: one frame of each, every method
     beside it; :func:`figure3_combined`)."""
-    from reports.runinfo import load_run_json
-
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     index = sr_index(run_dir)
-    made: list[tuple[str, Path]] = []
-    skipped: list[str] = []
     if index.empty:
-        return made, [f"Figures 3/4/5: no SR image index in {run_dir / 'sr_outputs'} (the run wrote none)"]
-    try:
-        meta = load_run_json(run_dir)
-    except ValueError as exc:
-        meta, meta_reason = None, f"run.json unreadable: {exc}"
-    else:
-        meta_reason = f"no run.json in {run_dir}" if meta is None else ""
-    if meta is not None and "tasks" not in meta:  # an empty "tasks" is a quality-only run: nothing is missing
-        meta_reason = "run.json records no task configs (an older run?)"
-    tasks = _Tasks(meta or {}, device)
-    meta_reason_said = False
-    # task -> figure number, for the run's tasks that draw one (the report spec recorded in run.json)
-    specs = (meta or {}).get("task_specs") or {}
-    figure_tasks = [t for t in (meta or {}).get("tasks") or {} if (task_report(specs.get(t))[1] or _NO).figure]
-    numbers = {t: 4 + i for i, t in enumerate(figure_tasks)}
-    task_sets = {t: _task_datasets(df, t) for t in figure_tasks}
-    with_tasks = task_reports(df, meta)  # tasks with per-class results (all of them when run.json is missing)
-    task_datasets = set().union(*(_task_datasets(df, t) for t in with_tasks))
-    all_numbers = "/".join(str(4 + i) for i in range(len(figure_tasks or with_tasks)))
-    # the method's own caveats: the flags on every one of its rows (task / metric flags are the tables')
-    caveats = {str(m): set.intersection(*map(split_flags, rows[COL_FLAGS])) for m, rows in df.groupby(COL_METHOD)}
+        return [], [f"Figures 3/4/5: no SR image index in {run_dir / 'sr_outputs'} (the run wrote none)"]
+    figures = _Figures(run_dir, df, out_dir, device)
     index = index[index.path.map(lambda p: Path(p).is_file())]
-    shown: dict[str, tuple] = {}  # data set -> what its Figure 3 showed (for the combined one)
     for ds, part in index.groupby("dataset", sort=True):
-        methods = list(dict.fromkeys(part.method))
-        common = set.intersection(*(set(part[part.method == m].id) for m in methods))
-        if not common:
-            skipped.append(f"Figures 3/4/5 ({ds}): no frame that every method has")
-            continue
-        if frame is not None and frame not in common:
-            skipped.append(
-                f"Figures 3/4/5 ({ds}): frame {frame!r} is not one every method has "
-                f"(e.g. {', '.join(sorted(common)[:3])})"
-            )
-            continue
-        order = sorted(methods, key=lambda m: (m != "lr", m == "hr", m))[:MAX_METHODS]
-        ref = "hr" if "hr" in order else order[-1]
-
-        def path_of(m, f, part=part):
-            return Path(part[(part.method == m) & (part.id == f)].path.iloc[0])
-
-        def shape_of(f, ref=ref):
-            with Image.open(path_of(ref, f)) as im:
-                return im.height, im.width
-
-        view = choose_view(
-            ds,
-            sorted(common),
-            shape_of,
-            crop_size,
-            frame,
-            crop,
-            source=((meta or {}).get("dataset_files") or {}).get(ds),
-        )
-        label = {m: marked(paper_label(m), caveats.get(m, ())) for m in order}
-        shown[ds] = (view, order, label, path_of, shape_of, sorted(common))
-        name = f"{ds}_{view.frame}".replace("/", "_")
-        images = [(label[m], path_of(m, view.frame)) for m in order]
-        try:
-            paths = image_grid(images, view.crop, f"Figure 3: {ds} / {view.frame}", out_dir / f"fig3_{name}")
-            made.append((f"Figure 3 ({ds}, frame {view.frame}): the same crop for every method; {view.how}", paths[0]))
-        except (OSError, ValueError) as exc:
-            skipped.append(f"Figure 3 ({ds}): {exc}")
-            continue
-        # Figures 4/5: HR-size outputs only (the tasks score nothing else)
-        ref_size = _size(path_of(ref, view.frame))
-        same = [m for m in order if _size(path_of(m, view.frame)) == ref_size]
-        left_out = [m for m in order if m not in same]
-        note = f"; left out (not HR size): {', '.join(left_out)}" if left_out else ""
-        if meta_reason:
-            if ds in task_datasets:
-                skipped.append(f"Figures {all_numbers} ({ds}): {meta_reason}; the task models are not known")
-                meta_reason_said = True
-            continue
-        for task in figure_tasks:
-            if ds not in task_sets[task]:
-                continue
-            fig_no = numbers[task]
-            t, reason, changed = tasks.get(task)
-            if t is None:
-                skipped.append(f"Figure {fig_no} ({ds}): {reason}")
-                continue
-            imgs = {label[m]: path_of(m, view.frame) for m in same}
-            stem = out_dir / f"fig{fig_no}_{name}"
-            try:
-                classes = None if view.dataset is None else t.dataset_classes(view.dataset)
-                picture = t.figure(
-                    imgs, view.crop, view.truth or {}, classes or (), stem.parent / (stem.name + "_parts")
-                )
-                paths = _picture(picture, f"Figure {fig_no}: {task}, {ds} / {view.frame}", stem)
-            except Exception as exc:
-                log.warning("Figure %d (%s) failed", fig_no, ds, exc_info=True)
-                skipped.append(f"Figure {fig_no} ({ds}): {type(exc).__name__}: {exc}")
-                continue
-            made.append(
-                (
-                    f"Figure {fig_no} ({ds}, frame {view.frame}): {t.report.figure} of {meta['tasks'][task]} on "
-                    f"the same crop for every method; {view.how}{note}{changed}",
-                    paths[0],
-                )
-            )
-    if meta_reason and not meta_reason_said:
-        skipped.append(f"Figures {all_numbers}: {meta_reason}; the task models are not known")
+        figures.dataset(ds, part, crop_size, frame, crop)
+    if figures.meta_reason and not figures.meta_reason_said:
+        figures.skipped.append(f"Figures {figures.all_numbers}: {figures.meta_reason}; the task models are not known")
     if figure3:
         try:
-            made += figure3_combined(figure3, shown, out_dir, crop_size, crop, meta)
+            figures.made += figure3_combined(figure3, figures.shown, out_dir, crop_size, crop, figures.meta)
         except (OSError, ValueError) as exc:
-            skipped.append(f"Figure 3 (combined): {exc}")
-    return made, skipped
+            figures.skipped.append(f"Figure 3 (combined): {exc}")
+    return figures.made, figures.skipped
 
 
 def figure3_combined(

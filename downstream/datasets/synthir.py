@@ -806,6 +806,14 @@ def _cyclist(cv: _Canvas, cam: _Camera, u: float, d: float, th: _Thermal, rng: n
 
 
 def _paint_traffic(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np.random.Generator) -> None:
+    _paint_lane_vehicles(cv, cam, st, th, rng)
+    if st.crossing is not None and rng.random() < 0.6:  # a vehicle crossing the intersection
+        _paint_crossing_vehicle(cv, cam, st, th, rng)
+    _paint_people(cv, cam, st, th, rng)
+
+
+def _paint_lane_vehicles(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np.random.Generator) -> None:
+    """Cars, buses, trucks and motorcycles in the lanes, seen from the front or the back, none overlapping."""
     occupied: list[tuple[int, float, float]] = []
 
     def lane_slot(length: float) -> tuple[int, float] | None:
@@ -839,27 +847,32 @@ def _paint_traffic(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np
             _motorcycle(b, v, False, rng)
         cv.end()
 
-    if st.crossing is not None and rng.random() < 0.6:  # a vehicle crossing the intersection
-        kind = rng.choice(["car", "car", "bus", "truck", "motorcycle"])
-        b = _Brush(
-            cv,
-            cam,
-            rng.uniform(st.left, st.right),
-            st.crossing + rng.uniform(4.0, 8.0),
-            facing=float(rng.choice([-1.0, 1.0])),
-        )
-        v = _vehicle_temps(th, rng)
-        cv.begin({"car": CAR_ID, "bus": BUS_ID, "truck": TRUCK_ID, "motorcycle": MOTORCYCLE_ID}[str(kind)])
-        if kind == "car":
-            _car_side(b, v, rng)
-        elif kind == "bus":
-            _bus_side(b, v)
-        elif kind == "truck":
-            _truck_side(b, v, th.ambient + rng.uniform(1.0, 5.0))
-        else:
-            _motorcycle(b, v, True, rng)
-        cv.end()
 
+def _paint_crossing_vehicle(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np.random.Generator) -> None:
+    """One vehicle crossing the intersection, seen from the side."""
+    kind = rng.choice(["car", "car", "bus", "truck", "motorcycle"])
+    b = _Brush(
+        cv,
+        cam,
+        rng.uniform(st.left, st.right),
+        st.crossing + rng.uniform(4.0, 8.0),
+        facing=float(rng.choice([-1.0, 1.0])),
+    )
+    v = _vehicle_temps(th, rng)
+    cv.begin({"car": CAR_ID, "bus": BUS_ID, "truck": TRUCK_ID, "motorcycle": MOTORCYCLE_ID}[str(kind)])
+    if kind == "car":
+        _car_side(b, v, rng)
+    elif kind == "bus":
+        _bus_side(b, v)
+    elif kind == "truck":
+        _truck_side(b, v, th.ambient + rng.uniform(1.0, 5.0))
+    else:
+        _motorcycle(b, v, True, rng)
+    cv.end()
+
+
+def _paint_people(cv: _Canvas, cam: _Camera, st: _Street, th: _Thermal, rng: np.random.Generator) -> None:
+    """Pedestrians on the sidewalks and the zebra crossing, sometimes a cyclist."""
     for _ in range(int(rng.integers(0, 7))):  # pedestrians on the sidewalks
         side = -1 if rng.random() < 0.5 else 1
         u = st.edge(side) + side * rng.uniform(0.3, st.sidewalk - 0.3)

@@ -247,24 +247,8 @@ def _split_of_name(path: Path) -> str | None:
     return None
 
 
-def collect_coco(
-    src: Path,
-    images: Path | None,
-    annotations: Path | list[Path] | None,
-    classes: Path | None,
-    *,
-    skip_missing: bool = False,
-) -> tuple[list[Frame], list[str], Path | None]:
-    """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous).
-
-    ``annotations``: JSON files or folders of them (default: ``src``); a file's images are looked up under
-    ``images``, else beside the file, under ``src`` and their ``images/`` folders. An image that is not found is
-    an error, or with ``skip_missing`` left out and counted (a note on every frame, in the summary and the YAML)."""
-    if classes:
-        raise UserError(
-            "--classes does not apply to COCO: the class names are the JSON's categories "
-            "(use --map to rename, merge or drop)"
-        )
+def _coco_files(src: Path, annotations: Path | list[Path] | None) -> list[Path]:
+    """The COCO JSON files: ``annotations`` (files, or folders of them and their subfolders), default ``src``."""
     anns = [Path(a) for a in annotations] if isinstance(annotations, list) else [Path(annotations or src)]
     files = []
     for ann in anns:
@@ -272,6 +256,11 @@ def collect_coco(
         if not found:
             raise UserError(f"no COCO .json file at {ann}; pass --annotations FILE")
         files += found
+    return files
+
+
+def _read_coco(files: list[Path]) -> tuple[list[tuple[Path, dict]], list[str], dict[int, int]]:
+    """([(file, its JSON)], the class names = categories sorted by id, category id -> class index)."""
     categories: dict[int, str] = {}
     parsed = []
     for path in files:
@@ -292,29 +281,64 @@ def collect_coco(
     names = [categories[c] for c in order]
     if len(set(names)) != len(names):
         raise LabelError(f"{files[0]}: category names repeat: {names}")
-    index = {cid: i for i, cid in enumerate(order)}
+    return parsed, names, {cid: i for i, cid in enumerate(order)}
+
+
+def _coco_boxes(path: Path, data: dict, index: dict[int, int]) -> tuple[dict, int]:
+    """(image id -> [[class, x1, y1, x2, y2]], how many ``iscrowd`` annotations were left out) of one file."""
+    per_image: dict = {img["id"]: [] for img in data["images"]}
+    crowd = 0
+    for a in data["annotations"]:
+        if a.get("iscrowd", 0):
+            crowd += 1
+            continue
+        if a.get("image_id") not in per_image or int(a.get("category_id", -1)) not in index:
+            raise LabelError(
+                f"{path}: annotation {a.get('id')} refers to an unknown image or category "
+                f"({a.get('image_id')!r}, {a.get('category_id')!r})"
+            )
+        try:
+            x, y, w, h = (float(v) for v in a["bbox"])
+        except (KeyError, TypeError, ValueError):
+            raise LabelError(f"{path}: annotation {a.get('id')} has no valid bbox [x, y, w, h]") from None
+        if w <= 0 or h <= 0:
+            raise LabelError(f"{path}: annotation {a.get('id')} has a non-positive size (w={w}, h={h})")
+        per_image[a["image_id"]].append([index[int(a["category_id"])], x, y, x + w, y + h])
+    return per_image, crowd
+
+
+def _clipped_boxes(rows: list, width: int, height: int) -> np.ndarray:
+    """[[class, x1, y1, x2, y2]] clipped to the image; boxes left empty by the clipping are dropped."""
+    boxes = np.asarray(rows, np.float32).reshape(-1, 5)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, width)
+    boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, height)
+    return boxes[(boxes[:, 3] > boxes[:, 1]) & (boxes[:, 4] > boxes[:, 2])]
+
+
+def collect_coco(
+    src: Path,
+    images: Path | None,
+    annotations: Path | list[Path] | None,
+    classes: Path | None,
+    *,
+    skip_missing: bool = False,
+) -> tuple[list[Frame], list[str], Path | None]:
+    """Frames of COCO JSON file(s); classes = categories sorted by id (ids need not be contiguous).
+
+    ``annotations``: JSON files or folders of them (default: ``src``); a file's images are looked up under
+    ``images``, else beside the file, under ``src`` and their ``images/`` folders. An image that is not found is
+    an error, or with ``skip_missing`` left out and counted (a note on every frame, in the summary and the YAML)."""
+    if classes:
+        raise UserError(
+            "--classes does not apply to COCO: the class names are the JSON's categories "
+            "(use --map to rename, merge or drop)"
+        )
+    parsed, names, index = _read_coco(_coco_files(src, annotations))
     splits = {path: _split_of_name(path) for path, _ in parsed} if len(parsed) > 1 else {parsed[0][0]: None}
     frames = []
     skipped: dict[Path, list[str]] = {}
     for path, data in parsed:
-        per_image: dict = {img["id"]: [] for img in data["images"]}
-        crowd = 0
-        for a in data["annotations"]:
-            if a.get("iscrowd", 0):
-                crowd += 1
-                continue
-            if a.get("image_id") not in per_image or int(a.get("category_id", -1)) not in index:
-                raise LabelError(
-                    f"{path}: annotation {a.get('id')} refers to an unknown image or category "
-                    f"({a.get('image_id')!r}, {a.get('category_id')!r})"
-                )
-            try:
-                x, y, w, h = (float(v) for v in a["bbox"])
-            except (KeyError, TypeError, ValueError):
-                raise LabelError(f"{path}: annotation {a.get('id')} has no valid bbox [x, y, w, h]") from None
-            if w <= 0 or h <= 0:
-                raise LabelError(f"{path}: annotation {a.get('id')} has a non-positive size (w={w}, h={h})")
-            per_image[a["image_id"]].append([index[int(a["category_id"])], x, y, x + w, y + h])
+        per_image, crowd = _coco_boxes(path, data, index)
         roots = [Path(images)] if images else [path.parent, src, path.parent / "images", src / "images"]
         for img in data["images"]:
             rel = check_relative(str(img["file_name"]), f"{path}: image {img.get('id')!r}")
@@ -326,13 +350,7 @@ def collect_coco(
                 raise DataError(
                     f"{path}: image {str(rel)!r} not found under {', '.join(map(str, roots))}; pass --images DIR"
                 )
-            width, height = _image_size(found)
-            rows = per_image[img["id"]]
-            boxes = np.asarray(rows, np.float32).reshape(-1, 5)
-            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, width)
-            boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, height)
-            boxes = boxes[(boxes[:, 3] > boxes[:, 1]) & (boxes[:, 4] > boxes[:, 2])]
-            frame = Frame(found.stem, found, boxes, splits[path])
+            frame = Frame(found.stem, found, _clipped_boxes(per_image[img["id"]], *_image_size(found)), splits[path])
             if crowd:
                 frame.notes.append(f"{path.name}: {crowd} iscrowd annotations left out")
             frames.append(frame)
@@ -396,6 +414,21 @@ def _unique_ids(frames: list[Frame]) -> None:
 # ------------------------------------------------------------------------------------------------ prepare
 
 
+def _collect(
+    fmt: str, src: Path, images: Path | None, annotations, classes: Path | None, skip_missing: bool
+) -> tuple[list[Frame], list[str], Path | None]:
+    """The source's frames, class names and class file, read by the format's collector (at least one frame)."""
+    if not src.is_dir():
+        raise UserError(f"--src {src} is not a folder")
+    if skip_missing and fmt != "coco":
+        raise UserError(f"--skip-missing applies to coco (images a JSON file names), not to {fmt}")
+    extra = {"skip_missing": skip_missing} if fmt == "coco" else {}
+    frames, source_classes, class_file = COLLECTORS[fmt](src, images, annotations, classes, **extra)
+    if not frames:
+        raise UserError(f"no images found in {src}")
+    return frames, source_classes, class_file
+
+
 def prepare_detection(
     fmt: str,
     src: Path,
@@ -418,14 +451,7 @@ def prepare_detection(
     ``require_labels`` makes them an error. ``skip_missing`` (coco) leaves out images the JSON names but the
     folder lacks, counted in the notes."""
     src = Path(src)
-    if not src.is_dir():
-        raise UserError(f"--src {src} is not a folder")
-    if skip_missing and fmt != "coco":
-        raise UserError(f"--skip-missing applies to coco (images a JSON file names), not to {fmt}")
-    extra = {"skip_missing": skip_missing} if fmt == "coco" else {}
-    frames, source_classes, class_file = COLLECTORS[fmt](src, images, annotations, classes, **extra)
-    if not frames:
-        raise UserError(f"no images found in {src}")
+    frames, source_classes, class_file = _collect(fmt, src, images, annotations, classes, skip_missing)
     unlabelled_ids = sorted(f.id for f in frames if not f.labelled)
     if require_labels and unlabelled_ids:
         where = sorted({n for f in frames for n in f.notes if "no label file" in n})
@@ -435,30 +461,17 @@ def prepare_detection(
         if class_map
         else ({n: n for n in source_classes}, list(source_classes))
     )
-    lookup = np.array([names.index(mapping[n]) if mapping[n] is not None else -1 for n in source_classes])
     _unique_ids(frames)
     splits, rule = _split_lists(frames, split_dir, seed)
     missing = set(unlabelled_ids)
     unlabelled = {name: sum(1 for i in ids if i in missing) for name, ids in splits.items()}
     source_counts = Counter(source_classes[int(c)] for f in frames for c in f.boxes[:, 0])
-    counts: Counter = Counter()
     out = Path(out)
     anns = [a for a in _listed(annotations) if a is not None]
     with staged_output(out, (src, images, *anns, classes, class_map), overwrite=overwrite) as stage:
-        (stage / "images").mkdir()
-        (stage / "labels").mkdir()
-        for f in tqdm(frames, desc=f"prepare {fmt}", unit="frame", file=sys.stderr, disable=None):
-            check_inside(
-                f.image, (src, images, *(a if a.is_dir() else a.parent for a in map(Path, anns))), str(f.image)
-            )
-            boxes = f.boxes.copy()
-            if len(boxes):
-                boxes[:, 0] = lookup[boxes[:, 0].astype(int)]
-                boxes = boxes[boxes[:, 0] >= 0]
-            counts.update(names[int(c)] for c in boxes[:, 0])
-            place_file(f.image, stage / "images" / f"{f.id}{f.image.suffix.lower()}", link)
-            width, height = _image_size(f.image)
-            (stage / "labels" / f"{f.id}.txt").write_text(yolo_lines(boxes, width, height))
+        inside = (src, images, *(a if a.is_dir() else a.parent for a in map(Path, anns)))
+        lookup = np.array([names.index(mapping[n]) if mapping[n] is not None else -1 for n in source_classes])
+        counts = _write_frames(stage, frames, fmt, inside, lookup, names, link)
         provenance = {
             "format": fmt,
             "src": str(src.absolute()),
@@ -493,12 +506,75 @@ def prepare_detection(
     }
 
 
+def _write_frames(
+    stage: Path, frames: list[Frame], fmt: str, inside: tuple, lookup: np.ndarray, names: list[str], link: bool
+) -> Counter:
+    """Every frame's image and YOLO label file in ``stage`` (classes through ``lookup``: source class -> index
+    in ``names``, -1 dropped); returns the boxes written per class. A frame outside the ``inside`` folders is an
+    error."""
+    counts: Counter = Counter()
+    (stage / "images").mkdir()
+    (stage / "labels").mkdir()
+    for f in tqdm(frames, desc=f"prepare {fmt}", unit="frame", file=sys.stderr, disable=None):
+        check_inside(f.image, inside, str(f.image))
+        boxes = f.boxes.copy()
+        if len(boxes):
+            boxes[:, 0] = lookup[boxes[:, 0].astype(int)]
+            boxes = boxes[boxes[:, 0] >= 0]
+        counts.update(names[int(c)] for c in boxes[:, 0])
+        place_file(f.image, stage / "images" / f"{f.id}{f.image.suffix.lower()}", link)
+        width, height = _image_size(f.image)
+        (stage / "labels" / f"{f.id}.txt").write_text(yolo_lines(boxes, width, height))
+    return counts
+
+
 def _place_png(src: Path, dst: Path, link: bool) -> None:
     if src.suffix.lower() == ".png":
         place_file(src, dst, link)
     else:
         with open_image(src) as img:  # the pixel cap and one error naming the file, as every image read
             img.save(dst, format="PNG")
+
+
+def _m3fd_frames(
+    src: Path, images: Path | None, ann_dir: Path, classes: Path | None, require_labels: bool
+) -> tuple[list[Frame], str]:
+    """M3FD's frames from its VOC XML or YOLO txt labels in ``ann_dir``, and the format's name."""
+    if any(p.suffix.lower() == ".xml" for p in ann_dir.iterdir()):
+        pairing = pair_files(_image_dir(src, images), IMAGE_SUFFIXES, ann_dir, (".xml",))
+        if pairing.unlabelled:
+            raise DataError(f"{ann_dir}: {pairing.report(ann_dir)[0]}; M3FD labels every frame")
+        class_ids = {c: i for i, c in enumerate(M3FD_CLASSES)}
+        frames = []
+        for sid, path in pairing.frames.items():
+            width, height = _image_size(path)
+            frames.append(Frame(sid, path, read_voc_xml(pairing.labels[sid], class_ids, width, height)))
+        return frames, "VOC XML"
+    frames, names, class_file = collect_yolo(src, images, ann_dir, classes, required_classes=False)
+    if class_file is not None and list(names) != list(M3FD_CLASSES):
+        raise UserError(
+            f"{class_file} lists {names}, not M3FD's classes {list(M3FD_CLASSES)}: this is not "
+            f"M3FD; prepare it with its own classes: python -m downstream.detection.prepare yolo "
+            f"--src {src} --out OUT"
+        )
+    unlabelled = [f.id for f in frames if not f.labelled]
+    if unlabelled and require_labels:
+        raise DataError(f"--require-labels: {frames[0].notes[0]}")
+    return frames, "YOLO txt"
+
+
+def _m3fd_splits(frames: list[Frame], split_dir: Path | None, seed: int) -> tuple[dict[str, list[str]], str]:
+    """M3FD's splits and subsets (set5/15/20) with their rule: the user's split files (subsets drawn from
+    test), else the deterministic splits."""
+    if split_dir is not None:
+        splits, rule = _split_lists(frames, split_dir, seed)
+        test = splits["test"]
+        order = np.random.default_rng(seed).permutation(len(test))
+        for subset, n in SUBSETS.items():
+            splits[subset] = sorted(test[i] for i in order[:n])
+        return splits, rule + f"; set5/15/20 drawn from test with seed {seed}"
+    splits = deterministic_splits(sorted(f.id for f in frames), seed)
+    return splits, f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
 
 
 def prepare_m3fd(
@@ -524,44 +600,11 @@ def prepare_m3fd(
             f"no annotation folder in {src} (VOC: {', '.join(_VOC_DIRS)}; YOLO txt: "
             f"{', '.join(_YOLO_DIRS)}); pass --annotations"
         )
-    if any(p.suffix.lower() == ".xml" for p in ann_dir.iterdir()):
-        image_dir = _image_dir(src, images)
-        frames = []
-        pairing = pair_files(image_dir, IMAGE_SUFFIXES, ann_dir, (".xml",))
-        if pairing.unlabelled:
-            raise DataError(f"{ann_dir}: {pairing.report(ann_dir)[0]}; M3FD labels every frame")
-        for sid, path in pairing.frames.items():
-            label = pairing.labels[sid]
-            width, height = _image_size(path)
-            frames.append(
-                Frame(sid, path, read_voc_xml(label, {c: i for i, c in enumerate(M3FD_CLASSES)}, width, height))
-            )
-        fmt = "VOC XML"
-    else:
-        frames, names, class_file = collect_yolo(src, images, ann_dir, classes, required_classes=False)
-        if class_file is not None and list(names) != list(M3FD_CLASSES):
-            raise UserError(
-                f"{class_file} lists {names}, not M3FD's classes {list(M3FD_CLASSES)}: this is not "
-                f"M3FD; prepare it with its own classes: python -m downstream.detection.prepare yolo "
-                f"--src {src} --out OUT"
-            )
-        fmt = "YOLO txt"
-        unlabelled = [f.id for f in frames if not f.labelled]
-        if unlabelled and require_labels:
-            raise DataError(f"--require-labels: {frames[0].notes[0]}")
+    frames, fmt = _m3fd_frames(src, images, ann_dir, classes, require_labels)
     if not frames:
         raise UserError(f"no images in {src}")
     ids = sorted(f.id for f in frames)
-    if split_dir is not None:
-        splits, rule = _split_lists(frames, split_dir, seed)
-        test = splits["test"]
-        order = np.random.default_rng(seed).permutation(len(test))
-        for subset, n in SUBSETS.items():
-            splits[subset] = sorted(test[i] for i in order[:n])
-        rule += f"; set5/15/20 drawn from test with seed {seed}"
-    else:
-        splits = deterministic_splits(ids, seed)
-        rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+    splits, rule = _m3fd_splits(frames, split_dir, seed)
     counts = Counter(M3FD_CLASSES[int(c)] for f in frames for c in f.boxes[:, 0])
     out = Path(out)
     with staged_output(out, (src, images, annotations, classes), overwrite=overwrite) as stage:
@@ -605,8 +648,7 @@ def prepare_m3fd(
     return summary
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(
         prog="python -m downstream.detection.prepare",
         description="Turn a labelled detection data set into the layout the harness reads, with its own class names.",
@@ -644,7 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="coco: leave out images the JSON names but the folder lacks, and count them (default: an error)",
     )
-    opts = parser.parse_args(argv)
+    return parser
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
     paths = {k: Path(v) if v else None for k, v in vars(opts).items() if k in ("images", "classes", "map", "splits")}
     annotations = [Path(a) for a in opts.annotations or ()]
     if len(annotations) > 1 and opts.format != "coco":

@@ -287,8 +287,7 @@ def write_task_yaml(
     return path
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="configs/detection/<NAME>.yaml or a YAML path")
@@ -323,38 +322,48 @@ def main(argv: list[str] | None = None) -> int:
         help="--dataset: keep classes without a training box in the 'all' rows (flagged; default: left out)",
     )
     add_overwrite_option(parser)
-    opts = parser.parse_args(argv)
+    return parser
+
+
+def _train_for_dataset(opts) -> int:
+    """--dataset: a detector for a prepared data set's classes, its weights and RUN/task.yaml in the run folder."""
+    if not opts.out:
+        raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
+    run_dir = Path(opts.out)
+    check_apart(run_dir, [Path(opts.dataset).parent])  # the run folder is not the data set's
+    claim_folder(run_dir, "detection training run", (WEIGHTS_FILE, TASK_FILE, "work/"), overwrite=opts.overwrite)
+    cfg = dataset_config(
+        opts.dataset,
+        model=opts.model,
+        epochs=opts.epochs or 100,
+        imgsz=opts.imgsz,
+        batch=opts.batch,
+        limit=opts.limit,
+        weights_dir=opts.weights_dir,
+    )
+    weights = run(
+        cfg,
+        opts.model,
+        work=Path(opts.work) if opts.work else run_dir / "work",
+        out=run_dir / WEIGHTS_FILE,
+        device=opts.device,
+        weights_dir=opts.weights_dir,
+        scratch=opts.scratch,
+        trust_pickle=opts.trust_pickle,
+    )
+    if opts.scratch:
+        cfg["init"] = None
+    train_counts = trained_boxes_per_class(weights)
+    task_yaml = write_task_yaml(run_dir, weights, cfg, opts.dataset, train_counts, opts.keep_absent_classes)
+    print(f"wrote {task_yaml}")
+    return 0
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(argv)
     if opts.dataset:
-        if not opts.out:
-            raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
-        run_dir = Path(opts.out)
-        check_apart(run_dir, [Path(opts.dataset).parent])  # the run folder is not the data set's
-        claim_folder(run_dir, "detection training run", (WEIGHTS_FILE, TASK_FILE, "work/"), overwrite=opts.overwrite)
-        cfg = dataset_config(
-            opts.dataset,
-            model=opts.model,
-            epochs=opts.epochs or 100,
-            imgsz=opts.imgsz,
-            batch=opts.batch,
-            limit=opts.limit,
-            weights_dir=opts.weights_dir,
-        )
-        weights = run(
-            cfg,
-            opts.model,
-            work=Path(opts.work) if opts.work else run_dir / "work",
-            out=run_dir / WEIGHTS_FILE,
-            device=opts.device,
-            weights_dir=opts.weights_dir,
-            scratch=opts.scratch,
-            trust_pickle=opts.trust_pickle,
-        )
-        if opts.scratch:
-            cfg["init"] = None
-        train_counts = trained_boxes_per_class(weights)
-        task_yaml = write_task_yaml(run_dir, weights, cfg, opts.dataset, train_counts, opts.keep_absent_classes)
-        print(f"wrote {task_yaml}")
-        return 0
+        return _train_for_dataset(opts)
     cfg, name = load_config(opts.config)
     if opts.epochs:
         cfg["train"]["epochs"] = opts.epochs

@@ -247,6 +247,39 @@ def _pair_masks(image_dir: Path, mask_dir: Path) -> tuple[dict[str, Path], dict[
     return pairing.frames, paired
 
 
+def _convert_masks(
+    frames: dict[str, Path], mask_files: dict[str, Path], names: list[str], palette
+) -> tuple[dict[str, np.ndarray], Counter, Counter]:
+    """(id -> class-id mask, pixels per class name, masks per PIL mode); a mask not of its image's size is an
+    error."""
+    converted, pixels, modes = {}, Counter(), Counter()
+    for sid, path in tqdm(frames.items(), desc="prepare masks", unit="frame", file=sys.stderr, disable=None):
+        ids = mask_to_ids(mask_files[sid], len(names), palette)
+        size = image_size(path, DataError)
+        with open_image(mask_files[sid], LabelError) as m:
+            modes[m.mode] += 1
+        if ids.shape != (size[1], size[0]):
+            raise DataError(
+                f"{mask_files[sid]}: mask is {ids.shape[1]}x{ids.shape[0]}, image {path} is {size[0]}x{size[1]}"
+            )
+        converted[sid] = ids
+        pixels.update({names[int(v)]: int(c) for v, c in zip(*np.unique(ids, return_counts=True))})
+    return converted, pixels, modes
+
+
+def _splits(ids: list[str], split_dir: str | os.PathLike | None, seed: int) -> tuple[dict[str, list[str]], str]:
+    """The splits (the user's split files, else the deterministic ones) and their rule."""
+    if split_dir is not None:
+        splits = {s: read_id_list(Path(split_dir) / f"{s}.txt") for s in SPLIT_NAMES}
+        unknown = sorted(set().union(*splits.values()) - set(ids))
+        if unknown:
+            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no image (e.g. {unknown[0]})")
+        return splits, f"user split files from {split_dir}"
+    all_splits = deterministic_splits(ids, seed)
+    splits = {s: all_splits[s] for s in SPLIT_NAMES}
+    return splits, f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+
+
 def prepare_masks(
     src: str | os.PathLike,
     out: str | os.PathLike,
@@ -282,28 +315,8 @@ def prepare_masks(
             f"{mask_dir}: no mask for {len(missing)} image(s), e.g. {missing[:5]} "
             f"(masks are paired with images by file name)"
         )
-    converted, pixels, modes = {}, Counter(), Counter()
-    for sid, path in tqdm(frames.items(), desc="prepare masks", unit="frame", file=sys.stderr, disable=None):
-        ids = mask_to_ids(mask_files[sid], len(names), palette)
-        size = image_size(path, DataError)
-        with open_image(mask_files[sid], LabelError) as m:
-            modes[m.mode] += 1
-        if ids.shape != (size[1], size[0]):
-            raise DataError(
-                f"{mask_files[sid]}: mask is {ids.shape[1]}x{ids.shape[0]}, image {path} is {size[0]}x{size[1]}"
-            )
-        converted[sid] = ids
-        pixels.update({names[int(v)]: int(c) for v, c in zip(*np.unique(ids, return_counts=True))})
-    if split_dir is not None:
-        splits = {s: read_id_list(Path(split_dir) / f"{s}.txt") for s in SPLIT_NAMES}
-        unknown = sorted(set().union(*splits.values()) - set(frames))
-        if unknown:
-            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no image (e.g. {unknown[0]})")
-        rule = f"user split files from {split_dir}"
-    else:
-        all_splits = deterministic_splits(list(frames), seed)
-        splits = {s: all_splits[s] for s in SPLIT_NAMES}
-        rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+    converted, pixels, modes = _convert_masks(frames, mask_files, names, palette)
+    splits, rule = _splits(list(frames), split_dir, seed)
     with staged_output(out, (src, images, masks, classes), overwrite=overwrite) as stage:
         (stage / "images").mkdir()
         (stage / "masks").mkdir()

@@ -305,16 +305,80 @@ def _resolve_optional(name_or_path: str) -> Path | None:
         return None
 
 
+def _model_and_optimizer(
+    mcfg: dict[str, Any], tcfg: dict[str, Any], num_classes: int, device: torch.device
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, str | None]:
+    """The SegFormer (the pretrained backbone loaded when there is one), its AdamW, and the backbone's path."""
+    from downstream.segmentation.model import build_segformer, load_backbone_weights
+
+    model = build_segformer(mcfg["variant"], num_classes, drop_path_rate=float(mcfg["drop_path_rate"]))
+    pretrained_used = None
+    if mcfg.get("pretrained"):
+        path = _resolve_optional(str(mcfg["pretrained"]))
+        if path is not None:
+            load_backbone_weights(model, path)
+            pretrained_used = str(path)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(
+        param_groups(model, tcfg),
+        lr=float(tcfg["lr"]),
+        betas=tuple(float(b) for b in tcfg["betas"]),
+        weight_decay=float(tcfg["weight_decay"]),
+    )
+    return model, optimizer, pretrained_used
+
+
+def _resume(last: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, torch.Tensor | None]:
+    """Model and optimizer restored from ``last``; (the iteration to start at, torch's RNG state or None)."""
+    state = load_checkpoint(last)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    start = int(state["iter"])
+    print(f"[segmentation.train] resumed from {last} at iteration {start}", file=sys.stderr)
+    return start, state.get("torch_rng")
+
+
+def _checkpoint(last: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
+    from sr.atomic import atomic_path
+
+    state = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "iter": it,
+        "torch_rng": torch.get_rng_state(),
+    }
+    with atomic_path(last) as tmp:
+        torch.save(state, tmp)
+
+
+def _step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device,
+    tcfg: dict[str, Any],
+    it: int,
+) -> tuple[float, float]:
+    """One iteration (skipped when the loss is not finite); (its loss, its learning rate)."""
+    from downstream.segmentation.model import preprocess, train_logits
+
+    lr = set_lr(optimizer, it, tcfg)
+    x = preprocess(images.to(device))
+    y = labels.to(device)
+    logits = train_logits(model, x)
+    logits = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False)
+    loss = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX)
+    optimizer.zero_grad(set_to_none=True)
+    if torch.isfinite(loss):
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach()), lr
+
+
 def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None) -> Path:
     """Run (or resume) a training; returns the path of the final plain state dict."""
-    from downstream.segmentation.model import (
-        build_segformer,
-        load_backbone_weights,
-        preprocess,
-        save_state_dict,
-        train_logits,
-    )
-    from sr.atomic import atomic_path
+    from downstream.segmentation.model import save_state_dict
     from sr.runtime import resolve_device
 
     mcfg, tcfg, ocfg = cfg["model"], cfg["train"], cfg["output"]
@@ -330,81 +394,33 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
         raise ConfigError(f"model.num_classes={num_classes} but the data has {len(source.class_names)} classes")
 
     torch.manual_seed(int(tcfg["seed"]))
-    model = build_segformer(mcfg["variant"], num_classes, drop_path_rate=float(mcfg["drop_path_rate"]))
-    pretrained_used = None
-    if mcfg.get("pretrained"):
-        path = _resolve_optional(str(mcfg["pretrained"]))
-        if path is not None:
-            load_backbone_weights(model, path)
-            pretrained_used = str(path)
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(
-        param_groups(model, tcfg),
-        lr=float(tcfg["lr"]),
-        betas=tuple(float(b) for b in tcfg["betas"]),
-        weight_decay=float(tcfg["weight_decay"]),
-    )
-
-    start = 0
+    model, optimizer, pretrained_used = _model_and_optimizer(mcfg, tcfg, num_classes, device)
+    start, rng = 0, None
     last = out_dir / "last.pth"
     if resume and last.is_file():
-        state = load_checkpoint(last)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["iter"])
-        print(f"[segmentation.train] resumed from {last} at iteration {start}", file=sys.stderr)
-
-    def checkpoint(it: int) -> None:
-        state = {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "iter": it,
-            "torch_rng": torch.get_rng_state(),
-        }
-        with atomic_path(last) as tmp:
-            torch.save(state, tmp)
+        start, rng = _resume(last, model, optimizer)
 
     batch_iter = batches(source, tcfg, start)
-    if start and "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])  # after the loader's own draw, as in an uninterrupted run
+    if start and rng is not None:
+        torch.set_rng_state(rng)  # after the loader's own draw, as in an uninterrupted run
     stop = int(tcfg["iters"]) if max_iters is None else min(int(tcfg["iters"]), start + max_iters)
-    log_path = out_dir / "train_log.jsonl"
     t0, seen, running = time.time(), 0, 0.0
     it = start
     # one line per iteration with its rate and ETA (stderr), besides the JSON records every log_every iterations
     progress = tqdm(total=stop, initial=it, desc="segmentation.train", unit="it", file=sys.stderr, mininterval=1.0)
-    with open(log_path, "a") as log, progress:
+    with open(out_dir / "train_log.jsonl", "a") as log, progress:
         if start == 0:
-            log.write(
-                json.dumps(
-                    {
-                        "event": "start",
-                        "config": cfg,
-                        "pretrained": pretrained_used,
-                        "classes": list(source.class_names),
-                    },
-                    default=str,
-                )
-                + "\n"
-            )
+            start_rec = {"event": "start", "config": cfg, "pretrained": pretrained_used}
+            log.write(json.dumps({**start_rec, "classes": list(source.class_names)}, default=str) + "\n")
         for images, labels in batch_iter:
             if it >= stop:
                 break
-            lr = set_lr(optimizer, it, tcfg)
-            x = preprocess(images.to(device))
-            y = labels.to(device)
-            logits = train_logits(model, x)
-            logits = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False)
-            loss = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX)
-            optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
-                loss.backward()
-                optimizer.step()
+            loss, lr = _step(model, optimizer, images, labels, device, tcfg, it)
             it += 1
             seen += 1
-            running += float(loss.detach())
+            running += loss
             progress.update(1)
-            progress.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+            progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
             if it % int(ocfg["log_every"]) == 0 or it == stop:
                 rec = {"iter": it, "loss": running / max(seen, 1), "lr": lr, "elapsed_s": round(time.time() - t0, 1)}
                 print(json.dumps(rec), flush=True)
@@ -412,7 +428,7 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
                 log.flush()
                 running, seen = 0.0, 0
             if it % int(ocfg["checkpoint_every"]) == 0 or it == stop:
-                checkpoint(it)
+                _checkpoint(last, model, optimizer, it)
     if it < int(tcfg["iters"]):
         print(f"[segmentation.train] stopped at iteration {it} of {tcfg['iters']}; rerun to resume", file=sys.stderr)
         return last

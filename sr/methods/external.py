@@ -107,6 +107,59 @@ def _log_tail(path: Path, lines: int = _TAIL_LINES) -> str:
     return "\n  | " + "\n  | ".join(text[-lines:])
 
 
+def _checkout(
+    repo_dir: str | None, repo_env: str | None, repo_url: str | None, repo_check: list[str] | None, problems: list
+) -> Path | None:
+    """The repository's checkout (``repo_dir``, else the folder ``repo_env`` names), or None when none is
+    configured; what is wrong with it goes to ``problems``."""
+    where = f"a checkout of {repo_url}" if repo_url else "the repository's checkout"
+    if repo_dir is None and repo_env:
+        repo_dir = os.environ.get(repo_env) or None
+        if repo_dir is None:
+            problems.append(f"set {repo_env} to {where}")
+    if repo_dir is None:
+        return None
+    repo = Path(repo_dir).expanduser().resolve()
+    if not repo.is_dir():
+        hint = f" (from {repo_env})" if repo_env and os.environ.get(repo_env) else ""
+        problems.append(f"repository folder {repo}{hint} does not exist; it should be {where}")
+    else:
+        for rel in repo_check or ():
+            if not (repo / rel).exists():
+                problems.append(f"{repo / rel} is missing: is {repo} {where}?")
+    return repo
+
+
+def _interpreter(python: str | None, python_env: str | None, problems: list) -> str:
+    """The interpreter to run the command with (``python``, else ``$python_env``, else this one), found on PATH;
+    one that is not found or not executable goes to ``problems``."""
+    python = python or (os.environ.get(python_env) if python_env else None) or sys.executable
+    found = shutil.which(python) if os.sep not in python else (python if os.access(python, os.X_OK) else None)
+    if found is None:
+        source = f" (from {python_env})" if python_env and os.environ.get(python_env) else ""
+        problems.append(f"python interpreter {python!r}{source} not found or not executable")
+    return found or python
+
+
+def _config_template(config_template: str | None, problems: list) -> tuple[str | None, str | None]:
+    """(the config template's text, its file name), (None, None) without one; a template that cannot be read or
+    is not YAML goes to ``problems``."""
+    if config_template is None:
+        return None, None
+    path = Path(config_template)
+    path = path if path.is_absolute() else CONFIG_DIR / path
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        problems.append(f"config template {path} cannot be read ({exc.strerror or exc})")
+        return None, None
+    if path.suffix not in (".yml", ".yaml"):
+        problems.append(
+            f"config template {path} must be a YAML file (.yml / .yaml): it is filled by value through a YAML parser"
+        )
+    return text, path.name
+
+
 class ExternalCommand(SRMethod):
     """SR by an external command on a folder of PNGs (see the module docstring for the options)."""
 
@@ -156,29 +209,8 @@ class ExternalCommand(SRMethod):
 
         problems: list[str] = []
         random_allowed, self.random_weights = self.random_weights, False  # it runs its repository's own weights
-        # the checkout
-        self.repo: Path | None = None
-        where = f"a checkout of {repo_url}" if repo_url else "the repository's checkout"
-        if repo_dir is None and repo_env:
-            repo_dir = os.environ.get(repo_env) or None
-            if repo_dir is None:
-                problems.append(f"set {repo_env} to {where}")
-        if repo_dir is not None:
-            self.repo = Path(repo_dir).expanduser().resolve()
-            if not self.repo.is_dir():
-                hint = f" (from {repo_env})" if repo_env and os.environ.get(repo_env) else ""
-                problems.append(f"repository folder {self.repo}{hint} does not exist; it should be {where}")
-            else:
-                for rel in repo_check or ():
-                    if not (self.repo / rel).exists():
-                        problems.append(f"{self.repo / rel} is missing: is {self.repo} {where}?")
-        # the interpreter
-        python = python or (os.environ.get(python_env) if python_env else None) or sys.executable
-        found = shutil.which(python) if os.sep not in python else (python if os.access(python, os.X_OK) else None)
-        if found is None:
-            source = f" (from {python_env})" if python_env and os.environ.get(python_env) else ""
-            problems.append(f"python interpreter {python!r}{source} not found or not executable")
-        self.python = found or python
+        self.repo = _checkout(repo_dir, repo_env, repo_url, repo_check, problems)
+        self.python = _interpreter(python, python_env, problems)
         # the weights
         self.weights_name, self.weights_path = weights, None
         if weights is not None:
@@ -189,22 +221,7 @@ class ExternalCommand(SRMethod):
                     str(exc).rstrip(".")
                     + ("; an external command cannot run with random weights" if random_allowed else "")
                 )
-        # the config template
-        self.config_text: str | None = None
-        self.config_name = None
-        if config_template is not None:
-            path = Path(config_template)
-            path = path if path.is_absolute() else CONFIG_DIR / path
-            try:
-                self.config_text = path.read_text()
-                self.config_name = path.name
-                if path.suffix not in (".yml", ".yaml"):
-                    problems.append(
-                        f"config template {path} must be a YAML file (.yml / .yaml): it is filled by "
-                        f"value through a YAML parser"
-                    )
-            except OSError as exc:
-                problems.append(f"config template {path} cannot be read ({exc.strerror or exc})")
+        self.config_text, self.config_name = _config_template(config_template, problems)
         if problems:
             raise ExternalSetupError(
                 f"method {name!r} is not set up: " + "; ".join(problems) + f". Set-up steps: {DOCS}."
