@@ -13,11 +13,18 @@ Names come from the user's data set and are data, never markup: a class named ``
   as it is (documented in docs/security.md): open it as data, not in a spreadsheet that evaluates formulas;
 * matplotlib: :func:`plain_text_figures` switches off mathtext for every figure (``text.parse_math``), so ``$`` in
   a name is a dollar sign, not a formula that fails to parse.
+
+Titles, paragraphs and notes of the report tables are markdown inline text (``reports.report_table``): a name from
+the data enters them through :func:`md_text` (or :func:`md_code`), and :func:`from_md` turns that text into another
+format with each of ``md_text``'s escapes as the literal character it stands for. A link target built from a name
+goes through :func:`md_link`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from urllib.parse import quote
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -45,6 +52,39 @@ def md_text(text) -> str:
     text = _CONTROL.sub(" ", str(text))
     text = "".join(_MD_ENTITIES.get(c, c) for c in text)
     return _MD_MARKUP.sub(r"\\\1", text)
+
+
+def md_code(text) -> str:
+    """A name as a markdown code span (literal: ``< | * [`` are not markup there); control characters as spaces. A
+    name holding a backtick (it would end the span) is :func:`md_text` instead, without the span."""
+    text = _CONTROL.sub(" ", str(text))
+    return md_text(text) if "`" in text else f"`{text}`"
+
+
+def md_link(target) -> str:
+    """A relative file path as a markdown link target: percent-encoded (``)``, spaces, ``<`` end no link)."""
+    return quote(str(target), safe="/")
+
+
+_MD_ESCAPED = re.compile(r"\\([\\|`\[\]])|&(amp|lt|gt);")
+_ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
+_HOLD, _END = "\U000f0000", "\U000f0001"  # private use: mark an escape's place while the markup is rendered
+_HELD = re.compile(f"{_HOLD}(\\d+){_END}")
+_PRIVATE = re.compile(f"[{_HOLD}{_END}]")
+
+
+def from_md(text, markup: Callable[[str], str], literal: Callable[[str], str]) -> str:
+    """Markdown inline text in another format: ``markup`` renders the text (its own escaping included) with each of
+    :func:`md_text`'s escapes held aside, then each escaped character is put back through ``literal`` (so ``\\|`` is
+    ``|`` and ``&lt;`` is ``<``, escaped for that format once, and never markup)."""
+    found: list[str] = []
+
+    def hold(m: re.Match) -> str:
+        found.append(m.group(1) or _ENTITY_CHARS[m.group(2)])
+        return f"{_HOLD}{len(found) - 1}{_END}"
+
+    held = _MD_ESCAPED.sub(hold, _PRIVATE.sub(" ", str(text)))
+    return _HELD.sub(lambda m: literal(found[int(m.group(1))]), markup(held))
 
 
 def tex_text(text) -> str:

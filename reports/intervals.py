@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from downstream.tasks import ResultMetric
+from reports.escape import md_code, md_text
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
@@ -128,7 +129,7 @@ def per_class_interval_table(
         lambda col: (task, metric, col[1]),
         lambda col: higher,
         f"{task}_per_class",
-        f"{task.capitalize()}: {metric} per class{direction}",
+        f"{md_text(task.capitalize())}: {md_text(metric)} per class{direction}",
     )
 
 
@@ -187,7 +188,7 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
 def significance_report(sig: pd.DataFrame, reference: str) -> ReportTable:
     """The significant differences to ``reference`` (every row, significant or not, is in significance.csv)."""
     text = (
-        f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
+        f"Paired differences method - {md_text(reference)} over the same images: 95 % bootstrap interval, bootstrap "
         "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
         "`significance.csv`."
     )
@@ -198,11 +199,13 @@ def significance_report(sig: pd.DataFrame, reference: str) -> ReportTable:
     shown = sig[sig.significant][cols].reset_index(drop=True) if not sig.empty else pd.DataFrame(columns=cols)
     return ReportTable(
         "significance",
-        f"Significance against `{reference}`",
+        f"Significance against {md_code(reference)}",
         shown,
         text=text,
         number_format=".4g",
         index=False,
         files=False,
-        empty=f"No comparisons (no `{reference}` rows, or no per-image samples in the run)." if sig.empty else "",
+        empty=(
+            f"No comparisons (no {md_code(reference)} rows, or no per-image samples in the run)." if sig.empty else ""
+        ),
     )

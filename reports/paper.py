@@ -30,7 +30,7 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
-from reports.escape import csv_frame
+from reports.escape import csv_frame, md_code, md_link, md_text
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import ABLATION_ONLY, PAPER_SUITES, build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
@@ -165,14 +165,15 @@ def _build_paper(
         figures += made
     for reason in skipped:
         log.warning("figure skipped: %s", reason)
-    lines = ["# DifIISR paper tables and figures, regenerated", "", f"Source: `{results_csv.name}`", ""]
+    lines = ["# DifIISR paper tables and figures, regenerated", "", f"Source: {md_code(results_csv.name)}", ""]
     notes = flag_notes(flags_in(df))
     if notes:
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
     for t in tables:
         lines += [(out / "tables" / f"{t.spec.key}.md").read_text(encoding="utf-8"), ""]
     for caption, png in figures:
-        lines += [f"### {caption}", "", f"![{caption}]({png.relative_to(out).as_posix()})", ""]
+        link = md_link(png.relative_to(out).as_posix())
+        lines += [f"### {md_text(caption)}", "", f"![{md_text(caption)}]({link})", ""]
     if skipped:
         lines += ["### Figures not made", ""] + [f"* {r}" for r in skipped] + [""]
     lines += runinfo.markdown(results_csv, df)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.escape import csv_frame, md_text
+from reports.escape import csv_frame, from_md, md_text
 from reports.tables import tex_marks, tex_text
 
 #: how a best / second-best cell is written in each format (second best: italic, as the legend says)
@@ -224,16 +224,25 @@ def latex_table(title: str, key: str, cells: pd.DataFrame, notes=(), index: bool
 
 
 def inline_html(text: str) -> str:
-    """Markdown inline text as html: escaped, ```x``` -> <code>, ``**x**`` -> <b>; ``<u>`` kept."""
-    text = html.escape(str(text)).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
+    """Markdown inline text as html: escaped, ```x``` -> <code>, ``**x**`` -> <b>; ``<u>`` kept; a name escaped by
+    ``md_text`` is its literal characters (``reports.escape.from_md``)."""
+    return from_md(text, _markup_html, html.escape)
+
+
+def _markup_html(text: str) -> str:
+    text = html.escape(text).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
 def inline_tex(text: str) -> str:
     """Markdown inline text as LaTeX: escaped, ```x``` -> \\texttt, ``**x**`` -> \\textbf, ``<u>x</u>`` ->
-    \\underline; flag marks in their LaTeX form."""
-    text = tex_text(re.sub(r"<u>(.+?)</u>", "\x01\\1\x02", str(text)))
+    \\underline; flag marks in their LaTeX form; a name escaped by ``md_text`` is its literal characters."""
+    return from_md(text, _markup_tex, tex_text)
+
+
+def _markup_tex(text: str) -> str:
+    text = tex_text(re.sub(r"<u>(.+?)</u>", "\x01\\1\x02", text))
     text = text.replace("\x01", "\\underline{").replace("\x02", "}")
     text = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", text)
     return re.sub(r"`(.+?)`", r"\\texttt{\1}", text)

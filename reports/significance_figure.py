@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reports.escape import plain_text_figures
 from sr.vocab import CLASS_ALL, COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK
 
 
@@ -33,6 +34,7 @@ def significance_figures(
     ``reports.significance.significance_table``); ``higher_better(task, metric)``. Returns (caption, png) pairs."""
     if sig.empty:
         return []
+    plain_text_figures()  # data set, task, method and metric names are data: no mathtext
     rows = sig[sig[COL_CLASS].astype(str) == CLASS_ALL]
     figures = []
     for (dataset, task), block in rows.groupby([COL_DATASET, COL_TASK], sort=True):
