@@ -7,7 +7,7 @@ from pathlib import Path
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
-from reports.escape import csv_frame, md_code, md_link, md_text
+from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.robustness import write_robustness
@@ -55,7 +55,7 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
             radar_plot(
                 table.values[dataset],
                 f"{task} {report.per_class} per class ({dataset})",
-                out / f"radar_{task}_{dataset}",
+                out / f"radar_{file_stem(task)}_{file_stem(dataset)}",
                 low=table.low.get(dataset),
                 high=table.high.get(dataset),
             )

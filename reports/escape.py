@@ -17,7 +17,7 @@ Names come from the user's data set and are data, never markup: a class named ``
 Titles, paragraphs and notes of the report tables are markdown inline text (``reports.report_table``): a name from
 the data enters them through :func:`md_text` (or :func:`md_code`), and :func:`from_md` turns that text into another
 format with each of ``md_text``'s escapes as the literal character it stands for. A link target built from a name
-goes through :func:`md_link`.
+goes through :func:`md_link`, a file name built from a name through :func:`file_stem`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def md_code(text) -> str:
     name holding a backtick (it would end the span) is :func:`md_text` instead, without the span."""
     text = _CONTROL.sub(" ", str(text))
     return md_text(text) if "`" in text else f"`{text}`"
+
+
+def file_stem(text) -> str:
+    """A name as (part of) a file name in a report folder: letters, digits, ``- _ .`` kept, anything else (``/``,
+    ``:``, spaces, control characters) as ``_``; a name never makes a path that leaves the folder."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
 
 
 def md_link(target) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from downstream.tasks import ResultMetric
-from reports.escape import md_code, md_text
+from reports.escape import file_stem, md_code, md_text
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
@@ -175,7 +175,7 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
         paths = radar_plot(
             v,
             f"No-reference quality ({dataset}), outward = better",
-            out / f"radar_quality_{dataset}".replace("/", "_").replace(":", "_"),
+            out / f"radar_quality_{file_stem(dataset)}",
             low=lo,
             high=hi,
             axes=axes,

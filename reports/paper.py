@@ -30,7 +30,7 @@ import pandas as pd
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
-from reports.escape import csv_frame, md_code, md_link, md_text
+from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import ABLATION_ONLY, PAPER_SUITES, build_all, paper_label, write_paper_table
 from reports.radar import radar_plot
@@ -149,7 +149,7 @@ def _build_paper(
         paths = radar_plot(
             table,
             f"Figure 6: {task} {metric} per class ({ds})",
-            out / "figures" / f"fig6_{task}_{ds}",
+            out / "figures" / f"fig6_{file_stem(task)}_{file_stem(ds)}",
             low=lows.get((task, ds)),
             high=highs.get((task, ds)),
         )

@@ -45,7 +45,7 @@ from PIL import Image  # noqa: E402
 
 from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
-from reports.escape import plain_text_figures  # noqa: E402
+from reports.escape import file_stem, plain_text_figures  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
@@ -360,7 +360,7 @@ def qualitative_figures(
             source=((meta or {}).get("dataset_files") or {}).get(ds),
         )
         label = {m: marked(paper_label(m), caveats.get(m, ())) for m in order}
-        name = f"{ds}_{view.frame}".replace("/", "_")
+        name = file_stem(f"{ds}_{view.frame}")
         images = [(label[m], path_of(m, view.frame)) for m in order]
         try:
             paths = image_grid(images, view.crop, f"Figure 3: {ds} / {view.frame}", out_dir / f"fig3_{name}")

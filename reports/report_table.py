@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.escape import csv_frame, from_md, md_text
+from reports.escape import csv_frame, file_stem, from_md, md_text
 from reports.tables import tex_marks, tex_text
 
 #: how a best / second-best cell is written in each format (second best: italic, as the legend says)
@@ -105,7 +105,7 @@ class ReportTable:
 
     def write(self, folder: str | Path) -> list[Path]:
         """``<key>.csv`` (the numbers, row labels with their marks), ``<key>.md`` and ``<key>.tex``."""
-        stem = Path(folder) / self.key
+        stem = Path(folder) / file_stem(self.key)  # a key built from a task's name stays a name in the folder
         stem.parent.mkdir(parents=True, exist_ok=True)
         paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
         csv_frame(self.values).to_csv(paths[0], float_format="%.4f", index=self.index)
@@ -218,7 +218,7 @@ def latex_table(title: str, key: str, cells: pd.DataFrame, notes=(), index: bool
         multicolumn=True,
         multicolumn_format="c",
         caption=inline_tex(title),
-        label=f"tab:{key}",
+        label=f"tab:{file_stem(key)}",
     )
     return tex_marks(tex) + "".join(f"\n{inline_tex(n)}\n" for n in notes)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.escape import md_code, md_link, md_text, plain_text_figures
+from reports.escape import file_stem, md_code, md_link, md_text, plain_text_figures
 from reports.report_table import ReportTable
 from reports.tables import fill_degradation
 from sr.vocab import (
@@ -226,7 +226,7 @@ def write_robustness(df: pd.DataFrame, out: Path, meta: dict | None = None, base
         "",
     ]
     for dataset in dict.fromkeys(d for d, _ in tables):
-        file = f"robustness_{dataset}.png".replace("/", "_").replace(":", "_")
+        file = f"robustness_{file_stem(dataset)}.png"
         png = robustness_plot(df, dataset, out / file)
         lines += [f"## {md_code(dataset)}", ""]
         if png is not None:

@@ -866,7 +866,8 @@ def _(ctx):
     cache, png, image = _sr_entry(ctx)
     intact = cache.read_sr(png, channels=1)
     Image.fromarray(255 - image[..., 0], mode="L").save(png)  # a valid PNG, but not the one written
-    return intact is not None and np.array_equal(intact[..., 0], image[..., 0] / 255.0) and _sr_refused(ctx, cache, png)
+    same = intact is not None and np.array_equal(np.round(intact[..., 0] * 255), image[..., 0])
+    return same and _sr_refused(ctx, cache, png)
 
 
 @attack("run-folder cache", "a truncated cached SR PNG (a full disk, a killed copy) is recomputed, not read")
@@ -1056,6 +1057,14 @@ def _(ctx):
     md, page = _titles_report(ctx, "ds", "x\n# forged heading\n")
     lines = md.splitlines()
     return bool(md) and not any(line.startswith("# forged") for line in lines) and "<h1>forged" not in page
+
+
+@attack("own data -> reports", "a task named ../decoy/x: its table files stay inside the report folder", 60, True)
+def _(ctx):
+    md, _ = _titles_report(ctx, "ds", "../decoy/x")
+    written = sorted(p.name for p in (ctx.root / "report").glob("*per_class*"))
+    ctx.last += f"\nper-class files {written}"
+    return bool(md) and not list(ctx.decoy.glob("x_per_class*")) and ".._decoy_x_per_class.csv" in written
 
 
 def _robustness(ctx, dataset: str, method: str = "bicubic") -> str:
