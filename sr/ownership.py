@@ -167,16 +167,20 @@ def file_manifest(path: str | os.PathLike) -> str:
 
 def claim_file(path: str | os.PathLike, kind: str, *, overwrite: bool = False) -> Owned:
     """Make the output file ``path`` ours to write, or confirm that it is (the folder rule of the module doc, for one
-    file); returns its manifest, to write the file with :meth:`Owned.write_file`.
+    file); returns its manifest, to write the file with :meth:`Owned.writing`.
 
     An absent file becomes ours. An existing one is ours when its manifest (:func:`file_manifest`) is of ``kind`` and
     records the sha256 of its present content; any other existing file (a user's, or ours edited since) is refused
-    with a :class:`~sr.errors.UserError`, unless ``overwrite``: then it is replaced by ours."""
+    with a :class:`~sr.errors.UserError`, unless ``overwrite``: then it is replaced by ours. So is a file of the
+    manifest's name that this module did not write."""
     path = Path(path).expanduser().absolute()
     if path.is_dir():
         raise UserError(f"{path} is a directory, expected a file path")
     name = file_manifest(path)
     owned = read_manifest(path.parent, name)
+    sidecar = path.parent / name
+    if owned is None and (sidecar.exists() or sidecar.is_symlink()) and not overwrite:
+        raise UserError(f"{sidecar} exists and was not written by this tool: choose a new file, or {OPT_OVERWRITE}")
     if owned is not None and (owned.kind != kind or owned.entries != {path.name}):
         owned = None
     if path.exists() or path.is_symlink():
