@@ -950,6 +950,18 @@ def _(ctx):
     return replaced and again and edited and out.read_text().endswith("the user's edit\n")
 
 
+@attack("output folders", "a forged .perf.csv.irsr-owned.json does not make a user's perf.csv ours")
+def _(ctx):
+    from benchmarks.speed.perf import main
+
+    out = ctx.decoy / "perf.csv"
+    out.write_text("the user's table\n")
+    forged = {"tool": "irsr-bench", "kind": "speed table", "entries": ["perf.csv"], "sha256": {"perf.csv": "0" * 64}}
+    (ctx.decoy / ".perf.csv.irsr-owned.json").write_text(json.dumps({**forged, "id": "f" * 32, "command": []}))
+    ctx.snapshot()
+    return ctx.error(main, *_PERF, "--out", out, needles=("was not written by this tool",))
+
+
 @attack("output folders", "benchmarks.speed.memory / train_cost --out a user's file: refused before measuring")
 def _(ctx):
     from benchmarks.speed.memory import main as memory
