@@ -477,14 +477,13 @@ def _(ctx):
 def _row(dataset, method, task, metric, cls, value, degradation="bicubic") -> dict:
     """One results.csv row (n = 4, interval value +- 0.05, no flags or error)."""
     key = dict(suite="s", dataset=dataset, degradation=degradation, method=method, task=task, metric=metric)
-    return {**key, "class": cls, "value": value, "n": 4, "ci_low": value - 0.05, "ci_high": value + 0.05}
+    values = {"value": value, "n": 4, "ci_low": value - 0.05, "ci_high": value + 0.05, "flags": "", "error": ""}
+    return {**key, "class": cls, **values}
 
 
 def _write_results(run: Path, rows: list[dict]) -> Path:
     run.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS)).fillna({"flags": "", "error": ""}).to_csv(
-        run / "results.csv", index=False
-    )
+    pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run / "results.csv", index=False)
     return run / "results.csv"
 
 
@@ -1084,13 +1083,14 @@ def _robustness(ctx, dataset: str, method: str = "bicubic") -> str:
     import matplotlib
 
     from reports.robustness import write_robustness
+    from reports.tables import load_results
 
     rows = [
         _row(dataset, m, "quality", "psnr", "all", 30.0 - i - (degradation != "bicubic"), degradation)
         for degradation in ("bicubic", "noise@1", "noise@2")
         for i, m in enumerate((method, "lanczos"))
     ]
-    df = pd.read_csv(_write_results(ctx.root / "run", rows), keep_default_na=False, na_values=[""])
+    df = load_results(_write_results(ctx.root / "run", rows))
     matplotlib.rcParams["text.parse_math"] = True  # what a process that has not imported our radar module has
     out = ctx.root / "robustness"
     out.mkdir()
