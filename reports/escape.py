@@ -62,9 +62,10 @@ def md_code(text) -> str:
 
 
 def file_stem(text) -> str:
-    """A name as (part of) a file name in a report folder: letters, digits, ``- _ .`` kept, anything else (``/``,
-    ``:``, spaces, control characters) as ``_``; a name never makes a path that leaves the folder."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+    """A name as (part of) a file name in a report folder: letters, digits, ``-`` and ``_`` kept, anything else
+    (``/``, ``:``, ``.``, spaces, control characters) as ``_``: a name never makes a path that leaves the folder, a
+    hidden file, or a suffix that ``Path.with_suffix`` would cut (``m3fd.v2`` and ``m3fd`` are two files)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(text))
 
 
 def md_link(target) -> str:

@@ -1046,14 +1046,17 @@ def _titles_results(run: Path, dataset: str, task: str) -> Path:
 
 
 def _titles_report(ctx, dataset: str, task: str) -> tuple[str, str]:
-    """report.md and report.html of a run whose data set and task carry ``dataset`` / ``task`` as names."""
+    """report.md + paper/paper.md, and paper/report.html of a run whose data set and task carry ``dataset`` / ``task``
+    as names."""
     from reports.__main__ import main
 
     out = ctx.root / "report"
     code, _, _ = ctx.cli(main, "--results", _titles_results(ctx.root / "run", dataset, task), "--out", out)
     if code != 0:
         return "", ""
-    return (out / "report.md").read_text(), (out / "report.html").read_text()
+    return (out / "report.md").read_text() + (out / "paper" / "paper.md").read_text(), (
+        out / "paper" / "report.html"
+    ).read_text()
 
 
 @attack("own data -> reports", "a task named <img src=x onerror=alert(1)>: its per-class heading is escaped", 60, True)
@@ -1075,7 +1078,7 @@ def _(ctx):
     md, _ = _titles_report(ctx, "ds", "../decoy/x")
     written = sorted(p.name for p in (ctx.root / "report").glob("*per_class*"))
     ctx.last += f"\nper-class files {written}"
-    return bool(md) and not list(ctx.decoy.glob("x_per_class*")) and ".._decoy_x_per_class.csv" in written
+    return bool(md) and not list(ctx.decoy.glob("x_per_class*")) and "___decoy_x_per_class.csv" in written
 
 
 def _robustness(ctx, dataset: str, method: str = "bicubic") -> str:
