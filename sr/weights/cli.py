@@ -195,10 +195,12 @@ def cmd_convert(args) -> int:
         if not path.is_file():
             raise UserError(f"{args.source!r} is neither a registry entry nor a file")
         expected, out = args.sha256, args.out or path.with_suffix(".safetensors")
-    owned = claim_file(out, "converted weights", overwrite=args.overwrite)  # a user's file is refused, not replaced
+    # an explicit --out that is a user's file is refused, not replaced; the default target is the registry's converted
+    # file in the weights directory (or beside the source): the registry's sha256 and verify govern it
+    owned = claim_file(args.out, "converted weights", overwrite=args.overwrite) if args.out else None
     obj = load_trusted_pickle(path, expected)
     state = extract_state_dict(obj.state_dict() if hasattr(obj, "state_dict") else obj)
-    with owned.writing(out) as tmp:
+    with owned.writing(out) if owned else atomic_path(out) as tmp:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in state.items()},
             str(tmp),
