@@ -3,6 +3,7 @@
 Layout under ``<out>/cache``::
 
     sr/<method key>/<data-set key>/<sample id>__<fingerprint>.png      SR output (8-bit PNG)
+    sr/<method key>/<data-set key>/<sample id>__<fingerprint>.png.json its entry: the sha256 of the PNG's bytes
     quality/<method key>/<data-set key>/<metric key>/<sample id>__<fingerprint>.json
     task/<method key>/<data-set key>/<task key>__<items hash>.json.gz   task rows + per-image state of a split
     task/<method key>/<data-set key>/<task key>__<items hash>__<draws key>.replicates.json.gz
@@ -17,8 +18,9 @@ recomputes what depends on it and nothing else (a sample's files enter by their 
 after a crash recomputes only what is missing. Every file is written atomically (complete or absent),
 so concurrent runners on one directory cannot corrupt it. Each JSON entry carries the sha256 of its key (its path
 below the cache root) and its content: a truncated, edited or moved entry is recomputed with a warning, never used
-(what this does and does not protect against: docs/security.md). Task entries are gzip-compressed JSON (a
-detector's per-image detections at confidence 0.001 shrink about 3.6x; every value is kept exactly).
+(what this does and does not protect against: docs/security.md). An SR PNG is one of these entries too: its JSON
+entry beside it holds the sha256 of the PNG's bytes (``write_sr`` / ``read_sr``). Task entries are gzip-compressed
+JSON (a detector's per-image detections at confidence 0.001 shrink about 3.6x; every value is kept exactly).
 """
 
 from __future__ import annotations
@@ -34,17 +36,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from downstream.imageio import read_image, write_png
 from sr.atomic import atomic_path, atomic_write_text, sweep_temporaries
 
 ENTRY_FORMAT = "irsr-cache-entry-1"
 #: the folders under the cache root that hold JSON entries (an entry's key starts at one of them)
-ENTRY_ROOTS = ("quality", "task")
+ENTRY_ROOTS = ("quality", "task", "sr")
 _log = logging.getLogger(__name__)
 
 #: bump when a change of this project alters cached values without changing an option, a file or a version
 #: (2: references scored on the 8-bit output grid; 3: task entries hold {"rows", "state"} for the intervals;
-#: 4: JSON entries carry the digest of their key and content)
-CACHE_SCHEMA = 4
+#: 4: JSON entries carry the digest of their key and content; 5: SR PNGs carry the digest of their bytes)
+CACHE_SCHEMA = 5
 PROJECT = "irsr-bench"
 
 
@@ -114,6 +119,31 @@ class RunCache:
         """Delete temporaries of writes a killed process never finished (see :func:`sr.atomic.sweep_temporaries`)."""
         return sweep_temporaries(self.root, max_age_s)
 
+    @classmethod
+    def write_sr(cls, path: Path, image: np.ndarray) -> None:
+        """Write an SR output as an 8-bit PNG (``downstream.imageio.write_png``) at ``path`` atomically, then its entry
+        (the sha256 of the PNG's bytes, under the PNG's key): a PNG without its entry is never used."""
+        write_png(path, image)
+        cls.write_json(sr_entry_path(path), {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+
+    @classmethod
+    def read_sr(cls, path: Path, channels: int | str) -> np.ndarray | None:
+        """The SR output cached at ``path`` (as ``downstream.imageio.read_image`` returns it); None when it is
+        absent, or its entry is missing, truncated or does not match the PNG's bytes (then with a warning: the
+        frame is super-resolved again, never read from a PNG that is not the one written)."""
+        if not path.is_file():
+            return None
+        entry = cls.read_json(sr_entry_path(path))
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        expected = entry.get("sha256") if isinstance(entry, dict) else None
+        if data is None or expected != hashlib.sha256(data).hexdigest():
+            _log.warning("cached SR output %s has no entry or does not match its digest: recomputing it", path)
+            return None
+        return read_image(path, channels=channels)
+
     @staticmethod
     def read_json(path: Path) -> Any | None:
         """The entry at ``path`` (gzip-compressed when it ends in .gz); None when it is absent, or unreadable,
@@ -144,6 +174,11 @@ class RunCache:
             return
         with atomic_path(path) as tmp:
             tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
+
+
+def sr_entry_path(png: Path) -> Path:
+    """The JSON entry of the SR PNG at ``png`` (its digest)."""
+    return png.with_name(f"{png.name}.json")
 
 
 def entry_key(path: Path) -> str:

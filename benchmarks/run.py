@@ -31,7 +31,7 @@ from sr import cli
 from sr.atomic import atomic_path, atomic_write_text
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UnknownNameError, UserError
-from sr.ownership import add_overwrite_option, claim_folder
+from sr.ownership import add_overwrite_option, check_apart, claim_folder
 from sr.registry import list_methods, method_label
 from sr.vocab import (
     COL_DATASET,
@@ -209,7 +209,9 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
             raise UnknownNameError("method", name, known_methods)
     if args.reference is not None and args.reference not in methods:
         raise UnknownNameError(f"{OPT_REFERENCE} method (not among the run's methods)", args.reference, methods)
-    out = cli.check_writable_dir(args.out or Path("runs") / suite.name)
+    out = Path(args.out or Path("runs") / suite.name).expanduser()
+    check_apart(out, _source_folders(datasets, dataset_files, method_specs))  # before the folder is made
+    out = cli.check_writable_dir(out)
     claim_folder(out, "run", RUN_ENTRIES, overwrite=args.overwrite)  # a user's folder is refused, never written
     settings = Settings(
         suite=suite.name,
@@ -228,6 +230,20 @@ def resolve_plan(args: Namespace) -> tuple[list[str], list[str], Settings]:
         degradations=tuple(args.degradations or suite.degradations),
     )
     return datasets, methods, settings
+
+
+def _source_folders(datasets: list[str], dataset_files: dict[str, str], method_specs: dict[str, str]) -> list[Path]:
+    """The folders a run reads from: each data set's root and each ``outputs:DIR`` method's folder (the run folder
+    must be apart from all of them: :func:`sr.ownership.check_apart`)."""
+    from downstream.datasets import dataset_config, resolve_root
+    from sr.methods.outputs import parse_outputs_spec
+
+    roots = []
+    for name in datasets:
+        root = dataset_config(dataset_files.get(name, name)).get("root")
+        if isinstance(root, str) and root:
+            roots.append(resolve_root(root))
+    return roots + [parse_outputs_spec(spec)[1] for spec in method_specs.values()]
 
 
 def _dataset_files(datasets: list[str]) -> dict[str, str]:

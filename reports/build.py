@@ -8,7 +8,7 @@ from pathlib import Path
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
-from reports.escape import csv_frame
+from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
 from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.robustness import write_robustness
@@ -59,11 +59,11 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
             radar_plot(
                 table.values[dataset],
                 f"{task} {report.per_class} per class ({dataset})",
-                out / f"radar_{task}_{dataset}",
+                out / f"radar_{file_stem(task)}_{file_stem(dataset)}",
                 low=table.low.get(dataset),
                 high=table.high.get(dataset),
             )
-    lines = ["# Benchmark report", "", f"Source: `{Path(results_csv).name}`", ""]
+    lines = ["# Benchmark report", "", f"Source: {md_code(Path(results_csv).name)}", ""]
     notes = flag_notes(flags_in(df))
     if notes:
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
@@ -71,7 +71,7 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     pictures = significance_figures(significance, out, reference, metric_direction(meta, df))
     if pictures:
         lines += ["## Significance pictures", "", "Every row, per class included: `significance.csv`.", ""]
-        lines += [f"![{caption}]({png.name})\n\n*{caption}*\n" for caption, png in pictures]
+        lines += [f"![{md_text(c)}]({md_link(png.name)})\n\n*{md_text(c)}*\n" for c, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _paper_report(results_csv, out / "paper", reference)

@@ -12,16 +12,20 @@ Names come from the user's data set and are data, never markup: a class named ``
   carriage return is neutralised with a leading ``'`` so no formula runs. ``results.csv`` is the run's data, written
   as it is (documented in docs/security.md): open it as data, not in a spreadsheet that evaluates formulas;
 * matplotlib: :func:`plain_text_figures` switches off mathtext for every figure (``text.parse_math``), so ``$`` in
-  a name is a dollar sign, not a formula that fails to parse;
-* :func:`file_part`: a name as part of a file name that a markdown link can point to: letters, digits, ``. _ -``
-  only, anything else (``/ : ( )``, spaces, ``..``) as ``_``, plus a digest of the name whenever it changed, so two
-  names never share a file.
+  a name is a dollar sign, not a formula that fails to parse.
+
+Titles, paragraphs and notes of the report tables are markdown inline text (``reports.report_table``): a name from
+the data enters them through :func:`md_text` (or :func:`md_code`), and :func:`from_md` turns that text into another
+format with each of ``md_text``'s escapes as the literal character it stands for. A link target built from a name
+goes through :func:`md_link`, a file name built from a name through :func:`file_stem`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from urllib.parse import quote
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -42,7 +46,6 @@ _TEX = {
 }
 _TEX_CHARS = re.compile("|".join(re.escape(c) for c in _TEX))
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
-_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}|^\.")
 
 
 def md_text(text) -> str:
@@ -50,6 +53,50 @@ def md_text(text) -> str:
     text = _CONTROL.sub(" ", str(text))
     text = "".join(_MD_ENTITIES.get(c, c) for c in text)
     return _MD_MARKUP.sub(r"\\\1", text)
+
+
+def md_code(text) -> str:
+    """A name as a markdown code span (literal: ``< | * [`` are not markup there); control characters as spaces. A
+    name holding a backtick (it would end the span) is :func:`md_text` instead, without the span."""
+    text = _CONTROL.sub(" ", str(text))
+    return md_text(text) if "`" in text else f"`{text}`"
+
+
+def file_stem(text) -> str:
+    """A name as (part of) a file name in a report folder: letters, digits, ``-`` and ``_`` kept, anything else
+    (``/``, ``:``, ``.``, spaces, control characters) as ``_``: a name never makes a path that leaves the folder, a
+    hidden file, or a suffix that ``Path.with_suffix`` would cut (``m3fd.v2`` and ``m3fd`` are two files). A name
+    that had to change gets the first 8 hex digits of its sha256 too, so two names never share a file (``a/b`` and
+    ``a:b``); a safe name is kept as it is."""
+    text = str(text)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+    return safe if safe == text and text else f"{safe}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def md_link(target) -> str:
+    """A relative file path as a markdown link target: percent-encoded (``)``, spaces, ``<`` end no link)."""
+    return quote(str(target), safe="/")
+
+
+_MD_ESCAPED = re.compile(r"\\([\\|`\[\]])|&(amp|lt|gt);")
+_ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
+_HOLD, _END = "\U000f0000", "\U000f0001"  # private use: mark an escape's place while the markup is rendered
+_HELD = re.compile(f"{_HOLD}(\\d+){_END}")
+_PRIVATE = re.compile(f"[{_HOLD}{_END}]")
+
+
+def from_md(text, markup: Callable[[str], str], literal: Callable[[str], str]) -> str:
+    """Markdown inline text in another format: ``markup`` renders the text (its own escaping included) with each of
+    :func:`md_text`'s escapes held aside, then each escaped character is put back through ``literal`` (so ``\\|`` is
+    ``|`` and ``&lt;`` is ``<``, escaped for that format once, and never markup)."""
+    found: list[str] = []
+
+    def hold(m: re.Match) -> str:
+        found.append(m.group(1) or _ENTITY_CHARS[m.group(2)])
+        return f"{_HOLD}{len(found) - 1}{_END}"
+
+    held = _MD_ESCAPED.sub(hold, _PRIVATE.sub(" ", str(text)))
+    return _HELD.sub(lambda m: literal(found[int(m.group(1))]), markup(held))
 
 
 def tex_text(text) -> str:
@@ -85,13 +132,3 @@ def plain_text_figures() -> None:
     import matplotlib
 
     matplotlib.rcParams["text.parse_math"] = False
-
-
-def file_part(text) -> str:
-    """``text`` as a file-name part (see the module doc): unchanged when already safe, else the safe characters
-    and the first 8 hex digits of its sha256."""
-    text = str(text)
-    safe = _FILE_UNSAFE.sub("_", text)
-    if safe == text and text:
-        return text
-    return f"{safe}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"

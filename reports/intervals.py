@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from downstream.tasks import ResultMetric
+from reports.escape import file_stem, md_code, md_text
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
 from reports.significance import Samples, ranked_marks
@@ -135,7 +136,7 @@ def per_class_interval_table(
         lambda col: (task, metric, unmarked_class(col[1])),
         lambda col: higher,
         f"{task}_per_class",
-        f"{task.capitalize()}: {metric} per class{direction}",
+        f"{md_text(task.capitalize())}: {md_text(metric)} per class{direction}",
     )
 
 
@@ -181,7 +182,7 @@ def no_reference_radars(df: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
         paths = radar_plot(
             v,
             f"No-reference quality ({dataset}), outward = better",
-            out / f"radar_quality_{dataset}".replace("/", "_").replace(":", "_"),
+            out / f"radar_quality_{file_stem(dataset)}",
             low=lo,
             high=hi,
             axes=axes,
@@ -196,19 +197,20 @@ def significance_report(sig: pd.DataFrame, reference: str) -> ReportTable:
     data set and task (``reports.significance_figure``), and every row, significant or not, is in significance.csv
     (a table of them ran to 130 rows on the demo)."""
     text = (
-        f"Paired differences method - {reference} over the same images: 95 % bootstrap interval, bootstrap "
-        "p-value, Holm-corrected across the methods of each data set / task / metric / class."
+        f"Paired differences method - {md_text(reference)} over the same images: 95 % bootstrap interval, bootstrap "
+        "p-value, Holm-corrected across the methods of each data set / task / metric / class. All rows: "
+        "`significance.csv`."
     )
     if not sig.empty:
         text += f" {int(sig.significant.sum())} of {len(sig)} differences are significant (p_holm < 0.05)."
     return ReportTable(
         "significance",
-        f"Significance against `{reference}`",
+        f"Significance against {md_code(reference)}",
         pd.DataFrame(),
         text=text,
         index=False,
         files=False,
-        empty=f"No comparisons (no `{reference}` rows, or no per-image samples in the run)."
+        empty=f"No comparisons (no {md_code(reference)} rows, or no per-image samples in the run)."
         if sig.empty
         else "One picture per data set and task (methods x metrics, the difference coloured, * = significant) "
         "under *Significance pictures* (report.md) and *Figures* (report.html); every row, per class included: "

@@ -31,7 +31,7 @@ import pandas as pd
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
-from reports.escape import csv_frame
+from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
 from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import (
     ABLATION_ONLY,
@@ -173,7 +173,7 @@ def _build_paper(
         paths = radar_plot(
             table[axes],
             f"Figure 6: {task} {metric} per class ({ds})",
-            out / "figures" / f"fig6_{task}_{ds}",
+            out / "figures" / f"fig6_{file_stem(task)}_{file_stem(ds)}",
             low=_axes_of(lows.get((task, ds)), axes),
             high=_axes_of(highs.get((task, ds)), axes),
         )
@@ -196,7 +196,7 @@ def _build_paper(
         figures += made
     for reason in skipped:
         log.warning("figure skipped: %s", reason)
-    lines = ["# DifIISR paper tables and figures, regenerated", "", f"Source: `{results_csv.name}`", ""]
+    lines = ["# DifIISR paper tables and figures, regenerated", "", f"Source: {md_code(results_csv.name)}", ""]
     notes = flag_notes(flags_in(df))
     if notes:
         lines += [FLAGS_LEAD, ""] + [f"* {n}" for n in notes] + [""]
@@ -207,7 +207,8 @@ def _build_paper(
         efficiency.write(out / "tables")
         lines += [efficiency.markdown(), ""]
     for caption, png in figures:
-        lines += [f"### {caption}", "", f"![{caption}]({png.relative_to(out).as_posix()})", ""]
+        link = md_link(png.relative_to(out).as_posix())
+        lines += [f"### {md_text(caption)}", "", f"![{md_text(caption)}]({link})", ""]
     if skipped:
         lines += ["### Figures not made", ""] + [f"* {r}" for r in skipped] + [""]
     lines += runinfo.markdown(results_csv, df)

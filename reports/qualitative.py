@@ -45,7 +45,7 @@ from PIL import Image  # noqa: E402
 
 from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
-from reports.escape import plain_text_figures  # noqa: E402
+from reports.escape import file_stem, plain_text_figures  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
@@ -387,7 +387,7 @@ class _Figures:
         view = choose_view(ds, sorted(common), shape_of, crop_size, frame, crop, source=source)
         label = {m: marked(paper_label(m), self.caveats.get(m, ())) for m in order}
         self.shown[ds] = (view, order, label, path_of, shape_of, sorted(common))
-        name = f"{ds}_{view.frame}".replace("/", "_")
+        name = file_stem(f"{ds}_{view.frame}")
         images = [(label[m], path_of(m, view.frame)) for m in order]
         try:
             paths = image_grid(images, view.crop, f"Figure 3: {ds} / {view.frame}", self.out_dir / f"fig3_{name}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.escape import csv_frame, md_text
+from reports.escape import csv_frame, file_stem, from_md, md_text
 from reports.tables import tex_marks, tex_text
 
 #: how a best / second-best cell is written in each format (second best: italic, as the legend says)
@@ -105,7 +105,7 @@ class ReportTable:
 
     def write(self, folder: str | Path) -> list[Path]:
         """``<key>.csv`` (the numbers, row labels with their marks), ``<key>.md`` and ``<key>.tex``."""
-        stem = Path(folder) / self.key
+        stem = Path(folder) / file_stem(self.key)  # a key built from a task's name stays a name in the folder
         stem.parent.mkdir(parents=True, exist_ok=True)
         paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
         csv_frame(self.values).to_csv(paths[0], float_format="%.4f", index=self.index)
@@ -218,22 +218,31 @@ def latex_table(title: str, key: str, cells: pd.DataFrame, notes=(), index: bool
         multicolumn=True,
         multicolumn_format="c",
         caption=inline_tex(title),
-        label=f"tab:{key}",
+        label=f"tab:{file_stem(key)}",
     )
     return tex_marks(tex) + "".join(f"\n{inline_tex(n)}\n" for n in notes)
 
 
 def inline_html(text: str) -> str:
-    """Markdown inline text as html: escaped, ```x``` -> <code>, ``**x**`` -> <b>; ``<u>`` kept."""
-    text = html.escape(str(text)).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
+    """Markdown inline text as html: escaped, ```x``` -> <code>, ``**x**`` -> <b>; ``<u>`` kept; a name escaped by
+    ``md_text`` is its literal characters (``reports.escape.from_md``)."""
+    return from_md(text, _markup_html, html.escape)
+
+
+def _markup_html(text: str) -> str:
+    text = html.escape(text).replace("&lt;u&gt;", "<u>").replace("&lt;/u&gt;", "</u>")
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
 def inline_tex(text: str) -> str:
     """Markdown inline text as LaTeX: escaped, ```x``` -> \\texttt, ``**x**`` -> \\textbf, ``<u>x</u>`` ->
-    \\underline; flag marks in their LaTeX form."""
-    text = tex_text(re.sub(r"<u>(.+?)</u>", "\x01\\1\x02", str(text)))
+    \\underline; flag marks in their LaTeX form; a name escaped by ``md_text`` is its literal characters."""
+    return from_md(text, _markup_tex, tex_text)
+
+
+def _markup_tex(text: str) -> str:
+    text = tex_text(re.sub(r"<u>(.+?)</u>", "\x01\\1\x02", text))
     text = text.replace("\x01", "\\underline{").replace("\x02", "}")
     text = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", text)
     return re.sub(r"`(.+?)`", r"\\texttt{\1}", text)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.escape import file_part, md_text, plain_text_figures
+from reports.escape import file_stem, md_code, md_link, md_text, plain_text_figures
 from reports.report_table import ReportTable
 from reports.tables import fill_degradation
 from sr.vocab import (
@@ -134,10 +134,10 @@ def robustness_tables(
         )
         if "mCE" in values:
             text += (
-                f" `mCE` / `relative mCE`: ImageNet-C's corruption errors relative to the method {md_text(baseline)}."
+                f" `mCE` / `relative mCE`: ImageNet-C's corruption errors relative to the method {md_code(baseline)}."
             )
         elif bounded:
-            text += f" No mCE: the baseline method {md_text(baseline)} has no rows here."
+            text += f" No mCE: the baseline method {md_code(baseline)} has no rows here."
         out.append(
             (
                 str(dataset),
@@ -164,8 +164,7 @@ def robustness_plot(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plain_text_figures()  # method, task and metric names in the panels are data: no mathtext
-
+    plain_text_figures()  # data set, method and metric names are data: no mathtext
     rows = _rows(fill_degradation(df.copy()))
     rows = rows[rows[COL_DATASET] == dataset]
     names = sorted({split_label(g)[0] for g in rows[COL_DEGRADATION] if split_label(g)[1] is not None})
@@ -223,10 +222,11 @@ def write_robustness(df: pd.DataFrame, out: Path, meta: dict | None = None, base
         "",
     ]
     for dataset in dict.fromkeys(d for d, _ in tables):
-        png = robustness_plot(df, dataset, out / f"robustness_{file_part(dataset)}.png")
-        lines += [f"## {md_text(dataset)}", ""]
+        file = f"robustness_{file_stem(dataset)}.png"
+        png = robustness_plot(df, dataset, out / file)
+        lines += [f"## {md_code(dataset)}", ""]
         if png is not None:
-            lines += [f"![{md_text(dataset)}]({png.name})", ""]
+            lines += [f"![{md_text(dataset)}]({md_link(png.name)})", ""]
         lines += [t.markdown() for d, t in tables if d == dataset]
     if not tables:
         lines.append("No metric has rows under more than one degradation.")

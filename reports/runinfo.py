@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from reports.escape import md_text
 from reports.report_table import ReportTable
 from reports.tables import method_flags
 from sr.errors import ConfigError
@@ -104,7 +105,7 @@ def info_tables(results_csv: str | Path, df: pd.DataFrame) -> list[ReportTable]:
         meta = load_run_json(results_csv.parent)
         text = "" if meta else "No run.json next to the results (versions, seed and weights hashes unknown)."
     except ValueError as exc:
-        meta, text = None, f"run.json unreadable: {exc}"
+        meta, text = None, f"run.json unreadable: {md_text(exc)}"
     rows += summary_rows(meta, df)
     summary = pd.DataFrame({"value": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows]))
     tables = [ReportTable("run", "Run", summary, text=text, files=False)]

@@ -19,14 +19,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from reports.escape import plain_text_figures
+from reports.escape import file_stem, plain_text_figures
 from sr.vocab import CLASS_ALL, COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK
 
 plain_text_figures()  # method, data-set and task names in the pictures are data: no mathtext
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
 
 
 def significance_figures(
@@ -36,6 +32,7 @@ def significance_figures(
     ``reports.significance.significance_table``); ``higher_better(task, metric)``. Returns (caption, png) pairs."""
     if sig.empty:
         return []
+    plain_text_figures()  # data set, task, method and metric names are data: no mathtext
     rows = sig[sig[COL_CLASS].astype(str) == CLASS_ALL]
     figures = []
     for (dataset, task), block in rows.groupby([COL_DATASET, COL_TASK], sort=True):
@@ -63,7 +60,7 @@ def significance_figures(
         ax.set_xticks(range(len(metrics)), [str(m) for m in metrics], rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(methods)), [str(m) for m in methods], fontsize=8)
         ax.set_title(f"{dataset} / {task}: difference to {reference} (* p_holm < 0.05)", fontsize=9)
-        stem = out / f"significance_{_safe(dataset)}_{_safe(task)}"
+        stem = out / f"significance_{file_stem(dataset)}_{file_stem(task)}"
         stem.parent.mkdir(parents=True, exist_ok=True)
         paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
         with plt.rc_context({"svg.fonttype": "none"}):  # SVG text stays text (searchable, selectable)

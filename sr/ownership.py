@@ -12,11 +12,16 @@ ours (``report.md``, ``dataset.yaml``, ``run.json``) proves nothing.
   exit 2). With ``--overwrite`` (:data:`sr.vocab.OPT_OVERWRITE`) we write beside its files, never replacing or
   deleting one of them: a name we would write that already exists there is refused;
 * an output folder equal to, inside, or containing the source data is refused (:func:`check_apart`).
+
+A *file* given as an output (``--out perf.csv``) follows the same rule with its manifest beside it
+(``.<name>.irsr-owned.json``, :func:`claim_file`): it lists the file and the sha256 of what we wrote, so an existing
+file is ours only while it is the very file we wrote; any other is refused unless ``--overwrite`` (then replaced).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -46,6 +51,10 @@ class Owned:
     command: list[str]
     entries: set[str] = field(default_factory=set)
     beside_user_files: bool = False
+    #: sha256 of the file entries we wrote, where recorded (a file output's manifest: :func:`claim_file`)
+    digests: dict[str, str] = field(default_factory=dict)
+    #: the manifest's file name in ``folder`` (:data:`MANIFEST`; a file output's own: :func:`file_manifest`)
+    manifest: str = MANIFEST
 
     def owns(self, path: str | os.PathLike) -> bool:
         """Whether ``path`` (inside the folder) is one of our entries or inside a folder entry of ours."""
@@ -83,7 +92,21 @@ class Owned:
     def save(self) -> None:
         from sr.atomic import atomic_write_text
 
-        atomic_write_text(self.folder / MANIFEST, json.dumps(self._as_json(), indent=1, sort_keys=True))
+        atomic_write_text(self.folder / self.manifest, json.dumps(self._as_json(), indent=1, sort_keys=True))
+
+    @contextlib.contextmanager
+    def writing(self, path: str | os.PathLike) -> Iterator[Path]:
+        """Write our file entry ``path`` atomically (:func:`sr.atomic.atomic_path`: yields the temporary path to
+        write) and record its sha256 in the manifest: what makes an existing file ours (:func:`claim_file`)."""
+        from sr.atomic import atomic_path
+
+        path = Path(path).expanduser().absolute()
+        if not self.owns(path):
+            raise ValueError(f"{path} is not an entry of {self.folder / self.manifest}")
+        with atomic_path(path) as tmp:
+            yield tmp
+        self.digests[path.relative_to(self.folder).as_posix()] = _sha256_file(path)
+        self.save()
 
     def _as_json(self) -> dict:
         return {
@@ -93,6 +116,7 @@ class Owned:
             "command": self.command,
             "entries": sorted(self.entries),
             "beside_user_files": self.beside_user_files,
+            **({"sha256": dict(sorted(self.digests.items()))} if self.digests else {}),
         }
 
 
@@ -106,10 +130,11 @@ def add_overwrite_option(parser) -> None:
     )
 
 
-def read_manifest(folder: str | os.PathLike) -> Owned | None:
-    """The manifest of ``folder`` when it is one this module wrote; None otherwise."""
+def read_manifest(folder: str | os.PathLike, manifest: str = MANIFEST) -> Owned | None:
+    """The manifest of ``folder`` (or the one named ``manifest`` there) when it is one this module wrote; None
+    otherwise."""
     folder = Path(folder).absolute()
-    path = folder / MANIFEST
+    path = folder / manifest
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > _MAX_MANIFEST_BYTES:
             return None
@@ -124,12 +149,65 @@ def read_manifest(folder: str | os.PathLike) -> Owned | None:
     if not all(isinstance(e, str) and _safe_entry(e) for e in entries):
         return None
     command = data.get("command") if isinstance(data.get("command"), list) else []
-    return Owned(folder, kind, ident, [str(c) for c in command], set(entries), bool(data.get("beside_user_files")))
+    digests = data.get("sha256") if isinstance(data.get("sha256"), dict) else {}
+    digests = {k: v for k, v in digests.items() if k in entries and isinstance(v, str)}
+    beside = bool(data.get("beside_user_files"))
+    return Owned(folder, kind, ident, [str(c) for c in command], set(entries), beside, digests, manifest)
 
 
 def _safe_entry(entry: str) -> bool:
     parts = Path(entry.rstrip("/")).parts
     return bool(parts) and not Path(entry).is_absolute() and ".." not in parts and entry != MANIFEST
+
+
+def file_manifest(path: str | os.PathLike) -> str:
+    """The name of the manifest of the output file ``path`` (beside it): ``.<name>.irsr-owned.json``."""
+    return f".{Path(path).name}{MANIFEST}"
+
+
+def claim_file(path: str | os.PathLike, kind: str, *, overwrite: bool = False) -> Owned:
+    """Make the output file ``path`` ours to write, or confirm that it is (the folder rule of the module doc, for one
+    file); returns its manifest, to write the file with :meth:`Owned.writing`.
+
+    An absent file becomes ours. An existing one is ours when its manifest (:func:`file_manifest`) is of ``kind`` and
+    records the sha256 of its present content; any other existing file (a user's, or ours edited since) is refused
+    with a :class:`~sr.errors.UserError`, unless ``overwrite``: then it is replaced by ours. So is a file of the
+    manifest's name that this module did not write."""
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, expected a file path")
+    name = file_manifest(path)
+    owned = read_manifest(path.parent, name)
+    sidecar = path.parent / name
+    if owned is None and (sidecar.exists() or sidecar.is_symlink()) and not overwrite:
+        raise UserError(f"{sidecar} exists and was not written by this tool: choose a new file, or {OPT_OVERWRITE}")
+    if owned is not None and (owned.kind != kind or owned.entries != {path.name}):
+        owned = None
+    if path.exists() or path.is_symlink():
+        ours = owned is not None and not path.is_symlink() and path.is_file()
+        if ours and owned.digests.get(path.name) != _sha256_file(path):
+            ours = False
+        if ours:
+            return owned
+        if not overwrite:
+            raise UserError(
+                f"{path} exists and was not written by this tool as a {kind} (or was changed since): choose a new "
+                f"file, or pass {OPT_OVERWRITE} to replace it"
+            )
+    owned = Owned(path.parent, kind, uuid.uuid4().hex, list(sys.argv), {path.name}, manifest=name)
+    try:
+        owned.save()
+    except OSError as exc:
+        raise UserError(f"cannot write to directory {path.parent}: {exc.strerror or exc}") from None
+    return owned
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _refusal(folder: Path, what: str) -> UserError:

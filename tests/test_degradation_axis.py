@@ -9,7 +9,7 @@ from PIL import Image
 from benchmarks.regress import compare, load_tolerances
 from benchmarks.run import main as run_main
 from benchmarks.suites import load_suite
-from reports.escape import file_part
+from reports.escape import file_stem
 from reports.tables import load_results
 from sr.vocab import COL_DEGRADATION, DEGRADATION_DEFAULT, OPT_DEGRADATIONS
 
@@ -53,7 +53,7 @@ def test_every_row_is_present_per_degradation_and_noise_lowers_psnr(axis_run):
 
     md = write_robustness(df, tmp)
     assert "noise@5" in md.read_text() and "[" in md.read_text()  # intervals in the cells
-    assert (tmp / f"robustness_{file_part(df.dataset.iloc[0])}.png").is_file()
+    assert (tmp / f"robustness_{file_stem(df.dataset.iloc[0])}.png").is_file()
     sig = significance_table(df, load_samples(tmp / "a"))
     assert set(sig[COL_DEGRADATION]) == set(AXIS.split(","))  # compared within each degradation
     assert sig.ci_low.notna().all()  # each degradation's per-image samples found
@@ -113,7 +113,7 @@ def test_suite_yaml_degradations_and_mistakes(tmp_path, capsys):
 
 def test_robustness_report_escapes_data_set_names(tmp_path):
     """A data set's name is data: in robustness.md's headings, table titles and image alt text it reads as its
-    characters (reports.escape.md_text), and its plot gets a file name a markdown link can reach (file_part)."""
+    characters (reports.escape.md_text), and its plot gets a file name a markdown link can reach (file_stem)."""
     from reports.robustness import write_robustness
     from sr.vocab import RESULT_COLUMNS
 
@@ -126,10 +126,10 @@ def test_robustness_report_escapes_data_set_names(tmp_path):
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     text = write_robustness(df, tmp_path).read_text()
     pngs = [p.name for p in tmp_path.glob("*.png")]
-    assert len(pngs) == 1 and pngs[0] == f"robustness_{file_part(evil)}.png"
+    assert len(pngs) == 1 and pngs[0] == f"robustness_{file_stem(evil)}.png"
     assert set(pngs[0]) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
     safe = r"x\](http://e.example/) &lt;b&gt;\|\`$y^$\` ../up"  # md_text, written out by hand
     assert f"\n## {safe}\n" in text and f"![{safe}]({pngs[0]})" in text
     assert f"## {safe}: quality psnr" in text
     assert evil not in text and "<b>" not in text
-    assert file_part("synthir_demo") == "synthir_demo" and file_part("a/b") != file_part("a:b")
+    assert file_stem("synthir_demo") == "synthir_demo" and file_stem("a/b") != file_stem("a:b")

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import resource
+import shutil
 import socket
 import struct
 import time
@@ -474,16 +475,26 @@ def _(ctx):
 # ----------------------------------------------------------------------------------------- own data -> reports
 
 
-def _results(run: Path, name: str) -> Path:
-    rows = []
-    for i, method in enumerate(("bicubic", "lanczos")):
-        rows.append(["s", "ds", "bicubic", method, "quality", "psnr", "all", 30.0 + i, 4, 29.0 + i, 31.0 + i, "", ""])
-        for j, cls in enumerate(("all", name, "car")):
-            v = 0.3 + 0.1 * i + 0.05 * j
-            rows.append(["s", "ds", "bicubic", method, "detection", "mAP50-95", cls, v, 4, v - 0.05, v + 0.05, "", ""])
+def _row(dataset, method, task, metric, cls, value, degradation="bicubic") -> dict:
+    """One results.csv row (n = 4, interval value +- 0.05, no flags or error)."""
+    key = dict(suite="s", dataset=dataset, degradation=degradation, method=method, task=task, metric=metric)
+    values = {"value": value, "n": 4, "ci_low": value - 0.05, "ci_high": value + 0.05, "flags": "", "error": ""}
+    return {**key, "class": cls, **values}
+
+
+def _write_results(run: Path, rows: list[dict]) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(run / "results.csv", index=False)
     return run / "results.csv"
+
+
+def _results(run: Path, name: str) -> Path:
+    rows = []
+    for i, method in enumerate(("bicubic", "lanczos")):
+        rows.append(_row("ds", method, "quality", "psnr", "all", 30.0 + i))
+        for j, cls in enumerate(("all", name, "car")):
+            rows.append(_row("ds", method, "detection", "mAP50-95", cls, 0.3 + 0.1 * i + 0.05 * j))
+    return _write_results(run, rows)
 
 
 def _report(ctx, name: str) -> Path | None:
@@ -823,6 +834,295 @@ def _(ctx):
     return (
         first == 0 and second == 0 and bool(entries) and psnr() == real != 99.5 and any("digest" in w for w in warnings)
     )
+
+
+def _sr_entry(ctx) -> tuple[object, Path, np.ndarray]:
+    """A run cache holding one SR output written by the runner's writer; returns (cache, PNG path, the image)."""
+    from benchmarks.cache import RunCache
+
+    cache = RunCache(ctx.root / "run" / "cache")
+    png = cache.sr_path("m0", "d0", "a", "fp")
+    image = np.random.default_rng(0).integers(0, 256, (24, 32, 1), dtype=np.uint8)
+    cache.write_sr(png, image)
+    return cache, png, image
+
+
+def _sr_refused(ctx, cache, png: Path) -> bool:
+    """``read_sr`` gives None (the frame is super-resolved again) and warns that the PNG fails its digest."""
+    warnings: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    logging.getLogger("benchmarks.cache").addHandler(handler)
+    try:
+        stored = cache.read_sr(png, channels=1)
+    finally:
+        logging.getLogger("benchmarks.cache").removeHandler(handler)
+    ctx.last = f"read_sr: {None if stored is None else stored.shape}; warnings {warnings}"
+    return stored is None and any(str(png) in w and "digest" in w for w in warnings)
+
+
+@attack("run-folder cache", "a cached SR PNG replaced by another image is recomputed, not read")
+def _(ctx):
+    cache, png, image = _sr_entry(ctx)
+    intact = cache.read_sr(png, channels=1)
+    Image.fromarray(255 - image[..., 0], mode="L").save(png)  # a valid PNG, but not the one written
+    same = intact is not None and np.array_equal(np.round(intact[..., 0] * 255), image[..., 0])
+    return same and _sr_refused(ctx, cache, png)
+
+
+@attack("run-folder cache", "a truncated cached SR PNG (a full disk, a killed copy) is recomputed, not read")
+def _(ctx):
+    cache, png, _ = _sr_entry(ctx)
+    png.write_bytes(png.read_bytes()[: png.stat().st_size // 2])
+    return _sr_refused(ctx, cache, png)
+
+
+@attack("run-folder cache", "a cached SR PNG copied with its entry under another sample's key is not read")
+def _(ctx):
+    cache, png, _ = _sr_entry(ctx)
+    other = cache.sr_path("m0", "d0", "b", "fp")
+    other.write_bytes(png.read_bytes())
+    other.with_name(other.name + ".json").write_bytes(png.with_name(png.name + ".json").read_bytes())
+    no_entry = cache.sr_path("m0", "d0", "c", "fp")  # a PNG placed without any entry
+    no_entry.write_bytes(png.read_bytes())
+    return _sr_refused(ctx, cache, other) and _sr_refused(ctx, cache, no_entry)
+
+
+@attack("run-folder cache", "a cached SR PNG replaced by a white image is recomputed: the real PSNR", 120, True)
+def _(ctx):
+    from benchmarks.run import main
+
+    frames = ctx.root / "frames"
+    frame(frames / "a.png", (48, 32))
+    out = ctx.root / "run"
+    argv = ("--datasets", f"folder:{frames}", "--methods", "bicubic", "--tasks", "quality", "--metrics", "psnr")
+    argv += ("--out", out, "--quiet", "--device", "cpu", "--no-report")
+
+    def psnr() -> float:
+        df = pd.read_csv(out / "results.csv")
+        return float(df[(df.metric == "psnr") & (df["class"] == "all")].value.iloc[0])
+
+    first, _, _ = ctx.cli(main, *argv)
+    real = psnr()
+    pngs = list((out / "cache" / "sr").rglob("*.png"))
+    for png in pngs:
+        with Image.open(png) as img:
+            size = img.size
+        Image.fromarray(np.full(size[::-1], 255, np.uint8), mode="L").save(png)
+    shutil.rmtree(out / "cache" / "quality")  # the PSNR is computed again, from the SR output the run takes
+    (out / "results.csv").unlink()
+    second, _, _ = ctx.cli(main, *argv)
+    ctx.last += f"\npsnr {real} then {psnr()}"
+    return first == 0 and second == 0 and len(pngs) == 1 and psnr() == real
+
+
+# ------------------------------------------------------------------------------------------ output files and runs
+
+
+def _user_file(ctx, name: str) -> Path:
+    path = ctx.decoy / name
+    path.write_text("the user's table\n")
+    ctx.snapshot()
+    return path
+
+
+_PERF = ("--degradations", "bicubic", "--sizes", "8x8", "--warmup", "0", "--repeat", "1")
+
+
+@attack("output folders", "benchmarks.speed.perf --out a user's CSV file: refused, the file kept")
+def _(ctx):
+    from benchmarks.speed.perf import main
+
+    out = _user_file(ctx, "perf.csv")
+    return ctx.error(main, *_PERF, "--out", out, needles=("was not written by this tool", "--overwrite"))
+
+
+@attack("output folders", "benchmarks.speed.perf --overwrite replaces a user's CSV; ours is rewritten; an edit is kept")
+def _(ctx):
+    from benchmarks.speed.perf import main
+
+    out = ctx.root / "tables" / "perf.csv"
+    out.parent.mkdir()
+    out.write_text("the user's table\n")
+    replaced = ctx.cli(main, *_PERF, "--out", out, "--overwrite")[0] == 0 and out.read_text().startswith("degradation")
+    again = ctx.cli(main, *_PERF, "--out", out)[0] == 0  # our own file: rewritten without --overwrite
+    out.write_text(out.read_text() + "the user's edit\n")  # an edited file of ours is the user's again
+    edited = ctx.error(main, *_PERF, "--out", out, needles=("was not written by this tool",))
+    return replaced and again and edited and out.read_text().endswith("the user's edit\n")
+
+
+@attack("output folders", "a forged .perf.csv.irsr-owned.json does not make a user's perf.csv ours")
+def _(ctx):
+    from benchmarks.speed.perf import main
+
+    out = ctx.decoy / "perf.csv"
+    out.write_text("the user's table\n")
+    forged = {"tool": "irsr-bench", "kind": "speed table", "entries": ["perf.csv"], "sha256": {"perf.csv": "0" * 64}}
+    (ctx.decoy / ".perf.csv.irsr-owned.json").write_text(json.dumps({**forged, "id": "f" * 32, "command": []}))
+    ctx.snapshot()
+    return ctx.error(main, *_PERF, "--out", out, needles=("was not written by this tool",))
+
+
+@attack("output folders", "benchmarks.speed.memory / train_cost --out a user's file: refused before measuring")
+def _(ctx):
+    from benchmarks.speed.memory import main as memory
+    from benchmarks.speed.train_cost import main as train_cost
+
+    out = _user_file(ctx, "mem.csv")
+    return ctx.error(memory, "--sizes", "8x8", "--out", out, needles=("was not written by this tool",)) and ctx.error(
+        train_cost, "--out", out, needles=("was not written by this tool",)
+    )
+
+
+@attack("output folders", "segmentation figure --out a user's PNG: refused before the task is loaded")
+def _(ctx):
+    from downstream.segmentation.figure import main
+
+    out = _user_file(ctx, "fig5.png")
+    image = frame(ctx.root / "sr.png")
+    argv = ("--task", "segmentation_demo", "--image", f"sr={image}", "--out", out)
+    return ctx.error(main, *argv, needles=("was not written by this tool",))
+
+
+@attack("output folders", "detection figure --out a user's folder: refused before the detector is loaded")
+def _(ctx):
+    from downstream.detection.figure import main
+
+    image = frame(ctx.root / "sr.png")
+    argv = (f"sr={image}", "--weights", ctx.root / "det.pt", "--out", ctx.decoy)
+    return ctx.error(main, *argv, needles=("was not made by this tool",))
+
+
+@attack("output folders", "sr.weights convert --out a user's file: refused, nothing unpickled or written")
+def _(ctx):
+    from sr.weights.cli import main
+
+    source = ctx.root / "trusted.pth"
+    torch.save({"w": torch.zeros(2)}, source)
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    out = _user_file(ctx, "w.safetensors")
+    return ctx.error(main, "convert", source, "--sha256", sha, "--out", out, needles=("was not written by this tool",))
+
+
+def _run_apart(ctx, frames: Path, out: Path, needle: str, methods: str = "bicubic") -> bool:
+    from benchmarks.run import main
+
+    frame(frames / "a.png")
+    ctx.snapshot()
+    args = ("--datasets", f"folder:{frames}", "--methods", methods, "--tasks", "quality", "--metrics", "psnr")
+    return ctx.error(main, *args, "--out", out, "--quiet", needles=(needle,))
+
+
+@attack("output folders", "benchmarks.run --out inside a data set's folder: refused, nothing written there")
+def _(ctx):
+    return _run_apart(ctx, ctx.decoy / "frames", ctx.decoy / "frames" / "run", "is inside the source")
+
+
+@attack("output folders", "benchmarks.run --out equal to a data set's folder: refused")
+def _(ctx):
+    return _run_apart(ctx, ctx.decoy / "frames", ctx.decoy / "frames", "is the source")
+
+
+@attack("output folders", "benchmarks.run --out containing a data set's folder: refused")
+def _(ctx):
+    return _run_apart(ctx, ctx.decoy / "data" / "frames", ctx.decoy / "data", "contains the source")
+
+
+@attack("output folders", "benchmarks.run --out inside an outputs:DIR method's folder: refused")
+def _(ctx):
+    outputs = ctx.decoy / "sr_outputs"
+    frame(outputs / "a.png", (128, 96))
+    return _run_apart(ctx, ctx.root / "frames", outputs / "run", "is inside the source", f"outputs:{outputs}=mine")
+
+
+# ------------------------------------------------------------------------------ names from data in report titles
+
+
+def _titles_results(run: Path, dataset: str, task: str) -> Path:
+    rows = [
+        _row(dataset, method, task, "mAP50-95", cls, 0.3 + 0.1 * i + 0.05 * j)
+        for i, method in enumerate(("bicubic", "lanczos"))
+        for j, cls in enumerate(("all", "car"))
+    ]
+    return _write_results(run, rows)
+
+
+def _titles_report(ctx, dataset: str, task: str) -> tuple[str, str]:
+    """report.md + paper/paper.md, and paper/report.html of a run whose data set and task carry ``dataset`` / ``task``
+    as names."""
+    from reports.__main__ import main
+
+    out = ctx.root / "report"
+    code, _, _ = ctx.cli(main, "--results", _titles_results(ctx.root / "run", dataset, task), "--out", out)
+    if code != 0:
+        return "", ""
+    return (out / "report.md").read_text() + (out / "paper" / "paper.md").read_text(), (
+        out / "paper" / "report.html"
+    ).read_text()
+
+
+@attack("own data -> reports", "a task named <img src=x onerror=alert(1)>: its per-class heading is escaped", 60, True)
+def _(ctx):
+    md, page = _titles_report(ctx, "ds", "<img src=x onerror=alert(1)>")
+    ctx.last += f"\n{md[:3000]}"
+    return "&lt;img src=x onerror=alert(1)&gt;: mAP50-95 per class" in md and "<img src=x" not in md + page
+
+
+@attack("own data -> reports", "a task name with a newline and '# forged': no heading of its own", 60, True)
+def _(ctx):
+    md, page = _titles_report(ctx, "ds", "x\n# forged heading\n")
+    lines = md.splitlines()
+    return bool(md) and not any(line.startswith("# forged") for line in lines) and "<h1>forged" not in page
+
+
+@attack("own data -> reports", "a task named ../decoy/x: its table files stay inside the report folder", 60, True)
+def _(ctx):
+    md, _ = _titles_report(ctx, "ds", "../decoy/x")
+    written = sorted(p.name for p in (ctx.root / "report").glob("*per_class*"))
+    ctx.last += f"\nper-class files {written}"
+    return bool(md) and not list(ctx.decoy.glob("x_per_class*")) and "___decoy_x_per_class.csv" in written
+
+
+def _robustness(ctx, dataset: str, method: str = "bicubic") -> str:
+    """robustness.md of a small table with two degradations, written with mathtext on as matplotlib starts."""
+    import matplotlib
+
+    from reports.robustness import write_robustness
+    from reports.tables import load_results
+
+    rows = [
+        _row(dataset, m, "quality", "psnr", "all", 30.0 - i - (degradation != "bicubic"), degradation)
+        for degradation in ("bicubic", "noise@1", "noise@2")
+        for i, m in enumerate((method, "lanczos"))
+    ]
+    df = load_results(_write_results(ctx.root / "run", rows))
+    matplotlib.rcParams["text.parse_math"] = True  # what a process that has not imported our radar module has
+    out = ctx.root / "robustness"
+    out.mkdir()
+    return write_robustness(df, out).read_text()
+
+
+@attack("own data -> reports", "a data set named a`<script>alert(1)</script> in robustness.md's headings and alt text")
+def _(ctx):
+    md = _robustness(ctx, "a`<script>alert(1)</script>")
+    ctx.last = md[:3000]
+    return "<script" not in md and "## a\\`&lt;script&gt;alert(1)&lt;/script&gt;" in md
+
+
+@attack("own data -> reports", "a data set named $x^$ (mathtext) in the robustness plot and the significance picture")
+def _(ctx):
+    import matplotlib
+
+    from reports.significance_figure import significance_figures
+
+    md = _robustness(ctx, "$x^$", method="$y_$")
+    sig = pd.DataFrame(
+        [["$x^$", "quality", m, "psnr", "all", d, d < 0] for m, d in (("$y_$", 0.5), ("lanczos", -0.2))],
+        columns=["dataset", "task", "method", "metric", "class", "delta", "significant"],
+    )
+    matplotlib.rcParams["text.parse_math"] = True
+    pictures = significance_figures(sig, ctx.root / "sig", "bicubic", lambda task, metric: True)
+    return "## `$x^$`" in md and any(ctx.root.joinpath("robustness").glob("*.png")) and len(pictures) == 1
 
 
 # ------------------------------------------------------------------------------------------------- the harness

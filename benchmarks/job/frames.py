@@ -2,7 +2,8 @@
 thread, PNGs written behind in another (``benchmarks.background``); each frame is committed in sample order once
 its PNG is written, so the rows equal those of the sequential pipeline (depth 0).
 
-A frame whose SR output is already in the cache is read back instead of super-resolved. A frame that cannot be
+A frame whose SR output is already in the cache (its PNG matching the digest of its cache entry) is read back
+instead of super-resolved. A frame that cannot be
 loaded, super-resolved or written is one error row; its scores never enter the cache."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from benchmarks.background import ahead, worker
 from benchmarks.job.context import JobContext
 from downstream.errors import DataError, LabelError
-from downstream.imageio import on_png_grid, read_image, stored_image, to_uint8, write_png
+from downstream.imageio import on_png_grid, stored_image, to_uint8
 from downstream.tasks import TaskItem
 from sr.errors import UserError
 
@@ -94,8 +95,9 @@ class FramePipeline:
         # outputs are stored as 8-bit PNG: the reference is scored on that grid too (16-bit / float frames)
         reference = None if sample.hr is None else torch.from_numpy(on_png_grid(sample.hr.numpy()))[None]
         sr_path = job.cache.sr_path(job.method_key, job.dataset_key, sample_id, sample.fingerprint)
-        if sr_path.is_file():
-            return Frame(sample, reference, sr_path, stored=read_image(sr_path, channels=sample.channels))
+        stored = job.cache.read_sr(sr_path, channels=sample.channels)
+        if stored is not None:
+            return Frame(sample, reference, sr_path, stored=stored)
         # a method that does not read LR (the reference row) gets one of the LR's shape for a frame without
         scale = job.dataset.scale
         lr = sample.lr if sample.lr is not None else reference[0, :, ::scale, ::scale] * 0
@@ -112,7 +114,7 @@ class FramePipeline:
             lr = frame.lr.to(job.method.device, non_blocking=self.pin)
             output = job.method.upscale(lr, reference=frame.reference, ids=[sample_id])
         data = to_uint8(output[0].permute(1, 2, 0).cpu().numpy())
-        write = writer.submit(write_png, frame.sr_path, data)
+        write = writer.submit(job.cache.write_sr, frame.sr_path, data)
         return stored_image(data, channels=frame.sample.channels), write
 
     def run(self, scorer: Scorer) -> Frames:

@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return 0
+    T.claim_out(args)  # a user's --out file is refused before anything is measured
     pw, ph = args.probe_size
     rows = []
     for method in args.methods:
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(_fmt(row, args.channels), flush=True)
     print()
     print(T.markdown(rows, [c for c in COLUMNS if c not in ("channels", "peak_reset")]))
-    T.write_csv(rows, args.out, COLUMNS)
+    T.write_csv(rows, args.out, COLUMNS, args.overwrite)
     return 0 if all(r[T.COL_STATUS] in ("ok", "skipped") for r in rows) else 1
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.speed import timing as T
-from benchmarks.speed.timing import load_1min, markdown, write_csv
+from benchmarks.speed.timing import claim_out, load_1min, markdown, write_csv
 from sr import cli
 from sr.cli import cli_entry
 from sr.vocab import COL_METHOD, OPT_DEGRADATIONS, OPT_DEVICE, OPT_PREFETCH, OPT_RANDOM_WEIGHTS
@@ -465,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(json.dumps(measure(cfg)), flush=True)
         return 0
+    claim_out(args)  # a user's --out file is refused before anything is measured
     if args.stages:
         for pairs, ab, setting in (
             (args.allocator_ab, allocator_ab, "allocator"),
@@ -473,11 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             if pairs:
                 rows = ab(args)
                 print(markdown(rows, ab_columns(setting)))
-                write_csv(rows, args.out, ab_columns(setting))
+                write_csv(rows, args.out, ab_columns(setting), args.overwrite)
                 return 0
         rows = run_stages(args)
         print(markdown(rows, STAGE_COLUMNS))
-        write_csv(rows, args.out, STAGE_COLUMNS)
+        write_csv(rows, args.out, STAGE_COLUMNS, args.overwrite)
         return 0
     print(f"load average (1 min) {load_1min()}", flush=True)
     if args.degradations:
@@ -487,18 +488,18 @@ def main(argv: list[str] | None = None) -> int:
 
         rows = degradation_times(parse_list(args.degradations), args.sizes, warmup=args.warmup, repeat=args.repeat)
         print(markdown(rows, DEGRADATION_COLUMNS))
-        write_csv(rows, args.out, DEGRADATION_COLUMNS)
+        write_csv(rows, args.out, DEGRADATION_COLUMNS, args.overwrite)
         return 0
     if args.official_repo:
         from benchmarks.speed.official import COLUMNS as OFFICIAL_COLUMNS
 
         rows = run_official(args)
         print(markdown(rows, OFFICIAL_COLUMNS))
-        write_csv(rows, args.out, OFFICIAL_COLUMNS)
+        write_csv(rows, args.out, OFFICIAL_COLUMNS, args.overwrite)
         return 0
     rows = run_grid(args)
     print(markdown(rows, [c for c in COLUMNS if c not in (T.COL_THREADS, T.COL_DEVICE)]))
-    write_csv(rows, args.out, COLUMNS)
+    write_csv(rows, args.out, COLUMNS, args.overwrite)
     return 0
 
 

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from sr import cli
-from sr.atomic import atomic_write_text
+from sr.ownership import add_overwrite_option, claim_file
 
 # ------------------------------------------------------------------------------------------ shared columns
+#: the kind of file the speed tools' ``--out`` is (``sr.ownership.claim_file``)
+CSV_KIND = "speed table"
 COL_SIZE = "size"  # LR frame WxH
 COL_SIZE_OUT = "size_out"  # SR output WxH
 COL_PRECISION = "precision"  # a precision policy: sr.sampler.PRECISIONS name, auto, or a JSON part mapping
@@ -305,6 +307,7 @@ def add_options(
         p.add_argument("--repeat", type=cli.positive_int, default=repeat, help="timed calls (median reported)")
     if out_csv:
         p.add_argument("--out", type=cli.out_file, default=None, help="CSV path")
+        add_overwrite_option(p)
     if arch:
         p.add_argument(
             "--arch",
@@ -314,15 +317,24 @@ def add_options(
         )
 
 
-def write_csv(rows: list[dict[str, Any]], path, columns: list[str]) -> None:
-    """``rows`` as CSV with exactly ``columns`` (missing values empty); nothing without a path."""
+def claim_out(args) -> None:
+    """Before any measurement: refuse an ``--out`` file this tool did not write (``sr.ownership.claim_file``), unless
+    ``--overwrite``."""
+    if args.out:
+        claim_file(args.out, CSV_KIND, overwrite=args.overwrite)
+
+
+def write_csv(rows: list[dict[str, Any]], path, columns: list[str], overwrite: bool = False) -> None:
+    """``rows`` as CSV with exactly ``columns`` (missing values empty) at ``path``, a file of ours
+    (``sr.ownership.claim_file``: a user's file is refused unless ``overwrite``); nothing without a path."""
     if not path:
         return
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    with claim_file(path, CSV_KIND, overwrite=overwrite).writing(path) as tmp:
+        tmp.write_text(buf.getvalue())
     print(f"wrote {path}")
 
 

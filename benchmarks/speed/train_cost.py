@@ -68,6 +68,7 @@ def build_parser() -> cli.ArgumentParser:
 @cli_entry
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    T.claim_out(args)  # a user's --out file is refused before anything is measured
     load = T.load_1min()
     with tempfile.TemporaryDirectory(prefix="train_cost_") as tmp:
         trainers = {}
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
         for name, t in runs.items()
     ]
     print(T.markdown(rows, COLUMNS))
-    T.write_csv(rows, args.out, COLUMNS)
+    T.write_csv(rows, args.out, COLUMNS, args.overwrite)
     return 0
 
 

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sr import cli
 from sr.cli import cli_entry
+from sr.ownership import add_overwrite_option, claim_folder
 
 # one colour per class id (M3FD order: People, Car, Bus, Motorcycle, Lamp, Truck), then cycled
 COLOURS = [
@@ -222,13 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop", help="x1,y1,x2,y2 in pixels of the SR image (default: whole image)")
     parser.add_argument("--labels", help="YOLO txt ground truth of the frame, drawn dashed")
     parser.add_argument("--frame", default="frame")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", type=cli.dir_path, required=True, help="folder of the figures (one per method)")
+    add_overwrite_option(parser)
     opts = parser.parse_args(argv)
     from downstream.detection.yolo import load_detector
 
     try:
-        model, _, header = load_detector(opts.weights, opts.weights_dir)
         images = dict(pair.split("=", 1) for pair in opts.images)
+        entries = [f"{opts.frame}_{method}.png" for method in images]
+        claim_folder(opts.out, "detection figures", entries, overwrite=opts.overwrite)  # before any work
+        model, _, header = load_detector(opts.weights, opts.weights_dir)
         crop = tuple(int(v) for v in opts.crop.split(",")) if opts.crop else None
         gt = None
         if opts.labels:

@@ -20,6 +20,10 @@ from downstream.datasets.fmb import FMB_PALETTE
 from downstream.sample import IGNORE_INDEX
 from sr import cli
 from sr.cli import cli_entry
+from sr.ownership import add_overwrite_option, claim_file
+
+#: the kind of file ``--out`` is (``sr.ownership.claim_file``)
+FIGURE_KIND = "segmentation figure"
 
 
 def palette_for(num_classes: int) -> np.ndarray:
@@ -169,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zoom", type=cli.positive_int, default=2)
     parser.add_device()
     parser.add_argument("--out", type=cli.out_file, required=True)
+    add_overwrite_option(parser)
     args = parser.parse_args(argv)
+    owned = claim_file(args.out, FIGURE_KIND, overwrite=args.overwrite)  # a user's file: refused before any work
     try:
         from downstream.datasets.fmb import FMB_CLASSES
 
@@ -182,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             with Image.open(next(iter(images.values()))) as first:
                 size = (first.height, first.width)
             gt = read_mask(args.gt, size, len(classes))
-        figure_from_files(task, images, classes, gt, box, args.out, zoom=args.zoom)
+        fig = figure_from_files(task, images, classes, gt, box, zoom=args.zoom)
+        with owned.writing(args.out) as tmp:
+            fig.save(tmp, format="PNG")
     except ValueError as exc:  # a malformed --image / --crop / --classes value
         raise cli.UsageError(str(exc)) from None
     print(f"wrote {args.out}")

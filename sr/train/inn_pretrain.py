@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from sr import cli
-from sr.atomic import atomic_path
 from sr.cli import cli_entry
+from sr.ownership import add_overwrite_option, claim_file
 from sr.train.objectives.hfdiff import INNFeatureExtractor
 
 
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--data", required=True, help="torchvision ImageFolder root (class sub-folders), e.g. ImageNet train"
     )
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=cli.out_file, required=True, help="the extractor's weights (.safetensors)")
+    add_overwrite_option(p)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch", type=cli.positive_int, default=32, help="batch size")
     p.add_argument("--lr", type=float, default=5e-4)
@@ -53,6 +54,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_device()
     args = p.parse_args(argv)
+    owned = claim_file(args.out, "INN extractor weights", overwrite=args.overwrite)  # a user's file: refused now
     from torchvision import datasets, transforms
 
     torch.manual_seed(args.seed)
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
             break
     from safetensors.torch import save_file
 
-    with atomic_path(args.out) as tmp:
+    with owned.writing(args.out) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in model.extractor.state_dict().items()}, str(tmp))
     print(f"wrote {args.out}")
     return 0

@@ -33,6 +33,7 @@ from sr import weights as W
 from sr.atomic import atomic_path
 from sr.cli import cli_entry
 from sr.errors import UserError
+from sr.ownership import add_overwrite_option, claim_file
 from sr.vocab import OPT_WEIGHTS_DIR
 
 _DRIVE = re.compile(r"drive\.google\.com/.*?(?:folders/|id=|file/d/)([\w-]+)")
@@ -194,9 +195,12 @@ def cmd_convert(args) -> int:
         if not path.is_file():
             raise UserError(f"{args.source!r} is neither a registry entry nor a file")
         expected, out = args.sha256, args.out or path.with_suffix(".safetensors")
+    # an explicit --out that is a user's file is refused, not replaced; the default target is the registry's converted
+    # file in the weights directory (or beside the source): the registry's sha256 and verify govern it
+    owned = claim_file(args.out, "converted weights", overwrite=args.overwrite) if args.out else None
     obj = load_trusted_pickle(path, expected)
     state = extract_state_dict(obj.state_dict() if hasattr(obj, "state_dict") else obj)
-    with atomic_path(out) as tmp:
+    with owned.writing(out) if owned else atomic_path(out) as tmp:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in state.items()},
             str(tmp),
@@ -227,6 +231,7 @@ def build_parser() -> cli.ArgumentParser:
     convert.add_argument("source", help="a registry name or a file path")
     convert.add_argument("--sha256", help="the sha256 you trust (default: the registry's)")
     convert.add_argument("--out", type=cli.out_file, help="output .safetensors (default: see above)")
+    add_overwrite_option(convert)
     convert.set_defaults(func=cmd_convert)
     fetch_p = sub.add_parser("fetch", help="download entries (needs network access)")
     fetch_p.add_argument("names", nargs="+")
