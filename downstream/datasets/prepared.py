@@ -83,6 +83,30 @@ def read_id_list(path: Path) -> list[str]:
     return [Path(line.strip()).stem for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def user_splits(split_dir: Path, ids: list[str]) -> tuple[dict[str, list[str]], str]:
+    """Train / val / test from the user's ``train.txt``, ``val.txt``, ``test.txt`` in ``split_dir`` (ids sorted,
+    each once), and the rule said in the summary; a missing file or an id with no frame is an error."""
+    splits = {}
+    for name in SPLIT_NAMES:
+        f = Path(split_dir) / f"{name}.txt"
+        if not f.is_file():
+            raise UserError(f"--splits {split_dir}: {f.name} is missing (need train.txt, val.txt, test.txt)")
+        splits[name] = sorted(set(read_id_list(f)))
+    unknown = sorted(set().union(*splits.values()) - set(ids))
+    if unknown:
+        raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no frame (e.g. {unknown[0]})")
+    return splits, f"user split files from {split_dir}"
+
+
+def seeded_splits(ids: list[str], seed: int) -> tuple[dict[str, list[str]], str]:
+    """``downstream.datasets.splits.deterministic_splits`` (train / val / test, the M3FD subsets and ``all``), and
+    the rule said in the summary."""
+    from downstream.datasets.splits import deterministic_splits
+
+    rule = f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+    return deterministic_splits(ids, seed), rule
+
+
 def place_file(src: Path, dst: Path, link: bool) -> None:
     """Copy ``src`` to ``dst`` (the default: the user's originals are never shared), or hard-link it."""
     if link:

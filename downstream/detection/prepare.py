@@ -48,10 +48,12 @@ from downstream.datasets.prepared import (
     read_class_file,
     read_class_map,
     read_id_list,
+    seeded_splits,
     staged_output,
+    user_splits,
     write_dataset_yaml,
 )
-from downstream.datasets.splits import SPLIT_SEED, SUBSETS, deterministic_splits
+from downstream.datasets.splits import SPLIT_SEED, SUBSETS
 from downstream.detection.data import yolo_lines
 from downstream.errors import DataError, LabelError
 from downstream.imageio import IMAGE_SUFFIXES, image_size, open_image
@@ -376,16 +378,7 @@ COLLECTORS = {"yolo": collect_yolo, "voc": collect_voc, "coco": collect_coco}
 def _split_lists(frames: list[Frame], split_dir: Path | None, seed: int) -> tuple[dict[str, list[str]], str]:
     ids = [f.id for f in frames]
     if split_dir is not None:
-        splits = {}
-        for name in SPLIT_NAMES:
-            f = Path(split_dir) / f"{name}.txt"
-            if not f.is_file():
-                raise UserError(f"--splits {split_dir}: {f.name} is missing (need train.txt, val.txt, test.txt)")
-            splits[name] = sorted(set(read_id_list(f)))
-        unknown = sorted(set().union(*splits.values()) - set(ids))
-        if unknown:
-            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no frame (e.g. {unknown[0]})")
-        return splits, f"user split files from {split_dir}"
+        return user_splits(split_dir, ids)
     own = {f.split for f in frames}
     if own - {None} and None not in own and ({"test", "val"} & own):
         splits = {name: sorted(f.id for f in frames if f.split == name) for name in SPLIT_NAMES}
@@ -394,11 +387,8 @@ def _split_lists(frames: list[Frame], split_dir: Path | None, seed: int) -> tupl
             splits["test"], splits["val"] = splits["val"], []
             rule += " (it has no test split: its val split is the test split, val is empty)"
         return splits, rule
-    splits = deterministic_splits(ids, seed)
-    return (
-        {name: splits[name] for name in SPLIT_NAMES},
-        f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %",
-    )
+    splits, rule = seeded_splits(ids, seed)
+    return {name: splits[name] for name in SPLIT_NAMES}, rule
 
 
 def _unique_ids(frames: list[Frame]) -> None:
@@ -567,14 +557,13 @@ def _m3fd_splits(frames: list[Frame], split_dir: Path | None, seed: int) -> tupl
     """M3FD's splits and subsets (set5/15/20) with their rule: the user's split files (subsets drawn from
     test), else the deterministic splits."""
     if split_dir is not None:
-        splits, rule = _split_lists(frames, split_dir, seed)
+        splits, rule = user_splits(split_dir, [f.id for f in frames])
         test = splits["test"]
         order = np.random.default_rng(seed).permutation(len(test))
         for subset, n in SUBSETS.items():
             splits[subset] = sorted(test[i] for i in order[:n])
         return splits, rule + f"; set5/15/20 drawn from test with seed {seed}"
-    splits = deterministic_splits(sorted(f.id for f in frames), seed)
-    return splits, f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+    return seeded_splits(sorted(f.id for f in frames), seed)
 
 
 def prepare_m3fd(

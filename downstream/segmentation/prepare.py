@@ -51,11 +51,12 @@ from downstream.datasets.prepared import (
     SPLIT_NAMES,
     place_file,
     read_class_file,
-    read_id_list,
+    seeded_splits,
     staged_output,
+    user_splits,
     write_dataset_yaml,
 )
-from downstream.datasets.splits import SPLIT_SEED, deterministic_splits
+from downstream.datasets.splits import SPLIT_SEED
 from downstream.errors import DataError, LabelError
 from downstream.imageio import IMAGE_SUFFIXES, image_size, open_image
 from sr import cli
@@ -270,14 +271,9 @@ def _convert_masks(
 def _splits(ids: list[str], split_dir: str | os.PathLike | None, seed: int) -> tuple[dict[str, list[str]], str]:
     """The splits (the user's split files, else the deterministic ones) and their rule."""
     if split_dir is not None:
-        splits = {s: read_id_list(Path(split_dir) / f"{s}.txt") for s in SPLIT_NAMES}
-        unknown = sorted(set().union(*splits.values()) - set(ids))
-        if unknown:
-            raise DataError(f"--splits {split_dir}: {len(unknown)} ids have no image (e.g. {unknown[0]})")
-        return splits, f"user split files from {split_dir}"
-    all_splits = deterministic_splits(ids, seed)
-    splits = {s: all_splits[s] for s in SPLIT_NAMES}
-    return splits, f"downstream.datasets.splits.deterministic_splits(seed={seed}): sorted ids, permuted, 70/10/20 %"
+        return user_splits(Path(split_dir), ids)
+    all_splits, rule = seeded_splits(ids, seed)
+    return {s: all_splits[s] for s in SPLIT_NAMES}, rule
 
 
 def prepare_masks(
