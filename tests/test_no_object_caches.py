@@ -22,6 +22,7 @@ ALLOWED = {
     "sr/runtime.py": {"_state": "the process's glibc allocator tuning status (mallopt applies once per process)"},
     "downstream/detection/offline.py": {"ATTEMPTS": "strings: the downloads ultralytics tried, for the tests"},
     "downstream/datasets/base.py": {"_WARNED": "(name, sizes) of the short-data-set warnings already logged"},
+    "downstream/datasets/folder.py": {"_WARNED": "(folder, counts) of the unpaired-label warnings already logged"},
     # the plug-in registry is process-wide by design, like Python's own import system: what is registered (classes,
     # functions) and which entry-point groups were scanned, never a built model
     "sr/plugins.py": {

@@ -231,7 +231,6 @@ def test_a_registered_degradation_runs_in_the_degradation_pipeline():
         assert lr.shape == (1, 4, 4) and torch.equal(lr, torch.full((1, 4, 4), 106 / 255, dtype=torch.float32))
     finally:
         DEGRADATIONS._entries.pop("offset", None)
-        resolve.cache_clear()
 
 
 def test_a_registered_task_with_a_weights_file_option_loads():

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import noise_frames
 
+import benchmarks.cache as cache_module
 import benchmarks.job.frames as frames_part
 from benchmarks.run import main as run_main
 from downstream.datasets.folder import FolderDataset
@@ -113,7 +114,7 @@ def test_worker_exceptions_are_the_same_error_rows_and_a_failed_write_caches_not
             raise RuntimeError("disk hiccup")
         return load(self, sample_id, labels)
 
-    write = frames_part.write_png
+    write = cache_module.write_png  # the SR PNG write behind RunCache.write_sr (then its digest entry)
 
     def failing_write(path, arr):
         if Path(path).name.startswith("f4"):
@@ -121,7 +122,7 @@ def test_worker_exceptions_are_the_same_error_rows_and_a_failed_write_caches_not
         write(path, arr)
 
     monkeypatch.setattr(FolderDataset, "load", flaky_load)
-    monkeypatch.setattr(frames_part, "write_png", failing_write)
+    monkeypatch.setattr(cache_module, "write_png", failing_write)
     results = {depth: _run(frames, tmp_path / f"d{depth}", depth, methods="bicubic") for depth in (0, 2)}
     assert results[0] == results[2]
     errors = _table(tmp_path / "d2").query("metric == 'error'").set_index("class").error
