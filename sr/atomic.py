@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 UMASK = os.umask(0)
@@ -65,14 +65,18 @@ def swap_in(new: Path, path: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def sweep_temporaries(root: str | os.PathLike, max_age_s: float = 3600.0) -> int:
+def sweep_temporaries(
+    root: str | os.PathLike, max_age_s: float = 3600.0, ours: Callable[[Path], bool] | None = None
+) -> int:
     """Delete the temporaries (``.<name>.XXXX.tmp``) of writes a killed process never finished, when older
     than ``max_age_s`` (so a concurrent writer's write in progress is not touched); returns how many. ``root``
-    must be a folder wholly of ours (the run's cache); in a folder that may hold a user's files use
-    :meth:`sr.ownership.Owned.sweep_temporaries`."""
+    must be a folder wholly of ours (the run's cache), or ``ours`` says which temporaries are (in a folder that may
+    hold a user's files: :meth:`sr.ownership.Owned.sweep_temporaries`)."""
     removed = 0
     cutoff = time.time() - max_age_s
     for tmp in Path(root).rglob(".*.tmp"):
+        if ours is not None and not ours(tmp):
+            continue
         try:
             if tmp.stat().st_mtime <= cutoff:
                 tmp.unlink()

@@ -70,18 +70,9 @@ class Owned:
         """Delete temporaries of our own writes a killed process never finished: inside our folder entries, and
         ``.<name>.XXXX.tmp`` beside our file entries (what :func:`sr.atomic.atomic_path` makes); older than
         ``max_age_s``. A user's hidden ``*.tmp`` files are never touched."""
-        cutoff = time.time() - max_age_s
-        removed = 0
-        for tmp in self.folder.rglob(".*.tmp"):
-            if not self._owns_temporary(tmp):
-                continue
-            try:
-                if tmp.stat().st_mtime <= cutoff:
-                    tmp.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        from sr.atomic import sweep_temporaries
+
+        return sweep_temporaries(self.folder, max_age_s, ours=self._owns_temporary)
 
     def _owns_temporary(self, tmp: Path) -> bool:
         if tmp.parent != self.folder and self.owns(tmp.parent):
