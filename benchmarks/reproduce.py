@@ -207,19 +207,41 @@ def train_runs(plan: dict[str, dict[str, Any]], train_dir: Path, args) -> list[s
 
 
 def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, args) -> float:
-    """Time a few iterations of the first run to train on this device (in a scratch folder) and print the
-    device-hours every remaining training needs at that speed; returns the hours."""
+    """Time a few iterations of every run left to train on this device (each in a scratch folder: the guidance
+    terms, which differ between runs, set the cost of an iteration) and print the device-hours the remaining
+    iterations need at those speeds; returns the hours."""
     import torch
 
+    hours, remaining, device = 0.0, 0, "cpu"
+    for run in todo:
+        left = max(0, int(plan[run]["train"]["iterations"]) - _checkpoint_step(train_dir / run))
+        per_iteration, device = _time_iterations(plan[run], args)
+        print(f"[reproduce] estimate: {run}: {per_iteration:.3f} s per iteration, {left} left", flush=True)
+        remaining += left
+        hours += left * per_iteration / 3600
+    gpus = max(1, torch.cuda.device_count()) if device.startswith("cuda") else 1
+    print(
+        f"[reproduce] estimate: {len(todo)} training run(s), {remaining} iterations left, each run's iterations "
+        f"timed on {device} (median of {_TIMED} after {_WARM}) = {hours:.2f} device-hours"
+        + (f" ({hours / gpus:.2f} h on {gpus} GPUs)" if gpus > 1 else "")
+        + " (set-up and validation not included)",
+        flush=True,
+    )
+    return hours
+
+
+_WARM, _TIMED = 1, 3
+
+
+def _time_iterations(data: dict[str, Any], args) -> tuple[float, str]:
+    """Median seconds of one training iteration of the config ``data`` (built in a scratch folder), and the device."""
     from benchmarks.speed.timing import time_calls
     from sr.train.config import load_config
     from sr.train.trainer import Trainer
 
-    warm, timed = 1, 3
     with tempfile.TemporaryDirectory(prefix="irsr-estimate-") as scratch:
         path = Path(scratch) / "config.yaml"
-        data = dict(plan[todo[0]])
-        data["train"] = {**data["train"], "tensorboard": False, "val_every": 0, "save_every": 0}
+        data = {**data, "train": {**data["train"], "tensorboard": False, "val_every": 0, "save_every": 0}}
         path.write_text(yaml.safe_dump(data))
         # the run folder must not exist yet: the trainer claims only folders it makes (sr.ownership)
         overrides = {
@@ -227,22 +249,8 @@ def estimate(plan: dict[str, dict[str, Any]], todo: list[str], train_dir: Path, 
             **({"weights_dir": str(args.weights_dir)} if args.weights_dir else {}),
         }
         trainer = Trainer(load_config(path, overrides), device=args.device)
-        per_iteration = time_calls(trainer.train_step, trainer.device, warmup=warm, repeat=timed).median_ms / 1e3
-        device = str(trainer.device)
-        del trainer
-    remaining = 0
-    for run in todo:
-        done = _checkpoint_step(train_dir / run)
-        remaining += max(0, int(plan[run]["train"]["iterations"]) - done)
-    hours = remaining * per_iteration / 3600
-    gpus = max(1, torch.cuda.device_count()) if device.startswith("cuda") else 1
-    print(
-        f"[reproduce] estimate: {len(todo)} training run(s), {remaining} iterations left, {per_iteration:.3f} s per "
-        f"iteration measured on {device} ({todo[0]}, median of {timed} timed iterations) = {hours:.2f} device-hours"
-        + (f" ({hours / gpus:.2f} h on {gpus} GPUs)" if gpus > 1 else ""),
-        flush=True,
-    )
-    return hours
+        seconds = time_calls(trainer.train_step, trainer.device, warmup=_WARM, repeat=_TIMED).median_ms / 1e3
+        return seconds, str(trainer.device)
 
 
 def _checkpoint_step(folder: Path) -> int:

@@ -292,15 +292,21 @@ def test_paper_scale_scores_three_channels_under_the_data_sets_own_names(tmp_pat
     assert with_channels(["synthir_demo"], None, tmp_path) == ["synthir_demo"]
 
 
-def test_the_device_hours_estimate_trains_in_a_folder_the_trainer_may_claim(tmp_path, capsys):
-    """The estimate times a few iterations of the first run in a scratch run folder; that folder must be one the
-    trainer makes itself (it refuses an existing folder it did not make: the estimate used to hand it mkdtemp's)."""
+def test_the_device_hours_estimate_times_every_run_in_a_folder_the_trainer_may_claim(tmp_path, capsys):
+    """The estimate times a few iterations of every run left to train (their guidance terms set the cost: timing
+    only the first, unguided run once gave a fifth of the real time), each in a scratch run folder the trainer makes
+    itself (it refuses an existing folder it did not make: the estimate used to hand it mkdtemp's)."""
     import argparse
+    import re
 
     from benchmarks.reproduce import estimate, needed_runs, resolved_config
 
-    run, config = next(iter(needed_runs(["main_table3"]).items()))
-    plan = {run: resolved_config("demo", run, config, 5)}
+    runs = dict(list(needed_runs(["main_table3"]).items())[:2])
+    plan = {run: resolved_config("demo", run, config, 5) for run, config in runs.items()}
     args = argparse.Namespace(weights_dir=None, device="cpu")
-    hours = estimate(plan, [run], tmp_path, args)
-    assert hours > 0 and "hours" in capsys.readouterr().out.lower()
+    hours = estimate(plan, list(plan), tmp_path, args)
+    out = capsys.readouterr().out
+    per_run = dict(re.findall(r"estimate: (\S+): ([0-9.]+) s per iteration, 5 left", out))
+    assert set(per_run) == set(plan), out
+    assert hours == pytest.approx(sum(5 * float(s) for s in per_run.values()) / 3600, rel=1e-2, abs=1e-6)
+    assert "2 training run(s), 10 iterations left" in out and "device-hours" in out
