@@ -183,7 +183,7 @@ def test_train_counts_that_are_not_counts_are_a_config_error(bad):
 
 
 def test_detection_trainer_records_the_training_boxes_per_class_in_task_yaml(tmp_path):
-    from downstream.detection.train import _count_boxes, write_task_yaml
+    from downstream.detection.train import _count_boxes, write_detection_task
     from downstream.tasks import load_task
 
     boxes = [np.array([[0, 1, 1, 5, 5], [0, 2, 2, 6, 6]]), None, np.array([[1, 1, 1, 5, 5]]), np.zeros((0, 5))]
@@ -191,7 +191,8 @@ def test_detection_trainer_records_the_training_boxes_per_class_in_task_yaml(tmp
     passed = list(_count_boxes(((f"s{i}", None, b) for i, b in enumerate(boxes)), counts))
     assert [p[2] is b for p, b in zip(passed, boxes)] == [True] * 4 and counts.tolist() == [2, 1, 0]
     cfg = {"model": "yolov5n.yaml", "init": None, "classes": list(CLASSES), "train": {"imgsz": 64, "epochs": 1}}
-    path = write_task_yaml(tmp_path, tmp_path / "detector.pt", cfg, "mine", dict(zip(CLASSES, counts.tolist())), True)
+    counts = dict(zip(CLASSES, counts.tolist()))
+    path = write_detection_task(tmp_path, tmp_path / "detector.pt", cfg, "mine", counts, True)
     options = yaml.safe_load(path.read_text())["options"]
     assert options["train_counts"] == {"a": 2, "b": 1, "c": 0} and options["keep_absent_classes"] is True
     task = load_task(str(path), device="cpu", weights_dir=None, random_weights=True)  # detector.pt not written here

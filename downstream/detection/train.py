@@ -44,18 +44,24 @@ from typing import Any
 import numpy as np
 
 from downstream.sample import LABEL_BOXES
-from downstream.tasks import task_yaml_path
+from downstream.task_training import (
+    add_keep_absent_option,
+    add_source_options,
+    claim_run_folder,
+    dataset_classes,
+    starting_weights,
+    write_task_yaml,
+)
 from sr import cli
 from sr.cli import cli_entry
 from sr.errors import ConfigError, UserError, check_keys
-from sr.ownership import add_overwrite_option, check_apart, claim_folder
+from sr.ownership import add_overwrite_option
 from sr.registry import Registry
 
 _KEYS = {"description", "model", "init", "classes", "data", "train", "out"}
 #: ``--model`` choices: ultralytics model yaml and the registry name of its COCO starting point
 MODELS = {"yolov5n": ("yolov5n.yaml", "yolov5nu_coco"), "yolov5s": ("yolov5s.yaml", "yolov5su_coco")}
 WEIGHTS_FILE = "detector.pt"
-TASK_FILE = "task.yaml"
 
 
 #: detector training configs: configs/detection/<name>.yaml or a YAML path (``base:`` inherits)
@@ -206,29 +212,17 @@ def dataset_config(
 ) -> dict[str, Any]:
     """A training config (the keys of ``configs/detection/*.yaml``) for a data-set YAML's train / val splits."""
     from downstream.datasets import load_dataset
-    from sr import weights as registry
 
-    train_set = load_dataset(dataset, split="train")
-    classes = train_set.classes(LABEL_BOXES)
-    if not classes:
-        raise UserError(
-            f"{dataset}: the data set has no detection boxes (prepare it with python -m downstream.detection.prepare)"
-        )
+    classes = dataset_classes(dataset, LABEL_BOXES, "detection boxes", "downstream.detection.prepare")
     val_split = "val" if load_dataset(dataset, split="val").ids() else "train"
     model_yaml, init = MODELS[model]
-    init = init if registry.path_of(init, weights_dir).is_file() else None
-    if init is None:
-        print(
-            f"[detection.train] no {MODELS[model][1]} in the weights directory "
-            f"({registry.path_of(MODELS[model][1], weights_dir)}): training from scratch",
-            file=sys.stderr,
-        )
+    init = starting_weights(init, weights_dir, "detection.train")
     extra = {"limit": limit} if limit else {}
     return {
         "description": f"{model} trained on {dataset}",
         "model": model_yaml,
         "init": init,
-        "classes": list(classes),
+        "classes": classes,
         "data": {
             "train": {"dataset": dataset, "split": "train", **extra},
             "val": {"dataset": dataset, "split": val_split, **extra},
@@ -248,7 +242,7 @@ def dataset_config(
     }
 
 
-def write_task_yaml(
+def write_detection_task(
     run_dir: Path,
     weights: Path,
     cfg: dict[str, Any],
@@ -258,11 +252,9 @@ def write_task_yaml(
 ) -> Path:
     """``RUN/task.yaml``: a detection task config bound to ``weights`` and the data set's classes, with the training
     split's boxes per class (``train_counts``: a class with none is flagged and left out of ``all``)."""
-    import yaml
-
     scratch = cfg["init"] is None
     options = {
-        "weights": task_yaml_path(run_dir, weights),
+        "weights": weights,
         "model": cfg["model"],
         "imgsz": int(cfg["train"]["imgsz"]),
         "classes": list(cfg["classes"]),
@@ -272,30 +264,19 @@ def write_task_yaml(
         "batch": 16,
         "ap_method": "coco",
         "scratch_init": scratch,
-        "train_counts": {name: int(n) for name, n in train_counts.items()},
-        "keep_absent_classes": bool(keep_absent_classes),
     }
-    spec = {
-        "description": f"{Path(cfg['model']).stem} trained on {dataset} by python -m downstream.detection.train "
+    description = (
+        f"{Path(cfg['model']).stem} trained on {dataset} by python -m downstream.detection.train "
         f"({'from scratch' if scratch else 'from ' + cfg['init']}, {cfg['train']['epochs']} "
-        f"epochs at {cfg['train']['imgsz']})",
-        "factory": "downstream.detection.task:DetectionTask",
-        "options": options,
-    }
-    path = run_dir / TASK_FILE
-    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
-    return path
+        f"epochs at {cfg['train']['imgsz']})"
+    )
+    factory = "downstream.detection.task:DetectionTask"
+    return write_task_yaml(run_dir, description, factory, options, train_counts, keep_absent_classes)
 
 
 def _parser() -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m downstream.detection.train", description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", help="configs/detection/<NAME>.yaml or a YAML path")
-    source.add_argument(
-        "--dataset",
-        help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
-        "detector for its classes and write RUN/task.yaml",
-    )
+    add_source_options(parser, "configs/detection/<NAME>.yaml or a YAML path", "detector")
     parser.add_argument(
         "--out",
         help="--config: weights file to write (default: the config's 'out'); --dataset: the run folder (required)",
@@ -316,22 +297,15 @@ def _parser() -> cli.ArgumentParser:
         action="store_true",
         help="allow an unrestricted unpickle of the init checkpoint (trusted files only)",
     )
-    parser.add_argument(
-        "--keep-absent-classes",
-        action="store_true",
-        help="--dataset: keep classes without a training box in the 'all' rows (flagged; default: left out)",
-    )
+    add_keep_absent_option(parser, "box", "the 'all' rows")
     add_overwrite_option(parser)
     return parser
 
 
 def _train_for_dataset(opts) -> int:
     """--dataset: a detector for a prepared data set's classes, its weights and RUN/task.yaml in the run folder."""
-    if not opts.out:
-        raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
-    run_dir = Path(opts.out)
-    check_apart(run_dir, [Path(opts.dataset).parent])  # the run folder is not the data set's
-    claim_folder(run_dir, "detection training run", (WEIGHTS_FILE, TASK_FILE, "work/"), overwrite=opts.overwrite)
+    entries = (WEIGHTS_FILE, "work/")
+    run_dir = claim_run_folder(opts.out, opts.dataset, "detection training run", entries, opts.overwrite)
     cfg = dataset_config(
         opts.dataset,
         model=opts.model,
@@ -354,7 +328,7 @@ def _train_for_dataset(opts) -> int:
     if opts.scratch:
         cfg["init"] = None
     train_counts = trained_boxes_per_class(weights)
-    task_yaml = write_task_yaml(run_dir, weights, cfg, opts.dataset, train_counts, opts.keep_absent_classes)
+    task_yaml = write_detection_task(run_dir, weights, cfg, opts.dataset, train_counts, opts.keep_absent_classes)
     print(f"wrote {task_yaml}")
     return 0
 

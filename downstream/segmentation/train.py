@@ -59,13 +59,20 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
-from downstream.tasks import task_yaml_path
+from downstream.task_training import (
+    add_keep_absent_option,
+    add_source_options,
+    claim_run_folder,
+    dataset_classes,
+    starting_weights,
+    write_task_yaml,
+)
 from sr import cli
 from sr.checkpoint import load_checkpoint
 from sr.cli import cli_entry
 from sr.config import check_values, schema_of
 from sr.errors import ConfigError, UserError, check_keys
-from sr.ownership import add_overwrite_option, check_apart, claim_folder
+from sr.ownership import add_overwrite_option
 from sr.registry import Registry
 
 DEFAULT_TRAIN = dict(
@@ -441,7 +448,6 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
 
 
 WEIGHTS_FILE = "segmenter.pth"
-TASK_FILE = "task.yaml"
 
 
 def dataset_config(
@@ -456,24 +462,11 @@ def dataset_config(
     device: str | None,
 ) -> dict[str, Any]:
     """A training config for the train split of a data-set YAML, exporting ``RUN/segmenter.pth``."""
-    from downstream.datasets import load_dataset
     from downstream.segmentation.model import VARIANTS
-    from sr import weights as registry
 
-    classes = load_dataset(dataset, split="train").classes(LABEL_MASK)
-    if not classes:
-        raise UserError(
-            f"{dataset}: the data set has no segmentation masks (prepare it with "
-            "python -m downstream.segmentation.prepare)"
-        )
+    classes = dataset_classes(dataset, LABEL_MASK, "segmentation masks", "downstream.segmentation.prepare")
     pretrained = VARIANTS[variant].pretrained
-    if pretrained and not registry.path_of(pretrained).is_file():
-        print(
-            f"[segmentation.train] no {pretrained} in the weights directory ({registry.path_of(pretrained)}): "
-            "training from scratch",
-            file=sys.stderr,
-        )
-        pretrained = None
+    pretrained = starting_weights(pretrained, None, "segmentation.train") if pretrained else None
     options = {"split": "train", **({"limit": limit} if limit else {})}
     return {
         "model": {**DEFAULT_MODEL, "variant": variant, "num_classes": len(classes), "pretrained": pretrained},
@@ -496,7 +489,7 @@ def dataset_config(
             "log_every": max(min(50, iters // 10), 1),
         },
         "ignore_classes": [],
-        "classes": list(classes),
+        "classes": classes,
     }
 
 
@@ -512,48 +505,35 @@ def class_pixel_counts(data: dict[str, Any], ignore_classes: list[str]) -> dict[
     return dict(zip(source.class_names, counts.tolist()))
 
 
-def write_task_yaml(
+def write_segmentation_task(
     run_dir: Path, cfg: dict[str, Any], dataset: str, train_counts: dict[str, int], keep_absent_classes: bool = False
 ) -> Path:
     """``RUN/task.yaml``: a segmentation task config bound to the exported weights and the data set's classes, with
     the training split's labelled pixels per class (``train_counts``: a class with none is flagged and left out of
     mIoU unless ``keep_absent_classes``)."""
-    import yaml
-
     scratch = cfg["model"]["pretrained"] is None
     variant = cfg["model"]["variant"]
-    spec = {
-        "description": f"SegFormer ({variant}) trained on {dataset} by python -m downstream.segmentation.train "
+    description = (
+        f"SegFormer ({variant}) trained on {dataset} by python -m downstream.segmentation.train "
         f"({'from scratch' if scratch else 'from ' + cfg['model']['pretrained']}, "
-        f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})",
-        "factory": "downstream.segmentation.task:SegmentationTask",
-        "options": {
-            "weights": task_yaml_path(run_dir, Path(cfg["output"]["export"])),
-            "variant": variant,
-            "mode": "whole",
-            "classes": list(cfg["classes"]),
-            "scratch_init": scratch,
-            "train_counts": {name: int(n) for name, n in train_counts.items()},
-            "keep_absent_classes": bool(keep_absent_classes),
-        },
+        f"{cfg['train']['iters']} iterations, crop {cfg['train']['crop_size'][0]})"
+    )
+    options = {
+        "weights": cfg["output"]["export"],
+        "variant": variant,
+        "mode": "whole",
+        "classes": list(cfg["classes"]),
+        "scratch_init": scratch,
     }
-    path = run_dir / TASK_FILE
-    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
-    return path
+    factory = "downstream.segmentation.task:SegmentationTask"
+    return write_task_yaml(run_dir, description, factory, options, train_counts, keep_absent_classes)
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> cli.ArgumentParser:
     from downstream.segmentation.model import VARIANTS
 
     parser = cli.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", help="YAML file, or a name in configs/segmentation/")
-    source.add_argument(
-        "--dataset",
-        help="a data-set YAML (OUT/dataset.yaml of a prepare command): train a "
-        "segmenter for its classes and write RUN/task.yaml",
-    )
+    add_source_options(parser, "YAML file, or a name in configs/segmentation/", "segmenter")
     parser.add_argument("--model", choices=sorted(VARIANTS), default="mit_b0", help="--dataset: the backbone")
     parser.add_argument("--crop", type=cli.positive_int, default=512, help="--dataset: square training crop (pixels)")
     parser.add_argument("--batch", type=cli.positive_int, default=8, help="--dataset: batch size")
@@ -568,36 +548,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-iters", type=cli.positive_int, help="stop after this many iterations in this run (resumable)"
     )
-    parser.add_argument(
-        "--keep-absent-classes",
-        action="store_true",
-        help="--dataset: keep classes without a training pixel in mIoU (flagged; default: left out)",
-    )
+    add_keep_absent_option(parser, "pixel", "mIoU")
     add_overwrite_option(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _train_for_dataset(args) -> int:
+    """--dataset: a segmenter for a prepared data set's classes, its weights and RUN/task.yaml in the run folder."""
+    entries = (WEIGHTS_FILE, "last.pth", "final.pth", "train_log.jsonl")
+    run_dir = claim_run_folder(args.out, args.dataset, "segmentation training run", entries, args.overwrite)
+    cfg = dataset_config(
+        args.dataset,
+        run_dir,
+        variant=args.model,
+        iters=args.iters or 2000,
+        crop=args.crop,
+        batch=args.batch,
+        limit=args.limit,
+        device=args.device,
+    )
+    task_cfg = {k: v for k, v in cfg.items() if k != "classes"}
+    train(task_cfg, resume=not args.no_resume, max_iters=args.max_iters)
+    if Path(cfg["output"]["export"]).is_file():
+        counts = class_pixel_counts(task_cfg["data"], task_cfg["ignore_classes"])
+        task_yaml = write_segmentation_task(run_dir, cfg, args.dataset, counts, args.keep_absent_classes)
+        print(f"wrote {task_yaml}")
+    return 0
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.dataset:
-        if not args.out:
-            raise UserError("--dataset needs --out RUN (the folder for the weights and task.yaml)")
-        check_apart(args.out, [Path(args.dataset).parent])  # the run folder is not the data set's
-        entries = (WEIGHTS_FILE, TASK_FILE, "last.pth", "final.pth", "train_log.jsonl")
-        claim_folder(args.out, "segmentation training run", entries, overwrite=args.overwrite)
-        cfg = dataset_config(
-            args.dataset,
-            Path(args.out),
-            variant=args.model,
-            iters=args.iters or 2000,
-            crop=args.crop,
-            batch=args.batch,
-            limit=args.limit,
-            device=args.device,
-        )
-        task_cfg = {k: v for k, v in cfg.items() if k != "classes"}
-        train(task_cfg, resume=not args.no_resume, max_iters=args.max_iters)
-        if Path(cfg["output"]["export"]).is_file():
-            counts = class_pixel_counts(task_cfg["data"], task_cfg["ignore_classes"])
-            task_yaml = write_task_yaml(Path(args.out), cfg, args.dataset, counts, args.keep_absent_classes)
-            print(f"wrote {task_yaml}")
-        return 0
+        return _train_for_dataset(args)
     cfg = load_config(args.config)
     if args.out:
         cfg["output"]["dir"] = args.out
