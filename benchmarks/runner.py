@@ -20,7 +20,7 @@ from benchmarks.job.frames import FramePipeline
 from benchmarks.job.quality import QualityScoring
 from benchmarks.job.tasks import TaskEvaluation, label_fields
 from benchmarks.resources import Resources
-from downstream.evidence import Sample, attach_intervals, dataset_seed, sample_path, write_sample
+from downstream.evidence import Evidence, attach_intervals, dataset_seed, evidence_path, write_evidence
 from downstream.lr_consistency import flag_lr_inconsistent
 from sr.vocab import DEGRADATION_DEFAULT
 
@@ -43,7 +43,7 @@ def run_job(
     tasks = {task_name: resources.task(config) for task_name, config in settings.tasks.items()}
     quality = QualityScoring(job)
     frames = FramePipeline(job, label_fields(tasks)).run(quality)
-    evidence = Sample(ids=list(job.ids), seed=dataset_seed(settings.seed, dataset_name))
+    evidence = Evidence(ids=list(job.ids), seed=dataset_seed(settings.seed, dataset_name))
     quality.summarise(evidence)
     write_output_index(settings.out, rows.files_name, method_name, frames.items)
     evaluation = TaskEvaluation(job, tasks, frames, evidence)
@@ -51,6 +51,6 @@ def run_job(
     write_job_identity(
         settings.out, rows.files_name, method_name, job.identity, evaluation.identities, evaluation.specs
     )
-    write_sample(sample_path(settings.out, rows.files_name, method_name), evidence)
+    write_evidence(evidence_path(settings.out, rows.files_name, method_name), evidence)
     attach_intervals(rows.rows, evidence)
     return flag_lr_inconsistent(rows.rows)

@@ -11,8 +11,8 @@ One file per job, ``<out>/samples/<data set>__<method>.npz`` (plain arrays, read
   ``N_RESAMPLES`` drawn image lists (``resample_indices(len(ids), N_RESAMPLES, seed)``), for rows that are
   not means (detection AP from the cached detections, IoU from per-image confusion matrices).
 
-``replicates_of(sample, key)`` gives every row's replicates the same way; the interval is their 2.5 / 97.5
-percentiles (downstream.stats).
+``replicates_of(evidence, key)`` gives every row's replicates the same way; the interval is their 2.5 / 97.5
+percentiles (downstream.bootstrap).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from downstream.stats import N_RESAMPLES, percentile_interval, resample_indices
+from downstream.bootstrap import N_RESAMPLES, percentile_interval, resample_indices
 from sr.atomic import atomic_path
 from sr.vocab import COL_CI_HIGH, COL_CI_LOW, COL_CLASS, COL_METRIC, COL_TASK, DEGRADATION_DEFAULT
 
@@ -40,7 +40,7 @@ def dataset_seed(seed: int, dataset: str) -> int:
 
 
 @dataclass
-class Sample:
+class Evidence:
     ids: list[str]
     seed: int
     values: dict[Key, np.ndarray] = field(default_factory=dict)
@@ -57,21 +57,21 @@ class Sample:
         return list(self.values) + [k for k in self.replicates if k not in self.values]
 
 
-def replicates_of(sample: Sample, key: Key) -> np.ndarray | None:
+def replicates_of(evidence: Evidence, key: Key) -> np.ndarray | None:
     """The bootstrap replicates of one row (means of the drawn images' values, or the task's own)."""
-    if key in sample.replicates:
-        return sample.replicates[key]
-    if key not in sample.values:
+    if key in evidence.replicates:
+        return evidence.replicates[key]
+    if key not in evidence.values:
         return None
-    v = sample.values[key]
-    drawn = v[sample.index_lists()]
+    v = evidence.values[key]
+    drawn = v[evidence.index_lists()]
     counts = np.isfinite(drawn).sum(axis=1)
     sums = np.where(np.isfinite(drawn), drawn, 0.0).sum(axis=1)
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def interval_of(sample: Sample, key: Key) -> tuple[float, float]:
-    rep = replicates_of(sample, key)
+def interval_of(evidence: Evidence, key: Key) -> tuple[float, float]:
+    rep = replicates_of(evidence, key)
     return (float("nan"), float("nan")) if rep is None else percentile_interval(rep)
 
 
@@ -79,25 +79,25 @@ def _name(kind: str, key: Key) -> str:
     return "/".join((kind, *key))
 
 
-def write_sample(path: Path, sample: Sample) -> Path:
-    arrays = {"ids": np.asarray(sample.ids, dtype=str), "seed": np.asarray(sample.seed, dtype=np.int64)}
-    arrays.update({_name(_VALUES, k): np.asarray(v, dtype=np.float64) for k, v in sample.values.items()})
-    arrays.update({_name(_REPLICATES, k): np.asarray(v, dtype=np.float64) for k, v in sample.replicates.items()})
+def write_evidence(path: Path, evidence: Evidence) -> Path:
+    arrays = {"ids": np.asarray(evidence.ids, dtype=str), "seed": np.asarray(evidence.seed, dtype=np.int64)}
+    arrays.update({_name(_VALUES, k): np.asarray(v, dtype=np.float64) for k, v in evidence.values.items()})
+    arrays.update({_name(_REPLICATES, k): np.asarray(v, dtype=np.float64) for k, v in evidence.replicates.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     return path
 
 
-def read_sample(path: Path) -> Sample:
+def read_evidence(path: Path) -> Evidence:
     with np.load(path, allow_pickle=False) as data:
-        sample = Sample(ids=[str(i) for i in data["ids"]], seed=int(data["seed"]))
+        evidence = Evidence(ids=[str(i) for i in data["ids"]], seed=int(data["seed"]))
         for name in data.files:
             kind, _, rest = name.partition("/")
             parts = tuple(rest.split("/", 2))
             if kind in (_VALUES, _REPLICATES) and len(parts) == 3:
-                getattr(sample, kind)[parts] = data[name]
-    return sample
+                getattr(evidence, kind)[parts] = data[name]
+    return evidence
 
 
 def job_dataset(dataset: str, degradation: str) -> str:
@@ -106,26 +106,26 @@ def job_dataset(dataset: str, degradation: str) -> str:
     return dataset if degradation == DEGRADATION_DEFAULT else f"{dataset}@{degradation}"
 
 
-def sample_path(out: Path, dataset: str, method: str) -> Path:
+def evidence_path(out: Path, dataset: str, method: str) -> Path:
     return Path(out) / "samples" / f"{dataset}__{method}.npz".replace("/", "_").replace(":", "_")
 
 
-def task_replicates(sample: Sample, task_cls, state) -> dict[tuple[str, str], np.ndarray]:
-    """(metric, class) -> the task's row recomputed (model-free, ``task_cls.replicates``) on each of the sample's
-    drawn image lists; empty without a state. Depends only on ``state`` and :meth:`Sample.draws_identity`."""
-    if state is None or not sample.ids:
+def task_replicates(evidence: Evidence, task_cls, state) -> dict[tuple[str, str], np.ndarray]:
+    """(metric, class) -> the task's row recomputed (model-free, ``task_cls.replicates``) on each of ``evidence``'s
+    drawn image lists; empty without a state. Depends only on ``state`` and :meth:`Evidence.draws_identity`."""
+    if state is None or not evidence.ids:
         return {}
-    draws = np.asarray(sample.ids, dtype=str)[sample.index_lists()]
+    draws = np.asarray(evidence.ids, dtype=str)[evidence.index_lists()]
     return {key: np.asarray(values, dtype=np.float64) for key, values in task_cls.replicates(state, draws).items()}
 
 
-def add_task_replicates(sample: Sample, task_name: str, replicates: dict[tuple[str, str], np.ndarray]) -> None:
+def add_task_replicates(evidence: Evidence, task_name: str, replicates: dict[tuple[str, str], np.ndarray]) -> None:
     for (metric, cls), values in replicates.items():
-        sample.replicates[(task_name, metric, cls)] = values
+        evidence.replicates[(task_name, metric, cls)] = values
 
 
-def attach_intervals(rows: list[dict], sample: Sample) -> None:
-    """Set ``ci_low`` / ``ci_high`` of every result row the sample has evidence for (NaN otherwise)."""
+def attach_intervals(rows: list[dict], evidence: Evidence) -> None:
+    """Set ``ci_low`` / ``ci_high`` of every result row ``evidence`` covers (NaN otherwise)."""
     for row in rows:
-        low, high = interval_of(sample, (row[COL_TASK], row[COL_METRIC], row[COL_CLASS]))
+        low, high = interval_of(evidence, (row[COL_TASK], row[COL_METRIC], row[COL_CLASS]))
         row[COL_CI_LOW], row[COL_CI_HIGH] = low, high

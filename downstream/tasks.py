@@ -120,7 +120,7 @@ class Task(ABC):
     def replicates(cls, state: Any, draws: Any) -> dict[tuple[str, str], Any]:
         """(metric, class) -> the row's value recomputed on each drawn list of image ids (``draws``: [R, n]
         array of ids, with repeats; ids the state lacks are left out of a draw). Model-free: the bootstrap
-        intervals and paired tests of the rows (downstream.stats) come from here."""
+        intervals and paired tests of the rows (downstream.bootstrap) come from here."""
         return {}
 
     def identity(self) -> dict[str, Any]:

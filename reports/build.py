@@ -9,11 +9,11 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
-from reports.intervals import no_reference_radars, run_tables
 from reports.radar import radar_plot
 from reports.robustness import write_robustness
+from reports.run_tables import no_reference_radars, run_tables
 from reports.runinfo import run_meta
-from reports.significance import load_samples, significance_table
+from reports.significance import load_evidence, significance_table
 from reports.significance_figure import metric_direction, significance_figures
 from reports.tables import FLAGS_LEAD, default_degradation_rows, flag_notes, flags_in, load_results
 from reports.tasks import task_reports
@@ -37,7 +37,7 @@ def build_reports(
 
 def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
     run_dir = Path(results_csv).parent
-    samples, meta = load_samples(run_dir), run_meta(run_dir)
+    samples, meta = load_evidence(run_dir), run_meta(run_dir)
     significance = significance_table(df, samples, reference)  # every degradation
     csv_frame(significance).to_csv(out / "significance.csv", index=False)
     if set(df[COL_DEGRADATION]) != {DEGRADATION_DEFAULT}:  # a degradation axis: the robustness report

@@ -85,7 +85,7 @@ def write_html_report(
     skipped: list[str] | tuple[str, ...] = (),
     results: list[ReportTable] | tuple = (),
 ) -> Path:
-    """``tables``: the paper's tables; ``results``: the run's own tables (``reports.intervals.run_tables``, the
+    """``tables``: the paper's tables; ``results``: the run's own tables (``reports.run_tables.run_tables``, the
     ones report.md shows)."""
     path, results_csv = Path(path), Path(results_csv)
     parts = [

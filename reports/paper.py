@@ -32,7 +32,6 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
-from reports.intervals import no_reference_radars, run_tables
 from reports.paper_tables import (
     ABLATION_ONLY,
     DEFAULT_DATASETS,
@@ -44,8 +43,9 @@ from reports.paper_tables import (
     write_paper_table,
 )
 from reports.radar import radar_plot
+from reports.run_tables import no_reference_radars, run_tables
 from reports.runinfo import run_meta
-from reports.significance import load_samples, significance_table
+from reports.significance import load_evidence, significance_table
 from reports.significance_figure import metric_direction, significance_figures
 from reports.tables import (
     FLAGS_LEAD,
@@ -159,7 +159,7 @@ def _build_paper(
 ) -> None:
     (out / "tables").mkdir()
     (out / "figures").mkdir()
-    samples = load_samples(results_csv.parent)
+    samples = load_evidence(results_csv.parent)
     tables = build_all(df, datasets, samples=samples or None) if paper_tables else []
     for t in tables:
         write_paper_table(t, out / "tables")

@@ -353,7 +353,7 @@ def build_table(
     numbers: pd.DataFrame | None = None,
     samples: Any = None,
 ) -> PaperTable:
-    """``samples``: the run's per-image samples (``reports.significance.load_samples``), for significance-gated
+    """``samples``: the run's per-image samples (``reports.significance.load_evidence``), for significance-gated
     marks of our numbers; without them the marks go by rank alone."""
     datasets = {**DEFAULT_DATASETS, **(datasets or {})}
     numbers = paper_numbers() if numbers is None else numbers

@@ -178,7 +178,7 @@ def robustness_plot(df: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     fig, axes = plt.subplots(
         len(metrics), len(names), figsize=(3.2 * len(names), 2.4 * len(metrics)), squeeze=False, sharex=True
     )
-    from reports.intervals import _ranked
+    from reports.run_tables import _ranked
 
     methods = sorted(m for m in rows[COL_METHOD].unique() if _ranked(m))  # reference rows (hr, lr) would flatten it
     for i, (task, metric) in enumerate(metrics):

@@ -5,7 +5,7 @@ difference to ``reference`` (delta = method - reference, its 95 % bootstrap inte
 Holm-corrected across the methods compared on that row, and ``significant``), written as
 ``report/significance.csv``. ``ranked_marks`` decides the best / second-best marks of a table column: a mark is
 given only where the difference to the next method is significant. Nothing here re-runs a model: every
-replicate comes from ``downstream.evidence`` (see there, and downstream.stats for the statistics).
+replicate comes from ``downstream.evidence`` (see there, and downstream.bootstrap for the statistics).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from downstream.evidence import DEFAULT_REFERENCE, Sample, job_dataset, read_sample, replicates_of
-from downstream.stats import ALPHA, holm, paired_comparison
+from downstream.bootstrap import ALPHA, holm, paired_comparison
+from downstream.evidence import DEFAULT_REFERENCE, Evidence, job_dataset, read_evidence, replicates_of
 from reports.tables import fill_degradation
 from sr.vocab import (
     COL_CI_HIGH,
@@ -50,27 +50,27 @@ SIGNIFICANCE_COLUMNS = [
     COL_N,
 ]
 
-Samples = dict[tuple[str, str], Sample]  # (data set, method) -> its per-image evidence
+RunEvidence = dict[tuple[str, str], Evidence]  # (data set, method) -> its per-image evidence
 
 
-def load_samples(run_dir: str | Path) -> Samples:
+def load_evidence(run_dir: str | Path) -> RunEvidence:
     """Every ``samples/*.npz`` of a run directory (unreadable files are skipped: their rows get no interval)."""
-    out: Samples = {}
+    out: RunEvidence = {}
     for path in sorted((Path(run_dir) / "samples").glob("*.npz")):
         dataset, _, method = path.stem.rpartition("__")  # a data-set file name may hold "__" (folder:/x)
         try:
-            out[(dataset, method)] = read_sample(path)
+            out[(dataset, method)] = read_evidence(path)
         except (OSError, ValueError, KeyError):
             continue
     return out
 
 
-def _sample(samples: Samples, dataset: str, method: str) -> Sample | None:
-    """The sample of (data set, method); file names replace '/' and ':' so match on that spelling too."""
+def _evidence(samples: RunEvidence, dataset: str, method: str) -> Evidence | None:
+    """The evidence of (data set, method); file names replace '/' and ':' so match on that spelling too."""
     return samples.get((dataset, method)) or samples.get((dataset.replace("/", "_").replace(":", "_"), method))
 
 
-def compare(a: Sample | None, b: Sample | None, key: tuple[str, str, str], delta: float) -> dict[str, float]:
+def compare(a: Evidence | None, b: Evidence | None, key: tuple[str, str, str], delta: float) -> dict[str, float]:
     """Paired difference a - b of one row; NaN when either side has no evidence or the image lists differ."""
     nan = {"delta": delta, COL_CI_LOW: math.nan, COL_CI_HIGH: math.nan, "p_value": math.nan}
     if a is None or b is None or a.ids != b.ids or a.seed != b.seed:
@@ -86,7 +86,7 @@ def _values(df: pd.DataFrame) -> pd.Series:
     return ok.groupby([COL_DATASET, COL_DEGRADATION, COL_TASK, COL_METRIC, COL_CLASS, COL_METHOD])[COL_VALUE].first()
 
 
-def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
+def significance_table(df: pd.DataFrame, samples: RunEvidence, reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """One row per (data set, degradation, method != reference, task, metric, class) with a value for both: methods
     are compared under the same degradation only."""
     values = _values(df)
@@ -96,13 +96,13 @@ def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFA
         if reference not in by_method.index:
             continue
         job = job_dataset(dataset, degradation)  # the samples of a degraded job are filed under this name
-        ref_sample = _sample(samples, job, reference)
+        ref_evidence = _evidence(samples, job, reference)
         block = []
         for method, value in by_method.items():
             if method == reference:
                 continue
             result = compare(
-                _sample(samples, job, method), ref_sample, (task, metric, cls), float(value - by_method[reference])
+                _evidence(samples, job, method), ref_evidence, (task, metric, cls), float(value - by_method[reference])
             )
             block.append(
                 {
@@ -114,7 +114,7 @@ def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFA
                     COL_METRIC: metric,
                     COL_CLASS: cls,
                     **result,
-                    COL_N: len(ref_sample.ids) if ref_sample is not None else 0,
+                    COL_N: len(ref_evidence.ids) if ref_evidence is not None else 0,
                 }
             )
         for row, p in zip(block, holm([r["p_value"] for r in block])):
@@ -125,7 +125,7 @@ def significance_table(df: pd.DataFrame, samples: Samples, reference: str = DEFA
 
 
 def ranked_marks(
-    values: pd.Series, samples: Samples, dataset: str, key: tuple[str, str, str], higher_better: bool
+    values: pd.Series, samples: RunEvidence, dataset: str, key: tuple[str, str, str], higher_better: bool
 ) -> dict[str, str]:
     """{method: "best" | "second"} for one column: the best is marked only where its paired difference to the
     second is significant (p < ALPHA), the second only where the best is marked and its difference to the third is
@@ -137,8 +137,8 @@ def ranked_marks(
             break
         upper, lower = order.index[rank], order.index[rank + 1]
         result = compare(
-            _sample(samples, dataset, upper),
-            _sample(samples, dataset, lower),
+            _evidence(samples, dataset, upper),
+            _evidence(samples, dataset, lower),
             key,
             float(order.iloc[rank] - order.iloc[rank + 1]),
         )

@@ -14,9 +14,9 @@ import yaml
 from coco_oracle import coco_score
 from PIL import Image
 
+from downstream.bootstrap import percentile_interval, resample_indices
 from downstream.detection.task import DetectionTask
 from downstream.segmentation.task import SegmentationTask
-from downstream.stats import percentile_interval, resample_indices
 from downstream.tasks import TaskItem
 from sr.errors import ConfigError
 from sr.vocab import CLASS_ALL, FLAG_CLASS_ABSENT_IN_TRAINING, split_flags

@@ -49,12 +49,12 @@ def test_every_row_is_present_per_degradation_and_noise_lowers_psnr(axis_run):
     for method in ("bicubic", "nearest"):
         assert psnr["bicubic", method] > psnr["noise@1", method] > psnr["noise@5", method]
     from reports.robustness import write_robustness
-    from reports.significance import load_samples, significance_table
+    from reports.significance import load_evidence, significance_table
 
     md = write_robustness(df, tmp)
     assert "noise@5" in md.read_text() and "[" in md.read_text()  # intervals in the cells
     assert (tmp / f"robustness_{file_stem(df.dataset.iloc[0])}.png").is_file()
-    sig = significance_table(df, load_samples(tmp / "a"))
+    sig = significance_table(df, load_evidence(tmp / "a"))
     assert set(sig[COL_DEGRADATION]) == set(AXIS.split(","))  # compared within each degradation
     assert sig.ci_low.notna().all()  # each degradation's per-image samples found
 

@@ -113,9 +113,9 @@ def test_every_value_has_a_bootstrap_interval_and_hr_beats_bicubic_significantly
 
 
 def test_a_method_compared_with_itself_is_not_significant(demo_run):
-    from reports.significance import compare, load_samples
+    from reports.significance import compare, load_evidence
 
-    samples = load_samples(demo_run)
+    samples = load_evidence(demo_run)
     for key in [("quality", "psnr", "all"), ("detection", "mAP50-95", "all"), ("segmentation", "mIoU", "all")]:
         result = compare(samples[("synthir_demo", "bicubic")], samples[("synthir_demo", "bicubic")], key, 0.0)
         assert result == {"delta": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0}, key
@@ -147,10 +147,10 @@ def test_reports_regenerate_intervals_and_significance_without_models(demo_run, 
 
 def test_paper_tables_show_intervals_and_mark_only_significant_leaders(demo_run):
     from reports.paper_tables import build_all
-    from reports.significance import compare, load_samples
+    from reports.significance import compare, load_evidence
 
     df = load_results(demo_run / "results.csv")
-    samples = load_samples(demo_run)
+    samples = load_evidence(demo_run)
     gated = next(t for t in build_all(df, {"Set5": "synthir_demo"}, samples=samples) if t.spec.key == "main_table2")
     by_rank = next(t for t in build_all(df, {"Set5": "synthir_demo"}) if t.spec.key == "main_table2")
     cells = gated.formatted("md")[("Set5/PSNR", "ours")]

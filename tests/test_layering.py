@@ -1,5 +1,5 @@
 """Imports flow one way: benchmarks -> reports -> downstream -> sr; inside sr, the methods and the trainer share
-model building (sr.models) below both, and the weights command sits above the registry it serves."""
+model building (sr.builders) below both, and the weights command sits above the registry it serves."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _violations(files: str, forbidden: tuple[str, ...]) -> list[str]:
         ("downstream/**/*.py", ("benchmarks", "reports")),
         ("reports/**/*.py", ("benchmarks",)),
         ("sr/methods/**/*.py", ("sr.train",)),
-        ("sr/models.py", ("sr.train", "sr.methods.resshift")),
+        ("sr/builders.py", ("sr.train", "sr.methods.resshift")),
         ("sr/sampler.py", ("sr.train",)),
         ("sr/weights/__init__.py", ("sr.weights.cli", "sr.weights.__main__")),
     ],

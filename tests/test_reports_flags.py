@@ -144,8 +144,8 @@ def test_rows_made_with_random_weights_are_never_marked_best():
     methods below it are ranked among themselves (their difference is significant)."""
     import numpy as np
 
-    from downstream.evidence import Sample
-    from reports.intervals import quality_interval_table
+    from downstream.evidence import Evidence
+    from reports.run_tables import quality_interval_table
 
     rng = np.random.default_rng(0)
     ids = [f"f{i}" for i in range(30)]
@@ -154,9 +154,9 @@ def test_rows_made_with_random_weights_are_never_marked_best():
     samples, rows = {}, []
     for method, shift in means.items():
         values = base + shift
-        sample = Sample(ids=ids, seed=7)
-        sample.values[("quality", "psnr", "all")] = values
-        samples[("synthir_demo", method)] = sample
+        evidence = Evidence(ids=ids, seed=7)
+        evidence.values[("quality", "psnr", "all")] = values
+        samples[("synthir_demo", method)] = evidence
         flags = FLAG_RANDOM_WEIGHTS if method == "random_net" else ""
         rows.append(["demo", "synthir_demo", method, "quality", "psnr", "all", values.mean(), len(ids)])
         rows[-1] += [values.mean() - 1, values.mean() + 1, flags, ""]

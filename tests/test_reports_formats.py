@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 
-from downstream.evidence import Sample, sample_path, write_sample
+from downstream.evidence import Evidence, evidence_path, write_evidence
 from reports.build import build_reports
 from sr.vocab import COL_DEGRADATION, FLAG_MARKS, FLAG_NOTES, FLAG_RANDOM_WEIGHTS, RESULT_COLUMNS
 
@@ -29,13 +29,13 @@ def _make_run(run):
     rows = []
     for i, (method, shift) in enumerate(SHIFT.items()):
         flags = FLAG_RANDOM_WEIGHTS if method == "rnd" else ""
-        sample = Sample(ids=IDS, seed=11)
+        evidence = Evidence(ids=IDS, seed=11)
         for metric, values in base.items():
             v = values + shift * (1.0 if metric == "psnr" else 0.01) + rng.normal(0, 0.05, len(IDS))
-            sample.values[("quality", metric, "all")] = v
+            evidence.values[("quality", metric, "all")] = v
             rows.append(["s", "ds", method, "quality", metric, "all", v.mean(), len(IDS), v.mean() - 0.3])
             rows[-1] += [v.mean() + 0.3, flags, ""]
-        write_sample(sample_path(run, "ds", method), sample)
+        write_evidence(evidence_path(run, "ds", method), evidence)
         for j, cls in enumerate(("all", "car", "person")):
             value = 0.3 + 0.02 * i + 0.1 * j
             rows.append(["s", "ds", method, "detection", "mAP50-95", cls, value, 5, value - 0.05, value + 0.05])

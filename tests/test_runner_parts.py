@@ -26,7 +26,7 @@ from benchmarks.job.tasks import TaskEvaluation
 from benchmarks.resources import Resources
 from benchmarks.run import main as run_main
 from benchmarks.stages import Stages
-from downstream.evidence import Sample
+from downstream.evidence import Evidence
 from downstream.tasks import MetricRow, ResultMetric, Task, TaskReport
 from sr.errors import UnknownNameError, UserError
 
@@ -222,7 +222,7 @@ def test_quality_scoring_caches_entries_only_when_committed_and_summarises_them(
     assert scoring.score("f0", frame, image)[0].new is False  # read back from the cache
     failed = scoring.score("f1", type("F", (), {"sample": job.dataset.load("f1"), "reference": None})(), image[..., :1])
     scoring.commit("f1", failed)
-    evidence = Sample(ids=job.ids, seed=0)
+    evidence = Evidence(ids=job.ids, seed=0)
     scoring.summarise(evidence)
     rows = {(r["metric"], r["class"]): r for r in job.rows.rows}
     assert rows[("half", "f1")]["error"] == "ValueError: too small"
@@ -241,7 +241,7 @@ def test_task_evaluation_caches_rows_and_writes_per_image_values(tmp_path):
     job = _job(tmp_path, frames=2, tasks={"bright": "x"})
     frames = _frames_of(job)
     means = [float(np.asarray(Image.open(i.image)).mean()) / 255 for i in frames.items]
-    evaluation = TaskEvaluation(job, {"bright": BrightTask(0.5)}, frames, Sample(ids=job.ids, seed=0))
+    evaluation = TaskEvaluation(job, {"bright": BrightTask(0.5)}, frames, Evidence(ids=job.ids, seed=0))
     evaluation.run()
     (row,) = job.rows.rows
     assert row["task"] == "bright" and row["value"] == pytest.approx(np.mean(means) + 0.5) and row["n"] == 2
@@ -250,7 +250,7 @@ def test_task_evaluation_caches_rows_and_writes_per_image_values(tmp_path):
         job.settings.out / "per_image" / f"{job.dataset_name}__bicubic__bright.csv".replace("/", "_")
     ).read_text()
     assert per_image.count("\n") == 3 and "f1" in per_image
-    again = TaskEvaluation(job, {"bright": BrightTask(0.5)}, frames, Sample(ids=job.ids, seed=0))
+    again = TaskEvaluation(job, {"bright": BrightTask(0.5)}, frames, Evidence(ids=job.ids, seed=0))
     again.tasks["bright"].evaluate = lambda *a: pytest.fail("a cached task entry was recomputed")
     again.run()
     assert job.rows.rows[1]["value"] == row["value"]
@@ -261,7 +261,7 @@ def test_task_evaluation_error_rows(tmp_path):
     frames = _frames_of(job)
     frames.label_errors.append("f0.txt:1: bad box")
     tasks = {"bright": BrightTask(), "gone": UnknownNameError("task", "y", [])}
-    evaluation = TaskEvaluation(job, tasks, frames, Sample(ids=job.ids, seed=0))
+    evaluation = TaskEvaluation(job, tasks, frames, Evidence(ids=job.ids, seed=0))
     evaluation.run()
     errors = {r["task"]: (r["metric"], r["error"]) for r in job.rows.rows}
     assert errors["bright"][0] == "error" and "1 frame(s) have label errors" in errors["bright"][1]

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from coco_oracle import coco_score
 
+from downstream.bootstrap import percentile_interval, resample_indices
 from downstream.detection.task import DetectionTask
 from downstream.sample import IGNORE_INDEX
 from downstream.segmentation.metrics import mmseg_iou_metric
 from downstream.segmentation.task import SegmentationTask
-from downstream.stats import percentile_interval, resample_indices
 
 CLASSES = ("People", "Car", "Bus")
 
@@ -211,17 +211,17 @@ def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run
     import pandas as pd
 
     from benchmarks.cache import RunCache
-    from downstream.evidence import read_sample, sample_path
+    from downstream.evidence import evidence_path, read_evidence
 
-    sample = read_sample(sample_path(demo_run, "synthir_demo", "bicubic"))
-    draws = np.asarray(sample.ids, dtype=str)[sample.index_lists()]
+    evidence = read_evidence(evidence_path(demo_run, "synthir_demo", "bicubic"))
+    draws = np.asarray(evidence.ids, dtype=str)[evidence.index_lists()]
     checked = {}
     for entry in sorted((demo_run / "cache" / "task").rglob("*.json.gz")):
         if entry.name.endswith(".replicates.json.gz"):
             continue
         state = RunCache.read_json(entry)["state"]  # through the entry's digest check
         kind = "detection" if "pred" in next(iter(state["images"].values())) else "segmentation"
-        if kind in checked or list(state["images"]) != sample.ids:
+        if kind in checked or list(state["images"]) != evidence.ids:
             continue
         task, oracle = {
             "detection": (DetectionTask, detection_replicates),
@@ -234,7 +234,7 @@ def test_demo_replicates_and_intervals_equal_the_per_list_recomputation(demo_run
             assert set(new) == set(old)
             for key in old:
                 np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-9, equal_nan=True, err_msg=str(key))
-        checked[kind] = (old, task.replicates(state, np.asarray(sample.ids, dtype=str)[None]))
+        checked[kind] = (old, task.replicates(state, np.asarray(evidence.ids, dtype=str)[None]))
     assert set(checked) == {"detection", "segmentation"}
     # the intervals in results.csv of the method whose rows these states are (found by its value on all images)
     df = pd.read_csv(demo_run / "results.csv", keep_default_na=False, na_values=[""])

@@ -15,7 +15,7 @@ from conftest import noise_frames
 import downstream.evidence as evidence
 from benchmarks.cache import RunCache
 from benchmarks.run import main as run_main
-from downstream.evidence import read_sample, sample_path
+from downstream.evidence import evidence_path, read_evidence
 from downstream.imageio import read_image
 from downstream.tasks import MetricRow, ResultMetric, Task, TaskItem
 
@@ -62,7 +62,7 @@ def toy(tmp_path):
 
 def _replicates(out: Path) -> np.ndarray:
     dataset = f"folder:{out.parent / 'frames'}"
-    return read_sample(sample_path(out, dataset, "bicubic")).replicates[("toy_mean", "mean", "all")]
+    return read_evidence(evidence_path(out, dataset, "bicubic")).replicates[("toy_mean", "mean", "all")]
 
 
 def test_a_rerun_reuses_the_cached_replicates_and_gives_identical_intervals(toy):

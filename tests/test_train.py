@@ -94,7 +94,7 @@ def test_lr_schedule_warmup_cosine_step():
 def _teacher(tmp_path) -> Path:
     from safetensors.torch import save_file
 
-    from sr.models import build_unet
+    from sr.builders import build_unet
 
     torch.manual_seed(0)
     path = tmp_path / "teacher.safetensors"

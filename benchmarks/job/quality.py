@@ -16,7 +16,7 @@ from benchmarks.cache import value_key
 from benchmarks.job.context import JobContext
 from benchmarks.job.frames import Frame
 from benchmarks.stages import SUBSTAGE_IQA
-from downstream.evidence import Sample
+from downstream.evidence import Evidence
 from downstream.lr_consistency import lr_inputs
 from sr.vocab import CLASS_ALL
 
@@ -94,7 +94,7 @@ class QualityScoring:
             else:
                 self.values[s.metric_name][sample_id] = s.entry["value"]
 
-    def summarise(self, evidence: Sample) -> None:
+    def summarise(self, evidence: Evidence) -> None:
         """The mean row of each metric (its per-image values into ``evidence``), then a row per unbuilt metric."""
         method_flags = self.job.method.flags
         for metric_name, values in self.values.items():

@@ -14,7 +14,7 @@ from benchmarks.cache import finite_or_nan, key_of, value_key
 from benchmarks.job.context import JobContext
 from benchmarks.job.files import write_per_image
 from benchmarks.job.frames import Frames
-from downstream.evidence import Sample, add_task_replicates, task_replicates
+from downstream.evidence import Evidence, add_task_replicates, task_replicates
 from sr.errors import UserError
 from sr.vocab import COL_CLASS, COL_FLAGS, COL_METRIC, COL_N, COL_VALUE
 
@@ -29,7 +29,7 @@ def label_fields(tasks: dict[str, Any]) -> list[str]:
 class TaskEvaluation:
     """The job's tasks (name -> task, or the exception building it raised) on the frames the pipeline left."""
 
-    def __init__(self, job: JobContext, tasks: dict[str, Any], frames: Frames, evidence: Sample):
+    def __init__(self, job: JobContext, tasks: dict[str, Any], frames: Frames, evidence: Evidence):
         self.job = job
         self.tasks = tasks
         self.frames = frames

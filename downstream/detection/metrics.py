@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from downstream.stats import resample_weights
+from downstream.bootstrap import resample_weights
 
 
 @dataclass

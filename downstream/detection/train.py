@@ -207,7 +207,7 @@ def _count_boxes(arrays, counts: np.ndarray):
         yield sample_id, image, boxes
 
 
-def dataset_config(
+def dataset_training_config(
     dataset: str, *, model: str, epochs: int, imgsz: int, batch: int, limit: int | None, weights_dir: str | None
 ) -> dict[str, Any]:
     """A training config (the keys of ``configs/detection/*.yaml``) for a data-set YAML's train / val splits."""
@@ -306,7 +306,7 @@ def _train_for_dataset(opts) -> int:
     """--dataset: a detector for a prepared data set's classes, its weights and RUN/task.yaml in the run folder."""
     entries = (WEIGHTS_FILE, "work/")
     run_dir = claim_run_folder(opts.out, opts.dataset, "detection training run", entries, opts.overwrite)
-    cfg = dataset_config(
+    cfg = dataset_training_config(
         opts.dataset,
         model=opts.model,
         epochs=opts.epochs or 100,

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from downstream.bootstrap import resample_weights
 from downstream.errors import ClassMismatchError
 from downstream.imageio import read_image
 from downstream.sample import IGNORE_INDEX, LABEL_MASK
 from downstream.segmentation.metrics import ConfusionAccumulator, SmallTargetAccumulator, mean_iou, scores
-from downstream.stats import resample_weights
 from downstream.task_flags import absent_flags, absent_in_training, check_train_counts
 from downstream.tasks import Box, MetricRow, ResultMetric, Task, TaskItem, TaskReport, draw_positions
 from sr.errors import ConfigError

@@ -130,7 +130,7 @@ def load_config(name: str | os.PathLike) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ data
 
 
-class FrameSource:
+class SegmentationFrames:
     """Indexable (image float32 [C, H, W] in [0, 1], label int64 [H, W]) training frames."""
 
     def __init__(
@@ -224,7 +224,7 @@ def augment(
 class BatchStream(torch.utils.data.Dataset):
     """Item ``it`` = the whole augmented batch of iteration ``it`` (deterministic in seed and it)."""
 
-    def __init__(self, source: FrameSource, tcfg: dict[str, Any]):
+    def __init__(self, source: SegmentationFrames, tcfg: dict[str, Any]):
         self.source, self.tcfg = source, tcfg
 
     def __len__(self) -> int:
@@ -237,7 +237,9 @@ class BatchStream(torch.utils.data.Dataset):
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
-def batches(source: FrameSource, tcfg: dict[str, Any], start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    source: SegmentationFrames, tcfg: dict[str, Any], start: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The batches of iterations ``start..iters``; creating the iterator draws once from torch's RNG."""
     stream = BatchStream(source, tcfg)
     workers = int(tcfg["num_workers"]) if source.synthir is None else 0
@@ -395,7 +397,7 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
     out_dir = Path(ocfg["dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    source = FrameSource(cfg["data"], None, cfg["ignore_classes"], bool(tcfg["cache"]))
+    source = SegmentationFrames(cfg["data"], None, cfg["ignore_classes"], bool(tcfg["cache"]))
     num_classes = int(mcfg["num_classes"])
     if num_classes != len(source.class_names):
         raise ConfigError(f"model.num_classes={num_classes} but the data has {len(source.class_names)} classes")
@@ -450,7 +452,7 @@ def train(cfg: dict[str, Any], resume: bool = True, max_iters: int | None = None
 WEIGHTS_FILE = "segmenter.pth"
 
 
-def dataset_config(
+def dataset_training_config(
     dataset: str,
     run_dir: Path,
     *,
@@ -496,7 +498,7 @@ def dataset_config(
 def class_pixel_counts(data: dict[str, Any], ignore_classes: list[str]) -> dict[str, int]:
     """Labelled pixels per class of the training frames ``data`` (a config's ``data``; ignored classes count 0):
     RUN/task.yaml's ``train_counts``, from which the task flags a class the model never saw."""
-    source = FrameSource(data, None, ignore_classes, cache=False)
+    source = SegmentationFrames(data, None, ignore_classes, cache=False)
     counts = np.zeros(len(source.class_names), np.int64)
     for i in range(len(source)):
         label = source[i][1].numpy().ravel()
@@ -557,7 +559,7 @@ def _train_for_dataset(args) -> int:
     """--dataset: a segmenter for a prepared data set's classes, its weights and RUN/task.yaml in the run folder."""
     entries = (WEIGHTS_FILE, "last.pth", "final.pth", "train_log.jsonl")
     run_dir = claim_run_folder(args.out, args.dataset, "segmentation training run", entries, args.overwrite)
-    cfg = dataset_config(
+    cfg = dataset_training_config(
         args.dataset,
         run_dir,
         variant=args.model,

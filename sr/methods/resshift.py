@@ -9,7 +9,7 @@ One class, configured by its YAML::
       first_stage: vq             # vq (VQ-f4 autoencoder) | pixel_unshuffle (pixel-space demo models)
       vq: vq_f4                   # preset or VQModelTorch kwargs
       weights: {unet: difiisr, vq: resshift_vq_f4}   # weights-registry names (or file paths)
-      schedule: difiisr_t15       # sr.models.SCHEDULES preset or ScheduleConfig fields
+      schedule: difiisr_t15       # sr.builders.SCHEDULES preset or ScheduleConfig fields
       steps_mode: one_step        # one_step | ddim | stochastic
       chop_size: 512              # LR tile size / stride (upstream ImageSpliterTh)
       chop_stride: 448
@@ -146,7 +146,7 @@ class ResShiftFamily(SRMethod):
         **common,
     ):
         super().__init__(name, scale, **common)
-        from sr.models import build_diffusion, build_first_stage, build_unet, unet_output_unshuffle
+        from sr.builders import build_diffusion, build_first_stage, build_unet, unet_output_unshuffle
         from sr.sampler import ResShiftSampler, UPSRConditioning, compile_mode, resolve_precision
 
         try:

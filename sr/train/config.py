@@ -47,7 +47,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    unet: dict[str, Any] = field(default_factory=dict)  # UNetModelSwin keyword arguments (+ arch: sr.models.UNET_ARCHS)
+    #: UNetModelSwin keyword arguments (+ arch: sr.builders.UNET_ARCHS)
+    unet: dict[str, Any] = field(default_factory=dict)
     first_stage: str = "pixel_unshuffle"  # pixel_unshuffle (pixel space, factor = scale) | vq
     vq: dict[str, Any] | None = None  # VQModelTorch kwargs when first_stage == vq
     vq_weights: str | None = None  # registry name or path of the frozen VQ

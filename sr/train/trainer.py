@@ -35,9 +35,9 @@ import yaml
 from tqdm import tqdm
 
 from sr.atomic import atomic_path, atomic_write_text
+from sr.builders import build_diffusion, build_first_stage, build_unet, unet_output_unshuffle
 from sr.checkpoint import CheckpointError, load_checkpoint, load_into
 from sr.guidance import FFTLoss
-from sr.models import build_diffusion, build_first_stage, build_unet, unet_output_unshuffle
 from sr.ownership import claim_folder
 from sr.registry import RUN_METHOD_FILE
 from sr.train.config import TrainConfig

@@ -19,7 +19,7 @@ from downstream.tasks import ResultMetric
 from reports.escape import file_stem, md_code, md_text
 from reports.radar import normalised_for_radar, radar_plot
 from reports.report_table import ReportTable
-from reports.significance import Samples, ranked_marks
+from reports.significance import RunEvidence, ranked_marks
 from reports.tables import (
     flags_in,
     method_flags,
@@ -72,7 +72,7 @@ def label_methods(df: pd.DataFrame, table: pd.DataFrame) -> dict[str, str]:
 def interval_table(
     df: pd.DataFrame,
     pivot: Callable[..., pd.DataFrame],
-    samples: Samples,
+    samples: RunEvidence,
     key_of: Callable[[tuple], tuple[str, str, str]],
     higher_better_of: Callable[[tuple], bool],
     key: str,
@@ -108,7 +108,7 @@ def interval_table(
     return ReportTable(key, title, values, low, high, marks, notes=[*table_notes(values), MARK_NOTE])
 
 
-def quality_interval_table(df: pd.DataFrame, samples: Samples) -> ReportTable | None:
+def quality_interval_table(df: pd.DataFrame, samples: RunEvidence) -> ReportTable | None:
     from downstream.metrics import metric_specs
 
     specs = metric_specs()
@@ -124,7 +124,7 @@ def quality_interval_table(df: pd.DataFrame, samples: Samples) -> ReportTable | 
 
 
 def per_class_interval_table(
-    df: pd.DataFrame, samples: Samples, task: str, metric: str, spec: ResultMetric | None
+    df: pd.DataFrame, samples: RunEvidence, task: str, metric: str, spec: ResultMetric | None
 ) -> ReportTable | None:
     """One task's per-class ``metric``; ``spec``: the metric's declaration (its direction), None when unknown."""
     higher = spec.higher_better if spec is not None else True
@@ -141,7 +141,7 @@ def per_class_interval_table(
 
 
 def run_tables(
-    df: pd.DataFrame, samples: Samples, meta: dict | None, significance: pd.DataFrame, reference: str
+    df: pd.DataFrame, samples: RunEvidence, meta: dict | None, significance: pd.DataFrame, reference: str
 ) -> list[ReportTable]:
     """Every table of a run's own report, in order, built once for report.md, the per-table files and
     report.html: image quality, each task's per-class metric, the significant differences to ``reference``
