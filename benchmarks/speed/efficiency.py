@@ -225,11 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(OPT_RANDOM_WEIGHTS, action="store_true", help="build methods whose weights are missing at random")
     p.add_argument("--channels", type=int, default=1, choices=(1, 3), help="channels of the LR frame")
     p.add_argument("--timeout", type=float, default=None, help="seconds per (method, size) child")
-    p.add_argument("--child", help=cli.argparse.SUPPRESS)
+    T.add_child_option(p)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(json.loads(args.child))))
-        return 0
+        return T.answer_child(args.child, child)
     from sr.registry import check_method
 
     for method in args.methods:

@@ -28,7 +28,6 @@ Output: a table on stdout and, with ``--out``, a CSV (columns :data:`COLUMNS`). 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,11 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         "--probe-size", type=T.parse_size, default="256x192", help="untiled probe frame WxH used for the estimate"
     )
     p.add_argument("--timeout", type=float, default=None, help="seconds per child")
-    p.add_argument("--child", help=cli.argparse.SUPPRESS)
+    T.add_child_option(p)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(json.loads(args.child))))
-        return 0
+        return T.answer_child(args.child, child)
     T.claim_out(args)  # a user's --out file is refused before anything is measured
     pw, ph = args.probe_size
     rows = []

@@ -34,7 +34,6 @@ own default).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -449,22 +448,24 @@ def build_parser() -> cli.ArgumentParser:
         help="instead: time these degradations per frame at each --sizes (LR; HR = x4) as a ratio to the bicubic "
         "path (benchmarks/speed/degradation_perf.py)",
     )
-    p.add_argument("--child", default=None, help=cli.argparse.SUPPRESS)
+    T.add_child_option(p)
     return p
+
+
+def _child(cfg: dict[str, Any]) -> Any:
+    """The child side of ``T.run_child``: the official side-by-side of ``cfg["official"]``, else one measurement."""
+    if "official" in cfg:
+        from benchmarks.speed.official import side_by_side
+
+        return side_by_side(**cfg["official"])
+    return measure(cfg)
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.child:
-        cfg = json.loads(args.child)
-        if "official" in cfg:
-            from benchmarks.speed.official import side_by_side
-
-            print(json.dumps(side_by_side(**cfg["official"])), flush=True)
-        else:
-            print(json.dumps(measure(cfg)), flush=True)
-        return 0
+        return T.answer_child(args.child, _child)
     claim_out(args)  # a user's --out file is refused before anything is measured
     if args.stages:
         for pairs, ab, setting in (

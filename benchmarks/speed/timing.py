@@ -1,6 +1,6 @@
 """Time and memory measurement shared by every tool in benchmarks/speed/ (perf, official, gpu_check, train_cost,
 memory): the one timed-call loop, the CSV column names and units, the common options, and the run of one
-configuration in a fresh child process (``run_child``).
+configuration in a fresh child process (``run_child``; the child's side: ``add_child_option``, ``answer_child``).
 
     from benchmarks.speed import timing
     t = timing.time_calls(lambda: method.upscale(x), device, warmup=1, repeat=5)
@@ -207,6 +207,18 @@ def run_child(module: str, payload: Any, timeout: float | None = None) -> tuple[
                     return json.loads(line), "ok", ""
     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     return None, "error", f"exit {proc.returncode}: {tail[:300]}"
+
+
+def add_child_option(p: argparse.ArgumentParser) -> None:
+    """``--child JSON``, hidden: how :func:`run_child` hands a tool its one configuration."""
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+
+
+def answer_child(payload: str, child: Callable[[Any], Any]) -> int:
+    """The child side of :func:`run_child`: ``child`` of the ``--child`` JSON ``payload``, printed as the one JSON
+    line that run_child reads back; the exit status (0)."""
+    print(json.dumps(child(json.loads(payload))), flush=True)
+    return 0
 
 
 def load_1min() -> float:
