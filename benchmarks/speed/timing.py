@@ -209,7 +209,7 @@ def run_child(module: str, payload: Any, timeout: float | None = None) -> tuple[
     return None, "error", f"exit {proc.returncode}: {tail[:300]}"
 
 
-def add_child_option(p: argparse.ArgumentParser) -> None:
+def add_child_option(p: cli.ArgumentParser) -> None:
     """``--child JSON``, hidden: how :func:`run_child` hands a tool its one configuration."""
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
 
