@@ -470,13 +470,14 @@ class _NIQE(torch.nn.Module):
         return alpha, left_std.squeeze(-1) * scale, right_std.squeeze(-1) * scale
 
     def _features(self, block: torch.Tensor, _args=None) -> torch.Tensor:
-        """pyiqa's ``compute_feature`` (NIQE's 18 features of each block; the IL-NIQE branch left out), its five AGGD
-        fits (the block and its four products with a shifted copy) made in one batched call."""
+        """pyiqa's ``compute_feature`` (NIQE's 18 features of each block; the IL-NIQE branch left out). The five AGGD
+        fits stay five calls, as pyiqa makes them: batched into one they were slower (the concatenation's copies) and
+        not bit-identical on frames of few blocks (torch splits a reduction with few outputs across threads)."""
         n, aggd_block = block.shape[0], block[:, [0]]
-        products = [aggd_block * torch.roll(aggd_block, shift, dims=(2, 3)) for shift in _NIQE_SHIFTS]
-        alphas, betas_l, betas_r = (v.split(n) for v in self._aggd(torch.cat([aggd_block, *products])))
-        feat = [alphas[0], (betas_l[0] + betas_r[0]) / 2]
-        for alpha, beta_l, beta_r in zip(alphas[1:], betas_l[1:], betas_r[1:], strict=True):
+        alpha, beta_l, beta_r = self._aggd(aggd_block)
+        feat = [alpha, (beta_l + beta_r) / 2]
+        for shift in _NIQE_SHIFTS:
+            alpha, beta_l, beta_r = self._aggd(aggd_block * torch.roll(aggd_block, shift, dims=(2, 3)))
             mean = (beta_r - beta_l) * (torch.lgamma(2 / alpha) - torch.lgamma(1 / alpha)).exp()
             feat.extend((alpha, mean, beta_l, beta_r))
         return torch.cat([x.reshape(n, 1) for x in feat], dim=-1)

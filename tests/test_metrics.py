@@ -350,8 +350,8 @@ def test_niqe_is_pyiqas_to_1e10_on_a_real_frame(shared_data):
 
 def test_niqe_with_pyiqas_filter_is_pyiqas_bit_for_bit(monkeypatch):
     """Everything but the Gaussian filtering is pyiqa's computation exactly: with pyiqa's own direct convolution in its
-    place, the harness's NIQE (precomputed AGGD grid broadcast instead of repeated, the five AGGD fits of a block in
-    one batched call) gives pyiqa's values bit for bit."""
+    place, the harness's NIQE (precomputed AGGD grid broadcast instead of repeated) gives pyiqa's values bit for
+    bit."""
     from pyiqa.matlab_utils import imfilter
 
     import downstream.metrics as metrics
