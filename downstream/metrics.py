@@ -429,7 +429,7 @@ class _NIQE(torch.nn.Module):
 
     Scores equal pyiqa's to 1e-10 (``tests/test_metrics.py``: demo frames and blurred / noisy copies, a real M3FD
     frame, gray and colour, batches, sizes that are not multiples of 96, partly constant frames; a constant frame
-    fails in both with the same error; measured at most 1.6e-11), not bit for bit: the second scale's frame (pyiqa's
+    fails in both with the same error; measured at most 1.2e-11), not bit for bit: the second scale's frame (pyiqa's
     float32 bicubic resize) is not on an integer grid, where the filter's sums round differently. So the metric's
     cache identity names this implementation. FFT filtering was measured faster (3 vs 7 ms at 240x320) but is not
     exact: it turns the exact zeros of all-black neighbourhoods (which pyiqa's AGGD fits count as neither left nor
