@@ -381,7 +381,8 @@ def test_niqe_constant_frame_fails_as_pyiqas():
 
 
 def test_niqe_other_pyiqa_options_are_pyiqas():
-    """pyiqa's NIQE options the configuration does not set (border crop, YCbCr) give pyiqa's values too."""
+    """pyiqa's NIQE options the configuration does not set (border crop, YCbCr) and one-channel input give pyiqa's
+    values too."""
     from pyiqa.archs.niqe_arch import NIQE
 
     from downstream.metrics import _NIQE
@@ -391,6 +392,8 @@ def test_niqe_other_pyiqa_options_are_pyiqas():
     for options in (dict(crop_border=5), dict(color_space="ycbcr"), dict()):
         theirs = NIQE(pretrained_model_path=params, **options)
         assert float((_NIQE.of(theirs)(x) - theirs(x)).abs().max()) <= 1e-10, options
+    gray = x[:, :1]  # one channel: pyiqa scores it as it is (x 255, no Y conversion); the runner gives three
+    assert float((_NIQE.of(theirs)(gray) - theirs(gray)).abs().max()) <= 1e-10
 
 
 def test_niqe_cache_identity_names_its_implementation():
