@@ -374,6 +374,157 @@ def _build_ssim(options: dict[str, Any], files: dict[str, Path] | None, weights_
     return metric
 
 
+def _filter_same_replicate(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+    """pyiqa's ``imfilter(x, win, padding='replicate')`` (a 'same' correlation of each [N,1,H,W] frame with the
+    [1,1,k,k] window over an edge-replicated border, odd k) for a window with the symmetries of a Gaussian (the same
+    value at (i, j), (j, i) and their mirror images): the pixels under each distinct window value are summed first
+    (pair sums along rows, then along columns), then each sum is multiplied by its value, about 40 float64 array
+    operations in place of torch's float64 direct convolution (im2col + GEMM).
+
+    On integer frames below 1024 (NIQE's first scale: 8-bit Y and its square) every sum and product is exact in
+    float64 (products of a float32 window value by an integer below 2^20, sums on the grid of the smallest value's
+    last bit below 2^53), so the result is the exact correlation, which is also what the direct convolution gives:
+    the same values bit for bit; an all-zero neighbourhood gives exactly 0, as it does there. On other values the
+    two differ by rounding only (about 1e-16 relative)."""
+    k = win.shape[-1]
+    r = k // 2
+    if win.shape[-2:] != (k, k) or k % 2 == 0:
+        raise ValueError(f"a square window of odd size is needed, got {tuple(win.shape)}")
+    w2 = win.reshape(k, k)
+    if not (torch.equal(w2, w2.T) and torch.equal(w2, w2.flip(0)) and torch.equal(w2, w2.flip(1))):
+        raise ValueError("the window lacks a Gaussian's symmetries")
+    h, w = x.shape[-2:]
+    p = F.pad(x, (r, r, r, r), mode="replicate")
+    rows = [p[..., r : r + w]] + [p[..., r - a : r - a + w] + p[..., r + a : r + a + w] for a in range(1, r + 1)]
+
+    def cols(t: torch.Tensor, b: int) -> torch.Tensor:
+        return t[..., r : r + h, :] if b == 0 else t[..., r - b : r - b + h, :] + t[..., r + b : r + b + h, :]
+
+    out = None
+    for a in range(r + 1):
+        for b in range(a, r + 1):
+            total = cols(rows[a], b) if a == b else cols(rows[a], b) + cols(rows[b], a)
+            term = total * float(w2[r + a, r + b])
+            out = term if out is None else out + term
+    return out
+
+
+#: the shifts of compute_feature's pairwise products (horizontal, vertical, two diagonals)
+_NIQE_SHIFTS = ([0, 1], [1, 0], [1, 1], [1, -1])
+
+
+class _NIQE(torch.nn.Module):
+    """pyiqa's ``niqe`` (``pyiqa.archs.niqe_arch.calculate_niqe``: Y channel rounded to 8 bits, float64, 96x96
+    blocks at two scales, 18 AGGD features per block and scale, the pristine model's Mahalanobis-like distance) with
+    two changes for speed, everything else pyiqa's own functions (``to_y_channel``, ``blockproc``, ``imresize``,
+    ``nanmean``, ``nancov``) or the same float64 operations in the same order:
+
+    - ``estimate_aggd_param`` (10 calls per frame) takes the constant grid of shape parameters (``torch.arange(0.2,
+      10.001, 0.001)``) and its ratio ``r_gam`` (three ``lgamma`` over 9,801 values) computed once, in the same
+      operations as pyiqa's, and broadcasts it against the blocks instead of ``.repeat``-ing it per block: the same
+      numbers, bit for bit (this change alone gives pyiqa's NIQE exactly);
+    - the local mean and variance (7x7 Gaussian, replicated border, at both scales) are filtered by summing the pixels
+      under each of the window's 10 distinct values first (:func:`_filter_same_replicate`) instead of torch's float64
+      direct convolution: on the first scale (8-bit Y) both give the exact correlation, bit for bit.
+
+    Scores equal pyiqa's to 1e-10 (``tests/test_metrics.py``: demo frames and blurred / noisy copies, a real M3FD
+    frame, gray and colour, batches, sizes that are not multiples of 96, partly constant frames; a constant frame
+    fails in both with the same error; measured at most 1.2e-11), not bit for bit: the second scale's frame (pyiqa's
+    float32 bicubic resize) is not on an integer grid, where the filter's sums round differently. So the metric's
+    cache identity names this implementation. FFT filtering was measured faster (3 vs 7 ms at 240x320) but is not
+    exact: it turns the exact zeros of all-black neighbourhoods (which pyiqa's AGGD fits count as neither left nor
+    right) into +-1e-11 and moved a real M3FD frame's score by 3.5e-3. The pristine model is
+    the one pyiqa's ``NIQE`` read from the parameter file (``scipy.io.loadmat``): this module takes it from there."""
+
+    IMPLEMENTATION = "irsr niqe, window-value sums (pyiqa's to 1e-10)"
+
+    def __init__(self, mu_pris_param, cov_pris_param, crop_border=0, color_space="yiq", block_size=(96, 96)):
+        super().__init__()
+        self.crop_border, self.color_space, self.block_size = crop_border, color_space, block_size
+        self.register_buffer("mu_pris_param", mu_pris_param, persistent=False)
+        self.register_buffer("cov_pris_param", cov_pris_param, persistent=False)
+        gam = torch.arange(0.2, 10 + 0.001, 0.001).to(torch.float64)  # pyiqa's grid, as estimate_aggd_param makes it
+        r_gam = (2 * torch.lgamma(2.0 / gam) - (torch.lgamma(1.0 / gam) + torch.lgamma(3.0 / gam))).exp()
+        self.register_buffer("gam", gam, persistent=False)
+        self.register_buffer("r_gam", r_gam, persistent=False)
+
+    @classmethod
+    def of(cls, net: torch.nn.Module) -> _NIQE:
+        """The harness's NIQE with the options and pristine model of pyiqa's ``NIQE`` module ``net``."""
+        return cls(net.mu_pris_param, net.cov_pris_param, net.crop_border, net.color_space)
+
+    def _aggd(self, block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """pyiqa's ``estimate_aggd_param`` (alpha, beta_l, beta_r of each [B,1,h,w] block), its grid precomputed."""
+        mask_left, mask_right = block < 0, block > 0
+        count_left = mask_left.sum(dim=(-1, -2), dtype=torch.float32)
+        count_right = mask_right.sum(dim=(-1, -2), dtype=torch.float32)
+        square = block.pow(2)  # (block * mask).pow(2) == block.pow(2) * mask element by element, NaN and inf too
+        left_std = torch.sqrt((square * mask_left).sum(dim=(-1, -2)) / (count_left))
+        right_std = torch.sqrt((square * mask_right).sum(dim=(-1, -2)) / (count_right))
+        gammahat = left_std / right_std
+        rhat = block.abs().mean(dim=(-1, -2)).pow(2) / square.mean(dim=(-1, -2))
+        rhatnorm = (rhat * (gammahat.pow(3) + 1) * (gammahat + 1)) / (gammahat.pow(2) + 1).pow(2)
+        gam, r_gam = self.gam.to(block), self.r_gam.to(block)
+        alpha = gam[(r_gam - rhatnorm).abs().argmin(dim=-1)]
+        scale = (torch.lgamma(1 / alpha) - torch.lgamma(3 / alpha)).exp().sqrt()
+        return alpha, left_std.squeeze(-1) * scale, right_std.squeeze(-1) * scale
+
+    def _features(self, block: torch.Tensor, _args=None) -> torch.Tensor:
+        """pyiqa's ``compute_feature`` (NIQE's 18 features of each block; the IL-NIQE branch left out). The five AGGD
+        fits stay five calls, as pyiqa makes them: batched into one they were slower (the concatenation's copies) and
+        not bit-identical on frames of few blocks (torch splits a reduction with few outputs across threads)."""
+        n, aggd_block = block.shape[0], block[:, [0]]
+        alpha, beta_l, beta_r = self._aggd(aggd_block)
+        feat = [alpha, (beta_l + beta_r) / 2]
+        for shift in _NIQE_SHIFTS:
+            alpha, beta_l, beta_r = self._aggd(aggd_block * torch.roll(aggd_block, shift, dims=(2, 3)))
+            mean = (beta_r - beta_l) * (torch.lgamma(2 / alpha) - torch.lgamma(1 / alpha)).exp()
+            feat.extend((alpha, mean, beta_l, beta_r))
+        return torch.cat([x.reshape(n, 1) for x in feat], dim=-1)
+
+    def _normalize(self, img: torch.Tensor) -> torch.Tensor:
+        """pyiqa's ``normalize_img_with_gauss(img, padding='replicate')``, both filterings in one call."""
+        from pyiqa.archs.func_util import safe_sqrt
+        from pyiqa.matlab_utils import fspecial
+
+        mu, std = _filter_same_replicate(torch.cat([img, img**2]), fspecial(7, 7.0 / 6, 1).to(img)).split(len(img))
+        sigma = safe_sqrt((std - mu**2).abs())
+        return (img - mu) / (sigma + 1)
+
+    def _niqe(self, img: torch.Tensor, mu_pris_param: torch.Tensor, cov_pris_param: torch.Tensor) -> torch.Tensor:
+        """pyiqa's ``niqe`` on the float64 Y frames ``img`` [B,1,H,W]."""
+        from pyiqa.matlab_utils import blockproc, imresize, nancov, nanmean
+
+        (bh, bw), (h, w) = self.block_size, img.shape[-2:]
+        img = img[..., 0 : (h // bh) * bh, 0 : (w // bw) * bw]
+        distparam = []
+        for scale in (1, 2):
+            distparam.append(blockproc(self._normalize(img), [bh // scale, bw // scale], fun=self._features))
+            if scale == 1:
+                img = imresize(img / 255.0, scale=0.5, antialiasing=True) * 255.0
+        distparam = torch.cat(distparam, -1)
+        mu_distparam, cov_distparam = nanmean(distparam, dim=1), nancov(distparam)
+        invcov_param = torch.linalg.pinv((cov_pris_param + cov_distparam) / 2)
+        diff = (mu_pris_param - mu_distparam).unsqueeze(1)
+        return torch.sqrt(torch.bmm(torch.bmm(diff, invcov_param), diff.transpose(1, 2)).squeeze())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from pyiqa.archs.func_util import diff_round
+        from pyiqa.utils.color_util import to_y_channel
+
+        if x.shape[1] == 3:
+            x = to_y_channel(x, 255, self.color_space)
+        elif x.shape[1] == 1:
+            x = x * 255
+        img = diff_round(x).to(torch.float64)
+        mu_pris_param = self.mu_pris_param.to(img).repeat(img.size(0), 1)
+        cov_pris_param = self.cov_pris_param.to(img).repeat(img.size(0), 1, 1)
+        if self.crop_border != 0:
+            b = self.crop_border
+            img = img[..., b:-b, b:-b]
+        return self._niqe(img, mu_pris_param, cov_pris_param)
+
+
 #: bytes of reference-side tensors a run keeps (ReferenceMemo); beyond it a frame's are computed per method again
 REFERENCE_MEMO_BYTES = 1 << 30
 
@@ -423,6 +574,10 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Path] | None, Any], tor
 }
 
 
+#: pyiqa metrics built by pyiqa (its parameter files read by it) whose network the harness replaces with its own
+_OWN_NETWORKS: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {"niqe": _NIQE.of}
+
+
 class QualityMetric:
     """One pyiqa metric; call it on float [B,C,H,W] in [0,1] (and a reference for FR metrics)."""
 
@@ -464,6 +619,8 @@ class QualityMetric:
         try:
             if builder is None:
                 model = _pyiqa(self.spec.pyiqa, options)
+                if self.spec.pyiqa in _OWN_NETWORKS:  # pyiqa's module read the parameters; the harness's computes
+                    model.net = _OWN_NETWORKS[self.spec.pyiqa](model.net)
             else:
                 model = builder(options, None if self.random_weights else self.weight_files, weights_dir)
         except Exception as exc:  # parsers of weights / parameter files raise many types (scipy: MatReadError)

@@ -281,6 +281,131 @@ def test_ssim_is_pyiqas_to_1e12_on_real_frames(shared_data):
     _ssim_equals_pyiqa(pairs)
 
 
+def _niqe_frames():
+    """Frames for NIQE: the 12 demo HR frames (gray) with a blurred and a noisy copy of each, colour and batched
+    frames, sizes that are not multiples of 96 (partial blocks dropped), and a frame half constant (blocks whose AGGD
+    fits are NaN, which pyiqa's nanmean / nancov leave out)."""
+    from downstream.datasets import load_dataset
+
+    rng = torch.Generator().manual_seed(11)
+    dataset = load_dataset("synthir_demo")
+    frames = []
+    for i in dataset.ids():
+        hr = dataset.load(i).hr[None].float()
+        blurred = torch.nn.functional.avg_pool2d(hr, 3, stride=1, padding=1, count_include_pad=False)
+        noisy = (hr + 0.05 * torch.randn(hr.shape, generator=rng)).clamp(0, 1)
+        frames += [hr, blurred, noisy]
+    assert len(frames) == 36
+    half = torch.rand(1, 1, 200, 300, generator=rng)
+    half[..., :150] = 0.5
+    frames += [
+        torch.rand(2, 3, 200, 300, generator=rng),  # colour (pyiqa takes its Y), batched, 200 x 300
+        torch.cat([frames[0], frames[4]]),  # a batch of two demo frames
+        torch.rand(1, 3, 100, 250, generator=rng) ** 2,
+        half,
+    ]
+    return frames
+
+
+def _niqe_equals_pyiqa(frames, tolerance=1e-10):
+    """Each frame scored by pyiqa's NIQE (created in the test, on the parameter file the harness's metric uses) and
+    by the harness's network (float64): within ``tolerance``; the metric (float32, as the runner stores it) gives
+    its network's value. Returns the largest difference."""
+    from downstream.metrics import _NIQE
+
+    ours = QualityMetric("niqe")
+    assert isinstance(ours.model.net, _NIQE)
+    theirs = pyiqa.create_metric(
+        "niqe", device="cpu", pretrained_model_path=str(ours.weight_files["pretrained_model_path"])
+    )
+    worst = 0.0
+    for k, x in enumerate(frames):
+        x3 = x if x.shape[1] == 3 else x.expand(-1, 3, -1, -1)
+        expected, net = theirs(x3), ours.model(x3)
+        assert expected.dtype == net.dtype == torch.float64 and expected.shape == net.shape, k
+        assert torch.isfinite(expected).all(), k
+        worst = max(worst, float((net - expected).abs().max()))
+        assert torch.equal(ours(x), net.float().reshape(-1)), k
+    assert worst <= tolerance, worst
+    return worst
+
+
+def test_niqe_is_pyiqas_to_1e10():
+    """The harness's NIQE (precomputed AGGD grid, FFT filtering) gives pyiqa's values to 1e-10 on the demo frames,
+    their blurred and noisy copies, colour, batched, odd-sized and partly constant frames."""
+    _niqe_equals_pyiqa(_niqe_frames())
+
+
+def test_niqe_is_pyiqas_to_1e10_on_a_real_frame(shared_data):
+    """The same on a real M3FD frame (1024x768, colour PNG of an infrared frame) and its PIL-bicubic x4 upscaled
+    official LR file."""
+    m3fd = shared_data / "m3fd"
+    lr_path = sorted((m3fd / "lr_x4_difiisr").glob("*x4.png"))[0]
+    hr = _rgb(m3fd / "ir" / f"{lr_path.stem[:-2]}.png")
+    assert hr.shape[-2:] == (768, 1024)
+    lr = Image.open(lr_path).convert("RGB")
+    up = np.asarray(lr.resize((lr.width * 4, lr.height * 4), Image.BICUBIC), dtype=np.float32) / 255.0
+    _niqe_equals_pyiqa([hr, torch.from_numpy(up).permute(2, 0, 1)[None]])
+
+
+def test_niqe_with_pyiqas_filter_is_pyiqas_bit_for_bit(monkeypatch):
+    """Everything but the Gaussian filtering is pyiqa's computation exactly: with pyiqa's own direct convolution in its
+    place, the harness's NIQE (precomputed AGGD grid broadcast instead of repeated) gives pyiqa's values bit for
+    bit."""
+    from pyiqa.matlab_utils import imfilter
+
+    import downstream.metrics as metrics
+
+    def direct(x, win):  # the frames and their squares, each filtered as pyiqa filters them (one call per half)
+        return torch.cat([imfilter(half, win, padding="replicate") for half in x.chunk(2)])
+
+    monkeypatch.setattr(metrics, "_filter_same_replicate", direct)
+    frames = _niqe_frames()
+    assert _niqe_equals_pyiqa(frames[:3] + frames[-4:], tolerance=0.0) == 0.0
+
+
+def test_niqe_constant_frame_fails_as_pyiqas():
+    """A constant frame has no finite AGGD fit in any block: pyiqa's pinv raises on the NaN covariance, and so does
+    the harness's NIQE, with the same error."""
+    ours = QualityMetric("niqe")
+    theirs = pyiqa.create_metric(
+        "niqe", device="cpu", pretrained_model_path=str(ours.weight_files["pretrained_model_path"])
+    )
+    x = torch.full((1, 3, 192, 192), 0.5)
+    errors = []
+    for f in (theirs, ours.model):
+        with pytest.raises(Exception) as info:  # noqa: PT011 -- compared with pyiqa's below
+            f(x)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+
+
+def test_niqe_other_pyiqa_options_are_pyiqas():
+    """pyiqa's NIQE options the configuration does not set (border crop, YCbCr) and one-channel input give pyiqa's
+    values too."""
+    from pyiqa.archs.niqe_arch import NIQE
+
+    from downstream.metrics import _NIQE
+
+    params = str(BUNDLED_DIR / "niqe_pris_params.mat")
+    x = torch.rand(2, 3, 250, 230, generator=torch.Generator().manual_seed(13))
+    for options in (dict(crop_border=5), dict(color_space="ycbcr"), dict()):
+        theirs = NIQE(pretrained_model_path=params, **options)
+        assert float((_NIQE.of(theirs)(x) - theirs(x)).abs().max()) <= 1e-10, options
+    gray = x[:, :1]  # one channel: pyiqa scores it as it is (x 255, no Y conversion); the runner gives three
+    assert float((_NIQE.of(theirs)(gray) - theirs(gray)).abs().max()) <= 1e-10
+
+
+def test_niqe_cache_identity_names_its_implementation():
+    """Values of the harness's NIQE are not pyiqa's bit for bit: its cache identity says so (no value cached by
+    pyiqa's NIQE is read back as this one's), with the parameter file's hash as before."""
+    from downstream.metrics import _NIQE
+
+    identity = QualityMetric("niqe").identity()
+    assert identity["implementation"] == _NIQE.IMPLEMENTATION
+    assert set(identity["weights"]) == {"pretrained_model_path"}
+
+
 def test_ssim_other_pyiqa_options_are_pyiqas():
     """pyiqa's SSIM options the configuration does not use (downsampling, border crop, all channels, YIQ) give
     pyiqa's values too (1e-12)."""
