@@ -507,7 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report:
         from reports.build import build_reports
 
-        report_dir = build_reports(path, settings.out / "report", reference=args.reference or DEFAULT_REFERENCE)
+        # the run's task networks go along: the report's Figures 4/5 build none again
+        report_dir = build_reports(
+            path, settings.out / "report", reference=args.reference or DEFAULT_REFERENCE, tasks=resources.task
+        )
         print(f"report: {report_dir}")
     return 0
 

@@ -3,7 +3,9 @@ significance (``downstream.evidence``; no model is re-run)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
@@ -22,20 +24,26 @@ from sr.vocab import COL_DEGRADATION, DEGRADATION_DEFAULT
 
 
 def build_reports(
-    results_csv: str | Path, out_dir: str | Path, reference: str = DEFAULT_REFERENCE, *, overwrite: bool = False
+    results_csv: str | Path,
+    out_dir: str | Path,
+    reference: str = DEFAULT_REFERENCE,
+    *,
+    overwrite: bool = False,
+    tasks: Callable[[str], Any] | None = None,
 ) -> Path:
     """Write the report of ``results_csv`` to ``out_dir``, all or nothing: it is built in a new folder beside
     ``out_dir`` and swapped in at the end (``sr.ownership.owned_folder``: only a folder this tool made is replaced;
     ``overwrite`` writes beside a user's files), so a failure (a full disk) leaves the
     previous report whole instead of a mix of new tables and an old or cut ``report.md``. ``reference``: the
-    method every other one is compared with in ``significance.csv``."""
+    method every other one is compared with in ``significance.csv``. ``tasks``: the run's task networks by task
+    config (the runner's ``Resources.task``) when the run writes its own report, so its figures build none again."""
     df = load_results(results_csv)
     with owned_folder(out_dir, "report", overwrite=overwrite) as staging:
-        _build(results_csv, df, staging, reference)
+        _build(results_csv, df, staging, reference, tasks)
     return Path(out_dir)
 
 
-def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
+def _build(results_csv: str | Path, df, out: Path, reference: str, tasks: Callable[[str], Any] | None) -> None:
     run_dir = Path(results_csv).parent
     samples, meta = load_evidence(run_dir), run_meta(run_dir)
     significance = significance_table(df, samples, reference)  # every degradation
@@ -74,16 +82,16 @@ def _build(results_csv: str | Path, df, out: Path, reference: str) -> None:
         lines += [f"![{md_text(c)}]({md_link(png.name)})\n\n*{md_text(c)}*\n" for c, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    _paper_report(results_csv, out / "paper", reference)
+    _paper_report(results_csv, out / "paper", reference, tasks)
 
 
-def _paper_report(results_csv, out_dir: Path, reference: str) -> None:
+def _paper_report(results_csv, out_dir: Path, reference: str, tasks: Callable[[str], Any] | None) -> None:
     """The paper's tables/figures and the self-contained report.html (reports.paper); never fails the run."""
     import logging
 
     try:
         from reports.paper import build_paper_report
 
-        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None)
+        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None, tasks=tasks)
     except Exception as exc:  # the basic report above is written already
         logging.getLogger(__name__).warning("paper report not written: %s: %s", type(exc).__name__, exc)

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -137,25 +139,27 @@ def build_paper_report(
     reference: str = DEFAULT_REFERENCE,
     overwrite: bool = False,
     paper_tables: bool | None = True,
+    tasks: Callable[[str], Any] | None = None,
 ) -> Path:
     """Write the paper's tables and figures (and report.html) of ``results_csv`` to ``out_dir``, all or nothing:
     built in a new folder beside it and swapped in at the end (``sr.ownership.owned_folder``), like the run's report.
     ``reference``: the method the html report's significance table compares every other one with.
     ``paper_tables``: write Tables 1-4 and the supplementary ones (True), none (False), or only for results of a
-    paper suite (None, what a run's own report does: another suite's rows would fill them with dashes)."""
+    paper suite (None, what a run's own report does: another suite's rows would fill them with dashes). ``tasks``: the
+    run's task networks by task config when the run writes its report (``qualitative_figures``)."""
     results_csv = Path(results_csv)
     df = default_degradation_rows(load_results(results_csv))  # the paper's protocol: bicubic rows only
     if paper_tables is None:
         paper_tables = bool(set(df[COL_SUITE].astype(str)) & set(PAPER_SUITES))
     with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging:
         _build_paper(
-            results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference, paper_tables
+            results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference, paper_tables, tasks
         )
     return Path(out_dir)
 
 
 def _build_paper(
-    results_csv, df, out: Path, datasets, html, qualitative, frame, crop, device, reference, paper_tables
+    results_csv, df, out: Path, datasets, html, qualitative, frame, crop, device, reference, paper_tables, tasks
 ) -> None:
     (out / "tables").mkdir()
     (out / "figures").mkdir()
@@ -192,6 +196,7 @@ def _build_paper(
             crop=crop,
             device=device,
             figure3={label: mapping[label] for label in FIGURE3_SETS},
+            tasks=tasks,
         )
         figures += made
     for reason in skipped:

@@ -287,10 +287,11 @@ def _task_datasets(df: pd.DataFrame, task: str) -> set[str]:
 
 
 class _Tasks:
-    """The run's tasks rebuilt from run.json, once each (or the reason they cannot be)."""
+    """The run's tasks, once each (or the reason they cannot be): the run's own objects when the report is written by
+    the run (``built``: task config -> the task or the exception building it raised), else rebuilt from run.json."""
 
-    def __init__(self, meta: dict[str, Any], device: str):
-        self.meta, self.device, self._built = meta, device, {}
+    def __init__(self, meta: dict[str, Any], device: str, built: Callable[[str], Any] | None = None):
+        self.meta, self.device, self._built, self._from_run = meta, device, {}, built
 
     def get(self, task: str) -> tuple[Any, str, str]:
         """(the task or None, why it cannot be built, a note when its identity changed since the run)."""
@@ -300,14 +301,7 @@ class _Tasks:
                 self._built[task] = (None, f"run.json records no {task} task config", "")
             else:
                 try:
-                    from downstream.tasks import load_task
-
-                    t = load_task(
-                        config,
-                        device=self.device,
-                        weights_dir=self.meta.get("weights_dir"),
-                        random_weights=bool(self.meta.get("random_weights")),
-                    )
+                    t = self._build(config)
                     now = {"config": config, **t.identity()}  # a missing weights file: the reason now
                     note = ""
                     recorded = (self.meta.get("task_identities") or {}).get(task)
@@ -318,6 +312,21 @@ class _Tasks:
                 except Exception as exc:
                     self._built[task] = (None, f"{task} task {config!r} cannot be built: {exc}", "")
         return self._built[task]
+
+    def _build(self, config: str) -> Any:
+        if self._from_run is not None:
+            t = self._from_run(config)
+            if isinstance(t, Exception):
+                raise t
+            return t
+        from downstream.tasks import load_task
+
+        return load_task(
+            config,
+            device=self.device,
+            weights_dir=self.meta.get("weights_dir"),
+            random_weights=bool(self.meta.get("random_weights")),
+        )
 
 
 def _run_meta(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
@@ -338,11 +347,13 @@ def _run_meta(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
 class _Figures:
     """The figures of one run: what every data set's figures share, and what was made or skipped."""
 
-    def __init__(self, run_dir: Path, df: pd.DataFrame, out_dir: Path, device: str):
+    def __init__(
+        self, run_dir: Path, df: pd.DataFrame, out_dir: Path, device: str, tasks: Callable[[str], Any] | None = None
+    ):
         self.meta, self.meta_reason = _run_meta(run_dir)
         meta = self.meta or {}
         self.out_dir = out_dir
-        self.tasks = _Tasks(meta, device)
+        self.tasks = _Tasks(meta, device, tasks)
         self.meta_reason_said = False
         # task -> figure number, for the run's tasks that draw one (the report spec recorded in run.json)
         specs = meta.get("task_specs") or {}
@@ -446,15 +457,17 @@ def qualitative_figures(
     crop: Box | None = None,
     device: str = "cpu",
     figure3: dict[str, str] | None = None,
+    tasks: Callable[[str], Any] | None = None,
 ) -> tuple[list[tuple[str, Path]], list[str]]:
     """Figures 3, 4, 5 per data set; returns ([(caption, png)], [reasons for what was skipped]). ``figure3``: row
     label -> data set of the paper's Figure 3 as one figure (Set5, Set15, Set20: one frame of each, every method
-    beside it; :func:`figure3_combined`)."""
+    beside it; :func:`figure3_combined`). ``tasks``: the run's task networks by task config (the runner's
+    ``Resources.task``) when the run writes its report, so Figures 4/5 build none again."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     index = sr_index(run_dir)
     if index.empty:
         return [], [f"Figures 3/4/5: no SR image index in {run_dir / 'sr_outputs'} (the run wrote none)"]
-    figures = _Figures(run_dir, df, out_dir, device)
+    figures = _Figures(run_dir, df, out_dir, device, tasks)
     index = index[index.path.map(lambda p: Path(p).is_file())]
     for ds, part in index.groupby("dataset", sort=True):
         figures.dataset(ds, part, crop_size, frame, crop)

@@ -124,3 +124,25 @@ def test_cluster_crop_picks_the_densest_group():
     assert (x1 - x0, y1 - y0) == (96, 96)
     assert x0 <= 200 and x1 >= 225 and y0 <= 150 and y1 >= 180
     assert cluster_crop(None, (240, 320), 96) == (112, 72, 208, 168)
+
+
+def test_the_runs_own_report_draws_figures_4_and_5_with_the_runs_task_networks(tmp_path, monkeypatch):
+    """A report written by the run (benchmarks.run without --no-report) takes the task networks the run built
+    (its Resources) for Figures 4/5: each task is built once in the whole process, and both figures are made. A
+    report written later from the run folder builds them again from run.json (the test above)."""
+    import downstream.tasks as tasks_module
+
+    built: list[str] = []
+    real = tasks_module.load_task
+
+    def counting(config, **kwargs):
+        built.append(config)
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(tasks_module, "load_task", counting)
+    run = tmp_path / "run"
+    assert run_main(["--methods", "hr,bicubic", "--limit", "2", "--out", str(run), "--quiet"]) == 0
+    assert sorted(built) == ["detection_demo", "segmentation_demo"], built
+    figs = run / "report" / "paper" / "figures"
+    for n in (4, 5):
+        assert len(list(figs.glob(f"fig{n}_synthir_demo_*.png"))) == 1, sorted(p.name for p in figs.iterdir())
