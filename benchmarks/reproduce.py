@@ -6,7 +6,7 @@ to end.
    training command, into ``DIR/train/<run>/``. A finished run (its ``method.yaml`` written) is reused; a killed one
    resumes from its last checkpoint. At demo scale each run is the demo DifIISR recipe with that run's guidance
    terms (``configs/reproduce.yaml``). Before training, the device-hours the trainings will take are printed,
-   measured on this device (a few timed iterations of the first run).
+   measured on this device (a few timed iterations of every run left to train).
 2. **Register** each finished run as a method by itself: ``DIR/train`` goes on ``$IRSR_RUNS_DIR``, where the
    registry finds ``<run>/method.yaml`` (:mod:`sr.train.run_method`).
 3. **Evaluate** with the main job (:func:`benchmarks.run.main`) into ``DIR/run/``: the method tables' methods plus

@@ -288,10 +288,10 @@ def _task_datasets(df: pd.DataFrame, task: str) -> set[str]:
 
 class _Tasks:
     """The run's tasks, once each (or the reason they cannot be): the run's own objects when the report is written by
-    the run (``built``: task config -> the task or the exception building it raised), else rebuilt from run.json."""
+    the run (``from_run``: task config -> the task or the exception building it raised), else rebuilt from run.json."""
 
-    def __init__(self, meta: dict[str, Any], device: str, built: Callable[[str], Any] | None = None):
-        self.meta, self.device, self._built, self._from_run = meta, device, {}, built
+    def __init__(self, meta: dict[str, Any], device: str, from_run: Callable[[str], Any] | None = None):
+        self.meta, self.device, self._built, self._from_run = meta, device, {}, from_run
 
     def get(self, task: str) -> tuple[Any, str, str]:
         """(the task or None, why it cannot be built, a note when its identity changed since the run)."""

@@ -331,8 +331,8 @@ def _niqe_equals_pyiqa(frames, tolerance=1e-10):
 
 
 def test_niqe_is_pyiqas_to_1e10():
-    """The harness's NIQE (precomputed AGGD grid, FFT filtering) gives pyiqa's values to 1e-10 on the demo frames,
-    their blurred and noisy copies, colour, batched, odd-sized and partly constant frames."""
+    """The harness's NIQE (precomputed AGGD grid, filtering by window-value sums) gives pyiqa's values to 1e-10 on the
+    demo frames, their blurred and noisy copies, colour, batched, odd-sized and partly constant frames."""
     _niqe_equals_pyiqa(_niqe_frames())
 
 

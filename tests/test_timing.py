@@ -4,7 +4,10 @@ counted and memory is measured; wall-clock is never asserted."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import json
 import mmap
 import statistics
 import sys
@@ -175,6 +178,29 @@ def test_perf_writes_the_shared_columns_in_ms_and_gib(tmp_path, capsys):
     assert row["precision"] == "fp32" and row["repeats"] == "2" and float(row["latency_ms"]) > 0
     latency = float(row["latency_ms"])  # rounded to 0.001 ms; frames/s comes from the unrounded median
     assert float(row["frames_per_s"]) == pytest.approx(1e3 / latency, rel=1e-4 + 5e-4 / latency)
+
+
+def test_perf_measures_each_configuration_through_its_child_side(tmp_path, monkeypatch):
+    """Without --in-process every configuration goes through ``timing.run_child`` and perf's ``--child`` side (here
+    in this process: run_child stubbed to call ``perf.main(["--child", JSON])`` and read back its JSON line). Perf's
+    parent-side runner and its child-side answer are two functions: one name for both broke the grid."""
+    calls = []
+
+    def child_in_this_process(module, payload, timeout=None):
+        calls.append(module)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert perf.main(["--child", json.dumps(payload)]) == 0
+        return json.loads(printed.getvalue().splitlines()[-1]), "ok", ""
+
+    monkeypatch.setattr(timing, "run_child", child_in_this_process)
+    out = tmp_path / "perf.csv"
+    argv = ["--methods", "bicubic", "--sizes", "16x12", "--device", "cpu", "--repeat", "2", "--out", str(out)]
+    assert perf.main(argv) == 0
+    assert calls == ["benchmarks.speed.perf"]
+    with open(out, newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["status"] == "ok" and float(row["latency_ms"]) > 0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS is read from /proc")

@@ -136,6 +136,8 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _child(cfg: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """One configuration in a fresh child process (``T.run_child``; its side there: :func:`_answer_child`): the
+    child's row, or the configuration with the status and note of its failure; the load average either way."""
     load = load_1min()
     row, status, note = T.run_child("benchmarks.speed.perf", cfg, timeout)
     if row is None:
@@ -452,8 +454,9 @@ def build_parser() -> cli.ArgumentParser:
     return p
 
 
-def _child(cfg: dict[str, Any]) -> Any:
-    """The child side of ``T.run_child``: the official side-by-side of ``cfg["official"]``, else one measurement."""
+def _answer_child(cfg: dict[str, Any]) -> Any:
+    """The child side of ``T.run_child`` (:func:`_child` is the parent side): the official side-by-side of
+    ``cfg["official"]``, else one measurement."""
     if "official" in cfg:
         from benchmarks.speed.official import side_by_side
 
@@ -465,7 +468,7 @@ def _child(cfg: dict[str, Any]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.child:
-        return T.answer_child(args.child, _child)
+        return T.answer_child(args.child, _answer_child)
     claim_out(args)  # a user's --out file is refused before anything is measured
     if args.stages:
         for pairs, ab, setting in (

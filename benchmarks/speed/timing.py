@@ -1,6 +1,7 @@
 """Time and memory measurement shared by every tool in benchmarks/speed/ (perf, official, gpu_check, train_cost,
-memory): the one timed-call loop, the CSV column names and units, the common options, and the run of one
-configuration in a fresh child process (``run_child``; the child's side: ``add_child_option``, ``answer_child``).
+memory, precision, degradation_perf, efficiency): the one timed-call loop, the CSV column names and units, the
+common options, and the run of one configuration in a fresh child process (``run_child``, used by perf, memory
+and efficiency; the child's side: ``add_child_option``, ``answer_child``).
 
     from benchmarks.speed import timing
     t = timing.time_calls(lambda: method.upscale(x), device, warmup=1, repeat=5)

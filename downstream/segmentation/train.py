@@ -535,7 +535,7 @@ def _parser() -> cli.ArgumentParser:
     from downstream.segmentation.model import VARIANTS
 
     parser = cli.ArgumentParser(prog="python -m downstream.segmentation.train", description=__doc__.split("\n")[0])
-    add_source_options(parser, "YAML file, or a name in configs/segmentation/", "segmenter")
+    add_source_options(parser, "configs/segmentation/<NAME>.yaml or a YAML path", "segmenter")
     parser.add_argument("--model", choices=sorted(VARIANTS), default="mit_b0", help="--dataset: the backbone")
     parser.add_argument("--crop", type=cli.positive_int, default=512, help="--dataset: square training crop (pixels)")
     parser.add_argument("--batch", type=cli.positive_int, default=8, help="--dataset: batch size")
