@@ -59,7 +59,7 @@ def _build(results_csv: str | Path, df, out: Path, reference: str, tasks: Callab
     for table in tables:
         if table.files:
             table.write(out)
-    no_reference_radars(df, out)
+    radars = no_reference_radars(df, out)
     by_key = {t.key: t for t in tables}
     for task, (report, _) in task_reports(df, meta).items():
         table = by_key.get(f"{task}_per_class")
@@ -82,16 +82,17 @@ def _build(results_csv: str | Path, df, out: Path, reference: str, tasks: Callab
         lines += [f"![{md_text(c)}]({md_link(png.name)})\n\n*{md_text(c)}*\n" for c, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    _paper_report(results_csv, out / "paper", reference, tasks)
+    # what the paper report's html shows too, handed over rather than computed and drawn again (reports.paper.FromRun)
+    _paper_report(results_csv, out / "paper", reference, (tasks, significance, tables, radars + pictures))
 
 
-def _paper_report(results_csv, out_dir: Path, reference: str, tasks: Callable[[str], Any] | None) -> None:
+def _paper_report(results_csv, out_dir: Path, reference: str, from_run: tuple) -> None:
     """The paper's tables/figures and the self-contained report.html (reports.paper); never fails the run."""
     import logging
 
     try:
-        from reports.paper import build_paper_report
+        from reports.paper import FromRun, build_paper_report
 
-        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None, tasks=tasks)
+        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None, from_run=FromRun(*from_run))
     except Exception as exc:  # the basic report above is written already
         logging.getLogger(__name__).warning("paper report not written: %s: %s", type(exc).__name__, exc)

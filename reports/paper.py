@@ -23,8 +23,10 @@ detection, segmentation) to a results data set, e.g. to fill the tables from the
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,28 +141,28 @@ def build_paper_report(
     reference: str = DEFAULT_REFERENCE,
     overwrite: bool = False,
     paper_tables: bool | None = True,
-    tasks: Callable[[str], Any] | None = None,
+    from_run: FromRun | None = None,
 ) -> Path:
     """Write the paper's tables and figures (and report.html) of ``results_csv`` to ``out_dir``, all or nothing:
     built in a new folder beside it and swapped in at the end (``sr.ownership.owned_folder``), like the run's report.
     ``reference``: the method the html report's significance table compares every other one with.
     ``paper_tables``: write Tables 1-4 and the supplementary ones (True), none (False), or only for results of a
-    paper suite (None, what a run's own report does: another suite's rows would fill them with dashes). ``tasks``: the
-    run's task networks by task config when the run writes its report (``qualitative_figures``)."""
+    paper suite (None, what a run's own report does: another suite's rows would fill them with dashes). ``from_run``:
+    what the run and its own report already have, when the run writes this report (:class:`FromRun`)."""
     results_csv = Path(results_csv)
     df = default_degradation_rows(load_results(results_csv))  # the paper's protocol: bicubic rows only
     if paper_tables is None:
         paper_tables = bool(set(df[COL_SUITE].astype(str)) & set(PAPER_SUITES))
     with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging:
-        _build_paper(
-            results_csv, df, staging, datasets, html, qualitative, frame, crop, device, reference, paper_tables, tasks
-        )
+        view = (frame, crop, device)
+        _build_paper(results_csv, df, staging, datasets, html, qualitative, view, reference, paper_tables, from_run)
     return Path(out_dir)
 
 
 def _build_paper(
-    results_csv, df, out: Path, datasets, html, qualitative, frame, crop, device, reference, paper_tables, tasks
+    results_csv, df, out: Path, datasets, html, qualitative, view, reference, paper_tables, from_run
 ) -> None:
+    frame, crop, device = view
     (out / "tables").mkdir()
     (out / "figures").mkdir()
     samples = load_evidence(results_csv.parent)
@@ -196,7 +198,7 @@ def _build_paper(
             crop=crop,
             device=device,
             figure3={label: mapping[label] for label in FIGURE3_SETS},
-            tasks=tasks,
+            tasks=from_run.tasks if from_run else None,
         )
         figures += made
     for reason in skipped:
@@ -221,21 +223,39 @@ def _build_paper(
     if html:
         from reports.html import write_html_report
 
-        significance = significance_table(df, samples, reference)
-        csv_frame(significance).to_csv(
-            out / "significance.csv", index=False
-        )  # the page's significance section points here
-        write_html_report(
-            out / "report.html",
-            df,
-            tables,
-            figures
-            + no_reference_radars(df, out / "figures")
-            + significance_figures(significance, out / "figures", reference, metric_direction(meta, df)),
-            results_csv,
-            skipped,
-            results=run_tables(df, samples, meta, significance, reference) + ([efficiency] if efficiency else []),
-        )
+        if from_run is None:
+            significance = significance_table(df, samples, reference)
+            results = run_tables(df, samples, meta, significance, reference) + ([efficiency] if efficiency else [])
+            pictures = no_reference_radars(df, out / "figures") + significance_figures(
+                significance, out / "figures", reference, metric_direction(meta, df)
+            )
+        else:  # the run's report computed and drew these from the same rows: copied, not made again
+            significance, results = from_run.significance, from_run.tables
+            pictures = [(caption, _copy_figure(png, out / "figures")) for caption, png in from_run.figures]
+        csv_frame(significance).to_csv(out / "significance.csv", index=False)  # the page's significance section
+        write_html_report(out / "report.html", df, tables, figures + pictures, results_csv, skipped, results=results)
+
+
+@dataclass
+class FromRun:
+    """What the run and its own report (``reports.build``) already have, handed to the paper report written with them
+    so that nothing is built, computed or drawn twice: the run's task networks by task config (the runner's
+    ``Resources.task``, for Figures 4/5), and the report's significance rows and run tables (the paper's protocol:
+    bicubic rows only, reference ``reference``) and its no-reference radar and significance pictures, which
+    report.html shows too."""
+
+    tasks: Callable[[str], Any] | None
+    significance: pd.DataFrame
+    tables: list
+    figures: list[tuple[str, Path]]
+
+
+def _copy_figure(png: Path, folder: Path) -> Path:
+    """``png`` and its SVG copy into ``folder`` (the paper report keeps every figure it shows); the new PNG path."""
+    for path in (png, png.with_suffix(".svg")):
+        if path.is_file():
+            shutil.copyfile(path, folder / path.name)
+    return folder / png.name
 
 
 def _crop_arg(text: str | None) -> tuple[int, int, int, int] | None:

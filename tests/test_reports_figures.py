@@ -126,23 +126,50 @@ def test_cluster_crop_picks_the_densest_group():
     assert cluster_crop(None, (240, 320), 96) == (112, 72, 208, 168)
 
 
-def test_the_runs_own_report_draws_figures_4_and_5_with_the_runs_task_networks(tmp_path, monkeypatch):
-    """A report written by the run (benchmarks.run without --no-report) takes the task networks the run built
-    (its Resources) for Figures 4/5: each task is built once in the whole process, and both figures are made. A
-    report written later from the run folder builds them again from run.json (the test above)."""
+def test_the_runs_own_report_builds_draws_and_computes_nothing_twice(tmp_path, monkeypatch):
+    """A report written by the run (benchmarks.run without --no-report) takes the task networks the run built (its
+    Resources) for Figures 4/5, and its paper report takes the significance rows, run tables and pictures the run's
+    report made: each task is built once in the whole process, each picture drawn once, and the paper report holds
+    the same files and significance.csv as one written later from the run folder (which builds them itself)."""
     import downstream.tasks as tasks_module
+    import reports.build
+    import reports.paper
 
     built: list[str] = []
+    drawn: list[str] = []
     real = tasks_module.load_task
 
     def counting(config, **kwargs):
         built.append(config)
         return real(config, **kwargs)
 
+    def counted(module, name):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            drawn.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
     monkeypatch.setattr(tasks_module, "load_task", counting)
+    for module in (reports.build, reports.paper):
+        counted(module, "significance_figures")
+        counted(module, "no_reference_radars")
     run = tmp_path / "run"
     assert run_main(["--methods", "hr,bicubic", "--limit", "2", "--out", str(run), "--quiet"]) == 0
     assert sorted(built) == ["detection_demo", "segmentation_demo"], built
-    figs = run / "report" / "paper" / "figures"
+    assert sorted(drawn) == ["no_reference_radars", "significance_figures"], drawn
+    inside = run / "report" / "paper"
     for n in (4, 5):
-        assert len(list(figs.glob(f"fig{n}_synthir_demo_*.png"))) == 1, sorted(p.name for p in figs.iterdir())
+        assert len(list((inside / "figures").glob(f"fig{n}_synthir_demo_*.png"))) == 1
+    later = tmp_path / "later"
+    assert paper_main(["--results", str(run / "results.csv"), "--out", str(later)]) == 0
+    assert sorted(p.name for p in (inside / "figures").iterdir()) == sorted(
+        p.name for p in (later / "figures").iterdir()
+    )
+    assert (inside / "significance.csv").read_text() == (later / "significance.csv").read_text()
+    page = (inside / "report.html").read_text()
+    assert page.count("<img src='data:image/png;base64,") == (later / "report.html").read_text().count(
+        "<img src='data:image/png;base64,"
+    )
