@@ -502,11 +502,13 @@ def validate(
     workdir: str | Path,
     max_det: int = 300,
     split: str = "val",
+    in_place: bool = False,
 ):
     """Run ultralytics' detection validator on ``model`` and the ``split`` of ``data_yaml``.
 
-    Returns (ultralytics DetMetrics, list of ImagePredictions in data-loader order). The model is deep-copied (the
-    validator fuses Conv+BN in place).
+    Returns (ultralytics DetMetrics, list of ImagePredictions in data-loader order). The model is deep-copied first
+    (the validator may change the model it is handed: ultralytics has fused Conv+BN in place), unless ``in_place``:
+    ``model`` is then a copy that the caller keeps for evaluation only and hands to every call.
     """
     Validator = _validator_class()
     args = {
@@ -529,7 +531,7 @@ def validate(
     }
     with _process_threads_kept():
         validator = Validator(args=args)
-        metrics = validator(model=deepcopy(model).float().eval())
+        metrics = validator(model=(model if in_place else deepcopy(model)).float().eval())
     del metrics  # a results dict; the DetMetrics object lives on the validator
     return validator.metrics, validator.captured
 
