@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from conftest import noise_frames
 
+from benchmarks.cache import sr_entry_path
 from benchmarks.run import main as run_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,8 +103,11 @@ def test_killed_run_resumes_computing_only_what_is_missing(tmp_path):
     assert not any(p.name.endswith(".tmp") for p in done_before if p.suffix == ".png")
 
     assert _runner(interrupted).wait(timeout=600) == 0
+    # an SR PNG is written, then its digest entry: one the kill left without its entry is recomputed by design
+    # (RunCache.read_sr), so only PNGs with their entry were finished before the kill
+    finished = {p for p in done_before if p.suffix != ".png" or sr_entry_path(p) in done_before}
     for path, mtime in done_before.items():
-        if path.suffix in (".png", ".json") and not path.name.startswith("."):
+        if path in finished and path.suffix in (".png", ".json") and not path.name.startswith("."):
             assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
     assert len(list((interrupted / "cache" / "sr").rglob("*.png"))) == total
     pd.testing.assert_frame_equal(_results(interrupted), _results(reference))
