@@ -802,8 +802,8 @@ def _(ctx):
 # --------------------------------------------------------------------------------------------- run-folder cache
 
 
-@attack("run-folder cache", "a quality cache entry rewritten to {'value': 99.5} is recomputed, not reported", 120, True)
-def _(ctx):
+def _psnr_run(ctx) -> tuple[Path, Callable[[], int], Callable[[], float]]:
+    """A bicubic PSNR run on one frame: (its folder, a function running it (exit code), one reading its PSNR)."""
     from benchmarks.run import main
 
     frames = ctx.root / "frames"
@@ -816,7 +816,13 @@ def _(ctx):
         df = pd.read_csv(out / "results.csv")
         return float(df[(df.metric == "psnr") & (df["class"] == "all")].value.iloc[0])
 
-    first, _, _ = ctx.cli(main, *argv)
+    return out, lambda: ctx.cli(main, *argv)[0], psnr
+
+
+@attack("run-folder cache", "a quality cache entry rewritten to {'value': 99.5} is recomputed, not reported", 120, True)
+def _(ctx):
+    out, run, psnr = _psnr_run(ctx)
+    first = run()
     real = psnr()
     entries = list((out / "cache" / "quality").rglob("*.json"))
     for entry in entries:
@@ -827,7 +833,7 @@ def _(ctx):
     handler.emit = lambda record: warnings.append(record.getMessage())
     logging.getLogger("benchmarks.cache").addHandler(handler)
     try:
-        second, _, _ = ctx.cli(main, *argv)
+        second = run()
     finally:
         logging.getLogger("benchmarks.cache").removeHandler(handler)
     ctx.last += f"\npsnr {real} then {psnr()}; warnings {warnings}"
@@ -890,19 +896,8 @@ def _(ctx):
 
 @attack("run-folder cache", "a cached SR PNG replaced by a white image is recomputed: the real PSNR", 120, True)
 def _(ctx):
-    from benchmarks.run import main
-
-    frames = ctx.root / "frames"
-    frame(frames / "a.png", (48, 32))
-    out = ctx.root / "run"
-    argv = ("--datasets", f"folder:{frames}", "--methods", "bicubic", "--tasks", "quality", "--metrics", "psnr")
-    argv += ("--out", out, "--quiet", "--device", "cpu", "--no-report")
-
-    def psnr() -> float:
-        df = pd.read_csv(out / "results.csv")
-        return float(df[(df.metric == "psnr") & (df["class"] == "all")].value.iloc[0])
-
-    first, _, _ = ctx.cli(main, *argv)
+    out, run, psnr = _psnr_run(ctx)
+    first = run()
     real = psnr()
     pngs = list((out / "cache" / "sr").rglob("*.png"))
     for png in pngs:
@@ -911,7 +906,7 @@ def _(ctx):
         Image.fromarray(np.full(size[::-1], 255, np.uint8), mode="L").save(png)
     shutil.rmtree(out / "cache" / "quality")  # the PSNR is computed again, from the SR output the run takes
     (out / "results.csv").unlink()
-    second, _, _ = ctx.cli(main, *argv)
+    second = run()
     ctx.last += f"\npsnr {real} then {psnr()}"
     return first == 0 and second == 0 and len(pngs) == 1 and psnr() == real
 
