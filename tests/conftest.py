@@ -86,6 +86,23 @@ def noise_frames(folder: Path, count: int, height: int = 32, width: int = 40) ->
     return folder
 
 
+def mask_source(src: Path, growing: bool = False) -> Path:
+    """``src/images`` with four seeded 32x32 noise frames and ``src/masks`` with a white square on each (rows 10-13,
+    or 10 to 11+i when ``growing``: a labelled area that differs per frame): a tiny segmentation source."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(src / "images" / f"{i}.png")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[10 : (12 + i if growing else 14), 10:14] = 255
+        Image.fromarray(mask).save(src / "masks" / f"{i}.png")
+    return src
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` (real infrared samples); skipped (or failed under IRSR_REQUIRE_SHARED=1) when absent."""

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from coco_oracle import coco_score
+from conftest import mask_source
 from PIL import Image
 
 from downstream.bootstrap import percentile_interval, resample_indices
@@ -205,14 +206,7 @@ def test_segmentation_trainer_counts_the_labelled_pixels_of_the_training_split(t
     from downstream.segmentation.prepare import prepare_masks
     from downstream.segmentation.train import class_pixel_counts
 
-    rng = np.random.default_rng(0)
-    (tmp_path / "src" / "images").mkdir(parents=True)
-    (tmp_path / "src" / "masks").mkdir()
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / "src" / "images" / f"{i}.png")
-        mask = np.zeros((32, 32), np.uint8)
-        mask[10 : 12 + i, 10:14] = 255
-        Image.fromarray(mask).save(tmp_path / "src" / "masks" / f"{i}.png")
+    mask_source(tmp_path / "src", growing=True)
     prepare_masks(tmp_path / "src", tmp_path / "data")
     data = str(tmp_path / "data" / "dataset.yaml")
     train = load_dataset(data, split="train")

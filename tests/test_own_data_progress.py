@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import mask_source
 from PIL import Image
 
 from downstream.detection.prepare import main as det_prepare
@@ -36,14 +37,7 @@ def test_prepare_counts_frames_on_a_terminal(tmp_path, capsys, monkeypatch):
 def test_segmentation_training_shows_iterations_with_eta(tmp_path, capsys):
     from downstream.segmentation.train import main
 
-    rng = np.random.default_rng(0)
-    (tmp_path / "src" / "images").mkdir(parents=True)
-    (tmp_path / "src" / "masks").mkdir()
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / "src" / "images" / f"{i}.png")
-        mask = np.zeros((32, 32), np.uint8)
-        mask[10:14, 10:14] = 255
-        Image.fromarray(mask).save(tmp_path / "src" / "masks" / f"{i}.png")
+    mask_source(tmp_path / "src")
     prepare_masks(tmp_path / "src", tmp_path / "data")
     argv = ["--dataset", str(tmp_path / "data" / "dataset.yaml"), "--out", str(tmp_path / "run"), "--model", "mit_b0"]
     assert main([*argv, "--iters", "3", "--crop", "32", "--batch", "2", "--device", "cpu"]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, mask_source
 
 from downstream.detection.task import DetectionTask
 from downstream.errors import ClassMismatchError
@@ -61,21 +61,13 @@ def test_segmenter_training_uses_a_pretrained_backbone_when_its_file_is_there(tm
     """train --dataset: scratch without the ImageNet file (flagged in task.yaml), the file's weights when present."""
     import torch
     import yaml
-    from PIL import Image
 
     from downstream.segmentation.model import build_segformer
     from downstream.segmentation.prepare import prepare_masks
     from downstream.segmentation.train import main
     from sr import weights as registry
 
-    rng = np.random.default_rng(0)
-    (tmp_path / "src" / "images").mkdir(parents=True)
-    (tmp_path / "src" / "masks").mkdir()
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / "src" / "images" / f"{i}.png")
-        mask = np.zeros((32, 32), np.uint8)
-        mask[10:14, 10:14] = 255
-        Image.fromarray(mask).save(tmp_path / "src" / "masks" / f"{i}.png")
+    mask_source(tmp_path / "src")
     prepare_masks(tmp_path / "src", tmp_path / "data")
     args = [
         "--dataset",
