@@ -280,31 +280,32 @@ def tables(root: Path, count: int = 6, limit: int | None = None) -> tuple[str, l
         "edge": ("bicubic", "area", "blur"),
         "scenes": ("bicubic", "jpeg", "sensor"),
     }
-    lines = [
-        "| frames | n | noise DN (median / p90 / max) | column DN | row DN | span DN (median / min) | clip % |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [_row(name, stats) for name, stats in real.items()]
-    lines.append(_row("**all real**", every))
-    lines += [
-        _row(f"{names[src]}, `{label}`", stats)
-        for src, rows in made.items()
-        for label, stats in rows.items()
-        if label.partition("@")[0] in first[src]
-    ]
-    lines += [
-        "",
-        "| frames | n | edge sigma, LR px (median / p90 / max) | shading fall-off % | defects ppm | JPEG blockiness |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [_row2(name, stats) for name, stats in real.items()]
-    lines.append(_row2("**all real**", every))
-    lines += [
-        _row2(f"{names[src]}, `{label}`", stats)
-        for src, rows in made.items()
-        for label, stats in rows.items()
-        if label.partition("@")[0] in second[src]
-    ]
+    layouts = (
+        (
+            "| frames | n | noise DN (median / p90 / max) | column DN | row DN | span DN (median / min) | clip % |",
+            "|---|---|---|---|---|---|---|",
+            _row,
+            first,
+        ),
+        (
+            "| frames | n | edge sigma, LR px (median / p90 / max) | shading fall-off % | defects ppm "
+            "| JPEG blockiness |",
+            "|---|---|---|---|---|---|",
+            _row2,
+            second,
+        ),
+    )
+    lines: list[str] = []
+    for header, rule, row, shown in layouts:  # the real frames, all of them, then the made ones each table shows
+        lines += ([""] if lines else []) + [header, rule]
+        lines += [row(name, stats) for name, stats in real.items()]
+        lines.append(row("**all real**", every))
+        lines += [
+            row(f"{names[src]}, `{label}`", stats)
+            for src, rows in made.items()
+            for label, stats in rows.items()
+            if label.partition("@")[0] in shown[src]
+        ]
     problems = []
     for key, source, label in CHECKS:
         top = float(np.nanmax([s[key] for s in every]))
