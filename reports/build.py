@@ -11,6 +11,7 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
+from reports.paper import FromRun, build_paper_report
 from reports.radar import radar_plot
 from reports.robustness import write_robustness
 from reports.run_tables import no_reference_radars, run_tables
@@ -82,17 +83,15 @@ def _build(results_csv: str | Path, df, out: Path, reference: str, tasks: Callab
         lines += [f"![{md_text(c)}]({md_link(png.name)})\n\n*{md_text(c)}*\n" for c, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    # what the paper report's html shows too, handed over rather than computed and drawn again (reports.paper.FromRun)
-    _paper_report(results_csv, out / "paper", reference, (tasks, significance, tables, radars + pictures))
+    # what the paper report's html shows too, handed over rather than computed and drawn again
+    _paper_report(results_csv, out / "paper", reference, FromRun(tasks, significance, tables, radars + pictures))
 
 
-def _paper_report(results_csv, out_dir: Path, reference: str, from_run: tuple) -> None:
+def _paper_report(results_csv, out_dir: Path, reference: str, from_run: FromRun) -> None:
     """The paper's tables/figures and the self-contained report.html (reports.paper); never fails the run."""
     import logging
 
     try:
-        from reports.paper import FromRun, build_paper_report
-
-        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None, from_run=FromRun(*from_run))
+        build_paper_report(results_csv, out_dir, reference=reference, paper_tables=None, from_run=from_run)
     except Exception as exc:  # the basic report above is written already
         logging.getLogger(__name__).warning("paper report not written: %s: %s", type(exc).__name__, exc)
