@@ -46,6 +46,7 @@ from PIL import Image  # noqa: E402
 from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
 from reports.escape import file_stem, plain_text_figures  # noqa: E402
+from reports.figure_files import save_figure  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
@@ -154,7 +155,7 @@ def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: st
         ax.set_title(label, fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, stem)
+    return save_figure(fig, stem, dpi=110)
 
 
 def image_rows(rows: list[tuple[str, list[tuple[str, Path]], Box]], title: str, stem: Path) -> list[Path]:
@@ -173,16 +174,7 @@ def image_rows(rows: list[tuple[str, list[tuple[str, Path]], Box]], title: str, 
         axes[r, 0].text(-0.05, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, stem)
-
-
-def _save(fig, stem: Path) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem, dpi=110)
 
 
 def _picture(image: Image.Image, title: str, stem: Path) -> list[Path]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from reports.escape import plain_text_figures
+from reports.figure_files import save_figure
 from sr.vocab import CLASS_ALL
 
 plain_text_figures()  # names on the axes are data: no mathtext
@@ -51,13 +52,7 @@ def radar_plot(
     ax.set_ylim(*_radial_limits(table[axes], high))
     ax.set_title(title, pad=20)
     ax.legend(loc="upper right", bbox_to_anchor=(1.35, 1.1), fontsize=8)
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for p in paths:
-        fig.savefig(p, bbox_inches="tight", dpi=120)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem, dpi=120)
 
 
 def _radial_limits(values: pd.DataFrame, high: pd.DataFrame | None) -> tuple[float, float]:

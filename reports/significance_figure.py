@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from reports.escape import file_stem, plain_text_figures
+from reports.figure_files import save_figure
 from sr.vocab import CLASS_ALL, COL_CLASS, COL_DATASET, COL_METHOD, COL_METRIC, COL_TASK
 
 plain_text_figures()  # method, data-set and task names in the pictures are data: no mathtext
@@ -61,12 +62,8 @@ def significance_figures(
         ax.set_yticks(range(len(methods)), [str(m) for m in methods], fontsize=8)
         ax.set_title(f"{dataset} / {task}: difference to {reference} (* p_holm < 0.05)", fontsize=9)
         stem = out / f"significance_{file_stem(dataset)}_{file_stem(task)}"
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
         with plt.rc_context({"svg.fonttype": "none"}):  # SVG text stays text (searchable, selectable)
-            for path in paths:
-                fig.savefig(path, bbox_inches="tight", dpi=120)
-        plt.close(fig)
+            paths = save_figure(fig, stem, dpi=120)
         caption = (
             f"Significance ({dataset}, {task}): method - {reference}, blue = better, red = worse "
             f"(each column scaled to its largest difference), * = significant after Holm (p < 0.05)"

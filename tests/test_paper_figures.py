@@ -43,3 +43,73 @@ def test_figure6_axes_are_the_overall_metric_and_the_papers_three_classes():
     ]
     own = ["mIoU", "crack", "pothole"]  # a user's classes: every one is drawn
     assert figure6_axes("segmentation", own) == own and figure6_axes("my_task", columns) == columns
+
+
+def _figure_makers(folder):
+    """(name, module, make(stem folder) -> the png) for a radar, a significance picture and a Figure-3 image grid."""
+    import numpy as np
+    import pandas as pd
+
+    import reports.qualitative as qualitative
+    import reports.radar as radar
+    import reports.significance_figure as significance
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.uniform(0.2, 0.9, (3, 4)), index=["bicubic", "$x^$", "hr"], columns=list("abcd"))
+    sig = pd.DataFrame(
+        [
+            {"dataset": "ds", "task": "quality", "method": m, "metric": k, "class": "all", "delta": d, "significant": s}
+            for (m, k), d, s in zip(
+                [(m, k) for m in ("a", "b") for k in ("psnr", "ssim")], rng.normal(size=4), [1, 0] * 2
+            )
+        ]
+    )
+    rows = []
+    for r in range(2):
+        images = []
+        for m, (w, h) in (("lr", (20, 15)), ("bicubic", (80, 60)), ("hr", (80, 60))):
+            path = folder / f"{r}_{m}.png"
+            Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+            images.append((m, path))
+        rows.append((f"Set{r}: frame", images, (10, 5, 60, 55)))
+    return [
+        ("radar", radar, lambda out: radar.radar_plot(table, "radar", out / "radar", table - 0.1, table + 0.1)[0]),
+        (
+            "significance",
+            significance,
+            lambda out: significance.significance_figures(sig, out, "r", lambda t, m: True)[0][1],
+        ),
+        ("figure 3", qualitative, lambda out: qualitative.image_rows(rows, "Figure 3", out / "fig3")[0]),
+    ]
+
+
+def test_every_figure_is_drawn_three_times_for_its_png_and_svg_and_the_png_is_the_tight_one(tmp_path, monkeypatch):
+    """reports.figure_files.save_figure measures the tight box once and saves PNG and SVG with it: three draws of the
+    figure, not four (two per ``savefig(bbox_inches="tight")``), and the PNG is pixel for pixel the one
+    ``savefig(bbox_inches="tight")`` writes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    draws = []
+    real_draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: (draws.append(self), real_draw(self, renderer))[1])
+
+    def tight_savefig(fig, stem, dpi):  # what each figure's module did before save_figure
+        paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+        for path in paths:
+            fig.savefig(path, bbox_inches="tight", dpi=dpi)
+        plt.close(fig)
+        return paths
+
+    for name, module, make in _figure_makers(tmp_path):
+        (tmp_path / "old").mkdir(exist_ok=True)
+        with monkeypatch.context() as m:
+            m.setattr(module, "save_figure", tight_savefig)
+            old = make(tmp_path / "old")
+        draws.clear()
+        new = make(tmp_path / "new")
+        assert len(draws) == 3 and len(set(map(id, draws))) == 1, (name, len(draws))
+        assert new.with_suffix(".svg").stat().st_size > 1000, name
+        with Image.open(old) as a, Image.open(new) as b:
+            assert a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b)), name
