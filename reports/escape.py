@@ -8,6 +8,8 @@ Names come from the user's data set and are data, never markup: a class named ``
   spaces (``*`` and ``_`` are left as they are: at worst emphasis, and ``*`` is one of our own flag marks);
 * :func:`tex_text`: LaTeX, all ten special characters (``& % $ # _ { } ~ ^ \\``) in their text form, control
   characters as spaces (``^^5c`` is then plain text: ``^`` no longer starts TeX's hex notation);
+* :func:`xml_text`: the text of an SVG (XML) element or attribute: ``& < > " '`` as entities, control characters
+  (and the few others XML cannot hold at all) as spaces;
 * :func:`csv_cell`: a text cell of a CSV meant for spreadsheets (the report tables): a leading ``= + - @``, tab or
   carriage return is neutralised with a leading ``'`` so no formula runs. ``results.csv`` is the run's data, written
   as it is (documented in docs/security.md): open it as data, not in a spreadsheet that evaluates formulas;
@@ -23,6 +25,7 @@ goes through :func:`md_link`, a file name built from a name through :func:`file_
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Callable
 from urllib.parse import quote
@@ -46,6 +49,8 @@ _TEX = {
 }
 _TEX_CHARS = re.compile("|".join(re.escape(c) for c in _TEX))
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+# what XML 1.0 cannot hold even as a character reference: C0 controls but tab/newline, lone surrogates, U+FFFE/F
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def md_text(text) -> str:
@@ -102,6 +107,11 @@ def from_md(text, markup: Callable[[str], str], literal: Callable[[str], str]) -
 def tex_text(text) -> str:
     """``text`` as literal LaTeX text (see the module doc); one pass, so an escape is never escaped again."""
     return _TEX_CHARS.sub(lambda m: _TEX[m.group()], _CONTROL.sub(" ", str(text)))
+
+
+def xml_text(text) -> str:
+    """``text`` as literal XML (SVG) text, fit for an element or a quoted attribute (see the module doc)."""
+    return html.escape(_CONTROL.sub(" ", _NOT_XML.sub(" ", str(text))), quote=True)
 
 
 def csv_cell(value):

@@ -45,8 +45,9 @@ from PIL import Image  # noqa: E402
 
 from downstream.sample import LABEL_BOXES, LABEL_FIELDS  # noqa: E402
 from downstream.tasks import TaskReport, task_report  # noqa: E402
-from reports.escape import file_stem, plain_text_figures  # noqa: E402
+from reports.escape import file_stem, plain_text_figures, xml_text  # noqa: E402
 from reports.figure_files import save_figure  # noqa: E402
+from reports.html import data_uri  # noqa: E402
 from reports.paper_tables import paper_label  # noqa: E402
 from reports.tables import marked  # noqa: E402
 from reports.tasks import task_reports  # noqa: E402
@@ -177,20 +178,28 @@ def image_rows(rows: list[tuple[str, list[tuple[str, Path]], Box]], title: str, 
     return save_figure(fig, stem, dpi=110)
 
 
+TITLE_BAND = 40  # px above a picture in its SVG, for the title
+
+
 def _picture(image: Image.Image, title: str, stem: Path) -> list[Path]:
-    """A ready-made picture (PIL) as PNG (lossless, as drawn) + SVG (embedded, with the title)."""
+    """A ready-made picture (PIL) as PNG (lossless, as drawn) + SVG: the title (escaped: it holds names from the data)
+    above the PNG's own bytes as a data URI, the same pixels, not drawn or encoded again."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    png = stem.with_suffix(".png")
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
     image.save(png)
     w, h = image.size
-    fig = plt.figure(figsize=(w / 100, h / 100 + 0.4))
-    ax = fig.add_axes((0, 0, 1, h / (h + 40)))
-    ax.imshow(np.asarray(image), interpolation="nearest")
-    ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    svg = stem.with_suffix(".svg")
-    fig.savefig(svg)
-    plt.close(fig)
+    total = h + TITLE_BAND
+    svg.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" '
+        f'width="{w}" height="{total}" viewBox="0 0 {w} {total}">\n'
+        f'<text x="{w / 2:g}" y="{TITLE_BAND * 0.65:g}" text-anchor="middle" font-family="DejaVu Sans, sans-serif" '
+        f'font-size="14">{xml_text(title)}</text>\n'
+        f'<image x="0" y="{TITLE_BAND}" width="{w}" height="{h}" style="image-rendering:pixelated" '
+        f'xlink:href="{data_uri(png)}"/>\n'
+        "</svg>\n",
+        encoding="utf-8",
+    )
     return [png, svg]
 
 

@@ -173,3 +173,31 @@ def test_the_runs_own_report_builds_draws_and_computes_nothing_twice(tmp_path, m
     assert page.count("<img src='data:image/png;base64,") == (later / "report.html").read_text().count(
         "<img src='data:image/png;base64,"
     )
+
+
+def test_a_task_figures_svg_holds_its_png_bytes_and_the_escaped_title(tmp_path, monkeypatch):
+    """Figures 4/5 (ready-made pictures): the SVG is the title, escaped (names are data), above the PNG's own bytes
+    as a data URI; no matplotlib figure is drawn for it."""
+    import base64
+    import xml.etree.ElementTree as ET
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from reports.qualitative import _picture
+
+    monkeypatch.setattr(Figure, "draw", lambda *a: pytest.fail("a matplotlib figure was drawn"))
+    picture = Image.fromarray(np.arange(7 * 9 * 3, dtype=np.uint8).reshape(7, 9, 3))
+    title = 'Figure 4: <script>alert(1)</script> & "$x^$"\x01\ud800/é'
+    png, svg = _picture(picture, title, tmp_path / "fig4_x")
+    text = svg.read_text(encoding="utf-8")
+    assert "<script" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;$x^$&quot;" in text
+    root = ET.fromstring(text.encode("utf-8"))
+    ns = {"svg": "http://www.w3.org/2000/svg", "xlink": "http://www.w3.org/1999/xlink"}
+    assert root.find("svg:text", ns).text == 'Figure 4: <script>alert(1)</script> & "$x^$"  /é'
+    href = root.find("svg:image", ns).get(f"{{{ns['xlink']}}}href")
+    assert href.startswith("data:image/png;base64,")
+    assert base64.b64decode(href.split(",", 1)[1]) == png.read_bytes()
+    with Image.open(png) as im:
+        assert np.array_equal(np.asarray(im), np.asarray(picture))
+    assert (root.get("width"), root.get("height")) == ("9", str(7 + 40))
