@@ -17,10 +17,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.cache import RunCache
 from benchmarks.job.context import Settings
+from benchmarks.pool import JobPool, default_workers, parse_workers, resolve_workers
 from benchmarks.resources import Resources
 from benchmarks.runner import run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
@@ -47,6 +49,7 @@ from sr.vocab import (
     OPT_PREFETCH,
     OPT_RANDOM_WEIGHTS,
     OPT_REFERENCE,
+    OPT_WORKERS,
     RESULT_COLUMNS,
 )
 
@@ -93,10 +96,19 @@ def build_parser() -> cli.ArgumentParser:
         "(bounds the frames held in memory; 0: all in one thread, one frame at a time); the results are the same",
     )
     p.add_argument(
+        OPT_WORKERS,
+        type=parse_workers,
+        default=default_workers(),
+        metavar="N",
+        help="local executor: worker processes that run the jobs, one method at a time (benchmarks.pool); auto: 1 "
+        "on a GPU, else 2 or the cores if fewer; 1: the jobs run in this process. Each worker uses this process's "
+        "torch thread count, so the results are the same for any N (default: $IRSR_WORKERS, else auto)",
+    )
+    p.add_argument(
         "--executor",
         choices=EXECUTORS,
         default="local",
-        help="local: in this process; ray: fan the jobs out to a Ray cluster",
+        help=f"local: on this machine ({OPT_WORKERS}); ray: fan the jobs out to a Ray cluster",
     )
     p.add_argument("--ray-address", default=None, help="Ray cluster address (ray://host:port); default: local Ray")
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report at the end")
@@ -306,22 +318,31 @@ def execute(
     executor: str = "local",
     ray_address: str | None = None,
     resources: Resources | None = None,
+    pool: JobPool | None = None,
 ) -> pd.DataFrame:
-    """Every (data set, degradation, method) job; rows in data-set-major order. In process, the jobs run method by
-    method with one ``Resources`` for the run (``resources``, or a new one), so each SR method is built once."""
+    """Every (data set, degradation, method) job; rows in data-set-major order. Locally the jobs run method by
+    method, in ``pool``'s worker processes or else in this process with one ``Resources`` for the run
+    (``resources``, or a new one), so each SR method is built once per process."""
     jobs = [(d, m, g) for d in datasets for g in settings.degradations for m in methods]
     RunCache(settings.out / "cache").sweep_stale_temporaries()
+    by_method = sorted(jobs, key=lambda job: methods.index(job[1]))
     if executor == "ray":
         from benchmarks.ray_executor import run_jobs_on_ray
 
         batches = run_jobs_on_ray(jobs, settings, ray_address)
     else:
-        resources = resources or Resources.for_settings(settings)
+        if pool is not None:
+            groups = [[job for job in by_method if job[1] == method] for method in methods]
+            finished = pool.run([group for group in groups if group])
+        else:
+            resources = resources or Resources.for_settings(settings)
+            finished = ((job, run_job(job[0], job[1], settings, resources, job[2])) for job in by_method)
         done = {}
-        for i, (dataset, method, degradation) in enumerate(sorted(jobs, key=lambda job: methods.index(job[1])), 1):
+        for i, (job, rows) in enumerate(finished, 1):
+            done[job] = rows
             if settings.progress:
+                dataset, method, degradation = job
                 print(f"[{i}/{len(jobs)}] {dataset} / {degradation} / {method}", file=sys.stderr, flush=True)
-            done[(dataset, method, degradation)] = run_job(dataset, method, settings, resources, degradation)
         batches = [done[job] for job in jobs]
     rows = [row for batch in batches for row in batch]
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
@@ -369,11 +390,16 @@ def _union(path: Path, results: pd.DataFrame, jobs: set[tuple[str, str, str, str
 
 
 def write_results(
-    results: pd.DataFrame, settings: Settings, started: float, jobs: list[tuple[str, str, str]] | None = None
+    results: pd.DataFrame,
+    settings: Settings,
+    started: float,
+    jobs: list[tuple[str, str, str]] | None = None,
+    execution: dict[str, int] | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Write ``<out>/results.csv`` (and run.json) under a lock on the folder: the rows of this run's ``jobs``
     (data set, method, degradation) replace their earlier rows, the rows of other jobs already there are kept.
-    Returns the path and the table written."""
+    ``execution``: the worker processes and torch threads the jobs ran with (run.json; values depend on the
+    threads at float rounding level). Returns the path and the table written."""
     settings.out.mkdir(parents=True, exist_ok=True)
     path = settings.out / "results.csv"
     if jobs is None:
@@ -384,11 +410,11 @@ def write_results(
         results = flag_void_tasks(_union(path, results, {(settings.suite, d, m, g) for d, m, g in jobs}))
         with atomic_path(path) as tmp:
             results.to_csv(tmp, index=False)
-        _write_run_json(results, settings, started)
+        _write_run_json(results, settings, started, execution or {})
     return path, results
 
 
-def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -> None:
+def _write_run_json(results: pd.DataFrame, settings: Settings, started: float, execution: dict[str, int]) -> None:
     versions = {}
     for pkg in ("torch", "torchvision", "pyiqa", "ultralytics", "mmsegmentation", "mmengine", "pandas"):
         try:
@@ -407,6 +433,7 @@ def _write_run_json(results: pd.DataFrame, settings: Settings, started: float) -
         "versions": versions,
         "weights_dir": settings.weights_dir,
         "seconds": round(time.time() - started, 1),
+        **execution,  # workers, torch_threads
         "dataset_files": settings.dataset_files,
     }
     # per method (name, options, weights sha256, flags) and per task (config, settings, weights sha256), from
@@ -493,25 +520,31 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     datasets, methods, settings = resolve_plan(args)
     resources = Resources.for_settings(settings)  # the run's SR methods, metrics and task networks
-    check_task_classes(datasets, settings, resources)
-    results = execute(datasets, methods, settings, args.executor, args.ray_address, resources)
-    jobs = [(d, m, g) for d in datasets for m in methods for g in settings.degradations]
-    path, _ = write_results(results, settings, started, jobs)
-    unavailable = results[results[COL_METRIC] == "unavailable"]
-    for _, row in unavailable.iterrows():
-        job = f"{row[COL_DATASET]} / {row[COL_DEGRADATION]} / {row[COL_METHOD]}"  # as the progress lines name it
-        print(f"skipped {job}: {row[COL_ERROR]}", file=sys.stderr)
-    print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
-    if args.efficiency:
-        print(f"efficiency: {measure_efficiency(datasets, methods, settings)}")
-    if not args.no_report:
-        from reports.build import build_reports
+    workers = resolve_workers(args.workers, settings.device, len(methods)) if args.executor == "local" else 1
+    with JobPool(settings, workers, resources) if workers > 1 else contextlib.nullcontext() as pool:
+        check_task_classes(datasets, settings, resources)
+        results = execute(datasets, methods, settings, args.executor, args.ray_address, resources, pool)
+        jobs = [(d, m, g) for d in datasets for m in methods for g in settings.degradations]
+        threads = pool.threads if pool else torch.get_num_threads()
+        path, _ = write_results(results, settings, started, jobs, {"workers": workers, "torch_threads": threads})
+        unavailable = results[results[COL_METRIC] == "unavailable"]
+        for _, row in unavailable.iterrows():
+            job = f"{row[COL_DATASET]} / {row[COL_DEGRADATION]} / {row[COL_METHOD]}"  # as the progress lines name it
+            print(f"skipped {job}: {row[COL_ERROR]}", file=sys.stderr)
+        print(f"results: {path} ({len(results)} rows, {time.time() - started:.0f} s)")
+        if args.efficiency:
+            print(f"efficiency: {measure_efficiency(datasets, methods, settings)}")
+        if not args.no_report:
+            from reports.build import build_reports
 
-        # the run's task networks go along: the report's Figures 4/5 build none again
-        report_dir = build_reports(
-            path, settings.out / "report", reference=args.reference or DEFAULT_REFERENCE, tasks=resources.task
-        )
-        print(f"report: {report_dir}")
+            # the run's task networks go along (in the workers when there are any): Figures 4/5 build none again
+            report_dir = build_reports(
+                path,
+                settings.out / "report",
+                reference=args.reference or DEFAULT_REFERENCE,
+                tasks=pool.task if pool else resources.task,
+            )
+            print(f"report: {report_dir}")
     return 0
 
 

@@ -105,6 +105,8 @@ OPT_DEBUG = "--debug"
 OPT_REFERENCE = "--reference"
 #: benchmarks.run: frames loaded ahead of / PNGs written behind the SR step in background threads (0 = sequential)
 OPT_PREFETCH = "--prefetch"
+#: benchmarks.run: how many worker processes run the jobs (benchmarks.pool; default $IRSR_WORKERS, else auto)
+OPT_WORKERS = "--workers"
 #: write into an existing folder the tool did not make, beside the user's files (never deleting them)
 OPT_OVERWRITE = "--overwrite"
 #: benchmarks.run: the degradation axis (NAME or NAME@SEVERITY, comma-separated)
@@ -145,3 +147,5 @@ ENV_SHARED_DIR = "IRSR_SHARED_DIR"
 ENV_REQUIRE_SHARED = "IRSR_REQUIRE_SHARED"
 #: 0 turns off the glibc allocator tuning every entry point applies at start-up (sr.runtime.tune_process)
 ENV_MALLOC_TUNING = "IRSR_MALLOC_TUNING"
+#: benchmarks.run's --workers default (auto or N; the tests set 1: in-process jobs see their monkeypatches)
+ENV_WORKERS = "IRSR_WORKERS"

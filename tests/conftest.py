@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sr.vocab import ENV_DATA_DIR, ENV_REQUIRE_SHARED, ENV_SHARED_DIR, ENV_WEIGHTS_DIR
+from sr.vocab import ENV_DATA_DIR, ENV_REQUIRE_SHARED, ENV_SHARED_DIR, ENV_WEIGHTS_DIR, ENV_WORKERS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get(ENV_SHARED_DIR, REPO.parent / "shared"))
@@ -144,6 +144,8 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv(ENV_WEIGHTS_DIR, str(root / "weights"))
     monkeypatch.setenv(ENV_DATA_DIR, str(root / "data"))
     monkeypatch.setenv("YOLO_OFFLINE", "1")
+    # the main job in this process, as most tests count and patch what its jobs do (tests/test_pool.py: workers)
+    monkeypatch.setenv(ENV_WORKERS, "1")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,95 @@
+"""benchmarks.pool: the main job's worker processes (--workers).
+
+The numbers depend on torch's thread count, not on the processes: two workers of one thread each give results.csv
+byte for byte as one process with one thread (and --workers 1 keeps the run's own thread count); the report's
+task figures come from the workers; a worker that dies is a clear error naming the way on; auto and wrong values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import benchmarks.pool as pool
+from benchmarks.run import main as run_main
+from sr.errors import UserError
+from sr.vocab import ENV_WORKERS
+
+# a diffusion network, an interpolation and the LR input, both tasks and two metrics on the first four frames
+JOB = ["--methods", "difiisr_demo,bicubic,lr", "--metrics", "psnr,niqe", "--limit", "4", "--quiet"]
+
+
+def _run(out: Path, *extra: str) -> bytes:
+    assert run_main([*JOB, "--out", str(out), *extra]) == 0
+    return (out / "results.csv").read_bytes()
+
+
+@pytest.fixture
+def threads_restored():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_two_workers_give_the_numbers_of_one_process_with_their_thread_count(tmp_path, threads_restored):
+    """This test process has used torch with several threads before (the suite), so the fork is the unsafe case
+    for libgomp unless the workers keep to one thread each (they do: the run hangs otherwise)."""
+    torch.set_num_threads(2)
+    pooled = _run(tmp_path / "pooled", "--workers", "2", "--no-report")
+    torch.set_num_threads(1)
+    single = _run(tmp_path / "single", "--workers", "1", "--no-report")
+    assert pooled == single
+
+    meta = json.loads((tmp_path / "pooled" / "run.json").read_text())
+    assert (meta["workers"], meta["torch_threads"]) == (2, 1)  # what the jobs computed with
+
+
+def test_the_report_figures_of_tasks_run_in_the_workers(tmp_path, monkeypatch):
+    calls = []
+    original = pool._PooledTask.figure
+
+    def counted(self, *args):
+        calls.append(os.getpid())
+        return original(self, *args)
+
+    monkeypatch.setattr(pool._PooledTask, "figure", counted)
+    _run(tmp_path / "run", "--workers", "2")
+    figures = tmp_path / "run" / "report" / "paper" / "figures"
+    assert len(calls) == 2  # Figures 4 (detection) and 5 (segmentation), one data set
+    assert len(list(figures.glob("fig4_*.png"))) == 1 and len(list(figures.glob("fig5_*.png"))) == 1
+
+
+def _dies(group):
+    os._exit(3)  # a worker killed mid-job (out of memory, a segfault in a library)
+
+
+def test_a_worker_that_dies_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pool, "_run_group", _dies)  # the forked workers inherit it
+    with pytest.raises(RuntimeError, match="worker process of the run died.*rerun the same command"):
+        run_main([*JOB, "--out", str(tmp_path / "run"), "--workers", "2", "--no-report", "--debug"])
+
+
+def test_auto_and_explicit_worker_counts(monkeypatch):
+    monkeypatch.setattr(pool, "usable_cores", lambda: 8)
+    auto = pool.MAX_AUTO_WORKERS if sys.platform == "linux" else 1
+    assert pool.resolve_workers(None, "cpu", 29) == auto
+    assert pool.resolve_workers(None, "cpu", 3) == min(auto, 3)  # never more workers than methods
+    assert pool.resolve_workers(None, "cuda", 29) == 1
+    assert pool.resolve_workers(3, "cpu", 29) == 3 and pool.resolve_workers(1, "cuda", 29) == 1
+    with pytest.raises(UserError, match="CPU only"):
+        pool.resolve_workers(2, "cuda", 29)
+    assert pool.parse_workers("auto") is None and pool.parse_workers("3") == 3
+    for wrong in ("0", "-1", "two", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
+            pool.parse_workers(wrong)
+    monkeypatch.delenv(ENV_WORKERS, raising=False)
+    assert pool.default_workers() == "auto"
+    monkeypatch.setenv(ENV_WORKERS, "0")
+    assert run_main(["--out", "/nonexistent/never", "--quiet"]) == 2  # a usage error, before anything is made
