@@ -117,7 +117,8 @@ class JobPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    def _submit(self, fn: Any, *args: Any) -> Future:
+    def submit(self, fn: Any, *args: Any) -> Future:
+        """``fn(*args)`` in a worker (the report draws its figures so: reports.figure_files)."""
         if self._executor is None:
             raise RuntimeError("JobPool used outside its with-block")
         return self._executor.submit(fn, *args)
@@ -129,7 +130,7 @@ class JobPool:
             self.resources.metric(name)
         for config in self.settings.tasks.values():
             self.resources.task(config)
-        futures = {self._submit(_run_group, group): group for group in groups}
+        futures = {self.submit(_run_group, group): group for group in groups}
         try:
             for future in as_completed(futures):
                 yield from future.result()
@@ -158,7 +159,7 @@ class _PooledTask:
         return getattr(self._task, name)
 
     def figure(self, *args: Any) -> Any:
-        return self._pool._submit(_task_figure, self._config, *args).result()
+        return self._pool.submit(_task_figure, self._config, *args).result()
 
 
 # ----- in the worker processes -----------------------------------------------------------------------------------

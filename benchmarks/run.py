@@ -537,12 +537,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_report:
             from reports.build import build_reports
 
-            # the run's task networks go along (in the workers when there are any): Figures 4/5 build none again
+            # the run's task networks go along (in the workers when there are any): Figures 4/5 build none again;
+            # the workers draw the figures beside the report's other work
             report_dir = build_reports(
                 path,
                 settings.out / "report",
                 reference=args.reference or DEFAULT_REFERENCE,
                 tasks=pool.task if pool else resources.task,
+                draw_in=pool.submit if pool else None,
             )
             print(f"report: {report_dir}")
     return 0

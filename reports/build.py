@@ -4,6 +4,7 @@ significance (``downstream.evidence``; no model is re-run)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
+from reports.figure_files import drawn_elsewhere
 from reports.paper import FromRun, build_paper_report
 from reports.radar import radar_plot
 from reports.robustness import write_robustness
@@ -31,15 +33,18 @@ def build_reports(
     *,
     overwrite: bool = False,
     tasks: Callable[[str], Any] | None = None,
+    draw_in: Callable[..., Future] | None = None,
 ) -> Path:
     """Write the report of ``results_csv`` to ``out_dir``, all or nothing: it is built in a new folder beside
     ``out_dir`` and swapped in at the end (``sr.ownership.owned_folder``: only a folder this tool made is replaced;
     ``overwrite`` writes beside a user's files), so a failure (a full disk) leaves the
     previous report whole instead of a mix of new tables and an old or cut ``report.md``. ``reference``: the
     method every other one is compared with in ``significance.csv``. ``tasks``: the run's task networks by task
-    config (the runner's ``Resources.task``) when the run writes its own report, so its figures build none again."""
+    config (the runner's ``Resources.task``) when the run writes its own report, so its figures build none again.
+    ``draw_in``: a process pool's ``submit`` that draws the figures beside the rest of the report (the run's
+    workers: ``reports.figure_files.drawn_elsewhere``)."""
     df = load_results(results_csv)
-    with owned_folder(out_dir, "report", overwrite=overwrite) as staging:
+    with owned_folder(out_dir, "report", overwrite=overwrite) as staging, drawn_elsewhere(draw_in):
         _build(results_csv, df, staging, reference, tasks)
     return Path(out_dir)
 

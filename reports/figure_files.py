@@ -7,10 +7,20 @@ saving dpi, ``Figure.get_tightbbox`` padded by :rc:`savefig.pad_inches`), and wr
 three draws. The PNG is the one ``bbox_inches="tight"`` writes, pixel for pixel; the SVG is cropped to the box the
 PNG's renderer (Agg) measured instead of one the SVG renderer measures itself: its size can differ from a
 ``bbox_inches="tight"`` SVG's by a fraction of a point where a text's extent decides the box.
+
+Drawing is most of a report's time. Within :func:`drawn_elsewhere` (the run's report, when the run has worker
+processes: ``benchmarks.pool``) :func:`save_figure` hands each figure, pickled, to another process and returns at
+once, so the figures are drawn beside the report's other work; :func:`wait_for_figures` waits for the files (before
+anything reads them), and the block's end waits for all. The PNGs are the same bytes either way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import pickle
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +31,11 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 FORMATS = (".png", ".svg")
+
+#: while a report draws in other processes (:func:`drawn_elsewhere`): the submit function and the pending saves
+_ELSEWHERE: contextvars.ContextVar[tuple[Callable[..., Future], list[Future]] | None] = contextvars.ContextVar(
+    "report_figures_elsewhere", default=None
+)
 
 
 def tight_bbox(fig: Figure, dpi: float) -> Bbox:
@@ -37,10 +52,22 @@ def tight_bbox(fig: Figure, dpi: float) -> Bbox:
 
 def save_figure(fig: Figure, stem: str | Path, dpi: float) -> list[Path]:
     """``fig`` as ``stem``.png and ``stem``.svg (the folder made if needed), both cropped to :func:`tight_bbox`;
-    the figure is closed. Returns the two paths."""
+    the figure is closed. Returns the two paths (within :func:`drawn_elsewhere`, files still being written)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(suffix) for suffix in FORMATS]
+    elsewhere = _ELSEWHERE.get()
+    if elsewhere is None:
+        _write(fig, paths, dpi)
+    else:
+        submit, pending = elsewhere
+        payload = pickle.dumps(fig)  # our own figure, to our own worker process
+        plt.close(fig)
+        pending.append(submit(_write_pickled, payload, paths, dpi))
+    return paths
+
+
+def _write(fig: Figure, paths: list[Path], dpi: float) -> None:
     bbox = tight_bbox(fig, dpi)
     # The layout was done by the measuring draw; a figure that keeps a layout engine (even the inert one
     # ``tight_layout()`` leaves) would be drawn once more by every savefig before it renders.
@@ -51,4 +78,35 @@ def save_figure(fig: Figure, stem: str | Path, dpi: float) -> list[Path]:
             fig.savefig(path, bbox_inches=bbox, dpi=dpi)
     finally:
         plt.close(fig)
-    return paths
+
+
+def _write_pickled(payload: bytes, paths: list[Path], dpi: float) -> None:
+    _write(pickle.loads(payload), paths, dpi)  # made by save_figure in the run's own process
+
+
+@contextlib.contextmanager
+def drawn_elsewhere(submit: Callable[..., Future] | None) -> Iterator[None]:
+    """Within the block, :func:`save_figure` draws through ``submit`` (a process pool's ``submit(fn, *args)``;
+    None: here, as outside the block). Leaving the block waits for every figure; a failed one raises."""
+    if submit is None:
+        yield
+        return
+    token = _ELSEWHERE.set((submit, []))
+    try:
+        yield
+        wait_for_figures()
+    finally:
+        pending = _ELSEWHERE.get()[1]  # after a failure in the block: no file is written once it has ended
+        wait(pending)
+        _ELSEWHERE.reset(token)
+
+
+def wait_for_figures() -> None:
+    """Wait until every figure handed to another process so far is written (a failed one raises); nothing to
+    wait for outside :func:`drawn_elsewhere`."""
+    elsewhere = _ELSEWHERE.get()
+    if elsewhere is None:
+        return
+    pending = elsewhere[1]
+    while pending:
+        pending.pop(0).result()

@@ -36,6 +36,7 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
+from reports.figure_files import wait_for_figures
 from reports.paper_tables import (
     ABLATION_ONLY,
     DEFAULT_DATASETS,
@@ -220,6 +221,7 @@ def _build_paper(
         lines += ["### Figures not made", ""] + [f"* {r}" for r in skipped] + [""]
     lines += runinfo.markdown(results_csv, df)
     (out / "paper.md").write_text("\n".join(lines), encoding="utf-8")
+    wait_for_figures()  # those drawn in other processes: the page embeds them, the folder is swapped in next
     if html:
         from reports.html import write_html_report
 

@@ -51,19 +51,34 @@ def test_two_workers_give_the_numbers_of_one_process_with_their_thread_count(tmp
     assert (meta["workers"], meta["torch_threads"]) == (2, 1)  # what the jobs computed with
 
 
-def test_the_report_figures_of_tasks_run_in_the_workers(tmp_path, monkeypatch):
-    calls = []
-    original = pool._PooledTask.figure
+def test_the_report_is_drawn_in_the_workers_with_the_same_pictures(tmp_path, monkeypatch):
+    """The task figures (Figures 4/5) run in the workers, and every matplotlib figure is drawn there
+    (reports.figure_files.drawn_elsewhere); the PNGs are the bytes of a report drawn in the run's process."""
+    from reports.build import build_reports
+    from reports.figure_files import _write_pickled
 
-    def counted(self, *args):
-        calls.append(os.getpid())
-        return original(self, *args)
+    sent = []
+    original = pool.JobPool.submit
 
-    monkeypatch.setattr(pool._PooledTask, "figure", counted)
+    def counted(self, fn, *args):
+        sent.append(fn)
+        return original(self, fn, *args)
+
+    monkeypatch.setattr(pool.JobPool, "submit", counted)
     _run(tmp_path / "run", "--workers", "2")
-    figures = tmp_path / "run" / "report" / "paper" / "figures"
-    assert len(calls) == 2  # Figures 4 (detection) and 5 (segmentation), one data set
-    assert len(list(figures.glob("fig4_*.png"))) == 1 and len(list(figures.glob("fig5_*.png"))) == 1
+    pooled = tmp_path / "run" / "report"
+    assert sent.count(pool._task_figure) == 2  # Figures 4 (detection) and 5 (segmentation), one data set
+    pngs = sorted(p.relative_to(pooled) for p in pooled.rglob("*.png"))
+    # each matplotlib figure drawn once (the paper report copies the run report's pictures); Figures 4/5 and their
+    # parts are the task figures'
+    task_figure = [p for p in pngs if p.name.startswith(("fig4_", "fig5_")) or p.parent.name.endswith("_parts")]
+    assert sent.count(_write_pickled) == len({p.name for p in pngs if p not in task_figure}) > 5
+    here = tmp_path / "here"
+    build_reports(tmp_path / "run" / "results.csv", here)  # in this process, building its own task networks
+    assert pngs == sorted(p.relative_to(here) for p in here.rglob("*.png"))
+    for png in pngs:
+        if png not in task_figure:  # the task figures: one torch thread there, more here
+            assert (pooled / png).read_bytes() == (here / png).read_bytes(), png
 
 
 def _dies(group):
@@ -93,3 +108,34 @@ def test_auto_and_explicit_worker_counts(monkeypatch):
     assert pool.default_workers() == "auto"
     monkeypatch.setenv(ENV_WORKERS, "0")
     assert run_main(["--out", "/nonexistent/never", "--quiet"]) == 2  # a usage error, before anything is made
+
+
+def test_figures_drawn_elsewhere_are_the_same_files_and_a_failure_is_raised(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import matplotlib.pyplot as plt
+
+    from reports.figure_files import drawn_elsewhere, save_figure
+
+    def figure():
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1, 2], [2, 0, 1], label="a <b> & c")
+        ax.legend()
+        return fig
+
+    here = save_figure(figure(), tmp_path / "here" / "f", dpi=80)
+    with ThreadPoolExecutor(1) as executor:
+        with drawn_elsewhere(executor.submit):
+            there = save_figure(figure(), tmp_path / "there" / "f", dpi=80)
+        assert here[0].read_bytes() == there[0].read_bytes()
+
+        def failing(fn, *args):  # the worker's disk is full
+            return executor.submit(_disk_full)
+
+        with pytest.raises(OSError, match="No space left"):
+            with drawn_elsewhere(failing):
+                save_figure(figure(), tmp_path / "full" / "f", dpi=80)
+
+
+def _disk_full():
+    raise OSError(28, "No space left on device")
