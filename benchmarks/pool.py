@@ -102,17 +102,16 @@ class JobPool:
     def __enter__(self) -> JobPool:
         import multiprocessing
 
-        _WORKER.update(settings=self.settings, resources=self.resources)  # what the forked workers start with
         self._executor = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(self.threads,),
+            # forked, not pickled: every worker starts with the run's objects themselves
+            initargs=(self.settings, self.resources, self.threads),
         )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _WORKER.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -163,14 +162,17 @@ class _PooledTask:
 
 
 # ----- in the worker processes -----------------------------------------------------------------------------------
+#: a worker's run: its settings and Resources, set once by its initializer (a worker serves one run, one pool)
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(threads: int) -> None:
-    """A forked worker's set-up: its share of the run's torch threads, before any torch call in it."""
+def _start_worker(settings: Settings, resources: Resources, threads: int) -> None:
+    """A forked worker's set-up: its share of the run's torch threads before any torch call in it, and the run's
+    settings and Resources (the run process's own objects, inherited by the fork) for its jobs."""
     import torch
 
     torch.set_num_threads(threads)
+    _WORKER.update(settings=settings, resources=resources)
 
 
 def _run_group(group: list[Job]) -> list[tuple[Job, list[dict[str, Any]]]]:

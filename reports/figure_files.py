@@ -9,16 +9,16 @@ PNG's renderer (Agg) measured instead of one the SVG renderer measures itself: i
 ``bbox_inches="tight"`` SVG's by a fraction of a point where a text's extent decides the box.
 
 Drawing is most of a report's time. Within :func:`drawn_elsewhere` (the run's report, when the run has worker
-processes: ``benchmarks.pool``) :func:`save_figure` hands each figure, pickled, to another process and returns at
-once, so the figures are drawn beside the report's other work; :func:`wait_for_figures` waits for the files (before
-anything reads them), and the block's end waits for all. The PNGs are the same bytes either way.
+processes: ``benchmarks.pool``) :func:`save_figure` hands each figure to another process (the pool pickles it, as
+it does every call's arguments) and returns at once, so the figures are drawn beside the report's other work;
+:func:`wait_for_figures` waits for the files (before anything reads them), and the block's end waits for all. The
+PNGs are the same bytes either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import pickle
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from pathlib import Path
@@ -61,9 +61,8 @@ def save_figure(fig: Figure, stem: str | Path, dpi: float) -> list[Path]:
         _write(fig, paths, dpi)
     else:
         submit, pending = elsewhere
-        payload = pickle.dumps(fig)  # our own figure, to our own worker process
-        plt.close(fig)
-        pending.append(submit(_write_pickled, payload, paths, dpi))
+        plt.close(fig)  # out of pyplot here; the pool pickles the figure for the worker, which draws it
+        pending.append(submit(_write, fig, paths, dpi))
     return paths
 
 
@@ -78,10 +77,6 @@ def _write(fig: Figure, paths: list[Path], dpi: float) -> None:
             fig.savefig(path, bbox_inches=bbox, dpi=dpi)
     finally:
         plt.close(fig)
-
-
-def _write_pickled(payload: bytes, paths: list[Path], dpi: float) -> None:
-    _write(pickle.loads(payload), paths, dpi)  # made by save_figure in the run's own process
 
 
 @contextlib.contextmanager

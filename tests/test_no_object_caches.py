@@ -23,6 +23,9 @@ ALLOWED = {
     "downstream/detection/offline.py": {"ATTEMPTS": "strings: the downloads ultralytics tried, for the tests"},
     "downstream/datasets/base.py": {"_WARNED": "(name, sizes) of the short-data-set warnings already logged"},
     "downstream/datasets/folder.py": {"_WARNED": "(folder, counts) of the unpaired-label warnings already logged"},
+    # set only in a forked worker process, by its initializer: the one run that worker serves, never in the run's
+    # own process (the run's objects are its Resources, handed to the worker through the fork)
+    "benchmarks/pool.py": {"_WORKER": "a worker process's run: its settings and the run's Resources"},
     # the plug-in registry is process-wide by design, like Python's own import system: what is registered (classes,
     # functions) and which entry-point groups were scanned, never a built model
     "sr/plugins.py": {

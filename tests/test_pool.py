@@ -55,7 +55,7 @@ def test_the_report_is_drawn_in_the_workers_with_the_same_pictures(tmp_path, mon
     """The task figures (Figures 4/5) run in the workers, and every matplotlib figure is drawn there
     (reports.figure_files.drawn_elsewhere); the PNGs are the bytes of a report drawn in the run's process."""
     from reports.build import build_reports
-    from reports.figure_files import _write_pickled
+    from reports.figure_files import _write
 
     sent = []
     original = pool.JobPool.submit
@@ -72,7 +72,7 @@ def test_the_report_is_drawn_in_the_workers_with_the_same_pictures(tmp_path, mon
     # each matplotlib figure drawn once (the paper report copies the run report's pictures); Figures 4/5 and their
     # parts are the task figures'
     task_figure = [p for p in pngs if p.name.startswith(("fig4_", "fig5_")) or p.parent.name.endswith("_parts")]
-    assert sent.count(_write_pickled) == len({p.name for p in pngs if p not in task_figure}) > 5
+    assert sent.count(_write) == len({p.name for p in pngs if p not in task_figure}) > 5
     here = tmp_path / "here"
     build_reports(tmp_path / "run" / "results.csv", here)  # in this process, building its own task networks
     assert pngs == sorted(p.relative_to(here) for p in here.rglob("*.png"))
