@@ -26,7 +26,9 @@ The report's Figures 4/5 run the task networks: :meth:`JobPool.task` hands out t
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -107,7 +109,7 @@ class JobPool:
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
             # forked, not pickled: every worker starts with the run's objects themselves
-            initargs=(self.settings, self.resources, self.threads),
+            initargs=(self.settings, self.resources, self.threads, os.getpid()),
         )
         return self
 
@@ -166,13 +168,29 @@ class _PooledTask:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(settings: Settings, resources: Resources, threads: int) -> None:
-    """A forked worker's set-up: its share of the run's torch threads before any torch call in it, and the run's
-    settings and Resources (the run process's own objects, inherited by the fork) for its jobs."""
+#: prctl option of <linux/prctl.h>: the signal this process gets when the thread that forked it exits
+PR_SET_PDEATHSIG = 1
+
+
+def _start_worker(settings: Settings, resources: Resources, threads: int, run: int) -> None:
+    """A forked worker's set-up: it dies with the run's process ``run``; its share of the run's torch threads
+    before any torch call in it; the run's settings and Resources (the run process's own objects, inherited by the
+    fork) for its jobs."""
     import torch
 
+    _die_with(run)
     torch.set_num_threads(threads)
     _WORKER.update(settings=settings, resources=resources)
+
+
+def _die_with(run: int) -> None:
+    """On Linux the kernel kills this worker when the run's process dies, even by SIGKILL (an orphaned worker
+    would otherwise wait for work forever: the other workers hold its queue open). Elsewhere nothing is done."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != run:  # the run died before the line above
+        os._exit(1)
 
 
 def _run_group(group: list[Job]) -> list[tuple[Job, list[dict[str, Any]]]]:

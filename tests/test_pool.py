@@ -139,3 +139,39 @@ def test_figures_drawn_elsewhere_are_the_same_files_and_a_failure_is_raised(tmp_
 
 def _disk_full():
     raise OSError(28, "No space left on device")
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:  # the field after the state: the parent's pid
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with the run on Linux (prctl)")
+def test_a_killed_run_leaves_no_worker_behind(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != ENV_WORKERS}
+    cmd = [sys.executable, "-m", "benchmarks.run", *JOB, "--workers", "2", "--no-report", "--out", str(out)]
+    run = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "cache").rglob("*.png")):  # the workers are at work
+        time.sleep(0.05)
+    workers = _children(run.pid)
+    assert len(workers) >= 2, workers
+    os.kill(run.pid, signal.SIGKILL)  # the run's process only, not its process group
+    run.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
