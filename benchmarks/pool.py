@@ -139,7 +139,7 @@ class JobPool:
             raise RuntimeError(
                 f"a worker process of the run died (killed, or out of memory) while running one of "
                 f"{', '.join(sorted({job[1] for group in futures.values() for job in group}))}; every SR output and "
-                f"metric value computed so far is in the run cache: rerun the same command (with --workers 1 "
+                f"metric value computed so far is in the run cache: rerun the same command (with {OPT_WORKERS} 1 "
                 f"to run the jobs in the run's own process)"
             ) from None
 
