@@ -49,6 +49,8 @@ def test_two_workers_give_the_numbers_of_one_process_with_their_thread_count(tmp
 
     meta = json.loads((tmp_path / "pooled" / "run.json").read_text())
     assert (meta["workers"], meta["torch_threads"]) == (2, 1)  # what the jobs computed with
+    meta = json.loads((tmp_path / "single" / "run.json").read_text())
+    assert (meta["workers"], meta["torch_threads"]) == (1, 1)  # --workers 1: the run's own thread count
 
 
 def test_the_report_is_drawn_in_the_workers_with_the_same_pictures(tmp_path, monkeypatch):
