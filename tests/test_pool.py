@@ -87,7 +87,7 @@ def _dies(group):
     os._exit(3)  # a worker killed mid-job (out of memory, a segfault in a library)
 
 
-def test_a_worker_that_dies_is_a_clear_error(tmp_path, monkeypatch, capsys):
+def test_a_worker_that_dies_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(pool, "_run_group", _dies)  # the forked workers inherit it
     with pytest.raises(RuntimeError, match="worker process of the run died.*rerun the same command"):
         run_main([*JOB, "--out", str(tmp_path / "run"), "--workers", "2", "--no-report", "--debug"])
