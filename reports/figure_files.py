@@ -11,7 +11,10 @@ PNG's renderer (Agg) measured instead of one the SVG renderer measures itself: i
 Drawing is most of a report's time. Within :func:`drawn_elsewhere` (the run's report, when the run has worker
 processes: ``benchmarks.pool``) :func:`save_figure` hands each figure, pickled, to another process and returns at
 once, so the figures are drawn beside the report's other work; :func:`wait_for_figures` waits for the files (before
-anything reads them), and the block's end waits for all. The PNGs are the same bytes either way.
+anything reads them), and the block's end waits for all. The figure goes with the rcParams in effect when it is
+handed over (a ``with plt.rc_context({"svg.fonttype": "none"})`` around the save, ``text.parse_math`` for the tick
+labels made while drawing): the worker's own are those of the moment it was forked. The PNGs are the same bytes
+either way.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ def save_figure(fig: Figure, stem: str | Path, dpi: float) -> list[Path]:
         submit, pending = elsewhere
         payload = pickle.dumps(fig)  # our own figure, to our own worker process
         plt.close(fig)
-        pending.append(submit(_write_pickled, payload, paths, dpi))
+        rc = dict(matplotlib.rcParams.copy())
+        del rc["backend"]  # as rc_context leaves it
+        pending.append(submit(_write_pickled, payload, rc, paths, dpi))
     return paths
 
 
@@ -80,8 +85,9 @@ def _write(fig: Figure, paths: list[Path], dpi: float) -> None:
         plt.close(fig)
 
 
-def _write_pickled(payload: bytes, paths: list[Path], dpi: float) -> None:
-    _write(pickle.loads(payload), paths, dpi)  # made by save_figure in the run's own process
+def _write_pickled(payload: bytes, rc: dict, paths: list[Path], dpi: float) -> None:
+    with matplotlib.rc_context(rc):  # the rcParams save_figure was called with
+        _write(pickle.loads(payload), paths, dpi)  # made by save_figure in the run's own process
 
 
 @contextlib.contextmanager

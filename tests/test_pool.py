@@ -113,8 +113,9 @@ def test_auto_and_explicit_worker_counts(monkeypatch):
 
 
 def test_figures_drawn_elsewhere_are_the_same_files_and_a_failure_is_raised(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
+    import matplotlib
     import matplotlib.pyplot as plt
 
     from reports.figure_files import drawn_elsewhere, save_figure
@@ -137,6 +138,18 @@ def test_figures_drawn_elsewhere_are_the_same_files_and_a_failure_is_raised(tmp_
         with pytest.raises(OSError, match="No space left"):
             with drawn_elsewhere(failing):
                 save_figure(figure(), tmp_path / "full" / "f", dpi=80)
+
+    def with_defaults(fn, *args):  # another process: matplotlib's defaults there, not this one's rcParams
+        future = Future()
+        with matplotlib.rc_context():
+            matplotlib.rcdefaults()
+            future.set_result(fn(*args))
+        return future
+
+    with plt.rc_context({"svg.fonttype": "none"}):  # as reports.significance_figure saves: SVG text stays text
+        with drawn_elsewhere(with_defaults):
+            there = save_figure(figure(), tmp_path / "text" / "f", dpi=80)
+    assert "a &lt;b&gt; &amp; c</text>" in there[1].read_text(encoding="utf-8")
 
 
 def _disk_full():
