@@ -8,7 +8,7 @@ both cores busy only part of the time; two processes with one thread each keep t
 Threads: the workers share the run's torch threads, ``threads // workers`` each (at least one): one each on two
 cores. Values depend on torch's thread count at float rounding level (its reductions split their work by thread
 count), so a run with two workers of one thread gives the numbers of a one-process run with one thread, not those of
-a one-process run with two (tests/test_pool.py checks both); run.json records the workers and threads.
+a one-process run with two (tests/test_pool.py checks the first); run.json records the workers and threads.
 
 Processes: the workers are forked from the run's process after its set-up, so they start with its imports, data sets
 and objects. A forked child can use only one OpenMP thread safely when its parent has used several (libgomp, torch's
@@ -91,8 +91,9 @@ def resolve_workers(requested: int | None, device: str, methods: int) -> int:
 
 
 class JobPool:
-    """``workers`` processes that run ``run_job`` with ``settings`` and the run's ``resources`` (inherited), one
-    torch thread each out of the run's; a context manager (the workers are forked on enter, stopped on exit)."""
+    """``workers`` processes that run ``run_job`` with ``settings`` and the run's ``resources`` (inherited), each
+    with ``threads // workers`` of the run's torch threads; a context manager (the workers are forked at the first
+    submit, as ``ProcessPoolExecutor`` forks them all then: in :meth:`run`, after the run's set-up; stopped on exit)."""
 
     def __init__(self, settings: Settings, workers: int, resources: Resources):
         import torch
@@ -139,7 +140,7 @@ class JobPool:
             raise RuntimeError(
                 f"a worker process of the run died (killed, or out of memory) while running one of "
                 f"{', '.join(sorted({job[1] for group in futures.values() for job in group}))}; every SR output and "
-                f"metric value computed so far is in the run cache: rerun the same command (with --workers 1 "
+                f"metric value computed so far is in the run cache: rerun the same command (with {OPT_WORKERS} 1 "
                 f"to run the jobs in the run's own process)"
             ) from None
 

@@ -22,7 +22,7 @@ import torch
 from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.cache import RunCache
 from benchmarks.job.context import Settings
-from benchmarks.pool import JobPool, default_workers, parse_workers, resolve_workers
+from benchmarks.pool import MAX_AUTO_WORKERS, JobPool, default_workers, parse_workers, resolve_workers
 from benchmarks.resources import Resources
 from benchmarks.runner import run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
@@ -43,6 +43,7 @@ from sr.vocab import (
     COL_METRIC,
     COL_SUITE,
     EFFICIENCY_FILE,
+    ENV_WORKERS,
     METHOD_OUTPUTS_PREFIX,
     OPT_DEGRADATIONS,
     OPT_EFFICIENCY,
@@ -100,9 +101,11 @@ def build_parser() -> cli.ArgumentParser:
         type=parse_workers,
         default=default_workers(),
         metavar="N",
-        help="local executor: worker processes that run the jobs, one method at a time (benchmarks.pool); auto: 1 "
-        "on a GPU, else 2 or the cores if fewer; 1: the jobs run in this process. Each worker uses this process's "
-        "torch thread count, so the results are the same for any N (default: $IRSR_WORKERS, else auto)",
+        help="local executor: worker processes that run the jobs, one method at a time (benchmarks.pool); auto: the "
+        f"usable cores up to {MAX_AUTO_WORKERS} on Linux's CPU, else 1 (a GPU, another platform); never more than the "
+        "methods; 1: the jobs run in this process. The workers share this process's torch threads (threads // N "
+        "each, at least 1); values depend on the thread count at float rounding level, run.json records both "
+        f"(default: ${ENV_WORKERS}, else auto)",
     )
     p.add_argument(
         "--executor",

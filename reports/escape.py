@@ -49,7 +49,7 @@ _TEX = {
 }
 _TEX_CHARS = re.compile("|".join(re.escape(c) for c in _TEX))
 _FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
-# what XML 1.0 cannot hold even as a character reference: C0 controls but tab/newline, lone surrogates, U+FFFE/F
+# what XML 1.0 cannot hold even as a character reference: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/F
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 

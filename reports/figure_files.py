@@ -12,7 +12,9 @@ Drawing is most of a report's time. Within :func:`drawn_elsewhere` (the run's re
 processes: ``benchmarks.pool``) :func:`save_figure` hands each figure to another process (the pool pickles it, as
 it does every call's arguments) and returns at once, so the figures are drawn beside the report's other work;
 :func:`wait_for_figures` waits for the files (before anything reads them), and the block's end waits for all. The
-PNGs are the same bytes either way.
+figure goes with the rcParams in effect when it is handed over (a ``with plt.rc_context({"svg.fonttype": "none"})``
+around the save, ``text.parse_math`` for the tick labels made while drawing): the worker's own are those of the
+moment it was forked. The PNGs are the same bytes either way.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def save_figure(fig: Figure, stem: str | Path, dpi: float) -> list[Path]:
     else:
         submit, pending = elsewhere
         plt.close(fig)  # out of pyplot here; the pool pickles the figure for the worker, which draws it
-        pending.append(submit(_write, fig, paths, dpi))
+        rc = dict(matplotlib.rcParams.copy())
+        del rc["backend"]  # as rc_context leaves it
+        pending.append(submit(_write_with, rc, fig, paths, dpi))
     return paths
 
 
@@ -77,6 +81,11 @@ def _write(fig: Figure, paths: list[Path], dpi: float) -> None:
             fig.savefig(path, bbox_inches=bbox, dpi=dpi)
     finally:
         plt.close(fig)
+
+
+def _write_with(rc: dict, fig: Figure, paths: list[Path], dpi: float) -> None:
+    with matplotlib.rc_context(rc):  # the rcParams save_figure was called with
+        _write(fig, paths, dpi)
 
 
 @contextlib.contextmanager

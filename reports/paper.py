@@ -235,6 +235,7 @@ def _build_paper(
             significance, results = from_run.significance, from_run.tables
             pictures = [(caption, _copy_figure(png, out / "figures")) for caption, png in from_run.figures]
         csv_frame(significance).to_csv(out / "significance.csv", index=False)  # the page's significance section
+        wait_for_figures()  # the pictures drawn just above when there is no run report to copy from
         write_html_report(out / "report.html", df, tables, figures + pictures, results_csv, skipped, results=results)
 
 

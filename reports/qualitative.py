@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 CROP = 96  # minimum crop side in HR pixels
 MAX_METHODS = 16  # per grid
 MAX_SCAN = 200  # frames read from the data set to find the one with most boxes
+DPI = 110  # Figure 3 grids (image_grid, image_rows)
 
 Box = tuple[int, int, int, int]
 _NO = TaskReport(per_class="")  # a task that declares no report: no figure
@@ -156,7 +157,7 @@ def image_grid(images: list[tuple[str, Path]], crop: int | Box | None, title: st
         ax.set_title(label, fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, stem, dpi=110)
+    return save_figure(fig, stem, dpi=DPI)
 
 
 def image_rows(rows: list[tuple[str, list[tuple[str, Path]], Box]], title: str, stem: Path) -> list[Path]:
@@ -175,7 +176,7 @@ def image_rows(rows: list[tuple[str, list[tuple[str, Path]], Box]], title: str, 
         axes[r, 0].text(-0.05, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, stem, dpi=110)
+    return save_figure(fig, stem, dpi=DPI)
 
 
 TITLE_BAND = 40  # px above a picture in its SVG, for the title

@@ -49,13 +49,15 @@ def test_two_workers_give_the_numbers_of_one_process_with_their_thread_count(tmp
 
     meta = json.loads((tmp_path / "pooled" / "run.json").read_text())
     assert (meta["workers"], meta["torch_threads"]) == (2, 1)  # what the jobs computed with
+    meta = json.loads((tmp_path / "single" / "run.json").read_text())
+    assert (meta["workers"], meta["torch_threads"]) == (1, 1)  # --workers 1: the run's own thread count
 
 
 def test_the_report_is_drawn_in_the_workers_with_the_same_pictures(tmp_path, monkeypatch):
     """The task figures (Figures 4/5) run in the workers, and every matplotlib figure is drawn there
     (reports.figure_files.drawn_elsewhere); the PNGs are the bytes of a report drawn in the run's process."""
     from reports.build import build_reports
-    from reports.figure_files import _write
+    from reports.figure_files import _write_with
 
     sent = []
     original = pool.JobPool.submit
@@ -72,7 +74,7 @@ def test_the_report_is_drawn_in_the_workers_with_the_same_pictures(tmp_path, mon
     # each matplotlib figure drawn once (the paper report copies the run report's pictures); Figures 4/5 and their
     # parts are the task figures'
     task_figure = [p for p in pngs if p.name.startswith(("fig4_", "fig5_")) or p.parent.name.endswith("_parts")]
-    assert sent.count(_write) == len({p.name for p in pngs if p not in task_figure}) > 5
+    assert sent.count(_write_with) == len({p.name for p in pngs if p not in task_figure}) > 5
     here = tmp_path / "here"
     build_reports(tmp_path / "run" / "results.csv", here)  # in this process, building its own task networks
     assert pngs == sorted(p.relative_to(here) for p in here.rglob("*.png"))
@@ -85,7 +87,7 @@ def _dies(group):
     os._exit(3)  # a worker killed mid-job (out of memory, a segfault in a library)
 
 
-def test_a_worker_that_dies_is_a_clear_error(tmp_path, monkeypatch, capsys):
+def test_a_worker_that_dies_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(pool, "_run_group", _dies)  # the forked workers inherit it
     with pytest.raises(RuntimeError, match="worker process of the run died.*rerun the same command"):
         run_main([*JOB, "--out", str(tmp_path / "run"), "--workers", "2", "--no-report", "--debug"])
@@ -111,8 +113,9 @@ def test_auto_and_explicit_worker_counts(monkeypatch):
 
 
 def test_figures_drawn_elsewhere_are_the_same_files_and_a_failure_is_raised(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
+    import matplotlib
     import matplotlib.pyplot as plt
 
     from reports.figure_files import drawn_elsewhere, save_figure
@@ -135,6 +138,18 @@ def test_figures_drawn_elsewhere_are_the_same_files_and_a_failure_is_raised(tmp_
         with pytest.raises(OSError, match="No space left"):
             with drawn_elsewhere(failing):
                 save_figure(figure(), tmp_path / "full" / "f", dpi=80)
+
+    def with_defaults(fn, *args):  # another process: matplotlib's defaults there, not this one's rcParams
+        future = Future()
+        with matplotlib.rc_context():
+            matplotlib.rcdefaults()
+            future.set_result(fn(*args))
+        return future
+
+    with plt.rc_context({"svg.fonttype": "none"}):  # as reports.significance_figure saves: SVG text stays text
+        with drawn_elsewhere(with_defaults):
+            there = save_figure(figure(), tmp_path / "text" / "f", dpi=80)
+    assert "a &lt;b&gt; &amp; c</text>" in there[1].read_text(encoding="utf-8")
 
 
 def _disk_full():

@@ -149,8 +149,13 @@ def test_help_documents_every_option():
         "--limit",
         "--seed",
         "--random-weights",
+        "--workers",
         "--executor",
-    ):
+        "--reference",
+        "--prefetch",
+        "--degradations",
+        "--efficiency",
+    ):  # README's list
         assert option in out
 
 
