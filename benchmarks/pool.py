@@ -5,22 +5,24 @@ Why more processes pay even on two cores: a job alternates between torch's kerne
 both cores busy only part of the time; two processes with one thread each keep them busy (docs/performance.md,
 "--workers").
 
-Threads: the workers share the run's torch threads, ``threads // workers`` each (at least one): one each on two
-cores. Values depend on torch's thread count at float rounding level (its reductions split their work by thread
-count), so a run with two workers of one thread gives the numbers of a one-process run with one thread, not those of
-a one-process run with two (tests/test_pool.py checks the first); run.json records the workers and threads.
+Threads: every worker computes with one torch thread. A forked child can use only one OpenMP thread safely when its
+parent has used several (libgomp, torch's OpenMP runtime, hangs it otherwise), and the run's process may have (an
+earlier call in the same Python process), so one thread is the rule that keeps every fork safe. Values depend on
+torch's thread count at float rounding level (its reductions split their work by thread count): a run with workers
+gives the numbers of a one-process run with one thread (tests/test_pool.py), on any machine; run.json records the
+workers and threads. Cores beyond the workers stay idle: for a few heavy networks on many cores, ``--workers 1``
+(one process, torch's own thread count) can be faster.
 
 Processes: the workers are forked from the run's process after its set-up, so they start with its imports, data sets
-and objects. A forked child can use only one OpenMP thread safely when its parent has used several (libgomp, torch's
-OpenMP runtime, hangs it otherwise); the one-thread rule keeps every fork safe, whatever the process did before. CUDA
-cannot be used in a forked process: workers run on the CPU only (auto gives one process on a GPU). Each worker
-keeps the SR method it builds; the jobs go out one method at a time, the jobs of one method sharing its network. A
-job's rows come back to the run's process, which writes results.csv as the in-process executor does; every SR output
-and metric value is in the run cache the moment it is computed, so a run killed with its workers loses nothing
-already done.
+and objects. CUDA cannot be used in a forked process: workers run on the CPU only (auto gives one process on a GPU).
+Each worker keeps the SR method it builds; the jobs go out one method at a time, the jobs of one method sharing its
+network. A job's rows come back to the run's process, which writes results.csv as the in-process executor does;
+every SR output and metric value is in the run cache the moment it is computed, so a run killed with its workers
+loses nothing already done, and a worker dies with the run's process (Linux).
 
 The report's Figures 4/5 run the task networks: :meth:`JobPool.task` hands out the run's task object whose
-``figure`` runs in a worker, where the networks are loaded already, so the run's own process never loads them.
+``figure`` runs in a worker (one that ran a job of that task has its networks loaded already), so the run's own
+process never loads them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from sr.errors import UserError
 from sr.vocab import ENV_WORKERS, OPT_WORKERS
 
 #: the most workers ``auto`` starts: every worker holds its own networks and data, so memory grows with them
-MAX_AUTO_WORKERS = 4
+MAX_AUTO_WORKERS = 8
 WORKERS_AUTO = "auto"
 
 Job = tuple[str, str, str]  # (data set, method, degradation)
@@ -91,15 +93,13 @@ def resolve_workers(requested: int | None, device: str, methods: int) -> int:
 
 
 class JobPool:
-    """``workers`` processes that run ``run_job`` with ``settings`` and the run's ``resources`` (inherited), each
-    with ``threads // workers`` of the run's torch threads; a context manager (the workers are forked at the first
+    """``workers`` processes that run ``run_job`` with ``settings`` and the run's ``resources`` (inherited), one
+    torch thread each; a context manager (the workers are forked at the first
     submit, as ``ProcessPoolExecutor`` forks them all then: in :meth:`run`, after the run's set-up; stopped on exit)."""
 
     def __init__(self, settings: Settings, workers: int, resources: Resources):
-        import torch
-
         self.settings, self.workers, self.resources = settings, workers, resources
-        self.threads = max(1, torch.get_num_threads() // workers)
+        self.threads = 1  # the one count safe in a forked child (module docstring)
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> JobPool:
@@ -137,11 +137,11 @@ class JobPool:
             for future in as_completed(futures):
                 yield from future.result()
         except BrokenProcessPool:
+            unfinished = sorted({job[1] for future, group in futures.items() if not _finished(future) for job in group})
             raise RuntimeError(
                 f"a worker process of the run died (killed, or out of memory) while running one of "
-                f"{', '.join(sorted({job[1] for group in futures.values() for job in group}))}; every SR output and "
-                f"metric value computed so far is in the run cache: rerun the same command (with {OPT_WORKERS} 1 "
-                f"to run the jobs in the run's own process)"
+                f"{', '.join(unfinished)}; every SR output and metric value computed so far is in the run cache: rerun "
+                f"the same command (with {OPT_WORKERS} 1 to run the jobs in the run's own process)"
             ) from None
 
     def task(self, config: str) -> Any:
@@ -149,6 +149,10 @@ class JobPool:
         raised), with ``figure`` run in a worker."""
         task = self.resources.task(config)
         return task if isinstance(task, Exception) else _PooledTask(self, config, task)
+
+
+def _finished(future: Future) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 class _PooledTask:

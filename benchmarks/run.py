@@ -101,11 +101,11 @@ def build_parser() -> cli.ArgumentParser:
         type=parse_workers,
         default=default_workers(),
         metavar="N",
-        help="local executor: worker processes that run the jobs, one method at a time (benchmarks.pool); auto: the "
-        f"usable cores up to {MAX_AUTO_WORKERS} on Linux's CPU, else 1 (a GPU, another platform); never more than the "
-        "methods; 1: the jobs run in this process. The workers share this process's torch threads (threads // N "
-        "each, at least 1); values depend on the thread count at float rounding level, run.json records both "
-        f"(default: ${ENV_WORKERS}, else auto)",
+        help="local executor (ignored by ray): worker processes that run the jobs, one method at a time "
+        f"(benchmarks.pool); auto: the usable cores up to {MAX_AUTO_WORKERS} on Linux's CPU, else 1 (a GPU, another "
+        "platform); never more than the methods; 1: the jobs run in this process with torch's own thread count. "
+        "Each worker computes with one torch thread; values depend on the thread count at float rounding level, "
+        f"run.json records both (default: ${ENV_WORKERS}, else auto)",
     )
     p.add_argument(
         "--executor",
@@ -328,12 +328,12 @@ def execute(
     (``resources``, or a new one), so each SR method is built once per process."""
     jobs = [(d, m, g) for d in datasets for g in settings.degradations for m in methods]
     RunCache(settings.out / "cache").sweep_stale_temporaries()
-    by_method = sorted(jobs, key=lambda job: methods.index(job[1]))
     if executor == "ray":
         from benchmarks.ray_executor import run_jobs_on_ray
 
         batches = run_jobs_on_ray(jobs, settings, ray_address)
     else:
+        by_method = sorted(jobs, key=lambda job: methods.index(job[1]))
         if pool is not None:
             groups = [[job for job in by_method if job[1] == method] for method in methods]
             finished = pool.run([group for group in groups if group])

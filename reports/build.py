@@ -12,7 +12,7 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
-from reports.figure_files import drawn_elsewhere
+from reports.figure_files import drawn_elsewhere, wait_for_figures
 from reports.paper import FromRun, build_paper_report
 from reports.radar import radar_plot
 from reports.robustness import write_robustness
@@ -88,7 +88,9 @@ def _build(results_csv: str | Path, df, out: Path, reference: str, tasks: Callab
         lines += [f"![{md_text(c)}]({md_link(png.name)})\n\n*{md_text(c)}*\n" for c, png in pictures]
     lines += runinfo.markdown(results_csv, df)
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    # what the paper report's html shows too, handed over rather than computed and drawn again
+    # what the paper report's html shows too, handed over rather than computed and drawn again: written first (a
+    # figure that failed in a worker fails this report, as it does when drawn here)
+    wait_for_figures()
     _paper_report(results_csv, out / "paper", reference, FromRun(tasks, significance, tables, radars + pictures))
 
 

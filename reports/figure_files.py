@@ -105,6 +105,18 @@ def drawn_elsewhere(submit: Callable[..., Future] | None) -> Iterator[None]:
         _ELSEWHERE.reset(token)
 
 
+@contextlib.contextmanager
+def own_figures() -> Iterator[None]:
+    """A report inside another's (the paper report inside the run's): the figures saved within the block are drawn
+    where the enclosing :func:`drawn_elsewhere` draws (here, outside one) and waited for by the block itself, on
+    its way out or, after a failure in it, before the failure goes on, so they belong to this report: a failed one
+    fails it, and none is written into its folder once it has been removed. The enclosing block's figures are
+    not waited for here."""
+    elsewhere = _ELSEWHERE.get()
+    with drawn_elsewhere(elsewhere[0] if elsewhere else None):
+        yield
+
+
 def wait_for_figures() -> None:
     """Wait until every figure handed to another process so far is written (a failed one raises); nothing to
     wait for outside :func:`drawn_elsewhere`."""

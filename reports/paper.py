@@ -36,7 +36,7 @@ from downstream.evidence import DEFAULT_REFERENCE
 from reports import runinfo
 from reports.efficiency import efficiency_table
 from reports.escape import csv_frame, file_stem, md_code, md_link, md_text
-from reports.figure_files import wait_for_figures
+from reports.figure_files import own_figures, wait_for_figures
 from reports.paper_tables import (
     ABLATION_ONLY,
     DEFAULT_DATASETS,
@@ -154,7 +154,7 @@ def build_paper_report(
     df = default_degradation_rows(load_results(results_csv))  # the paper's protocol: bicubic rows only
     if paper_tables is None:
         paper_tables = bool(set(df[COL_SUITE].astype(str)) & set(PAPER_SUITES))
-    with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging:
+    with owned_folder(out_dir, "paper report", overwrite=overwrite) as staging, own_figures():
         view = (frame, crop, device)
         _build_paper(results_csv, df, staging, datasets, html, qualitative, view, reference, paper_tables, from_run)
     return Path(out_dir)
@@ -221,7 +221,6 @@ def _build_paper(
         lines += ["### Figures not made", ""] + [f"* {r}" for r in skipped] + [""]
     lines += runinfo.markdown(results_csv, df)
     (out / "paper.md").write_text("\n".join(lines), encoding="utf-8")
-    wait_for_figures()  # those drawn in other processes: the page embeds them, the folder is swapped in next
     if html:
         from reports.html import write_html_report
 
@@ -235,7 +234,7 @@ def _build_paper(
             significance, results = from_run.significance, from_run.tables
             pictures = [(caption, _copy_figure(png, out / "figures")) for caption, png in from_run.figures]
         csv_frame(significance).to_csv(out / "significance.csv", index=False)  # the page's significance section
-        wait_for_figures()  # the pictures drawn just above when there is no run report to copy from
+        wait_for_figures()  # every figure of this report, drawn in other processes (own_figures): the page embeds them
         write_html_report(out / "report.html", df, tables, figures + pictures, results_csv, skipped, results=results)
 
 

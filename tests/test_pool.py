@@ -190,3 +190,24 @@ def test_a_killed_run_leaves_no_worker_behind(tmp_path):
     while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_run_report_figure_that_fails_in_a_worker_fails_the_report(tmp_path, demo_run):
+    """Not swallowed by the paper report (which only warns when it fails): the run report waits for its own figures
+    before the paper report starts, and the report folder is left as it was."""
+    from concurrent.futures import Future
+
+    from reports.build import build_reports
+
+    def failing_radars(fn, *args):  # a worker that cannot write one figure, the detection radar (disk full)
+        future = Future()
+        if any(path.name.startswith("radar_detection") for path in args[2]):
+            future.set_exception(OSError(28, "No space left on device"))
+        else:
+            future.set_result(fn(*args))
+        return future
+
+    out = tmp_path / "report"
+    with pytest.raises(OSError, match="No space left"):
+        build_reports(demo_run / "results.csv", out, draw_in=failing_radars)
+    assert not out.exists()
