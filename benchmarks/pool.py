@@ -40,12 +40,15 @@ from typing import Any
 from benchmarks.job.context import Settings
 from benchmarks.resources import Resources
 from benchmarks.runner import run_job
+from sr import cli
 from sr.errors import UserError
 from sr.vocab import ENV_WORKERS, OPT_WORKERS
 
 #: the most workers ``auto`` starts: every worker holds its own networks and data, so memory grows with them
 MAX_AUTO_WORKERS = 8
 WORKERS_AUTO = "auto"
+#: torch threads of every worker: the one count safe in a forked child (module docstring)
+WORKER_THREADS = 1
 
 Job = tuple[str, str, str]  # (data set, method, degradation)
 
@@ -64,14 +67,9 @@ def parse_workers(text: str) -> int | None:
     if text.strip().lower() == WORKERS_AUTO:
         return None
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither {WORKERS_AUTO!r} nor a whole number >= 1 (from {OPT_WORKERS} or ${ENV_WORKERS})"
-        )
-    return value
+        return cli.positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or {WORKERS_AUTO!r} (from {OPT_WORKERS} or ${ENV_WORKERS})") from None
 
 
 def default_workers() -> str:
@@ -99,7 +97,6 @@ class JobPool:
 
     def __init__(self, settings: Settings, workers: int, resources: Resources):
         self.settings, self.workers, self.resources = settings, workers, resources
-        self.threads = 1  # the one count safe in a forked child (module docstring)
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> JobPool:
@@ -110,7 +107,7 @@ class JobPool:
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
             # forked, not pickled: every worker starts with the run's objects themselves
-            initargs=(self.settings, self.resources, self.threads, os.getpid()),
+            initargs=(self.settings, self.resources, os.getpid()),
         )
         return self
 
@@ -177,14 +174,14 @@ _WORKER: dict[str, Any] = {}
 PR_SET_PDEATHSIG = 1
 
 
-def _start_worker(settings: Settings, resources: Resources, threads: int, run: int) -> None:
-    """A forked worker's set-up: it dies with the run's process ``run``; its share of the run's torch threads
+def _start_worker(settings: Settings, resources: Resources, run: int) -> None:
+    """A forked worker's set-up: it dies with the run's process ``run``; :data:`WORKER_THREADS` torch threads
     before any torch call in it; the run's settings and Resources (the run process's own objects, inherited by the
     fork) for its jobs."""
     import torch
 
     _die_with(run)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(WORKER_THREADS)
     _WORKER.update(settings=settings, resources=resources)
 
 

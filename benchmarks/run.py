@@ -22,7 +22,14 @@ import torch
 from benchmarks.background import DEFAULT_PREFETCH
 from benchmarks.cache import RunCache
 from benchmarks.job.context import Settings
-from benchmarks.pool import MAX_AUTO_WORKERS, JobPool, default_workers, parse_workers, resolve_workers
+from benchmarks.pool import (
+    MAX_AUTO_WORKERS,
+    WORKER_THREADS,
+    JobPool,
+    default_workers,
+    parse_workers,
+    resolve_workers,
+)
 from benchmarks.resources import Resources
 from benchmarks.runner import run_job
 from benchmarks.suites import DEFAULT_SUITE, list_suites, load_suite
@@ -528,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         check_task_classes(datasets, settings, resources)
         results = execute(datasets, methods, settings, args.executor, args.ray_address, resources, pool)
         jobs = [(d, m, g) for d in datasets for m in methods for g in settings.degradations]
-        threads = pool.threads if pool else torch.get_num_threads()
+        threads = WORKER_THREADS if pool else torch.get_num_threads()
         path, _ = write_results(results, settings, started, jobs, {"workers": workers, "torch_threads": threads})
         unavailable = results[results[COL_METRIC] == "unavailable"]
         for _, row in unavailable.iterrows():
